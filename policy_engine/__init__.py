@@ -1,0 +1,38 @@
+"""policy-engine: risk limits as configuration.
+
+Load a YAML policy once with :func:`load_policy`, then ask it about every
+trade intent with :meth:`Policy.evaluate`.
+"""
+
+from .contracts import (
+    AllocationDecision,
+    BucketState,
+    Clip,
+    PolicyRef,
+    PortfolioConstraintEnvelope,
+    PortfolioIntent,
+    PortfolioSnapshot,
+    RuleWarning,
+)
+from .diagnostics import CODES, Diagnostic, PolicyError, Severity, Span
+from .evaluate import Policy, Verdict, load_policy, load_policy_text
+
+__all__ = [
+    "CODES",
+    "AllocationDecision",
+    "BucketState",
+    "Clip",
+    "Diagnostic",
+    "Policy",
+    "PolicyError",
+    "PolicyRef",
+    "PortfolioConstraintEnvelope",
+    "PortfolioIntent",
+    "PortfolioSnapshot",
+    "RuleWarning",
+    "Severity",
+    "Span",
+    "Verdict",
+    "load_policy",
+    "load_policy_text",
+]

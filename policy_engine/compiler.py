@@ -1,0 +1,268 @@
+"""Checked policy -> one straight-line Python function.
+
+The whole rule chain becomes a single generated function: locals, inline
+arithmetic, short-circuit conditions, early returns, no per-node dispatch.
+It is safe by construction: every name comes from the checker's symbol
+table (attribute names from fixed tables, configuration keys and literals
+emitted with ``repr``), and no user text is spliced into the source.
+
+The generated code is a fast path. Whenever it raises (an unknown strategy,
+a missing key, a division by zero, a null, a NaN limit), the evaluator
+re-runs the reference interpreter, which names the precise cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import syntax as s
+from .checker import CheckedPolicy
+from .contracts import MODE_SEVERITY
+from .interpreter import Outcome
+from .names import Ref
+from .runtime import FUNCTIONS, ZERO_BUCKET, RuntimeData, quantize_down
+
+Chain = Callable[[Any, Any], Outcome]
+EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
+
+_PREFETCH = {
+    "SC": "SC = _STRATS.get(intent.strategy)",
+    "SL": "SL = snap.strategies.get(intent.strategy, _ZERO) if intent.strategy in _STRATS else None",
+    "YC": "YC = _SYMS.get(intent.symbol)",
+    "YL": "YL = snap.symbols.get(intent.symbol, _ZERO)",
+    "cohort_name": "cohort_name = _COHORT_OF.get(intent.symbol) or intent.correlation_bucket or intent.symbol",
+    "CC": "CC = _COHORTS.get(cohort_name)",
+    "CL": "CL = snap.cohorts.get(cohort_name, _ZERO)",
+}
+_NEEDS = {"CC": ("cohort_name",), "CL": ("cohort_name",)}
+
+
+class _Emitter:
+    def __init__(self, checked: CheckedPolicy, data: RuntimeData) -> None:
+        self.checked = checked
+        self.data = data
+        self.consts: dict[str, Any] = {}
+        self.used: set[str] = set()
+
+    def const(self, value: Any) -> str:
+        if isinstance(value, bool | int | float | str) and not (isinstance(value, float) and value != value):
+            return repr(value)
+        name = f"_K{len(self.consts)}"
+        self.consts[name] = tuple(value) if isinstance(value, list) else value
+        return name
+
+    def use(self, local: str) -> str:
+        for dep in _NEEDS.get(local, ()):
+            self.used.add(dep)
+        self.used.add(local)
+        return local
+
+    def name(self, node: s.Name) -> str:  # noqa: C901 - one branch per source
+        ref = self.checked.scope.resolve(node.path)
+        assert isinstance(ref, Ref)
+        src, key = ref.source, ref.key
+        assert key.isidentifier()
+        if src == "intent":
+            return f"intent.{key}"
+        if src == "intent_risk":
+            return "amount"
+        if src in ("intent_cohort", "cohort_name"):
+            return self.use("cohort_name")
+        if src == "portfolio":
+            return f"snap.{key}"
+        if src == "mode":
+            return "('override' if ov else 'drawdown')" if key == "source" else f"M[{key!r}]"
+        if src == "param":
+            value = self.data.params[key]
+            for part in ref.rest:
+                value = value[part]
+            return self.const(value)
+        if src == "strategy_name":
+            return "intent.strategy"
+        if src == "symbol_name":
+            return "intent.symbol"
+        if src == "cohort_symbols":
+            return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
+        local = {
+            "strategy_cfg": "SC",
+            "strategy_live": "SL",
+            "symbol_cfg": "YC",
+            "symbol_live": "YL",
+            "cohort_cfg": "CC",
+            "cohort_live": "CL",
+        }[src]
+        self.use(local)
+        return f"{local}.{key}" if src.endswith("_live") else f"{local}[{key!r}]"
+
+    def expr(self, node: s.Expr) -> str:  # noqa: C901
+        match node:
+            case s.Num(value=v):
+                return repr(v)
+            case s.Str(value=v):
+                return repr(v)
+            case s.Bool(value=v):
+                return "True" if v else "False"
+            case s.ListLit(items=items):
+                return "(" + "".join(self.expr(i) + ", " for i in items) + ")"
+            case s.Name():
+                return self.name(node)
+            case s.Index(target=target, key=key):
+                return f"_index({self.expr(target)}, {self.expr(key)})"
+            case s.Call(func=func, args=args):
+                assert func in FUNCTIONS
+                return f"_F_{func}(" + ", ".join(self.expr(a) for a in args) + ")"
+            case s.Unary(operand=o):
+                return f"(-{self.expr(o)})"
+            case s.Not(operand=o):
+                return f"(not {self.expr(o)})"
+            case s.Binary(op=op, left=left, right=right):
+                assert op in s.ARITH_OPS
+                return f"({self.expr(left)} {op} {self.expr(right)})"
+            case s.Compare(first=first, ops=ops, rest=rest):
+                parts = [self.expr(first)]
+                for op, r in zip(ops, rest, strict=True):
+                    assert op in s.COMPARE_OPS
+                    parts.append(f"{op} {self.expr(r)}")
+                return "(" + " ".join(parts) + ")"
+            case s.BoolOp(op=op, values=values):
+                assert op in ("and", "or")
+                return "(" + f" {op} ".join(self.expr(v) for v in values) + ")"
+            case s.Cond(body=body, test=test, orelse=orelse):
+                return f"({self.expr(body)} if {self.expr(test)} else {self.expr(orelse)})"
+        raise AssertionError(node)  # pragma: no cover
+
+
+def _index(container: Any, key: Any) -> Any:
+    return container[int(key) if isinstance(container, list | tuple) else key]
+
+
+def _add(items: tuple[Any, ...] | None, item: Any) -> tuple[Any, ...]:
+    return (*(items or ()), item)
+
+
+class _NaNLimit(Exception):
+    """Raised by generated code so that the interpreter reports a NaN limit."""
+
+
+def _namespace(em: _Emitter, data: RuntimeData) -> dict[str, Any]:
+    ns: dict[str, Any] = {
+        "__builtins__": {},
+        "_STRATS": data.strategies,
+        "_SYMS": data.symbols,
+        "_COHORTS": data.cohorts,
+        "_COHORT_OF": data.cohort_of,
+        "_CSYM": {k: tuple(v) for k, v in data.cohort_symbols.items()},
+        "_ZERO": ZERO_BUCKET,
+        "_MODES": tuple(m.values for m in data.modes),
+        "_SEV": dict(MODE_SEVERITY),
+        "_MIN": data.min_risk_abs,
+        "_qdown": quantize_down,
+        "_index": _index,
+        "_add": _add,
+        "_NaN": _NaNLimit,
+        **{f"_F_{k}": v for k, v in FUNCTIONS.items()},
+    }
+    ns.update(em.consts)
+    return ns
+
+
+def _mode_lines(em: _Emitter, checked: CheckedPolicy) -> list[str]:
+    lines = ["m = 0"]
+    first = True
+    for state in reversed(em.data.modes[1:]):
+        when = checked.mode_whens.get(state.name)
+        if when is None or state.name not in checked.spec.modes:
+            continue
+        lines.append(f"{'if' if first else 'elif'} {em.expr(when)}:")
+        lines.append(f"    m = {state.index}")
+        first = False
+    lines += [
+        "ov = False",
+        "o = snap.mode_override",
+        "if o is not None and _SEV[o] > m:",
+        "    m = _SEV[o]",
+        "    ov = True",
+        "M = _MODES[m]",
+    ]
+    return lines
+
+
+def _rule_lines(em: _Emitter, i: int, checked: CheckedPolicy) -> list[str]:
+    rule = checked.rules[i]
+    spec = rule.spec
+    shadow = spec.enforcement == "warn"
+    reject = f"return (1, {i}, 0.0, clips, warns, m, ov, None)"
+    body: list[str] = []
+    expr = em.expr(rule.expr)
+    if spec.kind == "allow":
+        body = [f"if {expr}:", f"    return (0, {i}, amount, clips, warns, m, ov, None)"]
+    elif spec.kind == "require":
+        body = [f"if not {expr}:", f"    warns = _add(warns, {i})" if shadow else f"    {reject}"]
+    else:
+        body = [f"lim = {expr}", "if not (amount <= lim):", "    if lim != lim:", "        raise _NaN"]
+        if shadow:
+            body.append(f"    warns = _add(warns, {i})")
+        elif spec.on_exceed == "clip":
+            body += [
+                "    q = _qdown(lim)",
+                "    if q > 0 and q >= _MIN:",
+                f"        clips = _add(clips, ({i}, amount, q))",
+                "        amount = q",
+                "    else:",
+                f"        {reject}",
+            ]
+        else:
+            body.append(f"    {reject}")
+    if rule.when is not None:
+        body = [f"if {em.expr(rule.when)}:", *("    " + b for b in body)]
+    if shadow:  # a shadow rule never blocks, not even by failing
+        body = ["try:", *("    " + b for b in body), "except Exception:", f"    warns = _add(warns, {i})"]
+    return [f"# rule {i}", *body]
+
+
+def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[str, dict[str, Any]]:
+    em = _Emitter(checked, data)
+    mode = _mode_lines(em, checked)
+    rules: list[str] = []
+    for i in range(len(checked.rules)):
+        rules += _rule_lines(em, i, checked)
+    prefetch = [line for key, line in _PREFETCH.items() if key in em.used]
+    body = [
+        "amount = intent.requested_risk_abs",
+        *mode,
+        "clips = None",
+        "warns = None",
+        *prefetch,
+        *rules,
+        "return (0, -1, amount, clips, warns, m, ov, None)",
+    ]
+    src = "def _chain(intent, snap):\n" + "".join(f"    {line}\n" for line in body)
+    return src, _namespace(em, data)
+
+
+def compile_chain(checked: CheckedPolicy, data: RuntimeData) -> tuple[Chain, str]:
+    src, ns = generate_chain_source(checked, data)
+    code = compile(src, f"<policy {checked.spec.name} v{checked.spec.version}>", "exec")
+    exec(code, ns)  # noqa: S102 - source generated from the checked AST only
+    chain: Chain = ns["_chain"]
+    return chain, src
+
+
+ENVELOPE_KEYS = ("max_new_risk_abs", "max_additional_positions", "symbol_max_risk_abs", "size_multiplier_cap")
+
+
+def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[EnvelopeFn, str]:
+    """A function snap -> (mode index, overridden, raw envelope values)."""
+    em = _Emitter(checked, data)
+    lines = [*_mode_lines(em, checked), "out = {}"]
+    for key in ENVELOPE_KEYS:
+        node = checked.envelope.get(key)
+        if node is not None:
+            lines.append(f"out[{key!r}] = {em.expr(node)}")
+    lines.append("return (m, ov, out)")
+    src = "def _envelope(snap):\n" + "".join(f"    {line}\n" for line in lines)
+    ns = _namespace(em, data)
+    exec(compile(src, f"<envelope {checked.spec.name}>", "exec"), ns)  # noqa: S102
+    fn: EnvelopeFn = ns["_envelope"]
+    return fn, src

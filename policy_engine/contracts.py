@@ -1,0 +1,205 @@
+"""The public data contracts (pydantic v2): intents, snapshots, decisions, envelopes.
+
+What callers hand in is validated strictly (a bad intent is refused, never
+approved); what the engine builds itself is trusted and built fast.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Side = Literal["long", "short", "flat"]
+ModeName = Literal["normal", "defensive", "risk_off"]
+MODE_SEVERITY: dict[str, int] = {"normal": 0, "defensive": 1, "risk_off": 2}
+
+# Risk amounts live on a grid of 1e-6 (micro-units of the account currency) so that
+# the controller can keep them as exact integers; see controller.py.
+RISK_SCALE = 1_000_000
+
+
+def to_units(amount: float) -> int:
+    """Risk amount -> exact integer micro-units (round half even)."""
+    return round(amount * RISK_SCALE)
+
+
+def from_units(units: int) -> float:
+    return units / RISK_SCALE
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _on_grid(value: float) -> float:
+    return from_units(to_units(_finite(value)))
+
+
+Amount = Annotated[float, Field(ge=0), AfterValidator(_on_grid)]
+FiniteNonNeg = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class PortfolioIntent(_Strict):
+    """One symbol workflow asking for risk. Amounts are absolute (>= 0), on a 1e-6 grid."""
+
+    intent_id: Name
+    strategy: Name
+    symbol: Name
+    side: Side
+    requested_risk_abs: Amount
+    requested_notional_abs: FiniteNonNeg | None = None
+    template_id: str | None = None
+    playbook_id: str | None = None
+    regime_state: str | None = None
+    correlation_bucket: str | None = None
+    reduce_only: bool = False
+    timestamp: AwareDatetime
+
+    @property
+    def risk_reducing(self) -> bool:
+        """Flattening or reduce-only: allowed even when new risk is not."""
+        return self.side == "flat" or self.reduce_only
+
+
+class BucketState(_Strict):
+    """Live counters of one strategy, symbol or cohort."""
+
+    active_risk: Amount = 0.0
+    reserved_risk: Amount = 0.0
+    open_positions: int = Field(default=0, ge=0)
+    active_trades: int = Field(default=0, ge=0)
+
+    @property
+    def heat(self) -> float:
+        return self.active_risk + self.reserved_risk
+
+
+class PortfolioSnapshot(_Strict):
+    """The portfolio aggregates a decision depends on (what `Policy.evaluate` reads)."""
+
+    equity: FiniteNonNeg
+    peak_equity: FiniteNonNeg | None = None
+    active_risk: Amount = 0.0
+    reserved_risk: Amount = 0.0
+    open_positions: int = Field(default=0, ge=0)
+    active_trades: int = Field(default=0, ge=0)
+    strategies: dict[str, BucketState] = Field(default_factory=dict)
+    symbols: dict[str, BucketState] = Field(default_factory=dict)
+    cohorts: dict[str, BucketState] = Field(default_factory=dict)
+    mode_override: ModeName | None = None
+    mode_override_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _peak(self) -> PortfolioSnapshot:
+        if self.peak_equity is None:
+            object.__setattr__(self, "peak_equity", self.equity)
+        elif self.peak_equity < self.equity:
+            raise ValueError("peak_equity must be at least equity")
+        return self
+
+    @property
+    def heat(self) -> float:
+        return self.active_risk + self.reserved_risk
+
+    @property
+    def drawdown(self) -> float:
+        peak = self.peak_equity or 0.0
+        return (peak - self.equity) / peak if peak > 0 else 0.0
+
+
+class Clip(BaseModel):
+    rule_id: str
+    from_risk: float
+    to_risk: float
+
+
+class RuleWarning(BaseModel):
+    """A rule in `enforcement: warn` (shadow) mode that would have blocked or clipped."""
+
+    rule_id: str
+    code: str
+    message: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class PolicyRef(BaseModel):
+    name: str
+    version: int
+    hash: str
+
+
+class PortfolioConstraintEnvelope(BaseModel):
+    """What every instrument workflow must honour until the next broadcast."""
+
+    portfolio_mode: ModeName
+    max_new_risk_abs: float | None = None
+    max_additional_positions: int | None = None
+    symbol_max_risk_abs: float | None = None
+    size_multiplier_cap: float | None = None
+    force_flatten_only: bool = False
+    policy_version: int | None = None
+
+
+class AllocationDecision(BaseModel):
+    """The answer to one intent: approved in full, clipped, or rejected, and why."""
+
+    intent_id: str
+    approved: bool
+    requested_risk_abs: float
+    approved_risk_abs: float
+    decision_code: str  # approved_full / approved_clipped / the deciding rule's code
+    rule_id: str | None = None
+    category: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+    headroom: float | None = None
+    clips: list[Clip] = Field(default_factory=list)
+    warnings: list[RuleWarning] = Field(default_factory=list)
+    mode: ModeName = "normal"
+    mode_source: Literal["drawdown", "override"] = "drawdown"
+    mode_reason: str = ""
+    constraint_envelope: PortfolioConstraintEnvelope
+    reservation_ttl_sec: int | None = None
+    policy: PolicyRef
+
+
+def fast_model(cls: type[BaseModel], values: dict[str, Any]) -> Any:
+    """Build a model from trusted, complete, already-typed engine data without validation.
+
+    Only for data the engine produced itself; anything from callers goes through
+    normal validation.
+    """
+    obj = object.__new__(cls)
+    _set = object.__setattr__
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(values))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+__all__ = [
+    "MODE_SEVERITY",
+    "RISK_SCALE",
+    "AllocationDecision",
+    "BucketState",
+    "Clip",
+    "PolicyRef",
+    "PortfolioConstraintEnvelope",
+    "PortfolioIntent",
+    "PortfolioSnapshot",
+    "RuleWarning",
+    "datetime",
+    "from_units",
+    "to_units",
+]

@@ -1,0 +1,116 @@
+"""Locations, severities, diagnostics and the code registry.
+
+Every problem the engine reports about a policy is a :class:`Diagnostic`:
+a location, a stable code and a one-line message (lowercase, no trailing
+period, user text in backticks). Codes never change meaning once released;
+the registry below is the single place they are declared and documented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Span:
+    """A position in a source file: 1-based line and column."""
+
+    path: str
+    line: int = 1
+    col: int = 1
+    end_line: int | None = None
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    severity: Severity
+    title: str
+
+
+CODES: dict[str, CodeInfo] = {}
+
+
+def _code(code: str, severity: Severity, title: str) -> str:
+    CODES[code] = CodeInfo(code, severity, title)
+    return code
+
+
+E, W = Severity.ERROR, Severity.WARNING
+
+# PT0xx: reading the file
+PT001 = _code("PT001", E, "file cannot be read or is not UTF-8 text")
+PT002 = _code("PT002", E, "file is larger than the size limit")
+# PT1xx: YAML structure and schema
+PT101 = _code("PT101", E, "YAML syntax error")
+PT102 = _code("PT102", E, "duplicate key in a YAML mapping")
+PT103 = _code("PT103", E, "document too large after alias expansion")
+PT104 = _code("PT104", E, "document is empty, not a mapping, or has several documents")
+PT105 = _code("PT105", E, "unsupported YAML tag or key type")
+PT111 = _code("PT111", E, "schema violation")
+PT112 = _code("PT112", E, "unsupported `api_version`")
+# PT2xx: expression syntax
+PT201 = _code("PT201", E, "expression syntax error")
+PT202 = _code("PT202", E, "expression too long or too deeply nested")
+# PT3xx: names and types
+PT301 = _code("PT301", E, "unknown name")
+PT302 = _code("PT302", E, "type mismatch")
+PT303 = _code("PT303", E, "`require`, `allow` or `when` is not boolean")
+PT304 = _code("PT304", E, "`limit` or envelope value is not numeric")
+PT305 = _code("PT305", E, "unknown function or wrong number of arguments")
+PT306 = _code("PT306", E, "message placeholder names nothing")
+PT307 = _code("PT307", E, "duplicate rule id")
+PT308 = _code("PT308", E, "invalid constant value")
+PT309 = _code("PT309", E, "reserved name used as a configuration key")
+PT310 = _code("PT310", E, "name not available in this context")
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    severity: Severity = field(default=Severity.ERROR)
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.span.path, self.span.line, self.span.col, self.code, self.message)
+
+    def format(self) -> str:
+        return f"{self.span}: {self.code} {self.message}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def diagnostic(code: str, message: str, span: Span) -> Diagnostic:
+    """Build a diagnostic with the severity its code is registered with."""
+    return Diagnostic(code, message, span, CODES[code].severity)
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return sorted(set(diagnostics), key=lambda d: d.sort_key)
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded. Carries every diagnostic, sorted."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(sort_diagnostics(diagnostics))
+        lines = [d.format() for d in self.diagnostics]
+        super().__init__("\n".join(lines) if lines else "policy error")
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)

@@ -1,0 +1,309 @@
+"""The reference interpreter: the meaning of every expression and of the chain.
+
+Slow but careful: every read is checked and every failure becomes an
+:class:`EvalError` with a precise cause. The compiled fast path must agree
+with it (a differential test proves it); the evaluator falls back to it
+whenever the fast path raises, and uses it to trace the numbers behind a
+decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from . import syntax as s
+from .checker import CheckedPolicy
+from .names import Ref, Scope
+from .runtime import (
+    APPROVED,
+    ERROR,
+    FUNCTIONS,
+    REJECTED,
+    ZERO_BUCKET,
+    EvalError,
+    ModeState,
+    RuntimeData,
+    quantize_down,
+)
+
+Trace = dict[str, Any]
+
+
+class Env:
+    """Everything one evaluation may read."""
+
+    __slots__ = ("amount", "data", "intent", "mode", "overridden", "scope", "snap")
+
+    def __init__(self, scope: Scope, data: RuntimeData, intent: Any, snap: Any, mode: ModeState | None, amount: float) -> None:
+        self.overridden = False
+        self.scope = scope
+        self.data = data
+        self.intent = intent
+        self.snap = snap
+        self.mode = mode
+        self.amount = amount
+
+    def read(self, node: s.Name) -> Any:
+        ref = self.scope.resolve(node.path)
+        assert isinstance(ref, Ref), node.path
+        return read_ref(self, ref, node.dotted)
+
+
+def _config(table: Mapping[str, Mapping[str, Any]], name: str, key: str, what: str) -> Any:
+    cfg = table.get(name)
+    if cfg is None:
+        raise EvalError(f"unknown_{what}", f"{what} `{name}` is not declared in the policy")
+    if key not in cfg:
+        raise EvalError("missing_key", f"{what} `{name}` has no `{key}`")
+    return cfg[key]
+
+
+def _live(table: Mapping[str, Any], name: str, key: str) -> Any:
+    return getattr(table.get(name, ZERO_BUCKET), key)
+
+
+def read_ref(env: Env, ref: Ref, dotted: str) -> Any:  # noqa: C901 - one branch per source
+    intent, data, snap = env.intent, env.data, env.snap
+    src, key = ref.source, ref.key
+    value: Any
+    if src == "intent":
+        value = getattr(intent, key)
+    elif src == "intent_risk":
+        value = env.amount
+    elif src == "intent_cohort":
+        value = data.cohort_name(intent.symbol, intent.correlation_bucket)
+    elif src == "portfolio":
+        value = getattr(snap, key)
+    elif src == "mode":
+        if env.mode is None:
+            raise EvalError("internal", "the mode is not known yet")
+        value = env.mode.values[key] if key != "source" else ("override" if env.overridden else "drawdown")
+    elif src == "param":
+        value = data.params[key]
+        for part in ref.rest:
+            value = value[part]
+    else:
+        ns, _, part = src.partition("_")
+        name = intent.strategy if ns == "strategy" else intent.symbol
+        if ns == "cohort":
+            name = data.cohort_name(intent.symbol, intent.correlation_bucket)
+        if ns == "strategy" and part != "name" and name not in data.strategies:
+            raise EvalError("unknown_strategy", f"strategy `{name}` is not declared in the policy")
+        if part == "name":
+            value = name
+        elif part == "symbols":
+            value = data.cohort_symbols.get(name, [intent.symbol])
+        elif part == "live":
+            table = {"strategy": snap.strategies, "symbol": snap.symbols, "cohort": snap.cohorts}[ns]
+            value = _live(table, name, key)
+        else:
+            table2 = {"strategy": data.strategies, "symbol": data.symbols, "cohort": data.cohorts}[ns]
+            value = _config(table2, name, key, ns)
+    return value
+
+
+def _number(value: Any, node: s.Expr) -> float:
+    if value is None:
+        raise EvalError("null_value", f"`{s.unparse(node)}` is null")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EvalError("type_error", f"`{s.unparse(node)}` is not a number")
+    return value
+
+
+def _not_nan(value: float, node: s.Expr) -> float:
+    # +inf is a legitimate "no limit" and -inf a closed one; only NaN has no meaning.
+    if isinstance(value, float) and math.isnan(value):
+        raise EvalError("not_finite", f"`{s.unparse(node)}` is NaN")
+    return value
+
+
+def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:  # noqa: C901
+    """Evaluate ``node``; with ``trace``, record every non-literal sub-expression's value."""
+    value: Any
+    match node:
+        case s.Num(value=v) | s.Str(value=v) | s.Bool(value=v):
+            return v
+        case s.ListLit(items=items):
+            value = [evaluate(i, env, trace) for i in items]
+        case s.Name():
+            value = env.read(node)
+        case s.Index(target=target, key=key):
+            container = evaluate(target, env, trace)
+            k = evaluate(key, env, trace)
+            try:
+                value = container[int(k) if isinstance(container, list) else k]
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise EvalError("missing_key", f"`{s.unparse(target)}` has no entry `{k}`") from None
+        case s.Call(func=func, args=args):
+            vals = [evaluate(a, env, trace) for a in args]
+            value = _call(func, vals, node)
+        case s.Unary(operand=o):
+            value = -_number(evaluate(o, env, trace), o)
+        case s.Not(operand=o):
+            value = not evaluate(o, env, trace)
+        case s.Binary(op=op, left=left, right=right):
+            a = _number(evaluate(left, env, trace), left)
+            b = _number(evaluate(right, env, trace), right)
+            if op == "+":
+                value = a + b
+            elif op == "-":
+                value = a - b
+            elif op == "*":
+                value = a * b
+            else:
+                if b == 0:
+                    raise EvalError("division_by_zero", f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`")
+                value = a / b
+        case s.Compare(first=first, ops=ops, rest=rest):
+            left_value = evaluate(first, env, trace)
+            value = True
+            for op, right_node in zip(ops, rest, strict=True):
+                right_value = evaluate(right_node, env, trace)
+                if not _compare(op, left_value, right_value, node):
+                    value = False
+                    break
+                left_value = right_value
+        case s.BoolOp(op=op, values=values):
+            value = op == "and"
+            for v in values:
+                if bool(evaluate(v, env, trace)) != value:
+                    value = not value
+                    break
+        case s.Cond(body=body, test=test, orelse=orelse):
+            value = evaluate(body if evaluate(test, env, trace) else orelse, env, trace)
+        case _:  # pragma: no cover
+            raise AssertionError(node)
+    if trace is not None:
+        trace.setdefault(s.unparse(node), value)
+    return value
+
+
+def _compare(op: str, a: Any, b: Any, node: s.Expr) -> bool:
+    if op == "==":
+        return bool(a == b)
+    if op == "!=":
+        return bool(a != b)
+    if op == "in":
+        return a in b
+    if op == "not in":
+        return a not in b
+    for v in (a, b):
+        if v is None:
+            raise EvalError("null_value", f"a null value in `{s.unparse(node)}`")
+    if op == "<":
+        return bool(a < b)
+    if op == "<=":
+        return bool(a <= b)
+    if op == ">":
+        return bool(a > b)
+    return bool(a >= b)
+
+
+def _call(func: str, vals: list[Any], node: s.Expr) -> Any:
+    if func != "len":
+        items = vals[0] if len(vals) == 1 and isinstance(vals[0], list | tuple) else vals
+        for v, a in zip(items, node.args if items is vals else [node.args[0]] * len(items), strict=False):  # type: ignore[union-attr]
+            _number(v, a)
+        if not items:
+            raise EvalError("type_error", f"`{s.unparse(node)}` of an empty list")
+    return FUNCTIONS[func](*vals)
+
+
+# --- the chain ---------------------------------------------------------------------------
+
+Outcome = tuple[int, int, float, Any, Any, int, bool, Any]
+"""(status, rule index, approved amount, clips, warnings, mode index, overridden, error)
+
+clips: tuple of (rule index, from, to) or None; warnings: tuple of rule indexes or None;
+error: an EvalError with ``at`` (the rule id or ``modes.<name>``) for status ERROR.
+"""
+
+
+def select_mode(checked: CheckedPolicy, data: RuntimeData, snap: Any, env: Env) -> tuple[ModeState, bool]:
+    """The drawdown mode (most severe `when` that holds), then the stricter override."""
+    chosen = data.modes[0]
+    for state in reversed(data.modes[1:]):
+        when = checked.mode_whens.get(state.name)
+        if when is not None and state.name in checked.spec.modes:
+            try:
+                holds = evaluate(when, env)
+            except EvalError as exc:
+                exc.at = f"modes.{state.name}"  # type: ignore[attr-defined]
+                raise
+            if holds:
+                chosen = state
+                break
+    override = getattr(snap, "mode_override", None)
+    if override is not None:
+        severity = {m.name: m.index for m in data.modes}[override]
+        if severity > chosen.index:
+            return data.modes[severity], True
+    return chosen, False
+
+
+def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any) -> Outcome:
+    """The reference chain. Never raises: errors become ERROR outcomes."""
+    env = Env(checked.scope, data, intent, snap, None, 0.0)
+    try:
+        env.amount = float(intent.requested_risk_abs)
+        mode, overridden = select_mode(checked, data, snap, env)
+    except EvalError as exc:
+        exc.at = getattr(exc, "at", "modes")  # type: ignore[attr-defined]
+        return (ERROR, -1, 0.0, None, None, 0, False, exc)
+    except Exception as exc:  # noqa: BLE001 - fail closed on anything
+        return (ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
+    env.mode = mode
+    env.overridden = overridden
+    clips: list[tuple[int, float, float]] = []
+    warns: list[int] = []
+    for i, rule in enumerate(checked.rules):
+        spec = rule.spec
+        shadow = spec.enforcement == "warn"
+        try:
+            if rule.when is not None and not evaluate(rule.when, env):
+                continue
+            if spec.kind == "allow":
+                if evaluate(rule.expr, env):
+                    return (APPROVED, i, env.amount, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+                continue
+            if spec.kind == "require":
+                if evaluate(rule.expr, env):
+                    continue
+                if shadow:
+                    warns.append(i)
+                    continue
+                return (REJECTED, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+            limit = _number(evaluate(rule.expr, env), rule.expr)
+            _not_nan(limit, rule.expr)
+            if env.amount <= limit:
+                continue
+            if shadow:
+                warns.append(i)
+                continue
+            if spec.on_exceed == "clip":
+                clipped = quantize_down(limit)
+                if clipped > 0 and clipped >= data.min_risk_abs:
+                    clips.append((i, env.amount, clipped))
+                    env.amount = clipped
+                    continue
+            return (REJECTED, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+        except EvalError as exc:
+            if shadow:
+                warns.append(i)
+                continue
+            exc.at = spec.id  # type: ignore[attr-defined]
+            return (ERROR, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, exc)
+        except Exception as exc:  # noqa: BLE001 - fail closed on anything
+            if shadow:
+                warns.append(i)
+                continue
+            return (ERROR, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, _internal(exc, spec.id))
+    return (APPROVED, -1, env.amount, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+
+
+def _internal(exc: Exception, at: str) -> EvalError:
+    err = EvalError("internal", f"{type(exc).__name__}: {exc}")
+    err.at = at  # type: ignore[attr-defined]
+    return err

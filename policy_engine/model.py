@@ -1,0 +1,78 @@
+"""The policy document after schema validation, before expressions are checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .types import Const
+
+YamlPath = tuple[str | int, ...]
+
+MODE_ORDER = ("normal", "defensive", "risk_off")
+
+
+@dataclass(frozen=True, slots=True)
+class ExprSource:
+    """Expression text and where its YAML scalar lives."""
+
+    text: str
+    path: YamlPath
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    index: int
+    id: str
+    category: str
+    kind: Literal["require", "limit", "allow"]
+    expr: ExprSource
+    when: ExprSource | None
+    on_exceed: Literal["clip", "reject"]
+    enforcement: Literal["enforce", "warn"]
+    code: str
+    message: ExprSource | None
+    description: str | None = None
+
+    @property
+    def path(self) -> YamlPath:
+        return ("rules", self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    name: str
+    risk_multiplier: float
+    flatten_only: bool
+    when: ExprSource | None
+    attrs: dict[str, Const] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> int:
+        return MODE_ORDER.index(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class CohortSpec:
+    name: str
+    symbols: tuple[str, ...]
+    attrs: dict[str, Const] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    path: str
+    content_hash: str
+    api_version: str
+    name: str
+    version: int
+    description: str
+    params: dict[str, Const]
+    strategies: dict[str, dict[str, Const]]
+    symbols: dict[str, dict[str, Const]]
+    cohorts: dict[str, CohortSpec]
+    modes: dict[str, ModeSpec]
+    rules: tuple[RuleSpec, ...]
+    envelope: dict[str, ExprSource]
+    reservation_ttl_sec: int | None
+    min_risk_abs: float

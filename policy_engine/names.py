@@ -1,0 +1,193 @@
+"""The namespaces an expression can read, and how a dotted name resolves.
+
+Resolution is a pure function of the policy model, shared by the checker
+(which reports what does not resolve), the reference interpreter and the
+code generator (which read what does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import types as t
+from .model import PolicySpec
+from .types import Type
+
+NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params")
+
+INTENT_FIELDS: dict[str, Type] = {
+    "intent_id": t.STRING,
+    "strategy": t.STRING,
+    "symbol": t.STRING,
+    "side": t.STRING,
+    "requested_risk_abs": t.NUMBER,
+    "requested_notional_abs": t.NULL_NUMBER,
+    "template_id": t.NULL_STRING,
+    "playbook_id": t.NULL_STRING,
+    "regime_state": t.NULL_STRING,
+    "correlation_bucket": t.NULL_STRING,
+    "reduce_only": t.BOOL,
+    "risk_reducing": t.BOOL,
+}
+# Derived per evaluation: the amount still requested after earlier clips, and the cohort.
+INTENT_DERIVED: dict[str, Type] = {"risk": t.NUMBER, "cohort": t.STRING}
+
+PORTFOLIO_FIELDS: dict[str, Type] = {
+    "equity": t.NUMBER,
+    "peak_equity": t.NUMBER,
+    "drawdown": t.NUMBER,
+    "active_risk": t.NUMBER,
+    "reserved_risk": t.NUMBER,
+    "heat": t.NUMBER,
+    "open_positions": t.NUMBER,
+    "active_trades": t.NUMBER,
+}
+
+# Live counters of a strategy, symbol or cohort bucket.
+LIVE_FIELDS: dict[str, Type] = {
+    "active_risk": t.NUMBER,
+    "reserved_risk": t.NUMBER,
+    "heat": t.NUMBER,
+    "open_positions": t.NUMBER,
+    "active_trades": t.NUMBER,
+}
+
+MODE_FIELDS: dict[str, Type] = {
+    "name": t.STRING,
+    "risk_multiplier": t.NUMBER,
+    "flatten_only": t.BOOL,
+    "source": t.STRING,
+}
+
+RESERVED_KEYS = frozenset({"name", "symbols", *LIVE_FIELDS})
+
+# Which namespaces each kind of expression may read.
+INTENT_CONTEXT = frozenset(NAMESPACES)
+ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params"})
+MODE_CONTEXT = frozenset({"portfolio", "params"})
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """What a dotted name reads.
+
+    ``source`` is one of: intent, intent_risk, intent_cohort, portfolio,
+    strategy_name, strategy_cfg, strategy_live, symbol_name, symbol_cfg,
+    symbol_live, cohort_name, cohort_symbols, cohort_cfg, cohort_live,
+    mode, param. ``key`` is the attribute or config key; ``rest`` the
+    remaining path into a constant map.
+    """
+
+    source: str
+    key: str
+    type: Type
+    rest: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """Why a name did not resolve: the failing part's index and the candidates."""
+
+    index: int
+    candidates: tuple[str, ...]
+    message: str | None = None
+
+
+def _config_types(configs: list[dict[str, object]]) -> dict[str, Type]:
+    out: dict[str, Type] = {}
+    for cfg in configs:
+        for key, value in cfg.items():
+            out.setdefault(key, t.type_of(value))
+    return out
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The symbol table of one policy."""
+
+    strategy_cfg: dict[str, Type]
+    symbol_cfg: dict[str, Type]
+    cohort_cfg: dict[str, Type]
+    mode_cfg: dict[str, Type]
+    params: dict[str, Type]
+
+    @classmethod
+    def of(cls, spec: PolicySpec) -> Scope:
+        modes: dict[str, Type] = dict(MODE_FIELDS)
+        for m in spec.modes.values():
+            for key, value in m.attrs.items():
+                modes.setdefault(key, t.type_of(value))
+        return cls(
+            strategy_cfg=_config_types(list(spec.strategies.values())),
+            symbol_cfg=_config_types(list(spec.symbols.values())),
+            cohort_cfg=_config_types([c.attrs for c in spec.cohorts.values()]),
+            mode_cfg=modes,
+            params={k: t.type_of(v) for k, v in spec.params.items()},
+        )
+
+    def fields(self, namespace: str) -> dict[str, Type]:
+        """Every name readable under ``namespace`` with its type."""
+        match namespace:
+            case "intent":
+                return {**INTENT_FIELDS, **INTENT_DERIVED}
+            case "portfolio":
+                return dict(PORTFOLIO_FIELDS)
+            case "strategy":
+                return {"name": t.STRING, **self.strategy_cfg, **LIVE_FIELDS}
+            case "symbol":
+                return {"name": t.STRING, **self.symbol_cfg, **LIVE_FIELDS}
+            case "cohort":
+                cfg = {"name": t.STRING, "symbols": t.list_of(t.STRING)}
+                return {**cfg, **self.cohort_cfg, **LIVE_FIELDS}
+            case "mode":
+                return dict(self.mode_cfg)
+            case "params":
+                return dict(self.params)
+        return {}
+
+    def resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
+        root = path[0]
+        if root not in NAMESPACES:
+            hints = [f"params.{root}"] if root in self.params else []
+            return Unresolved(0, (*hints, *NAMESPACES))
+        if len(path) == 1:
+            return Unresolved(
+                0, (), f"`{root}` is a namespace; name one of its fields, as in `{root}.<name>`"
+            )
+        key = path[1]
+        fields = self.fields(root)
+        if key not in fields:
+            return Unresolved(1, tuple(f"{root}.{f}" for f in fields))
+        kind = fields[key]
+        if len(path) > 2 and not (root == "params" and kind.kind == "map"):
+            return Unresolved(2, (), f"`{root}.{key}` is {_a(kind)} and has no fields")
+        source = _source(root, key)
+        if root == "params":
+            rest = path[2:]
+            for i, part in enumerate(rest):
+                inner = kind.field(part)
+                if inner is None:
+                    known = [f"{'.'.join(path[: i + 2])}.{f}" for f, _ in kind.fields or ()]
+                    return Unresolved(i + 2, tuple(known))
+                kind = inner
+            return Ref(source, key, kind, rest)
+        return Ref(source, key, kind)
+
+
+def _a(kind: Type) -> str:
+    text = str(kind)
+    return ("an " if text[0] in "aeiou" else "a ") + text
+
+
+def _source(root: str, key: str) -> str:
+    if root == "intent":
+        return {"risk": "intent_risk", "cohort": "intent_cohort"}.get(key, "intent")
+    if root in ("strategy", "symbol", "cohort"):
+        if key == "name":
+            return f"{root}_name"
+        if root == "cohort" and key == "symbols":
+            return "cohort_symbols"
+        return f"{root}_live" if key in LIVE_FIELDS else f"{root}_cfg"
+    if root == "params":
+        return "param"
+    return root

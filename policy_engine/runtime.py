@@ -1,0 +1,125 @@
+"""What the compiled chain and the interpreter read at evaluation time.
+
+Built once per policy from the checked model: constants, per-strategy,
+per-symbol and per-cohort configuration, and one ``ModeState`` per mode.
+Also the error type of evaluation and the clip quantiser.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .checker import CheckedPolicy
+from .contracts import RISK_SCALE, BucketState
+from .model import MODE_ORDER, ModeSpec
+
+ZERO_BUCKET = BucketState()
+
+APPROVED, REJECTED, ERROR = 0, 1, 2
+
+
+class EvalError(Exception):
+    """An evaluation problem; the decision fails closed with ``kind`` and ``detail``."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ModeState:
+    index: int
+    name: str
+    values: dict[str, Any]  # name, risk_multiplier, flatten_only, custom keys (no `source`)
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuntimeData:
+    params: dict[str, Any]
+    strategies: dict[str, dict[str, Any]]
+    symbols: dict[str, dict[str, Any]]
+    cohort_of: dict[str, str]
+    cohorts: dict[str, dict[str, Any]]
+    cohort_symbols: dict[str, list[str]]
+    modes: tuple[ModeState, ...]  # indexed by severity; absent modes map to the milder one
+    min_risk_abs: float
+
+    @classmethod
+    def of(cls, checked: CheckedPolicy) -> RuntimeData:
+        spec = checked.spec
+        cohort_of: dict[str, str] = {}
+        for cohort in spec.cohorts.values():
+            for sym in cohort.symbols:
+                cohort_of.setdefault(sym, cohort.name)  # first declared cohort wins
+        modes: list[ModeState] = []
+        last: ModeSpec | None = None
+        for i, name in enumerate(MODE_ORDER):
+            m = spec.modes.get(name)
+            if m is None:
+                assert last is not None
+                m = last
+            reason = (m.when.text if m.when else "default") if m.name == name else ""
+            values = {
+                **m.attrs,
+                "name": name,
+                "risk_multiplier": m.risk_multiplier,
+                "flatten_only": m.flatten_only,
+            }
+            modes.append(ModeState(i, name, values, reason))
+            last = m
+        return cls(
+            params=dict(spec.params),
+            strategies={k: dict(v) for k, v in spec.strategies.items()},
+            symbols={k: dict(v) for k, v in spec.symbols.items()},
+            cohort_of=cohort_of,
+            cohorts={k: dict(c.attrs) for k, c in spec.cohorts.items()},
+            cohort_symbols={k: list(c.symbols) for k, c in spec.cohorts.items()},
+            modes=tuple(modes),
+            min_risk_abs=spec.min_risk_abs,
+        )
+
+    def cohort_name(self, symbol: str, bucket: str | None) -> str:
+        """The policy's cohort of ``symbol``; else the intent's bucket; else the symbol alone."""
+        return self.cohort_of.get(symbol) or bucket or symbol
+
+
+def quantize_down(value: float) -> float:
+    """The largest grid amount not above ``value``, forgiving float noise at grid points.
+
+    0.3 - 0.1 is 0.19999999999999998 in floats; a risk owner means 0.2.
+    """
+    scaled = value * RISK_SCALE
+    nearest = round(scaled)
+    if abs(scaled - nearest) <= 1e-6 + abs(scaled) * 1e-12:
+        return nearest / RISK_SCALE
+    return math.floor(scaled) / RISK_SCALE
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def _minmax(pick: Any) -> Any:
+    def f(*args: Any) -> Any:
+        return pick(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else pick(args)
+
+    return f
+
+
+def _round(x: float, ndigits: float | None = None) -> float:
+    return float(round(x, int(ndigits))) if ndigits is not None else float(round(x))
+
+
+# The whitelist of functions, shared by the interpreter and the generated code.
+FUNCTIONS: dict[str, Any] = {
+    "min": _minmax(min),
+    "max": _minmax(max),
+    "abs": abs,
+    "round": _round,
+    "clamp": _clamp,
+    "len": len,
+}
