@@ -87,7 +87,9 @@ class _Checker:
         def expect(n: s.Expr, kind: str, what: str) -> Type:
             got = self.infer(n, src, allowed, base)
             if got.kind not in (kind, "any"):
-                self.report(d.PT302, f"{what} needs a {kind}, but `{s.unparse(n)}` is a {got}", src, at(n))
+                self.report(
+                    d.PT302, f"{what} needs a {kind}, but `{s.unparse(n)}` is a {got}", src, at(n)
+                )
             return got
 
         match node:
@@ -98,7 +100,9 @@ class _Checker:
             case s.Bool():
                 return t.BOOL
             case s.ListLit(items=items):
-                return t.list_of(t.unify([self.infer(i, src, allowed, base) for i in items]) if items else t.ANY)
+                return t.list_of(
+                    t.unify([self.infer(i, src, allowed, base) for i in items]) if items else t.ANY
+                )
             case s.Name():
                 return self.name(node, src, allowed, base)
             case s.Index(target=target, key=key):
@@ -112,12 +116,22 @@ class _Checker:
                         inner = ttype.field(key.value)
                         if inner is None:
                             hint = did_you_mean(key.value, [k for k, _ in ttype.fields])
-                            self.report(d.PT301, f"unknown key `{key.value}` in `{s.unparse(target)}`{hint}", src, at(key))
+                            self.report(
+                                d.PT301,
+                                f"unknown key `{key.value}` in `{s.unparse(target)}`{hint}",
+                                src,
+                                at(key),
+                            )
                             return t.ANY
                         return inner
                     return ttype.item or t.ANY
                 if ttype.kind != "any":
-                    self.report(d.PT302, f"`{s.unparse(target)}` is a {ttype} and cannot be indexed", src, at(target))
+                    self.report(
+                        d.PT302,
+                        f"`{s.unparse(target)}` is a {ttype} and cannot be indexed",
+                        src,
+                        at(target),
+                    )
                 self.infer(key, src, allowed, base)
                 return t.ANY
             case s.Call(func=func, args=args):
@@ -133,11 +147,12 @@ class _Checker:
                 expect(right, "number", f"`{op}`")
                 return t.NUMBER
             case s.Compare(first=first, ops=ops, rest=rest):
-                left_node, left = first, self.infer(first, src, allowed, base)
+                prev_node: s.Expr = first
+                prev_type = self.infer(first, src, allowed, base)
                 for op, right_node in zip(ops, rest, strict=True):
-                    right = self.infer(right_node, src, allowed, base)
-                    self.compare(op, left_node, left, right_node, right, src, base)
-                    left_node, left = right_node, right
+                    right_type = self.infer(right_node, src, allowed, base)
+                    self.compare(op, prev_node, prev_type, right_node, right_type, src, base)
+                    prev_node, prev_type = right_node, right_type
                 return t.BOOL
             case s.BoolOp(op=op, values=values):
                 for v in values:
@@ -148,25 +163,54 @@ class _Checker:
                 a = self.infer(body, src, allowed, base)
                 b = self.infer(orelse, src, allowed, base)
                 if not a.compatible(b):
-                    self.report(d.PT302, f"both branches of `if` must have one type, not {a} and {b}", src, at(node))
+                    self.report(
+                        d.PT302,
+                        f"both branches of `if` must have one type, not {a} and {b}",
+                        src,
+                        at(node),
+                    )
                     return t.ANY
                 return a if a.kind != "any" else b
         raise AssertionError(node)  # pragma: no cover
 
-    def compare(self, op: str, ln: s.Expr, left: Type, rn: s.Expr, right: Type, src: ExprSource, base: int) -> None:
+    def compare(
+        self, op: str, ln: s.Expr, left: Type, rn: s.Expr, right: Type, src: ExprSource, base: int
+    ) -> None:
         if op in ("in", "not in"):
             if right.kind not in ("list", "map", "string", "any"):
-                self.report(d.PT302, f"`{op}` needs a list, map or string on its right, not a {right}", src, base + rn.start)
-            elif right.kind == "list" and right.item is not None and not left.compatible(right.item):
-                self.report(d.PT302, f"`{s.unparse(ln)}` is a {left} but `{s.unparse(rn)}` holds {right.item.kind}s", src, base + ln.start)
+                self.report(
+                    d.PT302,
+                    f"`{op}` needs a list, map or string on its right, not a {right}",
+                    src,
+                    base + rn.start,
+                )
+            elif (
+                right.kind == "list" and right.item is not None and not left.compatible(right.item)
+            ):
+                self.report(
+                    d.PT302,
+                    f"`{s.unparse(ln)}` is a {left} but `{s.unparse(rn)}` holds {right.item.kind}s",
+                    src,
+                    base + ln.start,
+                )
             return
         if op in ("<", "<=", ">", ">="):
             for node, kind in ((ln, left), (rn, right)):
                 if kind.kind not in ("number", "string", "any"):
-                    self.report(d.PT302, f"`{op}` needs numbers, but `{s.unparse(node)}` is a {kind}", src, base + node.start)
+                    self.report(
+                        d.PT302,
+                        f"`{op}` needs numbers, but `{s.unparse(node)}` is a {kind}",
+                        src,
+                        base + node.start,
+                    )
                     return
         if not left.compatible(right):
-            self.report(d.PT302, f"cannot compare `{s.unparse(ln)}` ({left}) with `{s.unparse(rn)}` ({right})", src, base + ln.start)
+            self.report(
+                d.PT302,
+                f"cannot compare `{s.unparse(ln)}` ({left}) with `{s.unparse(rn)}` ({right})",
+                src,
+                base + ln.start,
+            )
         elif left.kind == "string" and isinstance(rn, s.Str) and isinstance(ln, s.Name):
             self.known_value(ln, rn, src, base)
         elif right.kind == "string" and isinstance(ln, s.Str) and isinstance(rn, s.Name):
@@ -176,7 +220,9 @@ class _Checker:
         """`intent.side == "lnog"` can never hold; say so."""
         if name.path == ("intent", "side") and lit.value not in ("long", "short", "flat"):
             hint = did_you_mean(lit.value, ["long", "short", "flat"])
-            self.report(d.PT302, f"`intent.side` is never `{lit.value}`{hint}", src, base + lit.start)
+            self.report(
+                d.PT302, f"`intent.side` is never `{lit.value}`{hint}", src, base + lit.start
+            )
 
     def name(self, node: s.Name, src: ExprSource, allowed: frozenset[str], base: int) -> Type:
         found = self.scope.resolve(node.path)
@@ -191,11 +237,24 @@ class _Checker:
         if node.path[0] not in allowed:
             where = "an envelope value" if allowed == ENVELOPE_CONTEXT else "a mode's `when`"
             names = ", ".join(f"`{n}`" for n in sorted(allowed))
-            self.report(d.PT310, f"`{node.dotted}` cannot be read in {where} (only {names})", src, base + node.start)
+            self.report(
+                d.PT310,
+                f"`{node.dotted}` cannot be read in {where} (only {names})",
+                src,
+                base + node.start,
+            )
         assert isinstance(found, Ref)
         return found.type
 
-    def call(self, node: s.Call, func: str, args: tuple[s.Expr, ...], src: ExprSource, allowed: frozenset[str], base: int) -> Type:
+    def call(
+        self,
+        node: s.Call,
+        func: str,
+        args: tuple[s.Expr, ...],
+        src: ExprSource,
+        allowed: frozenset[str],
+        base: int,
+    ) -> Type:
         if func not in FUNCTIONS:
             hint = did_you_mean(func, list(FUNCTIONS))
             self.report(d.PT305, f"unknown function `{func}`{hint}", src, base + node.start)
@@ -205,20 +264,40 @@ class _Checker:
         lo, hi = FUNCTIONS[func]
         if len(args) < lo or (hi is not None and len(args) > hi):
             count = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
-            self.report(d.PT305, f"`{func}` takes {count} argument{'s' if count != '1' else ''}, not {len(args)}", src, base + node.start)
+            self.report(
+                d.PT305,
+                f"`{func}` takes {count} argument{'s' if count != '1' else ''}, not {len(args)}",
+                src,
+                base + node.start,
+            )
         types = [self.infer(a, src, allowed, base) for a in args]
         if func == "len":
             if types and types[0].kind not in ("list", "map", "string", "any"):
-                self.report(d.PT302, f"`len` needs a list, map or string, not a {types[0]}", src, base + args[0].start)
+                self.report(
+                    d.PT302,
+                    f"`len` needs a list, map or string, not a {types[0]}",
+                    src,
+                    base + args[0].start,
+                )
             return t.NUMBER
         if func in ("min", "max") and len(types) == 1 and types[0].kind == "list":
             item = types[0].item
             if item is not None and item.kind not in ("number", "any"):
-                self.report(d.PT302, f"`{func}` needs numbers, not a list of {item.kind}", src, base + args[0].start)
+                self.report(
+                    d.PT302,
+                    f"`{func}` needs numbers, not a list of {item.kind}",
+                    src,
+                    base + args[0].start,
+                )
             return t.NUMBER
         for a, ty in zip(args, types, strict=False):
             if ty.kind not in ("number", "any"):
-                self.report(d.PT302, f"`{func}` needs numbers, but `{s.unparse(a)}` is a {ty}", src, base + a.start)
+                self.report(
+                    d.PT302,
+                    f"`{func}` needs numbers, but `{s.unparse(a)}` is a {ty}",
+                    src,
+                    base + a.start,
+                )
         return t.NUMBER
 
     # --- policy parts ----------------------------------------------------------------
@@ -228,7 +307,12 @@ class _Checker:
             return None
         kind = self.infer(node, src, allowed)
         if kind.kind not in ("bool", "any"):
-            self.report(d.PT303, f"{what} must be true or false, but `{s.unparse(node)}` is a {kind}", src, node.start)
+            self.report(
+                d.PT303,
+                f"{what} must be true or false, but `{s.unparse(node)}` is a {kind}",
+                src,
+                node.start,
+            )
         return node
 
     def numeric(self, src: ExprSource, allowed: frozenset[str], what: str) -> s.Expr | None:
@@ -237,7 +321,12 @@ class _Checker:
             return None
         kind = self.infer(node, src, allowed)
         if kind.kind not in ("number", "any"):
-            self.report(d.PT304, f"{what} must be a number, but `{s.unparse(node)}` is a {kind}", src, node.start)
+            self.report(
+                d.PT304,
+                f"{what} must be a number, but `{s.unparse(node)}` is a {kind}",
+                src,
+                node.start,
+            )
         return node
 
     def message(self, src: ExprSource | None) -> tuple[MessagePart, ...]:
@@ -260,7 +349,9 @@ class _Checker:
             for i in range(before, len(self.problems)):  # a placeholder's own code
                 p = self.problems[i]
                 if p.code == d.PT301:
-                    self.problems[i] = d.diagnostic(d.PT306, f"message placeholder `{{{inner.strip()}}}`: {p.message}", p.span)
+                    self.problems[i] = d.diagnostic(
+                        d.PT306, f"message placeholder `{{{inner.strip()}}}`: {p.message}", p.span
+                    )
             parts.append(node)
         parts.append(src.text[pos:])
         return tuple(p for p in parts if p != "")
@@ -276,17 +367,33 @@ class _Checker:
                 for key in cfg:
                     if key in RESERVED_KEYS:
                         where = self.doc.span((section, name, key), key=True)
-                        self.problems.append(d.diagnostic(d.PT309, f"`{key}` is a live counter or built-in name and cannot be configured in {section}", where))
+                        self.problems.append(
+                            d.diagnostic(
+                                d.PT309,
+                                f"`{key}` is a live counter or built-in name and cannot be configured in {section}",
+                                where,
+                            )
+                        )
         for mode in self.spec.modes.values():
             for key in mode.attrs:
                 if key in MODE_FIELDS:
                     where = self.doc.span(("modes", mode.name, key), key=True)
-                    self.problems.append(d.diagnostic(d.PT309, f"`mode.{key}` is built in and cannot be configured", where))
+                    self.problems.append(
+                        d.diagnostic(
+                            d.PT309, f"`mode.{key}` is built in and cannot be configured", where
+                        )
+                    )
         seen: dict[str, int] = {}
         for rule in self.spec.rules:
             if rule.id in seen:
                 where = self.doc.span((*rule.path, "id"))
-                self.problems.append(d.diagnostic(d.PT307, f"duplicate rule id `{rule.id}` (first used by rule {seen[rule.id] + 1})", where))
+                self.problems.append(
+                    d.diagnostic(
+                        d.PT307,
+                        f"duplicate rule id `{rule.id}` (first used by rule {seen[rule.id] + 1})",
+                        where,
+                    )
+                )
             else:
                 seen[rule.id] = rule.index
         assert not set(LIVE_FIELDS) - RESERVED_KEYS
@@ -308,7 +415,11 @@ def check(spec: PolicySpec, doc: Document) -> tuple[CheckedPolicy | None, list[D
             expr = c.numeric(rule.expr, INTENT_CONTEXT, f"the limit of rule `{rule.id}`")
         else:
             expr = c.boolean(rule.expr, INTENT_CONTEXT, f"`{rule.kind}` of rule `{rule.id}`")
-        when = c.boolean(rule.when, INTENT_CONTEXT, f"the `when` of rule `{rule.id}`") if rule.when else None
+        when = (
+            c.boolean(rule.when, INTENT_CONTEXT, f"the `when` of rule `{rule.id}`")
+            if rule.when
+            else None
+        )
         message = c.message(rule.message)
         if expr is not None:
             rules.append(CheckedRule(rule, expr, when, message))
@@ -320,4 +431,6 @@ def check(spec: PolicySpec, doc: Document) -> tuple[CheckedPolicy | None, list[D
     problems = d.sort_diagnostics(c.problems)
     if any(p.severity is d.Severity.ERROR for p in problems):
         return None, problems
-    return CheckedPolicy(spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems)), problems
+    return CheckedPolicy(
+        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems)
+    ), problems

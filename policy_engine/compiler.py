@@ -46,7 +46,9 @@ class _Emitter:
         self.used: set[str] = set()
 
     def const(self, value: Any) -> str:
-        if isinstance(value, bool | int | float | str) and not (isinstance(value, float) and value != value):
+        if isinstance(value, bool | int | float | str) and not (
+            isinstance(value, float) and value != value
+        ):
             return repr(value)
         name = f"_K{len(self.consts)}"
         self.consts[name] = tuple(value) if isinstance(value, list) else value
@@ -58,7 +60,7 @@ class _Emitter:
         self.used.add(local)
         return local
 
-    def name(self, node: s.Name) -> str:  # noqa: C901 - one branch per source
+    def name(self, node: s.Name) -> str:
         ref = self.checked.scope.resolve(node.path)
         assert isinstance(ref, Ref)
         src, key = ref.source, ref.key
@@ -95,7 +97,7 @@ class _Emitter:
         self.use(local)
         return f"{local}.{key}" if src.endswith("_live") else f"{local}[{key!r}]"
 
-    def expr(self, node: s.Expr) -> str:  # noqa: C901
+    def expr(self, node: s.Expr) -> str:
         match node:
             case s.Num(value=v):
                 return repr(v)
@@ -200,7 +202,12 @@ def _rule_lines(em: _Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     elif spec.kind == "require":
         body = [f"if not {expr}:", f"    warns = _add(warns, {i})" if shadow else f"    {reject}"]
     else:
-        body = [f"lim = {expr}", "if not (amount <= lim):", "    if lim != lim:", "        raise _NaN"]
+        body = [
+            f"lim = {expr}",
+            "if not (amount <= lim):",
+            "    if lim != lim:",
+            "        raise _NaN",
+        ]
         if shadow:
             body.append(f"    warns = _add(warns, {i})")
         elif spec.on_exceed == "clip":
@@ -217,7 +224,12 @@ def _rule_lines(em: _Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     if rule.when is not None:
         body = [f"if {em.expr(rule.when)}:", *("    " + b for b in body)]
     if shadow:  # a shadow rule never blocks, not even by failing
-        body = ["try:", *("    " + b for b in body), "except Exception:", f"    warns = _add(warns, {i})"]
+        body = [
+            "try:",
+            *("    " + b for b in body),
+            "except Exception:",
+            f"    warns = _add(warns, {i})",
+        ]
     return [f"# rule {i}", *body]
 
 
@@ -244,12 +256,17 @@ def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[st
 def compile_chain(checked: CheckedPolicy, data: RuntimeData) -> tuple[Chain, str]:
     src, ns = generate_chain_source(checked, data)
     code = compile(src, f"<policy {checked.spec.name} v{checked.spec.version}>", "exec")
-    exec(code, ns)  # noqa: S102 - source generated from the checked AST only
+    exec(code, ns)
     chain: Chain = ns["_chain"]
     return chain, src
 
 
-ENVELOPE_KEYS = ("max_new_risk_abs", "max_additional_positions", "symbol_max_risk_abs", "size_multiplier_cap")
+ENVELOPE_KEYS = (
+    "max_new_risk_abs",
+    "max_additional_positions",
+    "symbol_max_risk_abs",
+    "size_multiplier_cap",
+)
 
 
 def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[EnvelopeFn, str]:
@@ -263,6 +280,6 @@ def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[Envelop
     lines.append("return (m, ov, out)")
     src = "def _envelope(snap):\n" + "".join(f"    {line}\n" for line in lines)
     ns = _namespace(em, data)
-    exec(compile(src, f"<envelope {checked.spec.name}>", "exec"), ns)  # noqa: S102
+    exec(compile(src, f"<envelope {checked.spec.name}>", "exec"), ns)
     fn: EnvelopeFn = ns["_envelope"]
     return fn, src

@@ -98,14 +98,16 @@ class Policy:
         return cls(checked)
 
     def __repr__(self) -> str:
-        return f"<Policy {self.name} v{self.version} {len(self.rules)} rules {self.content_hash[:19]}>"
+        return (
+            f"<Policy {self.name} v{self.version} {len(self.rules)} rules {self.content_hash[:19]}>"
+        )
 
     # --- evaluation ----------------------------------------------------------------------
     def evaluate(self, intent: Any, snapshot: Any) -> Verdict:
         """Decide one intent against one snapshot. Pure; never raises."""
         try:
             outcome = self._chain(intent, snapshot)
-        except Exception:  # noqa: BLE001 - the interpreter names the cause
+        except Exception:
             outcome = self.interpret(intent, snapshot)
         return Verdict(self, intent, snapshot, outcome)
 
@@ -125,11 +127,13 @@ class Policy:
                 "max_new_risk_abs": _cap(raw.get("max_new_risk_abs")),
                 "max_additional_positions": _count(raw.get("max_additional_positions")),
                 "symbol_max_risk_abs": _cap(raw.get("symbol_max_risk_abs")),
-                "size_multiplier_cap": _cap(raw.get("size_multiplier_cap", mode.values["risk_multiplier"])),
+                "size_multiplier_cap": _cap(
+                    raw.get("size_multiplier_cap", mode.values["risk_multiplier"])
+                ),
                 "force_flatten_only": bool(mode.values["flatten_only"]),
                 "policy_version": self.version,
             }
-        except Exception:  # noqa: BLE001 - fail closed
+        except Exception:
             values = {
                 "portfolio_mode": mode_name,
                 "max_new_risk_abs": 0.0,
@@ -184,11 +188,15 @@ class Verdict:
     @property
     def rule(self) -> RuleSpec | None:
         """The deciding rule: the rejecting or failing one, the allow that approved, or the last clip."""
-        status, index, _amount, clips = self.outcome[:4]
+        status: int = self.outcome[0]
+        index: int = self.outcome[1]
+        clips: Any = self.outcome[3]
+        rules: tuple[RuleSpec, ...] = self.policy.rules
         if index >= 0:
-            return self.policy.rules[index]
+            return rules[index]
         if status == APPROVED and clips:
-            return self.policy.rules[clips[-1][0]]
+            last: int = clips[-1][0]
+            return rules[last]
         return None
 
     @property
@@ -236,7 +244,9 @@ class Verdict:
     @property
     def clips(self) -> list[Clip]:
         rules = self.policy.rules
-        return [Clip(rule_id=rules[i].id, from_risk=a, to_risk=b) for i, a, b in self.outcome[3] or ()]
+        return [
+            Clip(rule_id=rules[i].id, from_risk=a, to_risk=b) for i, a, b in self.outcome[3] or ()
+        ]
 
     # --- the explanation -----------------------------------------------------------------
     def _amount_at(self, index: int) -> float:
@@ -248,7 +258,14 @@ class Verdict:
 
     def _env(self, index: int) -> Env:
         p = self.policy
-        env = Env(p.checked.scope, p.data, self.intent, self.snapshot, p.data.modes[self.outcome[5]], self._amount_at(index))
+        env = Env(
+            p.checked.scope,
+            p.data,
+            self.intent,
+            self.snapshot,
+            p.data.modes[self.outcome[5]],
+            self._amount_at(index),
+        )
         env.overridden = self.outcome[6]
         return env
 
@@ -284,7 +301,11 @@ class Verdict:
         for i in self.outcome[4] or ():
             rule = self.policy.rules[i]
             trace, _headroom, err = _trace_index(self, i)
-            message = f"evaluation failed: {err.detail}" if err else (_render_message(self, rule, i) or _default_message(self, rule))
+            message = (
+                f"evaluation failed: {err.detail}"
+                if err
+                else (_render_message(self, rule, i) or _default_message(self, rule))
+            )
             out.append(RuleWarning(rule_id=rule.id, code=rule.code, message=message, context=trace))
         return out
 
@@ -391,7 +412,7 @@ def _render_message(v: Verdict, rule: RuleSpec, index: int | None = None) -> str
             continue
         try:
             out.append(fmt(evaluate(part, env)))
-        except Exception:  # noqa: BLE001 - a message never turns a decision into a crash
+        except Exception:
             out.append("?")
     return "".join(out)
 
@@ -410,12 +431,16 @@ def _log_line(v: Verdict) -> str:
     category = rule.category if rule else "POLICY"
     who = f"{intent.strategy} {intent.symbol}"
     ctx = v.context if rule or v.error else {}
-    numbers = " ".join(f"{_short(k)}={fmt(x)}" for k, x in ctx.items() if _is_name(k) and k != "intent.risk")
+    numbers = " ".join(
+        f"{_short(k)}={fmt(x)}" for k, x in ctx.items() if _is_name(k) and k != "intent.risk"
+    )
     head = f"[RISK:{category}] {who}" + (f" {numbers}" if numbers else "")
     if v.error is not None:
         return f"{head} → BLOCKED (evaluation error in {v.rule_id}: {v.error.detail})"
     if not v.approved:
-        text = (_render_message(v, rule) if rule else "") or (_default_message(v, rule) if rule else "")
+        text = (_render_message(v, rule) if rule else "") or (
+            _default_message(v, rule) if rule else ""
+        )
         return f"{head} → BLOCKED ({text})"
     if v.outcome[3]:
         a, b = v.outcome[3][0][1], v.outcome[2]
@@ -446,10 +471,16 @@ def _explain(policy: Policy, intent: Any, snapshot: Any) -> list[dict[str, Any]]
             else:
                 value = evaluate(crule.expr, env, trace)
                 if spec.kind == "limit":
-                    row["verdict"] = "pass" if env.amount <= value else ("clip" if spec.on_exceed == "clip" else "fail")
+                    row["verdict"] = (
+                        "pass"
+                        if env.amount <= value
+                        else ("clip" if spec.on_exceed == "clip" else "fail")
+                    )
                     trace["intent.risk"] = env.amount
                 else:
-                    row["verdict"] = "pass" if value else ("allow-skip" if spec.kind == "allow" else "fail")
+                    row["verdict"] = (
+                        "pass" if value else ("allow-skip" if spec.kind == "allow" else "fail")
+                    )
                     if spec.kind == "allow" and value:
                         row["verdict"] = "allow"
         except EvalError as exc:

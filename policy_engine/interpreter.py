@@ -36,7 +36,15 @@ class Env:
 
     __slots__ = ("amount", "data", "intent", "mode", "overridden", "scope", "snap")
 
-    def __init__(self, scope: Scope, data: RuntimeData, intent: Any, snap: Any, mode: ModeState | None, amount: float) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        data: RuntimeData,
+        intent: Any,
+        snap: Any,
+        mode: ModeState | None,
+        amount: float,
+    ) -> None:
         self.overridden = False
         self.scope = scope
         self.data = data
@@ -64,7 +72,7 @@ def _live(table: Mapping[str, Any], name: str, key: str) -> Any:
     return getattr(table.get(name, ZERO_BUCKET), key)
 
 
-def read_ref(env: Env, ref: Ref, dotted: str) -> Any:  # noqa: C901 - one branch per source
+def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
     intent, data, snap = env.intent, env.data, env.snap
     src, key = ref.source, ref.key
     value: Any
@@ -79,7 +87,11 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:  # noqa: C901 - one branch
     elif src == "mode":
         if env.mode is None:
             raise EvalError("internal", "the mode is not known yet")
-        value = env.mode.values[key] if key != "source" else ("override" if env.overridden else "drawdown")
+        value = (
+            env.mode.values[key]
+            if key != "source"
+            else ("override" if env.overridden else "drawdown")
+        )
     elif src == "param":
         value = data.params[key]
         for part in ref.rest:
@@ -96,10 +108,14 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:  # noqa: C901 - one branch
         elif part == "symbols":
             value = data.cohort_symbols.get(name, [intent.symbol])
         elif part == "live":
-            table = {"strategy": snap.strategies, "symbol": snap.symbols, "cohort": snap.cohorts}[ns]
+            table = {"strategy": snap.strategies, "symbol": snap.symbols, "cohort": snap.cohorts}[
+                ns
+            ]
             value = _live(table, name, key)
         else:
-            table2 = {"strategy": data.strategies, "symbol": data.symbols, "cohort": data.cohorts}[ns]
+            table2 = {"strategy": data.strategies, "symbol": data.symbols, "cohort": data.cohorts}[
+                ns
+            ]
             value = _config(table2, name, key, ns)
     return value
 
@@ -119,7 +135,7 @@ def _not_nan(value: float, node: s.Expr) -> float:
     return value
 
 
-def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:  # noqa: C901
+def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:
     """Evaluate ``node``; with ``trace``, record every non-literal sub-expression's value."""
     value: Any
     match node:
@@ -135,7 +151,9 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:  # noqa
             try:
                 value = container[int(k) if isinstance(container, list) else k]
             except (KeyError, IndexError, TypeError, ValueError):
-                raise EvalError("missing_key", f"`{s.unparse(target)}` has no entry `{k}`") from None
+                raise EvalError(
+                    "missing_key", f"`{s.unparse(target)}` has no entry `{k}`"
+                ) from None
         case s.Call(func=func, args=args):
             vals = [evaluate(a, env, trace) for a in args]
             value = _call(func, vals, node)
@@ -154,7 +172,9 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:  # noqa
                 value = a * b
             else:
                 if b == 0:
-                    raise EvalError("division_by_zero", f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`")
+                    raise EvalError(
+                        "division_by_zero", f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`"
+                    )
                 value = a / b
         case s.Compare(first=first, ops=ops, rest=rest):
             left_value = evaluate(first, env, trace)
@@ -167,8 +187,8 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:  # noqa
                 left_value = right_value
         case s.BoolOp(op=op, values=values):
             value = op == "and"
-            for v in values:
-                if bool(evaluate(v, env, trace)) != value:
+            for operand in values:
+                if bool(evaluate(operand, env, trace)) != value:
                     value = not value
                     break
         case s.Cond(body=body, test=test, orelse=orelse):
@@ -203,8 +223,10 @@ def _compare(op: str, a: Any, b: Any, node: s.Expr) -> bool:
 
 def _call(func: str, vals: list[Any], node: s.Expr) -> Any:
     if func != "len":
+        assert isinstance(node, s.Call)
         items = vals[0] if len(vals) == 1 and isinstance(vals[0], list | tuple) else vals
-        for v, a in zip(items, node.args if items is vals else [node.args[0]] * len(items), strict=False):  # type: ignore[union-attr]
+        arg_nodes = node.args if items is vals else (node.args[0],) * len(items)
+        for v, a in zip(items, arg_nodes, strict=False):
             _number(v, a)
         if not items:
             raise EvalError("type_error", f"`{s.unparse(node)}` of an empty list")
@@ -221,7 +243,9 @@ error: an EvalError with ``at`` (the rule id or ``modes.<name>``) for status ERR
 """
 
 
-def select_mode(checked: CheckedPolicy, data: RuntimeData, snap: Any, env: Env) -> tuple[ModeState, bool]:
+def select_mode(
+    checked: CheckedPolicy, data: RuntimeData, snap: Any, env: Env
+) -> tuple[ModeState, bool]:
     """The drawdown mode (most severe `when` that holds), then the stricter override."""
     chosen = data.modes[0]
     for state in reversed(data.modes[1:]):
@@ -252,7 +276,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
     except EvalError as exc:
         exc.at = getattr(exc, "at", "modes")  # type: ignore[attr-defined]
         return (ERROR, -1, 0.0, None, None, 0, False, exc)
-    except Exception as exc:  # noqa: BLE001 - fail closed on anything
+    except Exception as exc:
         return (ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
     env.mode = mode
     env.overridden = overridden
@@ -266,7 +290,16 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                 continue
             if spec.kind == "allow":
                 if evaluate(rule.expr, env):
-                    return (APPROVED, i, env.amount, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+                    return (
+                        APPROVED,
+                        i,
+                        env.amount,
+                        tuple(clips) or None,
+                        tuple(warns) or None,
+                        mode.index,
+                        overridden,
+                        None,
+                    )
                 continue
             if spec.kind == "require":
                 if evaluate(rule.expr, env):
@@ -274,7 +307,16 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                 if shadow:
                     warns.append(i)
                     continue
-                return (REJECTED, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+                return (
+                    REJECTED,
+                    i,
+                    0.0,
+                    tuple(clips) or None,
+                    tuple(warns) or None,
+                    mode.index,
+                    overridden,
+                    None,
+                )
             limit = _number(evaluate(rule.expr, env), rule.expr)
             _not_nan(limit, rule.expr)
             if env.amount <= limit:
@@ -288,19 +330,55 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                     clips.append((i, env.amount, clipped))
                     env.amount = clipped
                     continue
-            return (REJECTED, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+            return (
+                REJECTED,
+                i,
+                0.0,
+                tuple(clips) or None,
+                tuple(warns) or None,
+                mode.index,
+                overridden,
+                None,
+            )
         except EvalError as exc:
             if shadow:
                 warns.append(i)
                 continue
             exc.at = spec.id  # type: ignore[attr-defined]
-            return (ERROR, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, exc)
-        except Exception as exc:  # noqa: BLE001 - fail closed on anything
+            return (
+                ERROR,
+                i,
+                0.0,
+                tuple(clips) or None,
+                tuple(warns) or None,
+                mode.index,
+                overridden,
+                exc,
+            )
+        except Exception as exc:
             if shadow:
                 warns.append(i)
                 continue
-            return (ERROR, i, 0.0, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, _internal(exc, spec.id))
-    return (APPROVED, -1, env.amount, tuple(clips) or None, tuple(warns) or None, mode.index, overridden, None)
+            return (
+                ERROR,
+                i,
+                0.0,
+                tuple(clips) or None,
+                tuple(warns) or None,
+                mode.index,
+                overridden,
+                _internal(exc, spec.id),
+            )
+    return (
+        APPROVED,
+        -1,
+        env.amount,
+        tuple(clips) or None,
+        tuple(warns) or None,
+        mode.index,
+        overridden,
+        None,
+    )
 
 
 def _internal(exc: Exception, at: str) -> EvalError:

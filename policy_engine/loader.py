@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import yaml
@@ -250,7 +250,10 @@ def _where(path: YamlPath) -> str:
 
 def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> list[Diagnostic]:
     path: YamlPath = tuple(error.absolute_path)
-    validator, instance, schema = error.validator, error.instance, error.schema
+    validator = error.validator
+    instance: Any = error.instance
+    schema: Any = error.schema
+    validator_value: Any = error.validator_value
     if validator == "additionalProperties" and isinstance(instance, dict):
         known = set(schema.get("properties", {}))
         out = []
@@ -259,7 +262,7 @@ def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> lis
             out.append(d.diagnostic(d.PT111, message, doc.span((*path, key), key=True)))
         return out
     if validator == "required":
-        missing = [k for k in error.validator_value if k not in instance]
+        missing = [k for k in validator_value if k not in instance]
         message = f"{_where(path)} is missing the required key `{missing[0]}`"
         return [d.diagnostic(d.PT111, message, doc.span(path, key=True))]
     if validator == "propertyNames":
@@ -268,17 +271,19 @@ def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> lis
             message = f"`{bad}` is not a valid name in {_where(path)} (letters, digits, `_`)"
             return [d.diagnostic(d.PT111, message, doc.span((*path, bad), key=True))]
     span = doc.span(path)
-    shown = json.dumps(instance) if not isinstance(instance, dict | list) else type(instance).__name__
+    shown = (
+        json.dumps(instance) if not isinstance(instance, dict | list) else type(instance).__name__
+    )
     if validator == "type":
-        wanted = error.validator_value
+        wanted = validator_value
         message = f"`{_where(path)}` must be {_article(wanted)}, not `{shown}`"
     elif validator == "enum":
-        options = ", ".join(f"`{o}`" for o in error.validator_value)
+        options = ", ".join(f"`{o}`" for o in validator_value)
         message = f"`{_where(path)}` must be one of {options}, not `{shown}`"
     elif validator == "pattern":
         message = f"`{shown}` is not a valid value for `{_where(path)}`"
     elif validator in ("minimum", "exclusiveMinimum"):
-        message = f"`{_where(path)}` must be at least {error.validator_value}, not {shown}"
+        message = f"`{_where(path)}` must be at least {validator_value}, not {shown}"
     elif validator == "oneOf":
         message = f"`{_where(path)}` has an unsupported value `{shown}`"
     elif validator == "minItems":
@@ -412,31 +417,30 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
     path: YamlPath = ("rules", index)
     kinds = [k for k in ("require", "limit", "allow") if k in raw]
     if len(kinds) != 1:
-        message = (
-            f"rule `{raw['id']}` must have exactly one of `require`, `limit` or `allow`"
-            + (f" (it has {', '.join(f'`{k}`' for k in kinds)})" if kinds else "")
+        message = f"rule `{raw['id']}` must have exactly one of `require`, `limit` or `allow`" + (
+            f" (it has {', '.join(f'`{k}`' for k in kinds)})" if kinds else ""
         )
         problems.append(d.diagnostic(d.PT111, message, doc.span(path)))
         kinds = kinds or ["require"]
-    kind = kinds[0]
+    kind: Literal["require", "limit", "allow"] = kinds[0]
     if "on_exceed" in raw and kind != "limit":
         message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))
     expr_path = (*path, kind)
     expr = ExprSource(_expr_text(doc, expr_path) if expr_path in doc.values else "true", expr_path)
     when = ExprSource(_expr_text(doc, (*path, "when")), (*path, "when")) if "when" in raw else None
-    message = ExprSource(raw["message"], (*path, "message")) if "message" in raw else None
+    text = ExprSource(raw["message"], (*path, "message")) if "message" in raw else None
     rule_id: str = raw["id"]
     return RuleSpec(
         index=index,
         id=rule_id,
         category=raw.get("category", "POLICY"),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         expr=expr,
         when=when,
         on_exceed=raw.get("on_exceed", "reject"),
         enforcement=raw.get("enforcement", "enforce"),
         code=raw.get("code", "rejected_" + re.sub(r"[^a-z0-9]+", "_", rule_id.lower()).strip("_")),
-        message=message,
+        message=text,
         description=raw.get("description"),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import types as t
 from .model import PolicySpec
-from .types import Type
+from .types import Const, Type
 
 NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params")
 
@@ -93,7 +93,7 @@ class Unresolved:
     message: str | None = None
 
 
-def _config_types(configs: list[dict[str, object]]) -> dict[str, Type]:
+def _config_types(configs: list[dict[str, Const]]) -> dict[str, Type]:
     out: dict[str, Type] = {}
     for cfg in configs:
         for key, value in cfg.items():

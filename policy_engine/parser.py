@@ -175,7 +175,7 @@ def _convert(tree: Tree[Any] | Token, text: str) -> s.Expr:
     return done[id(tree)][0]
 
 
-def _build(kind: str, kids: list[Any], start: int, end: int, text: str) -> s.Expr:  # noqa: C901
+def _build(kind: str, kids: list[Any], start: int, end: int, text: str) -> s.Expr:
     def expr(k: Any) -> s.Expr:
         if isinstance(k, Token):  # an inlined single terminal
             return _terminal(k, text)

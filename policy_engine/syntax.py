@@ -128,7 +128,21 @@ class Cond:
     end: int
 
 
-Expr: TypeAlias = Num | Str | Bool | ListLit | Name | Index | Call | Unary | Not | Binary | Compare | BoolOp | Cond
+Expr: TypeAlias = (
+    Num
+    | Str
+    | Bool
+    | ListLit
+    | Name
+    | Index
+    | Call
+    | Unary
+    | Not
+    | Binary
+    | Compare
+    | BoolOp
+    | Cond
+)
 
 COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in")
 ARITH_OPS = ("+", "-", "*", "/")

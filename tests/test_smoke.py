@@ -23,7 +23,9 @@ def test_third_scalper_blocked_momentum_still_approved() -> None:
     policy = load_policy("policies/strategy_limits.yaml")
     codes = []
     for active in (0, 1, 2):
-        snap = PortfolioSnapshot(equity=100_000, strategies={"SCALPER": BucketState(active_trades=active)})
+        snap = PortfolioSnapshot(
+            equity=100_000, strategies={"SCALPER": BucketState(active_trades=active)}
+        )
         codes.append(policy.evaluate(intent("SCALPER", active), snap).decision_code)
     assert codes == ["approved_full", "approved_full", "rejected_strategy_limit"]
     snap = PortfolioSnapshot(equity=100_000, strategies={"SCALPER": BucketState(active_trades=2)})
