@@ -37,7 +37,9 @@ def _finite(value: float) -> float:
 
 
 def _on_grid(value: float) -> float:
-    return from_units(to_units(_finite(value)))
+    if not math.isfinite(_finite(value) * RISK_SCALE):
+        raise ValueError("is too large for the 1e-6 risk grid")
+    return from_units(to_units(value))
 
 
 Amount = Annotated[float, Field(ge=0), AfterValidator(_on_grid)]
