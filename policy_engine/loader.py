@@ -357,12 +357,13 @@ def build_spec(doc: Document) -> PolicySpec:
             members = attrs.pop("symbols")
             assert isinstance(members, list)
             cohorts[name] = CohortSpec(name, tuple(str(m) for m in members), attrs)
-    modes = _modes(doc, data.get("modes", {"normal": {}}))
+    modes = _modes(doc, data.get("modes", {"normal": {}}), problems)
     rules = tuple(_rule(doc, i, r, problems) for i, r in enumerate(data["rules"]))
     envelope = {
         k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
         for k in data.get("envelope", {})
     }
+    min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
     if problems:
         raise PolicyError(problems)
     return PolicySpec(
@@ -380,7 +381,7 @@ def build_spec(doc: Document) -> PolicySpec:
         rules=rules,
         envelope=envelope,
         reservation_ttl_sec=data.get("reservation_ttl_sec"),
-        min_risk_abs=float(data.get("min_risk_abs", 0.0)),
+        min_risk_abs=float(min_risk_abs),
     )
 
 
@@ -390,7 +391,7 @@ def _expr_text(doc: Document, path: YamlPath) -> str:
     return str(node.value)
 
 
-def _modes(doc: Document, raw: dict[str, Any]) -> dict[str, ModeSpec]:
+def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, ModeSpec]:
     modes: dict[str, ModeSpec] = {}
     inherited: dict[str, Any] = {"risk_multiplier": 1.0, "flatten_only": False}
     for name in MODE_ORDER:
@@ -400,7 +401,13 @@ def _modes(doc: Document, raw: dict[str, Any]) -> dict[str, ModeSpec]:
         when_path = ("modes", name, "when")
         when_src = ExprSource(_expr_text(doc, when_path), when_path) if "when" in cfg else None
         cfg.pop("when", None)
-        merged = {**inherited, **{k: constant(v) for k, v in cfg.items()}}
+        for k, v in list(cfg.items()):
+            try:
+                cfg[k] = constant(v)
+            except ValueError as exc:
+                problems.append(d.diagnostic(d.PT308, str(exc), doc.span(("modes", name, k))))
+                cfg[k] = 0.0
+        merged = {**inherited, **cfg}
         attrs = {k: v for k, v in merged.items() if k not in ("risk_multiplier", "flatten_only")}
         modes[name] = ModeSpec(
             name=name,
