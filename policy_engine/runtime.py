@@ -93,6 +93,8 @@ def quantize_down(value: float) -> float:
     0.3 - 0.1 is 0.19999999999999998 in floats; a risk owner means 0.2.
     """
     scaled = value * RISK_SCALE
+    if not math.isfinite(scaled):  # -inf is a closed cap, +inf none; neither has a grid point
+        return value
     nearest = round(scaled)
     if abs(scaled - nearest) <= 1e-6 + abs(scaled) * 1e-12:
         return nearest / RISK_SCALE
