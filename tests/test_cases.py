@@ -1,0 +1,154 @@
+"""Table-driven decision tests: every case in ``tests/cases/*.yaml``.
+
+A case file holds a policy (``policy:`` a path relative to the repository, or
+``policy_text:`` inline YAML), optional ``defaults`` (``state`` / ``intent``
+fields merged under every case) and ``cases``. Each case has an ``id``, a
+``note`` saying what it proves, a ``state`` (a PortfolioSnapshot), an
+``intent`` (a PortfolioIntent; timestamps as ISO strings) and ``expect``:
+
+- ``decision_code``, ``approved``, ``approved_risk_abs``, ``rule_id`` (always);
+- optionally ``context`` (entries that must be present with these values),
+  ``clips`` (``[rule_id, from, to]`` triples, exactly), ``warnings`` (the
+  warned rule ids, exactly, in order), ``warning_messages`` (rule id ->
+  substring), ``mode``, ``mode_source``, ``headroom``, ``reasons_contain``
+  (substrings of the joined reasons) and ``log_line`` (exact).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot, load_policy, load_policy_text
+from policy_engine.evaluate import Verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES_DIR = Path(__file__).resolve().parent / "cases"
+REQUIRED = ("decision_code", "approved", "approved_risk_abs", "rule_id")
+OPTIONAL = (
+    "context",
+    "clips",
+    "warnings",
+    "warning_messages",
+    "mode",
+    "mode_source",
+    "headroom",
+    "reasons_contain",
+    "log_line",
+)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@cache
+def _file(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((CASES_DIR / name).read_text("utf-8"))
+    return data
+
+
+@cache
+def _policy(name: str) -> Policy:
+    data = _file(name)
+    if "policy" in data:
+        return load_policy(ROOT / data["policy"])
+    return load_policy_text(data["policy_text"], f"cases/{name}")
+
+
+def _collect() -> list[Any]:
+    params = []
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        data = _file(path.name)
+        ids = [c["id"] for c in data["cases"]]
+        assert len(ids) == len(set(ids)), f"duplicate case ids in {path.name}"
+        for case in data["cases"]:
+            params.append(pytest.param(path.name, case, id=f"{path.stem}:{case['id']}"))
+    return params
+
+
+def _close(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, float) and math.isnan(expected):
+        return isinstance(actual, float) and math.isnan(actual)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return actual is expected
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return math.isclose(actual, expected, rel_tol=1e-12, abs_tol=1e-9)
+    return bool(actual == expected)
+
+
+def _check(verdict: Verdict, expect: dict[str, Any]) -> None:
+    got = {
+        "decision_code": verdict.decision_code,
+        "approved": verdict.approved,
+        "approved_risk_abs": verdict.approved_risk_abs,
+        "rule_id": verdict.rule_id,
+    }
+    want = {k: expect[k] for k in REQUIRED}
+    assert got["decision_code"] == want["decision_code"], (got, verdict.reasons)
+    assert got == want or all(_close(got[k], want[k]) for k in REQUIRED), (got, verdict.reasons)
+    context = verdict.context
+    for key, value in (expect.get("context") or {}).items():
+        assert key in context, f"context has no `{key}`: {context}"
+        assert _close(context[key], value), f"context[{key!r}] = {context[key]!r}, not {value!r}"
+    if "clips" in expect:
+        clips = [[c.rule_id, c.from_risk, c.to_risk] for c in verdict.clips]
+        assert len(clips) == len(expect["clips"]), clips
+        for have, need in zip(clips, expect["clips"], strict=True):
+            assert have[0] == need[0] and _close(have[1], need[1]) and _close(have[2], need[2]), (
+                clips
+            )
+    if "warnings" in expect:
+        assert [w.rule_id for w in verdict.warnings] == expect["warnings"]
+    for rule_id, fragment in (expect.get("warning_messages") or {}).items():
+        messages = [w.message for w in verdict.warnings if w.rule_id == rule_id]
+        assert messages and fragment in messages[0], messages
+    if "mode" in expect:
+        assert verdict.mode == expect["mode"]
+    if "mode_source" in expect:
+        assert verdict.mode_source == expect["mode_source"]
+    if "headroom" in expect:
+        assert _close(verdict.headroom, expect["headroom"]), verdict.headroom
+    reasons = "\n".join(verdict.reasons)
+    for fragment in expect.get("reasons_contain") or ():
+        assert fragment in reasons, reasons
+    if "log_line" in expect:
+        assert verdict.log_line() == expect["log_line"]
+
+
+@pytest.mark.parametrize(("name", "case"), _collect())
+def test_case(name: str, case: dict[str, Any]) -> None:
+    """The policy decides the case's intent exactly as the case's `expect` says (see its note)."""
+    assert case.get("note"), "every case says what it proves"
+    unknown = set(case["expect"]) - set(REQUIRED) - set(OPTIONAL)
+    assert not unknown, f"unknown expect keys {unknown}"
+    assert all(k in case["expect"] for k in REQUIRED), "decision_code, approved, amount, rule_id"
+    defaults = _file(name).get("defaults") or {}
+    state = PortfolioSnapshot.model_validate(_merge(defaults.get("state") or {}, case["state"]))
+    intent = PortfolioIntent.model_validate(_merge(defaults.get("intent") or {}, case["intent"]))
+    policy = _policy(name)
+    before = state.model_dump_json()
+    verdict = policy.evaluate(intent, state)
+    _check(verdict, case["expect"])
+    # The reference interpreter reaches the same outcome as the compiled chain.
+    interpreted = Verdict(policy, intent, state, policy.interpret(intent, state))
+    assert interpreted.outcome[:7] == verdict.outcome[:7]
+    assert interpreted.decision_code == verdict.decision_code
+    # The full decision builds, serialises, and evaluation left the snapshot alone.
+    decision = json.loads(verdict.decision().model_dump_json())
+    assert decision["decision_code"] == case["expect"]["decision_code"]
+    assert decision["rule_id"] == case["expect"]["rule_id"]
+    assert verdict.log_line()
+    assert state.model_dump_json() == before
