@@ -122,7 +122,26 @@ def parse_document(raw: bytes, path: str) -> Document:
     return doc
 
 
+def _flow_depth_problem(doc: Document) -> Diagnostic | None:
+    """A cheap pre-scan: PyYAML's scanner is quadratic in flow nesting (`[[[[...`)."""
+    if doc.text.count("[") + doc.text.count("{") <= MAX_NESTING:
+        return None
+    depth = 0
+    for m in re.finditer(r"[\[{]|[\]}]|#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'", doc.text):
+        ch = m.group(0)[0]
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return d.diagnostic(d.PT103, "YAML nests too deeply", doc.position(m.start()))
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
 def _compose(doc: Document) -> yaml.Node:
+    too_deep = _flow_depth_problem(doc)
+    if too_deep is not None:
+        raise PolicyError([too_deep])
     try:
         nodes = list(yaml.compose_all(doc.text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
