@@ -282,8 +282,14 @@ def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> lis
         return out
     if validator == "required":
         missing = [k for k in validator_value if k not in instance]
-        message = f"{_where(path)} is missing the required key `{missing[0]}`"
-        return [d.diagnostic(d.PT111, message, doc.span(path, key=True))]
+        return [
+            d.diagnostic(
+                d.PT111,
+                f"{_where(path)} is missing the required key `{key}`",
+                doc.span(path, key=True),
+            )
+            for key in missing
+        ]
     if validator == "propertyNames":
         bad = next((k for k in instance if not re.match(r"^[A-Za-z_]\w*$", str(k))), None)
         if bad is not None:
