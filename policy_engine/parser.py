@@ -27,6 +27,7 @@ _TOKEN_NAMES = {
     "STRING": "a string",
     "ADD_OP": "`+` or `-`",
     "MUL_OP": "`*` or `/`",
+    "MINUS": "`-`",
     "LPAR": "`(`",
     "RPAR": "`)`",
     "LSQB": "`[`",
@@ -92,12 +93,13 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ExprSyntaxError:
     offset = max(0, min(getattr(exc, "pos_in_stream", 0) or 0, len(text)))
     if isinstance(exc, UnexpectedCharacters):
         return ExprSyntaxError(f"unexpected character `{text[offset]}`", offset)
+    end = len(text.rstrip())  # just past the last character, not on a following blank line
     if isinstance(exc, UnexpectedEOF):
-        return ExprSyntaxError("unexpected end of expression", len(text))
+        return ExprSyntaxError("unexpected end of expression", end)
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
-            return ExprSyntaxError("unexpected end of expression", len(text))
+            return ExprSyntaxError("unexpected end of expression", end)
         expected = sorted(_describe(t) for t in exc.expected if not t.startswith("__"))
         offset = tok.start_pos if tok.start_pos is not None else offset
         hint = f" (expected {', '.join(expected[:6])})" if expected and len(expected) <= 6 else ""
