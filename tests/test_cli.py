@@ -1,0 +1,362 @@
+"""The command line: golden output for every diagnostic code, garbage inputs, exit codes.
+
+Golden files live in tests/golden/lint/: `<CODE>.yaml` is a small policy that
+triggers `<CODE>`, and `<CODE>.txt`, `<CODE>.json`, `<CODE>.github` are the
+expected `policy-check` output in each format (run from that directory, so
+paths are bare file names). The tests only compare; `UPDATE_GOLDEN=1 pytest
+tests/test_cli.py` rewrites the expected files from the current output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine import load_policy
+from policy_engine.cli import check_command, cli
+from policy_engine.diagnostics import CODES, PolicyError, Severity
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "lint"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+FORMATS = {"text": ".txt", "json": ".json", "github": ".github"}
+GENERATED = {"PT002"}  # inputs too big to keep in the repository: written by the test
+
+
+@pytest.fixture
+def in_golden(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run from the golden directory so reported paths are bare file names."""
+    monkeypatch.chdir(GOLDEN)
+    yield GOLDEN
+
+
+def normalise(text: str, fmt: str) -> str:
+    """Replace the only non-deterministic part, the elapsed time."""
+    if fmt == "json":
+        data = json.loads(text)
+        data["summary"]["seconds"] = 0
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return re.sub(r" in \d+\.\d+s", " in 0.00s", text)
+
+
+def run_golden(name: str, fmt: str) -> tuple[int, str]:
+    args = [f"{name}.yaml", "--format", fmt]
+    if (Path.cwd() / f"{name}.old").exists():
+        args += ["--against", f"{name}.old"]
+    result = CliRunner().invoke(check_command, args, catch_exceptions=False)
+    return result.exit_code, normalise(result.stdout, fmt)
+
+
+def golden_names() -> list[str]:
+    return sorted({p.stem for p in GOLDEN.glob("PT*.yaml")} | GENERATED)
+
+
+def write_generated(name: str, folder: Path) -> None:
+    if name == "PT002":
+        header = b"api_version: policy-engine/v1\nname: big\nversion: 1\nrules: []\n"
+        (folder / "PT002.yaml").write_bytes(header + b"# " + b"x" * 5_000_000 + b"\n")
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("name", golden_names())
+def test_golden_output(
+    name: str, fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`policy-check <CODE>.yaml` prints exactly the stored output, in every format."""
+    expected_file = GOLDEN / f"{name}{FORMATS[fmt]}"
+    if name in GENERATED:
+        write_generated(name, tmp_path)
+        if (GOLDEN / f"{name}.old").exists():  # pragma: no cover
+            (tmp_path / f"{name}.old").write_bytes((GOLDEN / f"{name}.old").read_bytes())
+        monkeypatch.chdir(tmp_path)
+    else:
+        monkeypatch.chdir(GOLDEN)
+    code, output = run_golden(name, fmt)
+    if UPDATE:
+        expected_file.write_text(output, "utf-8")
+    assert expected_file.exists(), f"missing golden file {expected_file.name} (UPDATE_GOLDEN=1)"
+    assert output == expected_file.read_text("utf-8")
+    assert code == (1 if CODES[name].severity is Severity.ERROR else 0)
+    assert name in output
+
+
+def test_every_code_has_a_golden_policy() -> None:
+    """Every registered code except the internal-error one has golden files."""
+    covered = set(golden_names())
+    missing = sorted(set(CODES) - covered - {"PT499"})
+    assert missing == []
+
+
+def test_golden_policies_load_exactly_when_policy_check_finds_no_core_error() -> None:
+    """`policy-check` reports what `load_policy` refuses, and nothing it passes is refused."""
+    for path in sorted(GOLDEN.glob("PT*.yaml")):
+        core_error = int(path.stem[2]) < 4  # PT0xx..PT3xx are the runtime's own checks
+        try:
+            load_policy(path)
+            loaded = True
+        except PolicyError:
+            loaded = False
+        assert loaded != core_error, path.name
+
+
+# --- exit codes, formats, options -----------------------------------------------------
+
+
+def test_bundled_policies_pass_strict() -> None:
+    """Every bundled policy passes `policy-check --strict` with a one-line summary."""
+    result = CliRunner().invoke(check_command, [str(ROOT / "policies"), "--strict"])
+    assert result.exit_code == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(r"checked \d+ files, \d+ rules in \d+\.\d\ds: no problems found", lines[0])
+
+
+def test_warnings_pass_unless_strict(in_golden: Path) -> None:
+    """A warning alone exits 0; `--strict` makes it exit 1."""
+    runner = CliRunner()
+    assert runner.invoke(check_command, ["PT404.yaml"]).exit_code == 0
+    assert runner.invoke(check_command, ["PT404.yaml", "--strict"]).exit_code == 1
+
+
+def test_directory_output_is_sorted_by_file_line_column(in_golden: Path) -> None:
+    """Checking a directory reports every file, sorted by path, line and column."""
+    result = CliRunner().invoke(check_command, ["."])
+    assert result.exit_code == 1
+    keys = []
+    for line in result.stdout.splitlines()[:-1]:
+        m = re.match(r"(.+?):(\d+):(\d+): (PT\d{3}) ", line)
+        if m:
+            keys.append((m.group(1), int(m.group(2)), int(m.group(3))))
+    assert keys == sorted(keys)
+    assert len({k[0] for k in keys}) >= 30
+
+
+def test_json_format_is_machine_readable(in_golden: Path) -> None:
+    """`--format json` gives path, line, col, code, severity and message per finding."""
+    result = CliRunner().invoke(check_command, ["PT405.yaml", "--format", "json"])
+    data = json.loads(result.stdout)
+    first = data["diagnostics"][0]
+    assert first == {
+        "path": "PT405.yaml",
+        "line": 9,
+        "col": 30,
+        "code": "PT405",
+        "severity": "error",
+        "message": "strategy `SCALPR` is not declared in `strategies` (did you mean `SCALPER`?)",
+    }
+    assert data["summary"]["errors"] == 2
+
+
+def test_github_format_annotations(in_golden: Path) -> None:
+    """`--format github` prints one workflow command per finding, warnings as warnings."""
+    result = CliRunner().invoke(check_command, ["PT404.yaml", "--format", "github"])
+    assert result.stdout.splitlines()[0] == (
+        "::warning file=PT404.yaml,line=6,col=3,title=PT404::PT404 param `symbol_cap` is never used"
+    )
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    """A missing path, an empty directory or a bad option is a usage error (exit 2)."""
+    runner = CliRunner()
+    assert runner.invoke(check_command, [str(tmp_path / "nope.yaml")]).exit_code == 2
+    assert runner.invoke(check_command, [str(tmp_path)]).exit_code == 2
+    assert runner.invoke(check_command, []).exit_code == 2
+    policy = str(ROOT / "policies" / "portfolio.yaml")
+    assert runner.invoke(check_command, [policy, "--format", "xml"]).exit_code == 2
+    assert runner.invoke(check_command, [policy, "--against", "no-such-rev"]).exit_code == 2
+
+
+def test_against_unchanged_file_is_clean(tmp_path: Path) -> None:
+    """`--against` with an identical old version: no PT420 and no changes."""
+    policy = ROOT / "policies" / "portfolio.yaml"
+    old = tmp_path / "old.yaml"
+    old.write_bytes(policy.read_bytes())
+    result = CliRunner().invoke(check_command, [str(policy), "--against", str(old)])
+    assert result.exit_code == 0
+    assert f"no changes since {old}" in result.stdout
+
+
+def test_against_comment_only_change_needs_no_bump(tmp_path: Path) -> None:
+    """Reformatting or comments do not change the policy's meaning: no version bump needed."""
+    text = (ROOT / "policies" / "strategy_limits.yaml").read_text()
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(text)
+    new.write_text("# reviewed 2026-01-01\n" + text.replace("max_trades: 2}", "max_trades:  2 }"))
+    result = CliRunner().invoke(check_command, [str(new), "--against", str(old)])
+    assert result.exit_code == 0, result.stdout
+
+
+def test_against_git_revision(tmp_path: Path) -> None:
+    """`--against REV` reads the same path at a git revision; a bump makes it clean."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    policy = tmp_path / "p.yaml"
+    text = (ROOT / "policies" / "strategy_limits.yaml").read_text()
+    policy.write_text(text)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "p.yaml"], check=True, env=env)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "v1"], check=True, env=env)
+    policy.write_text(text.replace("max_trades: 2}", "max_trades: 3}"))
+    runner = CliRunner()
+    result = runner.invoke(check_command, [str(policy), "--against", "HEAD"])
+    assert result.exit_code == 1
+    assert "PT420" in result.stdout
+    assert "~ strategies.SCALPER.max_trades: 2 -> 3" in result.stdout
+    policy.write_text(
+        text.replace("max_trades: 2}", "max_trades: 3}").replace("version: 1", "version: 2")
+    )
+    result = runner.invoke(check_command, [str(policy), "--against", "HEAD"])
+    assert result.exit_code == 0, result.stdout
+    assert "version 1 -> 2" in result.stdout
+
+
+def test_policy_check_subcommand_matches_console_script(in_golden: Path) -> None:
+    """`policy check` and `policy-check` print the same thing."""
+    a = CliRunner().invoke(check_command, ["PT403.yaml"])
+    b = CliRunner().invoke(cli, ["check", "PT403.yaml"])
+    assert normalise(a.stdout, "text") == normalise(b.stdout, "text")
+    assert a.exit_code == b.exit_code == 0
+
+
+def test_console_scripts_run_as_processes(tmp_path: Path) -> None:
+    """The real entry points exit 0 / 1 / 2 as documented, with no traceback."""
+    code = "import sys; from policy_engine.cli import check_main; check_main(sys.argv[1:])"
+    clean = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "policies")], capture_output=True, text=True
+    )
+    assert clean.returncode == 0, clean.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"\xff\xfe garbage")
+    found = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert found.returncode == 1
+    assert "PT001" in found.stdout
+    usage = subprocess.run(
+        [sys.executable, "-m", "policy_engine.cli", "check"], capture_output=True, text=True
+    )
+    assert usage.returncode == 2
+    assert "Traceback" not in usage.stderr
+
+
+# --- garbage ---------------------------------------------------------------------------
+
+
+def garbage_inputs() -> dict[str, bytes]:
+    header = "api_version: policy-engine/v1\nname: g\nversion: 1\nrules:\n  - id: a\n"
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 12):
+        bomb += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n"
+    deep = "(" * 10_000 + "true" + ")" * 10_000
+    short_deep = "not " * 1_000 + "true"
+    return {
+        "empty": b"",
+        "binary": bytes(range(256)) * 4,
+        "invalid-utf8": b"name: caf\xe9\n",
+        "alias-bomb": bomb.encode(),
+        "deep-expression": (header + f"    require: '{deep}'\n").encode(),
+        "deep-not-chain": (header + f"    require: '{short_deep}'\n").encode(),
+        "deep-yaml": b"a: " + b"[" * 10_000 + b"]" * 10_000 + b"\n",
+        "five-mb": (header + "    require: 'true'\n# " + "x" * 5_000_000 + "\n").encode(),
+        "only-a-list": b"- 1\n- 2\n",
+        "tab-soup": b"\t\t:\t- ]]\n",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(garbage_inputs()))
+def test_garbage_gives_a_diagnostic_within_a_second(name: str, tmp_path: Path) -> None:
+    """Every garbage input exits 1 with a PT diagnostic, in well under a second."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(garbage_inputs()[name])
+    started = time.perf_counter()
+    result = CliRunner().invoke(check_command, [str(path), "--format", "json"])
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 1, result.stdout
+    data = json.loads(result.stdout)
+    assert data["diagnostics"], name
+    assert all(re.fullmatch(r"PT\d{3}", x["code"]) for x in data["diagnostics"])
+    assert not any(x["code"] == "PT499" for x in data["diagnostics"])
+    assert elapsed < 1.0, f"{name} took {elapsed:.2f}s"
+
+
+# --- explain and schema ---------------------------------------------------------------------
+
+
+def write(path: Path, data: object) -> str:
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_explain_traces_every_rule(tmp_path: Path) -> None:
+    """`policy explain` shows the decision and every rule's verdict with its values."""
+    intent = write(
+        tmp_path / "intent.json",
+        {
+            "intent_id": "i-1",
+            "strategy": "SCALPER",
+            "symbol": "BTC-USD",
+            "side": "long",
+            "requested_risk_abs": 2000,
+            "timestamp": "2026-01-01T00:00:00Z",
+        },
+    )
+    state = tmp_path / "state.yaml"
+    state.write_text("equity: 100000\nstrategies:\n  SCALPER: {active_trades: 1}\n")
+    policy = str(ROOT / "policies" / "portfolio.yaml")
+    result = CliRunner().invoke(cli, ["explain", policy, "--intent", intent, "--state", str(state)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "decision approved_clipped (2000 -> 1500) by `symbol-cap`" in out
+    assert " 6. symbol-cap" in out and "clip" in out
+    assert "strategy.active_trades = 1" in out
+    as_json = CliRunner().invoke(
+        cli, ["explain", policy, "--intent", intent, "--state", str(state), "--json"]
+    )
+    data = json.loads(as_json.stdout)
+    assert [r["rule_id"] for r in data["rules"]][:2] == ["risk-reducing-allowed", "flatten-only"]
+    assert data["decision"]["decision_code"] == "approved_clipped"
+
+
+def test_explain_refuses_a_bad_intent(tmp_path: Path) -> None:
+    """A malformed intent is a usage error naming the bad field, not a traceback."""
+    intent = write(tmp_path / "intent.json", {"intent_id": "x", "side": "up"})
+    state = write(tmp_path / "state.json", {"equity": 1})
+    policy = str(ROOT / "policies" / "portfolio.yaml")
+    result = CliRunner().invoke(cli, ["explain", policy, "--intent", intent, "--state", state])
+    assert result.exit_code == 2
+    assert "side" in result.output
+
+
+def test_explain_reports_a_broken_policy(in_golden: Path, tmp_path: Path) -> None:
+    """A policy that does not load prints its diagnostics and exits 1."""
+    intent = write(tmp_path / "i.json", {})
+    state = write(tmp_path / "s.json", {})
+    result = CliRunner().invoke(
+        cli, ["explain", "PT301.yaml", "--intent", intent, "--state", state]
+    )
+    assert result.exit_code == 1
+    assert "PT301" in result.output
+
+
+def test_schema_prints_the_policy_schema() -> None:
+    """`policy schema` prints the JSON Schema shipped with the package."""
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["title"].startswith("policy-engine policy file")
+    listed = CliRunner().invoke(cli, ["schema", "--list"])
+    assert "policy\tpolicy.schema.json" in listed.stdout
+    assert json.loads(CliRunner().invoke(cli, ["schema", "policy"]).stdout) == data
+    assert CliRunner().invoke(cli, ["schema", "nope"]).exit_code == 2
