@@ -75,20 +75,35 @@ class Document:
         start, end = node.start_mark.index, node.end_mark.index
         raw = self.text[start:end]
         # Greedy subsequence match of the value in the raw scalar text: it skips quotes,
-        # escapes, block indicators, indentation and folded line breaks alike.
-        j = 0
+        # block indicators, indentation and folded line breaks alike. In a double-quoted
+        # scalar an escape (`\t`, `\"`, `\u0022`) is the one character it stands for, and
+        # an escaped line break stands for none.
+        escapes = node.style == '"'
+        j = 1 if node.style in ('"', "'") else 0  # the opening quote is never content
         for i, ch in enumerate(node.value):
-            while j < len(raw) and raw[j] != ch:
+            while j < len(raw):
+                if escapes and raw[j] == "\\":
+                    if raw[j + 1 : j + 2] in ("\n", "\r"):
+                        j += 2
+                        continue
+                    break
+                if raw[j] == ch:
+                    break
                 j += 1
             if j >= len(raw):
                 break
             if i == offset:
                 return self.position(start + j)
-            j += 1
+            j += _escape_width(raw, j) if escapes and raw[j] == "\\" else 1
         else:
             if offset >= len(node.value):
                 return self.position(start + min(j, len(raw)))
         return self.position(start)
+
+
+def _escape_width(raw: str, j: int) -> int:
+    """Characters taken by the double-quoted YAML escape starting at ``raw[j]``."""
+    return {"x": 4, "u": 6, "U": 10}.get(raw[j + 1 : j + 2], 2)
 
 
 def load_document(path: str | Path, display: str | None = None) -> Document:
