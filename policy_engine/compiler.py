@@ -163,6 +163,7 @@ def _namespace(em: _Emitter, data: RuntimeData) -> dict[str, Any]:
         "_index": _index,
         "_add": _add,
         "_NaN": _NaNLimit,
+        "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
         **{f"_F_{k}": v for k, v in FUNCTIONS.items()},
     }
     ns.update(em.consts)
@@ -227,7 +228,7 @@ def _rule_lines(em: _Emitter, i: int, checked: CheckedPolicy) -> list[str]:
         body = [
             "try:",
             *("    " + b for b in body),
-            "except Exception:",
+            "except _Exception:",
             f"    warns = _add(warns, {i})",
         ]
     return [f"# rule {i}", *body]

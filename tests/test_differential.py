@@ -1,0 +1,375 @@
+"""Differential test: the generated chain and the reference interpreter agree.
+
+Hypothesis builds random but well-typed policies (gates, caps that clip or
+reject, allow rules, `when` clauses, shadow rules, drawdown modes, params,
+strategies, symbols, cohorts) and random intents and snapshots. Wherever the
+generated fast path returns, its outcome must equal the interpreter's
+(status, rule index, amount, clips, warnings, mode, override). Where it
+raises, `Policy.evaluate` falls back to the interpreter by design, so only
+"evaluate never raises" is checked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policy_engine import (
+    BucketState,
+    Policy,
+    PortfolioIntent,
+    PortfolioSnapshot,
+    load_policy_text,
+)
+
+TS = datetime(2026, 1, 1, tzinfo=UTC)
+SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
+STRATEGIES = ("S1", "S2", "S3")  # S3 is never declared: the fast path must fall back
+BUCKETS = (None, "L1", "MEME")
+
+# --- expressions -------------------------------------------------------------------------
+
+NUM_NAMES = (
+    "intent.risk",
+    "intent.requested_risk_abs",
+    "portfolio.equity",
+    "portfolio.peak_equity",
+    "portfolio.drawdown",
+    "portfolio.heat",
+    "portfolio.active_risk",
+    "portfolio.reserved_risk",
+    "portfolio.active_trades",
+    "portfolio.open_positions",
+    "strategy.max_trades",
+    "strategy.budget",
+    "strategy.active_trades",
+    "strategy.heat",
+    "symbol.heat",
+    "symbol.open_positions",
+    "symbol.cap",  # only some symbols declare it: a missing key falls back
+    "cohort.heat",
+    "cohort.reserved_risk",
+    "cohort.cap",
+    "mode.risk_multiplier",
+    "mode.weight",
+    "params.p_int",
+    "params.p_pct",
+    "params.p_float",
+    "params.p_zero",
+    'params.p_map["a"]',
+    "params.p_nums[0]",
+    "len(cohort.symbols)",
+)
+BOOL_NAMES = (
+    "strategy.enabled",
+    "intent.reduce_only",
+    "intent.risk_reducing",
+    "mode.flatten_only",
+    "params.p_flag",
+)
+STR_NAMES = (
+    "intent.symbol",
+    "intent.strategy",
+    "intent.cohort",
+    "mode.name",
+    "mode.source",
+    "cohort.name",
+    "strategy.name",
+    "symbol.name",
+)
+STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"S1"')
+LIST_NAMES = ("cohort.symbols", "params.p_syms", '["BTC-USD", "SOL-USD"]')
+
+MODE_ONLY_NUM = (
+    "portfolio.drawdown",
+    "portfolio.equity",
+    "portfolio.heat",
+    "portfolio.active_trades",
+    "params.p_pct",
+    "params.p_int",
+)
+
+num_lit = st.one_of(
+    st.integers(0, 5000).map(str),
+    st.sampled_from(("0.5", "1.5", "5%", "10%", "1_000", "2.5e3", "0.1", "0.3")),
+)
+
+
+def num_expr(depth: int, names: tuple[str, ...] = NUM_NAMES) -> st.SearchStrategy[str]:
+    leaf = st.one_of(st.sampled_from(names), num_lit)
+    if depth <= 0:
+        return leaf
+    sub = num_expr(depth - 1, names)
+    return st.one_of(
+        leaf,
+        leaf,
+        st.tuples(sub, st.sampled_from("+-*/"), sub).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+        sub.map(lambda a: f"-{a}"),
+        st.tuples(st.sampled_from(("min", "max")), st.lists(sub, min_size=1, max_size=3)).map(
+            lambda t: f"{t[0]}({', '.join(t[1])})"
+        ),
+        sub.map(lambda a: f"abs({a})"),
+        st.tuples(sub, st.sampled_from(("", ", 0", ", 2"))).map(lambda t: f"round({t[0]}{t[1]})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"clamp({t[0]}, {t[1]}, {t[2]})"),
+        st.tuples(sub, bool_expr(depth - 1, names), sub).map(
+            lambda t: f"({t[0]} if {t[1]} else {t[2]})"
+        ),
+        st.just("max(params.p_nums)"),
+    )
+
+
+def bool_expr(depth: int, names: tuple[str, ...] = NUM_NAMES) -> st.SearchStrategy[str]:
+    mode_ctx = names is MODE_ONLY_NUM
+    num = num_expr(max(depth - 1, 0), names)
+    cmp = st.tuples(
+        num,
+        st.lists(st.tuples(st.sampled_from(("<", "<=", ">", ">=")), num), min_size=1, max_size=2),
+    ).map(lambda t: t[0] + "".join(f" {op} {r}" for op, r in t[1]))
+    eq = st.tuples(num, st.sampled_from(("==", "!=")), num).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
+    if mode_ctx:
+        leaf = st.one_of(cmp, st.sampled_from(("true", "false", "params.p_flag")))
+    else:
+        strs = st.one_of(st.sampled_from(STR_NAMES), st.sampled_from(STR_LITS))
+        str_eq = st.tuples(strs, st.sampled_from(("==", "!=")), strs).map(" ".join)
+        side = st.tuples(
+            st.sampled_from(("intent.side ==", "intent.side !=")),
+            st.sampled_from(('"long"', '"short"', '"flat"')),
+        ).map(" ".join)
+        member = st.tuples(
+            st.sampled_from(("intent.symbol", '"BTC-USD"', "symbol.name")),
+            st.sampled_from(("in", "not in")),
+            st.sampled_from(LIST_NAMES),
+        ).map(" ".join)
+        leaf = st.one_of(
+            cmp, cmp, eq, str_eq, side, member, st.sampled_from((*BOOL_NAMES, "true", "false"))
+        )
+    if depth <= 0:
+        return leaf
+    sub = bool_expr(depth - 1, names)
+    return st.one_of(
+        leaf,
+        leaf,
+        st.tuples(st.sampled_from(("and", "or")), st.lists(sub, min_size=2, max_size=3)).map(
+            lambda t: "(" + f" {t[0]} ".join(t[1]) + ")"
+        ),
+        sub.map(lambda a: f"not ({a})"),
+        st.tuples(sub, sub, sub).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
+        st.tuples(sub, st.sampled_from(("==", "!=")), sub).map(
+            lambda t: f"({t[0]}) {t[1]} ({t[2]})"
+        ),
+    )
+
+
+# --- policies ----------------------------------------------------------------------------
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(("require", "require", "limit", "limit", "limit", "allow")))
+        rule: dict[str, Any] = {"id": f"r{i}", "category": "TEST"}
+        if kind == "limit":
+            base = draw(
+                st.sampled_from(
+                    (
+                        "params.p_int * mode.risk_multiplier - symbol.heat",
+                        "params.p_pct * portfolio.equity * mode.risk_multiplier - portfolio.heat",
+                        "strategy.budget - strategy.heat",
+                        "cohort.cap - cohort.heat",
+                    )
+                )
+            )
+            rule["limit"] = draw(st.one_of(st.just(base), num_expr(2)))
+            if draw(st.booleans()):
+                rule["on_exceed"] = draw(st.sampled_from(("clip", "reject")))
+        else:
+            rule[kind] = draw(bool_expr(2))
+        if draw(st.integers(0, 3)) == 0:
+            rule["when"] = draw(bool_expr(1))
+        if draw(st.integers(0, 4)) == 0:
+            rule["enforcement"] = "warn"
+        out.append(rule)
+    return out
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> str:
+    strategies: dict[str, Any] = {
+        "S1": {"enabled": True, "max_trades": draw(st.integers(0, 4)), "budget": 2000},
+        "S2": {
+            "enabled": draw(st.booleans()),
+            "max_trades": draw(st.integers(0, 4)),
+            "budget": draw(st.sampled_from((0, 500, 1_000.5))),
+        },
+    }
+    modes: dict[str, Any] = {"normal": {"risk_multiplier": 1.0, "weight": 1}}
+    if draw(st.booleans()):
+        modes["defensive"] = {
+            "risk_multiplier": 0.5,
+            "weight": 2,
+            "when": draw(
+                st.one_of(st.just("portfolio.drawdown >= 5%"), bool_expr(1, MODE_ONLY_NUM))
+            ),
+        }
+    if draw(st.booleans()):
+        modes["risk_off"] = {
+            "risk_multiplier": 0.0,
+            "flatten_only": True,
+            "when": draw(
+                st.one_of(st.just("portfolio.drawdown >= 10%"), bool_expr(1, MODE_ONLY_NUM))
+            ),
+        }
+    doc = {
+        "api_version": "policy-engine/v1",
+        "name": "differential",
+        "version": 1,
+        "params": {
+            "p_int": draw(st.integers(0, 3000)),
+            "p_pct": draw(st.sampled_from(("6%", "0.5%", "12.5%"))),
+            "p_float": draw(st.sampled_from((0.1, 2.5, 1e-3))),
+            "p_zero": 0,
+            "p_flag": draw(st.booleans()),
+            "p_map": {"a": draw(st.integers(0, 100))},
+            "p_nums": [3, 1.5, 7],
+            "p_syms": ["BTC-USD", "DOGE-USD"],
+        },
+        "strategies": strategies,
+        "symbols": {"BTC-USD": {"cap": 1200}, "ETH-USD": {"cap": 800}},
+        "cohorts": {
+            "L1": {"symbols": ["BTC-USD", "ETH-USD"], "cap": draw(st.integers(0, 4000))},
+            "ALT": {"symbols": ["SOL-USD"], "cap": 300},
+        },
+        "modes": modes,
+        "min_risk_abs": draw(st.sampled_from((0, 0, 10, 0.5))),
+        "rules": draw(rules()),
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+risk = st.one_of(
+    st.integers(0, 500_000).map(lambda n: n / 100),
+    st.sampled_from((0.0, 0.1, 0.3, 100.0, 1000.0, 1500.0)),
+)
+
+
+@st.composite
+def intents(draw: st.DrawFn) -> PortfolioIntent:
+    return PortfolioIntent(
+        intent_id="i",
+        strategy=draw(st.sampled_from(STRATEGIES)),
+        symbol=draw(st.sampled_from(SYMBOLS)),
+        side=draw(st.sampled_from(("long", "short", "flat"))),
+        requested_risk_abs=draw(risk),
+        requested_notional_abs=draw(st.one_of(st.none(), risk)),
+        correlation_bucket=draw(st.sampled_from(BUCKETS)),
+        reduce_only=draw(st.integers(0, 5)) == 0,
+        timestamp=TS,
+    )
+
+
+buckets = st.builds(
+    BucketState,
+    active_risk=risk,
+    reserved_risk=risk,
+    open_positions=st.integers(0, 5),
+    active_trades=st.integers(0, 5),
+)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
+    equity = draw(st.sampled_from((0.0, 1.0, 50_000.0, 100_000.0, 250_000.5)))
+    peak = equity + draw(st.sampled_from((0.0, 0.0, 1_000.0, 6_000.0, 20_000.0, 1e6)))
+    keys = st.sampled_from(STRATEGIES)
+    return PortfolioSnapshot(
+        equity=equity,
+        peak_equity=peak,
+        active_risk=draw(risk),
+        reserved_risk=draw(risk),
+        open_positions=draw(st.integers(0, 8)),
+        active_trades=draw(st.integers(0, 8)),
+        strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
+        symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
+        cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),
+        mode_override=draw(st.sampled_from((None, None, "normal", "defensive", "risk_off"))),
+    )
+
+
+# --- the property ------------------------------------------------------------------------
+
+_CACHE: dict[str, Policy] = {}
+
+
+def _policy(text: str) -> Policy:
+    if text not in _CACHE:
+        _CACHE[text] = load_policy_text(text, "<differential>")
+    return _CACHE[text]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with NaN equal to NaN (a clip amount cannot be NaN, but be exact about it)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(text=policies(), cases=st.lists(st.tuples(intents(), snapshots()), min_size=1, max_size=6))
+def test_generated_chain_agrees_with_interpreter(
+    text: str, cases: list[tuple[PortfolioIntent, PortfolioSnapshot]]
+) -> None:
+    policy = _policy(text)
+    for intent, snap in cases:
+        verdict = policy.evaluate(intent, snap)  # never raises
+        assert verdict.decision_code
+        reference = policy.interpret(intent, snap)
+        try:
+            fast = policy._chain(intent, snap)
+        except Exception:
+            # the fast path only raises where the reference fails closed
+            assert reference[0] == 2, f"fast path raised but the reference decided {reference}"
+            assert _same(verdict.outcome[:7], reference[:7])
+            continue
+        assert fast[7] is None
+        assert _same(fast[:7], reference[:7]), (
+            f"fast {fast[:7]} != reference {reference[:7]}\n{policy.chain_source}"
+        )
+        assert reference[0] != 2, f"the interpreter failed where the fast path did not: {reference}"
+
+
+def test_fast_path_is_exercised() -> None:
+    """Guard against a generator that only ever hits the fallback."""
+    text = yaml.safe_dump(
+        {
+            "api_version": "policy-engine/v1",
+            "name": "d",
+            "version": 1,
+            "params": {"cap": 100},
+            "rules": [{"id": "cap", "limit": "params.cap", "on_exceed": "clip"}],
+        }
+    )
+    policy = _policy(text)
+    intent = PortfolioIntent(
+        intent_id="i",
+        strategy="S1",
+        symbol="BTC-USD",
+        side="long",
+        requested_risk_abs=150,
+        timestamp=TS,
+    )
+    snap = PortfolioSnapshot(equity=1000)
+    assert policy._chain(intent, snap)[:7] == policy.interpret(intent, snap)[:7]
+    assert policy._chain(intent, snap)[3] == ((0, 150.0, 100),)
