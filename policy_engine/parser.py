@@ -38,7 +38,7 @@ _TOKEN_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False)  # not frozen: raising machinery sets __traceback__
 class ExprSyntaxError(Exception):
     """A problem in the expression text at ``offset`` (0-based)."""
 
