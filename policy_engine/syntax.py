@@ -196,7 +196,7 @@ def _unparse(node: Expr, outer: int) -> str:
             text = repr(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
             return text
         case Str(value=v):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         case Bool(value=v):
             return "true" if v else "false"
         case ListLit(items=items):
