@@ -433,6 +433,338 @@ def schema_command(name: str | None, list_only: bool) -> None:
     click.echo(json.dumps(merged, indent=2))
 
 
+# --- run and replay ---------------------------------------------------------------------------
+
+
+class Progress:
+    """A bar on stderr when it is a terminal; lines still reach stdout between redraws."""
+
+    def __init__(self, desc: str, total: int | None) -> None:
+        self.bar: Any = (
+            tqdm(desc=desc, total=total, leave=False, unit=" events", file=sys.stderr)
+            if sys.stderr.isatty()
+            else None
+        )
+
+    def echo(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+        else:
+            click.echo(line)
+
+    def update(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def count_events(path: str) -> int | None:
+    """How many events a JSON Lines file holds (for the bar's total); None if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return None
+
+
+def outcome(record: dict[str, Any]) -> str:
+    """approved / clipped / rejected."""
+    if not record.get("approved"):
+        return "rejected"
+    return "clipped" if record.get("decision_code") == "approved_clipped" else "approved"
+
+
+def decision_line(record: dict[str, Any]) -> str:
+    """One line per decision: who, how much, the outcome, the rule and the reason."""
+    from .evaluate import fmt
+
+    who = " ".join(str(record.get(k) or "?") for k in ("strategy", "symbol"))
+    amounts = f"{fmt(record.get('requested_risk_abs', 0.0))} -> {fmt(record.get('approved_risk_abs', 0.0))}"
+    head = f"#{record.get('seq')} {record.get('intent_id') or '?'} {who} {amounts} {outcome(record).upper()}"
+    code = record.get("decision_code", "")
+    rule = record.get("rule_id")
+    reasons = [str(r) for r in record.get("reasons") or []]
+    if outcome(record) == "approved" and not rule:
+        return f"{head} {code}"
+    detail = "; ".join(reasons) if reasons else (rule or "")
+    return f"{head} {code}: {detail}" if detail else f"{head} {code}"
+
+
+@dataclass
+class Tally:
+    """Decisions counted by outcome, and rejections and clips by rule."""
+
+    approved: int = 0
+    clipped: int = 0
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self.by_rule: dict[str, int] = {}
+        self.clipped_by_rule: dict[str, int] = {}
+
+    def add(self, record: dict[str, Any]) -> None:
+        kind = outcome(record)
+        setattr(self, kind, getattr(self, kind) + 1)
+        key = str(record.get("rule_id") or record.get("decision_code") or "?")
+        if kind == "rejected":
+            self.by_rule[key] = self.by_rule.get(key, 0) + 1
+        elif kind == "clipped":
+            for clip in record.get("clips") or []:
+                rid = str(clip.get("rule_id", "?")) if isinstance(clip, dict) else key
+                self.clipped_by_rule[rid] = self.clipped_by_rule.get(rid, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return self.approved + self.clipped + self.rejected
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{_count(self.total, 'decision')}: {self.approved} approved, "
+            f"{self.clipped} clipped, {self.rejected} rejected"
+        ]
+        for rule, n in sorted(self.clipped_by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  clipped by {rule}: {n}")
+        for rule, n in sorted(self.by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  rejected by {rule}: {n}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decisions": self.total,
+            "approved": self.approved,
+            "clipped": self.clipped,
+            "rejected": self.rejected,
+            "clipped_by_rule": dict(sorted(self.clipped_by_rule.items())),
+            "rejected_by_rule": dict(sorted(self.by_rule.items())),
+        }
+
+
+def _events_or_exit(path: str) -> Iterator[dict[str, Any]]:
+    """Events from a JSON Lines file; a malformed line is a usage error (exit 2)."""
+    from .controller import EventError
+    from .journal import read_events
+
+    try:
+        yield from read_events(path)
+    except EventError as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read `{path}`: {exc}") from None
+
+
+@cli.command("run")
+@click.argument("policy_path", metavar="POLICY", type=click.Path(exists=True, dir_okay=False))
+@click.argument("events_path", metavar="EVENTS.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the decision records as JSON Lines (summary on stderr).",
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the event journal to this file (for `policy replay`).",
+)
+@click.option(
+    "--equity",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Starting equity (an `equity` event usually sets it).",
+)
+def run_command(
+    policy_path: str, events_path: str, as_json: bool, journal_path: str | None, equity: float
+) -> None:
+    """Feed a stream of events through a portfolio controller.
+
+    EVENTS.jsonl holds one JSON object per line: intents, fills, cancels,
+    closes, equity updates, mode overrides and ticks (see docs/cli.md).
+    Prints one line per decision with its reason, then a summary: approved,
+    clipped, rejected by rule. Exit 0 once every event is applied.
+    """
+    from .controller import EventError, PortfolioController, canonical
+
+    policy = load_or_report(policy_path)
+    try:
+        ctl = PortfolioController(policy, equity=equity, journal=journal_path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the journal: {exc}") from None
+    tally = Tally()
+    bar = Progress("running", count_events(events_path))
+    try:
+        for n, event in enumerate(_events_or_exit(events_path), 1):
+            try:
+                record = ctl.apply(event)
+            except EventError as exc:
+                raise UsageError(f"{events_path}: event {n}: {exc}") from None
+            bar.update()
+            if record is None:
+                continue
+            tally.add(record)
+            bar.echo(canonical(record) if as_json else decision_line(record))
+    finally:
+        bar.close()
+        ctl.close()
+    if as_json:
+        click.echo(json.dumps({"summary": tally.as_dict()}), err=True)
+    else:
+        for line in tally.lines():
+            click.echo(line)
+        if journal_path:
+            click.echo(f"journal written to {journal_path}")
+
+
+def change_kind(old: dict[str, Any], new: dict[str, Any]) -> str:
+    a, b = outcome(old), outcome(new)
+    if a != b:
+        return f"{a} -> {b}"
+    if a == "rejected":
+        return "rejected by another rule"
+    return "clip amount changed"
+
+
+def change_line(old: dict[str, Any], new: dict[str, Any]) -> str:
+    from .evaluate import fmt
+
+    who = " ".join(str(old.get(k) or "?") for k in ("strategy", "symbol"))
+    rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+    by = f" by {rule}" if rule else ""
+    return (
+        f"#{old.get('seq')} {old.get('intent_id') or '?'} {who}: {change_kind(old, new)}{by} "
+        f"({old.get('decision_code')} {fmt(old.get('approved_risk_abs', 0.0))} -> "
+        f"{new.get('decision_code')} {fmt(new.get('approved_risk_abs', 0.0))})"
+    )
+
+
+def read_records(path: str) -> Iterator[dict[str, Any]]:
+    """Decision records as `policy run --json` prints them (other lines are skipped)."""
+    for record in _events_or_exit(path):
+        if record.get("kind", "decision") == "decision" and "decision_code" in record:
+            yield record
+
+
+@cli.command("replay")
+@click.argument("journal_path", metavar="JOURNAL", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="What-if: replay under this policy instead and report the decisions that change.",
+)
+@click.option(
+    "--records",
+    "records_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Compare with these recorded decisions (`policy run --json` output) instead of a second replay.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print every difference as a JSON line, then the totals.",
+)
+def replay_command(
+    journal_path: str, policy_path: str | None, records_path: str | None, as_json: bool
+) -> None:
+    """Re-run a journal and check that every decision is reproduced.
+
+    Without --policy: exit 1 if any decision differs (from --records, or from
+    an independent second replay). With --policy: a what-if report of the
+    decisions that would change under the new policy, how, and by which rule,
+    with totals (exit 0).
+    """
+    from .controller import EventError
+    from .diagnostics import PolicyError
+    from .journal import diff_records, replay
+
+    what_if = load_or_report(policy_path) if policy_path is not None else None
+    if what_if is not None and records_path is not None:
+        raise UsageError("give `--policy` or `--records`, not both")
+    total = count_events(journal_path)
+    bar = Progress("replaying", total)
+    tally_old, tally_new = Tally(), Tally()
+    kinds: dict[str, int] = {}
+    rules: dict[str, int] = {}
+    changed = 0
+    try:
+        replayed = replay(journal_path, what_if)
+        if records_path is not None:
+            original: Iterator[dict[str, Any]] = read_records(records_path)
+        else:
+            original = replay(journal_path)
+        sentinel: dict[str, Any] = {}
+        for old, new in _zip_longest(original, replayed, sentinel):
+            bar.update()
+            if old is sentinel or new is sentinel:
+                raise UsageError(
+                    "the recorded decisions and the replay have different lengths"
+                    if records_path
+                    else "replay produced a different number of decisions"
+                )
+            tally_old.add(old)
+            tally_new.add(new)
+            diff = diff_records(old, new)
+            if diff is None:
+                continue
+            changed += 1
+            kind = change_kind(old, new)
+            kinds[kind] = kinds.get(kind, 0) + 1
+            rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+            rules[str(rule or "-")] = rules.get(str(rule or "-"), 0) + 1
+            if as_json:
+                bar.echo(json.dumps({**diff, "change": kind, "rule_id": rule}, default=str))
+            else:
+                bar.echo(change_line(old, new))
+    except (EventError, PolicyError) as exc:
+        raise UsageError(f"cannot replay `{journal_path}`: {exc}") from None
+    finally:
+        bar.close()
+    summary = {
+        "decisions": tally_old.total,
+        "changed": changed,
+        "changes": dict(sorted(kinds.items())),
+        "by_rule": dict(sorted(rules.items())),
+        "before": tally_old.as_dict(),
+        "after": tally_new.as_dict(),
+    }
+    if as_json:
+        click.echo(json.dumps({"summary": summary}))
+    elif what_if is not None:
+        click.echo(
+            f"what-if {what_if.name} v{what_if.version}: {changed} of "
+            f"{_count(tally_old.total, 'decision')} would change"
+        )
+        for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"  {kind}: {n}")
+        for rule, n in sorted(rules.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"  by {rule}: {n}")
+        before, after = tally_old, tally_new
+        click.echo(
+            f"  approved {before.approved} -> {after.approved}, clipped {before.clipped} -> "
+            f"{after.clipped}, rejected {before.rejected} -> {after.rejected}"
+        )
+    elif changed:
+        click.echo(f"{changed} of {_count(tally_old.total, 'decision')} not reproduced")
+    else:
+        against = "the recorded decisions" if records_path else "an independent replay"
+        click.echo(f"all {_count(tally_old.total, 'decision')} reproduced (matches {against})")
+    if what_if is None and changed:
+        sys.exit(1)
+
+
+def _zip_longest(
+    a: Iterable[dict[str, Any]], b: Iterable[dict[str, Any]], fill: dict[str, Any]
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    from itertools import zip_longest
+
+    yield from zip_longest(a, b, fillvalue=fill)
+
+
 # --- entry points ---------------------------------------------------------------------------
 
 

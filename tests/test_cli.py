@@ -360,3 +360,115 @@ def test_schema_prints_the_policy_schema() -> None:
     assert "policy\tpolicy.schema.json" in listed.stdout
     assert json.loads(CliRunner().invoke(cli, ["schema", "policy"]).stdout) == data
     assert CliRunner().invoke(cli, ["schema", "nope"]).exit_code == 2
+
+
+# --- run and replay ----------------------------------------------------------------------------
+
+EVENTS = ROOT / "examples" / "events.jsonl"
+PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
+
+
+def test_run_prints_each_decision_and_a_summary(tmp_path: Path) -> None:
+    """`policy run` prints one line per decision with its reason, then totals by rule."""
+    journal = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(
+        cli, ["run", str(PORTFOLIO), str(EVENTS), "--journal", str(journal)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "#3 scalp-1 SCALPER BTC-USD 400 -> 400 APPROVED approved_full"
+    assert any(
+        "scalp-3" in x
+        and "REJECTED rejected_strategy_limit" in x
+        and "strategy.active_trades=2 strategy.max_trades=2" in x
+        for x in lines
+    )
+    assert "9 decisions: 5 approved, 2 clipped, 2 rejected" in lines
+    assert "  rejected by strategy-max-trades: 1" in lines
+    assert journal.read_text().count("\n") == 16  # + the policy and opening equity events
+
+
+def test_run_json_prints_records(tmp_path: Path) -> None:
+    """`policy run --json` prints JSON Lines decision records; the summary goes to stderr."""
+    result = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(EVENTS), "--json"])
+    assert result.exit_code == 0
+    records = [json.loads(x) for x in result.stdout.splitlines()]
+    assert len(records) == 9
+    assert {r["kind"] for r in records} == {"decision"}
+    assert json.loads(result.stderr)["summary"]["rejected_by_rule"] == {
+        "flatten-only": 1,
+        "strategy-max-trades": 1,
+    }
+
+
+def test_replay_reproduces_a_run(tmp_path: Path) -> None:
+    """A journal written by `policy run` replays with zero differences, also vs its records."""
+    journal, records = tmp_path / "run.jsonl", tmp_path / "records.jsonl"
+    runner = CliRunner()
+    run = runner.invoke(
+        cli, ["run", str(PORTFOLIO), str(EVENTS), "--journal", str(journal), "--json"]
+    )
+    records.write_text(run.stdout)
+    result = runner.invoke(cli, ["replay", str(journal)])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "all 9 decisions reproduced (matches an independent replay)"
+    result = runner.invoke(cli, ["replay", str(journal), "--records", str(records)])
+    assert result.exit_code == 0, result.output
+    assert "matches the recorded decisions" in result.stdout
+
+
+def test_replay_detects_a_tampered_record(tmp_path: Path) -> None:
+    """A recorded decision that the replay does not reproduce makes replay exit 1."""
+    journal, records = tmp_path / "run.jsonl", tmp_path / "records.jsonl"
+    run = CliRunner().invoke(
+        cli, ["run", str(PORTFOLIO), str(EVENTS), "--journal", str(journal), "--json"]
+    )
+    lines = run.stdout.splitlines()
+    first = json.loads(lines[0])
+    first["approved_risk_abs"] = 1.0
+    records.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--records", str(records)])
+    assert result.exit_code == 1
+    assert "1 of 9 decisions not reproduced" in result.stdout
+
+
+def test_replay_what_if_reports_exactly_the_changed_decisions(tmp_path: Path) -> None:
+    """With an edited policy, what-if lists each changed decision, how, and by which rule."""
+    journal = tmp_path / "run.jsonl"
+    CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(EVENTS), "--journal", str(journal)])
+    edited = tmp_path / "v2.yaml"
+    edited.write_text(
+        PORTFOLIO.read_text()
+        .replace(
+            "SCALPER:  {enabled: true, max_trades: 2}", "SCALPER:  {enabled: true, max_trades: 3}"
+        )
+        .replace("version: 1", "version: 2")
+    )
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--policy", str(edited)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "#5 scalp-3 SCALPER SOL-USD: rejected -> approved by strategy-max-trades "
+        "(rejected_strategy_limit 0 -> approved_full 300)",
+        # the third SCALPER trade now holds 300 of cohort L1's budget: a later L1 intent clips
+        "#10 brk-1 BREAKOUT ETH-USD: approved -> clipped by cohort-cap "
+        "(approved_full 1000 -> approved_clipped 700)",
+        "what-if portfolio-default v2: 2 of 9 decisions would change",
+        "  approved -> clipped: 1",
+        "  rejected -> approved: 1",
+        "  by cohort-cap: 1",
+        "  by strategy-max-trades: 1",
+        "  approved 5 -> 5, clipped 2 -> 3, rejected 2 -> 1",
+    ]
+
+
+def test_run_refuses_malformed_events(tmp_path: Path) -> None:
+    """A line that is not JSON, or an unknown event type, is a usage error (exit 2)."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "equity", "equity": 1, "timestamp": null}\nnot json\n')
+    result = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(bad)])
+    assert result.exit_code == 2
+    assert "not valid JSON" in result.output
+    bad.write_text('{"type": "teleport"}\n')
+    result = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(bad)])
+    assert result.exit_code == 2
+    assert "teleport" in result.output
