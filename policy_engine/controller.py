@@ -78,10 +78,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,7 +103,7 @@ from .contracts import (
     to_units,
 )
 from .evaluate import Policy, load_policy_text
-from .state import MemoryStore, PortfolioStore, Trade, deadline
+from .state import MemoryStore, PortfolioStore, Trade
 
 logger = logging.getLogger("policy_engine")
 
@@ -110,6 +111,7 @@ INVALID_INTENT_CODE = "rejected_invalid_intent"
 DUPLICATE_INTENT_CODE = "rejected_duplicate_intent"
 
 _SCALE = float(RISK_SCALE)
+_INF = float("inf")
 _INFO = logging.INFO
 
 # The keys of a decision record, in the order they are built.
@@ -308,6 +310,10 @@ class PortfolioController:
 
             self._journal = JournalWriter(journal)
         self._policy_dict = self._ref_dict(policy)
+        self._ttl = _ttl(policy)
+        self._iso_ts: datetime | None = None  # the last timestamp formatted, and its text
+        self._iso = ""
+        self._env_templates = _envelope_templates(policy)
         if _replay:
             self._seq = 1  # the journal's opening policy event
         else:
@@ -496,6 +502,7 @@ class PortfolioController:
         if approved and not (intent.side == "flat" or intent.reduce_only):
             units = to_units(amount)
             created = store.clock or ts
+            ttl = self._ttl
             store.reserve(
                 Trade(
                     iid,
@@ -505,17 +512,20 @@ class PortfolioController:
                     units,
                     seq,
                     created,
-                    deadline(created, policy.reservation_ttl_sec),
+                    None if ttl is None else created + ttl,
                 )
             )
             reserved = units / _SCALE
             after = _totals(state)
         else:
             after = before
+        if ts is not self._iso_ts:
+            self._iso = ts.isoformat()
+            self._iso_ts = ts
         record: Record = {
             "kind": "decision",
             "seq": seq,
-            "ts": ts.isoformat(),
+            "ts": self._iso,
             "intent_id": iid,
             "strategy": intent.strategy,
             "symbol": intent.symbol,
@@ -867,7 +877,7 @@ class PortfolioController:
         cache = self._env_cache
         if cache is not None and cache[0] == state.version and cache[1] is policy:
             return cache[2]
-        env = policy.envelope(state)
+        env = _fast_envelope(policy, state, self._env_templates)
         self._env_cache = (state.version, policy, env)
         return env
 
@@ -1096,6 +1106,8 @@ class PortfolioController:
         old = self._policy_dict
         self._policy = policy
         self._policy_dict = self._ref_dict(policy)
+        self._ttl = _ttl(policy)
+        self._env_templates = _envelope_templates(policy)
         env = self._after_mode_change(True)
         logger.info(
             "[RISK:POLICY] %s v%s → %s v%s",
@@ -1164,6 +1176,66 @@ class PortfolioController:
             if rec is not None:
                 out.append(rec)
         return out
+
+
+def _ttl(policy: Policy) -> timedelta | None:
+    ttl = policy.reservation_ttl_sec
+    return None if ttl is None else timedelta(seconds=ttl)
+
+
+_ENVELOPE_NUMBERS = ("max_new_risk_abs", "symbol_max_risk_abs", "size_multiplier_cap")
+
+
+def _envelope_templates(policy: Policy) -> tuple[dict[str, Any], ...] | None:
+    """Per mode, the envelope fields that do not depend on the state (``None``: use the
+    core's ``Policy.envelope`` every time)."""
+    out = []
+    try:
+        for mode in policy.data.modes:
+            rm = mode.values["risk_multiplier"]
+            if isinstance(rm, bool) or not isinstance(rm, int | float) or rm != rm:
+                return None
+            out.append(
+                {
+                    "portfolio_mode": mode.name,
+                    "max_new_risk_abs": None,
+                    "max_additional_positions": None,
+                    "symbol_max_risk_abs": None,
+                    "size_multiplier_cap": None if rm == float("inf") else max(0.0, float(rm)),
+                    "force_flatten_only": bool(mode.values["flatten_only"]),
+                    "policy_version": policy.version,
+                }
+            )
+    except Exception:
+        return None
+    return tuple(out)
+
+
+def _fast_envelope(
+    policy: Policy, state: Any, templates: tuple[dict[str, Any], ...] | None
+) -> PortfolioConstraintEnvelope:
+    """``Policy.envelope(state)`` without its per-call overhead (same values; the core's
+    version takes over whenever anything is unusual, so failing closed stays its job)."""
+    if templates is None:
+        return policy.envelope(state)
+    try:
+        m, _ov, raw = policy._envelope(state)
+    except Exception:
+        return policy.envelope(state)
+    values = templates[m].copy()
+    for key, value in raw.items():
+        if type(value) is not float and type(value) is not int:
+            return policy.envelope(state)
+        if value != value:
+            return policy.envelope(state)
+        if value == _INF:
+            values[key] = None
+        elif key == "max_additional_positions":
+            values[key] = math.floor(value) if value > 0 else 0
+        elif key in _ENVELOPE_NUMBERS:
+            values[key] = float(value) if value > 0 else 0.0
+    env: PortfolioConstraintEnvelope = fast_model(PortfolioConstraintEnvelope, values)
+    return env
 
 
 def _field(event: Mapping[str, Any], key: str, types: tuple[type, ...] = (str,)) -> Any:
