@@ -445,10 +445,11 @@ class Progress:
             if sys.stderr.isatty()
             else None
         )
+        self.shared = sys.stdout.isatty()  # stdout and the bar share one terminal
 
     def echo(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stdout)
+        if self.bar is not None and self.shared:
+            self.bar.write(line, file=sys.stdout)  # clears the bar, prints, redraws it
         else:
             click.echo(line)
 
