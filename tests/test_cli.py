@@ -366,7 +366,7 @@ def test_schema_prints_the_policy_schema() -> None:
 
 # --- run and replay ----------------------------------------------------------------------------
 
-EVENTS = ROOT / "examples" / "events.jsonl"
+EVENTS = ROOT / "tests" / "data" / "cli_events.jsonl"  # a fixed stream (examples/ may evolve)
 PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
 
 
