@@ -270,7 +270,9 @@ Prints `path:line:col: CODE message`, sorted; exit 0 clean, 1 findings,
 """
 
 
-@click.command("policy-check", help=CHECK_HELP)
+@click.command(
+    "policy-check", help=CHECK_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @_with_check_options
 def check_command(
     paths: tuple[str, ...], output_format: str, strict: bool, against: str | None
@@ -337,7 +339,7 @@ def _model(cls: Any, data: Any, path: str, what: str) -> Any:
         ) from None
 
 
-@cli.command("explain")
+@cli.command("explain", short_help="Show every rule's verdict and values for one intent.")
 @click.argument("policy_path", metavar="POLICY", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--intent",
@@ -387,9 +389,19 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     for reason in decision.reasons:
         click.echo(f"  {reason}")
     width = max((len(r["rule_id"]) for r in rows), default=0)
+    from . import syntax as s
+
     for i, row in enumerate(rows, 1):
         shadow = " (shadow)" if row.get("shadow") else ""
-        click.echo(f"{i:>2}. {row['rule_id']:<{width}}  {row['verdict']}{shadow}")
+        crule = policy.checked.rules[i - 1]
+        values = row["values"]
+        limit = values.get(s.unparse(crule.expr)) if crule.spec.kind == "limit" else None
+        numbers = (
+            f" (limit {fmt(limit)}, risk {fmt(values.get('intent.risk'))})"
+            if isinstance(limit, int | float) and "intent.risk" in values
+            else ""
+        )
+        click.echo(f"{i:>2}. {row['rule_id']:<{width}}  {row['verdict']}{numbers}{shadow}")
         for key, value in row["values"].items():
             click.echo(f"      {key} = {fmt(value)}")
 
