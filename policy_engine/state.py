@@ -224,7 +224,8 @@ class PortfolioStore(Protocol):
         """Move the clock to ``now`` if later; release and return every reservation due.
 
         A reservation with deadline ``D`` is due once the clock reads ``D`` or later.
-        Due reservations come back in (deadline, reservation order).
+        Due reservations come back in (deadline, reservation order). A fully filled
+        trade has nothing left to expire and is skipped.
         """
         ...
 
@@ -319,6 +320,8 @@ class MemoryStore:
             trade = self._trades.get(intent_id)
             if trade is None or trade.seq != seq or trade.released is not None:
                 continue  # already closed, cancelled or replaced
+            if trade.reserved_units == 0 and trade.is_open:
+                continue  # fully filled: no reservation left to expire
             self.release(trade, "expired")
             due.append(trade)
         return due
