@@ -14,8 +14,10 @@ from .contracts import (
     PortfolioSnapshot,
     RuleWarning,
 )
+from .controller import PortfolioController
 from .diagnostics import CODES, Diagnostic, PolicyError, Severity, Span
 from .evaluate import Policy, Verdict, load_policy, load_policy_text
+from .journal import replay
 
 __all__ = [
     "CODES",
@@ -27,6 +29,7 @@ __all__ = [
     "PolicyError",
     "PolicyRef",
     "PortfolioConstraintEnvelope",
+    "PortfolioController",
     "PortfolioIntent",
     "PortfolioSnapshot",
     "RuleWarning",
@@ -35,4 +38,5 @@ __all__ = [
     "Verdict",
     "load_policy",
     "load_policy_text",
+    "replay",
 ]
