@@ -474,3 +474,10 @@ def test_run_refuses_malformed_events(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(bad)])
     assert result.exit_code == 2
     assert "teleport" in result.output
+
+
+def test_every_code_is_documented_with_its_severity() -> None:
+    """docs/codes.md has one table row per registered code, with its registered severity."""
+    text = (ROOT / "docs" / "codes.md").read_text("utf-8")
+    for code, info in CODES.items():
+        assert f"| {code} | {info.severity} |" in text, code
