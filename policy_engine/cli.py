@@ -156,8 +156,11 @@ def run_check(paths: Sequence[str], against: str | None = None) -> Report:
         old = check_bytes(raw, shown)
         new = results[0]
         if old.checked is None:
-            raise UsageError(f"cannot compare: the old version `{shown}` does not load")
-        if new.checked is not None:
+            click.echo(
+                f"note: the old version `{shown}` does not load; nothing to compare", err=True
+            )
+            shown = None
+        elif new.checked is not None:
             diagnostics += version_check(old, new)
             diff = semantic_diff(old.checked, new.checked)
     return Report(

@@ -367,6 +367,9 @@ class Linter:
                     value = value.get(part) if isinstance(value, dict) else None
                 return const(value) if value is not None else TOP
             if root == "mode":
+                if mode is None and key == "name":
+                    # an override can select any of the three, declared or not
+                    return Vs(frozenset(MODE_ORDER))
                 return hull(_mode_value(m, key) for m in modes)
             if free is not None:
                 return free(name)
@@ -1014,6 +1017,10 @@ def semantic_diff(old: CheckedPolicy, new: CheckedPolicy) -> list[str]:
                         )
             else:
                 out.append(f"~ {section}.{key}: {fmt_value(x)} -> {fmt_value(y)}")
+    for key in ("name", "description", "reservation_ttl_sec", "min_risk_abs"):
+        x, y = getattr(o_spec, key), getattr(n_spec, key)
+        if x != y:
+            out.append(f"~ {key}: {fmt_value(x)} -> {fmt_value(y)}")
     o_env = {k: s.unparse(v) for k, v in old.envelope.items()}
     n_env = {k: s.unparse(v) for k, v in new.envelope.items()}
     for key in sorted(set(o_env) | set(n_env)):

@@ -481,3 +481,13 @@ def test_every_code_is_documented_with_its_severity() -> None:
     text = (ROOT / "docs" / "codes.md").read_text("utf-8")
     for code, info in CODES.items():
         assert f"| {code} | {info.severity} |" in text, code
+
+
+def test_against_an_old_version_that_does_not_load(tmp_path: Path) -> None:
+    """Fixing a broken policy: the broken old version is noted, and the new one is checked."""
+    old = tmp_path / "old.yaml"
+    old.write_text("api_version: policy-engine/v1\nname: x\nversion: 1\nrules: [\n")
+    policy = ROOT / "policies" / "strategy_limits.yaml"
+    result = CliRunner().invoke(check_command, [str(policy), "--against", str(old)])
+    assert result.exit_code == 0, result.output
+    assert "does not load; nothing to compare" in result.stderr

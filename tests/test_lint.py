@@ -499,3 +499,34 @@ def test_lints_never_crash_on_edited_portfolio(
     )
     result = check_bytes(text.encode(), "p.yaml")
     assert not any(x.code == "PT499" for x in result.diagnostics)
+
+
+def test_pt401_mode_name_of_an_undeclared_mode_can_still_hold() -> None:
+    """An override can select `risk_off` even when only `normal` is declared: no PT401."""
+    assert (
+        codes(
+            """
+        rules:
+          - id: halt-when-overridden
+            when: mode.name == "risk_off"
+            require: intent.risk_reducing
+        """
+        )
+        == []
+    )
+    assert codes(
+        """
+        rules:
+          - id: typo
+            when: mode.name == "risk-off"
+            require: intent.risk_reducing
+        """
+    ) == ["PT401"]
+
+
+def test_semantic_diff_reports_top_level_settings() -> None:
+    """A changed `min_risk_abs` or description appears in the diff."""
+    old = result_of("min_risk_abs: 10\nrules:\n  - id: a\n    limit: 100\n", 1)
+    new = result_of("min_risk_abs: 25\nrules:\n  - id: a\n    limit: 100\n", 2)
+    diff = semantic_diff(old.checked, new.checked)  # type: ignore[attr-defined]
+    assert diff == ["version 1 -> 2", "~ min_risk_abs: 10 -> 25"]
