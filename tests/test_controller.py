@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from policy_engine import (
     PortfolioConstraintEnvelope,
     PortfolioController,
     PortfolioIntent,
-    load_policy,
 )
 from policy_engine.controller import (
     DECISION_KEYS,
