@@ -10,7 +10,15 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 Side = Literal["long", "short", "flat"]
 ModeName = Literal["normal", "defensive", "risk_off"]
@@ -30,6 +38,12 @@ def from_units(units: int) -> float:
     return units / RISK_SCALE
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # lax mode would read `true` as a risk of 1.0
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
 def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
@@ -42,8 +56,8 @@ def _on_grid(value: float) -> float:
     return from_units(to_units(value))
 
 
-Amount = Annotated[float, Field(ge=0), AfterValidator(_on_grid)]
-FiniteNonNeg = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Amount = Annotated[float, BeforeValidator(_not_bool), Field(ge=0), AfterValidator(_on_grid)]
+FiniteNonNeg = Annotated[float, BeforeValidator(_not_bool), Field(ge=0), AfterValidator(_finite)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
