@@ -37,6 +37,7 @@ BAD_INTENTS: list[tuple[str, dict[str, Any], str, str]] = [
         "greater than or equal to 0",
     ),
     ("huge-risk", {**GOOD, "requested_risk_abs": 1e303}, "requested_risk_abs", "too large"),
+    ("bool-risk", {**GOOD, "requested_risk_abs": True}, "requested_risk_abs", "not a boolean"),
     ("risk-not-number", {**GOOD, "requested_risk_abs": "lots"}, "requested_risk_abs", "number"),
     (
         "nan-notional",
