@@ -156,17 +156,20 @@ def diff_records(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
 
 
 def compare(
-    journal: JournalSource, policy: Policy | str | os.PathLike[str] | None = None
+    journal: JournalSource,
+    policy: Policy | str | os.PathLike[str] | None = None,
+    *,
+    base: Policy | str | os.PathLike[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Replay ``journal`` as recorded and with ``policy`` side by side; yield every
-    decision that differs (intent id, old vs new code, approved amount and rule).
+    """Replay ``journal`` as recorded (or with ``base``) and with ``policy`` side by side;
+    yield every decision that differs (intent id, old vs new code, approved amount, rule).
 
-    ``journal`` must be re-iterable (a path or a list). With ``policy=None`` the
-    replay is checked against itself and nothing differs unless the run is not
-    deterministic.
+    ``journal`` must be re-iterable (a path or a list). ``base`` is needed only for an
+    event stream without an opening policy event. With ``policy=None`` the replay is
+    checked against itself and nothing differs unless the run is not deterministic.
     """
-    original = replay(journal)
-    what_if = replay(journal, policy) if policy is not None else replay(journal)
+    original = replay(journal, base)
+    what_if = replay(journal, policy if policy is not None else base)
     for old, new in zip(original, what_if, strict=True):
         diff = diff_records(old, new)
         if diff is not None:

@@ -1,0 +1,315 @@
+"""The JSON Lines journal and replay: record-for-record, byte-for-byte reproduction,
+what-if runs with another policy, streaming reads and hash-seed independence."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from policy_engine import PortfolioController, load_policy, replay
+from policy_engine.controller import EventError, canonical
+from policy_engine.journal import compare, compare_runs, journal_schema, read_events
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
+EXAMPLE = ROOT / "examples" / "events.jsonl"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "AVAX-USD", "LINK-USD", "DOGE-USD", "XRP-USD"]
+STRATEGIES = ["SCALPER", "MOMENTUM", "BREAKOUT", "GHOST"]
+
+
+def generate(n: int, seed: int = 7) -> Iterator[tuple[str, Any]]:
+    """A long deterministic mixed workload (the test's own seeded generator)."""
+    rnd = random.Random(seed)
+    t = 0.0
+    live: list[str] = []
+    for k in range(n):
+        t += rnd.choice([0, 0.25, 1, 5, 30, 120])
+        ts = T0 + timedelta(seconds=t)
+        roll = rnd.random()
+        if roll < 0.45:
+            iid = f"i{k}"
+            side = rnd.choice(["long", "long", "short", "flat"])
+            payload: dict[str, Any] = {
+                "intent_id": iid,
+                "strategy": rnd.choice(STRATEGIES),
+                "symbol": rnd.choice(SYMBOLS),
+                "side": side,
+                "requested_risk_abs": rnd.choice([50, 125.5, 400, 900, 1500, 0.333333]),
+                "timestamp": ts.isoformat(),
+            }
+            if rnd.random() < 0.03:
+                payload["requested_risk_abs"] = -1  # invalid
+            if rnd.random() < 0.05:
+                payload["reduce_only"] = True
+            live.append(iid)
+            yield "intent", payload
+        elif roll < 0.7 and live:
+            iid = rnd.choice(live)
+            yield (
+                "fill",
+                {
+                    "intent_id": iid,
+                    "fill_id": f"f{rnd.randint(0, 3)}",
+                    "filled_risk_abs": rnd.choice([10, 100.25, 300]),
+                    "timestamp": ts.isoformat(),
+                },
+            )
+        elif roll < 0.8 and live:
+            yield "close", (live.pop(rnd.randrange(len(live))), ts)
+        elif roll < 0.85 and live:
+            yield "cancel", (rnd.choice(live), ts)
+        elif roll < 0.92:
+            yield "equity", (rnd.choice([100_000, 97_000, 94_000, 91_000, 89_500]), ts)
+        elif roll < 0.95:
+            yield "mode", (rnd.choice([None, None, "defensive", "risk_off"]), ts)
+        elif roll < 0.99:
+            yield "tick", ts
+        else:
+            yield "reload", None
+
+
+def drive(ctl: PortfolioController, n: int, policy_paths: list[Path]) -> None:
+    flip = 0
+    for kind, payload in generate(n):
+        if kind == "intent":
+            ctl.request_allocation(payload)
+        elif kind == "fill":
+            ctl.on_fill_update(payload)
+        elif kind == "close":
+            ctl.close_position(*payload)
+        elif kind == "cancel":
+            ctl.cancel_reservation(*payload)
+        elif kind == "equity":
+            ctl.update_equity(*payload)
+        elif kind == "mode":
+            ctl.set_portfolio_mode(payload[0], "judge" if payload[0] else "", payload[1])
+        elif kind == "tick":
+            ctl.advance_time(payload)
+        else:
+            flip += 1
+            ctl.reload(policy_paths[flip % len(policy_paths)])
+
+
+@pytest.fixture
+def policy_files(tmp_path: Path) -> list[Path]:
+    """Two versions of the portfolio policy and a broken one, as a risk owner edits them."""
+    text = PORTFOLIO.read_text()
+    v1 = tmp_path / "portfolio.yaml"
+    v1.write_text(text)
+    v2 = tmp_path / "portfolio_v2.yaml"
+    v2.write_text(
+        text.replace("version: 1", "version: 2")
+        .replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false")
+        .replace("max_positions: 5", "max_positions: 7")
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("portfolio.heat", "portfolio.hat"))
+    return [v1, v2, broken]
+
+
+def test_replay_reproduces_a_long_generated_journal_byte_for_byte(
+    tmp_path: Path, policy_files: list[Path]
+) -> None:
+    """3,000 mixed events (with reloads, a refused reload, invalid intents, mode changes,
+    expiries): replay yields the same decision and lifecycle records, byte for byte."""
+    journal = tmp_path / "run.jsonl"
+    records: list[dict[str, Any]] = []
+    with PortfolioController(
+        policy_files[0], equity=100_000, journal=journal, records=records
+    ) as ctl:
+        drive(ctl, 3_000, policy_files)
+    decisions = [canonical(r) for r in records if r["kind"] == "decision"]
+    assert len(decisions) > 1_000
+    codes = {json.loads(d)["decision_code"] for d in decisions}
+    assert {"approved_full", "approved_clipped", "rejected_invalid_intent"} <= codes
+    assert len(codes) >= 7
+    replayed = [canonical(r) for r in replay(journal)]
+    assert replayed == decisions
+    # The lifecycle records too (a refused reload is not an input event: it has no seq).
+    all_original = [canonical(r) for r in records if "seq" in r]
+    all_replayed = [canonical(r) for r in replay(journal, lifecycle=True)]
+    assert all_replayed == all_original
+    kinds = {json.loads(r)["kind"] for r in all_original}
+    assert {"decision", "fill", "close", "cancel", "expire", "equity", "mode", "reload"} <= kinds
+    assert list(compare(journal)) == []
+
+
+def test_journal_lines_follow_the_schema(tmp_path: Path, policy_files: list[Path]) -> None:
+    """Every journal line validates against schemas/journal.schema.json (2020-12)."""
+    journal = tmp_path / "run.jsonl"
+    with PortfolioController(policy_files[0], equity=100_000, journal=journal) as ctl:
+        drive(ctl, 600, policy_files)
+    schema = journal_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    types = set()
+    for event in read_events(journal):
+        errors = list(validator.iter_errors(event))
+        assert not errors, (event, errors[0].message)
+        types.add(event["type"])
+    assert types == {"policy", "intent", "fill", "cancel", "close", "equity", "mode", "tick"}
+    for event in read_events(EXAMPLE):
+        assert validator.is_valid(event), event
+    bad = {"type": "equity", "equity": -5}
+    assert not validator.is_valid(bad)
+
+
+def test_in_memory_journal_equals_the_file_journal(
+    tmp_path: Path, policy_files: list[Path]
+) -> None:
+    """`journal=[]` collects exactly the events a file journal would hold; journaling is
+    off by default."""
+    path = tmp_path / "run.jsonl"
+    memory: list[dict[str, Any]] = []
+    with PortfolioController(policy_files[0], equity=100_000, journal=path) as a:
+        drive(a, 400, policy_files)
+    with PortfolioController(policy_files[0], equity=100_000, journal=memory) as b:
+        drive(b, 400, policy_files)
+    assert list(read_events(path)) == memory
+    assert [canonical(r) for r in replay(memory)] == [canonical(r) for r in replay(path)]
+    assert PortfolioController(PORTFOLIO)._journal is None
+
+
+def test_replay_uses_the_journaled_policy_text_even_after_the_file_changed(
+    tmp_path: Path,
+) -> None:
+    """The policy event carries the YAML and its hash, so editing the file afterwards
+    does not change what replay decides; a tampered source is refused."""
+    path = tmp_path / "limits.yaml"
+    text = (ROOT / "policies" / "strategy_limits.yaml").read_text()
+    path.write_text(text)
+    journal: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    ctl = PortfolioController(path, equity=1_000, journal=journal, records=records)
+    for k in range(4):
+        ctl.request_allocation(
+            {
+                "intent_id": f"s{k}",
+                "strategy": "SCALPER",
+                "symbol": "BTC-USD",
+                "side": "long",
+                "requested_risk_abs": 1,
+                "timestamp": T0.isoformat(),
+            }
+        )
+    path.write_text(text.replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false"))
+    decisions = [canonical(r) for r in records if r["kind"] == "decision"]
+    assert len(decisions) == 4
+    assert [canonical(r) for r in replay(journal)] == decisions
+    tampered = [dict(journal[0], source=journal[0]["source"] + "\n# edited\n"), *journal[1:]]
+    with pytest.raises(EventError, match="content hash"):
+        list(replay(tampered))
+
+
+def test_what_if_replay_reports_each_changed_decision() -> None:
+    """Replaying the bundled stream under a stricter policy is a what-if: `compare`
+    yields, per intent, the old and the new code, approved amount and rule."""
+    base = load_policy(PORTFOLIO)
+    stricter_text = PORTFOLIO.read_text().replace("cohort_cap: 2_500", "cohort_cap: 1_000")
+    stricter_path = ROOT / "tests" / "policies" / "portfolio_strict_cohort.yaml"
+    assert stricter_path.read_text() == stricter_text
+    diffs = list(compare(EXAMPLE, stricter_path, base=base))
+    assert diffs
+    first = diffs[0]
+    assert first["intent_id"] == "btc-mom-1"
+    assert first["old"] == {
+        "decision_code": "approved_full",
+        "approved": True,
+        "approved_risk_abs": 1200.0,
+        "rule_id": None,
+    }
+    assert first["new"] == {
+        "decision_code": "approved_clipped",
+        "approved": True,
+        "approved_risk_abs": 1000.0,
+        "rule_id": "cohort-cap",
+    }
+    second = diffs[1]
+    assert second["intent_id"] == "eth-brk-1"
+    assert second["new"]["decision_code"] == "rejected_cohort_cap"
+    assert second["new"]["approved_risk_abs"] == 0.0
+    assert second["new_reasons"][0] == "cohort-cap: cohort L1 has no risk budget left"
+    # Same result from two explicit record streams.
+    old = replay(EXAMPLE, base)
+    new = replay(EXAMPLE, stricter_path)
+    assert list(compare_runs(old, new)) == diffs
+    assert list(compare(EXAMPLE, base, base=base)) == []
+
+
+def test_read_events_streams_and_reports_bad_lines(tmp_path: Path) -> None:
+    """`read_events` is a generator (constant memory), skips blank lines and names the
+    line of malformed JSON; a journal without a policy event needs `policy=`."""
+    assert inspect.isgeneratorfunction(read_events)
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"type": "tick", "timestamp": "2026-01-01T00:00:00Z"}\n\n[1]\n')
+    events = read_events(path)
+    assert next(events)["type"] == "tick"
+    with pytest.raises(EventError, match=r"events.jsonl:3: an event must be a JSON object"):
+        next(events)
+    path.write_text('{"type": "tick"\n')
+    with pytest.raises(EventError, match=r":1: not valid JSON"):
+        list(read_events(path))
+    with pytest.raises(EventError, match="policy="):
+        list(replay(EXAMPLE))
+
+
+def _digest_script() -> str:
+    return (
+        "import hashlib, sys\n"
+        "from policy_engine import PortfolioController, replay\n"
+        "from policy_engine.controller import canonical\n"
+        "from policy_engine.journal import read_events\n"
+        "recs = []\n"
+        "journal = []\n"
+        f"ctl = PortfolioController({str(PORTFOLIO)!r}, records=recs, journal=journal)\n"
+        f"for e in read_events({str(EXAMPLE)!r}):\n"
+        "    ctl.apply(e)\n"
+        "h = hashlib.sha256()\n"
+        "for r in recs:\n"
+        "    h.update(canonical(r).encode())\n"
+        "for r in replay(journal, lifecycle=True):\n"
+        "    h.update(canonical(r).encode())\n"
+        "print(h.hexdigest())\n"
+    )
+
+
+def test_decisions_do_not_depend_on_the_hash_seed() -> None:
+    """The same events give the same records under different PYTHONHASHSEED values
+    (separate interpreter processes), and the same as in this process."""
+    digests = set()
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", _digest_script()],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
+    recs: list[dict[str, Any]] = []
+    journal: list[dict[str, Any]] = []
+    ctl = PortfolioController(PORTFOLIO, records=recs, journal=journal)
+    for e in read_events(EXAMPLE):
+        ctl.apply(e)
+    h = hashlib.sha256()
+    for r in recs:
+        h.update(canonical(r).encode())
+    for r in replay(journal, lifecycle=True):
+        h.update(canonical(r).encode())
+    assert digests == {h.hexdigest()}
