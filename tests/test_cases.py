@@ -150,5 +150,9 @@ def test_case(name: str, case: dict[str, Any]) -> None:
     decision = json.loads(verdict.decision().model_dump_json())
     assert decision["decision_code"] == case["expect"]["decision_code"]
     assert decision["rule_id"] == case["expect"]["rule_id"]
+    assert decision["approved"] is case["expect"]["approved"]
+    assert _close(decision["approved_risk_abs"], case["expect"]["approved_risk_abs"])
+    assert _close(decision["requested_risk_abs"], intent.requested_risk_abs)
+    assert decision["policy"]["hash"] == policy.content_hash
     assert verdict.log_line()
     assert state.model_dump_json() == before
