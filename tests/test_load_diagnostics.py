@@ -37,6 +37,15 @@ def test_load_diagnostics(path: Path) -> None:
     assert expected_file.exists(), f"no {expected_file.name}; run with UPDATE_GOLDEN=1"
     assert lines == expected_file.read_text("utf-8").splitlines()
     assert lines == sorted(lines, key=_sort_key)
+    # Every position exists in the file; expression diagnostics point at visible text or
+    # just past it (an unexpected end), never into indentation or past the line.
+    source = path.read_text("utf-8").splitlines()
+    for line in lines:
+        _name, row, col, rest = line.split(":", 3)
+        text = source[int(row) - 1]
+        assert 1 <= int(col) <= len(text) + 1, line
+        if rest.split()[0].startswith(("PT2", "PT3")):
+            assert int(col) > len(text) - len(text.lstrip()), line
 
 
 def _sort_key(line: str) -> tuple[str, int, int, str]:
