@@ -417,15 +417,15 @@ class PortfolioController:
         Never raises for bad input: an intent that fails validation is rejected
         with ``rejected_invalid_intent`` and the validation message.
         """
-        return self._request(intent)[0]
+        return self._request(intent, False)[0]
 
-    def _request(self, intent: Any) -> tuple[AllocationDecision, Record]:
+    def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
         if type(intent) is PortfolioIntent:
             with self._lock:
-                return self._allocate(intent, None)
+                return self._allocate(intent, None, want)
         if isinstance(intent, PortfolioIntent):
             with self._lock:
-                return self._allocate(intent, None)
+                return self._allocate(intent, None, want)
         raw: Any = intent
         try:
             if not isinstance(raw, Mapping):
@@ -437,11 +437,14 @@ class PortfolioController:
         except Exception as exc:  # never raise into the trading loop
             return self._invalid(raw, str(exc))
         with self._lock:
-            return self._allocate(parsed, raw)
+            return self._allocate(parsed, raw, want)
 
     def _allocate(
-        self, intent: PortfolioIntent, raw: Mapping[str, Any] | None
-    ) -> tuple[AllocationDecision, Record]:
+        self, intent: PortfolioIntent, raw: Mapping[str, Any] | None, want: bool
+    ) -> tuple[AllocationDecision, Record | None]:
+        """Evaluate and reserve (the caller holds the lock). The record is built only
+        when someone consumes it (``want``, a record sink): telemetry costs nothing
+        when nobody listens."""
         seq = self._seq
         self._seq = seq + 1
         if self._journal is not None:
@@ -450,11 +453,13 @@ class PortfolioController:
         ts = intent.timestamp
         self._advance(ts, seq)
         state = store.state
-        before = _totals(state)
+        sink = self._sink
+        build = want or sink is not None
+        before = _totals(state) if build else None
         policy = self._policy
         iid = intent.intent_id
         if store.get(iid) is not None:
-            return self._duplicate(intent, seq, before)
+            return self._duplicate(intent, seq, _totals(state))
         verdict = policy.evaluate(intent, state)
         out = verdict.outcome
         data = policy.data
@@ -499,7 +504,9 @@ class PortfolioController:
             warn_objs = verdict.warnings if out[4] else []
             warnings = [w.model_dump() for w in warn_objs]
         reserved = 0.0
+        mutated = False
         if approved and not (intent.side == "flat" or intent.reduce_only):
+            mutated = True
             units = to_units(amount)
             created = store.clock or ts
             ttl = self._ttl
@@ -516,9 +523,31 @@ class PortfolioController:
                 )
             )
             reserved = units / _SCALE
-            after = _totals(state)
-        else:
-            after = before
+        decision: AllocationDecision = fast_model(
+            AllocationDecision,
+            {
+                "intent_id": iid,
+                "approved": approved,
+                "requested_risk_abs": requested,
+                "approved_risk_abs": amount,
+                "decision_code": code,
+                "rule_id": rule_id,
+                "category": category,
+                "reasons": [*reasons],
+                "context": {**context},
+                "headroom": headroom,
+                "clips": clip_objs,
+                "warnings": warn_objs,
+                "mode": mode.name,
+                "mode_source": mode_source,
+                "mode_reason": mode_reason,
+                "constraint_envelope": self._envelope(),
+                "reservation_ttl_sec": policy.reservation_ttl_sec,
+                "policy": policy.ref,
+            },
+        )
+        if not build:
+            return decision, None
         if ts is not self._iso_ts:
             self._iso = ts.isoformat()
             self._iso_ts = ts
@@ -548,33 +577,10 @@ class PortfolioController:
             "mode_reason": mode_reason,
             "policy": self._policy_dict,
             "before": before,
-            "after": after,
+            "after": _totals(state) if mutated else before,
         }
-        decision: AllocationDecision = fast_model(
-            AllocationDecision,
-            {
-                "intent_id": iid,
-                "approved": approved,
-                "requested_risk_abs": requested,
-                "approved_risk_abs": amount,
-                "decision_code": code,
-                "rule_id": rule_id,
-                "category": category,
-                "reasons": [*reasons],
-                "context": {**context},
-                "headroom": headroom,
-                "clips": clip_objs,
-                "warnings": warn_objs,
-                "mode": mode.name,
-                "mode_source": mode_source,
-                "mode_reason": mode_reason,
-                "constraint_envelope": self._envelope(),
-                "reservation_ttl_sec": policy.reservation_ttl_sec,
-                "policy": policy.ref,
-            },
-        )
-        if self._sink is not None:
-            self._sink(record)
+        if sink is not None:
+            sink(record)
         return decision, record
 
     def _intent_event(self, intent: PortfolioIntent, raw: Mapping[str, Any] | None) -> Record:
@@ -1142,7 +1148,7 @@ class PortfolioController:
         for an ``intent`` and ``None`` for every other event."""
         kind = event.get("type")
         if kind == "intent":
-            return self._request(event)[1]
+            return self._request(event, True)[1]
         if kind == "fill":
             self.on_fill_update(event)
         elif kind == "cancel":
