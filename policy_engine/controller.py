@@ -102,7 +102,7 @@ from .contracts import (
     from_units,
     to_units,
 )
-from .evaluate import Policy, load_policy_text
+from .evaluate import Policy, Verdict, load_policy_text
 from .state import MemoryStore, PortfolioStore, Trade
 
 logger = logging.getLogger("policy_engine")
@@ -368,8 +368,9 @@ class PortfolioController:
         if ts is None:
             return []
         expired = self._store.advance(ts)
-        if not expired:
-            return []
+        return self._expired(expired, seq) if expired else []
+
+    def _expired(self, expired: list[Trade], seq: int) -> list[Record]:
         out = []
         for trade in expired:
             rec = self._lifecycle("expire", seq, trade)
@@ -451,7 +452,9 @@ class PortfolioController:
             self._journal.write(self._intent_event(intent, raw))
         store = self._store
         ts = intent.timestamp
-        self._advance(ts, seq)
+        expired = store.advance(ts)
+        if expired:
+            self._expired(expired, seq)
         state = store.state
         sink = self._sink
         build = want or sink is not None
@@ -460,8 +463,12 @@ class PortfolioController:
         iid = intent.intent_id
         if store.get(iid) is not None:
             return self._duplicate(intent, seq, _totals(state))
-        verdict = policy.evaluate(intent, state)
-        out = verdict.outcome
+        try:
+            out = policy._chain(intent, state)
+            verdict = None
+        except Exception:  # the core's fallback names the cause (never raises)
+            verdict = policy.evaluate(intent, state)
+            out = verdict.outcome
         data = policy.data
         cohort = data.cohort_name(intent.symbol, intent.correlation_bucket)
         mode = data.modes[out[5]]
@@ -474,6 +481,7 @@ class PortfolioController:
         approved = out[0] == 0
         requested = intent.requested_risk_abs
         if logger.isEnabledFor(_INFO):
+            verdict = verdict or Verdict(policy, intent, state, out)
             logger.info(verdict.log_line())
         if approved and out[1] < 0 and not out[3] and not out[4]:
             # The common path: approved in full by the whole chain.
@@ -487,6 +495,7 @@ class PortfolioController:
             warnings: list[dict[str, Any]] = []
             warn_objs: list[RuleWarning] = []
         else:
+            verdict = verdict or Verdict(policy, intent, state, out)
             amount = out[2] if approved else 0.0
             code = verdict.decision_code
             rule = verdict.rule
