@@ -174,7 +174,8 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    # Whatever else a caller handed in (it failed validation anyway): journal its repr.
+    return repr(value)
 
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:

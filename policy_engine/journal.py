@@ -45,15 +45,18 @@ class JournalWriter:
             self._file = self.path.open("w", encoding="utf-8")
 
     def write(self, event: dict[str, Any]) -> None:
+        try:
+            line = json.dumps(
+                event, separators=(",", ":"), ensure_ascii=False, default=_json_default
+            )
+        except (TypeError, ValueError):  # e.g. non-string keys in a caller's bad intent
+            line = json.dumps({"type": event.get("type"), "value": repr(event)})
         if self._list is not None:
             # A JSON round trip: the in-memory journal holds exactly what a file would.
-            self._list.append(json.loads(json.dumps(event, default=_json_default)))
+            self._list.append(json.loads(line))
             return
         assert self._file is not None
-        self._file.write(
-            json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-            + "\n"
-        )
+        self._file.write(line + "\n")
         self._file.flush()
 
     def close(self) -> None:
