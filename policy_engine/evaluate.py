@@ -16,8 +16,18 @@ import math
 from pathlib import Path
 from typing import Any
 
+from . import syntax as s
 from .checker import CheckedPolicy, check
-from .compiler import Chain, EnvelopeFn, compile_chain, compile_envelope
+from .compiler import (
+    Chain,
+    EnvelopeFn,
+    MessageFn,
+    Tracer,
+    compile_chain,
+    compile_envelope,
+    compile_message,
+    compile_tracer,
+)
 from .contracts import (
     AllocationDecision,
     Clip,
@@ -89,6 +99,43 @@ class Policy:
         self._chain, self.chain_source = compile_chain(checked, self.data)
         self._envelope: EnvelopeFn
         self._envelope, self.envelope_source = compile_envelope(checked, self.data)
+        # The failure path's generated explainers, compiled per rule on first use.
+        self._tracers: dict[int, Tracer | None] = {}
+        self._messages: dict[int, MessageFn | None] = {}
+        self._headrooms: dict[int, tuple[str, str, Any, str, Any] | None] = {}
+
+    def _tracer(self, index: int) -> Tracer | None:
+        try:
+            return self._tracers[index]
+        except KeyError:
+            fn = self._tracers[index] = compile_tracer(self.checked, self.data, index)
+            return fn
+
+    def _message_fn(self, index: int) -> MessageFn | None:
+        try:
+            return self._messages[index]
+        except KeyError:
+            fn = self._messages[index] = compile_message(self.checked, self.data, index)
+            return fn
+
+    def _headroom_spec(self, index: int) -> tuple[str, str, Any, str, Any] | None:
+        """A gate's single ordering comparison: (op, left key, left literal, right key, ...)."""
+        try:
+            return self._headrooms[index]
+        except KeyError:
+            expr: Any = self.checked.rules[index].expr
+            spec = None
+            if isinstance(expr, s.Compare) and len(expr.ops) == 1 and expr.ops[0] in _ORDERING:
+                first, right = expr.first, expr.rest[0]
+                spec = (
+                    expr.ops[0],
+                    s.unparse(first),
+                    _literal(first),
+                    s.unparse(right),
+                    _literal(right),
+                )
+            self._headrooms[index] = spec
+            return spec
 
     @classmethod
     def from_document(cls, doc: Document) -> Policy:
@@ -356,18 +403,32 @@ def _trace_rule(v: Verdict) -> tuple[Trace, float | None, EvalError | None]:
     return _trace_index(v, rule.index if index < 0 else index)
 
 
+_MISSING: Any = object()
+
+
 def _trace_index(v: Verdict, index: int) -> tuple[Trace, float | None, EvalError | None]:
-    checked_rule = v.policy.checked.rules[index]
+    policy = v.policy
+    checked_rule = policy.checked.rules[index]
     spec = checked_rule.spec
-    env = v._env(index)
+    amount = v._amount_at(index)
     trace: Trace = {}
-    try:
-        value = evaluate(checked_rule.expr, env, trace)
-        if checked_rule.when is not None:
-            evaluate(checked_rule.when, env, trace)
-    except EvalError as exc:
-        exc.at = spec.id  # type: ignore[attr-defined]
-        return {**trace, "error": exc.kind, "detail": exc.detail}, None, exc
+    value = _MISSING
+    tracer = policy._tracer(index)
+    if tracer is not None:
+        try:
+            value = tracer(trace, v.intent, v.snapshot, amount, v.outcome[5], v.outcome[6])
+        except Exception:  # the interpreter names the cause
+            trace = {}
+            value = _MISSING
+    if value is _MISSING:
+        env = v._env(index)
+        try:
+            value = evaluate(checked_rule.expr, env, trace)
+            if checked_rule.when is not None:
+                evaluate(checked_rule.when, env, trace)
+        except EvalError as exc:
+            exc.at = spec.id  # type: ignore[attr-defined]
+            return {**trace, "error": exc.kind, "detail": exc.detail}, None, exc
     nan = next((k for k, x in trace.items() if isinstance(x, float) and math.isnan(x)), None)
     if nan is not None and v.outcome[0] != APPROVED:
         err = EvalError("not_finite", f"`{nan}` is NaN")
@@ -375,24 +436,26 @@ def _trace_index(v: Verdict, index: int) -> tuple[Trace, float | None, EvalError
         return trace, None, err
     headroom: float | None = None
     if spec.kind == "limit":
-        trace["intent.risk"] = env.amount
+        trace["intent.risk"] = amount
         headroom = float(value)
         trace["headroom"] = headroom
     else:
-        headroom = _gate_headroom(checked_rule.expr, trace)
+        headroom = _gate_headroom(policy._headroom_spec(index), trace)
         if headroom is not None:
             trace["headroom"] = headroom
     return trace, headroom, None
 
 
-def _gate_headroom(expr: Any, trace: Trace) -> float | None:
-    from . import syntax as s
+_ORDERING = ("<", "<=", ">", ">=")
 
-    if isinstance(expr, s.Compare) and len(expr.ops) == 1 and expr.ops[0] in ("<", "<=", ">", ">="):
-        left = trace.get(s.unparse(expr.first), _literal(expr.first))
-        right = trace.get(s.unparse(expr.rest[0]), _literal(expr.rest[0]))
+
+def _gate_headroom(spec: tuple[str, str, Any, str, Any] | None, trace: Trace) -> float | None:
+    if spec is not None:
+        op, left_key, left_literal, right_key, right_literal = spec
+        left = trace.get(left_key, left_literal)
+        right = trace.get(right_key, right_literal)
         if isinstance(left, int | float) and isinstance(right, int | float):
-            return float(right - left) if expr.ops[0] in ("<", "<=") else float(left - right)
+            return float(right - left) if op in ("<", "<=") else float(left - right)
     return None
 
 
@@ -404,7 +467,15 @@ def _render_message(v: Verdict, rule: RuleSpec, index: int | None = None) -> str
     parts = v.policy.checked.rules[rule.index].message
     if not parts:
         return ""
-    env = v._env(rule.index if index is None else index)
+    at = rule.index if index is None else index
+    fn = v.policy._message_fn(rule.index)
+    if fn is not None:
+        try:
+            values = iter(fn(v.intent, v.snapshot, v._amount_at(at), v.outcome[5], v.outcome[6]))
+            return "".join(p if isinstance(p, str) else fmt(next(values)) for p in parts)
+        except Exception:  # the interpreter renders what it can, `?` for the rest
+            pass
+    env = v._env(at)
     out = []
     for part in parts:
         if isinstance(part, str):

@@ -23,8 +23,11 @@ from policy_engine import (
     Policy,
     PortfolioIntent,
     PortfolioSnapshot,
+    Verdict,
     load_policy_text,
 )
+from policy_engine.evaluate import fmt
+from policy_engine.interpreter import evaluate
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
@@ -191,6 +194,13 @@ def rules(draw: st.DrawFn) -> list[dict[str, Any]]:
             rule[kind] = draw(bool_expr(2))
         if draw(st.integers(0, 3)) == 0:
             rule["when"] = draw(bool_expr(1))
+        if draw(st.booleans()):
+            placeholders = draw(
+                st.lists(
+                    st.one_of(num_expr(1), bool_expr(1), st.sampled_from(STR_NAMES)), max_size=3
+                )
+            )
+            rule["message"] = "at " + " and ".join(f"{{{p}}}" for p in placeholders)
         if draw(st.integers(0, 4)) == 0:
             rule["enforcement"] = "warn"
         out.append(rule)
@@ -348,6 +358,43 @@ def test_generated_chain_agrees_with_interpreter(
             f"fast {fast[:7]} != reference {reference[:7]}\n{policy.chain_source}"
         )
         assert reference[0] != 2, f"the interpreter failed where the fast path did not: {reference}"
+        _check_explainers(policy, verdict)
+
+
+def _check_explainers(policy: Policy, verdict: Verdict) -> None:
+    """The generated tracers and message renderers agree with the interpreter, for every rule."""
+    intent, snap, outcome = verdict.intent, verdict.snapshot, verdict.outcome
+    for index, rule in enumerate(policy.checked.rules):
+        amount = verdict._amount_at(index)
+        env = verdict._env(index)
+        want: dict[str, Any] = {}
+        try:
+            evaluate(rule.expr, env, want)
+            if rule.when is not None:
+                evaluate(rule.when, env, want)
+        except Exception:
+            want_ok = False
+        else:
+            want_ok = True
+        tracer = policy._tracer(index)
+        assert tracer is not None
+        got: dict[str, Any] = {}
+        try:
+            tracer(got, intent, snap, amount, outcome[5], outcome[6])
+        except Exception:
+            continue  # the interpreter explains this one, by design
+        assert want_ok, f"rule {index}: the tracer did not fail where the interpreter did"
+        assert _same(tuple(got.items()), tuple(want.items())), (
+            f"rule {index}: tracer {got} != interpreter {want}"
+        )
+        parts = [p for p in rule.message if not isinstance(p, str)]
+        message = policy._message_fn(index)
+        assert message is not None
+        try:
+            values = message(intent, snap, amount, outcome[5], outcome[6])
+        except Exception:
+            continue
+        assert [fmt(x) for x in values] == [fmt(evaluate(p, env)) for p in parts]
 
 
 def test_fast_path_is_exercised() -> None:
