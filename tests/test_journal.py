@@ -313,3 +313,37 @@ def test_decisions_do_not_depend_on_the_hash_seed() -> None:
     for r in replay(journal, lifecycle=True):
         h.update(canonical(r).encode())
     assert digests == {h.hexdigest()}
+
+
+def test_garbage_intents_are_journaled_and_replayed_without_raising() -> None:
+    """A caller's unserialisable bad intent is still decided (rejected), journaled and
+    replayed to the same record; a policy without a TTL never expires reservations."""
+    journal: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    ctl = PortfolioController(
+        ROOT / "policies" / "strategy_limits.yaml", journal=journal, records=records
+    )
+    ctl.request_allocation({"intent_id": "g1", "strategy": {1, 2}, 3: "x"})  # type: ignore[dict-item]
+    ctl.request_allocation({"intent_id": "g2", "strategy": object()})
+    ok = {
+        "intent_id": "ok",
+        "strategy": "SCALPER",
+        "symbol": "BTC-USD",
+        "side": "long",
+        "requested_risk_abs": 5,
+        "timestamp": T0,
+    }
+    assert ctl.request_allocation(ok).approved
+    ctl.advance_time(T0 + timedelta(days=365))
+    assert ctl.get_portfolio_state()["totals"]["reserved_risk"] == 5.0
+    decisions = [canonical(r) for r in records if r["kind"] == "decision"]
+    assert [json.loads(d)["decision_code"] for d in decisions] == [
+        "rejected_invalid_intent",
+        "rejected_invalid_intent",
+        "approved_full",
+    ]
+    replayed = [json.loads(canonical(r)) for r in replay(journal)]
+    assert [r["decision_code"] for r in replayed] == [
+        json.loads(d)["decision_code"] for d in decisions
+    ]
+    assert canonical(replayed[2]) == decisions[2]
