@@ -702,12 +702,17 @@ def lint_mode_caps(ln: Linter) -> None:
                 break
 
 
-def _entity_cap(
-    ln: Linter, namespace: str, name: str, cfg: dict[str, Any]
-) -> tuple[float, str] | None:
-    """The tightest cap any always-on limit rule reading only ``namespace`` gives ``name``."""
-    normal = ln.spec.modes.get("normal")
-    best: tuple[float, str] | None = None
+Cap = tuple[float, str]
+
+
+def _cap_rules(ln: Linter, namespace: str) -> tuple[list[CheckedRule], list[CheckedRule]]:
+    """Always-on limit rules reading only ``namespace``, params and modes.
+
+    Split into those whose value is the same for every entity (they read only its live
+    counters) and those reading its name or configuration (evaluated per entity).
+    """
+    shared: list[CheckedRule] = []
+    specific: list[CheckedRule] = []
     for rule in ln.checked.rules:
         if rule.spec.kind != "limit" or rule.when is not None or _shadow(rule):
             continue
@@ -716,35 +721,70 @@ def _entity_cap(
             continue
         if any(n.path[0] not in (namespace, "params", "mode") for n in names):
             continue
+        own = [n for n in names if n.path[0] == namespace and n.path[1] not in LIVE_FIELDS]
+        (specific if own else shared).append(rule)
+    return shared, specific
 
-        def free(n: s.Name, cfg: dict[str, Any] = cfg) -> Abstract:
-            key = n.path[1]
-            if key in LIVE_FIELDS:
-                return Iv(0.0, 0.0)
-            if key == "name":
-                return Vs(frozenset({name}))
-            return const(cfg[key]) if key in cfg else TOP
 
-        value = fold(rule.expr, ln.binding(normal, free))
+def _entity_cap(ln: Linter, rules: list[CheckedRule], name: str, cfg: dict[str, Any]) -> Cap | None:
+    """The tightest cap ``rules`` give entity ``name`` in `normal`, with nothing used yet."""
+    normal = ln.spec.modes.get("normal")
+
+    def free(n: s.Name) -> Abstract:
+        key = n.path[1]
+        if key in LIVE_FIELDS:
+            return Iv(0.0, 0.0)
+        if key == "name":
+            return Vs(frozenset({name}))
+        return const(cfg[key]) if key in cfg else TOP
+
+    bind = ln.binding(normal, free)
+    best: Cap | None = None
+    for rule in rules:
+        value = fold(rule.expr, bind)
         if isinstance(value, Iv) and value.point and (best is None or value.lo < best[0]):
             best = (value.lo, rule.spec.id)
     return best
 
 
+def _tighter(a: Cap | None, b: Cap | None) -> Cap | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a if a[0] <= b[0] else b
+
+
 def lint_cohort_caps(ln: Linter) -> None:
     """PT409: a cohort capped below what one of its members may hold alone."""
+    c_shared, c_specific = _cap_rules(ln, "cohort")
+    s_shared, s_specific = _cap_rules(ln, "symbol")
+    if not (c_shared or c_specific) or not (s_shared or s_specific):
+        return
+    cohort_base = _entity_cap(ln, c_shared, "", {})
+    symbol_base = _entity_cap(ln, s_shared, "", {})
+    symbol_caps: dict[str, Cap | None] = {}
     for cohort in ln.spec.cohorts.values():
-        ccap = _entity_cap(ln, "cohort", cohort.name, cohort.attrs)
+        ccap = _tighter(cohort_base, _entity_cap(ln, c_specific, cohort.name, cohort.attrs))
         if ccap is None:
             continue
+        offenders: list[tuple[int, str, Cap]] = []
         for i, symbol in enumerate(cohort.symbols):
-            scap = _entity_cap(ln, "symbol", symbol, ln.spec.symbols.get(symbol, {}))
-            if scap is not None and ccap[0] < scap[0]:
-                ln.report(
-                    d.PT409,
-                    f"cohort `{cohort.name}` is capped at {fmt(ccap[0])} by `{ccap[1]}`, below the {fmt(scap[0])} cap of its member `{symbol}` by `{scap[1]}`",
-                    ln.at(_member_path(ln, cohort.name, i)),
+            if symbol not in symbol_caps:
+                cfg = ln.spec.symbols.get(symbol, {})
+                symbol_caps[symbol] = _tighter(
+                    symbol_base, _entity_cap(ln, s_specific, symbol, cfg)
                 )
+            scap = symbol_caps[symbol]
+            if scap is not None and ccap[0] < scap[0]:
+                offenders.append((i, symbol, scap))
+        if offenders:  # one finding per cohort, at its first offending member
+            i, symbol, scap = offenders[0]
+            more = len(offenders) - 1
+            rest = f" (and {more} more member{'s' if more != 1 else ''})" if more else ""
+            ln.report(
+                d.PT409,
+                f"cohort `{cohort.name}` is capped at {fmt(ccap[0])} by `{ccap[1]}`, below the {fmt(scap[0])} cap of its member `{symbol}` by `{scap[1]}`{rest}",
+                ln.at(_member_path(ln, cohort.name, i)),
+            )
 
 
 def _member_path(ln: Linter, cohort: str, index: int) -> YamlPath:
