@@ -430,7 +430,8 @@ def _trace_index(v: Verdict, index: int) -> tuple[Trace, float | None, EvalError
             exc.at = spec.id  # type: ignore[attr-defined]
             return {**trace, "error": exc.kind, "detail": exc.detail}, None, exc
     nan = next((k for k, x in trace.items() if isinstance(x, float) and math.isnan(x)), None)
-    if nan is not None and v.outcome[0] != APPROVED:
+    # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
+    if nan is not None and (v.outcome[0] != APPROVED or index in (v.outcome[4] or ())):
         err = EvalError("not_finite", f"`{nan}` is NaN")
         err.at = spec.id  # type: ignore[attr-defined]
         return trace, None, err
