@@ -29,7 +29,7 @@ from . import diagnostics as d
 from . import syntax as s
 from .checker import CheckedPolicy, CheckedRule
 from .diagnostics import Diagnostic, PolicyError, Span
-from .evaluate import check_document, fmt
+from .evaluate import Policy, check_document, fmt
 from .loader import Document, did_you_mean, load_document, parse_document
 from .model import MODE_ORDER, ExprSource, ModeSpec, YamlPath
 from .names import LIVE_FIELDS
@@ -962,6 +962,13 @@ def check_source(doc: Document) -> Result:
         return Result(doc.path, [d.diagnostic(d.PT202, "policy nests too deeply", span)], doc=doc)
     diagnostics = list(problems)
     if checked is not None:
+        try:  # `load_policy` compiles too: whatever it would refuse, say so here
+            Policy(checked)
+        except Exception as exc:
+            message = (
+                f"the policy passes every check but does not compile: {type(exc).__name__}: {exc}"
+            )
+            diagnostics.append(d.diagnostic(d.PT499, message, Span(doc.path)))
         diagnostics += lint(checked, doc)
     return Result(doc.path, d.sort_diagnostics(diagnostics), checked, doc)
 

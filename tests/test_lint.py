@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from policy_engine import PolicyError, load_policy_text
 from policy_engine import syntax as s
 from policy_engine.lint import (
     TOP,
@@ -490,7 +491,7 @@ PORTFOLIO = (ROOT / "policies" / "portfolio.yaml").read_text()
 def test_lints_never_crash_on_edited_portfolio(
     heat: str, symbol: str, mult: str, when: str
 ) -> None:
-    """Whatever values a risk owner types, the lints report; they never raise (no PT499)."""
+    """Whatever values a risk owner types, the lints never raise, and loading agrees."""
     text = (
         PORTFOLIO.replace("heat_cap: 6%", f"heat_cap: {heat}")
         .replace("symbol_cap: 1_500", f"symbol_cap: {symbol}")
@@ -499,6 +500,12 @@ def test_lints_never_crash_on_edited_portfolio(
     )
     result = check_bytes(text.encode(), "p.yaml")
     assert not any(x.code == "PT499" for x in result.diagnostics)
+    core = [x for x in result.diagnostics if int(x.code[2]) < 4]
+    try:  # policy-check and load_policy agree on what loads
+        load_policy_text(text, "p.yaml")
+        assert core == []
+    except PolicyError as exc:
+        assert [x.format() for x in exc.diagnostics] == [x.format() for x in core]
 
 
 def test_pt401_mode_name_of_an_undeclared_mode_can_still_hold() -> None:
