@@ -45,6 +45,8 @@ class _Emitter:
         self.data = data
         self.consts: dict[str, Any] = {}
         self.used: set[str] = set()
+        self.hoisted: set[str] = set()  # portfolio fields read into locals once (chain only)
+        self.hoisted_mode: set[str] = set()  # mode values likewise
 
     def const(self, value: Any) -> str:
         if isinstance(value, bool | int | str) or (
@@ -73,9 +75,11 @@ class _Emitter:
         if src in ("intent_cohort", "cohort_name"):
             return self.use("cohort_name")
         if src == "portfolio":
-            return f"snap.{key}"
+            return f"P_{key}" if key in self.hoisted else f"snap.{key}"
         if src == "mode":
-            return "('override' if ov else 'drawdown')" if key == "source" else f"M[{key!r}]"
+            if key == "source":
+                return "('override' if ov else 'drawdown')"
+            return f"M_{key}" if key in self.hoisted_mode else f"M[{key!r}]"
         if src == "param":
             value = self.data.params[key]
             for part in ref.rest:
@@ -114,14 +118,15 @@ class _Emitter:
                 return f"_index({self.expr(target)}, {self.expr(key)})"
             case s.Call(func=func, args=args):
                 assert func in FUNCTIONS
-                return f"_F_{func}(" + ", ".join(self.expr(a) for a in args) + ")"
+                arg = self.expr if func == "len" else self.operand
+                return f"_F_{func}(" + ", ".join(arg(a) for a in args) + ")"
             case s.Unary(operand=o):
-                return f"(-{self.expr(o)})"
+                return f"(-{self.operand(o)})"
             case s.Not(operand=o):
                 return f"(not {self.expr(o)})"
             case s.Binary(op=op, left=left, right=right):
                 assert op in s.ARITH_OPS
-                return f"({self.expr(left)} {op} {self.expr(right)})"
+                return f"({self.operand(left)} {op} {self.operand(right)})"
             case s.Compare(first=first, ops=ops, rest=rest):
                 parts = [self.expr(first)]
                 for op, r in zip(ops, rest, strict=True):
@@ -134,6 +139,19 @@ class _Emitter:
             case s.Cond(body=body, test=test, orelse=orelse):
                 return f"({self.expr(body)} if {self.expr(test)} else {self.expr(orelse)})"
         raise AssertionError(node)  # pragma: no cover
+
+    def operand(self, node: s.Expr) -> str:
+        """An operand of arithmetic. Only an index or a conditional can hold an untyped
+        value (a bool or string from a mixed map or list): check those like the interpreter."""
+        if isinstance(node, s.Index | s.Cond):
+            return f"_num({self.expr(node)})"
+        return self.expr(node)
+
+
+def _num(value: Any) -> Any:
+    if value.__class__ is not float and value.__class__ is not int:
+        raise TypeError("not a number")  # the interpreter names the cause
+    return value
 
 
 def _index(container: Any, key: Any) -> Any:
@@ -162,6 +180,7 @@ def _namespace(em: _Emitter, data: RuntimeData) -> dict[str, Any]:
         "_MIN": data.min_risk_abs,
         "_qdown": quantize_down,
         "_index": _index,
+        "_num": _num,
         "_add": _add,
         "_NaN": _NaNLimit,
         "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
@@ -235,15 +254,47 @@ def _rule_lines(em: _Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     return [f"# rule {i}", *body]
 
 
+def _repeated_reads(checked: CheckedPolicy) -> tuple[set[str], set[str]]:
+    """Portfolio fields and mode values the chain reads more than once (hoisted into locals).
+
+    Snapshot fields such as ``drawdown`` and ``heat`` are computed properties; reading
+    each once is what a hand-written chain does. A hoisted read that raises sends the
+    evaluation to the interpreter, like any fast-path exception.
+    """
+    roots: list[s.Expr] = [checked.mode_whens[n] for n in checked.mode_whens]
+    for rule in checked.rules:
+        roots.append(rule.expr)
+        if rule.when is not None:
+            roots.append(rule.when)
+    counts: dict[tuple[str, str], int] = {}
+    for root in roots:
+        for node in s.walk(root):
+            if isinstance(node, s.Name):
+                ref = checked.scope.resolve(node.path)
+                if (
+                    isinstance(ref, Ref)
+                    and ref.source in ("portfolio", "mode")
+                    and ref.key != "source"
+                ):
+                    k = (ref.source, ref.key)
+                    counts[k] = counts.get(k, 0) + 1
+    portfolio = {k for (src, k), n in counts.items() if n > 1 and src == "portfolio"}
+    mode = {k for (src, k), n in counts.items() if n > 1 and src == "mode"}
+    return portfolio, mode
+
+
 def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[str, dict[str, Any]]:
     em = _Emitter(checked, data)
-    mode = _mode_lines(em, checked)
+    em.hoisted, em.hoisted_mode = _repeated_reads(checked)
+    hoisted = [f"P_{k} = snap.{k}" for k in sorted(em.hoisted)]
+    mode = _mode_lines(em, checked) + [f"M_{k} = M[{k!r}]" for k in sorted(em.hoisted_mode)]
     rules: list[str] = []
     for i in range(len(checked.rules)):
         rules += _rule_lines(em, i, checked)
     prefetch = [line for key, line in _PREFETCH.items() if key in em.used]
     body = [
         "amount = intent.requested_risk_abs",
+        *hoisted,
         *mode,
         "clips = None",
         "warns = None",
