@@ -251,7 +251,8 @@ def policy_from_event(event: Mapping[str, Any]) -> Policy:
             raw = Path(path).read_bytes()
         except OSError as exc:
             raise EventError(
-                f"policy event has no source and {path} cannot be read: {exc}"
+                f"policy event has no source and {path} cannot be read ({exc}); "
+                "pass the policy to replay (policy=...)"
             ) from exc
     policy = load_policy_text(raw, path)
     if policy.content_hash != expected:
