@@ -13,6 +13,7 @@ for, so the approve path stays as cheap as a hand-written ``if`` chain.
 from __future__ import annotations
 
 import math
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ def check_document(doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic
 
 def fmt(value: Any) -> str:
     """A number as a risk owner writes it: 2 not 2.0, 0.06 not 6.000000000000001e-02."""
+    if value.__class__ is float:  # the common case first (explanations are on the hot path)
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -339,7 +342,8 @@ class Verdict:
         if rule is None:
             return ["all rules passed"]
         text = _render_message(self, rule) or _default_message(self, rule)
-        numbers = " ".join(f"{k}={fmt(v)}" for k, v in self.context.items() if _is_name(k))
+        trace = self._explain()[0]
+        numbers = " ".join([f"{k}={fmt(v)}" for k, v in trace.items() if _is_name(k)])
         return [f"{rule.id}: {text}", *([numbers] if numbers else [])]
 
     @property
@@ -388,7 +392,9 @@ class Verdict:
         return result
 
 
+@cache
 def _is_name(key: str) -> bool:
+    # memoised: the keys are the sub-expressions of the policy's own rules, a bounded set
     return key.replace("_", "").replace(".", "").isalnum() and "." in key
 
 
@@ -429,7 +435,11 @@ def _trace_index(v: Verdict, index: int) -> tuple[Trace, float | None, EvalError
         except EvalError as exc:
             exc.at = spec.id  # type: ignore[attr-defined]
             return {**trace, "error": exc.kind, "detail": exc.detail}, None, exc
-    nan = next((k for k, x in trace.items() if isinstance(x, float) and math.isnan(x)), None)
+    nan = None
+    for key, x in trace.items():
+        if x != x and isinstance(x, float):  # NaN; cheap for every other value
+            nan = key
+            break
     # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
     if nan is not None and (v.outcome[0] != APPROVED or index in (v.outcome[4] or ())):
         err = EvalError("not_finite", f"`{nan}` is NaN")

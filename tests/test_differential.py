@@ -333,11 +333,11 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @settings(
-    max_examples=300,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(text=policies(), cases=st.lists(st.tuples(intents(), snapshots()), min_size=1, max_size=6))
+@given(text=policies(), cases=st.lists(st.tuples(intents(), snapshots()), min_size=1, max_size=4))
 def test_generated_chain_agrees_with_interpreter(
     text: str, cases: list[tuple[PortfolioIntent, PortfolioSnapshot]]
 ) -> None:
