@@ -12,7 +12,8 @@ Trade lifecycle
   one live trade for its strategy, symbol, cohort and the portfolio. A
   risk-reducing intent (``side: flat`` or ``reduce_only``) is decided like any
   other but reserves nothing and takes no trade slot; the reduction itself is
-  reported with ``close_position``.
+  reported with ``close_position``. An approved intent of zero risk reserves
+  nothing but still takes a trade slot (it is a trade).
 - A *fill* names the ``intent_id``, its own ``fill_id`` and ``filled_risk_abs``,
   the risk of **this** execution (incremental, not cumulative). It moves that
   amount from reserved to active; the first fill makes the trade an open
