@@ -491,3 +491,60 @@ def test_against_an_old_version_that_does_not_load(tmp_path: Path) -> None:
     result = CliRunner().invoke(check_command, [str(policy), "--against", str(old)])
     assert result.exit_code == 0, result.output
     assert "does not load; nothing to compare" in result.stderr
+
+
+def _run_with_terminal_stderr(args: list[str], stdout_path: Path) -> bytes:
+    """Run the CLI with stderr on a pseudo-terminal (100 columns); return what it drew there."""
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with stdout_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "policy_engine.cli", *args], stdout=out, stderr=slave
+        )
+    os.close(slave)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    return drawn
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    """`policy run` draws a bar on a terminal's stderr; stdout (a file here) stays clean."""
+    events = tmp_path / "events.jsonl"
+    lines = [json.dumps({"type": "equity", "equity": 100000, "timestamp": None})]
+    for i in range(3000):
+        lines.append(
+            json.dumps(
+                {
+                    "type": "intent",
+                    "intent_id": f"i{i}",
+                    "strategy": "SCALPER",
+                    "symbol": "BTC-USD",
+                    "side": "flat",
+                    "requested_risk_abs": 0,
+                    "timestamp": "2026-01-05T09:00:01Z",
+                }
+            )
+        )
+    events.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.txt"
+    drawn = _run_with_terminal_stderr(["run", str(PORTFOLIO), str(events)], out)
+    assert b"running" in drawn and b"events" in drawn
+    text = out.read_text()
+    assert "running" not in text and "\r" not in text
+    assert "3000 decisions: 3000 approved, 0 clipped, 0 rejected" in text
+    piped = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(events)])
+    assert "running" not in piped.output
