@@ -290,6 +290,7 @@ _DOMAIN: dict[tuple[str, str], Abstract] = {
     ("portfolio", "active_trades"): NONNEG,
 }
 _EQUITY = {("portfolio", "equity"), ("portfolio", "peak_equity")}
+_MULTIPLE = re.compile(r"lever|mult|factor|times", re.IGNORECASE)
 _PERCENT = re.compile(r"^\s*[+-]?[0-9][0-9_]*(\.[0-9_]+)?%\s*$")
 
 
@@ -826,6 +827,8 @@ def lint_equity_fraction(ln: Linter) -> None:
         raw = ln.doc.values.get(("params", name))
         if isinstance(raw, yaml.ScalarNode) and str(raw.value).strip().endswith("%"):
             flagged.add(name)  # written as a percentage: PT412's business if it is too big
+        elif _MULTIPLE.search(name):
+            flagged.add(name)  # `leverage: 2` means two times the equity, on purpose
     for e in ln.expressions():
         for node in s.walk(e.node):
             params: list[s.Name] = []

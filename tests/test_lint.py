@@ -537,3 +537,19 @@ def test_semantic_diff_reports_top_level_settings() -> None:
     new = result_of("min_risk_abs: 25\nrules:\n  - id: a\n    limit: 100\n", 2)
     diff = semantic_diff(old.checked, new.checked)  # type: ignore[attr-defined]
     assert diff == ["version 1 -> 2", "~ min_risk_abs: 10 -> 25"]
+
+
+def test_pt411_leaves_named_multiples_alone() -> None:
+    """`max_leverage: 2` times the equity is a multiple on purpose, not a slipped percentage."""
+    assert (
+        codes(
+            """
+        params:
+          max_leverage: 2
+        rules:
+          - id: gross
+            require: portfolio.heat < params.max_leverage * portfolio.equity
+        """
+        )
+        == []
+    )
