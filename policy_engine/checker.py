@@ -282,10 +282,11 @@ class _Checker:
             return t.NUMBER
         if func in ("min", "max") and len(types) == 1 and types[0].kind == "list":
             item = types[0].item
-            if item is not None and item.kind not in ("number", "any"):
+            # a mixed or empty list (item type `any`) is refused too: min/max need numbers
+            if item is None or item.kind != "number":
                 self.report(
                     d.PT302,
-                    f"`{func}` needs numbers, not a list of {item.kind}",
+                    f"`{func}` needs a list of numbers, not `{s.unparse(args[0])}`",
                     src,
                     base + args[0].start,
                 )

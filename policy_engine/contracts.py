@@ -53,7 +53,11 @@ def _finite(value: float) -> float:
 def _on_grid(value: float) -> float:
     if not math.isfinite(_finite(value) * RISK_SCALE):
         raise ValueError("is too large for the 1e-6 risk grid")
-    return from_units(to_units(value))
+    units = to_units(value)
+    if units == 0 and value > 0:
+        # Rounding 1e-7 to zero would approve a zero-risk trade that still takes a slot.
+        raise ValueError("is below the 1e-6 risk grid (use 0 or at least 0.000001)")
+    return from_units(units)
 
 
 Amount = Annotated[float, BeforeValidator(_not_bool), Field(ge=0), AfterValidator(_on_grid)]

@@ -470,6 +470,10 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         problems.append(d.diagnostic(d.PT111, message, doc.span(path)))
         kinds = kinds or ["require"]
     kind: Literal["require", "limit", "allow"] = kinds[0]
+    if raw.get("enforcement") == "warn" and kind == "allow":
+        # A shadow allow would still have to decide (approve early or not); refuse the ambiguity.
+        message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
     if "on_exceed" in raw and kind != "limit":
         message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))

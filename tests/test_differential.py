@@ -201,7 +201,7 @@ def rules(draw: st.DrawFn) -> list[dict[str, Any]]:
                 )
             )
             rule["message"] = "at " + " and ".join(f"{{{p}}}" for p in placeholders)
-        if draw(st.integers(0, 4)) == 0:
+        if kind != "allow" and draw(st.integers(0, 4)) == 0:  # a shadow allow is refused at load
             rule["enforcement"] = "warn"
         out.append(rule)
     return out
