@@ -1,8 +1,45 @@
-"""Controller cases of benchmarks/run.py: request_allocation, journal replay, memory."""
+"""Controller cases of benchmarks/run.py: request_allocation, journal replay, memory.
+
+- ``request_allocation``: a fresh controller per round decides (and reserves) a pool of
+  prebuilt intents on the 12-rule policy with limits wide enough that every intent
+  runs the whole chain and is approved; interleaved with the hand-written baseline.
+- Replay: a synthetic JSONL journal (intent, fill, close, and equity updates) opened
+  by the policy event a real controller writes. The ratio compares ``replay(path)``
+  with ``replay(events)`` on the same events already parsed in memory, in one
+  process; the full journal then streams in a fresh process (throughput and peak RSS,
+  at the full size and at a quarter of it, to show memory stays flat).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def wide_policy_text() -> str:
+    """benchmarks/policy12.yaml with limits no pool of intents reaches."""
+    text = (HERE / "policy12.yaml").read_text()
+    for old, new in (
+        ("heat_cap: 6%", "heat_cap: 50%"),
+        ("symbol_cap: 1_500", "symbol_cap: 1e12"),
+        ("cohort_cap: 2_500", "cohort_cap: 1e12"),
+        ("max_positions: 5", "max_positions: 1e12"),
+        ("max_trades: 2, budget: 1_000", "max_trades: 1_000_000_000, budget: 1e12"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
 
 
 def run(
@@ -15,4 +52,194 @@ def run(
     asnap: Any,
     baseline: Any,
 ) -> None:
-    row("request_allocation / replay", "todo", "", "")
+    from policy_engine import PortfolioIntent, load_policy_text
+    from policy_engine.controller import PortfolioController
+
+    sys.path.insert(0, str(HERE))
+    from run import CLOCK
+
+    logging.getLogger("policy_engine").setLevel(logging.WARNING)  # no INFO lines built
+    policy = load_policy_text(wide_policy_text(), "wide-12.yaml")
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    pool_size = 5_000 if args.quick else 20_000
+    pool = [
+        PortfolioIntent(
+            intent_id=f"ra-{i}",
+            strategy="SCALPER",
+            symbol="BTC-USD",
+            side="long",
+            requested_risk_abs=10.0,
+            timestamp=ts,
+        )
+        for i in range(pool_size)
+    ]
+    probe = PortfolioController(policy, equity=1e9)
+    first = probe.request_allocation(pool[0])
+    assert first.approved and first.decision_code == "approved_full", first
+
+    base_t: list[float] = []
+    ctl_t: list[float] = []
+    for _ in range(rounds):
+        t0 = CLOCK()
+        for _x in pool:
+            baseline(ai, asnap)
+        base_t.append((CLOCK() - t0) / pool_size)
+        ctl = PortfolioController(policy, equity=1e9)
+        request = ctl.request_allocation
+        t0 = CLOCK()
+        for x in pool:
+            request(x)
+        ctl_t.append((CLOCK() - t0) / pool_size)
+    ratio = statistics.median(c / b for c, b in zip(ctl_t, base_t, strict=True))
+    ok = ratio <= 12
+    if not ok:
+        fails.append("request_allocation")
+    row(
+        "request_allocation (evaluate+reserve+decision+record)",
+        f"{statistics.median(ctl_t) * 1e6:.2f} us",
+        f"{ratio:.2f}x",
+        f"target <= 12x {'ok' if ok else 'MISSED'}",
+    )
+
+    replay_rows(row, fails, args, policy)
+
+
+# --- replay ------------------------------------------------------------------------------
+
+SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "AVAX-USD", "LINK-USD")
+STRATEGIES = ("SCALPER", "MOMENTUM")
+
+
+def write_journal(path: Path, n_events: int) -> int:
+    """A journal of ``n_events`` events after the controller's own opening events."""
+    from policy_engine import load_policy
+    from policy_engine.controller import PortfolioController
+
+    head: list[dict[str, Any]] = []
+    PortfolioController(load_policy(HERE / "policy12.yaml"), equity=100_000.0, journal=head)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    written = 0
+    with path.open("w", encoding="utf-8") as f:
+        for event in head:
+            f.write(json.dumps(event, separators=(",", ":")) + "\n")
+        i = 0
+        while written < n_events:
+            stamp = (start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
+            iid = f"i{i}"
+            events: list[dict[str, Any]] = [
+                {
+                    "type": "intent",
+                    "intent_id": iid,
+                    "strategy": STRATEGIES[i % 2],
+                    "symbol": SYMBOLS[i % len(SYMBOLS)],
+                    "side": "long",
+                    "requested_risk_abs": 100.0 + (i % 7) * 50,
+                    "timestamp": stamp,
+                },
+                {
+                    "type": "fill",
+                    "intent_id": iid,
+                    "fill_id": f"f{i}",
+                    "filled_risk_abs": 100.0,
+                    "timestamp": stamp,
+                },
+                {"type": "close", "intent_id": iid, "timestamp": stamp},
+            ]
+            if i % 50 == 49:
+                events.append(
+                    {"type": "equity", "equity": 100_000.0 - (i % 1000), "timestamp": stamp}
+                )
+            for event in events[: n_events - written]:
+                f.write(json.dumps(event, separators=(",", ":")) + "\n")
+                written += 1
+            i += 1
+    return written + len(head)
+
+
+RATIO_SCRIPT = textwrap.dedent(
+    """
+    import statistics, sys, time
+    sys.path.insert(0, {root!r})
+    from policy_engine.journal import read_events, replay
+    path, rounds = sys.argv[1], int(sys.argv[2])
+    events = list(read_events(path))
+    n = len(events)
+    mem, disk = [], []
+    for _ in range(rounds):
+        t0 = time.thread_time()
+        a = sum(1 for _ in replay(events))
+        mem.append(time.thread_time() - t0)
+        t0 = time.thread_time()
+        b = sum(1 for _ in replay(path))
+        disk.append(time.thread_time() - t0)
+        assert a == b
+    print(n, statistics.median(mem), statistics.median(disk),
+          statistics.median(d / m for d, m in zip(disk, mem)))
+    """
+)
+
+STREAM_SCRIPT = textwrap.dedent(
+    """
+    import resource, sys, time
+    sys.path.insert(0, {root!r})
+    from policy_engine.journal import replay
+    t0 = time.perf_counter()
+    decisions = sum(1 for _ in replay(sys.argv[1]))
+    wall = time.perf_counter() - t0
+    print(decisions, wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """
+)
+
+
+def replay_rows(row: Any, fails: list[str], args: Any, policy: Any) -> None:
+    n_full = args.events or (100_000 if args.quick else 1_000_000)
+    n_ratio = min(n_full, 20_000 if args.quick else 60_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "ratio.jsonl"
+        total = write_journal(small, n_ratio)
+        out = subprocess.run(
+            [sys.executable, "-c", RATIO_SCRIPT.format(root=str(ROOT)), str(small), "3"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        n, mem, disk, ratio = int(out[0]), float(out[1]), float(out[2]), float(out[3])
+        ok = ratio <= 2.0
+        if not ok:
+            fails.append("replay vs in-memory")
+        row(
+            f"replay(path) vs replay(parsed events), {n:,} events",
+            f"{n / disk:,.0f} ev/s",
+            f"{ratio:.2f}x",
+            f"target <= 2x {'ok' if ok else 'MISSED'} (in memory {n / mem:,.0f} ev/s)",
+        )
+        _ = total
+        rss: list[float] = []
+        for size in (n_full // 4, n_full):
+            path = Path(tmp) / f"journal-{size}.jsonl"
+            events = write_journal(path, size)
+            out = subprocess.run(
+                [sys.executable, "-c", STREAM_SCRIPT.format(root=str(ROOT)), str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            decisions, wall, peak = int(out[0]), float(out[1]), float(out[2])
+            rss.append(peak)
+            path.unlink()
+            ok = peak < 150
+            if size == n_full and not ok:
+                fails.append("replay memory")
+            row(
+                f"replay of a {events:,}-event journal (fresh process)",
+                f"{events / wall:,.0f} ev/s",
+                "",
+                f"{decisions:,} decisions in {wall:.1f} s; peak RSS {peak:.0f} MB"
+                + (f" (target < 150 MB {'ok' if ok else 'MISSED'})" if size == n_full else ""),
+            )
+        row(
+            "replay memory growth, 4x the events",
+            f"{rss[1] - rss[0]:+.0f} MB",
+            "",
+            "flat" if rss[1] - rss[0] < 20 else "GROWS",
+        )

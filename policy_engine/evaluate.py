@@ -478,6 +478,8 @@ def _render_message(v: Verdict, rule: RuleSpec, index: int | None = None) -> str
     parts = v.policy.checked.rules[rule.index].message
     if not parts:
         return ""
+    if len(parts) == 1 and isinstance(parts[0], str):  # no placeholders
+        return parts[0]
     at = rule.index if index is None else index
     fn = v.policy._message_fn(rule.index)
     if fn is not None:
