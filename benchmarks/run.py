@@ -327,7 +327,8 @@ def build_peers() -> tuple[dict[str, Callable[[Any, Any], Any]], list[str]]:
         programs = [(rid, kind, cel.compile(c).execute) for rid, kind, c, _ in PEER_RULES]
 
         def cel_rust(intent: Any, snap: Any) -> Any:
-            return peer_chain(programs, peer_context(intent, snap), intent.requested_risk_abs)
+            ctx = cel.Context(variables=peer_context(intent, snap))  # converted once per call
+            return peer_chain(programs, ctx, intent.requested_risk_abs)
 
         def cel_rust_prebuilt(ctx: Any, amount: float) -> Any:
             return peer_chain(programs, ctx, amount)
@@ -576,6 +577,12 @@ def main() -> int:
 
         return run
 
+    def rejection_context(intent: Any, snap: Any) -> Callable[[], Any]:
+        def run() -> Any:
+            return evaluate(intent, snap).context
+
+        return run
+
     approved_verdict = evaluate(ai, asnap)
     rejected_verdict = evaluate(ci, csnap)
 
@@ -590,6 +597,8 @@ def main() -> int:
         "baseline": lambda: baseline(ai, asnap),
         "evaluate": lambda: evaluate(ai, asnap),
         "chain": lambda: policy._chain(ai, asnap),
+        "gate-context": rejection_context(gi, gsnap),
+        "cap-context": rejection_context(ci, csnap),
         "gate-reject": rejection(gi, gsnap),
         "cap-reject": rejection(ci, csnap),
         "decision-approved": decision_approved,
@@ -634,10 +643,14 @@ def main() -> int:
     row("hand-written if chain, 12 checks (baseline)", f"{us['baseline']:.2f} us", "1.00x")
     line("Policy.evaluate, 12 rules, all pass", "evaluate", 2.0)
     line("  generated chain alone (policy._chain)", "chain")
+    line("rejection at rule 3 (gate) + numeric .context", "gate-context")
+    line("rejection at rule 12 (cap) + numeric .context", "cap-context")
+    line("  rejection (gate) + context vs approval", "gate-context", 3.0, rel="evaluate")
+    line("  rejection (cap) + context vs approval", "cap-context", 3.0, rel="evaluate")
     line("rejection at rule 3 (gate) + .context + .reasons", "gate-reject")
     line("rejection at rule 12 (cap) + .context + .reasons", "cap-reject")
-    line("  rejection (gate) vs approval", "gate-reject", 3.0, rel="evaluate")
-    line("  rejection (cap) vs approval", "cap-reject", 3.0, rel="evaluate")
+    line("  rejection (gate) + context + reasons vs approval", "gate-reject", 3.0, rel="evaluate")
+    line("  rejection (cap) + context + reasons vs approval", "cap-reject", 3.0, rel="evaluate")
     line("verdict.decision() (approved; pydantic AllocationDecision)", "decision-approved")
     line("evaluate + decision() (rejected, full explanation)", "decision-rejected")
     for pname in peers:

@@ -67,8 +67,13 @@ def check_document(doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic
 
 def fmt(value: Any) -> str:
     """A number as a risk owner writes it: 2 not 2.0, 0.06 not 6.000000000000001e-02."""
-    if value.__class__ is float:  # the common case first (explanations are on the hot path)
+    cls = value.__class__  # the common cases first (explanations are on the hot path)
+    if cls is float:
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if cls is int:
+        return str(value)
+    if cls is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
