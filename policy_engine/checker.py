@@ -391,7 +391,7 @@ class _Checker:
                 self.problems.append(
                     d.diagnostic(
                         d.PT307,
-                        f"duplicate rule id `{rule.id}` (first used by rule {seen[rule.id] + 1})",
+                        f"duplicate rule id `{rule.id}` (first used by `rules[{seen[rule.id]}]`)",
                         where,
                     )
                 )

@@ -163,6 +163,7 @@ def _compose(doc: Document) -> yaml.Node:
         mark = exc.problem_mark or exc.context_mark
         where = doc.position(mark.index) if mark is not None else Span(doc.path)
         problem = (exc.problem or exc.context or "invalid YAML").rstrip(".")
+        problem = re.sub(r"'([^']*)'", r"`\1`", problem)  # house style: user text in backticks
         raise PolicyError([d.diagnostic(d.PT101, problem, where)]) from None
     except yaml.YAMLError as exc:
         raise PolicyError([d.diagnostic(d.PT101, str(exc).strip(), Span(doc.path))]) from None
@@ -279,7 +280,11 @@ def did_you_mean(word: str, options: Iterator[str] | list[str] | set[str]) -> st
 
 
 def _where(path: YamlPath) -> str:
-    return ".".join(str(p) for p in path) or "the document"
+    """`rules[0].code`: list items by index, as a risk owner reads them in an editor."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the document"
 
 
 def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> list[Diagnostic]:
@@ -355,7 +360,7 @@ def constant(value: Any) -> Const:
     if isinstance(value, dict):
         return {k: constant(v) for k, v in value.items()}
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        raise ValueError("constants must be finite numbers")
+        raise ValueError("must be a finite number")
     return value  # type: ignore[no-any-return]
 
 
@@ -375,7 +380,7 @@ def build_spec(doc: Document) -> PolicySpec:
         try:
             return constant(value)
         except ValueError as exc:
-            problems.append(d.diagnostic(d.PT308, str(exc), doc.span(path)))
+            problems.append(d.diagnostic(d.PT308, f"`{_where(path)}`: {exc}", doc.span(path)))
             return value
 
     params = {k: consts("params", v, ("params", k)) for k, v in data.get("params", {}).items()}
@@ -445,7 +450,8 @@ def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> di
             try:
                 cfg[k] = constant(v)
             except ValueError as exc:
-                problems.append(d.diagnostic(d.PT308, str(exc), doc.span(("modes", name, k))))
+                where = ("modes", name, k)
+                problems.append(d.diagnostic(d.PT308, f"`{_where(where)}`: {exc}", doc.span(where)))
                 cfg[k] = 0.0
         merged = {**inherited, **cfg}
         attrs = {k: v for k, v in merged.items() if k not in ("risk_multiplier", "flatten_only")}

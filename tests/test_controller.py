@@ -221,7 +221,7 @@ def test_three_symbols_of_one_cohort_hit_the_cohort_cap() -> None:
     assert sol.rule_id == "cohort-cap" and sol.context["cohort.heat"] == 2200.0
     more = ctl.request_allocation(intent("MOMENTUM", "SOL-USD", 100))
     assert more.decision_code == "rejected_cohort_cap"
-    assert more.reasons[0] == "cohort-cap: cohort L1 has no risk budget left"
+    assert more.reasons[0] == "cohort-cap: cohort L1 risk capped at 2500 (in use 2500)"
     other = ctl.request_allocation(intent("MOMENTUM", "AVAX-USD", 100))
     assert other.approved  # another cohort is unaffected
     assert ctl.get_portfolio_state()["cohorts"]["L1"]["heat"] == 2500.0
