@@ -73,7 +73,7 @@ def fmt(value: Any) -> str:
     if cls is int:
         return str(value)
     if cls is str:
-        return value
+        return str(value)  # the same object
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
