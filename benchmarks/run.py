@@ -440,18 +440,19 @@ def ratio(times: list[float], base: list[float]) -> float:
 
 # --- generated policies ------------------------------------------------------------------
 
-RULE_TEMPLATES = [
-    ("require", "strategy.active_trades < strategy.max_trades"),
+RULE_TEMPLATES = [  # every rule distinct ({i}), as in a real file: no parse is ever repeated
+    ("require", "strategy.active_trades < strategy.max_trades + {i} / 1_000"),
     ("require", "portfolio.active_trades < params.max_positions + {i}"),
-    ("require", "portfolio.drawdown < params.max_drawdown"),
-    ("require", "intent.risk >= params.min_risk or intent.reduce_only"),
-    ("require", 'intent.side in ["long", "short"] and mode.name != "risk_off"'),
+    ("require", "portfolio.drawdown < params.max_drawdown + {i} / 10_000"),
+    ("require", "intent.risk >= params.min_risk - {i} / 100_000 or intent.reduce_only"),
+    ("require", 'intent.side in ["long", "short"] and mode.name != "risk_off" and {i} >= 0'),
     ("limit", "strategy.budget * mode.risk_multiplier - strategy.heat + {i}"),
+    ("limit", "params.max_single * portfolio.equity + {i}"),
     ("limit", "min(params.symbol_cap * mode.risk_multiplier - symbol.heat, {i} * 100)"),
-    ("limit", "params.heat_cap * portfolio.equity * mode.risk_multiplier - portfolio.heat"),
+    ("limit", "params.heat_cap * portfolio.equity * mode.risk_multiplier - portfolio.heat + {i}"),
     (
         "limit",
-        'clamp(params.cohort_cap - cohort.heat, 0, 10_000) if cohort.name in ["L1", "ALTS"] else {i}',
+        'clamp(params.cohort_cap - cohort.heat, 0, 10_000 + {i}) if cohort.name in ["L1", "ALTS"] else {i}',
     ),
 ]
 
@@ -465,10 +466,10 @@ def generated_policy(n_rules: int, name: str = "generated") -> str:
         if kind == "limit":
             lines.append(f"    on_exceed: {'clip' if i % 2 else 'reject'}\n")
         if i % 7 == 3:
-            lines.append("    when: 'intent.symbol != \"DOGE-USD\"'\n")
+            lines.append(f"    when: 'intent.symbol != \"DOGE-USD\" or portfolio.heat < {i}'\n")
         if i % 11 == 5:
             lines.append("    enforcement: warn\n")
-        lines.append(f"    message: 'rule {i}: {{intent.symbol}} at {{portfolio.heat}}'\n")
+        lines.append(f"    message: 'rule {i}: {{intent.symbol}} at {{portfolio.heat + {i}}}'\n")
     return "".join(lines)
 
 
@@ -632,7 +633,7 @@ def main() -> int:
         if limit is not None:
             ok = f"target <= {limit:g}x {'ok' if r <= limit else 'MISSED'}"
             if r > limit:
-                fails.append(case)
+                fails.append(case.strip())
         row(
             case,
             f"{us[key]:.2f} us",
@@ -703,6 +704,22 @@ def main() -> int:
             "",
             f"target < 3 s {'ok' if ok else 'MISSED'} (in-process {inproc:.2f} s)",
         )
+
+        cli = Path(sys.executable).with_name("policy-check")
+        if cli.exists():
+            t0 = time.perf_counter()
+            done = subprocess.run([str(cli), *paths], capture_output=True, text=True, cwd=ROOT)
+            wall = time.perf_counter() - t0
+            last = (done.stdout.strip().splitlines() or [""])[-1]
+            ok = wall < 3.0 and done.returncode == 0
+            if not ok:
+                fails.append("policy-check CLI, 100 files")
+            row(
+                "the policy-check CLI on the same 100 files (with lints)",
+                f"{wall:.2f} s",
+                "",
+                f"target < 3 s {'ok' if ok else 'MISSED'}; exit {done.returncode}: {last[:70]}",
+            )
 
     # 4. the controller, when it exists
     controller_rows(row, fails, args, rounds, target, ai, asnap)
