@@ -612,6 +612,7 @@ def run_command(
         raise UsageError(f"cannot write the journal: {exc}") from None
     tally = Tally()
     bar = Progress("running", count_events(events_path))
+    mode = "normal"
     try:
         for n, event in enumerate(_events_or_exit(events_path), 1):
             try:
@@ -619,6 +620,8 @@ def run_command(
             except EventError as exc:
                 raise UsageError(f"{events_path}: event {n}: {exc}") from None
             bar.update()
+            if not as_json and event.get("type") in _MODE_EVENTS:
+                mode = _echo_mode_change(bar, ctl, mode)
             if record is None:
                 continue
             tally.add(record)
@@ -633,6 +636,23 @@ def run_command(
             click.echo(line)
         if journal_path:
             click.echo(f"journal written to {journal_path}")
+
+
+_MODE_EVENTS = ("equity", "mode", "policy")
+
+
+def _echo_mode_change(bar: Progress, ctl: Any, before: str) -> str:
+    """A line when the portfolio mode moves, so a run shows why later decisions tighten."""
+    state = ctl.get_portfolio_state()
+    mode = str(state["mode"])
+    if mode != before:
+        from .evaluate import fmt
+
+        bar.echo(
+            f"== mode {before} -> {mode} ({state['mode_source']}: {state['mode_reason']}; "
+            f"drawdown {fmt(round(state['drawdown'] * 100, 4))}%)"
+        )
+    return mode
 
 
 def change_kind(old: dict[str, Any], new: dict[str, Any]) -> str:
