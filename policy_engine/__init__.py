@@ -4,6 +4,9 @@ Load a YAML policy once with :func:`load_policy`, then ask it about every
 trade intent with :meth:`Policy.evaluate`.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .contracts import (
     AllocationDecision,
     BucketState,
@@ -14,10 +17,25 @@ from .contracts import (
     PortfolioSnapshot,
     RuleWarning,
 )
-from .controller import PortfolioController
 from .diagnostics import CODES, Diagnostic, PolicyError, Severity, Span
 from .evaluate import Policy, Verdict, load_policy, load_policy_text
-from .journal import replay
+
+if TYPE_CHECKING:
+    from .controller import PortfolioController
+    from .journal import replay
+
+_LAZY = {"PortfolioController": "controller", "replay": "journal"}
+
+
+def __getattr__(name: str) -> Any:
+    # The control plane loads on first use, so `policy-check` starts without it.
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CODES",

@@ -652,11 +652,24 @@ def lint_tiers(ln: Linter) -> None:
 _SAMPLES = (0.0, 1.0, 100.0, 10_000.0, 1_000_000.0)
 
 
-def _looser(ln: Linter, node: s.Expr, m1: ModeSpec, m2: ModeSpec) -> tuple[float, float] | None:
-    """Values (in m1, in m2) of ``node`` for the same inputs where m2 allows more, if any."""
+def _looser(
+    ln: Linter, node: s.Expr, m1: ModeSpec, m2: ModeSpec, memo: dict[tuple[str, float], Any]
+) -> tuple[float, float] | None:
+    """Values (in m1, in m2) of ``node`` for the same inputs where m2 allows more, if any.
+
+    ``memo`` holds this node's folds per (mode, sample): the middle mode of three is
+    compared twice.
+    """
+
+    def folded(mode: ModeSpec, sample: float) -> Any:
+        key = (mode.name, sample)
+        if key not in memo:
+            memo[key] = fold(node, ln.binding(mode, sample_free(sample)))
+        return memo[key]
+
     for sample in _SAMPLES:
-        a = fold(node, ln.binding(m1, sample_free(sample)))
-        b = fold(node, ln.binding(m2, sample_free(sample)))
+        a = folded(m1, sample)
+        b = folded(m2, sample)
         if (
             isinstance(a, Iv)
             and isinstance(b, Iv)
@@ -692,8 +705,9 @@ def lint_mode_caps(ln: Linter) -> None:
     for what, node, path in caps:
         if not any(n.path[0] == "mode" for n in _names(node)):
             continue
+        memo: dict[tuple[str, float], Any] = {}
         for m1, m2 in pairs:
-            found = _looser(ln, node, m1, m2)
+            found = _looser(ln, node, m1, m2, memo)
             if found is not None:
                 ln.report(
                     d.PT408,

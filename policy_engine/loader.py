@@ -301,7 +301,42 @@ def policy_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(policy_schema())
+    return jsonschema.Draft202012Validator(_inline_refs(policy_schema()))
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same schema with its non-recursive `$defs` inlined.
+
+    jsonschema resolves every `$ref` through the referencing registry on every use,
+    which was most of the validation time; inlining keeps the published file readable
+    and validation about twice as fast. Recursive definitions keep their `$ref`.
+    """
+    defs = schema.get("$defs", {})
+    prefix = "#/$defs/"
+
+    def recursive(name: str) -> bool:
+        return prefix + name in json.dumps(defs[name])
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if (
+                isinstance(ref, str)
+                and ref.startswith(prefix)
+                and not recursive(ref[len(prefix) :])
+            ):
+                merged = {
+                    **walk(defs[ref[len(prefix) :]]),
+                    **{k: walk(v) for k, v in node.items() if k != "$ref"},
+                }
+                return merged
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
 
 
 def validate_schema(doc: Document) -> list[Diagnostic]:
@@ -368,7 +403,7 @@ def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> lis
         message = f"`{_where(path)}` must be at least {validator_value}, not {shown}"
     elif validator == "oneOf":
         message = f"`{_where(path)}` has an unsupported value `{shown}`"
-    elif validator == "minItems":
+    elif validator in ("minItems", "minLength"):
         message = f"`{_where(path)}` must not be empty"
     else:
         message = f"`{_where(path)}`: {error.message}"
@@ -378,7 +413,8 @@ def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> lis
 def _article(kind: object) -> str:
     names = {"object": "a mapping", "array": "a list", "integer": "an integer"}
     if isinstance(kind, list):
-        return " or ".join(_article(k) for k in kind)
+        words = [_article(k) for k in kind]
+        return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
     return names.get(str(kind), f"a {kind}")
 
 

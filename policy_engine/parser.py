@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+if TYPE_CHECKING:  # Lark is imported on first use: valid expressions never need it
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedInput
 
 from . import syntax as s
 
@@ -61,6 +62,8 @@ class ExprSyntaxError(Exception):
 
 @cache
 def _lark() -> Lark:
+    from lark import Lark
+
     grammar = files("policy_engine").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
@@ -109,6 +112,8 @@ def _precheck(text: str) -> None:
 
 
 def _parse_lark_checked(text: str) -> s.Expr:
+    from lark.exceptions import UnexpectedInput
+
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as exc:
@@ -137,6 +142,8 @@ def _describe(token_type: str) -> str:
 
 
 def _syntax_error(exc: UnexpectedInput, text: str) -> ExprSyntaxError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     offset = max(0, min(getattr(exc, "pos_in_stream", 0) or 0, len(text)))
     if isinstance(exc, UnexpectedCharacters):
         return ExprSyntaxError(f"unexpected character `{text[offset]}`", offset)
@@ -194,12 +201,16 @@ def _unquote(raw: str, start: int) -> str:
 
 
 def _span(item: Tree[Any] | Token) -> tuple[int, int]:
+    from lark import Token
+
     if isinstance(item, Token):
         return int(item.start_pos or 0), int(item.end_pos or 0)
     return int(item.meta.start_pos), int(item.meta.end_pos)
 
 
 def _convert(tree: Tree[Any] | Token, text: str) -> s.Expr:
+    from lark import Token, Tree
+
     if isinstance(tree, Token):  # a lone terminal, e.g. the whole expression is `5`
         tree = Tree("number" if tree.type == "NUMBER" else "name", [tree])
         tree.meta.start_pos, tree.meta.end_pos = _span(tree.children[0])
@@ -225,6 +236,8 @@ def _convert(tree: Tree[Any] | Token, text: str) -> s.Expr:
 
 
 def _build(kind: str, kids: list[Any], start: int, end: int, text: str) -> s.Expr:
+    from lark import Token
+
     def expr(k: Any) -> s.Expr:
         if isinstance(k, Token):  # an inlined single terminal
             return _terminal(k, text)
