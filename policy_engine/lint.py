@@ -964,9 +964,12 @@ class Result:
     diagnostics: list[Diagnostic]
     checked: CheckedPolicy | None = None
     doc: Document | None = None
+    rule_count: int | None = None  # set when the checked policy stayed in a worker process
 
     @property
     def rules(self) -> int:
+        if self.rule_count is not None:
+            return self.rule_count
         return len(self.checked.rules) if self.checked is not None else 0
 
 
