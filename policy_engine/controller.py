@@ -424,9 +424,6 @@ class PortfolioController:
         return self._request(intent, False)[0]
 
     def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
-        if type(intent) is PortfolioIntent:
-            with self._lock:
-                return self._allocate(intent, None, want)
         if isinstance(intent, PortfolioIntent):
             with self._lock:
                 return self._allocate(intent, None, want)
