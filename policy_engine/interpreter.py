@@ -282,6 +282,20 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
     env.overridden = overridden
     clips: list[tuple[int, float, float]] = []
     warns: list[int] = []
+
+    def outcome(status: int, index: int, error: EvalError | None = None) -> Outcome:
+        amount = env.amount if status == APPROVED else 0.0
+        return (
+            status,
+            index,
+            amount,
+            tuple(clips) or None,
+            tuple(warns) or None,
+            mode.index,
+            overridden,
+            error,
+        )
+
     for i, rule in enumerate(checked.rules):
         spec = rule.spec
         shadow = spec.enforcement == "warn"
@@ -290,16 +304,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                 continue
             if spec.kind == "allow":
                 if evaluate(rule.expr, env):
-                    return (
-                        APPROVED,
-                        i,
-                        env.amount,
-                        tuple(clips) or None,
-                        tuple(warns) or None,
-                        mode.index,
-                        overridden,
-                        None,
-                    )
+                    return outcome(APPROVED, i)
                 continue
             if spec.kind == "require":
                 if evaluate(rule.expr, env):
@@ -307,16 +312,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                 if shadow:
                     warns.append(i)
                     continue
-                return (
-                    REJECTED,
-                    i,
-                    0.0,
-                    tuple(clips) or None,
-                    tuple(warns) or None,
-                    mode.index,
-                    overridden,
-                    None,
-                )
+                return outcome(REJECTED, i)
             limit = _number(evaluate(rule.expr, env), rule.expr)
             _not_nan(limit, rule.expr)
             if env.amount <= limit:
@@ -330,55 +326,16 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                     clips.append((i, env.amount, clipped))
                     env.amount = clipped
                     continue
-            return (
-                REJECTED,
-                i,
-                0.0,
-                tuple(clips) or None,
-                tuple(warns) or None,
-                mode.index,
-                overridden,
-                None,
-            )
-        except EvalError as exc:
-            if shadow:
+            return outcome(REJECTED, i)
+        except Exception as exc:  # fail closed on anything
+            if shadow:  # a shadow rule never blocks, not even by failing
                 warns.append(i)
                 continue
-            exc.at = spec.id  # type: ignore[attr-defined]
-            return (
-                ERROR,
-                i,
-                0.0,
-                tuple(clips) or None,
-                tuple(warns) or None,
-                mode.index,
-                overridden,
-                exc,
-            )
-        except Exception as exc:
-            if shadow:
-                warns.append(i)
-                continue
-            return (
-                ERROR,
-                i,
-                0.0,
-                tuple(clips) or None,
-                tuple(warns) or None,
-                mode.index,
-                overridden,
-                _internal(exc, spec.id),
-            )
-    return (
-        APPROVED,
-        -1,
-        env.amount,
-        tuple(clips) or None,
-        tuple(warns) or None,
-        mode.index,
-        overridden,
-        None,
-    )
+            if isinstance(exc, EvalError):
+                exc.at = spec.id  # type: ignore[attr-defined]
+                return outcome(ERROR, i, exc)
+            return outcome(ERROR, i, _internal(exc, spec.id))
+    return outcome(APPROVED, -1)
 
 
 def _internal(exc: Exception, at: str) -> EvalError:

@@ -352,20 +352,10 @@ def _fast_string(raw: str) -> str:
     body = raw[1:-1]
     if "\\" not in body:
         return body
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\":
-            nxt = body[i + 1]  # the token's regex puts a character after every backslash
-            if nxt not in _ESCAPES:
-                raise _GiveUp
-            out.append(_ESCAPES[nxt])
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    try:
+        return _unquote(raw, 0)
+    except ExprSyntaxError:  # an unknown escape: Lark reports it with its own offset
+        raise _GiveUp from None
 
 
 def _fast_number(raw: str) -> float:
