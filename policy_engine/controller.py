@@ -813,18 +813,23 @@ class PortfolioController:
         self._emit(rec)
         return rec
 
+    def _begin_lifecycle(
+        self, kind: str, intent_id: str, ts: datetime | None
+    ) -> tuple[int, dict[str, Any], Any]:
+        """Sequence and journal a cancel or close, expire what its timestamp passes, and
+        return (seq, totals before, the live trade or None). The caller holds the lock."""
+        seq = self._next()
+        self._write({"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()})
+        self._advance(ts, seq)
+        store = self._store
+        return seq, _totals(store.state), store.get(intent_id)
+
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation."""
         ts = _opt_timestamp(timestamp)
         with self._lock:
-            seq = self._next()
-            self._write(
-                {"type": "cancel", "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-            )
-            self._advance(ts, seq)
+            seq, before, trade = self._begin_lifecycle("cancel", intent_id, ts)
             store = self._store
-            before = _totals(store.state)
-            trade = store.get(intent_id)
             released = 0
             if trade is None:
                 status = store.ended(intent_id) or "unknown"
@@ -842,14 +847,8 @@ class PortfolioController:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
         ts = _opt_timestamp(timestamp)
         with self._lock:
-            seq = self._next()
-            self._write(
-                {"type": "close", "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-            )
-            self._advance(ts, seq)
+            seq, before, trade = self._begin_lifecycle("close", intent_id, ts)
             store = self._store
-            before = _totals(store.state)
-            trade = store.get(intent_id)
             active = reserved = 0
             if trade is None:
                 status = store.ended(intent_id) or "unknown"
