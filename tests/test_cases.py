@@ -19,17 +19,15 @@ from __future__ import annotations
 import json
 import math
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from casefiles import CASES_DIR, case_inputs, case_policy
 
-from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot, load_policy, load_policy_text
+from policy_engine import Policy
 from policy_engine.evaluate import Verdict
 
-ROOT = Path(__file__).resolve().parent.parent
-CASES_DIR = Path(__file__).resolve().parent / "cases"
 REQUIRED = ("decision_code", "approved", "approved_risk_abs", "rule_id")
 OPTIONAL = (
     "context",
@@ -44,16 +42,6 @@ OPTIONAL = (
 )
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 @cache
 def _file(name: str) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((CASES_DIR / name).read_text("utf-8"))
@@ -62,10 +50,7 @@ def _file(name: str) -> dict[str, Any]:
 
 @cache
 def _policy(name: str) -> Policy:
-    data = _file(name)
-    if "policy" in data:
-        return load_policy(ROOT / data["policy"])
-    return load_policy_text(data["policy_text"], f"cases/{name}")
+    return case_policy(_file(name), name)
 
 
 def _collect() -> list[Any]:
@@ -135,9 +120,7 @@ def test_case(name: str, case: dict[str, Any]) -> None:
     unknown = set(case["expect"]) - set(REQUIRED) - set(OPTIONAL)
     assert not unknown, f"unknown expect keys {unknown}"
     assert all(k in case["expect"] for k in REQUIRED), "decision_code, approved, amount, rule_id"
-    defaults = _file(name).get("defaults") or {}
-    state = PortfolioSnapshot.model_validate(_merge(defaults.get("state") or {}, case["state"]))
-    intent = PortfolioIntent.model_validate(_merge(defaults.get("intent") or {}, case["intent"]))
+    intent, state = case_inputs(_file(name), case)
     policy = _policy(name)
     before = state.model_dump_json()
     verdict = policy.evaluate(intent, state)

@@ -3,46 +3,24 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from casefiles import CASES_DIR, case_inputs, case_policy
 
-from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot, load_policy, load_policy_text
-
-ROOT = Path(__file__).resolve().parent.parent
-CASES_DIR = Path(__file__).resolve().parent / "cases"
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot
 
 
 def _load(data: dict[str, Any], name: str) -> Policy:
-    if "policy" in data:
-        return load_policy(ROOT / data["policy"])
-    return load_policy_text(data["policy_text"], f"cases/{name}")
+    return case_policy(data, name)
 
 
 def _all_cases() -> list[Any]:
     out = []
     for path in sorted(CASES_DIR.glob("*.yaml")):
         data = yaml.safe_load(path.read_text("utf-8"))
-        defaults = data.get("defaults") or {}
-        inputs = [
-            (
-                PortfolioIntent.model_validate(_merge(defaults.get("intent") or {}, c["intent"])),
-                PortfolioSnapshot.model_validate(_merge(defaults.get("state") or {}, c["state"])),
-            )
-            for c in data["cases"]
-        ]
+        inputs = [case_inputs(data, c) for c in data["cases"]]
         out.append(pytest.param(data, path.name, inputs, id=path.stem))
     return out
 
