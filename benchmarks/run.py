@@ -753,20 +753,10 @@ def controller_rows(
     ai: Any,
     asnap: Any,
 ) -> None:
-    try:
-        from policy_engine.controller import PortfolioController  # noqa: F401
-    except ImportError:
-        row("request_allocation / replay", "n/a", "", "policy_engine.controller not available")
-        return
-    try:
-        import controller_bench
-    except ImportError:
-        sys.path.insert(0, str(HERE))
-        import controller_bench
-    try:
-        controller_bench.run(row, fails, args, rounds, target, ai, asnap, baseline)
-    except Exception as exc:  # the controller is young; report, do not hide the rest
-        row("request_allocation / replay", "error", "", f"{type(exc).__name__}: {exc}")
+    sys.path.insert(0, str(HERE))
+    import controller_bench
+
+    controller_bench.run(row, fails, args, rounds, target, ai, asnap, baseline)
 
 
 if __name__ == "__main__":
