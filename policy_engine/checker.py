@@ -10,9 +10,13 @@ import re
 from dataclasses import dataclass, field
 
 from . import diagnostics as d
-from . import syntax as s
-from . import types as t
 from .diagnostics import Diagnostic
+from .lang import syntax as s
+from .lang import valuetypes as t
+from .lang.errors import ExprSyntaxError
+from .lang.functions import FUNCTIONS
+from .lang.parser import parse_expression
+from .lang.valuetypes import Type
 from .loader import Document, did_you_mean
 from .model import ExprSource, PolicySpec, RuleSpec
 from .names import (
@@ -26,18 +30,6 @@ from .names import (
     Scope,
     Unresolved,
 )
-from .parser import ExprSyntaxError, parse_expression
-from .types import Type
-
-# name -> (min args, max args or None); every function returns a number
-FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    "min": (1, None),
-    "max": (1, None),
-    "abs": (1, 1),
-    "round": (1, 2),
-    "clamp": (3, 3),
-    "len": (1, 1),
-}
 
 MessagePart = str | s.Expr
 
@@ -255,51 +247,21 @@ class _Checker:
         allowed: frozenset[str],
         base: int,
     ) -> Type:
-        if func not in FUNCTIONS:
+        fn = FUNCTIONS.get(func)
+        if fn is None:
             hint = did_you_mean(func, list(FUNCTIONS))
             self.report(d.PT305, f"unknown function `{func}`{hint}", src, base + node.start)
             for a in args:
                 self.infer(a, src, allowed, base)
             return t.ANY
-        lo, hi = FUNCTIONS[func]
-        if len(args) < lo or (hi is not None and len(args) > hi):
-            count = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
-            self.report(
-                d.PT305,
-                f"`{func}` takes {count} argument{'s' if count != '1' else ''}, not {len(args)}",
-                src,
-                base + node.start,
-            )
+        arity = fn.arity_problem(len(args))
+        if arity is not None:
+            self.report(d.PT305, arity, src, base + node.start)
         types = [self.infer(a, src, allowed, base) for a in args]
-        if func == "len":
-            if types and types[0].kind not in ("list", "map", "string", "any"):
-                self.report(
-                    d.PT302,
-                    f"`len` needs a list, map or string, not a {types[0]}",
-                    src,
-                    base + args[0].start,
-                )
-            return t.NUMBER
-        if func in ("min", "max") and len(types) == 1 and types[0].kind == "list":
-            item = types[0].item
-            # a mixed or empty list (item type `any`) is refused too: min/max need numbers
-            if item is None or item.kind != "number":
-                self.report(
-                    d.PT302,
-                    f"`{func}` needs a list of numbers, not `{s.unparse(args[0])}`",
-                    src,
-                    base + args[0].start,
-                )
-            return t.NUMBER
-        for a, ty in zip(args, types, strict=False):
-            if ty.kind not in ("number", "any"):
-                self.report(
-                    d.PT302,
-                    f"`{func}` needs numbers, but `{s.unparse(a)}` is a {ty}",
-                    src,
-                    base + a.start,
-                )
-        return t.NUMBER
+        result, problems = fn.type_rule(args, types)
+        for index, message in problems:
+            self.report(d.PT302, message, src, base + args[index].start)
+        return result
 
     # --- policy parts ----------------------------------------------------------------
     def boolean(self, src: ExprSource, allowed: frozenset[str], what: str) -> s.Expr | None:

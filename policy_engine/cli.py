@@ -413,7 +413,7 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     for reason in decision.reasons:
         click.echo(f"  {reason}")
     width = max((len(r["rule_id"]) for r in rows), default=0)
-    from . import syntax as s
+    from .lang import syntax as s
 
     for i, row in enumerate(rows, 1):
         shadow = " (shadow)" if row.get("shadow") else ""

@@ -17,12 +17,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from . import syntax as s
 from .checker import CheckedPolicy
 from .contracts import MODE_SEVERITY
 from .interpreter import Outcome
+from .lang import syntax as s
+from .lang.functions import FUNCTIONS, number
 from .names import Ref
-from .runtime import FUNCTIONS, ZERO_BUCKET, RuntimeData, quantize_down
+from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
 
 Chain = Callable[[Any, Any], Outcome]
 EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
@@ -184,7 +185,7 @@ def _namespace(em: _Emitter, data: RuntimeData) -> dict[str, Any]:
         "_add": _add,
         "_NaN": _NaNLimit,
         "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
-        **{f"_F_{k}": v for k, v in FUNCTIONS.items()},
+        **{f"_F_{k}": f.impl for k, f in FUNCTIONS.items()},
     }
     ns.update(em.consts)
     return ns
@@ -444,7 +445,7 @@ class _TraceEmitter(_Emitter):
                 assert func in FUNCTIONS
                 vals = [self.emit(a, ind) for a in args]
                 v = self.tmp()
-                self.line(f"{v} = _call({func!r}, [{', '.join(vals)}], {self.const(node)})", ind)
+                self.line(f"{v} = _FN[{func!r}].call([{', '.join(vals)}], {self.const(node)})", ind)
             case s.Unary(operand=o):
                 a = self.emit(o, ind)
                 self.number(a, o, ind)
@@ -505,10 +506,8 @@ class _TraceEmitter(_Emitter):
 
 
 def _explain_namespace(em: _TraceEmitter, data: RuntimeData) -> dict[str, Any]:
-    from .interpreter import _call, _number
-
     ns = _namespace(em, data)
-    ns.update(_CSYML=data.cohort_symbols, _xindex=_xindex, _call=_call, _number=_number)
+    ns.update(_CSYML=data.cohort_symbols, _xindex=_xindex, _FN=FUNCTIONS, _number=number)
     ns.update(_float=float, _int=int)
     return ns
 

@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import syntax as s
 from .checker import CheckedPolicy, check
 from .compiler import (
     Chain,
@@ -39,6 +38,7 @@ from .contracts import (
 )
 from .diagnostics import Diagnostic, PolicyError
 from .interpreter import Env, Outcome, Trace, evaluate, run_chain
+from .lang import syntax as s
 from .loader import Document, build_spec, load_document, parse_document
 from .model import RuleSpec
 from .runtime import APPROVED, ERROR, EvalError, RuntimeData
@@ -438,7 +438,7 @@ def _trace_index(v: Verdict, index: int) -> tuple[Trace, float | None, EvalError
             if checked_rule.when is not None:
                 evaluate(checked_rule.when, env, trace)
         except EvalError as exc:
-            exc.at = spec.id  # type: ignore[attr-defined]
+            exc.at = spec.id
             return {**trace, "error": exc.kind, "detail": exc.detail}, None, exc
     nan = None
     for key, x in trace.items():
@@ -448,7 +448,7 @@ def _trace_index(v: Verdict, index: int) -> tuple[Trace, float | None, EvalError
     # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
     if nan is not None and (v.outcome[0] != APPROVED or index in (v.outcome[4] or ())):
         err = EvalError("not_finite", f"`{nan}` is NaN")
-        err.at = spec.id  # type: ignore[attr-defined]
+        err.at = spec.id
         return trace, None, err
     headroom: float | None = None
     if spec.kind == "limit":

@@ -13,16 +13,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from . import syntax as s
 from .checker import CheckedPolicy
+from .lang import syntax as s
+from .lang.errors import EvalError
+from .lang.functions import FUNCTIONS, number
 from .names import Ref, Scope
 from .runtime import (
     APPROVED,
     ERROR,
-    FUNCTIONS,
     REJECTED,
     ZERO_BUCKET,
-    EvalError,
     ModeState,
     RuntimeData,
     quantize_down,
@@ -120,14 +120,6 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
     return value
 
 
-def _number(value: Any, node: s.Expr) -> float:
-    if value is None:
-        raise EvalError("null_value", f"`{s.unparse(node)}` is null")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EvalError("type_error", f"`{s.unparse(node)}` is not a number")
-    return value
-
-
 def _not_nan(value: float, node: s.Expr) -> float:
     # +inf is a legitimate "no limit" and -inf a closed one; only NaN has no meaning.
     if isinstance(value, float) and math.isnan(value):
@@ -156,14 +148,14 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:
                 ) from None
         case s.Call(func=func, args=args):
             vals = [evaluate(a, env, trace) for a in args]
-            value = _call(func, vals, node)
+            value = FUNCTIONS[func].call(vals, node)
         case s.Unary(operand=o):
-            value = -_number(evaluate(o, env, trace), o)
+            value = -number(evaluate(o, env, trace), o)
         case s.Not(operand=o):
             value = not evaluate(o, env, trace)
         case s.Binary(op=op, left=left, right=right):
-            a = _number(evaluate(left, env, trace), left)
-            b = _number(evaluate(right, env, trace), right)
+            a = number(evaluate(left, env, trace), left)
+            b = number(evaluate(right, env, trace), right)
             if op == "+":
                 value = a + b
             elif op == "-":
@@ -221,18 +213,6 @@ def _compare(op: str, a: Any, b: Any, node: s.Expr) -> bool:
     return bool(a >= b)
 
 
-def _call(func: str, vals: list[Any], node: s.Expr) -> Any:
-    if func != "len":
-        assert isinstance(node, s.Call)
-        items = vals[0] if len(vals) == 1 and isinstance(vals[0], list | tuple) else vals
-        arg_nodes = node.args if items is vals else (node.args[0],) * len(items)
-        for v, a in zip(items, arg_nodes, strict=False):
-            _number(v, a)
-        if not items:
-            raise EvalError("type_error", f"`{s.unparse(node)}` of an empty list")
-    return FUNCTIONS[func](*vals)
-
-
 # --- the chain ---------------------------------------------------------------------------
 
 Outcome = tuple[int, int, float, Any, Any, int, bool, Any]
@@ -254,7 +234,7 @@ def select_mode(
             try:
                 holds = evaluate(when, env)
             except EvalError as exc:
-                exc.at = f"modes.{state.name}"  # type: ignore[attr-defined]
+                exc.at = f"modes.{state.name}"
                 raise
             if holds:
                 chosen = state
@@ -274,7 +254,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
         env.amount = float(intent.requested_risk_abs)
         mode, overridden = select_mode(checked, data, snap, env)
     except EvalError as exc:
-        exc.at = getattr(exc, "at", "modes")  # type: ignore[attr-defined]
+        exc.at = getattr(exc, "at", "modes")
         return (ERROR, -1, 0.0, None, None, 0, False, exc)
     except Exception as exc:
         return (ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
@@ -313,7 +293,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                     warns.append(i)
                     continue
                 return outcome(REJECTED, i)
-            limit = _number(evaluate(rule.expr, env), rule.expr)
+            limit = number(evaluate(rule.expr, env), rule.expr)
             _not_nan(limit, rule.expr)
             if env.amount <= limit:
                 continue
@@ -332,7 +312,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                 warns.append(i)
                 continue
             if isinstance(exc, EvalError):
-                exc.at = spec.id  # type: ignore[attr-defined]
+                exc.at = spec.id
                 return outcome(ERROR, i, exc)
             return outcome(ERROR, i, _internal(exc, spec.id))
     return outcome(APPROVED, -1)
@@ -340,5 +320,5 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
 
 def _internal(exc: Exception, at: str) -> EvalError:
     err = EvalError("internal", f"{type(exc).__name__}: {exc}")
-    err.at = at  # type: ignore[attr-defined]
+    err.at = at
     return err

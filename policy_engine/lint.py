@@ -19,141 +19,72 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from . import diagnostics as d
-from . import syntax as s
 from .checker import CheckedPolicy, CheckedRule
 from .diagnostics import Diagnostic, PolicyError, Span
 from .evaluate import Policy, check_document, fmt
+from .lang import syntax as s
+from .lang.abstract import (
+    BOTH,
+    FALSE,
+    INF,
+    NONNEG,
+    TOP,
+    TRUE,
+    Abstract,
+    Interval,
+    ValueSet,
+    bools,
+    const,
+    hull,
+    is_false,
+    is_true,
+    span,
+)
+from .lang.functions import FUNCTIONS
 from .loader import Document, did_you_mean, load_document, parse_document
 from .model import MODE_ORDER, ExprSource, ModeSpec, YamlPath
 from .names import LIVE_FIELDS
 
-# --- the abstract domain ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Iv:
-    """Every number the expression may take lies in ``[lo, hi]``."""
-
-    lo: float
-    hi: float
-
-    @property
-    def point(self) -> bool:
-        return self.lo == self.hi
-
-
-@dataclass(frozen=True, slots=True)
-class Vs:
-    """The expression takes one of these (hashable) values: bools, strings, tuples."""
-
-    values: frozenset[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Top:
-    """Nothing is known."""
-
-
-TOP = Top()
-Abstract = Iv | Vs | Top
-BOTH = Vs(frozenset({True, False}))
-TRUE = Vs(frozenset({True}))
-FALSE = Vs(frozenset({False}))
-INF = math.inf
-NONNEG = Iv(0.0, INF)
-
 Binding = Callable[[s.Name], Abstract]
-
-
-def const(value: Any) -> Abstract:
-    """The abstract value of a policy constant."""
-    if isinstance(value, bool):
-        return Vs(frozenset({value}))
-    if isinstance(value, int | float):
-        return Iv(float(value), float(value))
-    if isinstance(value, str):
-        return Vs(frozenset({value}))
-    if isinstance(value, list):
-        try:
-            return Vs(frozenset({_freeze(value)}))
-        except TypeError:
-            return TOP
-    return TOP
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        raise TypeError("maps are not folded")
-    return value
-
-
-def hull(values: Iterable[Abstract]) -> Abstract:
-    """The least abstract value covering all of ``values``."""
-    items = list(values)
-    if not items or any(isinstance(v, Top) for v in items):
-        return TOP
-    if all(isinstance(v, Iv) for v in items):
-        ivs = [v for v in items if isinstance(v, Iv)]
-        return Iv(min(v.lo for v in ivs), max(v.hi for v in ivs))
-    if all(isinstance(v, Vs) for v in items):
-        return Vs(frozenset().union(*(v.values for v in items if isinstance(v, Vs))))
-    return TOP
-
-
-def _mul(a: float, b: float) -> float:
-    product = a * b
-    return 0.0 if math.isnan(product) else product  # 0 * inf: a zero factor wins
-
-
-def _iv(*candidates: float) -> Iv:
-    finite = [c for c in candidates if not math.isnan(c)]
-    return Iv(min(finite), max(finite)) if finite else Iv(-INF, INF)
-
-
-def _bools(value: Abstract) -> frozenset[bool]:
-    if isinstance(value, Vs) and value.values <= {True, False}:
-        return frozenset(bool(v) for v in value.values)
-    return frozenset({True, False})
 
 
 def fold(node: s.Expr, bind: Binding) -> Abstract:
     """Evaluate ``node`` over abstract values; names are looked up with ``bind``."""
     match node:
         case s.Num(value=v):
-            return Iv(v, v)
+            return Interval(v, v)
         case s.Str(value=v) | s.Bool(value=v):
-            return Vs(frozenset({v}))
+            return ValueSet(frozenset({v}))
         case s.ListLit(items=items):
             parts = [fold(i, bind) for i in items]
             points: list[Any] = []
             for p in parts:
-                if isinstance(p, Iv) and p.point:
+                if isinstance(p, Interval) and p.point:
                     points.append(p.lo)
-                elif isinstance(p, Vs) and len(p.values) == 1:
+                elif isinstance(p, ValueSet) and len(p.values) == 1:
                     points.append(next(iter(p.values)))
                 else:
                     return TOP
-            return Vs(frozenset({tuple(points)}))
+            return ValueSet(frozenset({tuple(points)}))
         case s.Name():
             return bind(node)
         case s.Index():
             return TOP
         case s.Call(func=func, args=args):
-            return _fold_call(func, [fold(a, bind) for a in args])
+            fn = FUNCTIONS.get(func)
+            return fn.fold([fold(a, bind) for a in args]) if fn is not None else TOP
         case s.Unary(operand=o):
             inner = fold(o, bind)
-            return Iv(-inner.hi, -inner.lo) if isinstance(inner, Iv) else TOP
+            return Interval(-inner.hi, -inner.lo) if isinstance(inner, Interval) else TOP
         case s.Not(operand=o):
-            return Vs(frozenset(not b for b in _bools(fold(o, bind))))
+            return ValueSet(frozenset(not b for b in bools(fold(o, bind))))
         case s.Binary(op=op, left=left, right=right):
             return _fold_arith(op, fold(left, bind), fold(right, bind))
         case s.Compare(first=first, ops=ops, rest=rest):
@@ -164,9 +95,9 @@ def fold(node: s.Expr, bind: Binding) -> Abstract:
                 outcome = _fold_compare(op, prev, right_value)
                 results = {a and b for a in results for b in outcome}
                 prev = right_value
-            return Vs(frozenset(results))
+            return ValueSet(frozenset(results))
         case s.BoolOp(op=op, values=values):
-            sets = [_bools(fold(v, bind)) for v in values]
+            sets = [bools(fold(v, bind)) for v in values]
             if op == "and":
                 if any(x == {False} for x in sets):
                     return FALSE
@@ -175,7 +106,7 @@ def fold(node: s.Expr, bind: Binding) -> Abstract:
                 return TRUE
             return FALSE if all(x == {False} for x in sets) else BOTH
         case s.Cond(body=body, test=test, orelse=orelse):
-            cond = _bools(fold(test, bind))
+            cond = bools(fold(test, bind))
             if cond == {True}:
                 return fold(body, bind)
             if cond == {False}:
@@ -184,45 +115,27 @@ def fold(node: s.Expr, bind: Binding) -> Abstract:
     return TOP  # pragma: no cover
 
 
+def _mul(a: float, b: float) -> float:
+    product = a * b
+    return 0.0 if math.isnan(product) else product  # 0 * inf: a zero factor wins
+
+
 def _fold_arith(op: str, a: Abstract, b: Abstract) -> Abstract:
-    if not (isinstance(a, Iv) and isinstance(b, Iv)):
+    if not (isinstance(a, Interval) and isinstance(b, Interval)):
         return TOP
     if op == "+":
-        return _iv(a.lo + b.lo, a.hi + b.hi)
+        return span(a.lo + b.lo, a.hi + b.hi)
     if op == "-":
-        return _iv(a.lo - b.hi, a.hi - b.lo)
+        return span(a.lo - b.hi, a.hi - b.lo)
     if op == "*":
-        return _iv(_mul(a.lo, b.lo), _mul(a.lo, b.hi), _mul(a.hi, b.lo), _mul(a.hi, b.hi))
+        return span(_mul(a.lo, b.lo), _mul(a.lo, b.hi), _mul(a.hi, b.lo), _mul(a.hi, b.hi))
     if b.lo <= 0 <= b.hi:
         return TOP  # may divide by zero (a runtime error) or blow up
-    return _iv(a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi)
-
-
-def _fold_call(func: str, args: list[Abstract]) -> Abstract:
-    if not all(isinstance(a, Iv) for a in args) or not args:
-        return TOP if func != "len" else NONNEG
-    ivs = [a for a in args if isinstance(a, Iv)]
-    if func == "min":
-        return Iv(min(a.lo for a in ivs), min(a.hi for a in ivs))
-    if func == "max":
-        return Iv(max(a.lo for a in ivs), max(a.hi for a in ivs))
-    if func == "abs" and len(ivs) == 1:
-        x = ivs[0]
-        if x.lo >= 0:
-            return x
-        if x.hi <= 0:
-            return Iv(-x.hi, -x.lo)
-        return Iv(0.0, max(-x.lo, x.hi))
-    if func == "clamp" and len(ivs) == 3:
-        x, lo, hi = ivs
-        return Iv(min(max(x.lo, lo.lo), hi.lo), min(max(x.hi, lo.hi), hi.hi))
-    if func == "round" and len(ivs) == 1:
-        return Iv(math.floor(ivs[0].lo), math.ceil(ivs[0].hi))
-    return TOP
+    return span(a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi)
 
 
 def _fold_compare(op: str, a: Abstract, b: Abstract) -> frozenset[bool]:
-    if isinstance(a, Iv) and isinstance(b, Iv):
+    if isinstance(a, Interval) and isinstance(b, Interval):
         if op == "<":
             return _decide(a.hi < b.lo, a.lo >= b.hi)
         if op == "<=":
@@ -237,11 +150,11 @@ def _fold_compare(op: str, a: Abstract, b: Abstract) -> frozenset[bool]:
             return _decide(same, apart)
         if op == "!=":
             return _decide(apart, same)
-    if isinstance(a, Vs) and isinstance(b, Vs) and op in ("==", "!="):
+    if isinstance(a, ValueSet) and isinstance(b, ValueSet) and op in ("==", "!="):
         same = len(a.values) == 1 and a.values == b.values
         apart = not (a.values & b.values)
         return _decide(same, apart) if op == "==" else _decide(apart, same)
-    if isinstance(a, Vs) and isinstance(b, Vs) and op in ("in", "not in"):
+    if isinstance(a, ValueSet) and isinstance(b, ValueSet) and op in ("in", "not in"):
         outcomes = set()
         for x in a.values:
             for container in b.values:
@@ -264,19 +177,11 @@ def _decide(always: bool, never: bool) -> frozenset[bool]:
     return frozenset({True, False})
 
 
-def is_true(value: Abstract) -> bool:
-    return _bools(value) == {True} and isinstance(value, Vs)
-
-
-def is_false(value: Abstract) -> bool:
-    return _bools(value) == {False} and isinstance(value, Vs)
-
-
 # --- the linter ------------------------------------------------------------------------
 
 _DOMAIN: dict[tuple[str, str], Abstract] = {
-    ("portfolio", "drawdown"): Iv(0.0, 1.0),
-    ("intent", "side"): Vs(frozenset({"long", "short", "flat"})),
+    ("portfolio", "drawdown"): Interval(0.0, 1.0),
+    ("intent", "side"): ValueSet(frozenset({"long", "short", "flat"})),
     ("intent", "reduce_only"): BOTH,
     ("intent", "risk_reducing"): BOTH,
     ("intent", "requested_risk_abs"): NONNEG,
@@ -370,7 +275,7 @@ class Linter:
             if root == "mode":
                 if mode is None and key == "name":
                     # an override can select any of the three, declared or not
-                    return Vs(frozenset(MODE_ORDER))
+                    return ValueSet(frozenset(MODE_ORDER))
                 return hull(_mode_value(m, key) for m in modes)
             if free is not None:
                 return free(name)
@@ -390,13 +295,13 @@ class Linter:
 
 def _mode_value(mode: ModeSpec, key: str) -> Abstract:
     if key == "name":
-        return Vs(frozenset({mode.name}))
+        return ValueSet(frozenset({mode.name}))
     if key == "risk_multiplier":
         return const(mode.risk_multiplier)
     if key == "flatten_only":
         return const(mode.flatten_only)
     if key == "source":
-        return Vs(frozenset({"drawdown", "override"}))
+        return ValueSet(frozenset({"drawdown", "override"}))
     return const(mode.attrs.get(key)) if key in mode.attrs else TOP
 
 
@@ -416,12 +321,14 @@ def sample_free(value: float) -> Callable[[s.Name], Abstract]:
 
     def free(name: s.Name) -> Abstract:
         known = default_free(name)
-        if isinstance(known, Iv):
-            return Iv(min(max(value, known.lo), known.hi), min(max(value, known.lo), known.hi))
-        if isinstance(known, Vs):
+        if isinstance(known, Interval):
+            return Interval(
+                min(max(value, known.lo), known.hi), min(max(value, known.lo), known.hi)
+            )
+        if isinstance(known, ValueSet):
             return known
         if name.path[0] in ("strategy", "symbol", "cohort") and name.path[1:2] != ("name",):
-            return Iv(value, value)  # a numeric config key: same in both modes
+            return Interval(value, value)  # a numeric config key: same in both modes
         return TOP
 
     return free
@@ -482,7 +389,7 @@ def lint_unreachable(ln: Linter) -> None:
         elif (
             spec.kind == "limit"
             and spec.on_exceed == "reject"
-            and isinstance(value, Iv)
+            and isinstance(value, Interval)
             and value.hi < 0
         ):
             what = "rejects every intent that reaches it"
@@ -613,7 +520,7 @@ def _threshold(mode: ModeSpec, node: s.Expr, ln: Linter) -> tuple[float, int] | 
     if not (isinstance(left, s.Name) and left.path == drawdown and op in (">", ">=")):
         return None
     value = fold(right, ln.binding())
-    if isinstance(value, Iv) and value.point:
+    if isinstance(value, Interval) and value.point:
         return value.lo, right.start
     return None
 
@@ -671,8 +578,8 @@ def _looser(
         a = folded(m1, sample)
         b = folded(m2, sample)
         if (
-            isinstance(a, Iv)
-            and isinstance(b, Iv)
+            isinstance(a, Interval)
+            and isinstance(b, Interval)
             and a.point
             and b.point
             and b.lo > a.lo + 1e-9 * max(1.0, abs(a.lo))
@@ -748,16 +655,16 @@ def _entity_cap(ln: Linter, rules: list[CheckedRule], name: str, cfg: dict[str, 
     def free(n: s.Name) -> Abstract:
         key = n.path[1]
         if key in LIVE_FIELDS:
-            return Iv(0.0, 0.0)
+            return Interval(0.0, 0.0)
         if key == "name":
-            return Vs(frozenset({name}))
+            return ValueSet(frozenset({name}))
         return const(cfg[key]) if key in cfg else TOP
 
     bind = ln.binding(normal, free)
     best: Cap | None = None
     for rule in rules:
         value = fold(rule.expr, bind)
-        if isinstance(value, Iv) and value.point and (best is None or value.lo < best[0]):
+        if isinstance(value, Interval) and value.point and (best is None or value.lo < best[0]):
             best = (value.lo, rule.spec.id)
     return best
 
@@ -911,7 +818,7 @@ def lint_clip_never_positive(ln: Linter) -> None:
         highs = []
         for mode in ln.modes():
             value = fold(rule.expr, ln.binding(mode))
-            highs.append(value.hi if isinstance(value, Iv) else INF)
+            highs.append(value.hi if isinstance(value, Interval) else INF)
         if highs and max(highs) <= 0:
             ln.report(
                 d.PT413,
@@ -1143,14 +1050,9 @@ def _modes(spec: Any) -> dict[str, Any]:
 
 __all__ = [
     "LINTS",
-    "TOP",
-    "Abstract",
     "ExprSource",
-    "Iv",
     "Linter",
     "Result",
-    "Top",
-    "Vs",
     "check_bytes",
     "check_file",
     "check_source",

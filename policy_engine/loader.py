@@ -25,9 +25,9 @@ import yaml
 
 from . import diagnostics as d
 from .diagnostics import Diagnostic, PolicyError, Span
+from .lang.lexical import parse_number
+from .lang.valuetypes import Const
 from .model import MODE_ORDER, CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
-from .parser import parse_number
-from .types import Const
 
 API_VERSION = "policy-engine/v1"
 MAX_FILE_BYTES = 1_000_000

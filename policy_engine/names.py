@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import types as t
+from .lang import valuetypes as t
+from .lang.valuetypes import Const, Type
 from .model import PolicySpec
-from .types import Const, Type
 
 NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params")
 

@@ -13,20 +13,23 @@ from typing import Any
 
 from .checker import CheckedPolicy
 from .contracts import RISK_SCALE, BucketState
+from .lang.errors import EvalError
 from .model import MODE_ORDER, ModeSpec
 
 ZERO_BUCKET = BucketState()
 
+__all__ = [
+    "APPROVED",
+    "ERROR",
+    "REJECTED",
+    "ZERO_BUCKET",
+    "EvalError",
+    "ModeState",
+    "RuntimeData",
+    "quantize_down",
+]
+
 APPROVED, REJECTED, ERROR = 0, 1, 2
-
-
-class EvalError(Exception):
-    """An evaluation problem; the decision fails closed with ``kind`` and ``detail``."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -99,29 +102,3 @@ def quantize_down(value: float) -> float:
     if abs(scaled - nearest) <= 1e-6 + abs(scaled) * 1e-12:
         return nearest / RISK_SCALE
     return math.floor(scaled) / RISK_SCALE
-
-
-def _clamp(x: float, lo: float, hi: float) -> float:
-    return lo if x < lo else hi if x > hi else x
-
-
-def _minmax(pick: Any) -> Any:
-    def f(*args: Any) -> Any:
-        return pick(args[0]) if len(args) == 1 and isinstance(args[0], list | tuple) else pick(args)
-
-    return f
-
-
-def _round(x: float, ndigits: float | None = None) -> float:
-    return float(round(x, int(ndigits))) if ndigits is not None else float(round(x))
-
-
-# The whitelist of functions, shared by the interpreter and the generated code.
-FUNCTIONS: dict[str, Any] = {
-    "min": _minmax(min),
-    "max": _minmax(max),
-    "abs": abs,
-    "round": _round,
-    "clamp": _clamp,
-    "len": len,
-}

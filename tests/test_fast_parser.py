@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_parser_props import expressions, texts
 
-from policy_engine import syntax as s
-from policy_engine.parser import (
-    MAX_DEPTH,
-    ExprSyntaxError,
+from policy_engine.lang import syntax as s
+from policy_engine.lang.errors import ExprSyntaxError
+from policy_engine.lang.lexical import MAX_DEPTH
+from policy_engine.lang.parser import (
     parse_expression,
     parse_expression_fast,
     parse_expression_lark,

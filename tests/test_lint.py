@@ -14,18 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_engine import PolicyError, load_policy_text
-from policy_engine import syntax as s
+from policy_engine.lang import syntax as s
+from policy_engine.lang.abstract import TOP, Interval, ValueSet
+from policy_engine.lang.parser import parse_expression
 from policy_engine.lint import (
-    TOP,
-    Iv,
-    Vs,
     check_bytes,
     check_file,
     fold,
     semantic_diff,
     version_check,
 )
-from policy_engine.parser import parse_expression
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "api_version: policy-engine/v1\nname: t\nversion: 1\n"
@@ -54,11 +52,11 @@ def folded(text: str, **params: float) -> object:
     def bind(name: s.Name) -> object:
         if name.path[0] == "params":
             v = params[name.path[1]]
-            return Iv(v, v)
+            return Interval(v, v)
         if name.path == ("portfolio", "drawdown"):
-            return Iv(0.0, 1.0)
+            return Interval(0.0, 1.0)
         if name.path[1] in ("heat", "equity"):
-            return Iv(0.0, float("inf"))
+            return Interval(0.0, float("inf"))
         return TOP
 
     return fold(parse_expression(text), bind)  # type: ignore[arg-type]
@@ -66,33 +64,33 @@ def folded(text: str, **params: float) -> object:
 
 def test_fold_constants_and_intervals() -> None:
     """Params and literals fold to points; live values keep their natural range."""
-    assert folded("params.a * 2 + 1", a=3) == Iv(7.0, 7.0)
-    assert folded("params.cap - symbol.heat", cap=1500) == Iv(-float("inf"), 1500.0)
-    assert folded("min(params.a, 0) - symbol.heat", a=5) == Iv(-float("inf"), 0.0)
-    assert folded("clamp(portfolio.drawdown, 0.2, 0.5)") == Iv(0.2, 0.5)
-    assert folded("abs(params.a)", a=-2) == Iv(2.0, 2.0)
+    assert folded("params.a * 2 + 1", a=3) == Interval(7.0, 7.0)
+    assert folded("params.cap - symbol.heat", cap=1500) == Interval(-float("inf"), 1500.0)
+    assert folded("min(params.a, 0) - symbol.heat", a=5) == Interval(-float("inf"), 0.0)
+    assert folded("clamp(portfolio.drawdown, 0.2, 0.5)") == Interval(0.2, 0.5)
+    assert folded("abs(params.a)", a=-2) == Interval(2.0, 2.0)
 
 
 def test_fold_booleans() -> None:
     """Comparisons decide when the intervals do not overlap, and stay open otherwise."""
-    assert folded("portfolio.drawdown > 150%") == Vs(frozenset({False}))
-    assert folded("portfolio.drawdown >= 0") == Vs(frozenset({True}))
-    assert folded("portfolio.drawdown > 5%") == Vs(frozenset({True, False}))
-    assert folded("not (1 < 2 < 3)") == Vs(frozenset({False}))
-    assert folded("false and portfolio.drawdown > 0.1") == Vs(frozenset({False}))
-    assert folded("true or portfolio.drawdown > 0.1") == Vs(frozenset({True}))
-    assert folded('"a" in ["a", "b"]') == Vs(frozenset({True}))
+    assert folded("portfolio.drawdown > 150%") == ValueSet(frozenset({False}))
+    assert folded("portfolio.drawdown >= 0") == ValueSet(frozenset({True}))
+    assert folded("portfolio.drawdown > 5%") == ValueSet(frozenset({True, False}))
+    assert folded("not (1 < 2 < 3)") == ValueSet(frozenset({False}))
+    assert folded("false and portfolio.drawdown > 0.1") == ValueSet(frozenset({False}))
+    assert folded("true or portfolio.drawdown > 0.1") == ValueSet(frozenset({True}))
+    assert folded('"a" in ["a", "b"]') == ValueSet(frozenset({True}))
 
 
 def test_fold_division_by_a_range_holding_zero_is_unknown() -> None:
     """Dividing by something that may be zero is not folded (it is a runtime error)."""
     assert folded("1 / portfolio.equity") is TOP
-    assert folded("params.a / 4", a=2) == Iv(0.5, 0.5)
+    assert folded("params.a / 4", a=2) == Interval(0.5, 0.5)
 
 
 def test_fold_zero_times_infinity_is_zero() -> None:
     """A zero multiplier wins over an unbounded value (risk_off scales every cap to 0)."""
-    assert folded("0 * portfolio.equity") == Iv(0.0, 0.0)
+    assert folded("0 * portfolio.equity") == Interval(0.0, 0.0)
 
 
 # --- bundled policies --------------------------------------------------------------------

@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy_engine import PolicyError, load_policy_text
-from policy_engine import syntax as s
-from policy_engine.parser import MAX_DEPTH, ExprSyntaxError, parse_expression
+from policy_engine.lang import syntax as s
+from policy_engine.lang.errors import ExprSyntaxError
+from policy_engine.lang.lexical import MAX_DEPTH
+from policy_engine.lang.parser import parse_expression
 
 KEYWORDS = {"and", "or", "not", "in", "if", "else", "true", "false"}
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

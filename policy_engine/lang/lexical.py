@@ -1,0 +1,55 @@
+"""Lexical pieces both parsers share: the size limits and literal decoding.
+
+Numbers are decoded exactly as a risk owner writes them (``1_500``, ``6%``
+meaning 0.06 exactly as the decimal 0.06 rounds), strings with a small set
+of escapes. The same decoder reads numeric constants in the YAML document.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .errors import ExprSyntaxError
+
+MAX_EXPR_CHARS = 4096
+MAX_DEPTH = 64
+
+
+def parse_number(text: str) -> float:
+    """A DSL or YAML number literal: ``1_500`` -> 1500.0, ``6%`` -> 0.06 (exactly as 0.06)."""
+    raw = text.replace("_", "")
+    percent = raw.endswith("%")
+    if percent:
+        raw = raw[:-1]
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ValueError(f"`{text}` is not a number") from None
+    if percent:
+        value = value / 100
+    result = float(value)
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ValueError(f"`{text}` is not a finite number")
+    return result
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
+def unquote(raw: str, start: int) -> str:
+    """The value of a quoted string literal ``raw`` found at offset ``start``."""
+    body = raw[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            nxt = body[i + 1]
+            if nxt not in _ESCAPES:
+                raise ExprSyntaxError(f"unknown escape `\\{nxt}` in string", start + 1 + i)
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
