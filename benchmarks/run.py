@@ -487,7 +487,7 @@ CHECK_SCRIPT = textwrap.dedent(
     import sys, time
     t0 = time.perf_counter()
     from policy_engine.evaluate import check_document
-    from policy_engine.loader import load_document
+    from policy_engine.document.yaml_source import load_document
     bad = 0
     for path in sys.argv[1:]:
         checked, problems = check_document(load_document(path))

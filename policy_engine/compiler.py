@@ -17,12 +17,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .checker import CheckedPolicy
 from .contracts import MODE_SEVERITY
+from .document.checker import CheckedPolicy
+from .document.names import Ref
 from .interpreter import Outcome
 from .lang import syntax as s
 from .lang.functions import FUNCTIONS, number
-from .names import Ref
 from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
 
 Chain = Callable[[Any, Any], Outcome]

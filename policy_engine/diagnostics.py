@@ -8,6 +8,7 @@ the registry below is the single place they are declared and documented.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -113,6 +114,12 @@ class Diagnostic:
 def diagnostic(code: str, message: str, span: Span) -> Diagnostic:
     """Build a diagnostic with the severity its code is registered with."""
     return Diagnostic(code, message, span, CODES[code].severity)
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean `X`?)`` for the closest of ``options``, or nothing."""
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .checker import CheckedPolicy, check
 from .compiler import (
     Chain,
     EnvelopeFn,
@@ -37,10 +36,12 @@ from .contracts import (
     fast_model,
 )
 from .diagnostics import Diagnostic, PolicyError
+from .document.build import build_spec
+from .document.checker import CheckedPolicy, check
+from .document.model import RuleSpec
+from .document.yaml_source import Document, load_document, parse_document
 from .interpreter import Env, Outcome, Trace, evaluate, run_chain
 from .lang import syntax as s
-from .loader import Document, build_spec, load_document, parse_document
-from .model import RuleSpec
 from .runtime import APPROVED, ERROR, EvalError, RuntimeData
 
 EVAL_ERROR_CODE = "rejected_eval_error"

@@ -13,11 +13,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .checker import CheckedPolicy
+from .document.checker import CheckedPolicy
+from .document.names import Ref, Scope
 from .lang import syntax as s
 from .lang.errors import EvalError
 from .lang.functions import FUNCTIONS, number
-from .names import Ref, Scope
 from .runtime import (
     APPROVED,
     ERROR,

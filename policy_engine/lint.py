@@ -26,8 +26,11 @@ from typing import Any
 import yaml
 
 from . import diagnostics as d
-from .checker import CheckedPolicy, CheckedRule
-from .diagnostics import Diagnostic, PolicyError, Span
+from .diagnostics import Diagnostic, PolicyError, Span, did_you_mean
+from .document.checker import CheckedPolicy, CheckedRule
+from .document.model import MODE_ORDER, ExprSource, ModeSpec, YamlPath
+from .document.names import LIVE_FIELDS
+from .document.yaml_source import Document, load_document, parse_document
 from .evaluate import Policy, check_document, fmt
 from .lang import syntax as s
 from .lang.abstract import (
@@ -48,9 +51,6 @@ from .lang.abstract import (
     span,
 )
 from .lang.functions import FUNCTIONS
-from .loader import Document, did_you_mean, load_document, parse_document
-from .model import MODE_ORDER, ExprSource, ModeSpec, YamlPath
-from .names import LIVE_FIELDS
 
 Binding = Callable[[s.Name], Abstract]
 

@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .checker import CheckedPolicy
 from .contracts import RISK_SCALE, BucketState
+from .document.checker import CheckedPolicy
+from .document.model import MODE_ORDER, ModeSpec
 from .lang.errors import EvalError
-from .model import MODE_ORDER, ModeSpec
 
 ZERO_BUCKET = BucketState()
 

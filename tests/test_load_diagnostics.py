@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from policy_engine import Policy, PolicyError
-from policy_engine.loader import load_document
+from policy_engine.document.yaml_source import load_document
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "load"
 CASES = sorted(GOLDEN.glob("*.yaml"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .lang.valuetypes import Const
+from ..lang.valuetypes import Const
 
 YamlPath = tuple[str | int, ...]
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import diagnostics as d
-from .diagnostics import Diagnostic
-from .lang import syntax as s
-from .lang import valuetypes as t
-from .lang.errors import ExprSyntaxError
-from .lang.functions import FUNCTIONS
-from .lang.parser import parse_expression
-from .lang.valuetypes import Type
-from .loader import Document, did_you_mean
+from .. import diagnostics as d
+from ..diagnostics import Diagnostic, did_you_mean
+from ..lang import syntax as s
+from ..lang import valuetypes as t
+from ..lang.errors import ExprSyntaxError
+from ..lang.functions import FUNCTIONS
+from ..lang.parser import parse_expression
+from ..lang.valuetypes import Type
 from .model import ExprSource, PolicySpec, RuleSpec
 from .names import (
     ENVELOPE_CONTEXT,
@@ -30,6 +29,7 @@ from .names import (
     Scope,
     Unresolved,
 )
+from .sourcemap import SourceMap
 
 MessagePart = str | s.Expr
 
@@ -55,7 +55,7 @@ class CheckedPolicy:
 @dataclass
 class _Checker:
     spec: PolicySpec
-    doc: Document
+    doc: SourceMap
     scope: Scope
     problems: list[Diagnostic] = field(default_factory=list)
 
@@ -362,7 +362,7 @@ class _Checker:
         assert not set(LIVE_FIELDS) - RESERVED_KEYS
 
 
-def check(spec: PolicySpec, doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic]]:
+def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[Diagnostic]]:
     """Check every expression; returns the checked policy (None on any error) and diagnostics."""
     c = _Checker(spec, doc, Scope.of(spec))
     c.config_keys()

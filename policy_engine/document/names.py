@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lang import valuetypes as t
-from .lang.valuetypes import Const, Type
+from ..lang import valuetypes as t
+from ..lang.valuetypes import Const, Type
 from .model import PolicySpec
 
 NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params")

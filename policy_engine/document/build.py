@@ -1,0 +1,180 @@
+"""Validated document -> :class:`~.model.PolicySpec`: constants decoded, rules and modes read.
+
+The step between the schema and the checker: numeric strings such as ``6%``
+become numbers, modes inherit from the milder mode, every rule gets its
+kind, defaults and expression sources (with the YAML path they live at).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import yaml
+
+from .. import diagnostics as d
+from ..diagnostics import Diagnostic, PolicyError
+from ..lang.lexical import parse_number
+from ..lang.valuetypes import Const
+from .model import MODE_ORDER, CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
+from .schema import path_text, validate_schema
+from .yaml_source import Document
+
+API_VERSION = "policy-engine/v1"
+
+_PERCENT_OR_NUMBER = re.compile(r"^[+-]?[0-9][0-9_]*(\.[0-9_]+)?([eE][+-]?[0-9]+)?%?$")
+
+
+def constant(value: Any) -> Const:
+    """A params/config constant: numeric strings such as `6%` or `1_500` become numbers."""
+    if isinstance(value, str) and _PERCENT_OR_NUMBER.match(value):
+        sign = -1.0 if value.startswith("-") else 1.0
+        return sign * parse_number(value.lstrip("+-"))
+    if isinstance(value, list):
+        return [constant(v) for v in value]
+    if isinstance(value, dict):
+        return {k: constant(v) for k, v in value.items()}
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise ValueError("must be a finite number")
+    return value  # type: ignore[no-any-return]
+
+
+def build_spec(doc: Document) -> PolicySpec:
+    """Validate ``doc`` against the schema and build the policy model. Raises PolicyError."""
+    problems = validate_schema(doc)
+    if problems:
+        raise PolicyError(problems)
+    data: dict[str, Any] = doc.data
+    if data["api_version"] != API_VERSION:
+        message = (
+            f"unsupported api_version `{data['api_version']}` (this release reads `{API_VERSION}`)"
+        )
+        raise PolicyError([d.diagnostic(d.PT112, message, doc.span(("api_version",)))])
+
+    def consts(section: str, value: Any, path: YamlPath) -> Any:
+        try:
+            return constant(value)
+        except ValueError as exc:
+            problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path)))
+            return value
+
+    params = {k: consts("params", v, ("params", k)) for k, v in data.get("params", {}).items()}
+    strategies: dict[str, dict[str, Const]] = {}
+    for name, cfg in data.get("strategies", {}).items():
+        attrs = {k: consts("strategies", v, ("strategies", name, k)) for k, v in cfg.items()}
+        attrs.setdefault("enabled", True)
+        strategies[name] = attrs
+    symbols = {
+        name: {k: consts("symbols", v, ("symbols", name, k)) for k, v in cfg.items()}
+        for name, cfg in data.get("symbols", {}).items()
+    }
+    cohorts: dict[str, CohortSpec] = {}
+    for name, cfg in data.get("cohorts", {}).items():
+        if isinstance(cfg, list):
+            cohorts[name] = CohortSpec(name, tuple(cfg))
+        else:
+            attrs = {k: consts("cohorts", v, ("cohorts", name, k)) for k, v in cfg.items()}
+            members = attrs.pop("symbols")
+            assert isinstance(members, list)
+            cohorts[name] = CohortSpec(name, tuple(str(m) for m in members), attrs)
+    modes = _modes(doc, data.get("modes", {"normal": {}}), problems)
+    rules = tuple(_rule(doc, i, r, problems) for i, r in enumerate(data["rules"]))
+    envelope = {
+        k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
+        for k in data.get("envelope", {})
+    }
+    min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
+    if problems:
+        raise PolicyError(problems)
+    return PolicySpec(
+        path=doc.path,
+        content_hash=doc.content_hash,
+        api_version=data["api_version"],
+        name=data["name"],
+        version=data["version"],
+        description=data.get("description", ""),
+        params=params,
+        strategies=strategies,
+        symbols=symbols,
+        cohorts=cohorts,
+        modes=modes,
+        rules=rules,
+        envelope=envelope,
+        reservation_ttl_sec=data.get("reservation_ttl_sec"),
+        min_risk_abs=float(min_risk_abs),
+    )
+
+
+def _expr_text(doc: Document, path: YamlPath) -> str:
+    node = doc.values[path]
+    assert isinstance(node, yaml.ScalarNode)
+    return str(node.value)
+
+
+def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, ModeSpec]:
+    modes: dict[str, ModeSpec] = {}
+    inherited: dict[str, Any] = {"risk_multiplier": 1.0, "flatten_only": False}
+    for name in MODE_ORDER:
+        if name not in raw:
+            continue
+        cfg = dict(raw[name])
+        when_path = ("modes", name, "when")
+        when_src = ExprSource(_expr_text(doc, when_path), when_path) if "when" in cfg else None
+        cfg.pop("when", None)
+        for k, v in list(cfg.items()):
+            try:
+                cfg[k] = constant(v)
+            except ValueError as exc:
+                where = ("modes", name, k)
+                problems.append(
+                    d.diagnostic(d.PT308, f"`{path_text(where)}`: {exc}", doc.span(where))
+                )
+                cfg[k] = 0.0
+        merged = {**inherited, **cfg}
+        attrs = {k: v for k, v in merged.items() if k not in ("risk_multiplier", "flatten_only")}
+        modes[name] = ModeSpec(
+            name=name,
+            risk_multiplier=float(merged["risk_multiplier"]),
+            flatten_only=bool(merged["flatten_only"]),
+            when=when_src,
+            attrs=attrs,
+        )
+        inherited = merged
+    return modes
+
+
+def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnostic]) -> RuleSpec:
+    path: YamlPath = ("rules", index)
+    kinds = [k for k in ("require", "limit", "allow") if k in raw]
+    if len(kinds) != 1:
+        message = f"rule `{raw['id']}` must have exactly one of `require`, `limit` or `allow`" + (
+            f" (it has {', '.join(f'`{k}`' for k in kinds)})" if kinds else ""
+        )
+        problems.append(d.diagnostic(d.PT111, message, doc.span(path)))
+        kinds = kinds or ["require"]
+    kind: Literal["require", "limit", "allow"] = kinds[0]
+    if raw.get("enforcement") == "warn" and kind == "allow":
+        # A shadow allow would still have to decide (approve early or not); refuse the ambiguity.
+        message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
+    if "on_exceed" in raw and kind != "limit":
+        message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))
+    expr_path = (*path, kind)
+    expr = ExprSource(_expr_text(doc, expr_path) if expr_path in doc.values else "true", expr_path)
+    when = ExprSource(_expr_text(doc, (*path, "when")), (*path, "when")) if "when" in raw else None
+    text = ExprSource(raw["message"], (*path, "message")) if "message" in raw else None
+    rule_id: str = raw["id"]
+    return RuleSpec(
+        index=index,
+        id=rule_id,
+        category=raw.get("category", "POLICY"),
+        kind=kind,
+        expr=expr,
+        when=when,
+        on_exceed=raw.get("on_exceed", "reject"),
+        enforcement=raw.get("enforcement", "enforce"),
+        code=raw.get("code", "rejected_" + re.sub(r"[^a-z0-9]+", "_", rule_id.lower()).strip("_")),
+        message=text,
+        description=raw.get("description"),
+    )

@@ -1,0 +1,281 @@
+"""YAML text -> :class:`Document`: plain data that remembers where every node came from.
+
+PyYAML composes the node graph (with marks); this module constructs plain
+data from it itself so that it can refuse duplicate keys, cap alias
+expansion, and keep the line and column of every key and value. A
+:class:`Document` is the :class:`~.sourcemap.SourceMap` the checker and the
+linter report positions through.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import diagnostics as d
+from ..diagnostics import Diagnostic, PolicyError, Span
+from .model import YamlPath
+
+MAX_FILE_BYTES = 1_000_000
+MAX_NODES = 100_000
+MAX_NESTING = 64
+
+
+@dataclass
+class Document:
+    """A parsed YAML file with the node behind every key and value."""
+
+    path: str
+    text: str
+    content_hash: str
+    data: Any = None
+    values: dict[YamlPath, yaml.Node] = field(default_factory=dict)
+    keys: dict[YamlPath, yaml.Node] = field(default_factory=dict)
+    _line_starts: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
+
+    def position(self, index: int) -> Span:
+        line = bisect.bisect_right(self._line_starts, index) - 1
+        return Span(self.path, line + 1, index - self._line_starts[line] + 1)
+
+    def span(self, path: YamlPath, *, key: bool = False) -> Span:
+        """Where the value (or key) at ``path`` starts; falls back to the nearest parent."""
+        probe = path
+        while True:
+            node = (self.keys if key else self.values).get(probe)
+            if node is None and key:
+                node = self.values.get(probe)
+            if node is not None:
+                return self.position(node.start_mark.index)
+            if not probe:
+                return Span(self.path, 1, 1)
+            probe = probe[:-1]
+
+    def expr_span(self, path: YamlPath, offset: int) -> Span:
+        """Map ``offset`` inside the expression at ``path`` to the file's line and column."""
+        node = self.values.get(path)
+        if not isinstance(node, yaml.ScalarNode):
+            return self.span(path)
+        start, end = node.start_mark.index, node.end_mark.index
+        raw = self.text[start:end]
+        # Greedy subsequence match of the value in the raw scalar text: it skips quotes,
+        # block indicators, indentation and folded line breaks alike. In a double-quoted
+        # scalar an escape (`\t`, `\"`, `\u0022`) is the one character it stands for, and
+        # an escaped line break stands for none.
+        escapes = node.style == '"'
+        j = 1 if node.style in ('"', "'") else 0  # the opening quote is never content
+        for i, ch in enumerate(node.value):
+            while j < len(raw):
+                if escapes and raw[j] == "\\":
+                    if raw[j + 1 : j + 2] in ("\n", "\r"):
+                        j += 2
+                        continue
+                    break
+                if raw[j] == ch:
+                    break
+                j += 1
+            if j >= len(raw):
+                break
+            if i == offset:
+                return self.position(start + j)
+            j += _escape_width(raw, j) if escapes and raw[j] == "\\" else 1
+        else:
+            if offset >= len(node.value):
+                return self.position(start + min(j, len(raw)))
+        return self.position(start)
+
+
+def _escape_width(raw: str, j: int) -> int:
+    """Characters taken by the double-quoted YAML escape starting at ``raw[j]``."""
+    return {"x": 4, "u": 6, "U": 10}.get(raw[j + 1 : j + 2], 2)
+
+
+def load_document(path: str | Path, display: str | None = None) -> Document:
+    """Read and parse a policy file. Raises :class:`PolicyError` on any problem."""
+    shown = display if display is not None else str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PolicyError(
+            [d.diagnostic(d.PT001, f"cannot read file: {exc.strerror or exc}", Span(shown))]
+        ) from None
+    return parse_document(raw, shown)
+
+
+def parse_document(raw: bytes, path: str) -> Document:
+    if len(raw) > MAX_FILE_BYTES:
+        message = f"file is {len(raw)} bytes (the limit is {MAX_FILE_BYTES})"
+        raise PolicyError([d.diagnostic(d.PT002, message, Span(path))])
+    if b"\x00" in raw:
+        raise PolicyError([d.diagnostic(d.PT001, "file is binary, not YAML text", Span(path))])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        doc = Document(path, raw[: exc.start].decode("utf-8", "replace"), "")
+        where = doc.position(len(doc.text))
+        message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
+        raise PolicyError([d.diagnostic(d.PT001, message, where)]) from None
+    doc = Document(path, text, "sha256:" + hashlib.sha256(raw).hexdigest())
+    root = _compose(doc)
+    doc.data = _Constructor(doc).build(root)
+    return doc
+
+
+def _flow_depth_problem(doc: Document) -> Diagnostic | None:
+    """A cheap pre-scan: PyYAML's scanner is quadratic in flow nesting (`[[[[...`)."""
+    if doc.text.count("[") + doc.text.count("{") <= MAX_NESTING:
+        return None
+    depth = 0
+    for m in re.finditer(r"[\[{]|[\]}]|#[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'", doc.text):
+        ch = m.group(0)[0]
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return d.diagnostic(d.PT103, "YAML nests too deeply", doc.position(m.start()))
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return None
+
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+
+
+def _compose_all(text: str) -> list[yaml.Node]:
+    """Compose with libyaml when present (~15x faster); on any problem re-run the pure
+    loader so that error messages and positions are the same with or without libyaml."""
+    if _FAST_LOADER is not None:
+        try:
+            nodes = list(yaml.compose_all(text, Loader=_FAST_LOADER))
+        except yaml.YAMLError:
+            pass
+        else:
+            for node in _iter_nodes(nodes):
+                if isinstance(node, yaml.ScalarNode) and node.style == "":
+                    node.style = None  # libyaml says "" for a plain scalar, PyYAML None
+            return nodes
+    return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+
+
+def _iter_nodes(roots: list[yaml.Node]) -> list[yaml.Node]:
+    seen: set[int] = set()
+    out: list[yaml.Node] = []
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # aliases share nodes
+            continue
+        seen.add(id(node))
+        out.append(node)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return out
+
+
+def _compose(doc: Document) -> yaml.Node:
+    too_deep = _flow_depth_problem(doc)
+    if too_deep is not None:
+        raise PolicyError([too_deep])
+    try:
+        nodes = _compose_all(doc.text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = doc.position(mark.index) if mark is not None else Span(doc.path)
+        problem = (exc.problem or exc.context or "invalid YAML").rstrip(".")
+        problem = re.sub(r"'([^']*)'", r"`\1`", problem)  # house style: user text in backticks
+        raise PolicyError([d.diagnostic(d.PT101, problem, where)]) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError([d.diagnostic(d.PT101, str(exc).strip(), Span(doc.path))]) from None
+    except RecursionError:
+        message = "YAML nests too deeply"
+        raise PolicyError([d.diagnostic(d.PT103, message, Span(doc.path))]) from None
+    if not nodes:
+        raise PolicyError([d.diagnostic(d.PT104, "file is empty", Span(doc.path))])
+    if len(nodes) > 1:
+        where = doc.position(nodes[1].start_mark.index)
+        message = "file holds several YAML documents; a policy file holds one"
+        raise PolicyError([d.diagnostic(d.PT104, message, where)])
+    if not isinstance(nodes[0], yaml.MappingNode):
+        where = doc.position(nodes[0].start_mark.index)
+        raise PolicyError([d.diagnostic(d.PT104, "a policy file must be a YAML mapping", where)])
+    return nodes[0]
+
+
+class _Constructor:
+    """Plain data from the node graph, with a budget against alias bombs."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.count = 0
+        self.problems: list[Diagnostic] = []
+        self.scalars = yaml.SafeLoader("")
+
+    def build(self, root: yaml.Node) -> Any:
+        value = self._node(root, (), 0)
+        if self.problems:
+            raise PolicyError(self.problems)
+        return value
+
+    def _node(self, node: yaml.Node, path: YamlPath, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or depth > MAX_NESTING:
+            what = f"more than {MAX_NODES} nodes" if depth <= MAX_NESTING else "too deep nesting"
+            message = f"document expands to {what} (alias bomb?)"
+            raise PolicyError([d.diagnostic(d.PT103, message, self.doc.position(0))])
+        self.doc.values.setdefault(path, node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._key(key_node)
+                if key is None:
+                    continue
+                if key in out:
+                    where = self.doc.position(key_node.start_mark.index)
+                    self.problems.append(d.diagnostic(d.PT102, f"duplicate key `{key}`", where))
+                    continue
+                self.doc.keys.setdefault((*path, key), key_node)
+                out[key] = self._node(value_node, (*path, key), depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._node(v, (*path, i), depth + 1) for i, v in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _key(self, node: yaml.Node) -> str | None:
+        if isinstance(node, yaml.ScalarNode):
+            value = self._scalar(node)
+            if isinstance(value, str | int | float | bool) or value is None:
+                return str(node.value)
+        where = self.doc.position(node.start_mark.index)
+        self.problems.append(d.diagnostic(d.PT105, "mapping keys must be plain scalars", where))
+        return None
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag not in _SAFE_TAGS:
+            where = self.doc.position(node.start_mark.index)
+            self.problems.append(d.diagnostic(d.PT105, f"unsupported YAML tag `{node.tag}`", where))
+            return None
+        try:
+            return self.scalars.construct_object(node, deep=False)
+        except yaml.YAMLError as exc:
+            where = self.doc.position(node.start_mark.index)
+            self.problems.append(d.diagnostic(d.PT101, str(exc).splitlines()[0], where))
+            return None
+
+
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
