@@ -134,7 +134,7 @@ ZERO = BucketState()
 
 def _grid_floor(value: float) -> float:
     # the policy's clip quantiser (a 1e-6 grid); only reached when a cap clips
-    from policy_engine.runtime import quantize_down
+    from policy_engine.engine.runtime import quantize_down
 
     return quantize_down(value)
 
@@ -486,7 +486,7 @@ CHECK_SCRIPT = textwrap.dedent(
     """
     import sys, time
     t0 = time.perf_counter()
-    from policy_engine.evaluate import check_document
+    from policy_engine.document.stages import check_document
     from policy_engine.document.yaml_source import load_document
     bad = 0
     for path in sys.argv[1:]:
@@ -597,7 +597,7 @@ def main() -> int:
     cases: dict[str, Callable[[], Any]] = {
         "baseline": lambda: baseline(ai, asnap),
         "evaluate": lambda: evaluate(ai, asnap),
-        "chain": lambda: policy._chain(ai, asnap),
+        "chain": lambda: policy.decide(ai, asnap),
         "gate-context": rejection_context(gi, gsnap),
         "cap-context": rejection_context(ci, csnap),
         "gate-reject": rejection(gi, gsnap),
@@ -643,7 +643,7 @@ def main() -> int:
 
     row("hand-written if chain, 12 checks (baseline)", f"{us['baseline']:.2f} us", "1.00x")
     line("Policy.evaluate, 12 rules, all pass", "evaluate", 2.0)
-    line("  generated chain alone (policy._chain)", "chain")
+    line("  Policy.decide (the outcome alone, no Verdict)", "chain")
     line("rejection at rule 3 (gate) + numeric .context", "gate-context")
     line("rejection at rule 12 (cap) + numeric .context", "cap-context")
     line("  rejection (gate) + context vs approval", "gate-context", 3.0, rel="evaluate")

@@ -7,7 +7,8 @@ trade intent with :meth:`Policy.evaluate`.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .contracts import (
+from .diagnostics import CODES, Diagnostic, PolicyError, Severity, Span
+from .engine.contracts import (
     AllocationDecision,
     BucketState,
     Clip,
@@ -17,8 +18,7 @@ from .contracts import (
     PortfolioSnapshot,
     RuleWarning,
 )
-from .diagnostics import CODES, Diagnostic, PolicyError, Severity, Span
-from .evaluate import Policy, Verdict, load_policy, load_policy_text
+from .engine.policy import Policy, Verdict, load_policy, load_policy_text
 
 if TYPE_CHECKING:
     from .controller import PortfolioController

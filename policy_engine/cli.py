@@ -338,7 +338,7 @@ def read_data(path: str, what: str) -> Any:
 def load_or_report(path: str) -> Any:
     """Load a policy for running; on any error print its diagnostics and exit 1."""
     from .diagnostics import PolicyError
-    from .evaluate import load_policy
+    from .engine.policy import load_policy
 
     try:
         return load_policy(path)
@@ -388,8 +388,8 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     Prints the decision, then each rule with its verdict and the value of
     every sub-expression. Exit 0 whatever the decision.
     """
-    from .contracts import PortfolioIntent, PortfolioSnapshot
-    from .evaluate import fmt
+    from .engine.contracts import PortfolioIntent, PortfolioSnapshot
+    from .lang.lexical import fmt
 
     policy = load_or_report(policy_path)
     intent = _model(PortfolioIntent, read_data(intent_path, "intent"), intent_path, "intent")
@@ -516,7 +516,7 @@ def outcome(record: dict[str, Any]) -> str:
 
 def decision_line(record: dict[str, Any]) -> str:
     """One line per decision: who, how much, the outcome, the rule and the reason."""
-    from .evaluate import fmt
+    from .lang.lexical import fmt
 
     who = " ".join(str(record.get(k) or "?") for k in ("strategy", "symbol"))
     amounts = f"{fmt(record.get('requested_risk_abs', 0.0))} -> {fmt(record.get('approved_risk_abs', 0.0))}"
@@ -667,7 +667,7 @@ def _echo_mode_change(bar: Progress, ctl: Any, before: str) -> str:
     state = ctl.get_portfolio_state()
     mode = str(state["mode"])
     if mode != before:
-        from .evaluate import fmt
+        from .lang.lexical import fmt
 
         bar.echo(
             f"== mode {before} -> {mode} ({state['mode_source']}: {state['mode_reason']}; "
@@ -686,7 +686,7 @@ def change_kind(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 def change_line(old: dict[str, Any], new: dict[str, Any]) -> str:
-    from .evaluate import fmt
+    from .lang.lexical import fmt
 
     who = " ".join(str(old.get(k) or "?") for k in ("strategy", "symbol"))
     rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")

@@ -79,7 +79,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -89,7 +88,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from .contracts import (
+from .engine.contracts import (
     MODE_SEVERITY,
     RISK_SCALE,
     AllocationDecision,
@@ -103,7 +102,7 @@ from .contracts import (
     from_units,
     to_units,
 )
-from .evaluate import Policy, Verdict, load_policy_text
+from .engine.policy import Policy, Verdict, load_policy_text
 from .state import MemoryStore, PortfolioStore, Trade
 
 logger = logging.getLogger("policy_engine")
@@ -225,20 +224,6 @@ def _policy_event(policy: Policy, source: str | None) -> Record:
     }
 
 
-def _read_source(policy: Policy) -> str | None:
-    """The policy's YAML text if its file still has the loaded content (for the journal)."""
-    try:
-        raw = Path(policy.path).read_bytes()
-    except OSError:
-        return None
-    if "sha256:" + hashlib.sha256(raw).hexdigest() != policy.content_hash:
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def policy_from_event(event: Mapping[str, Any]) -> Policy:
     """Rebuild the policy a ``policy`` event names, verifying its content hash."""
     source, path, expected = (
@@ -290,7 +275,7 @@ class PortfolioController:
             source = raw.decode("utf-8")
             policy = load_policy_text(raw, str(policy))
         elif not _replay:
-            source = _read_source(policy)
+            source = policy.source
         self._policy: Policy = policy
         self._store: PortfolioStore = store if store is not None else MemoryStore()
         self._lock = self._store.lock()
@@ -316,7 +301,6 @@ class PortfolioController:
         self._ttl = _ttl(policy)
         self._iso_ts: datetime | None = None  # the last timestamp formatted, and its text
         self._iso = ""
-        self._env_templates = _envelope_templates(policy)
         if _replay:
             self._seq = 1  # the journal's opening policy event
         else:
@@ -463,12 +447,8 @@ class PortfolioController:
         iid = intent.intent_id
         if store.get(iid) is not None:
             return self._duplicate(intent, seq, _totals(state))
-        try:
-            out = policy._chain(intent, state)
-            verdict = None
-        except Exception:  # the core's fallback names the cause (never raises)
-            verdict = policy.evaluate(intent, state)
-            out = verdict.outcome
+        out = policy.decide(intent, state)
+        verdict = None
         data = policy.data
         cohort = data.cohort_name(intent.symbol, intent.correlation_bucket)
         mode = data.modes[out[5]]
@@ -876,22 +856,15 @@ class PortfolioController:
 
     # --- equity, modes, envelopes --------------------------------------------------------
     def _mode_info(self) -> tuple[str, str, str]:
-        policy, state = self._policy, self._store.state
-        try:
-            m, ov, _raw = policy._envelope(state)
-            mode = policy.data.modes[m]
-        except Exception as exc:
-            return "risk_off", "drawdown", f"mode evaluation failed: {exc}"
-        if ov:
-            return mode.name, "override", state.mode_override_reason or "override"
-        return mode.name, "drawdown", mode.reason
+        info = self._policy.mode_of(self._store.state)
+        return info.name, info.source, info.reason
 
     def _envelope(self) -> PortfolioConstraintEnvelope:
         state, policy = self._store.state, self._policy
         cache = self._env_cache
         if cache is not None and cache[0] == state.version and cache[1] is policy:
             return cache[2]
-        env = _fast_envelope(policy, state, self._env_templates)
+        env = policy.envelope(state)
         self._env_cache = (state.version, policy, env)
         return env
 
@@ -1121,7 +1094,6 @@ class PortfolioController:
         self._policy = policy
         self._policy_dict = self._ref_dict(policy)
         self._ttl = _ttl(policy)
-        self._env_templates = _envelope_templates(policy)
         env = self._after_mode_change(True)
         logger.info(
             "[RISK:POLICY] %s v%s → %s v%s",
@@ -1195,61 +1167,6 @@ class PortfolioController:
 def _ttl(policy: Policy) -> timedelta | None:
     ttl = policy.reservation_ttl_sec
     return None if ttl is None else timedelta(seconds=ttl)
-
-
-_ENVELOPE_NUMBERS = ("max_new_risk_abs", "symbol_max_risk_abs", "size_multiplier_cap")
-
-
-def _envelope_templates(policy: Policy) -> tuple[dict[str, Any], ...] | None:
-    """Per mode, the envelope fields that do not depend on the state (``None``: use the
-    core's ``Policy.envelope`` every time)."""
-    out = []
-    try:
-        for mode in policy.data.modes:
-            rm = mode.values["risk_multiplier"]
-            if isinstance(rm, bool) or not isinstance(rm, int | float) or rm != rm:
-                return None
-            out.append(
-                {
-                    "portfolio_mode": mode.name,
-                    "max_new_risk_abs": None,
-                    "max_additional_positions": None,
-                    "symbol_max_risk_abs": None,
-                    "size_multiplier_cap": None if rm == float("inf") else max(0.0, float(rm)),
-                    "force_flatten_only": bool(mode.values["flatten_only"]),
-                    "policy_version": policy.version,
-                }
-            )
-    except Exception:
-        return None
-    return tuple(out)
-
-
-def _fast_envelope(
-    policy: Policy, state: Any, templates: tuple[dict[str, Any], ...] | None
-) -> PortfolioConstraintEnvelope:
-    """``Policy.envelope(state)`` without its per-call overhead (same values; the core's
-    version takes over whenever anything is unusual, so failing closed stays its job)."""
-    if templates is None:
-        return policy.envelope(state)
-    try:
-        m, _ov, raw = policy._envelope(state)
-    except Exception:
-        return policy.envelope(state)
-    values = templates[m].copy()
-    for key, value in raw.items():
-        if type(value) is not float and type(value) is not int:
-            return policy.envelope(state)
-        if value != value:
-            return policy.envelope(state)
-        if value == _INF:
-            values[key] = None
-        elif key == "max_additional_positions":
-            values[key] = math.floor(value) if value > 0 else 0
-        elif key in _ENVELOPE_NUMBERS:
-            values[key] = float(value) if value > 0 else 0.0
-    env: PortfolioConstraintEnvelope = fast_model(PortfolioConstraintEnvelope, values)
-    return env
 
 
 def _field(event: Mapping[str, Any], key: str, types: tuple[type, ...] = (str,)) -> Any:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .controller import EventError, PortfolioController, Record, _json_default, policy_from_event
-from .evaluate import Policy, load_policy
+from .engine.policy import Policy, load_policy
 
 JournalSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 

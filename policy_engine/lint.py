@@ -30,8 +30,9 @@ from .diagnostics import Diagnostic, PolicyError, Span, did_you_mean
 from .document.checker import CheckedPolicy, CheckedRule
 from .document.model import MODE_ORDER, ExprSource, ModeSpec, YamlPath
 from .document.names import LIVE_FIELDS
+from .document.stages import check_document
 from .document.yaml_source import Document, load_document, parse_document
-from .evaluate import Policy, check_document, fmt
+from .engine.policy import Policy
 from .lang import syntax as s
 from .lang.abstract import (
     BOTH,
@@ -51,6 +52,7 @@ from .lang.abstract import (
     span,
 )
 from .lang.functions import FUNCTIONS
+from .lang.lexical import fmt
 
 Binding = Callable[[s.Name], Abstract]
 

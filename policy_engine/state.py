@@ -42,7 +42,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from .contracts import RISK_SCALE
+from .engine.contracts import RISK_SCALE
 
 _SCALE = float(RISK_SCALE)
 

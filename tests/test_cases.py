@@ -26,7 +26,7 @@ import yaml
 from casefiles import CASES_DIR, case_inputs, case_policy
 
 from policy_engine import Policy
-from policy_engine.evaluate import Verdict
+from policy_engine.engine.verdict import Verdict
 
 REQUIRED = ("decision_code", "approved", "approved_risk_abs", "rule_id")
 OPTIONAL = (

@@ -23,8 +23,6 @@ from policy_engine.controller import (
     INVALID_INTENT_CODE,
     EventError,
     PolicyWatcher,
-    _envelope_templates,
-    _fast_envelope,
     canonical,
 )
 from policy_engine.journal import read_events
@@ -553,17 +551,16 @@ def test_fast_approval_record_matches_the_verdict() -> None:
 
 
 def test_fast_envelope_matches_the_core_envelope() -> None:
-    """The controller's envelope builder gives exactly `Policy.envelope` in every mode."""
+    """The envelope's fast path (per-mode templates) gives exactly the careful one in every mode."""
     ctl = controller()
     policy = ctl.policy
-    templates = _envelope_templates(policy)
     for k in range(40):
         ctl.update_equity(100_000 - 500 * k, at(k))
         ctl.request_allocation(intent("BREAKOUT", f"S{k}", 10 * k + 1, t=k))
         if k == 30:
             ctl.set_portfolio_mode("risk_off", "x", at(k))
         state = ctl.store.state
-        assert _fast_envelope(policy, state, templates) == policy.envelope(state)
+        assert policy.envelope(state) == policy.envelope(state, fast=False)
 
 
 def test_subscribers_get_the_envelope_and_can_unsubscribe() -> None:

@@ -26,8 +26,9 @@ from policy_engine import (
     Verdict,
     load_policy_text,
 )
-from policy_engine.evaluate import fmt
-from policy_engine.interpreter import evaluate
+from policy_engine.engine.explain import amount_at
+from policy_engine.engine.interpreter import evaluate
+from policy_engine.lang.lexical import fmt
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
@@ -347,7 +348,7 @@ def test_generated_chain_agrees_with_interpreter(
         assert verdict.decision_code
         reference = policy.interpret(intent, snap)
         try:
-            fast = policy._chain(intent, snap)
+            fast = policy.chain(intent, snap)
         except Exception:
             # the fast path only raises where the reference fails closed
             assert reference[0] == 2, f"fast path raised but the reference decided {reference}"
@@ -365,8 +366,8 @@ def _check_explainers(policy: Policy, verdict: Verdict) -> None:
     """The generated tracers and message renderers agree with the interpreter, for every rule."""
     intent, snap, outcome = verdict.intent, verdict.snapshot, verdict.outcome
     for index, rule in enumerate(policy.checked.rules):
-        amount = verdict._amount_at(index)
-        env = verdict._env(index)
+        amount = amount_at(outcome, intent.requested_risk_abs, index)
+        env = policy.explainer.env(verdict, index)
         want: dict[str, Any] = {}
         try:
             evaluate(rule.expr, env, want)
@@ -376,11 +377,11 @@ def _check_explainers(policy: Policy, verdict: Verdict) -> None:
             want_ok = False
         else:
             want_ok = True
-        tracer = policy._tracer(index)
+        tracer = policy.explainer.tracer(index)
         assert tracer is not None
         got: dict[str, Any] = {}
         try:
-            tracer(got, intent, snap, amount, outcome[5], outcome[6])
+            tracer(got, intent, snap, amount, outcome.mode, outcome.overridden)
         except Exception:
             continue  # the interpreter explains this one, by design
         assert want_ok, f"rule {index}: the tracer did not fail where the interpreter did"
@@ -388,10 +389,10 @@ def _check_explainers(policy: Policy, verdict: Verdict) -> None:
             f"rule {index}: tracer {got} != interpreter {want}"
         )
         parts = [p for p in rule.message if not isinstance(p, str)]
-        message = policy._message_fn(index)
+        message = policy.explainer.message_fn(index)
         assert message is not None
         try:
-            values = message(intent, snap, amount, outcome[5], outcome[6])
+            values = message(intent, snap, amount, outcome.mode, outcome.overridden)
         except Exception:
             continue
         assert [fmt(x) for x in values] == [fmt(evaluate(p, env)) for p in parts]
@@ -418,5 +419,5 @@ def test_fast_path_is_exercised() -> None:
         timestamp=TS,
     )
     snap = PortfolioSnapshot(equity=1000)
-    assert policy._chain(intent, snap)[:7] == policy.interpret(intent, snap)[:7]
-    assert policy._chain(intent, snap)[3] == ((0, 150.0, 100),)
+    assert policy.chain(intent, snap)[:7] == policy.interpret(intent, snap)[:7]
+    assert policy.chain(intent, snap)[3] == ((0, 150.0, 100),)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy_engine import PortfolioController, load_policy
-from policy_engine.contracts import RISK_SCALE, to_units
+from policy_engine.engine.contracts import RISK_SCALE, to_units
 from policy_engine.state import Bucket
 
 ROOT = Path(__file__).resolve().parent.parent

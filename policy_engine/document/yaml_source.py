@@ -37,6 +37,7 @@ class Document:
     data: Any = None
     values: dict[YamlPath, yaml.Node] = field(default_factory=dict)
     keys: dict[YamlPath, yaml.Node] = field(default_factory=dict)
+    source: str = ""  # the file exactly as read (a BOM kept), so that it hashes to content_hash
     _line_starts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -123,7 +124,9 @@ def parse_document(raw: bytes, path: str) -> Document:
         where = doc.position(len(doc.text))
         message = f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})"
         raise PolicyError([d.diagnostic(d.PT001, message, where)]) from None
-    doc = Document(path, text, "sha256:" + hashlib.sha256(raw).hexdigest())
+    doc = Document(
+        path, text, "sha256:" + hashlib.sha256(raw).hexdigest(), source=raw.decode("utf-8")
+    )
     root = _compose(doc)
     doc.data = _Constructor(doc).build(root)
     return doc

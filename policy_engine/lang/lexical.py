@@ -1,6 +1,6 @@
 """Lexical pieces both parsers share: the size limits and literal decoding.
 
-Numbers are decoded exactly as a risk owner writes them (``1_500``, ``6%``
+Numbers are decoded (and shown, :func:`fmt`) exactly as a risk owner writes them (``1_500``, ``6%``
 meaning 0.06 exactly as the decimal 0.06 rounds), strings with a small set
 of escapes. The same decoder reads numeric constants in the YAML document.
 """
@@ -8,6 +8,7 @@ of escapes. The same decoder reads numeric constants in the YAML document.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from .errors import ExprSyntaxError
 
@@ -53,3 +54,25 @@ def unquote(raw: str, start: int) -> str:
             out.append(ch)
             i += 1
     return "".join(out)
+
+
+def fmt(value: Any) -> str:
+    """A value as a risk owner writes it: 2 not 2.0, 0.06 not 6.000000000000001e-02."""
+    cls = value.__class__  # the common cases first (explanations are on the hot path)
+    if cls is float:
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if cls is int:
+        return str(value)
+    if cls is str:
+        return str(value)  # the same object
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(fmt(v) for v in value) + "]"
+    return str(value)

@@ -17,18 +17,18 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ..document.checker import CheckedPolicy
+from ..document.names import Ref
+from ..lang import syntax as s
+from ..lang.functions import FUNCTIONS
 from .contracts import MODE_SEVERITY
-from .document.checker import CheckedPolicy
-from .document.names import Ref
-from .interpreter import Outcome
-from .lang import syntax as s
-from .lang.functions import FUNCTIONS, number
+from .outcome import Outcome
 from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
 
 Chain = Callable[[Any, Any], Outcome]
 EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
 
-_PREFETCH = {
+PREFETCH = {
     "SC": "SC = _STRATS.get(intent.strategy)",
     "SL": "SL = snap.strategies.get(intent.strategy, _ZERO) if intent.strategy in _STRATS else None",
     "YC": "YC = _SYMS.get(intent.symbol)",
@@ -40,7 +40,7 @@ _PREFETCH = {
 _NEEDS = {"CC": ("cohort_name",), "CL": ("cohort_name",)}
 
 
-class _Emitter:
+class Emitter:
     def __init__(self, checked: CheckedPolicy, data: RuntimeData) -> None:
         self.checked = checked
         self.data = data
@@ -167,7 +167,7 @@ class _NaNLimit(Exception):
     """Raised by generated code so that the interpreter reports a NaN limit."""
 
 
-def _namespace(em: _Emitter, data: RuntimeData) -> dict[str, Any]:
+def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
     ns: dict[str, Any] = {
         "__builtins__": {},
         "_STRATS": data.strategies,
@@ -185,13 +185,15 @@ def _namespace(em: _Emitter, data: RuntimeData) -> dict[str, Any]:
         "_add": _add,
         "_NaN": _NaNLimit,
         "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
+        "_new": tuple.__new__,
+        "_Outcome": Outcome,
         **{f"_F_{k}": f.impl for k, f in FUNCTIONS.items()},
     }
     ns.update(em.consts)
     return ns
 
 
-def _mode_lines(em: _Emitter, checked: CheckedPolicy) -> list[str]:
+def _mode_lines(em: Emitter, checked: CheckedPolicy) -> list[str]:
     lines = ["m = 0"]
     first = True
     for state in reversed(em.data.modes[1:]):
@@ -212,15 +214,18 @@ def _mode_lines(em: _Emitter, checked: CheckedPolicy) -> list[str]:
     return lines
 
 
-def _rule_lines(em: _Emitter, i: int, checked: CheckedPolicy) -> list[str]:
+def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     rule = checked.rules[i]
     spec = rule.spec
     shadow = spec.enforcement == "warn"
-    reject = f"return (1, {i}, 0.0, clips, warns, m, ov, None)"
+    reject = f"return _new(_Outcome, (1, {i}, 0.0, clips, warns, m, ov, None))"
     body: list[str] = []
     expr = em.expr(rule.expr)
     if spec.kind == "allow":
-        body = [f"if {expr}:", f"    return (0, {i}, amount, clips, warns, m, ov, None)"]
+        body = [
+            f"if {expr}:",
+            f"    return _new(_Outcome, (0, {i}, amount, clips, warns, m, ov, None))",
+        ]
     elif spec.kind == "require":
         body = [f"if not {expr}:", f"    warns = _add(warns, {i})" if shadow else f"    {reject}"]
     else:
@@ -285,14 +290,14 @@ def _repeated_reads(checked: CheckedPolicy) -> tuple[set[str], set[str]]:
 
 
 def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[str, dict[str, Any]]:
-    em = _Emitter(checked, data)
+    em = Emitter(checked, data)
     em.hoisted, em.hoisted_mode = _repeated_reads(checked)
     hoisted = [f"P_{k} = snap.{k}" for k in sorted(em.hoisted)]
     mode = _mode_lines(em, checked) + [f"M_{k} = M[{k!r}]" for k in sorted(em.hoisted_mode)]
     rules: list[str] = []
     for i in range(len(checked.rules)):
         rules += _rule_lines(em, i, checked)
-    prefetch = [line for key, line in _PREFETCH.items() if key in em.used]
+    prefetch = [line for key, line in PREFETCH.items() if key in em.used]
     body = [
         "amount = intent.requested_risk_abs",
         *hoisted,
@@ -301,10 +306,10 @@ def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[st
         "warns = None",
         *prefetch,
         *rules,
-        "return (0, -1, amount, clips, warns, m, ov, None)",
+        "return _new(_Outcome, (0, -1, amount, clips, warns, m, ov, None))",
     ]
     src = "def _chain(intent, snap):\n" + "".join(f"    {line}\n" for line in body)
-    return src, _namespace(em, data)
+    return src, namespace(em, data)
 
 
 def compile_chain(checked: CheckedPolicy, data: RuntimeData) -> tuple[Chain, str]:
@@ -325,7 +330,7 @@ ENVELOPE_KEYS = (
 
 def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[EnvelopeFn, str]:
     """A function snap -> (mode index, overridden, raw envelope values)."""
-    em = _Emitter(checked, data)
+    em = Emitter(checked, data)
     lines = [*_mode_lines(em, checked), "out = {}"]
     for key in ENVELOPE_KEYS:
         node = checked.envelope.get(key)
@@ -333,219 +338,7 @@ def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[Envelop
             lines.append(f"out[{key!r}] = {em.expr(node)}")
     lines.append("return (m, ov, out)")
     src = "def _envelope(snap):\n" + "".join(f"    {line}\n" for line in lines)
-    ns = _namespace(em, data)
+    ns = namespace(em, data)
     exec(compile(src, f"<envelope {checked.spec.name}>", "exec"), ns)
     fn: EnvelopeFn = ns["_envelope"]
     return fn, src
-
-
-# --- explanations: generated tracers for the failure path ---------------------------------
-#
-# When a rule decides, the verdict explains it with the value of every name and
-# sub-expression the rule evaluated (``Verdict.context``). The interpreter can do
-# that (``evaluate(node, env, trace)``) but pays per node; a tracer is the same
-# walk generated as straight-line statements, compiled once per rule on first use.
-# It records exactly what the interpreter records, in the same order (post-order,
-# short-circuits respected, first value of a repeated key kept), with the same
-# values (lists stay lists, configuration objects are the policy's own). Whenever
-# it raises, the caller falls back to the interpreter, which names the cause.
-
-Tracer = Callable[[dict[str, Any], Any, Any, float, int, bool], Any]
-MessageFn = Callable[[Any, Any, float, int, bool], tuple[Any, ...]]
-
-
-def _xindex(container: Any, key: Any) -> Any:
-    return container[int(key) if isinstance(container, list) else key]
-
-
-class _TraceEmitter(_Emitter):
-    def __init__(self, checked: CheckedPolicy, data: RuntimeData, record: bool = True) -> None:
-        super().__init__(checked, data)
-        self.record_values = record
-        self.lines: list[str] = []
-        self.n = 0
-        self.seen: set[str] = set()
-        self.numeric: set[str] = set()  # emitted numeric literals
-
-    def const(self, value: Any) -> str:
-        # exact objects: the interpreter hands out the policy's own lists and maps
-        if isinstance(value, bool | int | str) or (
-            isinstance(value, float) and math.isfinite(value)
-        ):
-            return repr(value)
-        name = f"_K{len(self.consts)}"
-        self.consts[name] = value
-        return name
-
-    def name(self, node: s.Name) -> str:
-        ref = self.checked.scope.resolve(node.path)
-        if isinstance(ref, Ref) and ref.source == "cohort_symbols":
-            return f"_CSYML.get({self.use('cohort_name')}, [intent.symbol])"
-        return super().name(node)
-
-    def line(self, text: str, ind: int) -> None:
-        self.lines.append("    " * ind + text)
-
-    def tmp(self) -> str:
-        self.n += 1
-        return f"v{self.n}"
-
-    def number(self, var: str, node: s.Expr, ind: int) -> None:
-        """The interpreter refuses a non-number operand (Python would add a bool): so do we."""
-        if isinstance(node, s.Num | s.Binary | s.Unary | s.Call) or var in self.numeric:
-            return  # always a number (calls check their arguments and return numbers)
-        self.line(
-            f"if {var}.__class__ is not _float and {var}.__class__ is not _int: "
-            f"_number({var}, {self.const(node)})",
-            ind,
-        )
-
-    def record(self, node: s.Expr, var: str, ind: int) -> None:
-        if not self.record_values:
-            return
-        key = s.unparse(node)
-        if key in self.seen:  # a key may be recorded already: keep the first value
-            self.line(f"sd({key!r}, {var})", ind)
-        else:
-            self.line(f"t[{key!r}] = {var}", ind)
-            self.seen.add(key)
-
-    def emit(self, node: s.Expr, ind: int) -> str:
-        """Statements computing ``node`` (at indent ``ind``); returns what holds its value."""
-        v: str
-        match node:
-            case s.Num(value=x):
-                return self.const(x)
-            case s.Str(value=x):
-                return repr(x)
-            case s.Bool(value=x):
-                return "True" if x else "False"
-            case s.ListLit(items=items):
-                parts = [self.emit(i, ind) for i in items]
-                v = self.tmp()
-                self.line(f"{v} = [{', '.join(parts)}]", ind)
-            case s.Name():
-                ref = self.checked.scope.resolve(node.path)
-                if isinstance(ref, Ref) and ref.source == "param" and not ref.rest:
-                    value = self.data.params[ref.key]
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                        v = self.const(value)
-                        if v[0] not in "_-":  # a literal, not a constant's name
-                            self.numeric.add(v)
-                            self.record(node, v, ind)
-                            return v
-                v = self.tmp()
-                self.line(f"{v} = {self.name(node)}", ind)
-            case s.Index(target=target, key=key):
-                c = self.emit(target, ind)
-                k = self.emit(key, ind)
-                v = self.tmp()
-                self.line(f"{v} = _xindex({c}, {k})", ind)
-            case s.Call(func=func, args=args):
-                assert func in FUNCTIONS
-                vals = [self.emit(a, ind) for a in args]
-                v = self.tmp()
-                self.line(f"{v} = _FN[{func!r}].call([{', '.join(vals)}], {self.const(node)})", ind)
-            case s.Unary(operand=o):
-                a = self.emit(o, ind)
-                self.number(a, o, ind)
-                v = self.tmp()
-                self.line(f"{v} = -{a}", ind)
-            case s.Not(operand=o):
-                a = self.emit(o, ind)
-                v = self.tmp()
-                self.line(f"{v} = not {a}", ind)
-            case s.Binary(op=op, left=left, right=right):
-                assert op in s.ARITH_OPS
-                a = self.emit(left, ind)
-                b = self.emit(right, ind)
-                self.number(a, left, ind)
-                self.number(b, right, ind)
-                if op == "/":
-                    self.line(f"if {b} == 0: raise _Exception", ind)
-                v = self.tmp()
-                self.line(f"{v} = {a} {op} {b}", ind)
-            case s.Compare(first=first, ops=ops, rest=rest):
-                v = self.tmp()
-                self.line(f"{v} = True", ind)
-                left_var = self.emit(first, ind)
-                for j, (op, right_node) in enumerate(zip(ops, rest, strict=True)):
-                    assert op in s.COMPARE_OPS
-                    inner = ind
-                    if j:
-                        self.line(f"if {v}:", ind)
-                        inner = ind + 1
-                    right_var = self.emit(right_node, inner)
-                    self.line(f"if not ({left_var} {op} {right_var}): {v} = False", inner)
-                    left_var = right_var
-            case s.BoolOp(op=op, values=values):
-                assert op in ("and", "or")
-                v = self.tmp()
-                self.line(f"{v} = {op == 'and'}", ind)
-                for j, operand in enumerate(values):
-                    inner = ind
-                    if j:
-                        self.line(f"if {v}:" if op == "and" else f"if not {v}:", ind)
-                        inner = ind + 1
-                    a = self.emit(operand, inner)
-                    if op == "and":
-                        self.line(f"if not {a}: {v} = False", inner)
-                    else:
-                        self.line(f"if {a}: {v} = True", inner)
-            case s.Cond(body=body, test=test, orelse=orelse):
-                t = self.emit(test, ind)
-                v = self.tmp()
-                self.line(f"if {t}:", ind)
-                self.line(f"{v} = {self.emit(body, ind + 1)}", ind + 1)
-                self.line("else:", ind)
-                self.line(f"{v} = {self.emit(orelse, ind + 1)}", ind + 1)
-            case _:  # pragma: no cover
-                raise AssertionError(node)
-        self.record(node, v, ind)
-        return v
-
-
-def _explain_namespace(em: _TraceEmitter, data: RuntimeData) -> dict[str, Any]:
-    ns = _namespace(em, data)
-    ns.update(_CSYML=data.cohort_symbols, _xindex=_xindex, _FN=FUNCTIONS, _number=number)
-    ns.update(_float=float, _int=int)
-    return ns
-
-
-def _finish(em: _TraceEmitter, head: str, ret: str, label: str) -> Any:
-    prefetch = [line for key, line in _PREFETCH.items() if key in em.used]
-    body = ["M = _MODES[m]", *prefetch, *em.lines, f"return {ret}"]
-    src = head + "".join(f"    {line}\n" for line in body)
-    ns = _explain_namespace(em, em.data)
-    try:
-        exec(compile(src, label, "exec"), ns)
-    except (SyntaxError, RecursionError, MemoryError):  # pragma: no cover - huge nesting
-        return None
-    return ns["_f"]
-
-
-def compile_tracer(checked: CheckedPolicy, data: RuntimeData, index: int) -> Tracer | None:
-    """``f(trace, intent, snap, amount, mode index, overridden) -> value of the rule's test``.
-
-    Fills ``trace`` as ``interpreter.evaluate(rule.expr, env, trace)`` followed by
-    ``evaluate(rule.when, env, trace)`` would; None if the rule cannot be generated.
-    """
-    rule = checked.rules[index]
-    em = _TraceEmitter(checked, data)
-    value = em.emit(rule.expr, 0)
-    if rule.when is not None:
-        em.emit(rule.when, 0)
-    head = "def _f(t, intent, snap, amount, m, ov):\n    sd = t.setdefault\n"
-    fn: Tracer | None = _finish(em, head, value, f"<trace {checked.spec.name} rule {index}>")
-    return fn
-
-
-def compile_message(checked: CheckedPolicy, data: RuntimeData, index: int) -> MessageFn | None:
-    """``f(intent, snap, amount, mode index, overridden) -> values of the message's placeholders``."""
-    parts = [p for p in checked.rules[index].message if not isinstance(p, str)]
-    em = _TraceEmitter(checked, data, record=False)
-    values = [em.emit(p, 0) for p in parts]
-    head = "def _f(intent, snap, amount, m, ov):\n"
-    ret = "(" + "".join(f"{v}, " for v in values) + ")"
-    fn: MessageFn | None = _finish(em, head, ret, f"<message {checked.spec.name} rule {index}>")
-    return fn

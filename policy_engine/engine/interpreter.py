@@ -13,20 +13,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .document.checker import CheckedPolicy
-from .document.names import Ref, Scope
-from .lang import syntax as s
-from .lang.errors import EvalError
-from .lang.functions import FUNCTIONS, number
-from .runtime import (
-    APPROVED,
-    ERROR,
-    REJECTED,
-    ZERO_BUCKET,
-    ModeState,
-    RuntimeData,
-    quantize_down,
-)
+from ..document.checker import CheckedPolicy
+from ..document.names import Ref, Scope
+from ..lang import syntax as s
+from ..lang.errors import EvalError
+from ..lang.functions import FUNCTIONS, number
+from .outcome import APPROVED, ERROR, REJECTED, Outcome
+from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down
 
 Trace = dict[str, Any]
 
@@ -215,13 +208,6 @@ def _compare(op: str, a: Any, b: Any, node: s.Expr) -> bool:
 
 # --- the chain ---------------------------------------------------------------------------
 
-Outcome = tuple[int, int, float, Any, Any, int, bool, Any]
-"""(status, rule index, approved amount, clips, warnings, mode index, overridden, error)
-
-clips: tuple of (rule index, from, to) or None; warnings: tuple of rule indexes or None;
-error: an EvalError with ``at`` (the rule id or ``modes.<name>``) for status ERROR.
-"""
-
 
 def select_mode(
     checked: CheckedPolicy, data: RuntimeData, snap: Any, env: Env
@@ -254,10 +240,10 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
         env.amount = float(intent.requested_risk_abs)
         mode, overridden = select_mode(checked, data, snap, env)
     except EvalError as exc:
-        exc.at = getattr(exc, "at", "modes")
-        return (ERROR, -1, 0.0, None, None, 0, False, exc)
+        exc.at = exc.at or "modes"
+        return Outcome(ERROR, -1, 0.0, None, None, 0, False, exc)
     except Exception as exc:
-        return (ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
+        return Outcome(ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
     env.mode = mode
     env.overridden = overridden
     clips: list[tuple[int, float, float]] = []
@@ -265,7 +251,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
 
     def outcome(status: int, index: int, error: EvalError | None = None) -> Outcome:
         amount = env.amount if status == APPROVED else 0.0
-        return (
+        return Outcome(
             status,
             index,
             amount,

@@ -11,25 +11,20 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..document.checker import CheckedPolicy
+from ..document.model import MODE_ORDER, ModeSpec
+from ..lang.errors import EvalError
 from .contracts import RISK_SCALE, BucketState
-from .document.checker import CheckedPolicy
-from .document.model import MODE_ORDER, ModeSpec
-from .lang.errors import EvalError
 
 ZERO_BUCKET = BucketState()
 
 __all__ = [
-    "APPROVED",
-    "ERROR",
-    "REJECTED",
     "ZERO_BUCKET",
     "EvalError",
     "ModeState",
     "RuntimeData",
     "quantize_down",
 ]
-
-APPROVED, REJECTED, ERROR = 0, 1, 2
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,40 @@
+"""The named stages from policy bytes to a checked policy, as a compiler has them.
+
+    read -> parse (YAML with positions) -> validate (JSON Schema) -> build (model)
+         -> check (names, types, contexts)
+
+Each stage reports every problem it finds as positioned diagnostics; a stage
+runs only when the one before it succeeded. :func:`check_document` is the
+entry point of the engine (which then compiles) and of the linter (which
+then lints).
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic, PolicyError
+from .build import build_spec
+from .checker import CheckedPolicy, check
+from .yaml_source import Document, load_document, parse_document
+
+STAGES = ("read", "parse", "validate", "build", "check")
+
+
+def check_document(doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic]]:
+    """Validate, build and check a parsed document: the checked policy (None on any
+    error) and every diagnostic, warnings included."""
+    try:
+        spec = build_spec(doc)
+    except PolicyError as exc:
+        return None, list(exc.diagnostics)
+    return check(spec, doc)
+
+
+def checked_policy(doc: Document) -> CheckedPolicy:
+    """The checked policy of ``doc``; raises :class:`PolicyError` with every diagnostic."""
+    checked, problems = check_document(doc)
+    if checked is None:
+        raise PolicyError(problems)
+    return checked
+
+
+__all__ = ["STAGES", "check_document", "checked_policy", "load_document", "parse_document"]

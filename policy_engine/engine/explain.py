@@ -1,0 +1,333 @@
+"""Explanations, in one place: the numbers behind a decision, its reasons and teaching line.
+
+An explanation is computed only when asked for (a rejection, a clip, a shadow
+warning, ``policy explain``), never on the approve path. It is an option of
+evaluation, not a second semantics: the values come from re-running the
+deciding rule through the reference interpreter with a trace, or through the
+same walk compiled to straight-line code (:mod:`.tracegen`) when that runs
+cleanly; a differential test keeps the two identical.
+
+:class:`Explainer` belongs to one :class:`~.policy.Policy` and caches the
+compiled tracers and message renderers of its rules.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..document.model import RuleSpec
+from ..lang import syntax as s
+from ..lang.errors import EvalError
+from ..lang.lexical import fmt
+from .contracts import RuleWarning
+from .interpreter import Env, Trace, evaluate
+from .outcome import APPROVED, ERROR, Outcome
+from .tracegen import MessageFn, Tracer, compile_message, compile_tracer
+
+if TYPE_CHECKING:
+    from .policy import Policy
+    from .verdict import Verdict
+
+
+class Explained(NamedTuple):
+    """One rule's explanation: its trace (name or sub-expression -> value), its headroom
+    (how much more it would allow; None when it has no single measure) and its error."""
+
+    trace: Trace
+    headroom: float | None
+    error: EvalError | None
+
+
+_MISSING: Any = object()
+_ORDERING = ("<", "<=", ">", ">=")
+HeadroomSpec = tuple[
+    str, str, Any, str, Any
+]  # op, left key, left literal, right key, right literal
+
+
+@cache
+def is_name(key: str) -> bool:
+    """A trace key that is a dotted name (``strategy.max_trades``), not a sub-expression.
+
+    Memoised: the keys are the sub-expressions of the policy's own rules, a bounded set."""
+    return key.replace("_", "").replace(".", "").isalnum() and "." in key
+
+
+def amount_at(outcome: Outcome, requested: float, index: int) -> float:
+    """The amount rule ``index`` saw: the request, as clipped by the rules before it."""
+    amount = float(requested)
+    for i, _a, b in outcome.clips or ():
+        if i < index:
+            amount = b
+    return amount
+
+
+def default_message(rule: RuleSpec) -> str:
+    if rule.kind == "limit":
+        return "limit exceeded"
+    if rule.kind == "allow":
+        return "allowed"
+    return "requirement not met"
+
+
+class Explainer:
+    """Explains the decisions of one policy."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._tracers: dict[int, Tracer | None] = {}
+        self._messages: dict[int, MessageFn | None] = {}
+        self._headrooms: dict[int, HeadroomSpec | None] = {}
+
+    # --- the compiled helpers, per rule, on first use -----------------------------------
+    def tracer(self, index: int) -> Tracer | None:
+        """Rule ``index``'s generated tracer (None if it cannot be generated)."""
+        try:
+            return self._tracers[index]
+        except KeyError:
+            p = self.policy
+            fn = self._tracers[index] = compile_tracer(p.checked, p.data, index)
+            return fn
+
+    def message_fn(self, index: int) -> MessageFn | None:
+        """Rule ``index``'s generated placeholder renderer (None if it cannot be generated)."""
+        try:
+            return self._messages[index]
+        except KeyError:
+            p = self.policy
+            fn = self._messages[index] = compile_message(p.checked, p.data, index)
+            return fn
+
+    def headroom_spec(self, index: int) -> HeadroomSpec | None:
+        """A gate's single ordering comparison, from which its headroom is read."""
+        try:
+            return self._headrooms[index]
+        except KeyError:
+            expr: Any = self.policy.checked.rules[index].expr
+            spec = None
+            if isinstance(expr, s.Compare) and len(expr.ops) == 1 and expr.ops[0] in _ORDERING:
+                first, right = expr.first, expr.rest[0]
+                spec = (
+                    expr.ops[0],
+                    s.unparse(first),
+                    getattr(first, "value", None),
+                    s.unparse(right),
+                    getattr(right, "value", None),
+                )
+            self._headrooms[index] = spec
+            return spec
+
+    def env(self, verdict: Verdict, index: int) -> Env:
+        """The interpreter's environment for rule ``index`` of ``verdict``."""
+        p = self.policy
+        outcome = verdict.outcome
+        env = Env(
+            p.checked.scope,
+            p.data,
+            verdict.intent,
+            verdict.snapshot,
+            p.data.modes[outcome.mode],
+            amount_at(outcome, verdict.intent.requested_risk_abs, index),
+        )
+        env.overridden = outcome.overridden
+        return env
+
+    # --- one rule -----------------------------------------------------------------------
+    def deciding(self, verdict: Verdict) -> Explained:
+        """The explanation of the rule that decided (or of the evaluation error)."""
+        outcome = verdict.outcome
+        if outcome.status == ERROR:
+            err = outcome.error
+            assert err is not None
+            return Explained({"error": err.kind, "detail": err.detail}, None, err)
+        rule = verdict.rule
+        if rule is None:
+            return Explained({}, None, None)
+        return self.rule(verdict, rule.index if outcome.rule < 0 else outcome.rule)
+
+    def rule(self, verdict: Verdict, index: int) -> Explained:
+        """Rule ``index`` re-run with a trace for ``verdict``'s intent and snapshot."""
+        policy = self.policy
+        outcome = verdict.outcome
+        checked_rule = policy.checked.rules[index]
+        spec = checked_rule.spec
+        amount = amount_at(outcome, verdict.intent.requested_risk_abs, index)
+        trace: Trace = {}
+        value = _MISSING
+        tracer = self.tracer(index)
+        if tracer is not None:
+            try:
+                value = tracer(
+                    trace,
+                    verdict.intent,
+                    verdict.snapshot,
+                    amount,
+                    outcome.mode,
+                    outcome.overridden,
+                )
+            except Exception:  # the interpreter names the cause
+                trace = {}
+                value = _MISSING
+        if value is _MISSING:
+            env = self.env(verdict, index)
+            try:
+                value = evaluate(checked_rule.expr, env, trace)
+                if checked_rule.when is not None:
+                    evaluate(checked_rule.when, env, trace)
+            except EvalError as exc:
+                exc.at = spec.id
+                return Explained({**trace, "error": exc.kind, "detail": exc.detail}, None, exc)
+        nan = None
+        for key, x in trace.items():
+            if x != x and isinstance(x, float):  # NaN; cheap for every other value
+                nan = key
+                break
+        # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
+        if nan is not None and (outcome.status != APPROVED or index in (outcome.warnings or ())):
+            return Explained(trace, None, EvalError("not_finite", f"`{nan}` is NaN", spec.id))
+        headroom: float | None = None
+        if spec.kind == "limit":
+            trace["intent.risk"] = amount
+            headroom = float(value)
+            trace["headroom"] = headroom
+        else:
+            headroom = _gate_headroom(self.headroom_spec(index), trace)
+            if headroom is not None:
+                trace["headroom"] = headroom
+        return Explained(trace, headroom, None)
+
+    def message(self, verdict: Verdict, rule: RuleSpec, index: int | None = None) -> str:
+        """The rule's message with its placeholders filled (``?`` where one fails)."""
+        parts = self.policy.checked.rules[rule.index].message
+        if not parts:
+            return ""
+        if len(parts) == 1 and isinstance(parts[0], str):  # no placeholders
+            return parts[0]
+        at = rule.index if index is None else index
+        outcome = verdict.outcome
+        fn = self.message_fn(rule.index)
+        if fn is not None:
+            try:
+                amount = amount_at(outcome, verdict.intent.requested_risk_abs, at)
+                values = iter(
+                    fn(verdict.intent, verdict.snapshot, amount, outcome.mode, outcome.overridden)
+                )
+                return "".join(p if isinstance(p, str) else fmt(next(values)) for p in parts)
+            except Exception:  # the interpreter renders what it can, `?` for the rest
+                pass
+        env = self.env(verdict, at)
+        out = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            try:
+                out.append(fmt(evaluate(part, env)))
+            except Exception:
+                out.append("?")
+        return "".join(out)
+
+    # --- what a verdict shows -------------------------------------------------------------
+    def reasons(self, verdict: Verdict) -> list[str]:
+        err = verdict.error
+        if err is not None:
+            return [f"{verdict.rule_id}: evaluation failed: {err.detail}"]
+        rule = verdict.rule
+        if rule is None:
+            return ["all rules passed"]
+        text = self.message(verdict, rule) or default_message(rule)
+        trace = verdict.explained.trace
+        numbers = " ".join([f"{k}={fmt(v)}" for k, v in trace.items() if is_name(k)])
+        return [f"{rule.id}: {text}", *([numbers] if numbers else [])]
+
+    def warnings(self, verdict: Verdict) -> list[RuleWarning]:
+        out = []
+        for i in verdict.outcome.warnings or ():
+            rule = self.policy.rules[i]
+            trace, _headroom, err = self.rule(verdict, i)
+            message = (
+                f"evaluation failed: {err.detail}"
+                if err
+                else (self.message(verdict, rule, i) or default_message(rule))
+            )
+            out.append(RuleWarning(rule_id=rule.id, code=rule.code, message=message, context=trace))
+        return out
+
+    def log_line(self, verdict: Verdict) -> str:
+        """The teaching line: ``[RISK:STRATEGY] SCALPER active=2 max=2 → BLOCKED (limit reached)``."""
+        rule = verdict.rule
+        intent = verdict.intent
+        category = rule.category if rule else "POLICY"
+        who = f"{intent.strategy} {intent.symbol}"
+        ctx = verdict.context if rule or verdict.error else {}
+        numbers = " ".join(
+            f"{_short(k)}={fmt(x)}" for k, x in ctx.items() if is_name(k) and k != "intent.risk"
+        )
+        head = f"[RISK:{category}] {who}" + (f" {numbers}" if numbers else "")
+        if verdict.error is not None:
+            return (
+                f"{head} → BLOCKED (evaluation error in {verdict.rule_id}: {verdict.error.detail})"
+            )
+        if not verdict.approved:
+            assert rule is not None
+            return f"{head} → BLOCKED ({self.message(verdict, rule) or default_message(rule)})"
+        clips = verdict.outcome.clips
+        if clips:
+            a, b = clips[0][1], verdict.outcome.amount
+            return f"{head} → CLIPPED ({fmt(a)} → {fmt(b)} by {rule.id if rule else '?'})"
+        return f"{head} → ALLOWED" + (f" ({rule.id})" if rule else "")
+
+    # --- every rule (``policy explain``) -----------------------------------------------
+    def every_rule(self, verdict: Verdict) -> list[dict[str, Any]]:
+        """Every rule's verdict and sub-expression values, not only up to the first failure,
+        in the mode ``verdict`` was decided in."""
+        policy = self.policy
+        mode = policy.data.modes[verdict.outcome.mode]
+        rows: list[dict[str, Any]] = []
+        for i, crule in enumerate(policy.checked.rules):
+            spec = crule.spec
+            env = self.env(verdict, i)
+            env.mode = mode
+            trace: Trace = {}
+            row: dict[str, Any] = {"rule_id": spec.id, "kind": spec.kind, "category": spec.category}
+            try:
+                if crule.when is not None and not evaluate(crule.when, env, trace):
+                    row["verdict"] = "skipped"
+                else:
+                    value = evaluate(crule.expr, env, trace)
+                    if spec.kind == "limit":
+                        row["verdict"] = (
+                            "pass"
+                            if env.amount <= value
+                            else ("clip" if spec.on_exceed == "clip" else "fail")
+                        )
+                        trace["intent.risk"] = env.amount
+                    elif spec.kind == "allow":
+                        row["verdict"] = "allow" if value else "allow-skip"
+                    else:
+                        row["verdict"] = "pass" if value else "fail"
+            except EvalError as exc:
+                row["verdict"] = "error"
+                trace["error"] = f"{exc.kind}: {exc.detail}"
+            if spec.enforcement == "warn":
+                row["shadow"] = True
+            row["values"] = trace
+            rows.append(row)
+        return rows
+
+
+def _gate_headroom(spec: HeadroomSpec | None, trace: Trace) -> float | None:
+    if spec is not None:
+        op, left_key, left_literal, right_key, right_literal = spec
+        left = trace.get(left_key, left_literal)
+        right = trace.get(right_key, right_literal)
+        if isinstance(left, int | float) and isinstance(right, int | float):
+            return float(right - left) if op in ("<", "<=") else float(left - right)
+    return None
+
+
+def _short(key: str) -> str:
+    """`strategy.active_trades` -> `active`, `strategy.max_trades` -> `max` (the seed's format)."""
+    last = key.rsplit(".", 1)[-1]
+    return {"active_trades": "active", "max_trades": "max"}.get(last, key)

@@ -1,0 +1,225 @@
+"""`load_policy` and :class:`Policy`: a checked policy compiled behind a small API.
+
+Everything here is pure: it reads the intent and the snapshot it is given and
+nothing else (no clock, no I/O, no randomness), and never raises into the
+caller. :meth:`Policy.decide` is the fast path (one generated function; any
+exception in it re-runs the reference interpreter, which names the cause and
+fails closed with ``rejected_eval_error``); :meth:`Policy.evaluate` wraps the
+outcome in a :class:`~.verdict.Verdict` that explains itself on demand.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ..diagnostics import Diagnostic
+from ..document.checker import CheckedPolicy
+from ..document.model import RuleSpec
+from ..document.stages import checked_policy
+from ..document.yaml_source import Document, load_document, parse_document
+from .codegen import ENVELOPE_KEYS, Chain, EnvelopeFn, compile_chain, compile_envelope
+from .contracts import PolicyRef, PortfolioConstraintEnvelope, fast_model
+from .explain import Explainer
+from .interpreter import run_chain
+from .outcome import Outcome
+from .runtime import ModeState, RuntimeData
+from .verdict import Verdict
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read, validate, check and compile a policy file. Raises :class:`PolicyError`."""
+    return Policy.from_document(load_document(path))
+
+
+def load_policy_text(text: str | bytes, path: str = "<policy>") -> Policy:
+    """Validate, check and compile policy text (no file is read). Raises :class:`PolicyError`."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    return Policy.from_document(parse_document(raw, path))
+
+
+class ModeInfo(NamedTuple):
+    """The mode in force: its name, where it comes from and why."""
+
+    name: str
+    source: str  # "drawdown" (the policy's tiers) or "override"
+    reason: str
+    level: int  # the mode's position, mildest 0
+
+
+_INF = float("inf")
+_ENVELOPE_NUMBERS = ("max_new_risk_abs", "symbol_max_risk_abs", "size_multiplier_cap")
+
+
+class Policy:
+    """A compiled policy. Build with :func:`load_policy` or :func:`load_policy_text`."""
+
+    def __init__(self, checked: CheckedPolicy, source: str | None = None) -> None:
+        spec = checked.spec
+        self.checked = checked
+        self.source = source  # the YAML text it was loaded from, when known (for journals)
+        self.name = spec.name
+        self.version = spec.version
+        self.content_hash = spec.content_hash
+        self.path = spec.path
+        self.description = spec.description
+        self.rules: tuple[RuleSpec, ...] = tuple(r.spec for r in checked.rules)
+        self.reservation_ttl_sec = spec.reservation_ttl_sec
+        self.warnings: tuple[Diagnostic, ...] = checked.warnings
+        self.ref = PolicyRef(name=spec.name, version=spec.version, hash=spec.content_hash)
+        self.data = RuntimeData.of(checked)
+        # The generated chain itself: it raises where it cannot decide (then `decide` asks
+        # the interpreter); public for tests and benchmarks that measure it alone.
+        self.chain: Chain
+        self.chain, self.chain_source = compile_chain(checked, self.data)
+        self._envelope_fn: EnvelopeFn
+        self._envelope_fn, self.envelope_source = compile_envelope(checked, self.data)
+        self._templates = _envelope_templates(self)
+        self.explainer = Explainer(self)
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Policy:
+        return cls(checked_policy(doc), doc.source)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Policy {self.name} v{self.version} {len(self.rules)} rules {self.content_hash[:19]}>"
+        )
+
+    # --- evaluation ----------------------------------------------------------------------
+    def decide(self, intent: Any, snapshot: Any) -> Outcome:
+        """The outcome alone: the fast path for loops that need no explanation. Never raises."""
+        try:
+            return self.chain(intent, snapshot)
+        except Exception:
+            return run_chain(self.checked, self.data, intent, snapshot)
+
+    def evaluate(self, intent: Any, snapshot: Any) -> Verdict:
+        """Decide one intent against one snapshot. Pure; never raises."""
+        try:
+            outcome = self.chain(intent, snapshot)
+        except Exception:
+            outcome = run_chain(self.checked, self.data, intent, snapshot)
+        return Verdict(self, intent, snapshot, outcome)
+
+    def interpret(self, intent: Any, snapshot: Any) -> Outcome:
+        """The reference interpreter's outcome (slow; for errors, tests and explain)."""
+        return run_chain(self.checked, self.data, intent, snapshot)
+
+    def explain(self, intent: Any, snapshot: Any) -> list[dict[str, Any]]:
+        """Every rule's verdict and sub-expression values (not only up to the first failure)."""
+        verdict = Verdict(self, intent, snapshot, self.interpret(intent, snapshot))
+        return self.explainer.every_rule(verdict)
+
+    def cohort_of(self, symbol: str, correlation_bucket: str | None) -> str:
+        """The cohort an intent on ``symbol`` counts in."""
+        return self.data.cohort_name(symbol, correlation_bucket)
+
+    # --- modes and the envelope -----------------------------------------------------------
+    def mode_of(self, snapshot: Any) -> ModeInfo:
+        """The mode in force for ``snapshot``; a failing tier condition means risk_off."""
+        try:
+            m, overridden, _raw = self._envelope_fn(snapshot)
+            mode: ModeState = self.data.modes[m]
+        except Exception as exc:
+            worst = self.data.modes[-1]
+            return ModeInfo(worst.name, "drawdown", f"mode evaluation failed: {exc}", worst.index)
+        if overridden:
+            reason = getattr(snapshot, "mode_override_reason", None) or "override"
+            return ModeInfo(mode.name, "override", reason, mode.index)
+        return ModeInfo(mode.name, "drawdown", mode.reason, mode.index)
+
+    def envelope(self, snapshot: Any, *, fast: bool = True) -> PortfolioConstraintEnvelope:
+        """The constraint envelope for ``snapshot``; fails closed to "no new risk".
+
+        ``fast=False`` skips the per-mode templates (the same values, computed the careful
+        way every time: what the fast path falls back to, and what tests compare it with).
+        """
+        templates = self._templates
+        if templates is not None and fast:
+            # The fast path: the state-independent fields come from the mode's template.
+            try:
+                m, _ov, raw = self._envelope_fn(snapshot)
+            except Exception:
+                return self._careful_envelope(snapshot)
+            values = templates[m].copy()
+            for key, value in raw.items():
+                if type(value) is not float and type(value) is not int:
+                    return self._careful_envelope(snapshot)
+                if value != value:
+                    return self._careful_envelope(snapshot)
+                if value == _INF:
+                    values[key] = None
+                elif key == "max_additional_positions":
+                    values[key] = math.floor(value) if value > 0 else 0
+                elif key in _ENVELOPE_NUMBERS:
+                    values[key] = float(value) if value > 0 else 0.0
+            env: PortfolioConstraintEnvelope = fast_model(PortfolioConstraintEnvelope, values)
+            return env
+        return self._careful_envelope(snapshot)
+
+    def _careful_envelope(self, snapshot: Any) -> PortfolioConstraintEnvelope:
+        mode_name = self.data.modes[-1].name
+        try:
+            m, _ov, raw = self._envelope_fn(snapshot)
+            mode = self.data.modes[m]
+            mode_name = mode.name
+            values: dict[str, Any] = {
+                "portfolio_mode": mode.name,
+                "max_new_risk_abs": _cap(raw.get("max_new_risk_abs")),
+                "max_additional_positions": _count(raw.get("max_additional_positions")),
+                "symbol_max_risk_abs": _cap(raw.get("symbol_max_risk_abs")),
+                "size_multiplier_cap": _cap(
+                    raw.get("size_multiplier_cap", mode.values["risk_multiplier"])
+                ),
+                "force_flatten_only": bool(mode.values["flatten_only"]),
+                "policy_version": self.version,
+            }
+        except Exception:
+            values = {
+                "portfolio_mode": mode_name,
+                "max_new_risk_abs": 0.0,
+                "max_additional_positions": 0,
+                "symbol_max_risk_abs": 0.0,
+                "size_multiplier_cap": 0.0,
+                "force_flatten_only": True,
+                "policy_version": self.version,
+            }
+        result: PortfolioConstraintEnvelope = fast_model(PortfolioConstraintEnvelope, values)
+        return result
+
+
+def _cap(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isinf(value) and value > 0):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError("NaN in envelope")
+    return max(0.0, float(value))
+
+
+def _count(value: Any) -> int | None:
+    capped = _cap(value)
+    return None if capped is None else math.floor(capped)
+
+
+def _envelope_templates(policy: Policy) -> tuple[dict[str, Any], ...] | None:
+    """Per mode, the envelope fields that do not depend on the state (``None``: always
+    take the careful path, e.g. for a multiplier that is not a plain number)."""
+    out = []
+    for mode in policy.data.modes:
+        rm = mode.values.get("risk_multiplier")
+        if isinstance(rm, bool) or not isinstance(rm, int | float) or rm != rm:
+            return None
+        values: dict[str, Any] = {
+            "portfolio_mode": mode.name,
+            **dict.fromkeys(ENVELOPE_KEYS),
+            "size_multiplier_cap": None if rm == _INF else max(0.0, float(rm)),
+            "force_flatten_only": bool(mode.values.get("flatten_only")),
+            "policy_version": policy.version,
+        }
+        out.append(values)
+    return tuple(out)
+
+
+__all__ = ["ModeInfo", "Policy", "Verdict", "load_policy", "load_policy_text"]
