@@ -25,8 +25,9 @@ import yaml
 from tqdm import tqdm
 
 from . import diagnostics as d
+from .analysis.check import Result, check_bytes, check_file
+from .analysis.diff import semantic_diff, version_check
 from .diagnostics import Diagnostic, Severity, Span
-from .lint import Result, check_bytes, check_file, semantic_diff, version_check
 
 FORMATS = ("text", "json", "github")
 POLICY_SUFFIXES = (".yaml", ".yml")

@@ -14,16 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_engine import PolicyError, load_policy_text
+from policy_engine.analysis.check import check_bytes, check_file
+from policy_engine.analysis.diff import semantic_diff, version_check
+from policy_engine.analysis.fold import fold
 from policy_engine.lang import syntax as s
 from policy_engine.lang.abstract import TOP, Interval, ValueSet
 from policy_engine.lang.parser import parse_expression
-from policy_engine.lint import (
-    check_bytes,
-    check_file,
-    fold,
-    semantic_diff,
-    version_check,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "api_version: policy-engine/v1\nname: t\nversion: 1\n"
