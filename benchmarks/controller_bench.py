@@ -53,7 +53,7 @@ def run(
     baseline: Any,
 ) -> None:
     from policy_engine import PortfolioIntent, load_policy_text
-    from policy_engine.controller import PortfolioController
+    from policy_engine.control.controller import PortfolioController
 
     sys.path.insert(0, str(HERE))
     from run import CLOCK
@@ -113,7 +113,7 @@ STRATEGIES = ("SCALPER", "MOMENTUM")
 def write_journal(path: Path, n_events: int) -> int:
     """A journal of ``n_events`` events after the controller's own opening events."""
     from policy_engine import load_policy
-    from policy_engine.controller import PortfolioController
+    from policy_engine.control.controller import PortfolioController
 
     head: list[dict[str, Any]] = []
     PortfolioController(load_policy(HERE / "policy12.yaml"), equity=100_000.0, journal=head)
@@ -160,7 +160,8 @@ RATIO_SCRIPT = textwrap.dedent(
     """
     import statistics, sys, time
     sys.path.insert(0, {root!r})
-    from policy_engine.journal import read_events, replay
+    from policy_engine.control.journal import read_events
+    from policy_engine.control.replay import replay
     path, rounds = sys.argv[1], int(sys.argv[2])
     events = list(read_events(path))
     n = len(events)
@@ -182,7 +183,7 @@ STREAM_SCRIPT = textwrap.dedent(
     """
     import resource, sys, time
     sys.path.insert(0, {root!r})
-    from policy_engine.journal import replay
+    from policy_engine.control.replay import replay
     t0 = time.perf_counter()
     decisions = sum(1 for _ in replay(sys.argv[1]))
     wall = time.perf_counter() - t0

@@ -21,10 +21,10 @@ from .engine.contracts import (
 from .engine.policy import Policy, Verdict, load_policy, load_policy_text
 
 if TYPE_CHECKING:
-    from .controller import PortfolioController
-    from .journal import replay
+    from .control.controller import PortfolioController
+    from .control.replay import replay
 
-_LAZY = {"PortfolioController": "controller", "replay": "journal"}
+_LAZY = {"PortfolioController": "control.controller", "replay": "control.replay"}
 
 
 def __getattr__(name: str) -> Any:

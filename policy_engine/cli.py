@@ -582,8 +582,8 @@ class Tally:
 
 def _events_or_exit(path: str) -> Iterator[dict[str, Any]]:
     """Events from a JSON Lines file; a malformed line is a usage error (exit 2)."""
-    from .controller import EventError
-    from .journal import read_events
+    from .control.events import EventError
+    from .control.journal import read_events
 
     try:
         yield from read_events(path)
@@ -625,7 +625,8 @@ def run_command(
     Prints one line per decision with its reason, then a summary: approved,
     clipped, rejected by rule. Exit 0 once every event is applied.
     """
-    from .controller import EventError, PortfolioController, canonical
+    from .control.controller import PortfolioController
+    from .control.events import EventError, canonical
 
     policy = load_or_report(policy_path)
     try:
@@ -736,9 +737,9 @@ def replay_command(
     decisions that would change under the new policy, how, and by which rule,
     with totals (exit 0).
     """
-    from .controller import EventError
+    from .control.events import EventError
+    from .control.replay import diff_records, replay
     from .diagnostics import PolicyError
-    from .journal import diff_records, replay
 
     what_if = load_or_report(policy_path) if policy_path is not None else None
     if what_if is not None and records_path is not None:

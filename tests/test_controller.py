@@ -18,14 +18,11 @@ from policy_engine import (
     PortfolioController,
     PortfolioIntent,
 )
-from policy_engine.controller import (
-    DECISION_KEYS,
-    INVALID_INTENT_CODE,
-    EventError,
-    PolicyWatcher,
-    canonical,
-)
-from policy_engine.journal import read_events
+from policy_engine.control.core import INVALID_INTENT_CODE
+from policy_engine.control.events import EventError, canonical
+from policy_engine.control.journal import read_events
+from policy_engine.control.records import DECISION_KEYS
+from policy_engine.control.watcher import PolicyWatcher
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
@@ -459,11 +456,11 @@ def _state_json(ctl: PortfolioController) -> str:
 def test_invalid_intents_are_rejected_never_raise_and_change_nothing(bad: Any) -> None:
     """An intent that fails validation gives rejected_invalid_intent with the pydantic
     message; it never raises, never approves and leaves the state untouched."""
-    ctl = controller()
+    records: list[dict[str, Any]] = []
+    ctl = controller(records=records)
     ctl.request_allocation(intent("BREAKOUT", "BTC-USD", 500))
     before = _state_json(ctl)
-    records: list[dict[str, Any]] = []
-    ctl._sink = records.append
+    records.clear()
     d = ctl.request_allocation(bad)
     assert isinstance(d, AllocationDecision)
     assert not d.approved and d.approved_risk_abs == 0.0
@@ -542,12 +539,12 @@ def test_fast_approval_record_matches_the_verdict() -> None:
     ctl = controller()
     policy = ctl.policy
     i = intent("BREAKOUT", "AVAX-USD", 321.123456)
-    verdict = policy.evaluate(i, ctl.store.state)
-    expected = verdict.decision(policy.envelope(ctl.store.state))
+    verdict = policy.evaluate(i, ctl.state)
+    expected = verdict.decision(policy.envelope(ctl.state))
     got = ctl.request_allocation(i)
     skip = {"constraint_envelope"}
     assert got.model_dump(exclude=skip) == expected.model_dump(exclude=skip)
-    assert got.constraint_envelope == policy.envelope(ctl.store.state)
+    assert got.constraint_envelope == policy.envelope(ctl.state)
 
 
 def test_fast_envelope_matches_the_core_envelope() -> None:
@@ -559,7 +556,7 @@ def test_fast_envelope_matches_the_core_envelope() -> None:
         ctl.request_allocation(intent("BREAKOUT", f"S{k}", 10 * k + 1, t=k))
         if k == 30:
             ctl.set_portfolio_mode("risk_off", "x", at(k))
-        state = ctl.store.state
+        state = ctl.state
         assert policy.envelope(state) == policy.envelope(state, fast=False)
 
 
@@ -707,7 +704,7 @@ def test_threads_with_fills_and_closes_keep_exact_totals() -> None:
         barrier.wait()
         for j in range(80):
             d = ctl.request_allocation(intent("SCALPER", f"S{k}", 0.1, t=j))
-            caps_seen.append(ctl.store.state.strategies["SCALPER"].active_trades)
+            caps_seen.append(ctl.state.strategies["SCALPER"].active_trades)
             if d.approved:
                 fill(ctl, d.intent_id, "f", 0.1, t=j)
                 ctl.close_position(d.intent_id, at(j))
@@ -718,7 +715,7 @@ def test_threads_with_fills_and_closes_keep_exact_totals() -> None:
     for t in threads:
         t.join()
     assert max(caps_seen) <= 2
-    state = ctl.store.state
+    state = ctl.state
     assert (state.active_units, state.reserved_units, state.active_trades) == (0, 0, 0)
     assert state.heat == 0.0
 

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policy_engine import PortfolioController, load_policy
+from policy_engine.control.state import Bucket
 from policy_engine.engine.contracts import RISK_SCALE, to_units
-from policy_engine.state import Bucket
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "tests" / "policies" / "exactness.yaml")
@@ -79,7 +79,7 @@ class Model:
 
 
 def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, int, int, int]]:
-    state = ctl.store.state
+    state = ctl.state
     out: dict[tuple[str, str], tuple[int, int, int, int]] = {}
 
     def take(kind: str, name: str, b: Bucket) -> None:
@@ -199,7 +199,7 @@ def run(ops: list[tuple[Any, ...]]) -> None:
     # Back to flat: close whatever is left; every aggregate is exactly zero.
     for iid in list(model.trades):
         ctl.close_position(iid, now)
-    state = ctl.store.state
+    state = ctl.state
     assert observed(ctl) == {}
     assert (state.active_risk, state.reserved_risk, state.heat) == (0.0, 0.0, 0.0)
     assert ctl.get_portfolio_state()["trades"] == []
@@ -244,7 +244,7 @@ def test_many_cycles_of_awkward_decimals_return_exactly_to_zero() -> None:
         if n % 3 == 1:
             ctl.close_position(f"c{n - 1}", ts)
     ctl.close_position("c9999", T0 + timedelta(days=1))
-    state = ctl.store.state
+    state = ctl.state
     assert (state.active_units, state.reserved_units, state.active_trades) == (0, 0, 0)
     assert (state.active_risk, state.reserved_risk, state.heat) == (0.0, 0.0, 0.0)
     assert all(b.is_zero() for b in state.symbols.values())
@@ -257,4 +257,4 @@ def test_clipped_amounts_stay_on_the_grid() -> None:
     ctl.request_allocation({**base, "intent_id": "a", "requested_risk_abs": 0.7})
     d = ctl.request_allocation({**base, "intent_id": "b", "requested_risk_abs": 0.7})
     assert d.decision_code == "approved_clipped" and d.approved_risk_abs == 0.2
-    assert ctl.store.state.symbols["S1"].reserved_units == 900_000
+    assert ctl.state.symbols["S1"].reserved_units == 900_000

@@ -19,8 +19,9 @@ import jsonschema
 import pytest
 
 from policy_engine import PortfolioController, load_policy, replay
-from policy_engine.controller import EventError, canonical
-from policy_engine.journal import compare, compare_runs, journal_schema, read_events
+from policy_engine.control.events import EventError, canonical
+from policy_engine.control.journal import journal_schema, read_events
+from policy_engine.control.replay import compare, compare_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
@@ -180,7 +181,7 @@ def test_in_memory_journal_equals_the_file_journal(
         drive(b, 400, policy_files)
     assert list(read_events(path)) == memory
     assert [canonical(r) for r in replay(memory)] == [canonical(r) for r in replay(path)]
-    assert PortfolioController(PORTFOLIO)._journal is None
+    assert PortfolioController(PORTFOLIO).journal is None
 
 
 def test_replay_uses_the_journaled_policy_text_even_after_the_file_changed(
@@ -270,8 +271,8 @@ def _digest_script() -> str:
     return (
         "import hashlib, sys\n"
         "from policy_engine import PortfolioController, replay\n"
-        "from policy_engine.controller import canonical\n"
-        "from policy_engine.journal import read_events\n"
+        "from policy_engine.control.events import canonical\n"
+        "from policy_engine.control.journal import read_events\n"
         "recs = []\n"
         "journal = []\n"
         f"ctl = PortfolioController({str(PORTFOLIO)!r}, records=recs, journal=journal)\n"

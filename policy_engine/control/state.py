@@ -1,48 +1,33 @@
-"""The live portfolio state behind a narrow store interface.
+"""The live portfolio state: exact integer aggregates, the book of trades, the logical clock.
 
-Every risk aggregate is an exact integer of micro-units (``contracts.RISK_SCALE``
-per unit of account currency): per portfolio, per strategy, per symbol and per
+Every risk aggregate is an exact integer of micro-units (``RISK_SCALE`` per
+unit of account currency): per portfolio, per strategy, per symbol and per
 cohort, the active (filled) and reserved (approved, not yet filled) risk, the
-number of open positions and the number of live trades. Integers cannot drift:
-after any sequence of reserve / fill / cancel / expire / close that returns to
-flat, every counter is exactly zero.
+number of open positions and the number of live trades. Integers cannot
+drift: after any sequence of reserve / fill / cancel / expire / close that
+returns to flat, every counter is exactly zero.
 
 The compiled rule chain reads the state by duck typing, so every bucket also
 carries float *mirrors* (``active_risk``, ``reserved_risk``, ``heat``) as plain
-attributes. They are recomputed from the integers on every mutation (a float is
-never accumulated), so reading them is as cheap as reading a slot and they are
-always the exact float nearest to the integer they mirror.
+attributes. They are recomputed from the integers on every mutation (a float
+is never accumulated), so reading them is as cheap as reading a slot and they
+are always the exact float nearest to the integer they mirror.
 
-:class:`PortfolioStore` is the interface the controller talks to. It is kept
-narrow on purpose: one call per lifecycle step (reserve, fill, release, close),
-a logical clock with deterministic expiry, equity and override setters, and a
-``lock()``. :class:`MemoryStore` implements it for one process.
-
-A store shared by several processes (for example on Redis) implements the same
-protocol: ``state`` becomes a read-through view loaded at the start of each
-transaction (one ``HGETALL`` of the portfolio hash plus the three buckets the
-intent touches), ``lock()`` becomes a lease lock (``SET key token NX PX ttl``)
-or an optimistic ``WATCH``/``MULTI`` transaction on a version counter that is
-retried when another process moved the state, and each mutation becomes one
-``MULTI`` block (or one Lua script) applying the same integer ``HINCRBY``
-deltas, so the exactness argument carries over unchanged. The reservation
-deadlines live in a sorted set keyed by deadline (``ZRANGEBYSCORE`` gives
-:meth:`PortfolioStore.advance` its due reservations in the same deterministic
-order as the in-memory heap). Nothing in the controller depends on the state
-being in this process.
+:class:`Book` holds the trades, their deadlines and the logical clock, with one
+method per lifecycle step (reserve, fill, release, close). Nothing here reads
+a clock, a file or a random number; :mod:`.snapshot` turns it into plain data
+and back, exactly.
 """
 
 from __future__ import annotations
 
 import heapq
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-from .engine.contracts import RISK_SCALE
+from ..engine.contracts import RISK_SCALE
 
 _SCALE = float(RISK_SCALE)
 
@@ -77,11 +62,22 @@ class Bucket:
         self.reserved_risk = 0.0
         self.heat = 0.0
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
+        """Recompute the float mirrors from the integers."""
         a, r = self.active_units, self.reserved_units
         self.active_risk = a / _SCALE
         self.reserved_risk = r / _SCALE
         self.heat = (a + r) / _SCALE
+
+    def counters(self) -> tuple[int, int, int, int]:
+        """(active units, reserved units, open positions, active trades)."""
+        return self.active_units, self.reserved_units, self.open_positions, self.active_trades
+
+    def set_counters(self, counters: tuple[int, int, int, int] | list[int]) -> None:
+        self.active_units, self.reserved_units, self.open_positions, self.active_trades = (
+            int(c) for c in counters
+        )
+        self.sync()
 
     def totals(self) -> dict[str, Any]:
         """JSON-ready counters (floats from the exact integers)."""
@@ -101,7 +97,7 @@ class Bucket:
 
 class PortfolioState(Bucket):
     """The whole portfolio: the snapshot the compiled chain reads (same attributes as
-    :class:`~policy_engine.contracts.PortfolioSnapshot`, as plain attributes)."""
+    :class:`~policy_engine.engine.contracts.PortfolioSnapshot`, as plain attributes)."""
 
     __slots__ = (
         "cohorts",
@@ -125,7 +121,7 @@ class PortfolioState(Bucket):
         self.strategies: dict[str, Bucket] = {}
         self.symbols: dict[str, Bucket] = {}
         self.cohorts: dict[str, Bucket] = {}
-        self.version = 0  # bumped on every mutation (cache key for derived values)
+        self.version = 0  # bumped on every mutation (a cache key for derived values)
         self.set_equity(equity, peak_equity)
 
     def set_equity(self, equity: float, peak_equity: float | None = None) -> None:
@@ -133,6 +129,11 @@ class PortfolioState(Bucket):
         self.equity = float(equity)
         self.peak_equity = float(peak)
         self.drawdown = (peak - equity) / peak if peak > 0 else 0.0
+        self.version += 1
+
+    def set_override(self, mode: str | None, reason: str | None) -> None:
+        self.mode_override = mode
+        self.mode_override_reason = reason if mode is not None else None
         self.version += 1
 
 
@@ -201,101 +202,24 @@ class Trade:
         }
 
 
-class PortfolioStore(Protocol):
-    """What the controller needs from wherever the live state lives.
+class Book:
+    """The trades of one portfolio, their deadlines, and the logical clock.
 
-    All amounts are integer micro-units. Callers hold ``lock()`` around a
-    read-evaluate-mutate sequence; the methods themselves do not lock.
+    All amounts are integer micro-units. Every method is one lifecycle step and
+    keeps the buckets of :attr:`state` exact.
     """
 
-    @property
-    def state(self) -> PortfolioState:
-        """The read view the evaluator sees (duck-typed snapshot)."""
-        ...
-
-    @property
-    def clock(self) -> datetime | None:
-        """The logical clock: the latest event timestamp seen (never moves back)."""
-        ...
-
-    def lock(self) -> AbstractContextManager[Any]: ...
-
-    def advance(self, now: datetime) -> list[Trade]:
-        """Move the clock to ``now`` if later; release and return every reservation due.
-
-        A reservation with deadline ``D`` is due once the clock reads ``D`` or later.
-        Due reservations come back in (deadline, reservation order). A fully filled
-        trade has nothing left to expire and is skipped.
-        """
-        ...
-
-    def get(self, intent_id: str) -> Trade | None: ...
-
-    def ended(self, intent_id: str) -> str | None:
-        """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
-        ...
-
-    def reserve(self, trade: Trade) -> None:
-        """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
-        ...
-
-    def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
-        """Commit a fill: move ``units`` from reserved to active (reserved never below zero).
-
-        Returns ``(released_from_reservation, overfill)``; the caller has checked
-        that the fill id is new.
-        """
-        ...
-
-    def release(self, trade: Trade, reason: str) -> int:
-        """Release the unfilled remainder (cancel or expiry); returns the units released.
-
-        A trade with no fill ends here (its trade slot is freed); a partly filled
-        one stays open as a position until closed.
-        """
-        ...
-
-    def close(self, trade: Trade) -> tuple[int, int]:
-        """End a trade: release its active and reserved risk and its trade slot.
-
-        Returns ``(active_released, reserved_released)``.
-        """
-        ...
-
-    def set_equity(self, equity: float, peak_equity: float | None = None) -> None: ...
-
-    def set_override(self, mode: str | None, reason: str | None) -> None: ...
-
-    def trades(self) -> Iterator[Trade]:
-        """Live trades in reservation order."""
-        ...
-
-
-class MemoryStore:
-    """The in-process :class:`PortfolioStore`: plain objects and a re-entrant lock."""
-
-    def __init__(self, equity: float = 0.0, peak_equity: float | None = None) -> None:
-        self._state = PortfolioState(equity, peak_equity)
-        self._lock = threading.RLock()
-        self._clock: datetime | None = None
-        self._trades: dict[str, Trade] = {}
-        self._heap: list[tuple[datetime, int, str]] = []
-        self._ended: OrderedDict[str, str] = OrderedDict()
-
-    @property
-    def state(self) -> PortfolioState:
-        return self._state
-
-    @property
-    def clock(self) -> datetime | None:
-        return self._clock
-
-    def lock(self) -> AbstractContextManager[Any]:
-        return self._lock
+    def __init__(self, state: PortfolioState) -> None:
+        self.state = state
+        self.clock: datetime | None = None  # the latest event timestamp seen (never moves back)
+        self.trades: dict[str, Trade] = {}
+        self.deadlines: list[tuple[datetime, int, str]] = []  # a heap of (deadline, seq, id)
+        self.ended: OrderedDict[str, str] = OrderedDict()  # recently ended id -> why
 
     # --- the lifecycle -------------------------------------------------------------------
-    def _buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
-        s = self._state
+    def buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
+        """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in."""
+        s = self.state
         strat = s.strategies.get(trade.strategy)
         if strat is None:
             strat = s.strategies[trade.strategy] = Bucket()
@@ -308,16 +232,22 @@ class MemoryStore:
         return s, strat, sym, coh
 
     def advance(self, now: datetime) -> list[Trade]:
-        clock = self._clock
+        """Move the clock to ``now`` if later; release and return every reservation due.
+
+        A reservation with deadline ``D`` is due once the clock reads ``D`` or later.
+        Due reservations come back in (deadline, reservation order). A fully filled
+        trade has nothing left to expire and is skipped.
+        """
+        clock = self.clock
         if clock is None or now > clock:
-            self._clock = clock = now
-        heap = self._heap
+            self.clock = clock = now
+        heap = self.deadlines
         if not heap or heap[0][0] > clock:
             return []
         due: list[Trade] = []
         while heap and heap[0][0] <= clock:
             _deadline, seq, intent_id = heapq.heappop(heap)
-            trade = self._trades.get(intent_id)
+            trade = self.trades.get(intent_id)
             if trade is None or trade.seq != seq or trade.released is not None:
                 continue  # already closed, cancelled or replaced
             if trade.reserved_units == 0 and trade.is_open:
@@ -327,34 +257,41 @@ class MemoryStore:
         return due
 
     def get(self, intent_id: str) -> Trade | None:
-        return self._trades.get(intent_id)
+        return self.trades.get(intent_id)
 
-    def ended(self, intent_id: str) -> str | None:
-        return self._ended.get(intent_id)
+    def ended_reason(self, intent_id: str) -> str | None:
+        """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
+        return self.ended.get(intent_id)
 
     def _end(self, trade: Trade, reason: str) -> None:
-        del self._trades[trade.intent_id]
-        ended = self._ended
+        del self.trades[trade.intent_id]
+        ended = self.ended
         ended[trade.intent_id] = reason
         ended.move_to_end(trade.intent_id)
         if len(ended) > ENDED_MEMORY:
             ended.popitem(last=False)
 
     def reserve(self, trade: Trade) -> None:
+        """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
         u = trade.approved_units
-        for b in self._buckets(trade):
+        for b in self.buckets(trade):
             b.reserved_units += u
             b.active_trades += 1
             r = b.reserved_units
             b.reserved_risk = r / _SCALE
             b.heat = (b.active_units + r) / _SCALE
-        self._trades[trade.intent_id] = trade
-        self._ended.pop(trade.intent_id, None)
+        self.trades[trade.intent_id] = trade
+        self.ended.pop(trade.intent_id, None)
         if trade.expires is not None:
-            heapq.heappush(self._heap, (trade.expires, trade.seq, trade.intent_id))
-        self._state.version += 1
+            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        self.state.version += 1
 
     def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
+        """Commit a fill: move ``units`` from reserved to active (reserved never below zero).
+
+        Returns ``(released_from_reservation, overfill)``; the caller has checked
+        that the fill id is new.
+        """
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
@@ -363,70 +300,57 @@ class MemoryStore:
         if trade.fills is None:
             trade.fills = set()
         trade.fills.add(fill_id)
-        for b in self._buckets(trade):
+        for b in self.buckets(trade):
             b.reserved_units -= from_reserved
             b.active_units += units
             if opens:
                 b.open_positions += 1
-            b._sync()
-        self._state.version += 1
+            b.sync()
+        self.state.version += 1
         return from_reserved, overfill
 
     def release(self, trade: Trade, reason: str) -> int:
+        """Release the unfilled remainder (cancel or expiry); returns the units released.
+
+        A trade with no fill ends here (its trade slot is freed); a partly filled
+        one stays open as a position until closed.
+        """
         units = trade.reserved_units
         trade.reserved_units = 0
         trade.released = reason
         ends = not trade.is_open
-        for b in self._buckets(trade):
+        for b in self.buckets(trade):
             b.reserved_units -= units
             if ends:
                 b.active_trades -= 1
-            b._sync()
+            b.sync()
         if ends:
             self._end(trade, reason)
-        self._state.version += 1
+        self.state.version += 1
         return units
 
     def close(self, trade: Trade) -> tuple[int, int]:
+        """End a trade: release its active and reserved risk and its trade slot.
+
+        Returns ``(active_released, reserved_released)``.
+        """
         active, reserved = trade.filled_units, trade.reserved_units
         was_open = trade.is_open
-        for b in self._buckets(trade):
+        for b in self.buckets(trade):
             b.active_units -= active
             b.reserved_units -= reserved
             b.active_trades -= 1
             if was_open:
                 b.open_positions -= 1
-            b._sync()
+            b.sync()
         trade.reserved_units = 0
         self._end(trade, "closed")
-        self._state.version += 1
+        self.state.version += 1
         return active, reserved
 
-    # --- equity, override, listing -------------------------------------------------------
-    def set_equity(self, equity: float, peak_equity: float | None = None) -> None:
-        self._state.set_equity(equity, peak_equity)
-
-    def set_override(self, mode: str | None, reason: str | None) -> None:
-        s = self._state
-        s.mode_override = mode
-        s.mode_override_reason = reason if mode is not None else None
-        s.version += 1
-
-    def trades(self) -> Iterator[Trade]:
-        return iter(sorted(self._trades.values(), key=lambda t: t.seq))
+    def live(self) -> Iterator[Trade]:
+        """Live trades in reservation order."""
+        return iter(sorted(self.trades.values(), key=lambda t: t.seq))
 
 
-def deadline(created: datetime, ttl_sec: int | None) -> datetime | None:
-    """The moment a reservation made at ``created`` expires (``None``: never)."""
-    return None if ttl_sec is None else created + timedelta(seconds=ttl_sec)
-
-
-__all__ = [
-    "ENDED_MEMORY",
-    "Bucket",
-    "MemoryStore",
-    "PortfolioState",
-    "PortfolioStore",
-    "Trade",
-    "deadline",
-]
+__all__ = ["ENDED_MEMORY", "Book", "Bucket", "PortfolioState", "Trade"]

@@ -1,0 +1,163 @@
+"""The core's state, what it reads, and the plumbing its event steps share.
+
+:class:`CoreBase` holds the policy in force, the state and the book, the event
+counter and the memoised envelope; the steps that change them live in
+:mod:`.allocation` (intents), :mod:`.lifecycle` (fills, cancels, closes, ticks)
+and :mod:`.core` (equity, modes, policies, and ``apply``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from ..engine.contracts import PortfolioConstraintEnvelope, from_units
+from ..engine.policy import ModeInfo, Policy
+from .events import Record
+from .records import lifecycle_record
+from .state import Book, PortfolioState, Trade
+
+INFO, WARNING = logging.INFO, logging.WARNING
+
+Log = tuple[int, str]
+
+
+class Outputs(NamedTuple):
+    """What one event produced besides the new state."""
+
+    records: tuple[Record, ...] | list[Record]  # in order; the event's own record last
+    logs: tuple[Log, ...] | list[Log]  # teaching lines (level, text)
+    broadcast: PortfolioConstraintEnvelope | None  # push to every subscriber
+
+
+NOTHING = Outputs((), (), None)
+
+
+class CoreBase:
+    """State, reading and plumbing of the control core (see :class:`~.core.ControlCore`).
+
+    ``seq`` numbers events: every event applied takes the next number (an opening
+    policy load counts as event 0, so the first event after it is 1).
+    """
+
+    def __init__(self, policy: Policy, *, seq: int = 1) -> None:
+        self.policy = policy
+        self.state = PortfolioState()
+        self.book = Book(self.state)
+        self.seq = seq
+        self.last_mode: str = policy.mode_of(self.state).name
+        self.policy_ref: dict[str, Any] = policy_ref_of(policy)  # records carry it
+        self.ttl = ttl_of(policy)
+        self._env_cache: tuple[int, Policy, PortfolioConstraintEnvelope] | None = None
+        self._iso_ts: datetime | None = None  # the last timestamp formatted, and its text
+        self._iso = ""
+
+    # --- reading ---------------------------------------------------------------------------
+    @property
+    def clock(self) -> datetime | None:
+        return self.book.clock
+
+    def mode_info(self) -> ModeInfo:
+        return self.policy.mode_of(self.state)
+
+    def envelope(self) -> PortfolioConstraintEnvelope:
+        """The current envelope (memoised until the state or the policy changes)."""
+        state, policy = self.state, self.policy
+        cache = self._env_cache
+        if cache is not None and cache[0] == state.version and cache[1] is policy:
+            return cache[2]
+        env = policy.envelope(state)
+        self._env_cache = (state.version, policy, env)
+        return env
+
+    def portfolio_state(self) -> dict[str, Any]:
+        """A JSON-serialisable snapshot of everything: equity, mode, aggregates, reservations."""
+        state = self.state
+        mode = self.mode_info()
+        clock = self.book.clock
+
+        def table(buckets: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: buckets[k].totals() for k in sorted(buckets)}
+
+        return {
+            "policy": dict(self.policy_ref),
+            "clock": clock.isoformat() if clock else None,
+            "equity": state.equity,
+            "peak_equity": state.peak_equity,
+            "drawdown": state.drawdown,
+            "mode": mode.name,
+            "mode_source": mode.source,
+            "mode_reason": mode.reason,
+            "mode_override": state.mode_override,
+            "totals": state.totals(),
+            "strategies": table(state.strategies),
+            "symbols": table(state.symbols),
+            "cohorts": table(state.cohorts),
+            "trades": [t.as_dict() for t in self.book.live()],
+            "envelope": self.envelope().model_dump(mode="json"),
+            "seq": self.seq,
+        }
+
+    # --- plumbing --------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        seq = self.seq
+        self.seq = seq + 1
+        return seq
+
+    def skip(self) -> int:
+        """Count an event without applying it (a what-if replay keeps its own policy)."""
+        return self.next_seq()
+
+    def iso_of(self, ts: datetime) -> str:
+        if ts is not self._iso_ts:
+            self._iso = ts.isoformat()
+            self._iso_ts = ts
+        return self._iso
+
+    def advance(
+        self, ts: datetime | None, seq: int, records: list[Record], logs: list[Log], teach: bool
+    ) -> None:
+        if ts is not None:
+            expired = self.book.advance(ts)
+            if expired:
+                self.expire(expired, seq, records, logs, teach)
+
+    def expire(
+        self, expired: list[Trade], seq: int, records: list[Record], logs: list[Log], teach: bool
+    ) -> None:
+        for trade in expired:
+            rec = lifecycle_record("expire", seq, trade, trade.intent_id, self.state)
+            rec["released_risk_abs"] = from_units(max(0, trade.approved_units - trade.filled_units))
+            rec["deadline"] = trade.expires.isoformat() if trade.expires else None
+            if teach:
+                logs.append(
+                    (
+                        INFO,
+                        f"[RISK:RESERVATION] {trade.strategy} {trade.symbol} {trade.intent_id} "
+                        f"expired at {rec['deadline']} → RELEASED {rec['released_risk_abs']}",
+                    )
+                )
+            records.append(rec)
+
+    def after_mode_change(self, force: bool) -> tuple[PortfolioConstraintEnvelope, bool]:
+        """The envelope now, and whether subscribers must get it."""
+        env = self.envelope()
+        mode = self.mode_info().name
+        if force or mode != self.last_mode:
+            self.last_mode = mode
+            return env, True
+        return env, False
+
+
+def policy_ref_of(policy: Policy) -> dict[str, Any]:
+    return {"name": policy.name, "version": policy.version, "hash": policy.content_hash}
+
+
+def ttl_of(policy: Policy) -> timedelta | None:
+    ttl = policy.reservation_ttl_sec
+    return None if ttl is None else timedelta(seconds=ttl)
+
+
+__all__ = ["INFO", "NOTHING", "WARNING", "CoreBase", "Log", "Outputs", "policy_ref_of", "ttl_of"]

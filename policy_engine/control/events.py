@@ -1,0 +1,217 @@
+"""The events the control plane consumes, and their exact JSON form.
+
+One JSON object per event, discriminated by ``type``; timestamps are ISO 8601
+with a UTC offset (``2026-01-01T00:00:00Z``)::
+
+    {"type": "intent", "intent_id": "i1", "strategy": "SCALPER", "symbol": "BTC-USD",
+     "side": "long", "requested_risk_abs": 500, "timestamp": "..."}   # + optional intent fields
+    {"type": "fill", "intent_id": "i1", "fill_id": "f1", "filled_risk_abs": 200, "timestamp": "..."}
+    {"type": "cancel", "intent_id": "i1", "timestamp": "..."}
+    {"type": "close", "intent_id": "i1", "timestamp": "..."}
+    {"type": "equity", "equity": 95000, "timestamp": "..."}          # optional "peak_equity"
+    {"type": "mode", "mode": "risk_off", "reason": "judge", "timestamp": "..."}  # mode null clears
+    {"type": "tick", "timestamp": "..."}                              # advance the logical clock
+    {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
+     "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
+
+``timestamp`` may be ``null`` on ``equity`` and ``mode`` events (the clock does
+not move). The same form is what a journal holds (``schemas/journal.schema.json``)
+and what :meth:`~.core.ControlCore.apply` takes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from ..engine.contracts import Amount, Name, PortfolioIntent
+from ..engine.policy import Policy, load_policy_text
+
+Record = dict[str, Any]
+EVENT_TYPES = ("intent", "fill", "cancel", "close", "equity", "mode", "tick", "policy")
+
+
+class EventError(ValueError):
+    """An event that cannot be applied (unknown type, missing or malformed field)."""
+
+
+class FillUpdate(BaseModel):
+    """One execution reported by the execution ledger (incremental risk)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    intent_id: Name
+    fill_id: Name
+    filled_risk_abs: Amount
+    timestamp: AwareDatetime
+
+
+def canonical(record: Mapping[str, Any]) -> str:
+    """The byte-exact serialisation of a record (sorted keys, no spaces)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_default(value: Any) -> Any:
+    """How a journal line serialises what JSON has no type for."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    # Whatever else a caller handed in (it failed validation anyway): journal its repr.
+    return repr(value)
+
+
+def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
+    """An aware datetime from a datetime or an ISO 8601 string with an offset."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise EventError(f"{what}: not an ISO 8601 timestamp: {value!r}") from exc
+    if not isinstance(value, datetime):
+        raise EventError(f"{what}: expected a timestamp, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise EventError(f"{what}: timestamp must carry a UTC offset")
+    return value
+
+
+def optional_timestamp(value: Any) -> datetime | None:
+    return None if value is None else parse_timestamp(value)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``field: message; field: message``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "intent"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def field(event: Mapping[str, Any], key: str, types: tuple[type, ...] = (str,)) -> Any:
+    """A required field of ``event`` of one of ``types`` (never a bool)."""
+    value = event.get(key)
+    if value is None or isinstance(value, bool) or not isinstance(value, types):
+        raise EventError(f"{event.get('type')} event: `{key}` is missing or malformed")
+    return value
+
+
+def policy_event(policy: Policy) -> Record:
+    """The journal event that loads ``policy`` (its text, so replay needs no file)."""
+    return {
+        "type": "policy",
+        "name": policy.name,
+        "version": policy.version,
+        "hash": policy.content_hash,
+        "path": policy.path,
+        "source": policy.source,
+    }
+
+
+def policy_from_event(
+    event: Mapping[str, Any], read: Callable[[str], bytes] | None = None
+) -> Policy:
+    """Rebuild the policy a ``policy`` event names, verifying its content hash.
+
+    The event's ``source`` is used when present. Without it, ``read(path)`` (an
+    injected file reader; the pure core passes none) supplies the bytes.
+    """
+    source, path, expected = (
+        event.get("source"),
+        str(event.get("path") or "<policy>"),
+        event.get("hash"),
+    )
+    raw = source.encode("utf-8") if isinstance(source, str) else None
+    if raw is None:
+        if read is None:
+            raise EventError(
+                f"policy event for {path} has no source; pass the policy to replay (policy=...)"
+            )
+        try:
+            raw = read(path)
+        except OSError as exc:
+            raise EventError(
+                f"policy event has no source and {path} cannot be read ({exc}); "
+                "pass the policy to replay (policy=...)"
+            ) from exc
+    policy = load_policy_text(raw, path)
+    if policy.content_hash != expected:
+        raise EventError(
+            f"policy {event.get('name')} v{event.get('version')}: content hash {policy.content_hash} "
+            f"does not match the journal's {expected}"
+        )
+    return policy
+
+
+# --- validation of inputs ------------------------------------------------------------------
+
+MODES = ("normal", "defensive", "risk_off")
+
+
+def parse_intent(raw: Any) -> PortfolioIntent:
+    """An intent from a model or a dict (a ``type`` key is ignored); ValueError if invalid."""
+    if isinstance(raw, PortfolioIntent):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")
+    try:
+        return PortfolioIntent.model_validate({k: v for k, v in raw.items() if k != "type"})
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
+
+
+def parse_fill(raw: Any) -> FillUpdate:
+    """A fill from a model or a dict (a ``type`` key is ignored); ValueError if invalid."""
+    if isinstance(raw, FillUpdate):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"expected a FillUpdate or a dict, got {type(raw).__name__}")
+    try:
+        return FillUpdate.model_validate({k: v for k, v in raw.items() if k != "type"})
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
+
+
+def check_equity(equity: Any, peak_equity: Any) -> None:
+    if (
+        isinstance(equity, bool)
+        or not isinstance(equity, int | float)
+        or not equity == equity
+        or equity in (float("inf"), float("-inf"))
+        or equity < 0
+    ):
+        raise EventError(f"equity must be a finite number >= 0, got {equity!r}")
+    if peak_equity is not None and (
+        not isinstance(peak_equity, int | float) or not 0 <= peak_equity < float("inf")
+    ):
+        raise EventError(f"peak_equity must be a finite number >= 0, got {peak_equity!r}")
+
+
+def check_mode(mode: Any) -> None:
+    if mode is not None and mode not in MODES:
+        raise EventError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "MODES",
+    "EventError",
+    "FillUpdate",
+    "Record",
+    "canonical",
+    "check_equity",
+    "check_mode",
+    "field",
+    "json_default",
+    "optional_timestamp",
+    "parse_fill",
+    "parse_intent",
+    "parse_timestamp",
+    "policy_event",
+    "policy_from_event",
+    "validation_message",
+]

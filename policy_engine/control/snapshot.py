@@ -1,0 +1,176 @@
+"""The core's exact snapshot: plain JSON data, restorable bit for bit.
+
+A snapshot holds everything the core's future behaviour depends on: the
+policy in force (its text and hash), the event counter, the logical clock,
+equity and peak, the override, the last broadcast mode, every bucket's exact
+integer counters (in their order of first use), every live trade with its
+fills and deadline, and the memory of recently ended trades. Floats are only
+the equity and its peak, which JSON round-trips exactly.
+
+``restore(snapshot(core))`` behaves exactly as ``core`` from then on, and
+``snapshot(restore(s)) == s``. A snapshot whose buckets disagree with its
+trades, or whose policy text does not match its hash, is refused.
+"""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..engine.policy import load_policy_text
+from .events import EventError
+from .state import Bucket, PortfolioState, Trade
+
+if TYPE_CHECKING:
+    from .core import ControlCore
+
+FORMAT = "policy-engine/core-snapshot/1"
+
+Snapshot = dict[str, Any]
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat()
+
+
+def _ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _buckets(table: dict[str, Bucket]) -> list[list[Any]]:
+    return [[name, *b.counters()] for name, b in table.items()]
+
+
+def take(core: ControlCore) -> Snapshot:
+    """The exact snapshot of ``core`` (JSON-serialisable)."""
+    policy, state, book = core.policy, core.state, core.book
+    if policy.source is None:
+        raise EventError(f"policy {policy.name} v{policy.version} has no text to snapshot")
+    return {
+        "format": FORMAT,
+        "seq": core.seq,
+        "policy": {
+            "name": policy.name,
+            "version": policy.version,
+            "hash": policy.content_hash,
+            "path": policy.path,
+            "source": policy.source,
+        },
+        "clock": _iso(book.clock),
+        "equity": state.equity,
+        "peak_equity": state.peak_equity,
+        "override": state.mode_override,
+        "override_reason": state.mode_override_reason,
+        "last_mode": core.last_mode,
+        "portfolio": list(state.counters()),
+        "strategies": _buckets(state.strategies),
+        "symbols": _buckets(state.symbols),
+        "cohorts": _buckets(state.cohorts),
+        "trades": [
+            [
+                t.intent_id,
+                t.strategy,
+                t.symbol,
+                t.cohort,
+                t.approved_units,
+                t.reserved_units,
+                t.filled_units,
+                t.seq,
+                t.created.isoformat(),
+                _iso(t.expires),
+                None if t.fills is None else sorted(t.fills),
+                t.released,
+            ]
+            for t in book.trades.values()
+        ],
+        "ended": [[k, v] for k, v in book.ended.items()],
+    }
+
+
+def restore(data: Snapshot) -> ControlCore:
+    """The core ``data`` was taken from. Raises :class:`EventError` if it is inconsistent."""
+    from .core import ControlCore
+
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise EventError(f"not a core snapshot (expected format {FORMAT})")
+    ref = data["policy"]
+    policy = load_policy_text(str(ref["source"]), str(ref["path"]))
+    if policy.content_hash != ref["hash"]:
+        raise EventError("snapshot policy text does not match its hash")
+    core = ControlCore(policy, seq=int(data["seq"]))
+    state: PortfolioState = core.state
+    state.set_equity(float(data["equity"]), float(data["peak_equity"]))
+    state.set_override(data["override"], data["override_reason"])
+    state.set_counters(data["portfolio"])
+    for key, table in (
+        ("strategies", state.strategies),
+        ("symbols", state.symbols),
+        ("cohorts", state.cohorts),
+    ):
+        for name, *counters in data[key]:
+            bucket = table[str(name)] = Bucket()
+            bucket.set_counters(counters)
+    book = core.book
+    book.clock = _ts(data["clock"])
+    for row in data["trades"]:
+        (iid, strategy, symbol, cohort, approved, reserved, filled, seq, created, expires) = row[
+            :10
+        ]
+        fills, released = row[10], row[11]
+        trade = Trade(
+            iid,
+            strategy,
+            symbol,
+            cohort,
+            int(approved),
+            int(seq),
+            datetime.fromisoformat(created),
+            _ts(expires),
+        )
+        trade.reserved_units = int(reserved)
+        trade.filled_units = int(filled)
+        trade.fills = None if fills is None else set(fills)
+        trade.released = released
+        book.trades[iid] = trade
+        if trade.expires is not None and trade.released is None:
+            book.deadlines.append((trade.expires, trade.seq, iid))
+    heapq.heapify(book.deadlines)
+    for iid, why in data["ended"]:
+        book.ended[iid] = why
+    core.last_mode = str(data["last_mode"])
+    _verify(core)
+    return core
+
+
+def _verify(core: ControlCore) -> None:
+    """Every bucket equals the sum of the live trades counted in it."""
+    want: dict[tuple[str, str], list[int]] = {}
+    for t in core.book.trades.values():
+        for key in (
+            ("portfolio", ""),
+            ("strategies", t.strategy),
+            ("symbols", t.symbol),
+            ("cohorts", t.cohort),
+        ):
+            c = want.setdefault(key, [0, 0, 0, 0])
+            c[0] += t.filled_units
+            c[1] += t.reserved_units
+            c[2] += 1 if t.is_open else 0
+            c[3] += 1
+    state = core.state
+    got: dict[tuple[str, str], list[int]] = {("portfolio", ""): list(state.counters())}
+    for section, table in (
+        ("strategies", state.strategies),
+        ("symbols", state.symbols),
+        ("cohorts", state.cohorts),
+    ):
+        for name, bucket in table.items():
+            got[(section, name)] = list(bucket.counters())
+    for key in sorted(set(want) | set(got)):
+        if want.get(key, [0, 0, 0, 0]) != got.get(key, [0, 0, 0, 0]):
+            where = key[0] if not key[1] else f"{key[0]}.{key[1]}"
+            raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
+
+
+__all__ = ["FORMAT", "Snapshot", "restore", "take"]
