@@ -4,6 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from policy_engine import cli
+from policy_engine.cli import check as check_module
 
 GOLDEN = ["tests/golden/lint", "tests/golden/load"]
 
@@ -17,7 +18,7 @@ def _check(args: list[str]) -> tuple[int, list[str]]:
 def test_parallel_and_sequential_checks_print_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """68 broken policies (over the parallel threshold): same lines, order, summary and exit code."""
     parallel = _check([*GOLDEN, "--format", "text"])
-    monkeypatch.setattr(cli, "PARALLEL_FROM", 10**9)
+    monkeypatch.setattr(check_module, "PARALLEL_FROM", 10**9)
     sequential = _check([*GOLDEN, "--format", "text"])
     assert parallel == sequential
     assert parallel[0] == 1 and len(parallel[1]) > 100

@@ -1,0 +1,70 @@
+"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay).
+
+The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
+rejected or changed decisions), 2 usage or internal error. Output meant for
+people goes to stdout; progress bars go to stderr and only when stderr is a
+terminal. Each command lives in its own module and imports what it needs
+when it runs, so ``policy-check`` starts without the control plane.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from .check import CHECK_HELP, check_command
+from .explain import explain_command
+from .replay import replay_command
+from .run import run_command
+from .schema import schema_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Risk limits as YAML policies: check, explain, run and replay them."""
+
+
+cli.add_command(check_command, name="check")
+cli.add_command(explain_command)
+cli.add_command(schema_command)
+cli.add_command(run_command)
+cli.add_command(replay_command)
+
+
+def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
+    try:
+        command.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 2
+    except Exception as exc:
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The `policy` console script."""
+    sys.exit(_entry(cli, argv))
+
+
+def check_main(argv: Sequence[str] | None = None) -> None:
+    """The `policy-check` console script."""
+    sys.exit(_entry(check_command, argv))
+
+
+__all__ = ["CHECK_HELP", "check_command", "check_main", "cli", "main"]

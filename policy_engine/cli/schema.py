@@ -1,0 +1,50 @@
+"""``policy schema``: the published JSON Schemas, for editors and tools."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from typing import Any
+
+import click
+
+from .common import UsageError
+
+
+def schema_files() -> dict[str, Any]:
+    """Every JSON Schema shipped in policy_engine/schemas/, by short name (`policy`)."""
+    folder = files("policy_engine").joinpath("schemas")
+    out: dict[str, Any] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            out[entry.name.removesuffix(".json").removesuffix(".schema")] = entry
+    return out
+
+
+@click.command("schema")
+@click.argument("name", required=False)
+@click.option("--list", "list_only", is_flag=True, help="List the schema names and stop.")
+def schema_command(name: str | None, list_only: bool) -> None:
+    """Print the JSON Schemas, for editors and tools.
+
+    With NAME, print only that schema (see --list); without, print the policy
+    schema, or all of them as one JSON object keyed by name if there are
+    several. Editors with the YAML language server pick it up from a first
+    line `# yaml-language-server: $schema=<path or URL of policy.schema.json>`.
+    """
+    schemas = schema_files()
+    if list_only:
+        for key, entry in schemas.items():
+            click.echo(f"{key}\t{entry.name}")
+        return
+    if name is not None:
+        if name not in schemas:
+            known = ", ".join(f"`{k}`" for k in schemas)
+            raise UsageError(f"no schema `{name}` (known: {known})")
+        click.echo(schemas[name].read_text("utf-8").rstrip("\n"))
+        return
+    if len(schemas) == 1:
+        click.echo(next(iter(schemas.values())).read_text("utf-8").rstrip("\n"))
+        return
+    merged = {k: json.loads(e.read_text("utf-8")) for k, e in schemas.items()}
+    click.echo(json.dumps(merged, indent=2))
