@@ -1,6 +1,7 @@
 """Load-time refusals that keep a policy's meaning unambiguous."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -36,7 +37,7 @@ def test_min_of_a_mixed_or_empty_list_is_refused() -> None:
 
 def test_sub_grid_risk_is_refused_not_rounded_to_zero() -> None:
     """A positive risk below 1e-6 would round to a zero-risk trade that still takes a slot."""
-    base = {
+    base: dict[str, Any] = {
         "intent_id": "i",
         "strategy": "S",
         "symbol": "BTC-USD",

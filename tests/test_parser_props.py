@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -210,7 +211,7 @@ def test_syntax_error_position_points_at_offending_text(text: str, style: str) -
 
 # --- nesting ---------------------------------------------------------------------------------
 
-DEEP = {
+DEEP: dict[str, Callable[[int], str]] = {
     "parens": lambda n: "(" * n + "1" + ")" * n,
     "brackets": lambda n: "[" * n + "1" + "]" * n,
     "unary": lambda n: "-" * n + "1",

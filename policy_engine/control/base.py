@@ -8,7 +8,6 @@ and :mod:`.core` (equity, modes, policies, and ``apply``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -19,7 +18,9 @@ from .events import Record
 from .records import lifecycle_record
 from .state import Book, PortfolioState, Trade
 
-INFO, WARNING = logging.INFO, logging.WARNING
+# The `logging` module's level numbers: the core names the level of a teaching line and
+# the shell logs it (the core itself never logs).
+INFO, WARNING = 20, 30
 
 Log = tuple[int, str]
 

@@ -45,6 +45,7 @@ from datetime import datetime
 from typing import Any
 
 from ..engine.policy import Policy
+from . import snapshot as snapshots
 from .allocation import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, Allocation
 from .base import INFO, NOTHING, Log, Outputs, policy_ref_of, ttl_of
 from .events import (
@@ -72,16 +73,14 @@ class ControlCore(Allocation, Lifecycle):
     # --- snapshots ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The exact snapshot of this core (see :mod:`.snapshot`)."""
-        from .snapshot import take
-
-        return take(self)
+        return snapshots.take(self)
 
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> ControlCore:
         """The core a :meth:`snapshot` was taken from, exactly."""
-        from .snapshot import restore
-
-        return restore(dict(data))
+        core = snapshots.restore(dict(data), cls)
+        assert isinstance(core, cls)
+        return core
 
     # --- equity, modes, policies -----------------------------------------------------------
     def equity(

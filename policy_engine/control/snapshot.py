@@ -15,6 +15,7 @@ trades, or whose policy text does not match its hash, is refused.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from .events import EventError
 from .state import Bucket, PortfolioState, Trade
 
 if TYPE_CHECKING:
-    from .core import ControlCore
+    from .base import CoreBase
 
 FORMAT = "policy-engine/core-snapshot/1"
 
@@ -42,7 +43,7 @@ def _buckets(table: dict[str, Bucket]) -> list[list[Any]]:
     return [[name, *b.counters()] for name, b in table.items()]
 
 
-def take(core: ControlCore) -> Snapshot:
+def take(core: CoreBase) -> Snapshot:
     """The exact snapshot of ``core`` (JSON-serialisable)."""
     policy, state, book = core.policy, core.state, core.book
     if policy.source is None:
@@ -88,17 +89,16 @@ def take(core: ControlCore) -> Snapshot:
     }
 
 
-def restore(data: Snapshot) -> ControlCore:
-    """The core ``data`` was taken from. Raises :class:`EventError` if it is inconsistent."""
-    from .core import ControlCore
-
+def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
+    """The core ``data`` was taken from, built with ``factory(policy, seq=...)``.
+    Raises :class:`EventError` if it is inconsistent."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EventError(f"not a core snapshot (expected format {FORMAT})")
     ref = data["policy"]
     policy = load_policy_text(str(ref["source"]), str(ref["path"]))
     if policy.content_hash != ref["hash"]:
         raise EventError("snapshot policy text does not match its hash")
-    core = ControlCore(policy, seq=int(data["seq"]))
+    core = factory(policy, seq=int(data["seq"]))
     state: PortfolioState = core.state
     state.set_equity(float(data["equity"]), float(data["peak_equity"]))
     state.set_override(data["override"], data["override_reason"])
@@ -143,7 +143,7 @@ def restore(data: Snapshot) -> ControlCore:
     return core
 
 
-def _verify(core: ControlCore) -> None:
+def _verify(core: CoreBase) -> None:
     """Every bucket equals the sum of the live trades counted in it."""
     want: dict[tuple[str, str], list[int]] = {}
     for t in core.book.trades.values():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from . import verdict as verdicts  # a module reference: verdict.py imports this module too
 from .contracts import (
     AllocationDecision,
     Clip,
@@ -86,9 +87,7 @@ def outcome_facts(
             "mode_reason": mode_reason,
         }
     if verdict is None:
-        from .verdict import Verdict
-
-        verdict = Verdict(policy, intent, snapshot, outcome)
+        verdict = verdicts.Verdict(policy, intent, snapshot, outcome)
     rule = verdict.rule
     explained = rule is not None or verdict.error is not None
     rules = policy.rules
