@@ -3,6 +3,10 @@
 - ``request_allocation``: a fresh controller per round decides (and reserves) a pool of
   prebuilt intents on the 12-rule policy with limits wide enough that every intent
   runs the whole chain and is approved; interleaved with the hand-written baseline.
+- ``on_fill_update``, ``close_position``, ``cancel_reservation``: the same pool reserved
+  (untimed), then one fill per trade, then one close per trade (timed separately); and
+  in another controller one cancel per reservation. Fills are prebuilt ``FillUpdate``
+  models, as an execution ledger in the same process would hand them over.
 - Replay: a synthetic JSONL journal (intent, fill, close, and equity updates) opened
   by the policy event a real controller writes. The ratio compares ``replay(path)``
   with ``replay(events)`` on the same events already parsed in memory, in one
@@ -101,7 +105,76 @@ def run(
         f"target <= 12x {'ok' if ok else 'MISSED'}",
     )
 
+    lifecycle_rows(row, args, rounds, policy, pool, ai, asnap, baseline)
     replay_rows(row, fails, args, policy)
+
+
+def lifecycle_rows(
+    row: Any,
+    args: Any,
+    rounds: int,
+    policy: Any,
+    pool: list[Any],
+    ai: Any,
+    asnap: Any,
+    baseline: Any,
+) -> None:
+    """Fill, close and cancel, each over the whole pool, interleaved with the baseline."""
+    from policy_engine import PortfolioController
+
+    sys.path.insert(0, str(HERE))
+    from run import CLOCK
+
+    try:
+        from policy_engine.control.events import FillUpdate
+    except ImportError:  # an older tree, for before/after comparisons
+        from policy_engine.controller import FillUpdate  # type: ignore[no-redef]
+
+    n = len(pool)
+    ts = pool[0].timestamp
+    fills = [
+        FillUpdate(
+            intent_id=x.intent_id, fill_id=f"f-{x.intent_id}", filled_risk_abs=10.0, timestamp=ts
+        )
+        for x in pool
+    ]
+    ids = [x.intent_id for x in pool]
+    times: dict[str, list[float]] = {"base": [], "fill": [], "close": [], "cancel": []}
+    for _ in range(rounds):
+        t0 = CLOCK()
+        for _x in pool:
+            baseline(ai, asnap)
+        times["base"].append((CLOCK() - t0) / n)
+        ctl = PortfolioController(policy, equity=1e9)
+        for x in pool:
+            ctl.request_allocation(x)
+        fill = ctl.on_fill_update
+        t0 = CLOCK()
+        for f in fills:
+            fill(f)
+        times["fill"].append((CLOCK() - t0) / n)
+        close = ctl.close_position
+        t0 = CLOCK()
+        for iid in ids:
+            close(iid, ts)
+        times["close"].append((CLOCK() - t0) / n)
+        assert ctl.get_portfolio_state()["totals"]["active_trades"] == 0
+        ctl = PortfolioController(policy, equity=1e9)
+        for x in pool:
+            ctl.request_allocation(x)
+        cancel = ctl.cancel_reservation
+        t0 = CLOCK()
+        for iid in ids:
+            cancel(iid, ts)
+        times["cancel"].append((CLOCK() - t0) / n)
+        assert ctl.get_portfolio_state()["totals"]["reserved_risk"] == 0
+    for key, label in (
+        ("fill", "on_fill_update (commit a fill; FillUpdate model)"),
+        ("close", "close_position (release active risk and the slot)"),
+        ("cancel", "cancel_reservation (release the unfilled remainder)"),
+    ):
+        ratio = statistics.median(c / b for c, b in zip(times[key], times["base"], strict=True))
+        row(label, f"{statistics.median(times[key]) * 1e6:.2f} us", f"{ratio:.2f}x", "")
 
 
 # --- replay ------------------------------------------------------------------------------

@@ -565,7 +565,7 @@ def main() -> int:
     ai, asnap = sc["approve"]
     gi, gsnap = sc["gate-reject"]
     ci, csnap = sc["cap-reject"]
-    assert policy.evaluate(ai, asnap).approved and policy.evaluate(ai, asnap).outcome[1] == -1
+    assert policy.evaluate(ai, asnap).approved and policy.evaluate(ai, asnap).rule is None
     assert policy.evaluate(gi, gsnap).rule_id == "strategy-max-trades"
     assert policy.evaluate(ci, csnap).rule_id == "portfolio-heat"
 
@@ -597,7 +597,8 @@ def main() -> int:
     cases: dict[str, Callable[[], Any]] = {
         "baseline": lambda: baseline(ai, asnap),
         "evaluate": lambda: evaluate(ai, asnap),
-        "chain": lambda: policy.decide(ai, asnap),
+        "chain": lambda: policy.chain(ai, asnap),
+        "decide": lambda: policy.decide(ai, asnap),
         "gate-context": rejection_context(gi, gsnap),
         "cap-context": rejection_context(ci, csnap),
         "gate-reject": rejection(gi, gsnap),
@@ -643,7 +644,8 @@ def main() -> int:
 
     row("hand-written if chain, 12 checks (baseline)", f"{us['baseline']:.2f} us", "1.00x")
     line("Policy.evaluate, 12 rules, all pass", "evaluate", 2.0)
-    line("  Policy.decide (the outcome alone, no Verdict)", "chain")
+    line("  generated chain alone (policy.chain)", "chain")
+    line("  Policy.decide (the outcome, no Verdict: chain + fallback guard)", "decide")
     line("rejection at rule 3 (gate) + numeric .context", "gate-context")
     line("rejection at rule 12 (cap) + numeric .context", "cap-context")
     line("  rejection (gate) + context vs approval", "gate-context", 3.0, rel="evaluate")

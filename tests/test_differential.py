@@ -28,6 +28,7 @@ from policy_engine import (
 )
 from policy_engine.engine.explain import amount_at
 from policy_engine.engine.interpreter import evaluate
+from policy_engine.engine.outcome import MODE, OVERRIDDEN
 from policy_engine.lang.lexical import fmt
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
@@ -381,7 +382,7 @@ def _check_explainers(policy: Policy, verdict: Verdict) -> None:
         assert tracer is not None
         got: dict[str, Any] = {}
         try:
-            tracer(got, intent, snap, amount, outcome.mode, outcome.overridden)
+            tracer(got, intent, snap, amount, outcome[MODE], outcome[OVERRIDDEN])
         except Exception:
             continue  # the interpreter explains this one, by design
         assert want_ok, f"rule {index}: the tracer did not fail where the interpreter did"
@@ -392,7 +393,7 @@ def _check_explainers(policy: Policy, verdict: Verdict) -> None:
         message = policy.explainer.message_fn(index)
         assert message is not None
         try:
-            values = message(intent, snap, amount, outcome.mode, outcome.overridden)
+            values = message(intent, snap, amount, outcome[MODE], outcome[OVERRIDDEN])
         except Exception:
             continue
         assert [fmt(x) for x in values] == [fmt(evaluate(p, env)) for p in parts]

@@ -15,7 +15,7 @@ from typing import Any
 from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, to_units
 from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
 from ..engine.verdict import Verdict
-from .base import INFO, NOTHING, CoreBase, Log, Outputs
+from .base import INFO, NOTHING, CoreBase, Log, Outputs, outputs
 from .events import Record
 from .records import decision_record, totals
 from .state import Trade
@@ -100,7 +100,6 @@ class Allocation(CoreBase):
                 )
             )
             reserved = units / _SCALE
-        decision = allocation_decision(facts, self.envelope(), policy)
         record: Record | None = None
         if build:
             assert before is not None
@@ -120,9 +119,11 @@ class Allocation(CoreBase):
             if extra is None:
                 extra = []
             extra.append(record)
+        # Without a record nothing else holds the facts: the decision takes them over.
+        decision = allocation_decision(facts, self.envelope(), policy, consume=record is None)
         if extra is None and logs is None:
             return decision, record, NOTHING
-        return decision, record, Outputs(extra or (), logs or (), None)
+        return decision, record, outputs(extra or (), logs or (), None)
 
     def invalid_intent(
         self, raw: Any, message: str, *, teach: bool = False
@@ -196,7 +197,7 @@ class Allocation(CoreBase):
             )
         records.append(record)
         decision = allocation_decision(facts, self.envelope(), self.policy)
-        return decision, record, Outputs(records, logs, None)
+        return decision, record, outputs(records, logs, None)
 
 
 __all__ = ["DUPLICATE_INTENT_CODE", "INVALID_INTENT_CODE", "Allocation"]

@@ -34,6 +34,17 @@ class Outputs(NamedTuple):
 
 
 NOTHING = Outputs((), (), None)
+_new = tuple.__new__
+
+
+def outputs(
+    records: tuple[Record, ...] | list[Record],
+    logs: tuple[Log, ...] | list[Log],
+    broadcast: PortfolioConstraintEnvelope | None = None,
+) -> Outputs:
+    """An :class:`Outputs` without the NamedTuple's Python-level ``__new__`` (hot path)."""
+    out: Outputs = _new(Outputs, (records, logs, broadcast))
+    return out
 
 
 class CoreBase:
@@ -161,4 +172,14 @@ def ttl_of(policy: Policy) -> timedelta | None:
     return None if ttl is None else timedelta(seconds=ttl)
 
 
-__all__ = ["INFO", "NOTHING", "WARNING", "CoreBase", "Log", "Outputs", "policy_ref_of", "ttl_of"]
+__all__ = [
+    "INFO",
+    "NOTHING",
+    "WARNING",
+    "CoreBase",
+    "Log",
+    "Outputs",
+    "outputs",
+    "policy_ref_of",
+    "ttl_of",
+]

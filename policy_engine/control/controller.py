@@ -46,6 +46,8 @@ from .state import PortfolioState
 from .watcher import PolicyWatcher
 
 logger = logging.getLogger("policy_engine")
+_enabled = logger.isEnabledFor
+INFO = logging.INFO
 
 RecordSink = Callable[[Record], None] | list[Record] | None
 Subscriber = Callable[[PortfolioConstraintEnvelope], None]
@@ -135,11 +137,13 @@ class PortfolioController:
 
     @staticmethod
     def _teach() -> bool:
-        return logger.isEnabledFor(logging.INFO)
+        return _enabled(logging.INFO)
 
     def _run(self, out: Outputs) -> Outputs:
         """Hand a core step's outputs to the collaborators."""
         sink = self._sink
+        if sink is None and not out.logs and out.broadcast is None:
+            return out  # nobody listens: the common case of a fill, cancel or close
         if sink is not None:
             for rec in out.records:
                 sink(rec)
@@ -203,41 +207,55 @@ class PortfolioController:
         ``status``: ``committed``, ``duplicate`` (fill id seen: no-op), ``unknown``,
         ``expired`` / ``cancelled`` / ``closed`` (not absorbed) or ``invalid``.
         """
-        try:
-            parsed: FillUpdate | None = parse_fill(fill)
-            message = ""
-        except Exception as exc:
-            parsed, message = None, str(exc)
+        parsed: FillUpdate | None
+        message = ""
+        if fill.__class__ is FillUpdate:
+            parsed = fill  # checked just above
+        else:
+            try:
+                parsed = parse_fill(fill)
+            except Exception as exc:
+                parsed, message = None, str(exc)
         with self._lock:
-            if parsed is not None and parsed is fill:
-                self._write({"type": "fill", **parsed.model_dump(mode="json")})
+            if self._journal is None:
+                pass
+            elif parsed is not None and parsed is fill:
+                self._journal.write({"type": "fill", **parsed.model_dump(mode="json")})
             elif isinstance(fill, Mapping):
-                self._write({"type": "fill", **{k: v for k, v in fill.items() if k != "type"}})
+                self._journal.write(
+                    {"type": "fill", **{k: v for k, v in fill.items() if k != "type"}}
+                )
             else:
-                self._write({"type": "fill", "value": repr(fill)})
+                self._journal.write({"type": "fill", "value": repr(fill)})
             if parsed is None:
                 out = self._core.invalid_fill(fill, message)
             else:
-                out = self._core.fill(parsed, teach=self._teach())
-            return self._run(out).records[-1]
+                out = self._core.fill(parsed, teach=_enabled(INFO))
+            if self._sink is not None or out.logs:
+                self._run(out)
+            return out.records[-1]
 
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation."""
         ts = optional_timestamp(timestamp)
         with self._lock:
-            self._write(
-                {"type": "cancel", "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-            )
-            return self._run(self._core.cancel(intent_id, ts, teach=self._teach())).records[-1]
+            if self._journal is not None:
+                self._journal.write(_lifecycle_event("cancel", intent_id, ts))
+            out = self._core.cancel(intent_id, ts, teach=_enabled(INFO))
+            if self._sink is not None or out.logs:
+                self._run(out)
+            return out.records[-1]
 
     def close_position(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
         ts = optional_timestamp(timestamp)
         with self._lock:
-            self._write(
-                {"type": "close", "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-            )
-            return self._run(self._core.close(intent_id, ts, teach=self._teach())).records[-1]
+            if self._journal is not None:
+                self._journal.write(_lifecycle_event("close", intent_id, ts))
+            out = self._core.close(intent_id, ts, teach=_enabled(INFO))
+            if self._sink is not None or out.logs:
+                self._run(out)
+            return out.records[-1]
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""
@@ -421,6 +439,10 @@ def _intent_event_raw(raw: Any) -> dict[str, Any]:
     if isinstance(raw, Mapping):
         return {"type": "intent", **{k: v for k, v in raw.items() if k != "type"}}
     return {"type": "intent", "value": repr(raw)}
+
+
+def _lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> dict[str, Any]:
+    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
 
 
 def _equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from typing import Any
 from ..engine.policy import Policy
 from . import snapshot as snapshots
 from .allocation import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, Allocation
-from .base import INFO, NOTHING, Log, Outputs, policy_ref_of, ttl_of
+from .base import INFO, NOTHING, Log, Outputs, outputs, policy_ref_of, ttl_of
 from .events import (
     EventError,
     Record,
@@ -121,7 +121,7 @@ class ControlCore(Allocation, Lifecycle):
                 )
             )
         records.append(rec)
-        return Outputs(records, logs, env if push else None)
+        return outputs(records, logs, env if push else None)
 
     def set_mode(
         self, mode: str | None, reason: str, ts: datetime | None, *, teach: bool = False
@@ -157,7 +157,7 @@ class ControlCore(Allocation, Lifecycle):
                 "envelope": env.model_dump(mode="json"),
             }
         )
-        return Outputs(records, logs, env)
+        return outputs(records, logs, env)
 
     def use_policy(self, policy: Policy, *, teach: bool = False) -> Outputs:
         """Put ``policy`` in force, keeping the live state; the envelope is broadcast."""
@@ -184,7 +184,7 @@ class ControlCore(Allocation, Lifecycle):
             "policy": dict(self.policy_ref),
             "mode": env.portfolio_mode,
         }
-        return Outputs([rec], logs, env)
+        return outputs([rec], logs, env)
 
     # --- events as dicts -------------------------------------------------------------------
     def apply(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
@@ -152,28 +152,29 @@ def policy_from_event(
 MODES = ("normal", "defensive", "risk_off")
 
 
-def parse_intent(raw: Any) -> PortfolioIntent:
-    """An intent from a model or a dict (a ``type`` key is ignored); ValueError if invalid."""
-    if isinstance(raw, PortfolioIntent):
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], raw: Any) -> M:
+    """``raw`` as ``model``: the model itself, or a dict validated (a ``type`` key ignored)."""
+    if isinstance(raw, model):
         return raw
     if not isinstance(raw, Mapping):
-        raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")
+        raise ValueError(f"expected a {model.__name__} or a dict, got {type(raw).__name__}")
     try:
-        return PortfolioIntent.model_validate({k: v for k, v in raw.items() if k != "type"})
+        return model.model_validate({k: v for k, v in raw.items() if k != "type"})
     except ValidationError as exc:
         raise ValueError(validation_message(exc)) from None
+
+
+def parse_intent(raw: Any) -> PortfolioIntent:
+    """An intent from a model or a dict; ValueError (the validation message) if invalid."""
+    return _parse(PortfolioIntent, raw)
 
 
 def parse_fill(raw: Any) -> FillUpdate:
-    """A fill from a model or a dict (a ``type`` key is ignored); ValueError if invalid."""
-    if isinstance(raw, FillUpdate):
-        return raw
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"expected a FillUpdate or a dict, got {type(raw).__name__}")
-    try:
-        return FillUpdate.model_validate({k: v for k, v in raw.items() if k != "type"})
-    except ValidationError as exc:
-        raise ValueError(validation_message(exc)) from None
+    """A fill from a model or a dict; ValueError (the validation message) if invalid."""
+    return _parse(FillUpdate, raw)
 
 
 def check_equity(equity: Any, peak_equity: Any) -> None:

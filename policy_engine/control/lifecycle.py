@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..engine.contracts import from_units, to_units
-from .base import INFO, WARNING, CoreBase, Log, Outputs
+from .base import INFO, WARNING, CoreBase, Log, Outputs, outputs
 from .events import FillUpdate, Record
 from .records import lifecycle_record, totals
 
@@ -20,14 +20,29 @@ from .records import lifecycle_record, totals
 class Lifecycle(CoreBase):
     """Fills, cancels, closes and ticks."""
 
+    def begin(self, ts: datetime | None, teach: bool) -> tuple[int, list[Record], list[Log]]:
+        """Number the event and advance the clock: (seq, records so far, logs so far)."""
+        seq = self.seq
+        self.seq = seq + 1
+        records: list[Record] = []
+        logs: list[Log] = []
+        if ts is not None:
+            expired = self.book.advance(ts)
+            if expired:
+                self.expire(expired, seq, records, logs, teach)
+        return seq, records, logs
+
     # --- fills, cancels, closes ------------------------------------------------------------
     def fill(self, fill: FillUpdate, *, teach: bool = False) -> Outputs:
         """Commit one execution; the fill record (last) says how (``status``)."""
-        seq = self.next_seq()
+        seq = self.seq
+        self.seq = seq + 1
         records: list[Record] = []
         logs: list[Log] = []
-        self.advance(fill.timestamp, seq, records, logs, teach)
         book = self.book
+        expired = book.advance(fill.timestamp)
+        if expired:
+            self.expire(expired, seq, records, logs, teach)
         units = to_units(fill.filled_risk_abs)
         before = totals(self.state)
         trade = book.get(fill.intent_id)
@@ -67,7 +82,7 @@ class Lifecycle(CoreBase):
                 )
             )
         records.append(rec)
-        return Outputs(records, logs, None)
+        return outputs(records, logs, None)
 
     def invalid_fill(self, raw: Any, message: str) -> Outputs:
         """Report a fill that failed validation (status ``invalid``); nothing changes."""
@@ -75,14 +90,11 @@ class Lifecycle(CoreBase):
         iid = raw.get("intent_id") if isinstance(raw, Mapping) else None
         rec = lifecycle_record("fill", seq, None, iid if isinstance(iid, str) else "", self.state)
         rec.update(status="invalid", message=message)
-        return Outputs([rec], [(WARNING, f"[RISK:FILL] invalid fill → REJECTED ({message})")], None)
+        return outputs([rec], [(WARNING, f"[RISK:FILL] invalid fill → REJECTED ({message})")], None)
 
     def cancel(self, intent_id: str, ts: datetime | None, *, teach: bool = False) -> Outputs:
         """Release the unfilled remainder of ``intent_id``'s reservation."""
-        seq = self.next_seq()
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
+        seq, records, logs = self.begin(ts, teach)
         book = self.book
         before = totals(self.state)
         trade = book.get(intent_id)
@@ -97,14 +109,11 @@ class Lifecycle(CoreBase):
         rec = lifecycle_record("cancel", seq, trade, intent_id, self.state)
         rec.update(status=status, released_risk_abs=from_units(released), before=before)
         records.append(rec)
-        return Outputs(records, logs, None)
+        return outputs(records, logs, None)
 
     def close(self, intent_id: str, ts: datetime | None, *, teach: bool = False) -> Outputs:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
-        seq = self.next_seq()
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
+        seq, records, logs = self.begin(ts, teach)
         book = self.book
         before = totals(self.state)
         trade = book.get(intent_id)
@@ -130,7 +139,7 @@ class Lifecycle(CoreBase):
                 )
             )
         records.append(rec)
-        return Outputs(records, logs, None)
+        return outputs(records, logs, None)
 
     def tick(self, ts: datetime, *, teach: bool = False) -> Outputs:
         """Move the logical clock; the records are the expiries it caused."""
@@ -138,7 +147,7 @@ class Lifecycle(CoreBase):
         records: list[Record] = []
         logs: list[Log] = []
         self.advance(ts, seq, records, logs, teach)
-        return Outputs(records, logs, None)
+        return outputs(records, logs, None)
 
 
 __all__ = ["Lifecycle"]

@@ -185,8 +185,6 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_add": _add,
         "_NaN": _NaNLimit,
         "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
-        "_new": tuple.__new__,
-        "_Outcome": Outcome,
         **{f"_F_{k}": f.impl for k, f in FUNCTIONS.items()},
     }
     ns.update(em.consts)
@@ -218,13 +216,13 @@ def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     rule = checked.rules[i]
     spec = rule.spec
     shadow = spec.enforcement == "warn"
-    reject = f"return _new(_Outcome, (1, {i}, 0.0, clips, warns, m, ov, None))"
+    reject = f"return (1, {i}, 0.0, clips, warns, m, ov, None)"
     body: list[str] = []
     expr = em.expr(rule.expr)
     if spec.kind == "allow":
         body = [
             f"if {expr}:",
-            f"    return _new(_Outcome, (0, {i}, amount, clips, warns, m, ov, None))",
+            f"    return (0, {i}, amount, clips, warns, m, ov, None)",
         ]
     elif spec.kind == "require":
         body = [f"if not {expr}:", f"    warns = _add(warns, {i})" if shadow else f"    {reject}"]
@@ -306,7 +304,7 @@ def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[st
         "warns = None",
         *prefetch,
         *rules,
-        "return _new(_Outcome, (0, -1, amount, clips, warns, m, ov, None))",
+        "return (0, -1, amount, clips, warns, m, ov, None)",
     ]
     src = "def _chain(intent, snap):\n" + "".join(f"    {line}\n" for line in body)
     return src, namespace(em, data)

@@ -21,7 +21,7 @@ from .contracts import (
     RuleWarning,
     fast_model,
 )
-from .outcome import APPROVED, Outcome
+from .outcome import AMOUNT, APPROVED, CLIPS, MODE, OVERRIDDEN, RULE, STATUS, WARNINGS, Outcome
 
 if TYPE_CHECKING:
     from .policy import ModeInfo, Policy
@@ -59,21 +59,21 @@ def outcome_facts(
 ) -> DecisionFacts:
     """The facts of ``outcome``; a :class:`Verdict` is built only if an explanation is needed
     (pass one in to share what it already computed)."""
-    mode = policy.data.modes[outcome.mode]
-    if outcome.overridden:
+    mode = policy.data.modes[outcome[MODE]]
+    if outcome[OVERRIDDEN]:
         mode_source = "override"
         mode_reason = getattr(snapshot, "mode_override_reason", None) or "override"
     else:
         mode_source = "drawdown"
         mode_reason = mode.reason
-    approved = outcome.status == APPROVED
-    if approved and outcome.rule < 0 and not outcome.clips and not outcome.warnings:
+    approved = outcome[STATUS] == APPROVED
+    if approved and outcome[RULE] < 0 and not outcome[CLIPS] and not outcome[WARNINGS]:
         # The common path: approved in full by the whole chain; nothing to explain.
         return {
             "intent_id": intent.intent_id,
             "approved": True,
             "requested_risk_abs": float(intent.requested_risk_abs),
-            "approved_risk_abs": outcome.amount,
+            "approved_risk_abs": outcome[AMOUNT],
             "decision_code": "approved_full",
             "rule_id": None,
             "category": None,
@@ -95,7 +95,7 @@ def outcome_facts(
         "intent_id": intent.intent_id,
         "approved": approved,
         "requested_risk_abs": float(intent.requested_risk_abs),
-        "approved_risk_abs": outcome.amount if approved else 0.0,
+        "approved_risk_abs": outcome[AMOUNT] if approved else 0.0,
         "decision_code": verdict.decision_code,
         "rule_id": verdict.rule_id,
         "category": rule.category if rule is not None else None,
@@ -104,9 +104,9 @@ def outcome_facts(
         "headroom": verdict.headroom if rule is not None else None,
         "clips": [
             fast_model(Clip, {"rule_id": rules[i].id, "from_risk": a, "to_risk": b})
-            for i, a, b in outcome.clips or ()
+            for i, a, b in outcome[CLIPS] or ()
         ],
-        "warnings": verdict.warnings if outcome.warnings else [],
+        "warnings": verdict.warnings if outcome[WARNINGS] else [],
         "mode": mode.name,
         "mode_source": mode_source,
         "mode_reason": mode_reason,
@@ -137,16 +137,25 @@ def refusal_facts(
 
 
 def allocation_decision(
-    facts: DecisionFacts, envelope: PortfolioConstraintEnvelope, policy: Policy
+    facts: DecisionFacts,
+    envelope: PortfolioConstraintEnvelope,
+    policy: Policy,
+    *,
+    consume: bool = False,
 ) -> AllocationDecision:
-    """The public decision: ``facts`` with the envelope in force and the policy's reference."""
-    values: dict[str, Any] = {
-        **facts,
-        "reasons": [*facts["reasons"]],
-        "context": {**facts["context"]},
-        "constraint_envelope": envelope,
-        "reservation_ttl_sec": policy.reservation_ttl_sec,
-        "policy": policy.ref,
-    }
+    """The public decision: ``facts`` with the envelope in force and the policy's reference.
+
+    The decision owns its lists: it copies the reasons and context, unless ``consume``
+    says nothing else holds ``facts`` (then the facts dict itself becomes the decision's
+    fields; the hot path saves a copy).
+    """
+    values: dict[str, Any]
+    if consume:
+        values = facts  # type: ignore[assignment]  # a TypedDict grows the three other fields
+    else:
+        values = {**facts, "reasons": [*facts["reasons"]], "context": {**facts["context"]}}
+    values["constraint_envelope"] = envelope
+    values["reservation_ttl_sec"] = policy.reservation_ttl_sec
+    values["policy"] = policy.ref
     decision: AllocationDecision = fast_model(AllocationDecision, values)
     return decision

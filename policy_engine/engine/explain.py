@@ -22,7 +22,19 @@ from ..lang.errors import EvalError
 from ..lang.lexical import fmt
 from .contracts import RuleWarning
 from .interpreter import Env, Trace, evaluate
-from .outcome import APPROVED, ERROR, Outcome
+from .outcome import (
+    AMOUNT,
+    APPROVED,
+    CLIPS,
+    ERROR,
+    ERROR_AT,
+    MODE,
+    OVERRIDDEN,
+    RULE,
+    STATUS,
+    WARNINGS,
+    Outcome,
+)
 from .tracegen import MessageFn, Tracer, compile_message, compile_tracer
 
 if TYPE_CHECKING:
@@ -40,6 +52,7 @@ class Explained(NamedTuple):
 
 
 _MISSING: Any = object()
+_new = tuple.__new__  # builds an Explained without the NamedTuple's Python-level __new__
 _ORDERING = ("<", "<=", ">", ">=")
 HeadroomSpec = tuple[
     str, str, Any, str, Any
@@ -57,7 +70,7 @@ def is_name(key: str) -> bool:
 def amount_at(outcome: Outcome, requested: float, index: int) -> float:
     """The amount rule ``index`` saw: the request, as clipped by the rules before it."""
     amount = float(requested)
-    for i, _a, b in outcome.clips or ():
+    for i, _a, b in outcome[CLIPS] or ():
         if i < index:
             amount = b
     return amount
@@ -127,24 +140,24 @@ class Explainer:
             p.data,
             verdict.intent,
             verdict.snapshot,
-            p.data.modes[outcome.mode],
+            p.data.modes[outcome[MODE]],
             amount_at(outcome, verdict.intent.requested_risk_abs, index),
         )
-        env.overridden = outcome.overridden
+        env.overridden = outcome[OVERRIDDEN]
         return env
 
     # --- one rule -----------------------------------------------------------------------
     def deciding(self, verdict: Verdict) -> Explained:
         """The explanation of the rule that decided (or of the evaluation error)."""
         outcome = verdict.outcome
-        if outcome.status == ERROR:
-            err = outcome.error
+        if outcome[STATUS] == ERROR:
+            err = outcome[ERROR_AT]
             assert err is not None
-            return Explained({"error": err.kind, "detail": err.detail}, None, err)
+            return _new(Explained, ({"error": err.kind, "detail": err.detail}, None, err))
         rule = verdict.rule
         if rule is None:
-            return Explained({}, None, None)
-        return self.rule(verdict, rule.index if outcome.rule < 0 else outcome.rule)
+            return _new(Explained, ({}, None, None))
+        return self.rule(verdict, rule.index if outcome[RULE] < 0 else outcome[RULE])
 
     def rule(self, verdict: Verdict, index: int) -> Explained:
         """Rule ``index`` re-run with a trace for ``verdict``'s intent and snapshot."""
@@ -163,8 +176,8 @@ class Explainer:
                     verdict.intent,
                     verdict.snapshot,
                     amount,
-                    outcome.mode,
-                    outcome.overridden,
+                    outcome[MODE],
+                    outcome[OVERRIDDEN],
                 )
             except Exception:  # the interpreter names the cause
                 trace = {}
@@ -177,15 +190,19 @@ class Explainer:
                     evaluate(checked_rule.when, env, trace)
             except EvalError as exc:
                 exc.at = spec.id
-                return Explained({**trace, "error": exc.kind, "detail": exc.detail}, None, exc)
+                return _new(
+                    Explained, ({**trace, "error": exc.kind, "detail": exc.detail}, None, exc)
+                )
         nan = None
         for key, x in trace.items():
             if x != x and isinstance(x, float):  # NaN; cheap for every other value
                 nan = key
                 break
         # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
-        if nan is not None and (outcome.status != APPROVED or index in (outcome.warnings or ())):
-            return Explained(trace, None, EvalError("not_finite", f"`{nan}` is NaN", spec.id))
+        if nan is not None and (outcome[STATUS] != APPROVED or index in (outcome[WARNINGS] or ())):
+            return _new(
+                Explained, (trace, None, EvalError("not_finite", f"`{nan}` is NaN", spec.id))
+            )
         headroom: float | None = None
         if spec.kind == "limit":
             trace["intent.risk"] = amount
@@ -195,7 +212,7 @@ class Explainer:
             headroom = _gate_headroom(self.headroom_spec(index), trace)
             if headroom is not None:
                 trace["headroom"] = headroom
-        return Explained(trace, headroom, None)
+        return _new(Explained, (trace, headroom, None))
 
     def message(self, verdict: Verdict, rule: RuleSpec, index: int | None = None) -> str:
         """The rule's message with its placeholders filled (``?`` where one fails)."""
@@ -211,7 +228,7 @@ class Explainer:
             try:
                 amount = amount_at(outcome, verdict.intent.requested_risk_abs, at)
                 values = iter(
-                    fn(verdict.intent, verdict.snapshot, amount, outcome.mode, outcome.overridden)
+                    fn(verdict.intent, verdict.snapshot, amount, outcome[MODE], outcome[OVERRIDDEN])
                 )
                 return "".join(p if isinstance(p, str) else fmt(next(values)) for p in parts)
             except Exception:  # the interpreter renders what it can, `?` for the rest
@@ -243,7 +260,7 @@ class Explainer:
 
     def warnings(self, verdict: Verdict) -> list[RuleWarning]:
         out = []
-        for i in verdict.outcome.warnings or ():
+        for i in verdict.outcome[WARNINGS] or ():
             rule = self.policy.rules[i]
             trace, _headroom, err = self.rule(verdict, i)
             message = (
@@ -272,9 +289,9 @@ class Explainer:
         if not verdict.approved:
             assert rule is not None
             return f"{head} → BLOCKED ({self.message(verdict, rule) or default_message(rule)})"
-        clips = verdict.outcome.clips
+        clips = verdict.outcome[CLIPS]
         if clips:
-            a, b = clips[0][1], verdict.outcome.amount
+            a, b = clips[0][1], verdict.outcome[AMOUNT]
             return f"{head} → CLIPPED ({fmt(a)} → {fmt(b)} by {rule.id if rule else '?'})"
         return f"{head} → ALLOWED" + (f" ({rule.id})" if rule else "")
 
@@ -283,7 +300,7 @@ class Explainer:
         """Every rule's verdict and sub-expression values, not only up to the first failure,
         in the mode ``verdict`` was decided in."""
         policy = self.policy
-        mode = policy.data.modes[verdict.outcome.mode]
+        mode = policy.data.modes[verdict.outcome[MODE]]
         rows: list[dict[str, Any]] = []
         for i, crule in enumerate(policy.checked.rules):
             spec = crule.spec

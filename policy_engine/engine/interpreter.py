@@ -241,9 +241,9 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
         mode, overridden = select_mode(checked, data, snap, env)
     except EvalError as exc:
         exc.at = exc.at or "modes"
-        return Outcome(ERROR, -1, 0.0, None, None, 0, False, exc)
+        return (ERROR, -1, 0.0, None, None, 0, False, exc)
     except Exception as exc:
-        return Outcome(ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
+        return (ERROR, -1, 0.0, None, None, 0, False, _internal(exc, "modes"))
     env.mode = mode
     env.overridden = overridden
     clips: list[tuple[int, float, float]] = []
@@ -251,7 +251,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
 
     def outcome(status: int, index: int, error: EvalError | None = None) -> Outcome:
         amount = env.amount if status == APPROVED else 0.0
-        return Outcome(
+        return (
             status,
             index,
             amount,

@@ -16,7 +16,18 @@ from ..lang.errors import EvalError
 from .contracts import AllocationDecision, Clip, PortfolioConstraintEnvelope, RuleWarning
 from .decision import allocation_decision, verdict_facts
 from .explain import Explained
-from .outcome import APPROVED, ERROR, Outcome
+from .outcome import (
+    AMOUNT,
+    APPROVED,
+    CLIPS,
+    ERROR,
+    ERROR_AT,
+    MODE,
+    OVERRIDDEN,
+    RULE,
+    STATUS,
+    Outcome,
+)
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -39,21 +50,21 @@ class Verdict:
     # --- the outcome ---------------------------------------------------------------------
     @property
     def approved(self) -> bool:
-        return self.outcome.status == APPROVED
+        return self.outcome[STATUS] == APPROVED
 
     @property
     def approved_risk_abs(self) -> float:
-        return self.outcome.amount if self.outcome.status == APPROVED else 0.0
+        return self.outcome[AMOUNT] if self.outcome[STATUS] == APPROVED else 0.0
 
     @property
     def rule(self) -> RuleSpec | None:
         """The deciding rule: the rejecting or failing one, the allow that approved, or the last clip."""
         outcome = self.outcome
         rules = self.policy.rules
-        if outcome.rule >= 0:
-            return rules[outcome.rule]
-        if outcome.status == APPROVED and outcome.clips:
-            return rules[outcome.clips[-1][0]]
+        if outcome[RULE] >= 0:
+            return rules[outcome[RULE]]
+        if outcome[STATUS] == APPROVED and outcome[CLIPS]:
+            return rules[outcome[CLIPS][-1][0]]
         return None
 
     @property
@@ -67,17 +78,17 @@ class Verdict:
     @property
     def error(self) -> EvalError | None:
         """What failed, when the decision is an evaluation error (fail closed)."""
-        if self.outcome.status == ERROR:
-            return self.outcome.error
-        if self.outcome.status != APPROVED:
+        if self.outcome[STATUS] == ERROR:
+            return self.outcome[ERROR_AT]
+        if self.outcome[STATUS] != APPROVED:
             return self.explained.error  # a NaN found while explaining a rejection
         return None
 
     @property
     def decision_code(self) -> str:
         outcome = self.outcome
-        if outcome.status == APPROVED:
-            return "approved_clipped" if outcome.clips else "approved_full"
+        if outcome[STATUS] == APPROVED:
+            return "approved_clipped" if outcome[CLIPS] else "approved_full"
         if self.error is not None:
             return EVAL_ERROR_CODE
         rule = self.rule
@@ -86,24 +97,24 @@ class Verdict:
 
     @property
     def mode(self) -> str:
-        return self.policy.data.modes[self.outcome.mode].name
+        return self.policy.data.modes[self.outcome[MODE]].name
 
     @property
     def mode_source(self) -> str:
-        return "override" if self.outcome.overridden else "drawdown"
+        return "override" if self.outcome[OVERRIDDEN] else "drawdown"
 
     @property
     def mode_reason(self) -> str:
-        if self.outcome.overridden:
+        if self.outcome[OVERRIDDEN]:
             return str(getattr(self.snapshot, "mode_override_reason", None) or "override")
-        return self.policy.data.modes[self.outcome.mode].reason
+        return self.policy.data.modes[self.outcome[MODE]].reason
 
     @property
     def clips(self) -> list[Clip]:
         rules = self.policy.rules
         return [
             Clip(rule_id=rules[i].id, from_risk=a, to_risk=b)
-            for i, a, b in self.outcome.clips or ()
+            for i, a, b in self.outcome[CLIPS] or ()
         ]
 
     # --- the explanation -----------------------------------------------------------------
@@ -138,4 +149,4 @@ class Verdict:
     def decision(self, envelope: PortfolioConstraintEnvelope | None = None) -> AllocationDecision:
         """The full :class:`AllocationDecision` (envelope of the snapshot unless given)."""
         env = envelope if envelope is not None else self.policy.envelope(self.snapshot)
-        return allocation_decision(verdict_facts(self), env, self.policy)
+        return allocation_decision(verdict_facts(self), env, self.policy, consume=True)
