@@ -1,4 +1,5 @@
-"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay).
+"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay,
+recover, journal repair).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -17,6 +18,8 @@ import click
 
 from .check import CHECK_HELP, check_command
 from .explain import explain_command
+from .journal import journal_command
+from .recover import recover_command
 from .replay import replay_command
 from .run import run_command
 from .schema import schema_command
@@ -32,6 +35,8 @@ cli.add_command(explain_command)
 cli.add_command(schema_command)
 cli.add_command(run_command)
 cli.add_command(replay_command)
+cli.add_command(recover_command)
+cli.add_command(journal_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:

@@ -129,3 +129,50 @@ def events_or_exit(path: str) -> Iterator[dict[str, Any]]:
         raise UsageError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read `{path}`: {exc}") from None
+
+
+def durability_options(command: Any) -> Any:
+    """The journal's durability and checkpoint options (`run`, `recover`)."""
+    for option in reversed(
+        (
+            click.option(
+                "--fsync",
+                type=click.Choice(["event", "batch", "off"]),
+                default="event",
+                show_default=True,
+                help="When journal lines are forced to disk: after every event, per batch, "
+                "or never (docs/operations.md).",
+            ),
+            click.option(
+                "--fsync-events",
+                type=click.IntRange(min=1),
+                default=256,
+                show_default=True,
+                help="--fsync batch: sync after this many lines at most.",
+            ),
+            click.option(
+                "--fsync-ms",
+                type=click.FloatRange(min=0),
+                default=100.0,
+                show_default=True,
+                help="--fsync batch: or once event time moved this many ms past the "
+                "batch's first line.",
+            ),
+            click.option(
+                "--checkpoint-every",
+                type=click.IntRange(min=0),
+                default=50_000,
+                show_default=True,
+                help="Write the core's snapshot to the journal every N events (0: only on "
+                "close), so recovery replays only the tail.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def durability_of(fsync: str, events: int, ms: float) -> Any:
+    from ..control.journal import Durability
+
+    return Durability(fsync, events=events, ms=ms)  # type: ignore[arg-type]

@@ -9,7 +9,16 @@ from typing import Any
 import click
 
 from ..lang.lexical import fmt
-from .common import Progress, UsageError, count_events, events_or_exit, load_or_report, plural
+from .common import (
+    Progress,
+    UsageError,
+    count_events,
+    durability_of,
+    durability_options,
+    events_or_exit,
+    load_or_report,
+    plural,
+)
 
 
 def outcome(record: dict[str, Any]) -> str:
@@ -96,7 +105,8 @@ class Tally:
     "--journal",
     "journal_path",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the event journal to this file (for `policy replay`).",
+    help="Write the event journal to this new (or empty) file, for `policy replay`; an "
+    "existing journal is continued with `policy recover JOURNAL --events ...` instead.",
 )
 @click.option(
     "--equity",
@@ -105,8 +115,17 @@ class Tally:
     show_default=True,
     help="Starting equity (an `equity` event usually sets it).",
 )
+@durability_options
 def run_command(
-    policy_path: str, events_path: str, as_json: bool, journal_path: str | None, equity: float
+    policy_path: str,
+    events_path: str,
+    as_json: bool,
+    journal_path: str | None,
+    equity: float,
+    fsync: str,
+    fsync_events: int,
+    fsync_ms: float,
+    checkpoint_every: int,
 ) -> None:
     """Feed a stream of events through a portfolio controller.
 
@@ -116,22 +135,41 @@ def run_command(
     clipped, rejected by rule. Exit 0 once every event is applied.
     """
     from ..control.controller import PortfolioController
-    from ..control.events import EventError, canonical
+    from ..control.journal import JournalError
 
     policy = load_or_report(policy_path)
     try:
-        ctl = PortfolioController(policy, equity=equity, journal=journal_path)
-    except OSError as exc:
-        raise UsageError(f"cannot write the journal: {exc}") from None
+        ctl = PortfolioController(
+            policy,
+            equity=equity,
+            journal=journal_path,
+            durability=durability_of(fsync, fsync_events, fsync_ms),
+            checkpoint_every=checkpoint_every or None,
+        )
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    feed(ctl, events_path, as_json)
+    if journal_path and not as_json:
+        click.echo(f"journal written to {journal_path}")
+
+
+def feed(ctl: Any, events_path: str, as_json: bool) -> Tally:
+    """Apply every event of ``events_path`` to ``ctl``, printing each decision; closes
+    ``ctl``; prints the summary."""
+    from ..control.events import EventError, canonical
+    from ..control.journal import JournalError
+
     tally = Tally()
     bar = Progress("running", count_events(events_path))
-    mode = "normal"
+    mode = str(ctl.get_portfolio_state()["mode"])
     try:
         for n, event in enumerate(events_or_exit(events_path), 1):
             try:
                 record = ctl.apply(event)
             except EventError as exc:
                 raise UsageError(f"{events_path}: event {n}: {exc}") from None
+            except JournalError as exc:
+                raise UsageError(f"{events_path}: event {n} not applied: {exc}") from None
             bar.update()
             if not as_json and event.get("type") in _MODE_EVENTS:
                 mode = _echo_mode_change(bar, ctl, mode)
@@ -147,8 +185,7 @@ def run_command(
     else:
         for line in tally.lines():
             click.echo(line)
-        if journal_path:
-            click.echo(f"journal written to {journal_path}")
+    return tally
 
 
 _MODE_EVENTS = ("equity", "mode", "policy")

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy, load_policy_text
@@ -41,7 +41,8 @@ from .events import (
     policy_event,
     policy_from_event,
 )
-from .journal import JournalWriter
+from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter
+from .recovery import Recovery, recover_core
 from .state import PortfolioState
 from .watcher import PolicyWatcher
 
@@ -51,14 +52,6 @@ INFO = logging.INFO
 
 RecordSink = Callable[[Record], None] | list[Record] | None
 Subscriber = Callable[[PortfolioConstraintEnvelope], None]
-
-
-class JournalSink(Protocol):
-    """Where accepted events go before they are applied (a file, a list, a log)."""
-
-    def write(self, event: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def _read_file(path: str) -> bytes:
@@ -83,10 +76,26 @@ class PortfolioController:
         peak_equity: float | None = None,
         journal: str | os.PathLike[str] | list[dict[str, Any]] | JournalSink | None = None,
         records: RecordSink = None,
+        durability: Durability | str = "event",
+        checkpoint_every: int | None = CHECKPOINT_EVERY,
     ) -> None:
         if not isinstance(policy, Policy):
             policy = load_policy(os.fspath(policy))
-        self._core = ControlCore(policy)
+        check_equity(equity, peak_equity)  # before the journal is opened: nothing half-written
+        sink: JournalSink | None
+        if journal is None or not isinstance(journal, str | os.PathLike | list):
+            sink = journal
+        else:
+            # A file is appended to and locked; a non-empty one is refused (see `recover`).
+            sink = JournalWriter(journal, durability=durability, checkpoint_every=checkpoint_every)
+        self._attach(ControlCore(policy), sink, records)
+        with self._lock:
+            self._write(policy_event(policy))
+            self._write(_equity_event(equity, peak_equity, None))
+            self._run(self._core.equity(equity, peak_equity, None, teach=self._teach()))
+
+    def _attach(self, core: ControlCore, journal: JournalSink | None, records: RecordSink) -> None:
+        self._core = core
         self._lock = threading.RLock()
         self._subscribers: dict[int, Subscriber] = {}
         self._next_token = 0
@@ -98,18 +107,37 @@ class PortfolioController:
             self._sink = records.append
         else:
             self._sink = records
-        self._journal: JournalSink | None
-        if journal is None:
-            self._journal = None
-        elif isinstance(journal, str | os.PathLike | list):
-            self._journal = JournalWriter(journal)
-        else:
-            self._journal = journal
-        with self._lock:
-            self._write(policy_event(policy))
-            check_equity(equity, peak_equity)
-            self._write(_equity_event(equity, peak_equity, None))
-            self._run(self._core.equity(equity, peak_equity, None, teach=self._teach()))
+        self._journal = journal
+        if isinstance(journal, JournalWriter):
+            journal.bind(core.snapshot)  # checkpoint lines hold this core's exact snapshot
+        self.recovery: Recovery | None = None
+
+    @classmethod
+    def recover(
+        cls,
+        journal_path: str | os.PathLike[str],
+        policy: Policy | str | os.PathLike[str] | None = None,
+        *,
+        records: RecordSink = None,
+        durability: Durability | str = "event",
+        checkpoint_every: int | None = CHECKPOINT_EVERY,
+    ) -> PortfolioController:
+        """A controller with the exact state ``journal_path``'s events produce, appending to
+        the same journal (:mod:`.recovery`; ``ctl.recovery`` says how). A ``policy`` other
+        than the one in force is then put in force like a reload (journaled). Records of
+        the replayed events are not sent to ``records`` again."""
+        core, writer, report = recover_core(
+            journal_path, durability=durability, checkpoint_every=checkpoint_every
+        )
+        ctl = cls.__new__(cls)
+        ctl._attach(core, writer, records)
+        ctl.recovery = report
+        if policy is not None:
+            if not isinstance(policy, Policy):
+                policy = load_policy(os.fspath(policy))
+            if policy.content_hash != core.policy.content_hash:
+                ctl.use_policy(policy)
+        return ctl
 
     # --- plumbing ------------------------------------------------------------------------
     @property
@@ -132,6 +160,8 @@ class PortfolioController:
         return self._journal
 
     def _write(self, event: dict[str, Any]) -> None:
+        # A write that fails raises (JournalWriteError) before the core sees the event:
+        # nothing is decided unrecorded.
         if self._journal is not None:
             self._journal.write(event)
 
