@@ -119,7 +119,7 @@ def _rebuild(result: Scan, read: Callable[[str], bytes]) -> tuple[ControlCore, i
         replayed = 0
         apply = core.apply
         for event in stream:
-            apply(event, read=read)
+            apply(event, read=read, records=False)  # the state is what matters here
             replayed += 1
     return core, replayed, cp_line
 

@@ -179,7 +179,7 @@ def verified_replay(
     core, pending = start(stream, None)
     cores.append(core)
     for event in itertools.chain(pending, stream):
-        records = core.apply(event, read=read).records
+        records = core.apply(event, read=read, records=lifecycle).records
         if lifecycle:
             yield from records
         elif event.get("type") == "intent":
