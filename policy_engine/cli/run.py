@@ -24,7 +24,9 @@ def decision_line(record: dict[str, Any]) -> str:
 
     who = " ".join(str(record.get(k) or "?") for k in ("strategy", "symbol"))
     amounts = f"{fmt(record.get('requested_risk_abs', 0.0))} -> {fmt(record.get('approved_risk_abs', 0.0))}"
-    head = f"#{record.get('seq')} {record.get('intent_id') or '?'} {who} {amounts} {outcome(record).upper()}"
+    seq = record.get("seq")
+    number = "-" if seq is None else seq  # a refused intent is answered but never journaled
+    head = f"#{number} {record.get('intent_id') or '?'} {who} {amounts} {outcome(record).upper()}"
     code = record.get("decision_code", "")
     rule = record.get("rule_id")
     reasons = [str(r) for r in record.get("reasons") or []]

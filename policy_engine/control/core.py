@@ -159,13 +159,44 @@ class ControlCore(Allocation, Lifecycle):
         )
         return outputs(records, logs, env)
 
+    def reload_refusal(self, policy: Policy) -> str | None:
+        """Why a live shell must not put ``policy`` in force (None: it may). Pure.
+
+        Changed content must carry a higher version (a rollback is a new, higher version of
+        the old text), and an override in force must name a mode the new policy declares.
+        The same content again is a no-op (``"unchanged"``)."""
+        current = self.policy
+        if policy.content_hash == current.content_hash:
+            return "unchanged"
+        if policy.version <= current.version:
+            return (
+                f"policy {policy.name} v{policy.version} does not go up from "
+                f"v{current.version}: changed content needs a higher version"
+            )
+        override = self.state.mode_override
+        if override is not None and override not in policy.declared_modes:
+            return (
+                f"the override `{override}` is in force and policy {policy.name} "
+                f"v{policy.version} does not declare it: clear the override first"
+            )
+        return None
+
     def use_policy(self, policy: Policy, *, teach: bool = False) -> Outputs:
-        """Put ``policy`` in force, keeping the live state; the envelope is broadcast."""
+        """Put ``policy`` in force, keeping the live state; the envelope is broadcast.
+
+        Live trades whose cohort the new policy defines differently move to it, exposure
+        and all, in this same step (a cohort cap must see what its members hold)."""
         seq = self.next_seq()
         old = self.policy_ref
         self.policy = policy
         self.policy_ref = policy_ref_of(policy)
         self.ttl = ttl_of(policy)
+        moved = []
+        for trade in self.book.live():
+            cohort = policy.cohort_of(trade.symbol, trade.bucket)
+            if cohort != trade.cohort:
+                moved.append({"intent_id": trade.intent_id, "from": trade.cohort, "to": cohort})
+                self.book.move_cohort(trade, cohort)
         env, _push = self.after_mode_change(True)
         logs: list[Log] = []
         if teach:
@@ -184,6 +215,8 @@ class ControlCore(Allocation, Lifecycle):
             "policy": dict(self.policy_ref),
             "mode": env.portfolio_mode,
         }
+        if moved:
+            rec["moved"] = moved
         return outputs([rec], logs, env)
 
     # --- events as dicts -------------------------------------------------------------------

@@ -16,9 +16,17 @@ import os
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from .events import EventError, json_default
+
+
+class JournalSink(Protocol):
+    """Where accepted events go before they are applied (a file, a list, a log)."""
+
+    def write(self, event: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class JournalWriter:
@@ -76,4 +84,4 @@ def journal_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["JournalWriter", "journal_schema", "read_events"]
+__all__ = ["JournalSink", "JournalWriter", "journal_schema", "read_events"]
