@@ -90,7 +90,16 @@ def test_seed_strategy_limits_first_two_scalpers_and_one_momentum(
     blocked = [r.getMessage() for r in caplog.records if "BLOCKED" in r.getMessage()]
     assert blocked[0] == "[RISK:STRATEGY] SCALPER BTC-USD active=2 max=2 → BLOCKED (limit reached)"
     assert "[RISK:STRATEGY] MOMENTUM BTC-USD active=1 max=1 → BLOCKED (limit reached)" in blocked
-    assert any("→ ALLOWED" in r.getMessage() for r in caplog.records)
+    # Every teaching line carries the category, the counts and the decision (seed 000).
+    allowed = [r.getMessage() for r in caplog.records if "→ ALLOWED" in r.getMessage()]
+    assert allowed[:2] == [
+        "[RISK:STRATEGY] SCALPER BTC-USD active=0 max=2 → ALLOWED",
+        "[RISK:STRATEGY] SCALPER BTC-USD active=1 max=2 → ALLOWED",
+    ]
+    # Exits are never blocked by entry limits: with both SCALPER slots taken, a flat
+    # SCALPER intent is approved (and takes no slot).
+    exit_ = ctl.request_allocation(intent("SCALPER", side="flat", t=9))
+    assert exit_.approved and exit_.rule_id == "risk-reducing-allowed"
     # A close frees the slot: the next SCALPER trades again.
     rec = ctl.close_position(decisions[0].intent_id, at(10))
     assert rec["status"] == "closed"
@@ -109,17 +118,17 @@ def test_reload_switches_a_strategy_off_and_keeps_state(tmp_path: Path) -> None:
     path.write_text(text)
     ctl = controller(path)
     first = ctl.request_allocation(intent("SCALPER"))
-    assert first.approved and first.policy.version == 1
+    assert first.approved and first.policy.version == 2
     path.write_text(
-        text.replace("version: 1", "version: 2").replace(
+        text.replace("version: 2", "version: 3").replace(
             "SCALPER:  {enabled: true", "SCALPER:  {enabled: false"
         )
     )
     rec = ctl.reload(path)
-    assert rec["ok"] and rec["policy"]["version"] == 2 and rec["previous"]["version"] == 1
+    assert rec["ok"] and rec["policy"]["version"] == 3 and rec["previous"]["version"] == 2
     off = ctl.request_allocation(intent("SCALPER", t=1))
     assert off.decision_code == "rejected_strategy_disabled"
-    assert off.policy.version == 2
+    assert off.policy.version == 3
     assert off.reasons[0] == "strategy-enabled: strategy SCALPER is disabled"
     state = ctl.get_portfolio_state()
     assert state["strategies"]["SCALPER"]["active_trades"] == 1
@@ -155,7 +164,7 @@ def test_watcher_poll_reloads_on_change_and_reports_failures(tmp_path: Path) -> 
     assert watcher.poll() is None
     path.write_text(
         text.replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false").replace(
-            "version: 1", "version: 2"
+            "version: 2", "version: 3"
         )
     )
     rec = watcher.poll()
@@ -181,7 +190,7 @@ def test_watcher_thread_applies_an_edit_in_a_running_loop(tmp_path: Path) -> Non
     try:
         path.write_text(
             text.replace("MOMENTUM: {enabled: true", "MOMENTUM: {enabled: false").replace(
-                "version: 1", "version: 2"
+                "version: 2", "version: 3"
             )
         )
         assert done.wait(timeout=10)
@@ -550,7 +559,7 @@ def test_decision_record_explains_a_clip_by_itself(caplog: pytest.LogCaptureFixt
         and line.endswith("→ CLIPPED (1000 → 600 by portfolio-heat)")
         for line in lines
     )
-    assert "[RISK:POLICY] BREAKOUT BTC-USD → ALLOWED" in lines
+    assert "[RISK:STRATEGY] BREAKOUT BTC-USD active=0 max=3 → ALLOWED" in lines
 
 
 def test_fast_approval_record_matches_the_verdict() -> None:

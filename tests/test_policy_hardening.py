@@ -188,3 +188,19 @@ def test_a_policy_event_naming_dev_zero_is_refused_not_read_forever() -> None:
         policy_from_event(event, read_policy_bytes)
     with pytest.raises(PolicyError, match="PT001"):
         load_policy("/dev/zero")
+
+
+def test_policy_integrity_prints_a_block_that_seals_the_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import cli
+
+    path = tmp_path / "p.yaml"
+    path.write_text((ROOT / "policies" / "portfolio.yaml").read_text())
+    result = CliRunner().invoke(cli, ["integrity", str(path)])
+    assert result.exit_code == 0 and result.output.startswith("integrity:\n  rules: ")
+    path.write_text(path.read_text() + result.output)
+    assert load_policy(path).name == "portfolio-default"
+    path.write_text(path.read_text().replace("max_positions: 5", "max_positions: 50"))
+    with pytest.raises(PolicyError, match="PT113"):
+        load_policy(path)

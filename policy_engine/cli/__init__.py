@@ -17,6 +17,7 @@ import click
 
 from .check import CHECK_HELP, check_command
 from .explain import explain_command
+from .integrity import integrity_command
 from .replay import replay_command
 from .run import run_command
 from .schema import schema_command
@@ -32,6 +33,7 @@ cli.add_command(explain_command)
 cli.add_command(schema_command)
 cli.add_command(run_command)
 cli.add_command(replay_command)
+cli.add_command(integrity_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:

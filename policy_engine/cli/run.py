@@ -122,7 +122,7 @@ def run_command(
 
     policy = load_or_report(policy_path)
     try:
-        ctl = PortfolioController(policy, equity=equity, journal=journal_path)
+        ctl = PortfolioController(policy, equity=equity, journal=journal_path, clock=None)
     except OSError as exc:
         raise UsageError(f"cannot write the journal: {exc}") from None
     tally = Tally()

@@ -21,9 +21,13 @@ Trade lifecycle
   the risk of **this** execution (incremental). It moves that amount from
   reserved to active; the first fill makes the trade an open position. A
   repeated ``fill_id`` is a no-op (``duplicate``); a fill beyond the
-  reservation is committed in full and flagged (``overfill_risk_abs``); a fill
-  for an unknown, cancelled, expired or closed reservation is reported, not
-  absorbed.
+  reservation is committed in full and flagged (``overfill_risk_abs``). A fill
+  after the trade was cancelled, expired or closed is real exposure at the
+  venue: it is absorbed as an orphan position (status ``late``, ``late_after``)
+  that counts against every cap until it is closed. A fill for an intent never
+  seen (or ended too long ago to attribute) is reported, not absorbed.
+- Intent ids are unique for the journal's life: an id already decided is
+  refused (it could otherwise pick up a late fill of the trade it named).
 - ``cancel`` releases the unfilled remainder; a trade with no fill ends there.
   ``close`` ends a trade, releasing its active risk, any remainder and its slot.
 - Reservation TTL runs on the events' own timestamps: the clock is the latest
