@@ -218,11 +218,23 @@ def test_against_git_revision(tmp_path: Path) -> None:
     assert "PT420" in result.stdout
     assert "~ strategies.SCALPER.max_trades: 2 -> 3" in result.stdout
     policy.write_text(
-        text.replace("max_trades: 2}", "max_trades: 3}").replace("version: 1", "version: 2")
+        text.replace("max_trades: 2}", "max_trades: 3}").replace("version: 2", "version: 3")
     )
     result = runner.invoke(check_command, [str(policy), "--against", "HEAD"])
     assert result.exit_code == 0, result.stdout
-    assert "version 1 -> 2" in result.stdout
+    assert "version 2 -> 3" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["--output=/tmp/pwned", "-p", "--upload-pack=touch x"])
+def test_against_never_passes_an_option_to_git(tmp_path: Path, value: str) -> None:
+    """`--against=--output=FILE` used to reach `git show` as an option (and write FILE)."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    policy = tmp_path / "p.yaml"
+    policy.write_text((ROOT / "policies" / "strategy_limits.yaml").read_text())
+    result = CliRunner().invoke(check_command, [str(policy), f"--against={value}"])
+    assert result.exit_code == 2
+    assert "cannot start with `-`" in result.output
+    assert not Path("/tmp/pwned").exists()
 
 
 def test_policy_check_subcommand_matches_console_script(in_golden: Path) -> None:

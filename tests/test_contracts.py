@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -29,14 +30,59 @@ BAD_INTENTS: list[tuple[str, dict[str, Any], str, str]] = [
     # (id, fields, field named in the error, message fragment)
     ("nan-risk", {**GOOD, "requested_risk_abs": math.nan}, "requested_risk_abs", "finite number"),
     ("inf-risk", {**GOOD, "requested_risk_abs": math.inf}, "requested_risk_abs", "finite number"),
-    ("nan-risk-string", {**GOOD, "requested_risk_abs": "nan"}, "requested_risk_abs", "finite"),
+    (
+        "nan-risk-string",
+        {**GOOD, "requested_risk_abs": "nan"},
+        "requested_risk_abs",
+        "must be a number, not a string",
+    ),
+    # Strict types: nothing that merely converts (it would be journaled as something else).
+    (
+        "decimal-risk",
+        {**GOOD, "requested_risk_abs": Decimal("1.5")},
+        "requested_risk_abs",
+        "must be a number, not a Decimal",
+    ),
+    (
+        "string-risk",
+        {**GOOD, "requested_risk_abs": "1.5"},
+        "requested_risk_abs",
+        "must be a number, not a string",
+    ),
+    ("bytes-strategy", {**GOOD, "strategy": b"SCALPER"}, "strategy", "valid string"),
+    ("string-as-bool", {**GOOD, "reduce_only": "yes"}, "reduce_only", "valid boolean"),
+    ("int-as-bool", {**GOOD, "reduce_only": 1}, "reduce_only", "valid boolean"),
+    ("epoch-zero-timestamp", {**GOOD, "timestamp": 0}, "timestamp", "not an integer"),
+    (
+        "far-future-timestamp",
+        {**GOOD, "timestamp": "9999-12-31T23:59:59Z"},
+        "timestamp",
+        "[2000-01-01, 2200-01-01)",
+    ),
+    (
+        "overflowing-risk",
+        {**GOOD, "requested_risk_abs": 1.7e302},
+        "requested_risk_abs",
+        "less than or equal to 1000000000000000",
+    ),
+    (
+        "giant-int-risk",
+        {**GOOD, "requested_risk_abs": 10**400},
+        "requested_risk_abs",
+        "at most 1e+15",
+    ),
     (
         "negative-risk",
         {**GOOD, "requested_risk_abs": -1.0},
         "requested_risk_abs",
         "greater than or equal to 0",
     ),
-    ("huge-risk", {**GOOD, "requested_risk_abs": 1e303}, "requested_risk_abs", "too large"),
+    (
+        "huge-risk",
+        {**GOOD, "requested_risk_abs": 1e303},
+        "requested_risk_abs",
+        "less than or equal",
+    ),
     ("bool-risk", {**GOOD, "requested_risk_abs": True}, "requested_risk_abs", "not a boolean"),
     ("risk-not-number", {**GOOD, "requested_risk_abs": "lots"}, "requested_risk_abs", "number"),
     (

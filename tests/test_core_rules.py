@@ -48,3 +48,34 @@ def test_sub_grid_risk_is_refused_not_rounded_to_zero() -> None:
         PortfolioIntent(**base, requested_risk_abs=1e-7)
     assert PortfolioIntent(**base, requested_risk_abs=0).requested_risk_abs == 0.0
     assert PortfolioIntent(**base, requested_risk_abs=1.0000004).requested_risk_abs == 1.0
+
+
+@pytest.mark.parametrize("on_exceed", ["clip", "reject"])
+def test_a_request_equal_to_the_headroom_up_to_float_noise_is_approved_in_full(
+    on_exceed: str,
+) -> None:
+    """6% of 100,001 minus 600 is 5400.0599999999995 in floats: a request of 5400.06 is the
+    headroom on the 1e-6 grid, approved in full (it was clipped from 5400.06 to 5400.06)."""
+    from policy_engine import PortfolioSnapshot
+
+    policy = load_policy_text(
+        HEAD
+        + "params: {heat_cap: 6%}\nrules:\n  - id: heat\n"
+        + "    limit: params.heat_cap * portfolio.equity - portfolio.heat\n"
+        + f"    on_exceed: {on_exceed}\n    message: capped at {{params.heat_cap * portfolio.equity - portfolio.heat}}\n"
+    )
+    snap = PortfolioSnapshot(equity=100_001, active_risk=600)
+    base: dict[str, Any] = {
+        "intent_id": "i",
+        "strategy": "S",
+        "symbol": "BTC-USD",
+        "side": "long",
+        "timestamp": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    exact = policy.evaluate(PortfolioIntent(**base, requested_risk_abs=5400.06), snap)
+    assert exact.decision_code == "approved_full" and exact.approved_risk_abs == 5400.06
+    assert policy.interpret(PortfolioIntent(**base, requested_risk_abs=5400.06), snap)[0] == 0
+    over = policy.evaluate(PortfolioIntent(**base, requested_risk_abs=5400.061), snap)
+    assert not over.approved or over.approved_risk_abs == 5400.06
+    # the numbers are shown on the grid, not with the float noise
+    assert "capped at 5400.06" in over.reasons[0] and "5400.0599" not in " ".join(over.reasons)

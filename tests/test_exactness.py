@@ -49,7 +49,12 @@ class Model:
 
     def __init__(self) -> None:
         self.trades: dict[str, RefTrade] = {}
+        self.ended: dict[str, tuple[str, str]] = {}  # ended id -> (strategy, symbol)
         self.clock: datetime | None = None
+
+    def end(self, iid: str) -> None:
+        t = self.trades.pop(iid)
+        self.ended[iid] = (t.strategy, t.symbol)
 
     def advance(self, ts: datetime) -> None:
         if self.clock is None or ts > self.clock:
@@ -62,7 +67,7 @@ class Model:
             t.reserved = 0
             t.released = True
             if not t.open:
-                del self.trades[iid]
+                self.end(iid)
 
     def aggregates(self) -> dict[tuple[str, str], tuple[int, int, int, int]]:
         out: dict[tuple[str, str], list[int]] = {}
@@ -157,7 +162,11 @@ def run(ops: list[tuple[Any, ...]]) -> None:
         elif kind == "fill":
             _, k, amount, fid, _dt = op
             iid = issued[k % len(issued)] if issued else "none"
-            model.advance(now)
+            t = model.trades.get(iid)
+            # Admitted (journaled, and so moving the clock) only if it can change something.
+            admitted = (t is not None and f"f{fid}" not in t.fills) or iid in model.ended
+            if admitted:
+                model.advance(now)
             rec = ctl.on_fill_update(
                 {
                     "intent_id": iid,
@@ -167,31 +176,45 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 }
             )
             t = model.trades.get(iid)
-            if t is not None and not t.released and f"f{fid}" not in t.fills:
-                units = to_units(amount)
+            units = to_units(amount)
+            if not admitted:
+                assert rec["status"] in ("duplicate", "unknown")
+                assert rec["before"] == rec["after"] and rec["seq"] is None
+            elif t is not None:
                 take = min(units, t.reserved)
                 t.reserved -= take
                 t.filled += units
                 t.fills.add(f"f{fid}")
-                assert rec["status"] == "committed"
+                # after a cancel or expiry released the remainder, a fill is late exposure
+                assert rec["status"] == ("late" if t.released else "committed")
             else:
-                assert rec["status"] != "committed"
-                assert rec["before"] == rec["after"]
+                # a fill after the trade ended: an orphan position, counted everywhere
+                strategy, symbol = model.ended.pop(iid)
+                orphan = RefTrade(strategy, symbol, 0, datetime.max.replace(tzinfo=UTC))
+                orphan.filled, orphan.released = units, True
+                orphan.fills.add(f"f{fid}")
+                model.trades[iid] = orphan
+                assert rec["status"] == "late"
         elif kind in ("cancel", "close"):
             _, k, _dt = op
             iid = issued[k % len(issued)] if issued else "none"
-            model.advance(now)
             t = model.trades.get(iid)
             if kind == "cancel":
-                ctl.cancel_reservation(iid, now)
                 if t is not None and not t.released:
-                    t.reserved = 0
-                    t.released = True
-                    if not t.open:
-                        del model.trades[iid]
+                    model.advance(now)
+                    t = model.trades.get(iid)
+                    if t is not None and not t.released:
+                        t.reserved = 0
+                        t.released = True
+                        if not t.open:
+                            model.end(iid)
+                ctl.cancel_reservation(iid, now)
             else:
+                if t is not None:
+                    model.advance(now)
+                    if iid in model.trades:
+                        model.end(iid)
                 ctl.close_position(iid, now)
-                model.trades.pop(iid, None)
         else:
             model.advance(now)
             ctl.advance_time(now)

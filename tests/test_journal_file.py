@@ -71,7 +71,7 @@ def small_journal(path: Path, n: int = 12, **kw: Any) -> list[dict[str, Any]]:
                         "timestamp": (T0 + timedelta(seconds=k)).isoformat(),
                     }
                 )
-    return [r for r in records if r["kind"] == "decision"]
+    return [r for r in records if r["kind"] == "decision" and r["seq"] is not None]
 
 
 # --- one writer, never truncated -----------------------------------------------------------
@@ -375,7 +375,8 @@ def test_a_journal_that_runs_out_of_space_stops_decisions_and_keeps_what_it_has(
                 refused += 1
                 message = str(exc)
         print(json.dumps({{"refused": refused, "message": message,
-                           "decisions": [r for r in records if r["kind"] == "decision"]}}))
+                           "decisions": [r for r in records if r["kind"] == "decision"
+                                         and r["seq"] is not None]}}))
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -443,9 +444,9 @@ def test_a_long_journal_with_reloads_verifies_across_checkpoints(tmp_path: Path)
     result = CliRunner().invoke(cli, ["replay", str(path), "--verify", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.splitlines()[-1])["summary"]
-    assert summary["journal"]["checkpoints"] >= 6 and summary["journal"]["chained"]
+    assert summary["journal"]["checkpoints"] >= 4 and summary["journal"]["chained"]
     assert [canonical(r) for r in replay(path, lifecycle=True)] == [
-        canonical(r) for r in records if "seq" in r
+        canonical(r) for r in records if r.get("seq") is not None
     ]
     assert os.path.getsize(path) == scan(path).size
     # Every line as written (chain value, checkpoints) follows the published schema.

@@ -18,6 +18,7 @@ import click
 
 from .check import CHECK_HELP, check_command
 from .explain import explain_command
+from .integrity import integrity_command
 from .journal import journal_command
 from .recover import recover_command
 from .replay import replay_command
@@ -35,6 +36,7 @@ cli.add_command(explain_command)
 cli.add_command(schema_command)
 cli.add_command(run_command)
 cli.add_command(replay_command)
+cli.add_command(integrity_command)
 cli.add_command(recover_command)
 cli.add_command(journal_command)
 

@@ -24,6 +24,7 @@ from .. import diagnostics as d
 from ..analysis.check import Result, check_bytes, check_file
 from ..analysis.diff import semantic_diff, version_check
 from ..diagnostics import Diagnostic, Severity, Span
+from ..document.yaml_source import read_policy_bytes
 from .common import UsageError, plural, progress
 
 FORMATS = ("text", "json", "github")
@@ -118,13 +119,18 @@ def _check_all(targets: list[str]) -> list[Result]:
 
 
 def read_old(against: str, path: str) -> tuple[bytes, str]:
-    """The old version: a file, or `REV` (a git revision of ``path``)."""
+    """The old version: a file, or `REV` (a git revision of ``path``).
+
+    The value never reaches git as an option: one starting with `-` is refused, and the
+    revision is passed after `--end-of-options` (`git show -- REV` would read a path)."""
     if Path(against).is_file():
-        return Path(against).read_bytes(), against
+        return read_policy_bytes(against), against
+    if against.startswith("-"):
+        raise UsageError(f"`--against {against}`: a revision or file cannot start with `-`")
     where = Path(path).resolve().parent
     try:
         proc = subprocess.run(
-            ["git", "-C", str(where), "show", f"{against}:./{Path(path).name}"],
+            ["git", "-C", str(where), "show", "--end-of-options", f"{against}:./{Path(path).name}"],
             capture_output=True,
             timeout=30,
             check=False,

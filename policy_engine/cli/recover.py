@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
@@ -55,9 +56,9 @@ def recover_command(
     try:
         ctl = PortfolioController.recover(
             journal_path,
-            policy,
             durability=durability_of(fsync, fsync_events, fsync_ms),
             checkpoint_every=checkpoint_every or None,
+            clock=None,  # an events file is history (or a simulation): no wall-clock skew bound
         )
     except (TornJournalError, EventError, PolicyError) as exc:
         click.echo(str(exc))
@@ -67,9 +68,15 @@ def recover_command(
         raise UsageError(str(exc)) from None
     report = ctl.recovery
     assert report is not None
+    if policy is not None:
+        put = ctl.use_policy(policy)  # the rules of a reload: a lower version is refused
+        if not put["ok"]:
+            ctl.close()
+            click.echo(f"recovered, but {policy_path} was not put in force: {put['error']}")
+            raise SystemExit(1)
     state = ctl.get_portfolio_state()
     if as_json:
-        click.echo(json.dumps({"recovery": report.__dict__, "state": state}, default=str))
+        click.echo(json.dumps({"recovery": asdict(report), "state": state}, default=str))
     else:
         where = (
             f"checkpoint at line {report.checkpoint_line} + {plural(report.replayed, 'event')}"

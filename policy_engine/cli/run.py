@@ -33,7 +33,9 @@ def decision_line(record: dict[str, Any]) -> str:
 
     who = " ".join(str(record.get(k) or "?") for k in ("strategy", "symbol"))
     amounts = f"{fmt(record.get('requested_risk_abs', 0.0))} -> {fmt(record.get('approved_risk_abs', 0.0))}"
-    head = f"#{record.get('seq')} {record.get('intent_id') or '?'} {who} {amounts} {outcome(record).upper()}"
+    seq = record.get("seq")
+    number = "-" if seq is None else seq  # a refused intent is answered but never journaled
+    head = f"#{number} {record.get('intent_id') or '?'} {who} {amounts} {outcome(record).upper()}"
     code = record.get("decision_code", "")
     rule = record.get("rule_id")
     reasons = [str(r) for r in record.get("reasons") or []]
@@ -145,6 +147,7 @@ def run_command(
             journal=journal_path,
             durability=durability_of(fsync, fsync_events, fsync_ms),
             checkpoint_every=checkpoint_every or None,
+            clock=None,  # an events file is history (or a simulation): no wall-clock skew bound
         )
     except JournalError as exc:
         raise UsageError(str(exc)) from None

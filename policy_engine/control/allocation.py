@@ -8,6 +8,7 @@ are decided here too: rejected, nothing else changes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, overload
@@ -72,13 +73,14 @@ class Allocation(CoreBase):
         before = totals(state) if build else None
         policy = self.policy
         iid = intent.intent_id
-        if book.get(iid) is not None:
+        duplicate = self.duplicate_message(iid)
+        if duplicate is not None:
             return self.refuse(
                 seq,
                 iid,
                 intent.requested_risk_abs,
                 DUPLICATE_INTENT_CODE,
-                f"intent {iid} already holds a live reservation or position",
+                duplicate,
                 "CONTROLLER",
                 {
                     "strategy": intent.strategy,
@@ -91,6 +93,7 @@ class Allocation(CoreBase):
                 logs or [],
                 teach,
             )
+        book.seen.add(iid)
         outcome = policy.decide(intent, state)
         verdict = Verdict(policy, intent, state, outcome) if teach else None
         if teach:
@@ -118,6 +121,7 @@ class Allocation(CoreBase):
                     seq,
                     created,
                     None if ttl is None else created + ttl,
+                    intent.correlation_bucket,
                 )
             )
             reserved = units / _SCALE
@@ -148,21 +152,52 @@ class Allocation(CoreBase):
             return decision, record, NOTHING
         return decision, record, outputs(extra or (), logs or (), None)
 
+    def duplicate_message(self, intent_id: str) -> str | None:
+        """Why ``intent_id`` cannot be decided again, or None. Intent ids are unique for the
+        journal's life: a reused id could pick up a late fill of the trade it named before."""
+        if self.book.get(intent_id) is not None:
+            return f"intent {intent_id} already holds a live reservation or position"
+        if intent_id in self.book.seen:
+            return (
+                f"intent id {intent_id} was already decided (ids are unique for the journal's life)"
+            )
+        return None
+
     def invalid_intent(
         self, raw: Any, message: str, *, teach: bool = False
     ) -> tuple[AllocationDecision, Record, Outputs]:
-        """Decide an intent that failed validation: rejected, nothing else changes."""
-        seq = self.next_seq()
-        fields: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        iid = fields.get("intent_id")
-        req = fields.get("requested_risk_abs")
-        requested = (
-            float(req)
-            if isinstance(req, int | float) and not isinstance(req, bool) and req == req
-            else 0.0
+        """Decide an intent that failed validation and was journaled (journals written before
+        refusals stopped being journaled): rejected, numbered, nothing else changes."""
+        return self.refusal(
+            raw, INVALID_INTENT_CODE, message, "VALIDATION", teach=teach, seq=self.next_seq()
         )
-        if requested in (float("inf"), float("-inf")):
-            requested = 0.0
+
+    def refusal(
+        self,
+        raw: Any,
+        code: str,
+        message: str,
+        category: str,
+        *,
+        teach: bool = False,
+        seq: int | None = None,
+    ) -> tuple[AllocationDecision, Record, Outputs]:
+        """The rejection of an intent refused before evaluation (invalid, a reused id): no
+        state changes, and unless ``seq`` is given no event is numbered (the shells do not
+        journal what they refuse). ``raw`` is a PortfolioIntent or whatever the caller sent."""
+        if isinstance(raw, PortfolioIntent):
+            fields: Mapping[str, Any] = {
+                "intent_id": raw.intent_id,
+                "requested_risk_abs": raw.requested_risk_abs,
+                "timestamp": raw.timestamp,
+                "strategy": raw.strategy,
+                "symbol": raw.symbol,
+                "side": raw.side,
+            }
+        else:
+            fields = raw if isinstance(raw, Mapping) else {}
+        iid = fields.get("intent_id")
+        requested = _shown_amount(fields.get("requested_risk_abs"))
         ts = fields.get("timestamp")
         ts_text = (
             ts.isoformat() if isinstance(ts, datetime) else ts if isinstance(ts, str) else None
@@ -170,13 +205,15 @@ class Allocation(CoreBase):
         extra = {
             k: v for k in ("strategy", "symbol", "side") if isinstance(v := fields.get(k), str)
         }
+        if isinstance(raw, PortfolioIntent):
+            extra["cohort"] = self.policy.cohort_of(raw.symbol, raw.correlation_bucket)
         return self.refuse(
             seq,
             iid if isinstance(iid, str) else "",
             requested,
-            INVALID_INTENT_CODE,
+            code,
             message,
-            "VALIDATION",
+            category,
             extra,
             ts_text,
             [],
@@ -186,7 +223,7 @@ class Allocation(CoreBase):
 
     def refuse(
         self,
-        seq: int,
+        seq: int | None,
         intent_id: str,
         requested: float,
         code: str,
@@ -221,6 +258,17 @@ class Allocation(CoreBase):
         records.append(record)
         decision = allocation_decision(facts, self.envelope(), self.policy)
         return decision, record, outputs(records, logs, None)
+
+
+def _shown_amount(value: Any) -> float:
+    """What a refused intent asked for, as far as it can be shown (0.0 when not a sane number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        amount = float(value)
+    except OverflowError:  # an int beyond any float
+        return 0.0
+    return amount if math.isfinite(amount) else 0.0
 
 
 __all__ = ["DUPLICATE_INTENT_CODE", "INVALID_INTENT_CODE", "Allocation"]

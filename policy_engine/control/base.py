@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from ..engine.contracts import PortfolioConstraintEnvelope, from_units
 from ..engine.policy import ModeInfo, Policy
-from .events import Record
+from .events import EventError, Record
 from .records import lifecycle_record
 from .state import Book, PortfolioState, Trade
 
@@ -70,6 +70,16 @@ class CoreBase:
     @property
     def clock(self) -> datetime | None:
         return self.book.clock
+
+    def check_mode(self, mode: str | None) -> None:
+        """An override must name a mode the policy declares (or None, which clears it): an
+        undeclared `risk_off` would broadcast risk_off while the chain approved new risk."""
+        declared = self.policy.declared_modes
+        if mode is not None and mode not in declared:
+            raise EventError(
+                f"mode {mode!r} is not declared by policy {self.policy.name} "
+                f"(it declares {', '.join(declared)})"
+            )
 
     def mode_info(self) -> ModeInfo:
         return self.policy.mode_of(self.state)

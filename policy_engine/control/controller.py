@@ -20,30 +20,37 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, Unpack
 
+from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy, load_policy_text
-from .core import ControlCore, Outputs
+from .admission import Admission, wall_clock
+from .core import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, ControlCore, Outputs
 from .events import (
-    EventError,
+    CLOCK_SKEW_CODE,
+    DEFAULT_MAX_SKEW,
+    Clock,
     FillUpdate,
     Record,
     check_equity,
-    check_mode,
-    field,
+    check_intent_id,
+    check_reason,
+    check_time,
+    equity_event,
+    lifecycle_event,
     optional_timestamp,
     parse_fill,
     parse_intent,
     parse_timestamp,
     policy_event,
-    policy_from_event,
 )
-from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter
-from .recovery import Recovery, recover_core
+from .feed import apply_event
+from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter, journal_sink
+from .recovery import RecoverOptions, Recovery, recovered
 from .state import PortfolioState
+from .subscribers import Subscriber, Subscribers
 from .watcher import PolicyWatcher
 
 logger = logging.getLogger("policy_engine")
@@ -51,11 +58,10 @@ _enabled = logger.isEnabledFor
 INFO = logging.INFO
 
 RecordSink = Callable[[Record], None] | list[Record] | None
-Subscriber = Callable[[PortfolioConstraintEnvelope], None]
 
 
 def _read_file(path: str) -> bytes:
-    return Path(path).read_bytes()
+    return read_policy_bytes(path)  # bounded: a journal may name any path
 
 
 class PortfolioController:
@@ -65,7 +71,14 @@ class PortfolioController:
     ``policy`` is a compiled :class:`~policy_engine.Policy` or a path to a policy
     file. ``journal`` (a path, a list to collect events in memory, or any
     :class:`JournalSink`) turns on the event journal; ``records`` (a list or a
-    callable) receives every record.
+    callable) receives every record. ``clock`` (the wall clock by default; ``None``
+    for a simulation over historical or future times) bounds how far ahead of now an
+    event's timestamp may be (``max_skew``, 5 minutes by default): one stamped later is
+    refused and cannot move the event clock.
+
+    What is refused (an invalid intent, a reused intent id, a timestamp too far ahead, a
+    fill/cancel/close that would change nothing) is answered but never journaled and
+    leaves the state untouched: its record carries ``seq: null``.
     """
 
     def __init__(
@@ -76,68 +89,45 @@ class PortfolioController:
         peak_equity: float | None = None,
         journal: str | os.PathLike[str] | list[dict[str, Any]] | JournalSink | None = None,
         records: RecordSink = None,
+        clock: Clock | None = wall_clock,
+        max_skew: timedelta = DEFAULT_MAX_SKEW,
         durability: Durability | str = "event",
         checkpoint_every: int | None = CHECKPOINT_EVERY,
+        resume: ControlCore | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             policy = load_policy(os.fspath(policy))
         check_equity(equity, peak_equity)  # before the journal is opened: nothing half-written
-        sink: JournalSink | None
-        if journal is None or not isinstance(journal, str | os.PathLike | list):
-            sink = journal
-        else:
-            # A file is appended to and locked; a non-empty one is refused (see `recover`).
-            sink = JournalWriter(journal, durability=durability, checkpoint_every=checkpoint_every)
-        self._attach(ControlCore(policy), sink, records)
+        # A file is appended to and locked; a non-empty one is refused (see `recover`).
+        sink = journal_sink(journal, durability, checkpoint_every)
+        self._core = resume or ControlCore(policy)
+        self._admission = Admission(clock, max_skew)
+        self._lock = threading.RLock()
+        self._subscribers = Subscribers()
+        self._watchers: list[PolicyWatcher] = []
+        self._sink = records.append if isinstance(records, list) else records
+        self._journal = sink
+        if isinstance(sink, JournalWriter):
+            sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
+        self.recovery: Recovery | None = None
+        if resume is not None:
+            return  # a core rebuilt from this journal by `recover`: nothing to open with
         with self._lock:
             self._write(policy_event(policy))
-            self._write(_equity_event(equity, peak_equity, None))
+            self._write(equity_event(equity, peak_equity, None))
             self._run(self._core.equity(equity, peak_equity, None, teach=self._teach()))
-
-    def _attach(self, core: ControlCore, journal: JournalSink | None, records: RecordSink) -> None:
-        self._core = core
-        self._lock = threading.RLock()
-        self._subscribers: dict[int, Subscriber] = {}
-        self._next_token = 0
-        self._watchers: list[PolicyWatcher] = []
-        self._sink: Callable[[Record], None] | None
-        if records is None:
-            self._sink = None
-        elif isinstance(records, list):
-            self._sink = records.append
-        else:
-            self._sink = records
-        self._journal = journal
-        if isinstance(journal, JournalWriter):
-            journal.bind(core.snapshot)  # checkpoint lines hold this core's exact snapshot
-        self.recovery: Recovery | None = None
 
     @classmethod
     def recover(
         cls,
         journal_path: str | os.PathLike[str],
         policy: Policy | str | os.PathLike[str] | None = None,
-        *,
-        records: RecordSink = None,
-        durability: Durability | str = "event",
-        checkpoint_every: int | None = CHECKPOINT_EVERY,
+        **options: Unpack[RecoverOptions],
     ) -> PortfolioController:
         """A controller with the exact state ``journal_path``'s events produce, appending to
-        the same journal (:mod:`.recovery`; ``ctl.recovery`` says how). A ``policy`` other
-        than the one in force is then put in force like a reload (journaled). Records of
-        the replayed events are not sent to ``records`` again."""
-        core, writer, report = recover_core(
-            journal_path, durability=durability, checkpoint_every=checkpoint_every
-        )
-        ctl = cls.__new__(cls)
-        ctl._attach(core, writer, records)
-        ctl.recovery = report
-        if policy is not None:
-            if not isinstance(policy, Policy):
-                policy = load_policy(os.fspath(policy))
-            if policy.content_hash != core.policy.content_hash:
-                ctl.use_policy(policy)
-        return ctl
+        the same journal (:mod:`.recovery`; ``ctl.recovery`` says how); then ``policy``, as
+        by ``use_policy``. Records of the replayed events are not sent to ``records``."""
+        return recovered(cls, journal_path, policy, **options)
 
     # --- plumbing ------------------------------------------------------------------------
     @property
@@ -197,6 +187,14 @@ class PortfolioController:
         self.close()
 
     # --- allocation ----------------------------------------------------------------------
+    def decide(
+        self, intent: PortfolioIntent | Mapping[str, Any]
+    ) -> tuple[AllocationDecision, Record]:
+        """``request_allocation`` that also returns the decision record (always built)."""
+        decision, record = self._request(intent, True)
+        assert record is not None
+        return decision, record
+
     def request_allocation(self, intent: PortfolioIntent | Mapping[str, Any]) -> AllocationDecision:
         """Decide ``intent`` against the live state and reserve what is approved, atomically.
 
@@ -206,82 +204,126 @@ class PortfolioController:
         return self._request(intent, False)[0]
 
     def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
+        core = self._core
         try:
             parsed = parse_intent(intent)
         except Exception as exc:  # never raise into the trading loop
             with self._lock:
-                self._write(_intent_event_raw(intent))
-                decision, refused, out = self._core.invalid_intent(
-                    intent, str(exc), teach=self._teach()
+                return self._refused(
+                    core.refusal(
+                        intent, INVALID_INTENT_CODE, str(exc), "VALIDATION", teach=self._teach()
+                    )
                 )
-                self._run(out)
-                return decision, refused
         with self._lock:
+            duplicate = core.duplicate_message(parsed.intent_id)
+            if duplicate is not None:
+                return self._refused(
+                    core.refusal(
+                        parsed, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach=self._teach()
+                    )
+                )
+            ahead = self._admission.ahead(parsed.timestamp)
+            if ahead is not None:
+                return self._refused(
+                    core.refusal(parsed, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach=self._teach())
+                )
             if self._journal is not None:
                 self._journal.write(
-                    _intent_event_raw(intent)
-                    if parsed is not intent
-                    else {"type": "intent", **parsed.model_dump(mode="json", exclude_defaults=True)}
+                    {"type": "intent", **parsed.model_dump(mode="json", exclude_defaults=True)}
                 )
-            decision, record, out = self._core.request(
+            decision, record, out = core.request(
                 parsed, build=want or self._sink is not None, teach=self._teach()
             )
             if out.records or out.logs:
                 self._run(out)
             return decision, record
 
+    def _refused(
+        self, refused: tuple[AllocationDecision, Record, Outputs]
+    ) -> tuple[AllocationDecision, Record]:
+        decision, record, out = refused
+        self._run(out)
+        return decision, record
+
     # --- fills, cancels, closes ----------------------------------------------------------
     def on_fill_update(self, fill: FillUpdate | Mapping[str, Any]) -> Record:
         """Commit one execution; returns the fill record (never raises for bad input).
 
-        ``status``: ``committed``, ``duplicate`` (fill id seen: no-op), ``unknown``,
-        ``expired`` / ``cancelled`` / ``closed`` (not absorbed) or ``invalid``.
+        ``status``: ``committed``, ``late`` (after the trade was cancelled, expired or
+        closed: absorbed as an orphan position, flagged), ``duplicate`` (fill id seen),
+        ``unknown`` (no such trade) or ``invalid``; the last three change nothing and are
+        not journaled.
         """
-        parsed: FillUpdate | None
-        message = ""
+        core = self._core
         if fill.__class__ is FillUpdate:
-            parsed = fill  # checked just above
+            parsed: FillUpdate = fill  # its class was just checked
         else:
             try:
                 parsed = parse_fill(fill)
             except Exception as exc:
-                parsed, message = None, str(exc)
+                with self._lock:
+                    return self._run(
+                        core.unchanged("fill", _intent_id_of(fill), "invalid", message=str(exc))
+                    ).records[-1]
         with self._lock:
-            if self._journal is None:
-                pass
-            elif parsed is not None and parsed is fill:
-                self._journal.write({"type": "fill", **parsed.model_dump(mode="json")})
-            elif isinstance(fill, Mapping):
-                self._journal.write(
-                    {"type": "fill", **{k: v for k, v in fill.items() if k != "type"}}
+            ahead = self._admission.ahead(parsed.timestamp)
+            status = "invalid" if ahead is not None else core.fill_status(parsed)
+            if status in ("invalid", "duplicate", "unknown"):
+                out = core.unchanged(
+                    "fill",
+                    parsed.intent_id,
+                    status,
+                    fill_id=parsed.fill_id,
+                    ts=parsed.timestamp.isoformat(),
+                    filled_risk_abs=parsed.filled_risk_abs,
+                    committed_risk_abs=0.0,
+                    **({"message": ahead} if ahead else {}),
                 )
-            else:
-                self._journal.write({"type": "fill", "value": repr(fill)})
-            if parsed is None:
-                out = self._core.invalid_fill(fill, message)
-            else:
-                out = self._core.fill(parsed, teach=_enabled(INFO))
+                return self._run(out).records[-1]
+            if self._journal is not None:
+                self._journal.write({"type": "fill", **parsed.model_dump(mode="json")})
+            out = core.fill(parsed, teach=_enabled(INFO))
             if self._sink is not None or out.logs:
                 self._run(out)
             return out.records[-1]
 
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
-        """Release the unfilled remainder of ``intent_id``'s reservation."""
+        """Release the unfilled remainder of ``intent_id``'s reservation (a no-op, not
+        journaled, when there is none: ``status`` says why)."""
+        check_intent_id(intent_id)
         ts = optional_timestamp(timestamp)
         with self._lock:
+            self._admission.check(ts)
+            status = self._core.cancel_status(intent_id)
+            if status != "cancel":
+                out = self._core.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
+                return self._run(out).records[-1]
             if self._journal is not None:
-                self._journal.write(_lifecycle_event("cancel", intent_id, ts))
+                self._journal.write(lifecycle_event("cancel", intent_id, ts))
             out = self._core.cancel(intent_id, ts, teach=_enabled(INFO))
             if self._sink is not None or out.logs:
                 self._run(out)
             return out.records[-1]
 
     def close_position(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
-        """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
+        """End ``intent_id``'s trade: release its active and reserved risk and its slot (a
+        no-op, not journaled, when it is not live: ``status`` says why)."""
+        check_intent_id(intent_id)
         ts = optional_timestamp(timestamp)
         with self._lock:
+            self._admission.check(ts)
+            status = self._core.close_status(intent_id)
+            if status != "close":
+                out = self._core.unchanged(
+                    "close",
+                    intent_id,
+                    status,
+                    released_active_risk_abs=0.0,
+                    released_reserved_risk_abs=0.0,
+                )
+                return self._run(out).records[-1]
             if self._journal is not None:
-                self._journal.write(_lifecycle_event("close", intent_id, ts))
+                self._journal.write(lifecycle_event("close", intent_id, ts))
             out = self._core.close(intent_id, ts, teach=_enabled(INFO))
             if self._sink is not None or out.logs:
                 self._run(out)
@@ -289,8 +331,9 @@ class PortfolioController:
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""
-        ts = parse_timestamp(timestamp)
+        ts = check_time(parse_timestamp(timestamp))
         with self._lock:
+            self._admission.check(ts)
             self._write({"type": "tick", "timestamp": ts.isoformat()})
             return list(self._run(self._core.tick(ts, teach=self._teach())).records)
 
@@ -306,7 +349,8 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         check_equity(equity, peak_equity)
         with self._lock:
-            self._write(_equity_event(equity, peak_equity, ts))
+            self._admission.check(ts)
+            self._write(equity_event(equity, peak_equity, ts))
             out = self._core.equity(equity, peak_equity, ts, teach=self._teach())
             return self._run(out).records[-1]
 
@@ -318,9 +362,11 @@ class PortfolioController:
     ) -> PortfolioConstraintEnvelope:
         """Set (or with ``None`` clear) the mode override; the stricter of it and the
         drawdown mode applies. Every subscriber gets the new envelope before this returns."""
-        check_mode(mode)
         ts = optional_timestamp(timestamp)
+        check_reason(reason)
         with self._lock:
+            self._core.check_mode(mode)
+            self._admission.check(ts)
             self._write(
                 {"type": "mode", "mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
             )
@@ -341,28 +387,18 @@ class PortfolioController:
             return env
 
     def _broadcast(self, env: PortfolioConstraintEnvelope) -> None:
-        for callback in list(self._subscribers.values()):
-            try:
-                callback(env)
-            except Exception:
-                logger.exception("constraint subscriber %r failed", callback)
+        self._subscribers.send(env)
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Register an instrument workflow; it gets the current envelope at once and
         every broadcast after. Returns a function that unsubscribes it."""
         with self._lock:
-            token = self._next_token
-            self._next_token += 1
-            self._subscribers[token] = callback
-            env = self._core.envelope()
-            try:
-                callback(env)
-            except Exception:
-                logger.exception("constraint subscriber %r failed", callback)
+            token = self._subscribers.add(callback)
+            self._subscribers.send(self._core.envelope(), only=callback)
 
         def unsubscribe() -> None:
             with self._lock:
-                self._subscribers.pop(token, None)
+                self._subscribers.remove(token)
 
         return unsubscribe
 
@@ -376,33 +412,49 @@ class PortfolioController:
     def reload(self, path: str | os.PathLike[str] | None = None) -> Record:
         """Swap in a new policy version atomically, keeping the live state.
 
-        A file that fails to load is refused: the old policy stays in force and
-        the returned record has ``ok: false`` and the error.
+        Refused, with the old policy kept in force and a record with ``ok: false`` and the
+        reason: a file that fails to load (or does not match its declared `integrity`),
+        changed content whose `version` did not go up, or a policy that does not declare
+        the mode an override in force names. The same content again changes nothing.
         """
         target = str(path if path is not None else self.policy.path)
         try:
             policy = load_policy_text(_read_file(target), target)
         except Exception as exc:
-            rec: Record = {
-                "kind": "reload",
-                "ok": False,
-                "path": target,
-                "error": str(exc),
-                "policy": dict(self._core.policy_ref),
-            }
-            logger.error(
-                "[RISK:POLICY] reload of %s refused, keeping %s: %s", target, self.policy, exc
-            )
-            if self._sink is not None:
-                self._sink(rec)
-            return rec
+            return self._refuse_reload(target, str(exc))
         return self.use_policy(policy)
 
     def use_policy(self, policy: Policy) -> Record:
-        """Put a compiled policy in force (what ``reload`` does after loading)."""
+        """Put a compiled policy in force (what ``reload`` does after loading), under the
+        same rules as ``reload``."""
         with self._lock:
+            refusal = self._core.reload_refusal(policy)
+            if refusal == "unchanged":
+                return {
+                    "kind": "reload",
+                    "seq": None,
+                    "ok": True,
+                    "unchanged": True,
+                    "path": policy.path,
+                    "policy": dict(self._core.policy_ref),
+                }
+            if refusal is not None:
+                return self._refuse_reload(policy.path, refusal)
             self._write(policy_event(policy))
             return self._run(self._core.use_policy(policy, teach=self._teach())).records[-1]
+
+    def _refuse_reload(self, path: str, error: str) -> Record:
+        rec: Record = {
+            "kind": "reload",
+            "ok": False,
+            "path": path,
+            "error": error,
+            "policy": dict(self._core.policy_ref),
+        }
+        logger.error("[RISK:POLICY] reload of %s refused, keeping %s: %s", path, self.policy, error)
+        if self._sink is not None:
+            self._sink(rec)
+        return rec
 
     def watch(
         self, path: str | os.PathLike[str] | None = None, interval: float = 1.0
@@ -426,60 +478,16 @@ class PortfolioController:
     def apply(self, event: Mapping[str, Any]) -> Record | None:
         """Apply one event dict (see :mod:`.events`); returns the decision record for an
         ``intent`` and ``None`` for every other event."""
-        kind = event.get("type")
-        if kind == "intent":
-            return self._request(event, True)[1]
-        if kind == "fill":
-            self.on_fill_update(event)
-        elif kind == "cancel":
-            self.cancel_reservation(field(event, "intent_id"), event.get("timestamp"))
-        elif kind == "close":
-            self.close_position(field(event, "intent_id"), event.get("timestamp"))
-        elif kind == "equity":
-            peak = event.get("peak_equity")
-            self.update_equity(
-                field(event, "equity", (int, float)), event.get("timestamp"), peak_equity=peak
-            )
-        elif kind == "mode":
-            self.set_portfolio_mode(
-                event.get("mode"), event.get("reason") or "", event.get("timestamp")
-            )
-        elif kind == "tick":
-            self.advance_time(field(event, "timestamp", (str, datetime)))
-        elif kind == "policy":
-            self.use_policy(policy_from_event(event, _read_file))
-        else:
-            raise EventError(f"unknown event type {kind!r}")
-        return None
+        return apply_event(self, event)
 
     def apply_all(self, events: Iterable[Mapping[str, Any]]) -> list[Record]:
         """Apply events in order; returns the decision records."""
-        out = []
-        for event in events:
-            rec = self.apply(event)
-            if rec is not None:
-                out.append(rec)
-        return out
+        return [rec for event in events if (rec := apply_event(self, event)) is not None]
 
 
-def _intent_event_raw(raw: Any) -> dict[str, Any]:
-    """The journal line of an intent as the caller gave it."""
-    if isinstance(raw, PortfolioIntent):
-        return {"type": "intent", **raw.model_dump(mode="json", exclude_defaults=True)}
-    if isinstance(raw, Mapping):
-        return {"type": "intent", **{k: v for k, v in raw.items() if k != "type"}}
-    return {"type": "intent", "value": repr(raw)}
-
-
-def _lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> dict[str, Any]:
-    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-
-
-def _equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "equity", "equity": equity, "timestamp": ts and ts.isoformat()}
-    if peak_equity is not None:
-        event["peak_equity"] = peak_equity
-    return event
+def _intent_id_of(raw: Any) -> str:
+    iid = raw.get("intent_id") if isinstance(raw, Mapping) else None
+    return iid if isinstance(iid, str) else ""
 
 
 __all__ = ["JournalSink", "PortfolioController", "RecordSink", "Subscriber"]

@@ -21,9 +21,13 @@ Trade lifecycle
   the risk of **this** execution (incremental). It moves that amount from
   reserved to active; the first fill makes the trade an open position. A
   repeated ``fill_id`` is a no-op (``duplicate``); a fill beyond the
-  reservation is committed in full and flagged (``overfill_risk_abs``); a fill
-  for an unknown, cancelled, expired or closed reservation is reported, not
-  absorbed.
+  reservation is committed in full and flagged (``overfill_risk_abs``). A fill
+  after the trade was cancelled, expired or closed is real exposure at the
+  venue: it is absorbed as an orphan position (status ``late``, ``late_after``)
+  that counts against every cap until it is closed. A fill for an intent never
+  seen (or ended too long ago to attribute) is reported, not absorbed.
+- Intent ids are unique for the journal's life: an id already decided is
+  refused (it could otherwise pick up a late fill of the trade it named).
 - ``cancel`` releases the unfilled remainder; a trade with no fill ends there.
   ``close`` ends a trade, releasing its active risk, any remainder and its slot.
 - Reservation TTL runs on the events' own timestamps: the clock is the latest
@@ -159,13 +163,44 @@ class ControlCore(Allocation, Lifecycle):
         )
         return outputs(records, logs, env)
 
+    def reload_refusal(self, policy: Policy) -> str | None:
+        """Why a live shell must not put ``policy`` in force (None: it may). Pure.
+
+        Changed content must carry a higher version (a rollback is a new, higher version of
+        the old text), and an override in force must name a mode the new policy declares.
+        The same content again is a no-op (``"unchanged"``)."""
+        current = self.policy
+        if policy.content_hash == current.content_hash:
+            return "unchanged"
+        if policy.version <= current.version:
+            return (
+                f"policy {policy.name} v{policy.version} does not go up from "
+                f"v{current.version}: changed content needs a higher version"
+            )
+        override = self.state.mode_override
+        if override is not None and override not in policy.declared_modes:
+            return (
+                f"the override `{override}` is in force and policy {policy.name} "
+                f"v{policy.version} does not declare it: clear the override first"
+            )
+        return None
+
     def use_policy(self, policy: Policy, *, teach: bool = False) -> Outputs:
-        """Put ``policy`` in force, keeping the live state; the envelope is broadcast."""
+        """Put ``policy`` in force, keeping the live state; the envelope is broadcast.
+
+        Live trades whose cohort the new policy defines differently move to it, exposure
+        and all, in this same step (a cohort cap must see what its members hold)."""
         seq = self.next_seq()
         old = self.policy_ref
         self.policy = policy
         self.policy_ref = policy_ref_of(policy)
         self.ttl = ttl_of(policy)
+        moved = []
+        for trade in self.book.live():
+            cohort = policy.cohort_of(trade.symbol, trade.bucket)
+            if cohort != trade.cohort:
+                moved.append({"intent_id": trade.intent_id, "from": trade.cohort, "to": cohort})
+                self.book.move_cohort(trade, cohort)
         env, _push = self.after_mode_change(True)
         logs: list[Log] = []
         if teach:
@@ -184,6 +219,8 @@ class ControlCore(Allocation, Lifecycle):
             "policy": dict(self.policy_ref),
             "mode": env.portfolio_mode,
         }
+        if moved:
+            rec["moved"] = moved
         return outputs([rec], logs, env)
 
     # --- events as dicts -------------------------------------------------------------------

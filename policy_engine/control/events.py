@@ -23,12 +23,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..engine.contracts import Amount, Name, PortfolioIntent
+from ..engine.contracts import (
+    MAX_AMOUNT,
+    MAX_TIME,
+    MIN_TIME,
+    Amount,
+    Name,
+    PortfolioIntent,
+    Timestamp,
+)
 from ..engine.policy import Policy, load_policy_text
 
 Record = dict[str, Any]
@@ -47,7 +55,7 @@ class FillUpdate(BaseModel):
     intent_id: Name
     fill_id: Name
     filled_risk_abs: Amount
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 def canonical(record: Mapping[str, Any]) -> str:
@@ -66,7 +74,8 @@ def json_default(value: Any) -> Any:
 
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
-    """An aware datetime from a datetime or an ISO 8601 string with an offset."""
+    """An aware datetime from a datetime or an ISO 8601 string with an offset, within
+    [2000-01-01, 2200-01-01) UTC (a reservation deadline must stay a valid datetime)."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -76,10 +85,19 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
         raise EventError(f"{what}: expected a timestamp, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise EventError(f"{what}: timestamp must carry a UTC offset")
+    return check_time(value, what)
+
+
+def check_time(value: datetime, what: str = "timestamp") -> datetime:
+    if not MIN_TIME <= value < MAX_TIME:
+        raise EventError(
+            f"{what}: {value.isoformat()} is outside [{MIN_TIME:%Y-%m-%d}, {MAX_TIME:%Y-%m-%d}) UTC"
+        )
     return value
 
 
 def optional_timestamp(value: Any) -> datetime | None:
+    """A timestamp, or None (an event that does not move the clock)."""
     return None if value is None else parse_timestamp(value)
 
 
@@ -147,6 +165,19 @@ def policy_from_event(
     return policy
 
 
+def lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> dict[str, Any]:
+    """The journal form of a cancel or close."""
+    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+
+
+def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> dict[str, Any]:
+    """The journal form of an equity update."""
+    event: dict[str, Any] = {"type": "equity", "equity": equity, "timestamp": ts and ts.isoformat()}
+    if peak_equity is not None:
+        event["peak_equity"] = peak_equity
+    return event
+
+
 # --- validation of inputs ------------------------------------------------------------------
 
 MODES = ("normal", "defensive", "risk_off")
@@ -187,24 +218,47 @@ def parse_fill(raw: Any) -> FillUpdate:
     return _parse(FillUpdate, raw)
 
 
+def _bounded_number(value: Any) -> bool:
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and 0 <= value <= MAX_AMOUNT  # also false for NaN
+    )
+
+
 def check_equity(equity: Any, peak_equity: Any) -> None:
-    if (
-        isinstance(equity, bool)
-        or not isinstance(equity, int | float)
-        or not equity == equity
-        or equity in (float("inf"), float("-inf"))
-        or equity < 0
-    ):
-        raise EventError(f"equity must be a finite number >= 0, got {equity!r}")
-    if peak_equity is not None and (
-        not isinstance(peak_equity, int | float) or not 0 <= peak_equity < float("inf")
-    ):
-        raise EventError(f"peak_equity must be a finite number >= 0, got {peak_equity!r}")
+    """Equity and peak: numbers (not strings, Decimals or booleans) in [0, 1e15]."""
+    if not _bounded_number(equity):
+        raise EventError(f"equity must be a number in [0, {MAX_AMOUNT:.0e}], got {equity!r}")
+    if peak_equity is not None and not _bounded_number(peak_equity):
+        raise EventError(
+            f"peak_equity must be a number in [0, {MAX_AMOUNT:.0e}], got {peak_equity!r}"
+        )
 
 
 def check_mode(mode: Any) -> None:
+    """A mode event names one of the built-in modes (or None to clear the override)."""
     if mode is not None and mode not in MODES:
         raise EventError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+
+
+def check_intent_id(intent_id: Any) -> str:
+    """An intent id as the intent model takes it: a string of 1 to 200 characters."""
+    if not isinstance(intent_id, str) or not 1 <= len(intent_id) <= 200:
+        raise EventError(f"intent_id must be a string of 1 to 200 characters, got {intent_id!r}")
+    return intent_id
+
+
+def check_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise EventError(f"reason must be a string of at most 1000 characters, got {reason!r}")
+    return reason
+
+
+# Admission (the live shells): how far ahead of the shell's clock an event may be stamped.
+CLOCK_SKEW_CODE = "rejected_clock_skew"
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
+Clock = Callable[[], datetime]
 
 
 __all__ = [

@@ -316,6 +316,18 @@ class JournalWriter:
             os.close(fd)  # closing the descriptor releases the flock
 
 
+def journal_sink(
+    journal: str | os.PathLike[str] | list[dict[str, Any]] | JournalSink | None,
+    durability: Durability | str,
+    checkpoint_every: int | None,
+) -> JournalSink | None:
+    """A controller's journal: a path or a list becomes a :class:`JournalWriter`; any
+    other sink (or ``None``) is used as it is."""
+    if journal is None or not isinstance(journal, str | os.PathLike | list):
+        return journal
+    return JournalWriter(journal, durability=durability, checkpoint_every=checkpoint_every)
+
+
 def _open_locked(path: Path) -> int:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -466,6 +478,7 @@ __all__ = [
     "TornJournalError",
     "durability_of",
     "journal_schema",
+    "journal_sink",
     "loads",
     "read_events",
     "torn_message",

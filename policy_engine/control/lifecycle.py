@@ -32,6 +32,46 @@ class Lifecycle(CoreBase):
                 self.expire(expired, seq, records, logs, teach)
         return seq, records, logs
 
+    # --- admission: would the event change anything? (pure; shells journal only what does) --
+    def fill_status(self, fill: FillUpdate) -> str:
+        """``commit`` (a live trade's new fill), ``late`` (absorbed as exposure after the trade
+        ended or released its remainder), ``duplicate`` or ``unknown`` (nothing changes)."""
+        book = self.book
+        trade = book.get(fill.intent_id)
+        if trade is None:
+            return "late" if fill.intent_id in book.ended else "unknown"
+        if trade.fills is not None and fill.fill_id in trade.fills:
+            return "duplicate"
+        return "late" if trade.released else "commit"
+
+    def cancel_status(self, intent_id: str) -> str:
+        """``cancel`` when a reservation remainder is live; else why nothing would change."""
+        trade = self.book.get(intent_id)
+        if trade is None:
+            return self.book.ended_reason(intent_id) or "unknown"
+        return trade.released or "cancel"
+
+    def close_status(self, intent_id: str) -> str:
+        """``close`` when the trade is live; else why nothing would change."""
+        if self.book.get(intent_id) is not None:
+            return "close"
+        return self.book.ended_reason(intent_id) or "unknown"
+
+    def unchanged(self, kind: str, intent_id: str, status: str, **fields: Any) -> Outputs:
+        """The record of a fill, cancel or close that changes nothing (not journaled, no
+        sequence number): a duplicate, or one for a trade that is unknown or already ended."""
+        rec = lifecycle_record(kind, -1, self.book.get(intent_id), intent_id, self.state)
+        rec["seq"] = None
+        rec.update(status=status, before=rec["after"], **fields)
+        if status == "unknown" and kind == "fill":
+            rec["message"] = (
+                f"fill {fields['fill_id']} for {intent_id}: no such trade; not absorbed"
+            )
+            return outputs([rec], [(WARNING, f"[RISK:FILL] {rec['message']}")])
+        if status == "unknown":
+            rec["message"] = f"{kind} for {intent_id}: no such trade"
+        return outputs([rec], ())
+
     # --- fills, cancels, closes ------------------------------------------------------------
     def fill(self, fill: FillUpdate, *, teach: bool = False, build: bool = True) -> Outputs:
         """Commit one execution; the fill record (last) says how (``status``). Without
@@ -46,21 +86,31 @@ class Lifecycle(CoreBase):
             self.expire(expired, seq, records, logs, teach)
         units = to_units(fill.filled_risk_abs)
         before = totals(self.state) if build else None
-        trade = book.get(fill.intent_id)
+        iid = fill.intent_id
+        trade = book.get(iid)
         status = "committed"
         committed = overfill = 0
+        late: str | None = None
         if trade is None:
-            status = book.ended_reason(fill.intent_id) or "unknown"
-        elif trade.released is not None:
-            status = trade.released
+            if iid in book.ended:
+                # A fill after the trade was cancelled, expired or closed is real exposure at
+                # the venue: absorb it as an orphan position that counts against every cap.
+                late = book.ended[iid][0]
+                trade = book.absorb(iid, fill.fill_id, units, seq, book.clock or fill.timestamp)
+                status, committed, overfill = "late", units, units
+            else:
+                status = "unknown"
         elif trade.fills is not None and fill.fill_id in trade.fills:
             status = "duplicate"
         else:
+            late = trade.late or trade.released  # the remainder was released: a late fill
             _from_reserved, overfill = book.fill(trade, fill.fill_id, units)
             committed = units
+            if late is not None:
+                status = "late"
         if not build:
             return outputs(records, logs, None)
-        rec = lifecycle_record("fill", seq, trade, fill.intent_id, self.state)
+        rec = lifecycle_record("fill", seq, trade, iid, self.state)
         rec.update(
             fill_id=fill.fill_id,
             ts=fill.timestamp.isoformat(),
@@ -70,17 +120,21 @@ class Lifecycle(CoreBase):
             overfill_risk_abs=from_units(overfill),
             before=before,
         )
-        if status not in ("committed", "duplicate"):
+        if status == "late":
+            rec["late_after"] = late
             rec["message"] = (
-                f"fill {fill.fill_id} for {fill.intent_id}: no live reservation ({status}); "
-                "not absorbed"
+                f"fill {fill.fill_id} for {iid} arrived after the trade was {late}: "
+                f"absorbed as an orphan position of {from_units(units)}"
             )
+            logs.append((WARNING, f"[RISK:FILL] {rec['message']}"))
+        elif status == "unknown":
+            rec["message"] = f"fill {fill.fill_id} for {iid}: no such trade; not absorbed"
             logs.append((WARNING, f"[RISK:FILL] {rec['message']}"))
         elif overfill:
             logs.append(
                 (
                     WARNING,
-                    f"[RISK:FILL] {fill.intent_id} fill {fill.fill_id} exceeds the reservation "
+                    f"[RISK:FILL] {iid} fill {fill.fill_id} exceeds the reservation "
                     f"by {from_units(overfill)}",
                 )
             )

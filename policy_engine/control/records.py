@@ -64,7 +64,7 @@ def totals(state: Bucket) -> dict[str, Any]:
 def decision_record(
     facts: DecisionFacts,
     *,
-    seq: int,
+    seq: int | None,
     ts: str | None,
     strategy: str | None,
     symbol: str | None,

@@ -20,15 +20,31 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+from ..document.yaml_source import read_policy_bytes
 from .chain import unseal
 from .core import ControlCore
 from .events import EventError
 from .journal import CHECKPOINT_EVERY, CHECKPOINT_HEAD, Durability, JournalWriter
 from .replay import start
 from .verify import Scan, checkpoint_core, parse, scan
+
+if TYPE_CHECKING:
+    from ..engine.policy import Policy
+    from .controller import PortfolioController, RecordSink
+    from .events import Clock
+
+
+class RecoverOptions(TypedDict, total=False):
+    """What ``PortfolioController.recover`` passes on to the controller it builds."""
+
+    records: RecordSink
+    clock: Clock | None
+    max_skew: timedelta
+    durability: Durability | str
+    checkpoint_every: int | None
 
 
 @dataclass(frozen=True)
@@ -45,12 +61,11 @@ class Recovery:
 
 
 def _read_file(path: str) -> bytes:
-    return Path(path).read_bytes()
+    return read_policy_bytes(path)  # bounded: a journal may name any path
 
 
 def recover_core(
     path: str | os.PathLike[str],
-    *,
     durability: Durability | str = "event",
     checkpoint_every: int | None = CHECKPOINT_EVERY,
     read: Callable[[str], bytes] = _read_file,
@@ -100,6 +115,27 @@ def recover_core(
     return core, writer, report
 
 
+def recovered(
+    factory: type[PortfolioController],
+    path: str | os.PathLike[str],
+    policy: Policy | str | os.PathLike[str] | None,
+    **options: Unpack[RecoverOptions],
+) -> PortfolioController:
+    """What ``PortfolioController.recover`` returns: the controller around the recovered
+    core, appending to the same journal; then ``policy`` put in force as ``use_policy``
+    would (a new version is journaled like a reload; the same one changes nothing)."""
+    from ..engine.policy import Policy, load_policy
+
+    durability = options.pop("durability", "event")
+    every = options.pop("checkpoint_every", CHECKPOINT_EVERY)
+    core, writer, report = recover_core(path, durability, every)
+    ctl = factory(core.policy, journal=writer, resume=core, **options)
+    ctl.recovery = report
+    if policy is not None:
+        ctl.use_policy(policy if isinstance(policy, Policy) else load_policy(os.fspath(policy)))
+    return ctl
+
+
 def _rebuild(result: Scan, read: Callable[[str], bytes]) -> tuple[ControlCore, int, int | None]:
     """(core, events applied after the checkpoint, the checkpoint's line or None)."""
     where = result.path
@@ -135,4 +171,4 @@ def _events(where: str, fh: Any, first: int, last: int) -> Iterator[dict[str, An
             yield parse(where, number, body)
 
 
-__all__ = ["Recovery", "recover_core"]
+__all__ = ["RecoverOptions", "Recovery", "recover_core", "recovered"]

@@ -14,9 +14,9 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
+from ..document.yaml_source import read_policy_bytes
 from ..engine.policy import Policy, load_policy
 from .core import ControlCore
 from .events import EventError, Record, policy_from_event
@@ -26,7 +26,7 @@ JournalSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
 
 def _read_file(path: str) -> bytes:
-    return Path(path).read_bytes()
+    return read_policy_bytes(path)  # bounded: a journal may name any path
 
 
 def _events(journal: JournalSource) -> Iterator[Mapping[str, Any]]:

@@ -4,7 +4,8 @@ A snapshot holds everything the core's future behaviour depends on: the
 policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the override, the last broadcast mode, every bucket's exact
 integer counters (in their order of first use), every live trade with its
-fills and deadline, and the memory of recently ended trades. Floats are only
+fills and deadline, the memory of recently ended trades (to absorb late fills)
+and every intent id decided so far (ids are unique for the journal's life). Floats are only
 the equity and its peak, which JSON round-trips exactly.
 
 ``restore(snapshot(core))`` behaves exactly as ``core`` from then on, and
@@ -26,7 +27,7 @@ from .state import Bucket, PortfolioState, Trade
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/1"
+FORMAT = "policy-engine/core-snapshot/2"
 
 Snapshot = dict[str, Any]
 
@@ -82,10 +83,13 @@ def take(core: CoreBase) -> Snapshot:
                 _iso(t.expires),
                 None if t.fills is None else sorted(t.fills),
                 t.released,
+                t.bucket,
+                t.late,
             ]
             for t in book.trades.values()
         ],
-        "ended": [[k, v] for k, v in book.ended.items()],
+        "ended": [[k, *v] for k, v in book.ended.items()],
+        "seen": sorted(book.seen),
     }
 
 
@@ -117,7 +121,7 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
         (iid, strategy, symbol, cohort, approved, reserved, filled, seq, created, expires) = row[
             :10
         ]
-        fills, released = row[10], row[11]
+        fills, released, bucket, late = row[10:14]
         trade = Trade(
             iid,
             strategy,
@@ -127,17 +131,20 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
             int(seq),
             datetime.fromisoformat(created),
             _ts(expires),
+            bucket,
         )
         trade.reserved_units = int(reserved)
         trade.filled_units = int(filled)
         trade.fills = None if fills is None else set(fills)
         trade.released = released
+        trade.late = late
         book.trades[iid] = trade
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why in data["ended"]:
-        book.ended[iid] = why
+    for iid, why, strategy, symbol, cohort, bucket in data["ended"]:
+        book.ended[iid] = (why, strategy, symbol, cohort, bucket)
+    book.seen = set(data["seen"])
     core.last_mode = str(data["last_mode"])
     _verify(core)
     return core

@@ -31,8 +31,9 @@ from ..engine.contracts import RISK_SCALE
 
 _SCALE = float(RISK_SCALE)
 
-# How many ended trades are remembered, so that a late fill for one of them is
-# reported as "expired" / "cancelled" / "closed" rather than "unknown".
+# How many ended trades are remembered with their strategy, symbol and cohort, so that a
+# late fill for one of them can still be absorbed as an orphan position (it is real exposure
+# at the venue). A fill for a trade ended longer ago than that cannot be attributed.
 ENDED_MEMORY = 65_536
 
 
@@ -137,17 +138,22 @@ class PortfolioState(Bucket):
         self.version += 1
 
 
+Ended = tuple[str, str, str, str, str | None]  # why, strategy, symbol, cohort, bucket
+
+
 class Trade:
     """One approved intent from reservation to close: its reservation and its position."""
 
     __slots__ = (
         "approved_units",
+        "bucket",
         "cohort",
         "created",
         "expires",
         "filled_units",
         "fills",
         "intent_id",
+        "late",
         "released",
         "reserved_units",
         "seq",
@@ -165,6 +171,7 @@ class Trade:
         seq: int,
         created: datetime,
         expires: datetime | None,
+        bucket: str | None = None,
     ) -> None:
         self.intent_id = intent_id
         self.strategy = strategy
@@ -178,6 +185,8 @@ class Trade:
         self.expires = expires
         self.fills: set[str] | None = None
         self.released: str | None = None  # "cancelled" / "expired": remainder released
+        self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
+        self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
 
     @property
     def is_open(self) -> bool:
@@ -194,7 +203,9 @@ class Trade:
             "filled_risk_abs": self.filled_units / _SCALE,
             "reserved_risk_abs": self.reserved_units / _SCALE,
             "fills": len(self.fills or ()),
-            "status": ("open" if self.is_open else "reserved")
+            "status": f"open/orphan after {self.late}"
+            if self.late
+            else ("open" if self.is_open else "reserved")
             + (f"/{self.released}" if self.released else ""),
             "created": self.created.isoformat(),
             "expires": None if self.expires is None or self.released else self.expires.isoformat(),
@@ -214,7 +225,9 @@ class Book:
         self.clock: datetime | None = None  # the latest event timestamp seen (never moves back)
         self.trades: dict[str, Trade] = {}
         self.deadlines: list[tuple[datetime, int, str]] = []  # a heap of (deadline, seq, id)
-        self.ended: OrderedDict[str, str] = OrderedDict()  # recently ended id -> why
+        # recently ended id -> (why, strategy, symbol, cohort, correlation bucket)
+        self.ended: OrderedDict[str, Ended] = OrderedDict()
+        self.seen: set[str] = set()  # every intent id decided in this journal's life
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
@@ -261,15 +274,37 @@ class Book:
 
     def ended_reason(self, intent_id: str) -> str | None:
         """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
-        return self.ended.get(intent_id)
+        ended = self.ended.get(intent_id)
+        return None if ended is None else ended[0]
 
     def _end(self, trade: Trade, reason: str) -> None:
         del self.trades[trade.intent_id]
         ended = self.ended
-        ended[trade.intent_id] = reason
+        ended[trade.intent_id] = (reason, trade.strategy, trade.symbol, trade.cohort, trade.bucket)
         ended.move_to_end(trade.intent_id)
         if len(ended) > ENDED_MEMORY:
             ended.popitem(last=False)
+
+    def absorb(
+        self, intent_id: str, fill_id: str, units: int, seq: int, created: datetime
+    ) -> Trade:
+        """A late fill for an ended trade: real exposure at the venue, so an orphan position
+        (active risk, one live trade, one open position) that counts against every cap
+        until it is closed. The caller has checked the trade is remembered in ``ended``."""
+        why, strategy, symbol, cohort, bucket = self.ended.pop(intent_id)
+        trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket)
+        trade.late = why
+        trade.released = why  # no reservation: nothing left to cancel or expire
+        trade.filled_units = units
+        trade.fills = {fill_id}
+        for b in self.buckets(trade):
+            b.active_units += units
+            b.active_trades += 1
+            b.open_positions += 1
+            b.sync()
+        self.trades[intent_id] = trade
+        self.state.version += 1
+        return trade
 
     def reserve(self, trade: Trade) -> None:
         """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
@@ -281,7 +316,6 @@ class Book:
             b.reserved_risk = r / _SCALE
             b.heat = (b.active_units + r) / _SCALE
         self.trades[trade.intent_id] = trade
-        self.ended.pop(trade.intent_id, None)
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
         self.state.version += 1
@@ -348,9 +382,26 @@ class Book:
         self.state.version += 1
         return active, reserved
 
+    def move_cohort(self, trade: Trade, cohort: str) -> None:
+        """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
+        position leave its old cohort's bucket and join the new one's, exactly."""
+        old = self.state.cohorts[trade.cohort]
+        trade.cohort = cohort
+        new = self.state.cohorts.get(cohort)
+        if new is None:
+            new = self.state.cohorts[cohort] = Bucket()
+        opens = 1 if trade.is_open else 0
+        for bucket, sign in ((old, -1), (new, 1)):
+            bucket.active_units += sign * trade.filled_units
+            bucket.reserved_units += sign * trade.reserved_units
+            bucket.open_positions += sign * opens
+            bucket.active_trades += sign
+            bucket.sync()
+        self.state.version += 1
+
     def live(self) -> Iterator[Trade]:
         """Live trades in reservation order."""
         return iter(sorted(self.trades.values(), key=lambda t: t.seq))
 
 
-__all__ = ["ENDED_MEMORY", "Book", "Bucket", "PortfolioState", "Trade"]
+__all__ = ["ENDED_MEMORY", "Book", "Bucket", "Ended", "PortfolioState", "Trade"]

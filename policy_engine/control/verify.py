@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..document.yaml_source import read_policy_bytes
 from .chain import GENESIS, link, unseal
 from .core import ControlCore
 from .events import EventError, Record, canonical
@@ -157,6 +158,7 @@ def verified_replay(
     ``result`` is filled as the replay goes; a torn last line raises at the end."""
     from .replay import start
 
+    read = read or read_policy_bytes  # bounded: a journal may name any path
     where = result.path = os.fspath(path)
     cores: list[ControlCore] = []
 

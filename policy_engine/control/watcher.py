@@ -14,8 +14,9 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ..document.yaml_source import read_policy_bytes
 
 if TYPE_CHECKING:
     from ..engine.policy import Policy
@@ -76,7 +77,7 @@ class PolicyWatcher:
             return None
         self._signature = signature
         try:
-            digest = "sha256:" + hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+            digest = "sha256:" + hashlib.sha256(read_policy_bytes(self.path)).hexdigest()
         except OSError:
             return None
         if digest == self._seen:

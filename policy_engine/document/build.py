@@ -7,6 +7,8 @@ kind, defaults and expression sources (with the YAML path they live at).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
@@ -16,6 +18,7 @@ from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
+from .budgets import size_problems
 from .model import MODE_ORDER, CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
 from .schema import path_text, validate_schema
 from .yaml_source import Document
@@ -40,7 +43,11 @@ def constant(value: Any) -> Const:
 
 
 def build_spec(doc: Document) -> PolicySpec:
-    """Validate ``doc`` against the schema and build the policy model. Raises PolicyError."""
+    """Validate ``doc`` against the budgets and the schema and build the policy model.
+    Raises PolicyError."""
+    oversized = size_problems(doc.data, doc)
+    if oversized:
+        raise PolicyError(oversized)
     problems = validate_schema(doc)
     if problems:
         raise PolicyError(problems)
@@ -84,6 +91,7 @@ def build_spec(doc: Document) -> PolicySpec:
         for k in data.get("envelope", {})
     }
     min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
+    problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
     return PolicySpec(
@@ -103,6 +111,32 @@ def build_spec(doc: Document) -> PolicySpec:
         reservation_ttl_sec=data.get("reservation_ttl_sec"),
         min_risk_abs=float(min_risk_abs),
     )
+
+
+def content_digest(data: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of the document's content without its `integrity` key (canonical JSON:
+    comments, key order and formatting do not count)."""
+    content = {k: v for k, v in data.items() if k != "integrity"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> list[Diagnostic]:
+    """PT113 when the file does not hold what its `integrity` declares: a file cut at a rule
+    boundary is still valid YAML, and would load with its last caps gone."""
+    declared = data.get("integrity")
+    if not isinstance(declared, dict):
+        return []
+    out = []
+    rules = declared.get("rules")
+    if rules is not None and rules != rule_count:
+        message = f"the file holds {rule_count} rules but `integrity` declares {rules} (truncated or edited?)"
+        out.append(d.diagnostic(d.PT113, message, doc.span(("integrity", "rules"))))
+    digest = declared.get("digest")
+    if digest is not None and digest != content_digest(data):
+        message = "the content does not match `integrity.digest` (edited without updating it, or truncated?)"
+        out.append(d.diagnostic(d.PT113, message, doc.span(("integrity", "digest"))))
+    return out
 
 
 def _expr_text(doc: Document, path: YamlPath) -> str:

@@ -7,7 +7,7 @@ code generator (which read what does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..lang import valuetypes as t
 from ..lang.valuetypes import Const, Type
@@ -110,6 +110,11 @@ class Scope:
     cohort_cfg: dict[str, Type]
     mode_cfg: dict[str, Type]
     params: dict[str, Type]
+    # resolve() is a pure function of the path: memoised (the interpreter resolves every
+    # name it reads, and a fail-closed evaluation runs the whole chain through it).
+    _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, spec: PolicySpec) -> Scope:
@@ -146,6 +151,15 @@ class Scope:
         return {}
 
     def resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
+        """What the dotted name ``path`` reads, or why it reads nothing."""
+        try:
+            return self._resolved[path]
+        except KeyError:
+            found = self._resolve(path)
+            self._resolved[path] = found
+            return found
+
+    def _resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
         root = path[0]
         if root not in NAMESPACES:
             hints = [f"params.{root}"] if root in self.params else []

@@ -1,7 +1,7 @@
 """The named stages from policy bytes to a checked policy, as a compiler has them.
 
-    read -> parse (YAML with positions) -> validate (JSON Schema) -> build (model)
-         -> check (names, types, contexts)
+    read -> parse (YAML with positions) -> budget (sizes) -> validate (JSON Schema)
+         -> build (model, integrity) -> check (names, types, contexts) -> cost (budget)
 
 Each stage reports every problem it finds as positioned diagnostics; a stage
 runs only when the one before it succeeded. :func:`check_document` is the
@@ -11,12 +11,13 @@ then lints).
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic, PolicyError
+from ..diagnostics import Diagnostic, PolicyError, sort_diagnostics
+from .budgets import cost_problem
 from .build import build_spec
 from .checker import CheckedPolicy, check
 from .yaml_source import Document, load_document, parse_document
 
-STAGES = ("read", "parse", "validate", "build", "check")
+STAGES = ("read", "parse", "budget", "validate", "build", "check", "cost")
 
 
 def check_document(doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic]]:
@@ -26,7 +27,12 @@ def check_document(doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic
         spec = build_spec(doc)
     except PolicyError as exc:
         return None, list(exc.diagnostics)
-    return check(spec, doc)
+    checked, problems = check(spec, doc)
+    if checked is not None:
+        too_costly = cost_problem(checked, doc)
+        if too_costly is not None:
+            return None, sort_diagnostics([*problems, too_costly])
+    return checked, problems
 
 
 def checked_policy(doc: Document) -> CheckedPolicy:

@@ -10,8 +10,11 @@ linter report positions through.
 from __future__ import annotations
 
 import bisect
+import errno
 import hashlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import yaml
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError, Span
+from .budgets import section_problems
 from .model import YamlPath
 
 MAX_FILE_BYTES = 1_000_000
@@ -103,7 +107,11 @@ def load_document(path: str | Path, display: str | None = None) -> Document:
     """Read and parse a policy file. Raises :class:`PolicyError` on any problem."""
     shown = display if display is not None else str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_policy_bytes(path)
+    except PolicyError as exc:  # too big: said with the name the caller shows
+        raise PolicyError(
+            [d.diagnostic(x.code, x.message, Span(shown)) for x in exc.diagnostics]
+        ) from None
     except OSError as exc:
         raise PolicyError(
             [d.diagnostic(d.PT001, f"cannot read file: {exc.strerror or exc}", Span(shown))]
@@ -111,10 +119,26 @@ def load_document(path: str | Path, display: str | None = None) -> Document:
     return parse_document(raw, shown)
 
 
+def read_policy_bytes(path: str | Path) -> bytes:
+    """A policy file's bytes: a regular file, read up to one byte past the size limit (so
+    that `/dev/zero` or a FIFO named as a policy cannot hang or exhaust the reader; the
+    parser then reports an oversized file as PT002)."""
+    with open(path, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise PolicyError([d.diagnostic(d.PT002, _too_big(info.st_size), Span(str(path)))])
+        return fh.read(MAX_FILE_BYTES + 1)
+
+
+def _too_big(size: int) -> str:
+    return f"file is {size} bytes (the limit is {MAX_FILE_BYTES})"
+
+
 def parse_document(raw: bytes, path: str) -> Document:
     if len(raw) > MAX_FILE_BYTES:
-        message = f"file is {len(raw)} bytes (the limit is {MAX_FILE_BYTES})"
-        raise PolicyError([d.diagnostic(d.PT002, message, Span(path))])
+        raise PolicyError([d.diagnostic(d.PT002, _too_big(len(raw)), Span(path))])
     if b"\x00" in raw:
         raise PolicyError([d.diagnostic(d.PT001, "file is binary, not YAML text", Span(path))])
     try:
@@ -128,6 +152,9 @@ def parse_document(raw: bytes, path: str) -> Document:
         path, text, "sha256:" + hashlib.sha256(raw).hexdigest(), source=raw.decode("utf-8")
     )
     root = _compose(doc)
+    oversized = section_problems(root, doc.position)
+    if oversized:
+        raise PolicyError(oversized)
     doc.data = _Constructor(doc).build(root)
     return doc
 
@@ -251,21 +278,30 @@ class _Constructor:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._node(v, (*path, i), depth + 1) for i, v in enumerate(node.value)]
-        return self._scalar(node)
+        # An expression's text is read as the expression language, not as a YAML type.
+        return self._scalar(node, key=_is_expression(path))
 
     def _key(self, node: yaml.Node) -> str | None:
         if isinstance(node, yaml.ScalarNode):
-            value = self._scalar(node)
+            value = self._scalar(node, key=True)
             if isinstance(value, str | int | float | bool) or value is None:
                 return str(node.value)
         where = self.doc.position(node.start_mark.index)
         self.problems.append(d.diagnostic(d.PT105, "mapping keys must be plain scalars", where))
         return None
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _scalar(self, node: yaml.Node, key: bool = False) -> Any:
+        """A scalar's value; ``key`` (a mapping key, or expression text) skips the YAML 1.1
+        checks, since its raw text is what is used."""
         if node.tag not in _SAFE_TAGS:
             where = self.doc.position(node.start_mark.index)
             self.problems.append(d.diagnostic(d.PT105, f"unsupported YAML tag `{node.tag}`", where))
+            return None
+        problem = None if key else _yaml11_problem(node)
+        if problem is not None:
+            # Refused before it is constructed: a 1 MB base-60 integer took 29 s to build.
+            where = self.doc.position(node.start_mark.index)
+            self.problems.append(d.diagnostic(problem[0], problem[1], where))
             return None
         try:
             return self.scalars.construct_object(node, deep=False)
@@ -273,6 +309,63 @@ class _Constructor:
             where = self.doc.position(node.start_mark.index)
             self.problems.append(d.diagnostic(d.PT101, str(exc).splitlines()[0], where))
             return None
+
+
+# YAML 1.2's core schema, which is what a risk owner means; PyYAML reads YAML 1.1, where
+# `on` is true, `010` is 8 and `1:30` is 90. A plain scalar that the two read differently
+# is refused with a fix, never guessed.
+_TRUE_FALSE = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+MAX_INT_DIGITS = 15  # beyond 1e15 a number is no risk limit, and big integers cost time
+
+
+_EXPRESSION_KEYS = frozenset({"require", "limit", "allow", "when", "message"})
+
+
+def _is_expression(path: YamlPath) -> bool:
+    """Whether the scalar at ``path`` is expression text (its YAML type does not matter)."""
+    if not path:
+        return False
+    if path[0] == "envelope":
+        return True
+    return len(path) == 3 and (
+        (path[0] == "rules" and path[2] in _EXPRESSION_KEYS)
+        or (path[0] == "modes" and path[2] == "when")
+    )
+
+
+def _yaml11_problem(node: yaml.Node) -> tuple[str, str] | None:
+    """(code, message) when a plain scalar means something else in YAML 1.1 and 1.2."""
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+        return None  # quoted: a string in both
+    text, tag = str(node.value), node.tag
+    if tag == "tag:yaml.org,2002:bool" and text not in _TRUE_FALSE:
+        return d.PT106, (
+            f"`{text}` is a boolean in YAML 1.1 but text in YAML 1.2: write "
+            f"`{'true' if text.lower() in ('yes', 'y', 'on') else 'false'}`, or quote it for the text"
+        )
+    if tag == "tag:yaml.org,2002:int":
+        if ":" in text:
+            return (
+                d.PT106,
+                f"`{text}` is a base-60 number in YAML 1.1 but text in YAML 1.2: quote it, or write the number",
+            )
+        if not _DECIMAL_INT.fullmatch(text):
+            return (
+                d.PT106,
+                f"`{text}` is not a decimal integer (YAML 1.1 reads octal, hex and binary): write it in decimal",
+            )
+        if len(text.lstrip("+-").replace("_", "")) > MAX_INT_DIGITS:
+            return (
+                d.PT116,
+                f"`{text[:20]}...` has more than {MAX_INT_DIGITS} digits (numbers are at most 1e15)",
+            )
+    if tag == "tag:yaml.org,2002:float" and ":" in text:
+        return (
+            d.PT106,
+            f"`{text}` is a base-60 number in YAML 1.1 but text in YAML 1.2: quote it, or write the number",
+        )
+    return None
 
 
 _SAFE_TAGS = {

@@ -227,25 +227,28 @@ def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     elif spec.kind == "require":
         body = [f"if not {expr}:", f"    warns = _add(warns, {i})" if shadow else f"    {reject}"]
     else:
+        # Compared on the 1e-6 grid: a request equal to the headroom up to float noise
+        # (5400.06 against 5400.059999999999) is within it, not clipped to itself.
         body = [
             f"lim = {expr}",
             "if not (amount <= lim):",
             "    if lim != lim:",
             "        raise _NaN",
+            "    q = _qdown(lim)",
+            "    if not (amount <= q):",
         ]
         if shadow:
-            body.append(f"    warns = _add(warns, {i})")
+            body.append(f"        warns = _add(warns, {i})")
         elif spec.on_exceed == "clip":
             body += [
-                "    q = _qdown(lim)",
-                "    if q > 0 and q >= _MIN:",
-                f"        clips = _add(clips, ({i}, amount, q))",
-                "        amount = q",
-                "    else:",
-                f"        {reject}",
+                "        if q > 0 and q >= _MIN:",
+                f"            clips = _add(clips, ({i}, amount, q))",
+                "            amount = q",
+                "        else:",
+                f"            {reject}",
             ]
         else:
-            body.append(f"    {reject}")
+            body.append(f"        {reject}")
     if rule.when is not None:
         body = [f"if {em.expr(rule.when)}:", *("    " + b for b in body)]
     if shadow:  # a shadow rule never blocks, not even by failing

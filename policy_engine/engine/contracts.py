@@ -7,7 +7,7 @@ approved); what the engine builds itself is trusted and built fast.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     model_validator,
 )
 
@@ -38,10 +39,40 @@ def from_units(units: int) -> float:
     return units / RISK_SCALE
 
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):  # lax mode would read `true` as a risk of 1.0
-        raise ValueError("must be a number, not a boolean")
+# Bounds on what callers may hand in (documented in docs/policy-format.md, "Inputs").
+# Amounts and equity up to 1e15 units of the account currency: far beyond any book, and
+# small enough that every aggregate stays exact on the 1e-6 grid. Timestamps within
+# [2000-01-01, 2200-01-01) UTC: a TTL added to any of them stays a valid datetime.
+MAX_AMOUNT = 1e15
+MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _number(value: Any) -> Any:
+    # Strict: an int or a float, nothing that merely converts to one. A boolean would read
+    # as 1.0, a string or a Decimal would be journaled as something replay reads otherwise.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, not {_kind(value)}")
+    if isinstance(value, int) and abs(value) > MAX_AMOUNT:
+        raise ValueError(f"must be at most {MAX_AMOUNT:.0e} in absolute value")
     return value
+
+
+_KINDS = {
+    bool: "a boolean",
+    str: "a string",
+    bytes: "bytes",
+    int: "an integer",
+    float: "a number",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _KINDS.get(type(value), f"a {type(value).__name__}")
 
 
 def _finite(value: float) -> float:
@@ -51,18 +82,45 @@ def _finite(value: float) -> float:
 
 
 def _on_grid(value: float) -> float:
-    if not math.isfinite(_finite(value) * RISK_SCALE):
-        raise ValueError("is too large for the 1e-6 risk grid")
-    units = to_units(value)
+    units = to_units(_finite(value))
     if units == 0 and value > 0:
         # Rounding 1e-7 to zero would approve a zero-risk trade that still takes a slot.
         raise ValueError("is below the 1e-6 risk grid (use 0 or at least 0.000001)")
     return from_units(units)
 
 
-Amount = Annotated[float, BeforeValidator(_not_bool), Field(ge=0), AfterValidator(_on_grid)]
-FiniteNonNeg = Annotated[float, BeforeValidator(_not_bool), Field(ge=0), AfterValidator(_finite)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+def _timestamp(value: Any) -> Any:
+    # A datetime, or an ISO 8601 string with an offset; never a number (0 would be 1970).
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+    raise ValueError(f"must be an ISO 8601 timestamp with an offset, not {_kind(value)}")
+
+
+def _in_range(value: datetime) -> datetime:
+    if not MIN_TIME <= value < MAX_TIME:
+        raise ValueError(f"must lie in [{MIN_TIME:%Y-%m-%d}, {MAX_TIME:%Y-%m-%d}) UTC")
+    return value
+
+
+Amount = Annotated[
+    float,
+    BeforeValidator(_number),
+    Field(ge=0, le=MAX_AMOUNT),
+    AfterValidator(_on_grid),
+]
+FiniteNonNeg = Annotated[
+    float, BeforeValidator(_number), Field(ge=0, le=MAX_AMOUNT), AfterValidator(_finite)
+]
+Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)]
+Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
+Text = Annotated[str, Strict(), Field(max_length=1000)]
+Flag = Annotated[bool, Strict()]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp), AfterValidator(_in_range)]
 
 
 class _Strict(BaseModel):
@@ -78,12 +136,12 @@ class PortfolioIntent(_Strict):
     side: Side
     requested_risk_abs: Amount
     requested_notional_abs: FiniteNonNeg | None = None
-    template_id: str | None = None
-    playbook_id: str | None = None
-    regime_state: str | None = None
-    correlation_bucket: str | None = None
-    reduce_only: bool = False
-    timestamp: AwareDatetime
+    template_id: Text | None = None
+    playbook_id: Text | None = None
+    regime_state: Text | None = None
+    correlation_bucket: Name | None = None
+    reduce_only: Flag = False
+    timestamp: Timestamp
 
     @property
     def risk_reducing(self) -> bool:
@@ -96,8 +154,8 @@ class BucketState(_Strict):
 
     active_risk: Amount = 0.0
     reserved_risk: Amount = 0.0
-    open_positions: int = Field(default=0, ge=0)
-    active_trades: int = Field(default=0, ge=0)
+    open_positions: Count = 0
+    active_trades: Count = 0
 
     @property
     def heat(self) -> float:
@@ -111,13 +169,13 @@ class PortfolioSnapshot(_Strict):
     peak_equity: FiniteNonNeg | None = None
     active_risk: Amount = 0.0
     reserved_risk: Amount = 0.0
-    open_positions: int = Field(default=0, ge=0)
-    active_trades: int = Field(default=0, ge=0)
+    open_positions: Count = 0
+    active_trades: Count = 0
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
     mode_override: ModeName | None = None
-    mode_override_reason: str | None = None
+    mode_override_reason: Text | None = None
 
     @model_validator(mode="after")
     def _peak(self) -> PortfolioSnapshot:

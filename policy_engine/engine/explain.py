@@ -17,6 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..document.model import RuleSpec
+from ..document.names import LIVE_FIELDS
 from ..lang import syntax as s
 from ..lang.errors import EvalError
 from ..lang.lexical import fmt
@@ -35,6 +36,7 @@ from .outcome import (
     WARNINGS,
     Outcome,
 )
+from .runtime import within
 from .tracegen import MessageFn, Tracer, compile_message, compile_tracer
 
 if TYPE_CHECKING:
@@ -272,16 +274,27 @@ class Explainer:
         return out
 
     def log_line(self, verdict: Verdict) -> str:
-        """The teaching line: ``[RISK:STRATEGY] SCALPER active=2 max=2 → BLOCKED (limit reached)``."""
+        """The teaching line, with the category, the counts and the decision on every line:
+        ``[RISK:STRATEGY] SCALPER BTC-USD active=2 max=2 → BLOCKED (limit reached)``,
+        ``[RISK:STRATEGY] SCALPER BTC-USD active=1 max=2 → ALLOWED``."""
         rule = verdict.rule
         intent = verdict.intent
-        category = rule.category if rule else "POLICY"
-        who = f"{intent.strategy} {intent.symbol}"
-        ctx = verdict.context if rule or verdict.error else {}
+        shown, ctx = rule, verdict.context if rule or verdict.error else {}
+        if rule is None and verdict.error is None:
+            # Approved in full: show the numbers of the rule a reader checks first (the
+            # first strategy limit, else the first enforced one), as the seed asks.
+            index = self._teaching_rule()
+            if index is not None:
+                shown, ctx = self.policy.rules[index], self.rule(verdict, index).trace
+        category = shown.category if shown else "POLICY"
         numbers = " ".join(
-            f"{_short(k)}={fmt(x)}" for k, x in ctx.items() if is_name(k) and k != "intent.risk"
+            f"{_short(k)}={fmt(x)}"
+            for k, x in ctx.items()
+            if is_name(k) and k not in ("intent.risk", "headroom")
         )
-        head = f"[RISK:{category}] {who}" + (f" {numbers}" if numbers else "")
+        head = f"[RISK:{category}] {intent.strategy} {intent.symbol}" + (
+            f" {numbers}" if numbers else ""
+        )
         if verdict.error is not None:
             return (
                 f"{head} → BLOCKED (evaluation error in {verdict.rule_id}: {verdict.error.detail})"
@@ -294,6 +307,29 @@ class Explainer:
             a, b = clips[0][1], verdict.outcome[AMOUNT]
             return f"{head} → CLIPPED ({fmt(a)} → {fmt(b)} by {rule.id if rule else '?'})"
         return f"{head} → ALLOWED" + (f" ({rule.id})" if rule else "")
+
+    def _teaching_rule(self) -> int | None:
+        """The rule whose numbers an approval's teaching line shows: the first enforced
+        strategy rule that counts something live (`strategy.active_trades < ...`), else the
+        first enforced strategy rule, else the first enforced rule."""
+        rules = self.policy.checked.rules
+        enforced = [
+            i
+            for i, r in enumerate(rules)
+            if r.spec.kind != "allow" and r.spec.enforcement == "enforce"
+        ]
+        strategy = [i for i in enforced if rules[i].spec.category == "STRATEGY"]
+        for i in strategy:
+            if any(
+                isinstance(n, s.Name)
+                and n.path[0] == "strategy"
+                and len(n.path) > 1
+                and n.path[1] in LIVE_FIELDS
+                for n in s.walk(rules[i].expr)
+            ):
+                return i
+        first = strategy or enforced
+        return first[0] if first else None
 
     # --- every rule (``policy explain``) -----------------------------------------------
     def every_rule(self, verdict: Verdict) -> list[dict[str, Any]]:
@@ -316,7 +352,7 @@ class Explainer:
                     if spec.kind == "limit":
                         row["verdict"] = (
                             "pass"
-                            if env.amount <= value
+                            if within(env.amount, value)
                             else ("clip" if spec.on_exceed == "clip" else "fail")
                         )
                         trace["intent.risk"] = env.amount

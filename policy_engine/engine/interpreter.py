@@ -19,7 +19,7 @@ from ..lang import syntax as s
 from ..lang.errors import EvalError
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
-from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down
+from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down, within
 
 Trace = dict[str, Any]
 
@@ -281,7 +281,7 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
                 return outcome(REJECTED, i)
             limit = number(evaluate(rule.expr, env), rule.expr)
             _not_nan(limit, rule.expr)
-            if env.amount <= limit:
+            if within(env.amount, limit):
                 continue
             if shadow:
                 warns.append(i)

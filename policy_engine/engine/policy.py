@@ -66,6 +66,7 @@ class Policy:
         self.description = spec.description
         self.rules: tuple[RuleSpec, ...] = tuple(r.spec for r in checked.rules)
         self.reservation_ttl_sec = spec.reservation_ttl_sec
+        self.declared_modes: tuple[str, ...] = tuple(spec.modes)  # mildest first
         self.warnings: tuple[Diagnostic, ...] = checked.warnings
         self.ref = PolicyRef(name=spec.name, version=spec.version, hash=spec.content_hash)
         self.data = RuntimeData.of(checked)

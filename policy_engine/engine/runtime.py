@@ -24,6 +24,7 @@ __all__ = [
     "ModeState",
     "RuntimeData",
     "quantize_down",
+    "within",
 ]
 
 
@@ -97,3 +98,8 @@ def quantize_down(value: float) -> float:
     if abs(scaled - nearest) <= 1e-6 + abs(scaled) * 1e-12:
         return nearest / RISK_SCALE
     return math.floor(scaled) / RISK_SCALE
+
+
+def within(amount: float, limit: float) -> bool:
+    """``amount <= limit`` on the 1e-6 grid: float noise in the limit does not clip."""
+    return amount <= limit or amount <= quantize_down(limit)

@@ -60,7 +60,9 @@ def fmt(value: Any) -> str:
     """A value as a risk owner writes it: 2 not 2.0, 0.06 not 6.000000000000001e-02."""
     cls = value.__class__  # the common cases first (explanations are on the hot path)
     if cls is float:
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(_on_grid(value))
     if cls is int:
         return str(value)
     if cls is str:
@@ -70,9 +72,18 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e15:
             return str(int(value))
-        return repr(value)
+        return repr(_on_grid(float(value)))
     if isinstance(value, str):
         return value
     if isinstance(value, list | tuple):
         return "[" + ", ".join(fmt(v) for v in value) + "]"
     return str(value)
+
+
+def _on_grid(value: float) -> float:
+    """``value`` snapped to 6 decimals when it differs from them only by float noise:
+    5400.059999999999 shows as 5400.06, 0.0612345678 stays as it is."""
+    snapped = round(value, 6)
+    if snapped != value and abs(snapped - value) <= 1e-9 * max(1.0, abs(value)):
+        return snapped
+    return value

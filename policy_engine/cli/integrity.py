@@ -1,0 +1,43 @@
+"""``policy integrity POLICY``: the `integrity` block that seals a policy file.
+
+A policy may declare what it must hold (its rule count, the digest of its
+content); a file that does not match is refused at load (PT113), so a file cut
+at a rule boundary, still valid YAML, never replaces a working policy. This
+command prints the block to paste at the end of the file (or `--check`s one).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..diagnostics import PolicyError
+from ..document.build import content_digest
+from ..document.yaml_source import load_document
+from .common import UsageError
+
+
+@click.command("integrity")
+@click.argument("policy_path", metavar="POLICY", type=click.Path(exists=True, dir_okay=False))
+def integrity_command(policy_path: str) -> None:
+    """Print the `integrity` block (rule count and content digest) for POLICY.
+
+    Paste it at the end of the file; re-run after every edit (a digest that does
+    not match refuses the file, PT113). Exit 0, or 1 if the file does not parse.
+    """
+    try:
+        doc = load_document(policy_path)
+    except PolicyError as exc:
+        for x in exc.diagnostics:
+            click.echo(x.format(), err=True)
+        sys.exit(1)
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise UsageError(f"`{policy_path}` has no `rules` list")
+    click.echo("integrity:")
+    click.echo(f"  rules: {len(data['rules'])}")
+    click.echo(f'  digest: "{content_digest(data)}"')
+
+
+__all__ = ["integrity_command"]

@@ -1,0 +1,157 @@
+"""Budgets: what a policy may cost, checked before it is trusted.
+
+A policy is data from a file, and a hostile or careless one must not make
+loading, checking or evaluating it slow. Two kinds of budget, both refused with
+PT116 at the exact place that exceeds them:
+
+- sizes, checked on the raw document before the schema (so that a 16,000-rule
+  or 30,000-param file is refused in milliseconds, not checked for seconds):
+  rules, params, the entries of strategies, symbols and cohorts, list lengths;
+- an evaluation cost, estimated on the checked expressions (as CEL estimates
+  cost): one unit per AST node of every rule, `when`, mode tier and envelope
+  expression, plus the length of any list a membership test or `min`/`max`/`len`
+  walks. The limit keeps the worst accepted policy near 50 us per evaluation on
+  the generated chain (measured: benchmarks/README.md).
+
+The numbers are documented in docs/policy-format.md ("Budgets").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import yaml
+
+from .. import diagnostics as d
+from ..diagnostics import Diagnostic, Span
+from ..lang import syntax as s
+from .checker import CheckedPolicy
+from .sourcemap import SourceMap
+
+MAX_RULES = 1_000
+MAX_PARAMS = 1_000
+MAX_ENTRIES = 10_000  # strategies, symbols, cohorts: each
+MAX_LIST_ITEMS = 10_000
+MAX_COST = 6_000  # units; see the module docstring
+
+_SECTIONS = ("strategies", "symbols", "cohorts")
+
+
+_LIMITS = {"rules": MAX_RULES, "params": MAX_PARAMS, **dict.fromkeys(_SECTIONS, MAX_ENTRIES)}
+
+
+def section_problems(root: yaml.Node, position: Callable[[int], Span]) -> list[Diagnostic]:
+    """Top-level sections over budget, counted on the composed YAML nodes, before anything
+    is built: a 16,000-rule file is refused in the time it takes to parse it."""
+    out = []
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            limit = _LIMITS.get(str(key.value)) if isinstance(key, yaml.ScalarNode) else None
+            if limit is not None and isinstance(value, yaml.MappingNode | yaml.SequenceNode):
+                count = len(value.value)
+                if count > limit:
+                    message = f"the policy has {count} {key.value} (the budget is {limit})"
+                    out.append(d.diagnostic(d.PT116, message, position(key.start_mark.index)))
+    return out
+
+
+def size_problems(data: Any, where: SourceMap) -> list[Diagnostic]:
+    """Lists over budget anywhere in the built document (before the schema looks at it)."""
+    out = []
+    for path, items in _lists(data, ()):
+        if len(items) > MAX_LIST_ITEMS and path != ("rules",):  # rules: counted earlier
+            message = f"a list of {len(items)} items (the budget is {MAX_LIST_ITEMS})"
+            out.append(_over(where, path, message))
+    return out
+
+
+def _lists(
+    value: Any, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], list[Any]]]:
+    stack = [(value, path)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, list):
+            yield at, node
+            stack.extend((v, (*at, i)) for i, v in enumerate(node) if isinstance(v, list | dict))
+        elif isinstance(node, dict):
+            stack.extend((v, (*at, k)) for k, v in node.items() if isinstance(v, list | dict))
+
+
+def _over(where: SourceMap, path: tuple[str | int, ...], what: str) -> Diagnostic:
+    return d.diagnostic(d.PT116, f"the policy has {what}", where.span(path, key=True))
+
+
+def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]:
+    """The estimated cost of one evaluation, and the cost of each part (rule id or place)."""
+    params = checked.spec.params
+    parts: list[tuple[str, int]] = []
+    for name, node in checked.mode_whens.items():
+        parts.append((f"modes.{name}.when", _cost(node, params)))
+    for rule in checked.rules:
+        cost = _cost(rule.expr, params) + (_cost(rule.when, params) if rule.when else 0)
+        parts.append((rule.spec.id, cost))
+    for key, node in checked.envelope.items():
+        parts.append((f"envelope.{key}", _cost(node, params)))
+    return sum(c for _, c in parts), parts
+
+
+def _cost(root: s.Expr, params: dict[str, Any]) -> int:
+    total = 0
+    for node in s.walk(root):
+        total += 1
+        walked: s.Expr | None = None
+        if isinstance(node, s.Compare):
+            operands = (node.first, *node.rest)
+            for op, right in zip(node.ops, operands[1:], strict=False):
+                if op in ("in", "not in"):
+                    walked = right
+        elif (
+            isinstance(node, s.Call) and node.func in ("min", "max", "len") and len(node.args) == 1
+        ):
+            walked = node.args[0]
+        if walked is not None:
+            total += _length(walked, params)
+    return total
+
+
+def _length(node: s.Expr, params: dict[str, Any]) -> int:
+    """How many items evaluating ``node`` may walk (a literal list, a param list or string)."""
+    if isinstance(node, s.ListLit):
+        return len(node.items)
+    if isinstance(node, s.Name) and node.path[0] == "params":
+        value: Any = params
+        for part in node.path[1:]:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list | str | dict):
+            return len(value)
+    return 0
+
+
+def cost_problem(checked: CheckedPolicy, where: SourceMap) -> Diagnostic | None:
+    """PT116 at the costliest rule when the whole policy is over the evaluation budget."""
+    total, parts = evaluation_cost(checked)
+    if total <= MAX_COST:
+        return None
+    worst, worst_cost = max(parts, key=lambda p: p[1])
+    rule = next((r for r in checked.rules if r.spec.id == worst), None)
+    span = where.span(rule.spec.path) if rule is not None else where.span(())
+    message = (
+        f"one evaluation of this policy is estimated at {total} cost units (the budget is "
+        f"{MAX_COST}); the costliest part is `{worst}` ({worst_cost})"
+    )
+    return d.diagnostic(d.PT116, message, span)
+
+
+__all__ = [
+    "MAX_COST",
+    "MAX_ENTRIES",
+    "MAX_LIST_ITEMS",
+    "MAX_PARAMS",
+    "MAX_RULES",
+    "cost_problem",
+    "evaluation_cost",
+    "section_problems",
+    "size_problems",
+]
