@@ -55,7 +55,7 @@ class Recovery:
     events: int  # events in the journal (the next event's seq)
     lines: int  # complete lines, checkpoints included
     checkpoint_line: int | None  # the checkpoint restored (None: replayed from the start)
-    replayed: int  # events applied after it
+    replayed: int  # events applied after it (all of them without a checkpoint)
     head: str  # the chain value the next line links to
     seconds: float  # wall time of the recovery
 
@@ -98,8 +98,9 @@ def recover_core(
             raise EventError(
                 f"journal {where}: {result.events} events rebuilt a core at event {core.seq}"
             )
-        since = replayed if cp_line is not None else result.events
-        writer.continue_after(result.head, since)
+        if cp_line is None:
+            replayed = result.events  # the opening policy event too
+        writer.continue_after(result.head, replayed)
     except BaseException:
         writer.close()
         raise
