@@ -378,7 +378,7 @@ def test_run_prints_each_decision_and_a_summary(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "#3 scalp-1 SCALPER BTC-USD 400 -> 400 APPROVED approved_full"
+    assert lines[0] == "#2 scalp-1 SCALPER BTC-USD 400 -> 400 APPROVED approved_full"
     assert any(
         "scalp-3" in x
         and "REJECTED rejected_strategy_limit" in x

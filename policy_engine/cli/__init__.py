@@ -9,13 +9,13 @@ when it runs, so ``policy-check`` starts without the control plane.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
 import click
 
 from .check import CHECK_HELP, check_command
+from .common import quiet_stdout
 from .explain import explain_command
 from .replay import replay_command
 from .run import run_command
@@ -48,9 +48,8 @@ def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 2
+        quiet_stdout()  # the reader stopped reading (`| head`): not an error, not a finding
+        return 0
     except Exception as exc:
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         return 2
