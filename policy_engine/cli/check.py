@@ -1,7 +1,9 @@
 """``policy-check`` (and ``policy check``): lint policy files the way a compiler would.
 
-Prints ``path:line:col: CODE message``, sorted; exit 0 clean, 1 findings, 2
-usage or internal error. Many files are spread over the machine's cores.
+Prints every finding, sorted, in the rustc manner (the source line, a caret,
+``help:``; ``--format concise`` for one ``path:line:col: CODE message`` line
+each); exit 0 clean, 1 findings, 2 usage or internal error. Many files are
+spread over the machine's cores.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from ..analysis.check import Result, check_bytes, check_file
 from ..analysis.diff import semantic_diff, version_check
 from ..diagnostics import Diagnostic, Severity, Span
 from .common import UsageError, plural, progress
+from .render import file_sources, render_all
 
-FORMATS = ("text", "json", "github")
+FORMATS = ("text", "concise", "json", "github")
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 
@@ -166,7 +169,21 @@ def run_check(paths: Sequence[str], against: str | None = None) -> Report:
 
 
 def format_text(report: Report) -> str:
-    lines = [x.format() for x in report.diagnostics]
+    """For people: each finding with its source line, a caret under it and its help."""
+    texts = {r.path: r.doc.text for r in report.results if r.doc is not None}
+    read = file_sources()
+    blocks = [render_all(report.diagnostics, lambda path: texts.get(path) or read(path))]
+    return "\n\n".join([b for b in blocks if b] + [_tail(report)])
+
+
+def format_concise(report: Report) -> str:
+    """For editors and scripts: one `path:line:col: CODE message (help)` line per finding."""
+    return "\n".join([x.format() for x in report.diagnostics] + [_tail(report)])
+
+
+def _tail(report: Report) -> str:
+    """The semantic diff (with `--against`) and the summary line."""
+    lines = []
     if report.diff is not None:
         lines.append(
             f"changes since {report.against}:"
@@ -185,7 +202,8 @@ def diagnostic_json(x: Diagnostic) -> dict[str, Any]:
         "col": x.span.col,
         "code": x.code,
         "severity": str(x.severity),
-        "message": x.message,
+        "message": x.text,
+        "help": x.help,
     }
 
 
@@ -219,14 +237,19 @@ def format_github(report: Report) -> str:
     for x in report.diagnostics:
         kind = "error" if x.severity is Severity.ERROR else "warning"
         props = f"file={_gh_escape(x.span.path, True)},line={x.span.line},col={x.span.col},title={x.code}"
-        lines.append(f"::{kind} {props}::{_gh_escape(f'{x.code} {x.message}')}")
+        lines.append(f"::{kind} {props}::{_gh_escape(f'{x.code} {x.text}')}")
     if report.diff:
         lines.append(f"::notice title=policy diff::{_gh_escape(chr(10).join(report.diff))}")
     lines.append(report.summary())
     return "\n".join(lines)
 
 
-FORMATTERS = {"text": format_text, "json": format_json, "github": format_github}
+FORMATTERS = {
+    "text": format_text,
+    "concise": format_concise,
+    "json": format_json,
+    "github": format_github,
+}
 
 
 def _check(paths: tuple[str, ...], output_format: str, strict: bool, against: str | None) -> None:
@@ -245,7 +268,8 @@ _check_options = [
         type=click.Choice(FORMATS),
         default="text",
         show_default=True,
-        help="text for people, json for tools, github for CI annotations.",
+        help="text for people (source line, caret, help), concise for editors and "
+        "scripts (one line each), json for tools, github for CI annotations.",
     ),
     click.option("--strict", is_flag=True, help="Warnings fail too (exit 1)."),
     click.option(
@@ -265,8 +289,10 @@ def _with_check_options(fn: Any) -> Any:
 
 CHECK_HELP = """Check policy files (and every *.yaml / *.yml under directories).
 
-Prints `path:line:col: CODE message`, sorted; exit 0 clean, 1 findings,
-2 usage or internal error. Codes are documented in docs/codes.md.
+Prints every finding with its source line, a caret and a help line
+(`--format concise`: one `path:line:col: CODE message` line each), sorted;
+exit 0 clean, 1 findings, 2 usage or internal error. Codes are documented
+in docs/codes.md.
 """
 
 

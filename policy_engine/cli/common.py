@@ -50,15 +50,16 @@ def read_data(path: str, what: str) -> Any:
 
 
 def load_or_report(path: str) -> Any:
-    """Load a policy for running; on any error print its diagnostics and exit 1."""
+    """Load a policy for running; on any error print its diagnostics (on stderr, with
+    their source lines) and exit 1."""
     from ..diagnostics import PolicyError
     from ..engine.policy import load_policy
+    from .render import file_sources, render_all
 
     try:
         return load_policy(path)
     except PolicyError as exc:
-        for x in exc.diagnostics:
-            click.echo(x.format(), err=True)
+        click.echo(render_all(exc.diagnostics, file_sources()), err=True)
         sys.exit(1)
 
 
