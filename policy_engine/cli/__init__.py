@@ -1,4 +1,5 @@
-"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay).
+"""The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
+replay).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -16,6 +17,7 @@ import click
 
 from .check import CHECK_HELP, check_command
 from .common import quiet_stdout
+from .decision_tests import decision_tests_command
 from .explain import explain_command
 from .replay import replay_command
 from .run import run_command
@@ -24,10 +26,11 @@ from .schema import schema_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Risk limits as YAML policies: check, explain, run and replay them."""
+    """Risk limits as YAML policies: check, test, explain, run and replay them."""
 
 
 cli.add_command(check_command, name="check")
+cli.add_command(decision_tests_command)
 cli.add_command(explain_command)
 cli.add_command(schema_command)
 cli.add_command(run_command)

@@ -33,8 +33,12 @@ FORMATS = ("text", "concise", "json", "github")
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 
+TEST_FILE_SUFFIX = "_test.yaml"  # a policy's decision tests (`policy test`), not a policy
+
+
 def policy_files(paths: Sequence[str]) -> list[str]:
-    """Files as given, directories expanded to every `*.yaml` / `*.yml` below them (sorted)."""
+    """Files as given, directories expanded to every `*.yaml` / `*.yml` below them (sorted),
+    decision test files (`*_test.yaml`) left out."""
     out: list[str] = []
     for raw in paths:
         path = Path(raw)
@@ -43,6 +47,7 @@ def policy_files(paths: Sequence[str]) -> list[str]:
                 str(p)
                 for p in path.rglob("*")
                 if p.suffix in POLICY_SUFFIXES
+                and not p.name.endswith(TEST_FILE_SUFFIX)
                 and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
