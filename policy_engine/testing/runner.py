@@ -94,20 +94,18 @@ def run_file(path: str, *, coverage: bool = False) -> FileReport:
         return variants[key]
 
     data = suite.data
-    for i, case in enumerate(data.cases):
-        result = TestResult(path, case.id, "case", suite.line("cases", i))
-        try:
-            _run_case(policy_for(case.with_), case, suite, seen, result)
-        except SuiteError as exc:
-            result.failures.append(str(exc))
-        report.results.append(result)
-    for i, scenario in enumerate(data.scenarios):
-        result = TestResult(path, scenario.id, "scenario", suite.line("scenarios", i))
-        try:
-            _run_scenario(policy_for(scenario.with_), scenario, suite, seen, result)
-        except SuiteError as exc:
-            result.failures.append(str(exc))
-        report.results.append(result)
+    plan: list[tuple[str, str, list[Any], Any]] = [
+        ("cases", "case", data.cases, _run_case),
+        ("scenarios", "scenario", data.scenarios, _run_scenario),
+    ]
+    for section, kind, tests, run in plan:
+        for i, test in enumerate(tests):
+            result = TestResult(path, test.id, kind, suite.line(section, i))
+            try:
+                run(policy_for(test.with_), test, suite, seen, result)
+            except SuiteError as exc:
+                result.failures.append(str(exc))
+            report.results.append(result)
     return report
 
 
