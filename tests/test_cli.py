@@ -444,7 +444,7 @@ def test_replay_what_if_reports_exactly_the_changed_decisions(tmp_path: Path) ->
     edited.write_text(
         PORTFOLIO.read_text()
         .replace(
-            "SCALPER:  {enabled: true, max_trades: 2}", "SCALPER:  {enabled: true, max_trades: 3}"
+            "SCALPER: {enabled: true, max_trades: 2}", "SCALPER: {enabled: true, max_trades: 3}"
         )
         .replace("version: 1", "version: 2")
     )

@@ -112,7 +112,7 @@ def test_reload_switches_a_strategy_off_and_keeps_state(tmp_path: Path) -> None:
     assert first.approved and first.policy.version == 1
     path.write_text(
         text.replace("version: 1", "version: 2").replace(
-            "SCALPER:  {enabled: true", "SCALPER:  {enabled: false"
+            "SCALPER: {enabled: true", "SCALPER: {enabled: false"
         )
     )
     rec = ctl.reload(path)
@@ -153,7 +153,7 @@ def test_watcher_poll_reloads_on_change_and_reports_failures(tmp_path: Path) -> 
     seen: list[dict[str, Any]] = []
     watcher = PolicyWatcher(ctl, path, on_reload=seen.append)
     assert watcher.poll() is None
-    path.write_text(text.replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false"))
+    path.write_text(text.replace("SCALPER: {enabled: true", "SCALPER: {enabled: false"))
     rec = watcher.poll()
     assert rec is not None and rec["ok"]
     assert ctl.request_allocation(intent("SCALPER")).decision_code == "rejected_strategy_disabled"

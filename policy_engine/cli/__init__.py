@@ -19,6 +19,7 @@ from .check import CHECK_HELP, check_command
 from .common import quiet_stdout
 from .decision_tests import decision_tests_command
 from .explain import explain_command
+from .fmt import fmt_command
 from .replay import replay_command
 from .run import run_command
 from .schema import schema_command
@@ -26,11 +27,12 @@ from .schema import schema_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Risk limits as YAML policies: check, test, explain, run and replay them."""
+    """Risk limits as YAML policies: check, test, format, explain, run and replay them."""
 
 
 cli.add_command(check_command, name="check")
 cli.add_command(decision_tests_command)
+cli.add_command(fmt_command)
 cli.add_command(explain_command)
 cli.add_command(schema_command)
 cli.add_command(run_command)
