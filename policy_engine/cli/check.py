@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ from .. import diagnostics as d
 from ..analysis.check import Result, check_bytes, check_file
 from ..analysis.diff import semantic_diff, version_check
 from ..diagnostics import Diagnostic, Severity, Span
+from ..document.yaml_source import MAX_FILE_BYTES
 from .common import UsageError, plural, progress
 from .render import file_sources, render_all
 
@@ -146,10 +148,28 @@ def read_old(against: str, path: str) -> tuple[bytes, str]:
     return proc.stdout, f"{against}:{path}"
 
 
-def run_check(paths: Sequence[str], against: str | None = None) -> Report:
-    """Check every policy file under ``paths``; with ``against``, compare with the old version."""
+_POLICY_MARK = re.compile(rb"^api_version:[ \t]*[\"']?policy-engine/", re.MULTILINE)
+
+
+def declares_policy(path: str) -> bool:
+    """Whether the file says it is a policy (a top-level `api_version: policy-engine/...`):
+    how `--only-policies` tells a policy from a CI workflow or any other YAML file."""
+    try:
+        with open(path, "rb") as fh:
+            return _POLICY_MARK.search(fh.read(MAX_FILE_BYTES + 1)) is not None
+    except OSError:
+        return True  # let the check report why it cannot be read
+
+
+def run_check(
+    paths: Sequence[str], against: str | None = None, only_policies: bool = False
+) -> Report:
+    """Check every policy file under ``paths``; with ``against``, compare with the old version;
+    with ``only_policies``, files that do not declare a policy are left out."""
     started = time.perf_counter()
     targets = policy_files(paths)
+    if only_policies:
+        targets = [t for t in targets if declares_policy(t)]
     if against is not None and len(targets) != 1:
         raise UsageError("`--against` compares one policy file; give exactly one")
     results = _check_all(targets) if against is None else [_safe_check(targets[0])]
@@ -257,10 +277,16 @@ FORMATTERS = {
 }
 
 
-def _check(paths: tuple[str, ...], output_format: str, strict: bool, against: str | None) -> None:
+def _check(
+    paths: tuple[str, ...],
+    output_format: str,
+    strict: bool,
+    against: str | None,
+    only_policies: bool = False,
+) -> None:
     if not paths:
         raise UsageError("give at least one policy file or directory")
-    report = run_check(paths, against)
+    report = run_check(paths, against, only_policies)
     click.echo(FORMATTERS[output_format](report))
     sys.exit(report.exit_code(strict))
 
@@ -277,6 +303,12 @@ _check_options = [
         "scripts (one line each), json for tools, github for CI annotations.",
     ),
     click.option("--strict", is_flag=True, help="Warnings fail too (exit 1)."),
+    click.option(
+        "--only-policies",
+        is_flag=True,
+        help="Skip YAML files that do not declare `api_version: policy-engine/...` "
+        "(for hooks that are given every YAML file of a repository).",
+    ),
     click.option(
         "--against",
         metavar="OLD",
@@ -306,6 +338,10 @@ in docs/codes.md.
 )
 @_with_check_options
 def check_command(
-    paths: tuple[str, ...], output_format: str, strict: bool, against: str | None
+    paths: tuple[str, ...],
+    output_format: str,
+    strict: bool,
+    only_policies: bool,
+    against: str | None,
 ) -> None:
-    _check(paths, output_format, strict, against)
+    _check(paths, output_format, strict, against, only_policies)
