@@ -113,7 +113,7 @@ def policy_files(tmp_path: Path) -> list[Path]:
     v2 = tmp_path / "portfolio_v2.yaml"
     v2.write_text(
         text.replace("version: 1", "version: 2")
-        .replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false")
+        .replace("SCALPER: {enabled: true", "SCALPER: {enabled: false")
         .replace("max_positions: 5", "max_positions: 7")
     )
     broken = tmp_path / "broken.yaml"
@@ -210,7 +210,7 @@ def test_replay_uses_the_journaled_policy_text_even_after_the_file_changed(
                 "timestamp": T0.isoformat(),
             }
         )
-    path.write_text(text.replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false"))
+    path.write_text(text.replace("SCALPER: {enabled: true", "SCALPER: {enabled: false"))
     decisions = [canonical(r) for r in records if r["kind"] == "decision"]
     assert len(decisions) == 4
     assert [canonical(r) for r in replay(journal)] == decisions
