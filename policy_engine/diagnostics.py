@@ -1,9 +1,12 @@
 """Locations, severities, diagnostics and the code registry.
 
 Every problem the engine reports about a policy is a :class:`Diagnostic`:
-a location, a stable code and a one-line message (lowercase, no trailing
-period, user text in backticks). Codes never change meaning once released;
-the registry below is the single place they are declared and documented.
+a location, a stable code, a one-line message (lowercase, no trailing
+period, user text in backticks) and, where we know the fix, a ``help`` text
+(``did you mean `strategy.max_trades`?``). The one-line form puts the help
+in parentheses after the message; the rustc-style rendering (``cli/render``)
+gives it a line of its own. Codes never change meaning once released; the
+registry below is the single place they are declared and documented.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ PT410 = _code("PT410", E, "symbol listed in two cohorts")
 PT411 = _code("PT411", W, "fraction-of-equity param written as a whole number")
 PT412 = _code("PT412", W, "percentage above 100%")
 PT413 = _code("PT413", E, "clip rule whose limit can never be positive")
+PT414 = _code("PT414", W, "percentage written wrongly (`6 %`, `6%%`)")
+PT415 = _code("PT415", W, "count compared with `<=` against its maximum")
+PT416 = _code("PT416", W, "drawdown threshold written as a whole number")
+PT417 = _code("PT417", W, "division by a live value that is zero on an empty book")
+PT418 = _code("PT418", W, "rule rejects an ordinary intent on an empty book")
 PT420 = _code("PT420", E, "content changed but `version` did not go up")
 PT499 = _code("PT499", E, "internal error while checking")
 
@@ -102,27 +110,41 @@ class Diagnostic:
     message: str
     span: Span
     severity: Severity = field(default=Severity.ERROR)
+    help: str | None = None  # the fix, where we know it
 
     @property
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.span.path, self.span.line, self.span.col, self.code, self.message)
 
+    @property
+    def text(self) -> str:
+        """The message with its help, on one line: ``unknown name `x` (did you mean `y`?)``."""
+        return f"{self.message} ({self.help})" if self.help else self.message
+
     def format(self) -> str:
-        return f"{self.span}: {self.code} {self.message}"
+        """The concise form: ``path:line:col: CODE message (help)``."""
+        return f"{self.span}: {self.code} {self.text}"
 
     def __str__(self) -> str:
         return self.format()
 
 
-def diagnostic(code: str, message: str, span: Span) -> Diagnostic:
+def diagnostic(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
     """Build a diagnostic with the severity its code is registered with."""
-    return Diagnostic(code, message, span, CODES[code].severity)
+    return Diagnostic(code, message, span, CODES[code].severity, help)
+
+
+def suggest(word: str, options: Iterable[str]) -> str | None:
+    """``did you mean `X`?`` for the closest of ``options`` (a diagnostic's help), or None."""
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """`` (did you mean `X`?)`` for the closest of ``options``, or nothing."""
-    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    """`` (did you mean `X`?)`` to append to a message, or nothing. Prefer passing
+    :func:`suggest` as the diagnostic's ``help``: the rich output gives it its own line."""
+    hint = suggest(word, options)
+    return f" ({hint})" if hint else ""
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -1,32 +1,31 @@
-"""Reading the decision case files in tests/cases/ (shared by the case runner and the purity tests)."""
+"""The decision test files the repository ships, read the way `policy test` reads them.
+
+`policies/*_test.yaml` test the bundled policies; `tests/cases/*_test.yaml` test the
+language itself (each with an inline `policy_text`). Shared by the case runner and the
+purity tests.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot, load_policy, load_policy_text
+from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot
+from policy_engine.testing.runner import load_tested_policy, with_constants
+from policy_engine.testing.suite import Suite, merge
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = Path(__file__).resolve().parent / "cases"
+CASE_FILES = sorted([*CASES_DIR.glob("*_test.yaml"), *(ROOT / "policies").glob("*_test.yaml")])
+
+__all__ = ["CASES_DIR", "CASE_FILES", "ROOT", "case_inputs", "case_policy", "merge"]
 
 
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``, nested mappings merged key by key."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def case_policy(data: dict[str, Any], name: str) -> Policy:
-    """The policy a case file names (`policy: path`) or holds inline (`policy_text`)."""
-    if "policy" in data:
-        return load_policy(ROOT / data["policy"])
-    return load_policy_text(data["policy_text"], f"cases/{name}")
+def case_policy(path: Path, case: dict[str, Any] | None = None) -> Policy:
+    """The policy a test file tests (with the case's `with` constants, if any)."""
+    policy = load_tested_policy(Suite.load(str(path)))
+    with_ = (case or {}).get("with") or {}
+    return with_constants(policy, with_) if with_ else policy
 
 
 def case_inputs(

@@ -1,17 +1,12 @@
-"""Table-driven decision tests: every case in ``tests/cases/*.yaml``.
+"""Table-driven decision tests: every decision test file the repository ships.
 
-A case file holds a policy (``policy:`` a path relative to the repository, or
-``policy_text:`` inline YAML), optional ``defaults`` (``state`` / ``intent``
-fields merged under every case) and ``cases``. Each case has an ``id``, a
-``note`` saying what it proves, a ``state`` (a PortfolioSnapshot), an
-``intent`` (a PortfolioIntent; timestamps as ISO strings) and ``expect``:
-
-- ``decision_code``, ``approved``, ``approved_risk_abs``, ``rule_id`` (always);
-- optionally ``context`` (entries that must be present with these values),
-  ``clips`` (``[rule_id, from, to]`` triples, exactly), ``warnings`` (the
-  warned rule ids, exactly, in order), ``warning_messages`` (rule id ->
-  substring), ``mode``, ``mode_source``, ``headroom``, ``reasons_contain``
-  (substrings of the joined reasons) and ``log_line`` (exact).
+The files are in the public `policy test` format (docs/testing.md): `policies/*_test.yaml`
+test the bundled policies, `tests/cases/*_test.yaml` the language itself. `policy test`
+checks each case's `expect`; this module runs the same files as pytest cases and holds the
+repository's own cases to more: every case says what it proves (`note`) and pins
+`decision_code`, `approved`, `approved_risk_abs` and `rule_id`; the reference interpreter
+reaches the same outcome as the compiled chain; the full decision builds and serialises;
+evaluation leaves the snapshot alone.
 """
 
 from __future__ import annotations
@@ -19,14 +14,16 @@ from __future__ import annotations
 import json
 import math
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from casefiles import CASES_DIR, case_inputs, case_policy
+from casefiles import CASE_FILES, case_inputs, case_policy
 
 from policy_engine import Policy
 from policy_engine.engine.verdict import Verdict
+from policy_engine.testing.runner import run_file
 
 REQUIRED = ("decision_code", "approved", "approved_risk_abs", "rule_id")
 OPTIONAL = (
@@ -43,25 +40,31 @@ OPTIONAL = (
 
 
 @cache
-def _file(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((CASES_DIR / name).read_text("utf-8"))
+def _file(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))
     return data
 
 
-@cache
-def _policy(name: str) -> Policy:
-    return case_policy(_file(name), name)
+def _policy(path: Path, case: dict[str, Any]) -> Policy:
+    return case_policy(path, case)
 
 
 def _collect() -> list[Any]:
     params = []
-    for path in sorted(CASES_DIR.glob("*.yaml")):
-        data = _file(path.name)
-        ids = [c["id"] for c in data["cases"]]
-        assert len(ids) == len(set(ids)), f"duplicate case ids in {path.name}"
-        for case in data["cases"]:
-            params.append(pytest.param(path.name, case, id=f"{path.stem}:{case['id']}"))
+    for path in CASE_FILES:
+        for case in _file(path).get("cases") or []:
+            params.append(pytest.param(path, case, id=f"{path.stem}:{case['id']}"))
     return params
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
+def test_every_test_file_passes_policy_test(path: Path) -> None:
+    """`policy test` runs the file: every case and scenario passes."""
+    report = run_file(str(path))
+    assert report.error is None, report.error
+    failed = [(t.id, t.failures, t.explanation) for t in report.results if not t.passed]
+    assert failed == []
+    assert report.results
 
 
 def _close(actual: Any, expected: Any) -> bool:
@@ -113,15 +116,15 @@ def _check(verdict: Verdict, expect: dict[str, Any]) -> None:
         assert verdict.log_line() == expect["log_line"]
 
 
-@pytest.mark.parametrize(("name", "case"), _collect())
-def test_case(name: str, case: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("path", "case"), _collect())
+def test_case(path: Path, case: dict[str, Any]) -> None:
     """The policy decides the case's intent exactly as the case's `expect` says (see its note)."""
     assert case.get("note"), "every case says what it proves"
     unknown = set(case["expect"]) - set(REQUIRED) - set(OPTIONAL)
     assert not unknown, f"unknown expect keys {unknown}"
     assert all(k in case["expect"] for k in REQUIRED), "decision_code, approved, amount, rule_id"
-    intent, state = case_inputs(_file(name), case)
-    policy = _policy(name)
+    intent, state = case_inputs(_file(path), case)
+    policy = _policy(path, case)
     before = state.model_dump_json()
     verdict = policy.evaluate(intent, state)
     _check(verdict, case["expect"])

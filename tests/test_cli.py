@@ -29,7 +29,7 @@ from policy_engine.diagnostics import CODES, PolicyError, Severity
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "lint"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-FORMATS = {"text": ".txt", "json": ".json", "github": ".github"}
+FORMATS = {"text": ".txt", "concise": ".concise", "json": ".json", "github": ".github"}
 GENERATED = {"PT002"}  # inputs too big to keep in the repository: written by the test
 
 
@@ -130,7 +130,7 @@ def test_warnings_pass_unless_strict(in_golden: Path) -> None:
 
 def test_directory_output_is_sorted_by_file_line_column(in_golden: Path) -> None:
     """Checking a directory reports every file, sorted by path, line and column."""
-    result = CliRunner().invoke(check_command, ["."])
+    result = CliRunner().invoke(check_command, [".", "--format", "concise"])
     assert result.exit_code == 1
     keys = []
     for line in result.stdout.splitlines()[:-1]:
@@ -142,7 +142,8 @@ def test_directory_output_is_sorted_by_file_line_column(in_golden: Path) -> None
 
 
 def test_json_format_is_machine_readable(in_golden: Path) -> None:
-    """`--format json` gives path, line, col, code, severity and message per finding."""
+    """`--format json` gives path, line, col, code, severity, message and help per finding
+    (the message is the one-line text, help included; `help` alone, or null)."""
     result = CliRunner().invoke(check_command, ["PT405.yaml", "--format", "json"])
     data = json.loads(result.stdout)
     first = data["diagnostics"][0]
@@ -153,6 +154,7 @@ def test_json_format_is_machine_readable(in_golden: Path) -> None:
         "code": "PT405",
         "severity": "error",
         "message": "strategy `SCALPR` is not declared in `strategies` (did you mean `SCALPER`?)",
+        "help": "did you mean `SCALPER`?",
     }
     assert data["summary"]["errors"] == 2
 
@@ -391,7 +393,7 @@ def test_run_prints_each_decision_and_a_summary(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "#3 scalp-1 SCALPER BTC-USD 400 -> 400 APPROVED approved_full"
+    assert lines[0] == "#2 scalp-1 SCALPER BTC-USD 400 -> 400 APPROVED approved_full"
     assert any(
         "scalp-3" in x
         and "REJECTED rejected_strategy_limit" in x
@@ -458,7 +460,7 @@ def test_replay_what_if_reports_exactly_the_changed_decisions(tmp_path: Path) ->
     edited.write_text(
         PORTFOLIO.read_text()
         .replace(
-            "SCALPER:  {enabled: true, max_trades: 2}", "SCALPER:  {enabled: true, max_trades: 3}"
+            "SCALPER: {enabled: true, max_trades: 2}", "SCALPER: {enabled: true, max_trades: 3}"
         )
         .replace("version: 1", "version: 2")
     )

@@ -121,7 +121,7 @@ def test_reload_switches_a_strategy_off_and_keeps_state(tmp_path: Path) -> None:
     assert first.approved and first.policy.version == 2
     path.write_text(
         text.replace("version: 2", "version: 3").replace(
-            "SCALPER:  {enabled: true", "SCALPER:  {enabled: false"
+            "SCALPER: {enabled: true", "SCALPER: {enabled: false"
         )
     )
     rec = ctl.reload(path)
@@ -163,7 +163,7 @@ def test_watcher_poll_reloads_on_change_and_reports_failures(tmp_path: Path) -> 
     watcher = PolicyWatcher(ctl, path, on_reload=seen.append)
     assert watcher.poll() is None
     path.write_text(
-        text.replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false").replace(
+        text.replace("SCALPER: {enabled: true", "SCALPER: {enabled: false").replace(
             "version: 2", "version: 3"
         )
     )

@@ -187,7 +187,7 @@ def corpus() -> list[str]:
     paths = [
         *ROOT.glob("policies/*.yaml"),
         *ROOT.glob("benchmarks/*.yaml"),
-        *ROOT.glob("tests/cases/*.yaml"),
+        *ROOT.glob("tests/cases/*.yaml"),  # decision test files (`*_test.yaml`)
         *(p for p in ROOT.glob("tests/golden/**/*") if p.suffix in (".yaml", ".yml")),
     ]
     found: dict[str, None] = {}

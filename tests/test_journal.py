@@ -123,7 +123,7 @@ def test_replay_uses_the_journaled_policy_text_even_after_the_file_changed(
                 "timestamp": T0.isoformat(),
             }
         )
-    path.write_text(text.replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false"))
+    path.write_text(text.replace("SCALPER: {enabled: true", "SCALPER: {enabled: false"))
     decisions = [canonical(r) for r in records if r["kind"] == "decision"]
     assert len(decisions) == 4
     assert [canonical(r) for r in replay(journal)] == decisions

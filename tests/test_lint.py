@@ -95,6 +95,8 @@ def test_fold_zero_times_infinity_is_zero() -> None:
 def test_bundled_policies_have_no_findings() -> None:
     """Every bundled policy is clean: no error and no warning."""
     for path in sorted((ROOT / "policies").glob("*.yaml")):
+        if path.name.endswith("_test.yaml"):
+            continue  # the policies' decision tests, not policies
         result = check_file(str(path))
         assert result.diagnostics == [], [str(x) for x in result.diagnostics]
         assert result.rules > 0

@@ -59,3 +59,15 @@ def test_every_golden_has_expected_file() -> None:
     expected = {p.stem for p in GOLDEN.glob("*.expected")}
     assert policies == expected
     assert len(policies) >= 20
+
+
+def test_schema_and_expression_errors_are_reported_in_one_pass() -> None:
+    """A schema error elsewhere no longer hides the expression errors of the rules that
+    validated (a user fixed one error and then met four); a rule that reads a definition
+    which failed the schema is left alone rather than blamed for it."""
+    lines = _diagnostics(GOLDEN / "schema_and_expressions.yaml")
+    codes = [line.split(": ", 1)[1].split()[0] for line in lines]
+    assert codes == ["PT111", "PT111", "PT201", "PT305", "PT301"]
+    assert "unknown name `params.cpa` (did you mean `params.cap`?)" in lines[-1]
+    # `strategy.max_trade` is misspelt too, but `strategies` failed the schema: not reported yet
+    assert not any("max_trade" in line for line in lines)

@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from casefiles import CASES_DIR, case_inputs, case_policy
+from casefiles import CASE_FILES, case_inputs, case_policy
 
 from policy_engine import Policy, PortfolioIntent, PortfolioSnapshot
 
 
-def _load(data: dict[str, Any], name: str) -> Policy:
-    return case_policy(data, name)
+def _load(data: dict[str, Any], path: Path) -> Policy:
+    return case_policy(path)
 
 
 def _all_cases() -> list[Any]:
     out = []
-    for path in sorted(CASES_DIR.glob("*.yaml")):
+    for path in CASE_FILES:
         data = yaml.safe_load(path.read_text("utf-8"))
-        inputs = [case_inputs(data, c) for c in data["cases"]]
-        out.append(pytest.param(data, path.name, inputs, id=path.stem))
+        inputs = [case_inputs(data, c) for c in data.get("cases") or [] if not c.get("with")]
+        out.append(pytest.param(data, path, inputs, id=path.stem))
     return out
 
 
 @pytest.mark.parametrize(("data", "name", "inputs"), _all_cases())
 def test_same_inputs_same_decision(
-    data: dict[str, Any], name: str, inputs: list[tuple[PortfolioIntent, PortfolioSnapshot]]
+    data: dict[str, Any], name: Path, inputs: list[tuple[PortfolioIntent, PortfolioSnapshot]]
 ) -> None:
     """Every case decides identically twice, after other evaluations, and on a fresh load."""
     policy = _load(data, name)
@@ -43,7 +44,7 @@ def test_same_inputs_same_decision(
 
 @pytest.mark.parametrize(("data", "name", "inputs"), _all_cases())
 def test_snapshot_and_intent_not_mutated(
-    data: dict[str, Any], name: str, inputs: list[tuple[PortfolioIntent, PortfolioSnapshot]]
+    data: dict[str, Any], name: Path, inputs: list[tuple[PortfolioIntent, PortfolioSnapshot]]
 ) -> None:
     """Evaluating and explaining a decision leaves the snapshot and the intent exactly as they were."""
     policy = _load(data, name)
@@ -62,7 +63,7 @@ def test_snapshot_and_intent_not_mutated(
 
 @pytest.mark.parametrize(("data", "name", "inputs"), _all_cases())
 def test_explanation_does_not_depend_on_access_order(
-    data: dict[str, Any], name: str, inputs: list[tuple[PortfolioIntent, PortfolioSnapshot]]
+    data: dict[str, Any], name: Path, inputs: list[tuple[PortfolioIntent, PortfolioSnapshot]]
 ) -> None:
     """Reading context, reasons and warnings first (lazily computed) does not change the decision."""
     policy = _load(data, name)

@@ -179,8 +179,9 @@ def lint_equity_fraction(ln: Linter) -> None:
                     flagged.add(p.path[1])
                     ln.report(
                         d.PT411,
-                        f"param `{p.path[1]}` is {fmt(value)}, but `{ln.source(e.path, node)}` uses it as a fraction of equity ({percent(value)}); did you mean `{fmt(value)}%`?",
+                        f"param `{p.path[1]}` is {fmt(value)}, but `{ln.source(e.path, node)}` uses it as a fraction of equity ({percent(value)})",
                         ln.at(("params", p.path[1])),
+                        f"did you mean `{fmt(value)}%`?",
                     )
 
 

@@ -14,7 +14,7 @@ from ..document.checker import CheckedPolicy
 from ..document.stages import check_document
 from ..document.yaml_source import Document, load_document, parse_document
 from ..engine.policy import Policy
-from .lints import lint
+from .lints import lint, lint_document
 
 
 @dataclass
@@ -41,7 +41,7 @@ def check_source(doc: Document) -> Result:
     except RecursionError:
         span = Span(doc.path)
         return Result(doc.path, [d.diagnostic(d.PT202, "policy nests too deeply", span)], doc=doc)
-    diagnostics = list(problems)
+    diagnostics = [*problems, *lint_document(doc)]
     if checked is not None:
         try:  # `load_policy` compiles too: whatever it would refuse, say so here
             Policy(checked)

@@ -65,7 +65,7 @@ def semantic_diff(old: CheckedPolicy, new: CheckedPolicy) -> list[str]:
         ("strategies", o_spec.strategies, n_spec.strategies),
         ("symbols", o_spec.symbols, n_spec.symbols),
         ("cohorts", _cohorts(o_spec), _cohorts(n_spec)),
-        ("modes", _modes(o_spec), _modes(n_spec)),
+        ("modes", _modes(old), _modes(new)),
     ):
         for key in sorted(set(before) | set(after)):
             x, y = before.get(key), after.get(key)
@@ -128,13 +128,16 @@ def _cohorts(spec: Any) -> dict[str, Any]:
     return {k: {"symbols": list(c.symbols), **c.attrs} for k, c in spec.cohorts.items()}
 
 
-def _modes(spec: Any) -> dict[str, Any]:
+def _modes(checked: CheckedPolicy) -> dict[str, Any]:
+    """Each mode's values; its `when` by canonical form, so that reformatting it (spacing,
+    parentheses) is not a change of meaning."""
     out: dict[str, Any] = {}
-    for name, m in spec.modes.items():
+    whens = checked.mode_whens
+    for name, m in checked.spec.modes.items():
         out[name] = {
             "risk_multiplier": m.risk_multiplier,
             "flatten_only": m.flatten_only,
-            "when": m.when.text if m.when is not None else None,
+            "when": s.unparse(whens[name]) if name in whens else None,
             **m.attrs,
         }
     return out

@@ -82,8 +82,8 @@ class Linter:
             return self.doc.span(path, key=key)
         return self.doc.expr_span(path, offset)
 
-    def report(self, code: str, message: str, span: Span) -> None:
-        self.out.append(d.diagnostic(code, message, span))
+    def report(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        self.out.append(d.diagnostic(code, message, span, help))
 
     def expressions(self, *, messages: bool = False) -> Iterator[Expression]:
         """Every expression of the policy: rules (with `when`), modes, envelope.

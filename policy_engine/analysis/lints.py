@@ -1,7 +1,7 @@
 """Every domain lint, in the order they run, and :func:`lint` which runs them all.
 
 The checker proves a policy *can* run; these lints ask whether it does what
-its author meant (codes PT401..PT413, registered in
+its author meant (codes PT401..PT418, registered in
 :mod:`policy_engine.diagnostics`). To add a lint: write a function of a
 :class:`~.linter.Linter` in the module of its family, register its code, add
 it to :data:`LINTS`, and give it a golden file in ``tests/golden/lint/``.
@@ -32,6 +32,13 @@ from .rule_lints import (
     lint_unreachable,
     lint_unused_params,
 )
+from .slip_lints import (
+    lint_count_at_most,
+    lint_divide_by_live,
+    lint_document_percentages,
+    lint_drawdown_whole_number,
+    lint_rejects_on_empty_book,
+)
 
 LINTS: tuple[Callable[[Linter], None], ...] = (
     lint_never_fires,
@@ -47,6 +54,10 @@ LINTS: tuple[Callable[[Linter], None], ...] = (
     lint_equity_fraction,
     lint_percentages,
     lint_clip_never_positive,
+    lint_count_at_most,
+    lint_drawdown_whole_number,
+    lint_divide_by_live,
+    lint_rejects_on_empty_book,
 )
 
 
@@ -64,3 +75,13 @@ def lint(checked: CheckedPolicy, doc: Document) -> list[Diagnostic]:
             continue
         out.extend(ln.out)
     return d.sort_diagnostics(out)
+
+
+def lint_document(doc: Document) -> list[Diagnostic]:
+    """The lints that read only the document (PT414): they run even when the policy does not
+    check, so a slip is reported where it is written. Never raises."""
+    try:
+        return lint_document_percentages(doc)
+    except Exception as exc:  # a lint bug must not hide the other findings
+        message = f"lint `document_percentages` failed: {type(exc).__name__}: {exc}"
+        return [d.diagnostic(d.PT499, message, Span(doc.path))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import diagnostics as d
-from ..diagnostics import did_you_mean
+from ..diagnostics import suggest
 from ..document.checker import CheckedRule
 from ..document.names import LIVE_FIELDS
 from ..lang import syntax as s
@@ -142,11 +142,11 @@ def lint_undeclared_strategy(ln: Linter) -> None:
                     )
                     for lit in literals:
                         if lit.value not in declared:
-                            hint = did_you_mean(lit.value, declared)
                             ln.report(
                                 d.PT405,
-                                f"strategy `{lit.value}` is not declared in `strategies`{hint}",
+                                f"strategy `{lit.value}` is not declared in `strategies`",
                                 ln.at(e.path, lit.start),
+                                suggest(lit.value, declared),
                             )
 
 

@@ -1,5 +1,5 @@
-"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay,
-recover, journal repair).
+"""The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
+replay, recover, journal repair).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -10,14 +10,16 @@ when it runs, so ``policy-check`` starts without the control plane.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
 import click
 
 from .check import CHECK_HELP, check_command
+from .common import quiet_stdout
+from .decision_tests import decision_tests_command
 from .explain import explain_command
+from .fmt import fmt_command
 from .integrity import integrity_command
 from .journal import journal_command
 from .recover import recover_command
@@ -28,10 +30,12 @@ from .schema import schema_command
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Risk limits as YAML policies: check, explain, run and replay them."""
+    """Risk limits as YAML policies: check, test, format, explain, run and replay them."""
 
 
 cli.add_command(check_command, name="check")
+cli.add_command(decision_tests_command)
+cli.add_command(fmt_command)
 cli.add_command(explain_command)
 cli.add_command(schema_command)
 cli.add_command(run_command)
@@ -55,9 +59,8 @@ def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 2
+        quiet_stdout()  # the reader stopped reading (`| head`): not an error, not a finding
+        return 0
     except Exception as exc:
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         return 2

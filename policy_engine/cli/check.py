@@ -1,7 +1,9 @@
 """``policy-check`` (and ``policy check``): lint policy files the way a compiler would.
 
-Prints ``path:line:col: CODE message``, sorted; exit 0 clean, 1 findings, 2
-usage or internal error. Many files are spread over the machine's cores.
+Prints every finding, sorted, in the rustc manner (the source line, a caret,
+``help:``; ``--format concise`` for one ``path:line:col: CODE message`` line
+each); exit 0 clean, 1 findings, 2 usage or internal error. Many files are
+spread over the machine's cores.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,15 +27,20 @@ from .. import diagnostics as d
 from ..analysis.check import Result, check_bytes, check_file
 from ..analysis.diff import semantic_diff, version_check
 from ..diagnostics import Diagnostic, Severity, Span
-from ..document.yaml_source import read_policy_bytes
+from ..document.yaml_source import MAX_FILE_BYTES, read_policy_bytes
 from .common import UsageError, plural, progress
+from .render import file_sources, render_all
 
-FORMATS = ("text", "json", "github")
+FORMATS = ("text", "concise", "json", "github")
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 
+TEST_FILE_SUFFIX = "_test.yaml"  # a policy's decision tests (`policy test`), not a policy
+
+
 def policy_files(paths: Sequence[str]) -> list[str]:
-    """Files as given, directories expanded to every `*.yaml` / `*.yml` below them (sorted)."""
+    """Files as given, directories expanded to every `*.yaml` / `*.yml` below them (sorted),
+    decision test files (`*_test.yaml`) left out."""
     out: list[str] = []
     for raw in paths:
         path = Path(raw)
@@ -41,6 +49,7 @@ def policy_files(paths: Sequence[str]) -> list[str]:
                 str(p)
                 for p in path.rglob("*")
                 if p.suffix in POLICY_SUFFIXES
+                and not p.name.endswith(TEST_FILE_SUFFIX)
                 and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
@@ -144,10 +153,28 @@ def read_old(against: str, path: str) -> tuple[bytes, str]:
     return proc.stdout, f"{against}:{path}"
 
 
-def run_check(paths: Sequence[str], against: str | None = None) -> Report:
-    """Check every policy file under ``paths``; with ``against``, compare with the old version."""
+_POLICY_MARK = re.compile(rb"^api_version:[ \t]*[\"']?policy-engine/", re.MULTILINE)
+
+
+def declares_policy(path: str) -> bool:
+    """Whether the file says it is a policy (a top-level `api_version: policy-engine/...`):
+    how `--only-policies` tells a policy from a CI workflow or any other YAML file."""
+    try:
+        with open(path, "rb") as fh:
+            return _POLICY_MARK.search(fh.read(MAX_FILE_BYTES + 1)) is not None
+    except OSError:
+        return True  # let the check report why it cannot be read
+
+
+def run_check(
+    paths: Sequence[str], against: str | None = None, only_policies: bool = False
+) -> Report:
+    """Check every policy file under ``paths``; with ``against``, compare with the old version;
+    with ``only_policies``, files that do not declare a policy are left out."""
     started = time.perf_counter()
     targets = policy_files(paths)
+    if only_policies:
+        targets = [t for t in targets if declares_policy(t)]
     if against is not None and len(targets) != 1:
         raise UsageError("`--against` compares one policy file; give exactly one")
     results = _check_all(targets) if against is None else [_safe_check(targets[0])]
@@ -172,7 +199,21 @@ def run_check(paths: Sequence[str], against: str | None = None) -> Report:
 
 
 def format_text(report: Report) -> str:
-    lines = [x.format() for x in report.diagnostics]
+    """For people: each finding with its source line, a caret under it and its help."""
+    texts = {r.path: r.doc.text for r in report.results if r.doc is not None}
+    read = file_sources()
+    blocks = [render_all(report.diagnostics, lambda path: texts.get(path) or read(path))]
+    return "\n\n".join([b for b in blocks if b] + [_tail(report)])
+
+
+def format_concise(report: Report) -> str:
+    """For editors and scripts: one `path:line:col: CODE message (help)` line per finding."""
+    return "\n".join([x.format() for x in report.diagnostics] + [_tail(report)])
+
+
+def _tail(report: Report) -> str:
+    """The semantic diff (with `--against`) and the summary line."""
+    lines = []
     if report.diff is not None:
         lines.append(
             f"changes since {report.against}:"
@@ -191,7 +232,8 @@ def diagnostic_json(x: Diagnostic) -> dict[str, Any]:
         "col": x.span.col,
         "code": x.code,
         "severity": str(x.severity),
-        "message": x.message,
+        "message": x.text,
+        "help": x.help,
     }
 
 
@@ -225,20 +267,31 @@ def format_github(report: Report) -> str:
     for x in report.diagnostics:
         kind = "error" if x.severity is Severity.ERROR else "warning"
         props = f"file={_gh_escape(x.span.path, True)},line={x.span.line},col={x.span.col},title={x.code}"
-        lines.append(f"::{kind} {props}::{_gh_escape(f'{x.code} {x.message}')}")
+        lines.append(f"::{kind} {props}::{_gh_escape(f'{x.code} {x.text}')}")
     if report.diff:
         lines.append(f"::notice title=policy diff::{_gh_escape(chr(10).join(report.diff))}")
     lines.append(report.summary())
     return "\n".join(lines)
 
 
-FORMATTERS = {"text": format_text, "json": format_json, "github": format_github}
+FORMATTERS = {
+    "text": format_text,
+    "concise": format_concise,
+    "json": format_json,
+    "github": format_github,
+}
 
 
-def _check(paths: tuple[str, ...], output_format: str, strict: bool, against: str | None) -> None:
+def _check(
+    paths: tuple[str, ...],
+    output_format: str,
+    strict: bool,
+    against: str | None,
+    only_policies: bool = False,
+) -> None:
     if not paths:
         raise UsageError("give at least one policy file or directory")
-    report = run_check(paths, against)
+    report = run_check(paths, against, only_policies)
     click.echo(FORMATTERS[output_format](report))
     sys.exit(report.exit_code(strict))
 
@@ -251,9 +304,16 @@ _check_options = [
         type=click.Choice(FORMATS),
         default="text",
         show_default=True,
-        help="text for people, json for tools, github for CI annotations.",
+        help="text for people (source line, caret, help), concise for editors and "
+        "scripts (one line each), json for tools, github for CI annotations.",
     ),
     click.option("--strict", is_flag=True, help="Warnings fail too (exit 1)."),
+    click.option(
+        "--only-policies",
+        is_flag=True,
+        help="Skip YAML files that do not declare `api_version: policy-engine/...` "
+        "(for hooks that are given every YAML file of a repository).",
+    ),
     click.option(
         "--against",
         metavar="OLD",
@@ -271,8 +331,10 @@ def _with_check_options(fn: Any) -> Any:
 
 CHECK_HELP = """Check policy files (and every *.yaml / *.yml under directories).
 
-Prints `path:line:col: CODE message`, sorted; exit 0 clean, 1 findings,
-2 usage or internal error. Codes are documented in docs/codes.md.
+Prints every finding with its source line, a caret and a help line
+(`--format concise`: one `path:line:col: CODE message` line each), sorted;
+exit 0 clean, 1 findings, 2 usage or internal error. Codes are documented
+in docs/codes.md.
 """
 
 
@@ -281,6 +343,10 @@ Prints `path:line:col: CODE message`, sorted; exit 0 clean, 1 findings,
 )
 @_with_check_options
 def check_command(
-    paths: tuple[str, ...], output_format: str, strict: bool, against: str | None
+    paths: tuple[str, ...],
+    output_format: str,
+    strict: bool,
+    only_policies: bool,
+    against: str | None,
 ) -> None:
-    _check(paths, output_format, strict, against)
+    _check(paths, output_format, strict, against, only_policies)

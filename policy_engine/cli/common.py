@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -49,15 +50,16 @@ def read_data(path: str, what: str) -> Any:
 
 
 def load_or_report(path: str) -> Any:
-    """Load a policy for running; on any error print its diagnostics and exit 1."""
+    """Load a policy for running; on any error print its diagnostics (on stderr, with
+    their source lines) and exit 1."""
     from ..diagnostics import PolicyError
     from ..engine.policy import load_policy
+    from .render import file_sources, render_all
 
     try:
         return load_policy(path)
     except PolicyError as exc:
-        for x in exc.diagnostics:
-            click.echo(x.format(), err=True)
+        click.echo(render_all(exc.diagnostics, file_sources()), err=True)
         sys.exit(1)
 
 
@@ -120,15 +122,33 @@ def outcome(record: dict[str, Any]) -> str:
 
 def events_or_exit(path: str) -> Iterator[dict[str, Any]]:
     """Events from a JSON Lines file; a malformed line is a usage error (exit 2)."""
+    for _line, event in numbered_events_or_exit(path):
+        yield event
+
+
+def numbered_events_or_exit(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, event)`` from a JSON Lines file (blank lines skipped, so the numbers
+    are the file's own); a malformed line is a usage error (exit 2)."""
     from ..control.events import EventError
     from ..control.journal import read_events
 
+    # `read_events` skips blank lines; the line numbers are recovered by counting them here,
+    # so that the journal reader stays the one parser of event lines.
     try:
-        yield from read_events(path)
+        with open(path, encoding="utf-8") as fh:  # read exactly as `read_events` reads
+            numbers = (n for n, line in enumerate(fh, 1) if line.strip())
+            yield from zip(numbers, read_events(path), strict=False)
     except EventError as exc:
         raise UsageError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read `{path}`: {exc}") from None
+
+
+def quiet_stdout() -> None:
+    """Point stdout at the null device: the reader closed the pipe (`| head`), so nothing
+    more can be said there, and the interpreter's final flush must not fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def durability_options(command: Any) -> Any:

@@ -96,6 +96,4 @@ def recover_command(
     if events_path is None:
         ctl.close()
         return
-    feed(ctl, events_path, as_json)
-    if not as_json:
-        click.echo(f"journal continued: {journal_path}")
+    feed(ctl, events_path, as_json, f"journal continued: {journal_path}")

@@ -10,8 +10,16 @@ from typing import Any
 import click
 
 from ..lang.lexical import fmt
-from .common import Progress, UsageError, count_events, events_or_exit, load_or_report, plural
-from .run import Tally, outcome
+from .common import (
+    Progress,
+    UsageError,
+    count_events,
+    events_or_exit,
+    load_or_report,
+    outcome,
+    plural,
+)
+from .run import Tally
 
 
 def change_kind(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -1,4 +1,10 @@
-"""``policy run``: feed a stream of events through a portfolio controller."""
+"""``policy run``: feed a stream of events through a portfolio controller.
+
+One line per decision, numbered by the events file's own line numbers, with the
+shadow (``enforcement: warn``) rules that would have blocked it; mode changes;
+then a summary by rule id. A reader that stops early (``policy run ... | head``)
+ends the run quietly with exit 0.
+"""
 
 from __future__ import annotations
 
@@ -15,27 +21,39 @@ from .common import (
     count_events,
     durability_of,
     durability_options,
-    events_or_exit,
     load_or_report,
+    numbered_events_or_exit,
+    outcome,
     plural,
+    quiet_stdout,
 )
 
 
-def outcome(record: dict[str, Any]) -> str:
-    """approved / clipped / rejected."""
-    if not record.get("approved"):
-        return "rejected"
-    return "clipped" if record.get("decision_code") == "approved_clipped" else "approved"
+def decision_line(record: dict[str, Any], line: int | None = None) -> str:
+    """One line per decision: where, who, how much, the outcome, the rule and the reason,
+    then one indented line per shadow rule that would have blocked it.
 
-
-def decision_line(record: dict[str, Any]) -> str:
-    """One line per decision: who, how much, the outcome, the rule and the reason."""
-
+    ``line`` is the events file's line number (the record's ``seq`` when not given)."""
     who = " ".join(str(record.get(k) or "?") for k in ("strategy", "symbol"))
     amounts = f"{fmt(record.get('requested_risk_abs', 0.0))} -> {fmt(record.get('approved_risk_abs', 0.0))}"
-    seq = record.get("seq")
-    number = "-" if seq is None else seq  # a refused intent is answered but never journaled
+    seq = record.get("seq")  # None for a refused intent: answered, never journaled
+    number = ("-" if seq is None else seq) if line is None else line
     head = f"#{number} {record.get('intent_id') or '?'} {who} {amounts} {outcome(record).upper()}"
+    return "\n".join([_decision_head(record, head), *map(_shadow_line, _warnings(record))])
+
+
+def _warnings(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [w for w in record.get("warnings") or [] if isinstance(w, dict)]
+
+
+def _shadow_line(warning: dict[str, Any]) -> str:
+    message = warning.get("message") or ""
+    return f"    shadow {warning.get('rule_id', '?')} would have blocked it" + (
+        f": {message}" if message else ""
+    )
+
+
+def _decision_head(record: dict[str, Any], head: str) -> str:
     code = record.get("decision_code", "")
     rule = record.get("rule_id")
     reasons = [str(r) for r in record.get("reasons") or []]
@@ -45,9 +63,14 @@ def decision_line(record: dict[str, Any]) -> str:
     return f"{head} {code}: {detail}" if detail else f"{head} {code}"
 
 
+def _count(table: dict[str, int], key: str) -> None:
+    table[key] = table.get(key, 0) + 1
+
+
 @dataclass
 class Tally:
-    """Decisions counted by outcome, and rejections and clips by rule."""
+    """Decisions counted by outcome; rejections, clips and shadow findings by rule id;
+    refusals before any rule ran (an invalid or duplicate intent) by decision code."""
 
     approved: int = 0
     clipped: int = 0
@@ -56,17 +79,24 @@ class Tally:
     def __post_init__(self) -> None:
         self.by_rule: dict[str, int] = {}
         self.clipped_by_rule: dict[str, int] = {}
+        self.shadow_by_rule: dict[str, int] = {}
+        self.refused: dict[str, int] = {}
 
     def add(self, record: dict[str, Any]) -> None:
         kind = outcome(record)
         setattr(self, kind, getattr(self, kind) + 1)
-        key = str(record.get("rule_id") or record.get("decision_code") or "?")
+        rule = record.get("rule_id")
         if kind == "rejected":
-            self.by_rule[key] = self.by_rule.get(key, 0) + 1
+            if rule:
+                _count(self.by_rule, str(rule))
+            else:
+                _count(self.refused, str(record.get("decision_code") or "?"))
         elif kind == "clipped":
             for clip in record.get("clips") or []:
-                rid = str(clip.get("rule_id", "?")) if isinstance(clip, dict) else key
-                self.clipped_by_rule[rid] = self.clipped_by_rule.get(rid, 0) + 1
+                rid = str(clip.get("rule_id", "?")) if isinstance(clip, dict) else str(rule)
+                _count(self.clipped_by_rule, rid)
+        for warning in _warnings(record):
+            _count(self.shadow_by_rule, str(warning.get("rule_id", "?")))
 
     @property
     def total(self) -> int:
@@ -81,6 +111,10 @@ class Tally:
             out.append(f"  clipped by {rule}: {n}")
         for rule, n in sorted(self.by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"  rejected by {rule}: {n}")
+        for code, n in sorted(self.refused.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  refused before any rule ran ({code}): {n}")
+        for rule, n in sorted(self.shadow_by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+            out.append(f"  shadow {rule} would have blocked {plural(n, 'decision')}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -91,6 +125,8 @@ class Tally:
             "rejected": self.rejected,
             "clipped_by_rule": dict(sorted(self.clipped_by_rule.items())),
             "rejected_by_rule": dict(sorted(self.by_rule.items())),
+            "refused_by_code": dict(sorted(self.refused.items())),
+            "shadow_by_rule": dict(sorted(self.shadow_by_rule.items())),
         }
 
 
@@ -132,9 +168,11 @@ def run_command(
     """Feed a stream of events through a portfolio controller.
 
     EVENTS.jsonl holds one JSON object per line: intents, fills, cancels,
-    closes, equity updates, mode overrides and ticks (see docs/cli.md).
-    Prints one line per decision with its reason, then a summary: approved,
-    clipped, rejected by rule. Exit 0 once every event is applied.
+    closes, equity updates, mode overrides and ticks (docs/events.md,
+    schemas/events.schema.json). Prints one line per decision, numbered by
+    its line in EVENTS.jsonl, with its reason and any shadow rule that would
+    have blocked it; then a summary by rule. Exit 0 once every event is
+    applied, or when the reader closes the pipe.
     """
     from ..control.controller import PortfolioController
     from ..control.journal import JournalError
@@ -151,14 +189,12 @@ def run_command(
         )
     except JournalError as exc:
         raise UsageError(str(exc)) from None
-    feed(ctl, events_path, as_json)
-    if journal_path and not as_json:
-        click.echo(f"journal written to {journal_path}")
+    feed(ctl, events_path, as_json, f"journal written to {journal_path}" if journal_path else "")
 
 
-def feed(ctl: Any, events_path: str, as_json: bool) -> Tally:
-    """Apply every event of ``events_path`` to ``ctl``, printing each decision; closes
-    ``ctl``; prints the summary."""
+def feed(ctl: Any, events_path: str, as_json: bool, done: str) -> Tally:
+    """Apply every event of ``events_path`` to ``ctl``, printing each decision, then the
+    summary and ``done``; closes ``ctl`` (`run`, `recover --events`)."""
     from ..control.events import EventError, canonical
     from ..control.journal import JournalError
 
@@ -166,28 +202,32 @@ def feed(ctl: Any, events_path: str, as_json: bool) -> Tally:
     bar = Progress("running", count_events(events_path))
     mode = str(ctl.get_portfolio_state()["mode"])
     try:
-        for n, event in enumerate(events_or_exit(events_path), 1):
+        for line, event in numbered_events_or_exit(events_path):
             try:
                 record = ctl.apply(event)
             except EventError as exc:
-                raise UsageError(f"{events_path}: event {n}: {exc}") from None
+                raise UsageError(f"{events_path}:{line}: {exc}") from None
             except JournalError as exc:
-                raise UsageError(f"{events_path}: event {n} not applied: {exc}") from None
+                raise UsageError(f"{events_path}:{line}: not applied: {exc}") from None
             bar.update()
             if not as_json and event.get("type") in _MODE_EVENTS:
                 mode = _echo_mode_change(bar, ctl, mode)
             if record is None:
                 continue
             tally.add(record)
-            bar.echo(canonical(record) if as_json else decision_line(record))
+            bar.echo(canonical(record) if as_json else decision_line(record, line))
+        if as_json:
+            click.echo(json.dumps({"summary": tally.as_dict()}), err=True)
+        else:
+            for text in tally.lines():
+                click.echo(text)
+            if done:
+                click.echo(done)
+    except BrokenPipeError:
+        quiet_stdout()  # the reader has seen enough (`| head`): stop, and say nothing more
     finally:
         bar.close()
         ctl.close()
-    if as_json:
-        click.echo(json.dumps({"summary": tally.as_dict()}), err=True)
-    else:
-        for line in tally.lines():
-            click.echo(line)
     return tally
 
 

@@ -212,3 +212,78 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         message=text,
         description=raw.get("description"),
     )
+
+
+def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[Diagnostic]]:
+    """The model of the parts of ``doc`` that validated, when other parts failed the schema.
+
+    ``bad`` are the paths of the schema violations: a rule with a violation is left out, and
+    so is a `params`, `strategies`, `symbols` or `cohorts` entry, or a whole section that is
+    wrong as a whole (modes are all or nothing: they inherit from each other). The spec
+    exists only so that the checker can check the expressions of the rules that validated;
+    it is never compiled. Returns it with any constant problems (PT308) found on the way.
+    """
+    data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
+    whole = {str(p[0]) for p in bad if len(p) == 1}
+    entries = {(str(p[0]), str(p[1])) for p in bad if len(p) > 1}
+    problems: list[Diagnostic] = []
+
+    def section(name: str) -> dict[str, Any]:
+        raw = data.get(name)
+        if name in whole or not isinstance(raw, dict):
+            return {}
+        return {k: v for k, v in raw.items() if (name, str(k)) not in entries}
+
+    def consts(value: Any, path: YamlPath) -> Any:
+        try:
+            return constant(value)
+        except ValueError as exc:
+            problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path)))
+            return value
+
+    def configs(name: str) -> dict[str, dict[str, Const]]:
+        return {
+            key: {k: consts(v, (name, key, k)) for k, v in cfg.items()}
+            for key, cfg in section(name).items()
+            if isinstance(cfg, dict)
+        }
+
+    strategies = {name: {"enabled": True, **cfg} for name, cfg in configs("strategies").items()}
+    cohorts = {}
+    for name, cfg in section("cohorts").items():
+        members = cfg if isinstance(cfg, list) else cfg.get("symbols", [])
+        attrs = {k: consts(v, ("cohorts", name, k)) for k, v in cfg.items() if k != "symbols"}
+        cohorts[name] = CohortSpec(
+            name, tuple(str(m) for m in members), attrs if isinstance(cfg, dict) else {}
+        )
+    modes_ok = "modes" not in whole and not any(p[0] == "modes" for p in entries)
+    raw_modes = section("modes") if modes_ok and "normal" in section("modes") else {"normal": {}}
+    rules_raw = data.get("rules") if "rules" not in whole else None
+    bad_rules = {int(p[1]) for p in bad if len(p) > 1 and p[0] == "rules"}
+    rules = tuple(
+        _rule(doc, i, r, problems)
+        for i, r in enumerate(rules_raw if isinstance(rules_raw, list) else [])
+        if i not in bad_rules and isinstance(r, dict)
+    )
+    envelope = {
+        k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
+        for k in section("envelope")
+    }
+    spec = PolicySpec(
+        path=doc.path,
+        content_hash=doc.content_hash,
+        api_version=API_VERSION,
+        name=str(data.get("name")),
+        version=1,
+        description="",
+        params={k: consts(v, ("params", k)) for k, v in section("params").items()},
+        strategies=strategies,
+        symbols=configs("symbols"),
+        cohorts=cohorts,
+        modes=_modes(doc, raw_modes, problems),
+        rules=rules,
+        envelope=envelope,
+        reservation_ttl_sec=None,
+        min_risk_abs=0.0,
+    )
+    return spec, problems

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import diagnostics as d
-from ..diagnostics import Diagnostic, did_you_mean
+from ..diagnostics import Diagnostic, suggest
 from ..lang import syntax as s
 from ..lang import valuetypes as t
 from ..lang.errors import ExprSyntaxError
@@ -32,6 +32,14 @@ from .names import (
 from .sourcemap import SourceMap
 
 MessagePart = str | s.Expr
+
+# Literals spelt the way other languages spell them: the help says how this one does.
+_LITERAL_SLIPS = {
+    "True": "write `true`",
+    "False": "write `false`",
+    "None": "the language has no null; compare with a value",
+    "null": "the language has no null; compare with a value",
+}
 
 
 @dataclass(frozen=True)
@@ -65,11 +73,14 @@ class _Checker:
             return parse_expression(src.text if text is None else text)
         except ExprSyntaxError as exc:
             code = d.PT202 if exc.too_complex else d.PT201
-            self.report(code, exc.message, src, base + exc.offset)
+            self.report(code, exc.message, src, base + exc.offset, exc.help)
             return None
 
-    def report(self, code: str, message: str, src: ExprSource, offset: int) -> None:
-        self.problems.append(d.diagnostic(code, message, self.doc.expr_span(src.path, offset)))
+    def report(
+        self, code: str, message: str, src: ExprSource, offset: int, help: str | None = None
+    ) -> None:
+        where = self.doc.expr_span(src.path, offset)
+        self.problems.append(d.diagnostic(code, message, where, help))
 
     # --- typing ----------------------------------------------------------------------
     def infer(self, node: s.Expr, src: ExprSource, allowed: frozenset[str], base: int = 0) -> Type:
@@ -107,12 +118,12 @@ class _Checker:
                     if isinstance(key, s.Str) and ttype.fields is not None:
                         inner = ttype.field(key.value)
                         if inner is None:
-                            hint = did_you_mean(key.value, [k for k, _ in ttype.fields])
                             self.report(
                                 d.PT301,
-                                f"unknown key `{key.value}` in `{s.unparse(target)}`{hint}",
+                                f"unknown key `{key.value}` in `{s.unparse(target)}`",
                                 src,
                                 at(key),
+                                suggest(key.value, [k for k, _ in ttype.fields]),
                             )
                             return t.ANY
                         return inner
@@ -211,9 +222,9 @@ class _Checker:
     def known_value(self, name: s.Name, lit: s.Str, src: ExprSource, base: int) -> None:
         """`intent.side == "lnog"` can never hold; say so."""
         if name.path == ("intent", "side") and lit.value not in ("long", "short", "flat"):
-            hint = did_you_mean(lit.value, ["long", "short", "flat"])
+            hint = suggest(lit.value, ["long", "short", "flat"])
             self.report(
-                d.PT302, f"`intent.side` is never `{lit.value}`{hint}", src, base + lit.start
+                d.PT302, f"`intent.side` is never `{lit.value}`", src, base + lit.start, hint
             )
 
     def name(self, node: s.Name, src: ExprSource, allowed: frozenset[str], base: int) -> Type:
@@ -223,8 +234,8 @@ class _Checker:
                 self.report(d.PT301, found.message, src, base + node.start)
                 return t.ANY
             prefix = ".".join(node.path[: found.index + 1])
-            hint = did_you_mean(prefix, list(found.candidates))
-            self.report(d.PT301, f"unknown name `{prefix}`{hint}", src, base + node.start)
+            hint = _LITERAL_SLIPS.get(prefix) or suggest(prefix, list(found.candidates))
+            self.report(d.PT301, f"unknown name `{prefix}`", src, base + node.start, hint)
             return t.ANY
         if node.path[0] not in allowed:
             where = "an envelope value" if allowed == ENVELOPE_CONTEXT else "a mode's `when`"
@@ -249,8 +260,8 @@ class _Checker:
     ) -> Type:
         fn = FUNCTIONS.get(func)
         if fn is None:
-            hint = did_you_mean(func, list(FUNCTIONS))
-            self.report(d.PT305, f"unknown function `{func}`{hint}", src, base + node.start)
+            hint = suggest(func, list(FUNCTIONS))
+            self.report(d.PT305, f"unknown function `{func}`", src, base + node.start, hint)
             for a in args:
                 self.infer(a, src, allowed, base)
             return t.ANY
@@ -312,9 +323,8 @@ class _Checker:
             for i in range(before, len(self.problems)):  # a placeholder's own code
                 p = self.problems[i]
                 if p.code == d.PT301:
-                    self.problems[i] = d.diagnostic(
-                        d.PT306, f"message placeholder `{{{inner.strip()}}}`: {p.message}", p.span
-                    )
+                    message = f"message placeholder `{{{inner.strip()}}}`: {p.message}"
+                    self.problems[i] = d.diagnostic(d.PT306, message, p.span, p.help)
             parts.append(node)
         parts.append(src.text[pos:])
         return tuple(p for p in parts if p != "")

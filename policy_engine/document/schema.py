@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from .. import diagnostics as d
-from ..diagnostics import Diagnostic, did_you_mean
+from ..diagnostics import Diagnostic, suggest
 from .model import YamlPath
 from .yaml_source import Document
 
@@ -93,8 +93,9 @@ def _schema_diagnostics(doc: Document, error: jsonschema.ValidationError) -> lis
         known = set(schema.get("properties", {}))
         out = []
         for key in sorted(set(instance) - known):
-            message = f"unknown key `{key}` in {path_text(path)}{did_you_mean(key, known)}"
-            out.append(d.diagnostic(d.PT111, message, doc.span((*path, key), key=True)))
+            message = f"unknown key `{key}` in {path_text(path)}"
+            where = doc.span((*path, key), key=True)
+            out.append(d.diagnostic(d.PT111, message, where, suggest(key, known)))
         return out
     if validator == "required":
         missing = [k for k in validator_value if k not in instance]
@@ -140,3 +141,17 @@ def _article(kind: object) -> str:
         words = [_article(k) for k in kind]
         return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
     return names.get(str(kind), f"a {kind}")
+
+
+def schema_error_paths(doc: Document) -> list[YamlPath]:
+    """Where the document fails the schema: the YAML path of every violation (an unknown
+    key's own path, not its parent's), for checking what validated despite the rest."""
+    paths: list[YamlPath] = []
+    for error in _validator().iter_errors(doc.data):
+        path: YamlPath = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties", {}))
+            paths.extend((*path, key) for key in sorted(set(error.instance) - known))
+        else:
+            paths.append(path)
+    return paths

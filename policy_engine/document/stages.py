@@ -11,10 +11,12 @@ then lints).
 
 from __future__ import annotations
 
+from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from .budgets import cost_problem
 from .build import build_spec
 from .checker import CheckedPolicy, check
+from .onepass import expression_problems_despite_schema
 from .yaml_source import Document, load_document, parse_document
 
 STAGES = ("read", "parse", "budget", "validate", "build", "check", "cost")
@@ -22,10 +24,13 @@ STAGES = ("read", "parse", "budget", "validate", "build", "check", "cost")
 
 def check_document(doc: Document) -> tuple[CheckedPolicy | None, list[Diagnostic]]:
     """Validate, build and check a parsed document: the checked policy (None on any
-    error) and every diagnostic, warnings included."""
+    error) and every diagnostic, warnings included. When the schema fails, the
+    expressions of the parts that validated are checked too (one pass reports both)."""
     try:
         spec = build_spec(doc)
     except PolicyError as exc:
+        if all(x.code == d.PT111 for x in exc.diagnostics):
+            return None, [*exc.diagnostics, *expression_problems_despite_schema(doc)]
         return None, list(exc.diagnostics)
     checked, problems = check(spec, doc)
     if checked is not None:

@@ -25,6 +25,7 @@ from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError, Span
 from .budgets import section_problems
 from .model import YamlPath
+from .yaml_errors import yaml_problem
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 100_000
@@ -219,13 +220,10 @@ def _compose(doc: Document) -> yaml.Node:
     try:
         nodes = _compose_all(doc.text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = doc.position(mark.index) if mark is not None else Span(doc.path)
-        problem = (exc.problem or exc.context or "invalid YAML").rstrip(".")
-        problem = re.sub(r"'([^']*)'", r"`\1`", problem)  # house style: user text in backticks
-        raise PolicyError([d.diagnostic(d.PT101, problem, where)]) from None
-    except yaml.YAMLError as exc:
-        raise PolicyError([d.diagnostic(d.PT101, str(exc).strip(), Span(doc.path))]) from None
+        raise PolicyError([_yaml_diagnostic(doc, exc)]) from None
+    except yaml.YAMLError:
+        message = "the file is not valid YAML"
+        raise PolicyError([d.diagnostic(d.PT101, message, Span(doc.path))]) from None
     except RecursionError:
         message = "YAML nests too deeply"
         raise PolicyError([d.diagnostic(d.PT103, message, Span(doc.path))]) from None
@@ -305,9 +303,8 @@ class _Constructor:
             return None
         try:
             return self.scalars.construct_object(node, deep=False)
-        except yaml.YAMLError as exc:
-            where = self.doc.position(node.start_mark.index)
-            self.problems.append(d.diagnostic(d.PT101, str(exc).splitlines()[0], where))
+        except yaml.MarkedYAMLError as exc:
+            self.problems.append(_yaml_diagnostic(self.doc, exc))
             return None
 
 
@@ -366,6 +363,13 @@ def _yaml11_problem(node: yaml.Node) -> tuple[str, str] | None:
             f"`{text}` is a base-60 number in YAML 1.1 but text in YAML 1.2: quote it, or write the number",
         )
     return None
+
+
+def _yaml_diagnostic(doc: Document, exc: yaml.MarkedYAMLError) -> Diagnostic:
+    """PT101 in plain words (PyYAML's own text never reaches the user)."""
+    problem = yaml_problem(exc, doc.text)
+    where = doc.position(problem.where) if problem.where is not None else Span(doc.path)
+    return d.diagnostic(d.PT101, problem.message, where, problem.help)
 
 
 _SAFE_TAGS = {

@@ -5,13 +5,18 @@ Slow but careful: every read is checked and every failure becomes an
 with it (a differential test proves it); the evaluator falls back to it
 whenever the fast path raises, and uses it to trace the numbers behind a
 decision.
+
+Evaluation options, not second semantics (as cel-go's interpreter decorators
+make explanation an option): a ``trace`` records the value of every
+sub-expression, an :class:`Observer` sees what each rule did and which way
+every ``and``/``or``/``if`` went (``policy test --coverage``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ..document.checker import CheckedPolicy
 from ..document.names import Ref, Scope
@@ -22,6 +27,20 @@ from .outcome import APPROVED, ERROR, REJECTED, Outcome
 from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down, within
 
 Trace = dict[str, Any]
+
+
+class Observer(Protocol):
+    """Watches the reference chain: which rule ran and what it did, which way each branch
+    went. Observation only: it never changes an outcome."""
+
+    def at(self, rule: int, part: str) -> None:
+        """Rule ``rule``'s ``part`` (``when`` or its kind) is about to be evaluated."""
+
+    def rule(self, index: int, outcome: str) -> None:
+        """What rule ``index`` did: approved, clipped, rejected, passed, skipped, warned, error."""
+
+    def branch(self, node: s.Expr, taken: bool) -> None:
+        """An ``and``/``or`` came out ``taken``, or an ``if`` took its body (``taken``)."""
 
 
 class Env:
@@ -120,19 +139,22 @@ def _not_nan(value: float, node: s.Expr) -> float:
     return value
 
 
-def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:
-    """Evaluate ``node``; with ``trace``, record every non-literal sub-expression's value."""
+def evaluate(
+    node: s.Expr, env: Env, trace: Trace | None = None, seen: Observer | None = None
+) -> Any:
+    """Evaluate ``node``; with ``trace``, record every non-literal sub-expression's value;
+    with ``seen``, report the way every ``and``/``or``/``if`` went."""
     value: Any
     match node:
         case s.Num(value=v) | s.Str(value=v) | s.Bool(value=v):
             return v
         case s.ListLit(items=items):
-            value = [evaluate(i, env, trace) for i in items]
+            value = [evaluate(i, env, trace, seen) for i in items]
         case s.Name():
             value = env.read(node)
         case s.Index(target=target, key=key):
-            container = evaluate(target, env, trace)
-            k = evaluate(key, env, trace)
+            container = evaluate(target, env, trace, seen)
+            k = evaluate(key, env, trace, seen)
             try:
                 value = container[int(k) if isinstance(container, list) else k]
             except (KeyError, IndexError, TypeError, ValueError):
@@ -140,15 +162,15 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:
                     "missing_key", f"`{s.unparse(target)}` has no entry `{k}`"
                 ) from None
         case s.Call(func=func, args=args):
-            vals = [evaluate(a, env, trace) for a in args]
+            vals = [evaluate(a, env, trace, seen) for a in args]
             value = FUNCTIONS[func].call(vals, node)
         case s.Unary(operand=o):
-            value = -number(evaluate(o, env, trace), o)
+            value = -number(evaluate(o, env, trace, seen), o)
         case s.Not(operand=o):
-            value = not evaluate(o, env, trace)
+            value = not evaluate(o, env, trace, seen)
         case s.Binary(op=op, left=left, right=right):
-            a = number(evaluate(left, env, trace), left)
-            b = number(evaluate(right, env, trace), right)
+            a = number(evaluate(left, env, trace, seen), left)
+            b = number(evaluate(right, env, trace, seen), right)
             if op == "+":
                 value = a + b
             elif op == "-":
@@ -162,10 +184,10 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:
                     )
                 value = a / b
         case s.Compare(first=first, ops=ops, rest=rest):
-            left_value = evaluate(first, env, trace)
+            left_value = evaluate(first, env, trace, seen)
             value = True
             for op, right_node in zip(ops, rest, strict=True):
-                right_value = evaluate(right_node, env, trace)
+                right_value = evaluate(right_node, env, trace, seen)
                 if not _compare(op, left_value, right_value, node):
                     value = False
                     break
@@ -173,11 +195,16 @@ def evaluate(node: s.Expr, env: Env, trace: Trace | None = None) -> Any:
         case s.BoolOp(op=op, values=values):
             value = op == "and"
             for operand in values:
-                if bool(evaluate(operand, env, trace)) != value:
+                if bool(evaluate(operand, env, trace, seen)) != value:
                     value = not value
                     break
+            if seen is not None:
+                seen.branch(node, value)
         case s.Cond(body=body, test=test, orelse=orelse):
-            value = evaluate(body if evaluate(test, env, trace) else orelse, env, trace)
+            taken = bool(evaluate(test, env, trace, seen))
+            if seen is not None:
+                seen.branch(node, taken)
+            value = evaluate(body if taken else orelse, env, trace, seen)
         case _:  # pragma: no cover
             raise AssertionError(node)
     if trace is not None:
@@ -233,8 +260,15 @@ def select_mode(
     return chosen, False
 
 
-def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any) -> Outcome:
-    """The reference chain. Never raises: errors become ERROR outcomes."""
+def run_chain(
+    checked: CheckedPolicy,
+    data: RuntimeData,
+    intent: Any,
+    snap: Any,
+    seen: Observer | None = None,
+) -> Outcome:
+    """The reference chain. Never raises: errors become ERROR outcomes. ``seen`` observes
+    every rule and branch (coverage); it never changes the outcome."""
     env = Env(checked.scope, data, intent, snap, None, 0.0)
     try:
         env.amount = float(intent.requested_risk_abs)
@@ -262,38 +296,58 @@ def run_chain(checked: CheckedPolicy, data: RuntimeData, intent: Any, snap: Any)
             error,
         )
 
+    def did(index: int, what: str) -> None:
+        if seen is not None:
+            seen.rule(index, what)
+
     for i, rule in enumerate(checked.rules):
         spec = rule.spec
         shadow = spec.enforcement == "warn"
         try:
-            if rule.when is not None and not evaluate(rule.when, env):
-                continue
+            if rule.when is not None:
+                if seen is not None:
+                    seen.at(i, "when")
+                if not evaluate(rule.when, env, None, seen):
+                    did(i, "skipped")
+                    continue
+            if seen is not None:
+                seen.at(i, spec.kind)
             if spec.kind == "allow":
-                if evaluate(rule.expr, env):
+                if evaluate(rule.expr, env, None, seen):
+                    did(i, "approved")
                     return outcome(APPROVED, i)
+                did(i, "passed")
                 continue
             if spec.kind == "require":
-                if evaluate(rule.expr, env):
+                if evaluate(rule.expr, env, None, seen):
+                    did(i, "passed")
                     continue
                 if shadow:
+                    did(i, "warned")
                     warns.append(i)
                     continue
+                did(i, "rejected")
                 return outcome(REJECTED, i)
-            limit = number(evaluate(rule.expr, env), rule.expr)
+            limit = number(evaluate(rule.expr, env, None, seen), rule.expr)
             _not_nan(limit, rule.expr)
             if within(env.amount, limit):
+                did(i, "passed")
                 continue
             if shadow:
+                did(i, "warned")
                 warns.append(i)
                 continue
             if spec.on_exceed == "clip":
                 clipped = quantize_down(limit)
                 if clipped > 0 and clipped >= data.min_risk_abs:
+                    did(i, "clipped")
                     clips.append((i, env.amount, clipped))
                     env.amount = clipped
                     continue
+            did(i, "rejected")
             return outcome(REJECTED, i)
         except Exception as exc:  # fail closed on anything
+            did(i, "error")
             if shadow:  # a shadow rule never blocks, not even by failing
                 warns.append(i)
                 continue

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 @dataclass(eq=False)  # not frozen: raising machinery sets __traceback__
 class ExprSyntaxError(Exception):
-    """A problem in the expression text at ``offset`` (0-based)."""
+    """A problem in the expression text at ``offset`` (0-based); ``help`` says how to
+    fix it where a common slip explains it (``=`` for ``==``, ``&&`` for ``and``)."""
 
     message: str
     offset: int
     too_complex: bool = False
+    help: str | None = None
 
 
 class EvalError(Exception):

@@ -18,6 +18,7 @@ every time.
 
 from __future__ import annotations
 
+import re
 from functools import cache, lru_cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,8 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ExprSyntaxError:
 
     offset = max(0, min(getattr(exc, "pos_in_stream", 0) or 0, len(text)))
     if isinstance(exc, UnexpectedCharacters):
-        return ExprSyntaxError(f"unexpected character `{text[offset]}`", offset)
+        ch = text[offset]
+        return ExprSyntaxError(f"unexpected character `{ch}`", offset, help=slip_help(text, offset))
     end = len(text.rstrip())  # just past the last character, not on a following blank line
     if isinstance(exc, UnexpectedEOF):
         return ExprSyntaxError("unexpected end of expression", end)
@@ -145,8 +147,49 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ExprSyntaxError:
         expected = sorted(_describe(t) for t in exc.expected if not t.startswith("__"))
         offset = tok.start_pos if tok.start_pos is not None else offset
         hint = f" (expected {', '.join(expected[:6])})" if expected and len(expected) <= 6 else ""
-        return ExprSyntaxError(f"unexpected `{tok.value}`{hint}", offset)
+        return ExprSyntaxError(
+            f"unexpected `{tok.value}`{hint}", offset, help=slip_help(text, offset, str(tok.value))
+        )
     return ExprSyntaxError("invalid expression", offset)  # pragma: no cover
+
+
+_WORD_SLIPS = {"AND": "and", "OR": "or", "NOT": "not", "TRUE": "true", "FALSE": "false"}
+
+
+def slip_help(text: str, offset: int, token: str | None = None) -> str | None:
+    """How to fix a syntax error that is a common slip from another language, or None.
+
+    ``=`` for ``==``, ``&&`` / ``||`` / ``!`` for ``and`` / ``or`` / ``not``, ``6 %`` or
+    ``6%%`` for ``6%``, ``<>`` for ``!=``, an unclosed string, ``AND`` for ``and``.
+    """
+    ch = text[offset : offset + 1]
+    before = text[:offset]
+    if token is not None and token in _WORD_SLIPS:
+        return f"write `{_WORD_SLIPS[token]}`: keywords are lowercase"
+    if ch == "=":
+        pair = text[offset : offset + 2]
+        if pair in ("=>", "=<"):
+            return f"write `{pair[::-1]}`"
+        return "to compare, write `==`" if not before.endswith("=") else "write `==`"
+    if ch == "&":
+        return "write `and` instead of `&&`"
+    if ch == "|":
+        return "write `or` instead of `||`"
+    if ch == "!":
+        return "write `not` instead of `!`"
+    if ch == ">" and before.endswith("<"):
+        return "write `!=` instead of `<>`"
+    if ch in ("'", '"'):
+        return f"close the string with a matching `{ch}`"
+    if ch == "%":
+        spaced = re.search(r"([0-9][0-9_]*(?:\.[0-9_]+)?)\s+$", before)
+        if spaced:
+            return f"write the percentage without a space: `{spaced.group(1)}%`"
+        doubled = re.search(r"([0-9][0-9_]*(?:\.[0-9_]+)?)%$", before)
+        if doubled:
+            return f"a percentage takes one `%`: `{doubled.group(1)}%`"
+        return "`%` only follows a number, as in `6%`; there is no remainder operator"
+    return None
 
 
 def _span(item: Tree[Any] | Token) -> tuple[int, int]:

@@ -182,51 +182,61 @@ def walk(node: Expr) -> list[Expr]:
     return out
 
 
-def unparse(node: Expr) -> str:
-    """Canonical source text (fully parenthesised where precedence needs it)."""
-    return _unparse(node, 0)
+def unparse(node: Expr, source: str | None = None) -> str:
+    """Canonical source text (parenthesised only where precedence needs it).
+
+    With ``source`` (the text ``node`` was parsed from), numbers and strings keep their
+    spelling (`6%`, `1_500`, `'x'`), read through their offsets: what ``policy fmt`` prints.
+    """
+    return _unparse(node, 0, source)
 
 
 _PREC = {"cond": 1, "or": 2, "and": 3, "not": 4, "cmp": 5, "+": 6, "-": 6, "*": 7, "/": 7, "neg": 8}
 
 
-def _unparse(node: Expr, outer: int) -> str:
+def _unparse(node: Expr, outer: int, src: str | None = None) -> str:
     match node:
         case Num(value=v):
+            if src is not None:
+                return src[node.start : node.end]
             text = repr(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
             return text
         case Str(value=v):
+            if src is not None:
+                return src[node.start : node.end]
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         case Bool(value=v):
             return "true" if v else "false"
         case ListLit(items=items):
-            return "[" + ", ".join(_unparse(i, 0) for i in items) + "]"
+            return "[" + ", ".join(_unparse(i, 0, src) for i in items) + "]"
         case Name():
             return node.dotted
         case Index(target=t, key=k):
-            return f"{_unparse(t, 9)}[{_unparse(k, 0)}]"
+            return f"{_unparse(t, 9, src)}[{_unparse(k, 0, src)}]"
         case Call(func=f, args=args):
-            return f"{f}(" + ", ".join(_unparse(a, 0) for a in args) + ")"
+            return f"{f}(" + ", ".join(_unparse(a, 0, src) for a in args) + ")"
         case Unary(operand=o):
-            return _wrap(f"-{_unparse(o, _PREC['neg'])}", _PREC["neg"], outer)
+            return _wrap(f"-{_unparse(o, _PREC['neg'], src)}", _PREC["neg"], outer)
         case Not(operand=o):
-            return _wrap(f"not {_unparse(o, _PREC['not'])}", _PREC["not"], outer)
+            return _wrap(f"not {_unparse(o, _PREC['not'], src)}", _PREC["not"], outer)
         case Binary(op=op, left=left, right=right):
             p = _PREC[op]
-            text = f"{_unparse(left, p)} {op} {_unparse(right, p + 1)}"
+            text = f"{_unparse(left, p, src)} {op} {_unparse(right, p + 1, src)}"
             return _wrap(text, p, outer)
         case Compare(first=first, ops=ops, rest=rest):
             p = _PREC["cmp"]
-            parts = [_unparse(first, p + 1)]
+            parts = [_unparse(first, p + 1, src)]
             for op, r in zip(ops, rest, strict=True):
-                parts.append(f"{op} {_unparse(r, p + 1)}")
+                parts.append(f"{op} {_unparse(r, p + 1, src)}")
             return _wrap(" ".join(parts), p, outer)
         case BoolOp(op=op, values=values):
             p = _PREC[op]
-            return _wrap(f" {op} ".join(_unparse(v, p + 1) for v in values), p, outer)
+            return _wrap(f" {op} ".join(_unparse(v, p + 1, src) for v in values), p, outer)
         case Cond(body=b, test=t, orelse=o):
             p = _PREC["cond"]
-            text = f"{_unparse(b, p + 1)} if {_unparse(t, p + 1)} else {_unparse(o, p)}"
+            text = (
+                f"{_unparse(b, p + 1, src)} if {_unparse(t, p + 1, src)} else {_unparse(o, p, src)}"
+            )
             return _wrap(text, p, outer)
     raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
 

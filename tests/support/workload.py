@@ -30,7 +30,7 @@ def policy_versions(folder: Path) -> list[Path]:
     v2 = folder / "portfolio_v2.yaml"
     v2.write_text(
         text.replace("version: 1", "version: 2")
-        .replace("SCALPER:  {enabled: true", "SCALPER:  {enabled: false")
+        .replace("SCALPER: {enabled: true", "SCALPER: {enabled: false")
         .replace("max_positions: 5", "max_positions: 7")
     )
     broken = folder / "broken.yaml"

@@ -1,0 +1,196 @@
+"""The decision test file: ``<policy>_test.yaml`` next to ``<policy>.yaml``.
+
+One YAML mapping::
+
+    policy: portfolio.yaml          # optional: default is this file's name without `_test`
+    defaults:                       # merged under every case's state and intent
+      state: {equity: 100000}
+      intent: {intent_id: t-1, strategy: SCALPER, symbol: BTC-USD, side: long,
+               requested_risk_abs: 1000, timestamp: "2026-01-05T09:00:00Z"}
+    cases:                          # state + intent -> expected decision
+      - id: heat-cap-clips
+        note: what the case proves
+        with: {params: {heat_cap: 5%}}   # optional: constants replaced for this case only
+        state: {active_risk: 4000}
+        intent: {}
+        expect: {decision_code: approved_clipped, approved_risk_abs: 1000, rule_id: portfolio-heat}
+    scenarios:                      # an event stream through a real controller
+      - id: third-trade-waits-for-a-close
+        equity: 100000
+        events: [{type: intent, intent_id: s1}, {type: fill, intent_id: s1, ...}, ...]
+        expect: {s1: {decision_code: approved_full}, s3: {decision_code: rejected_strategy_limit}}
+
+The reference is docs/testing.md. ``policy_text`` (an inline policy) may stand
+in for ``policy``; it serves tests of the language itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..diagnostics import PolicyError
+from ..document.model import YamlPath
+from ..document.yaml_source import Document, load_document
+
+TEST_SUFFIX = "_test.yaml"
+OVERRIDABLE = ("params", "strategies", "symbols", "cohorts", "modes")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Expect(_Strict):
+    """What a decision must be. Only what is written is checked; `decision_code` always."""
+
+    decision_code: str
+    approved: bool | None = None
+    approved_risk_abs: float | None = None
+    rule_id: str | None = None
+    mode: str | None = None
+    mode_source: str | None = None
+    headroom: float | None = None
+    context: dict[str, Any] = {}
+    clips: list[tuple[str, float, float]] | None = None
+    warnings: list[str] | None = None
+    warning_messages: dict[str, str] = {}
+    reasons_contain: list[str] = []
+    log_line: str | None = None
+
+
+class _Test(_Strict):
+    id: str = Field(min_length=1)
+    note: str = ""
+    with_: dict[str, Any] = Field(default={}, alias="with")
+
+    @field_validator("with_")
+    @classmethod
+    def _only_constants(cls, value: dict[str, Any]) -> dict[str, Any]:
+        wrong = sorted(set(value) - set(OVERRIDABLE))
+        if wrong:
+            raise ValueError(f"`with` may replace {', '.join(OVERRIDABLE)}, not {', '.join(wrong)}")
+        return value
+
+
+class Case(_Test):
+    state: dict[str, Any] = {}
+    intent: dict[str, Any] = {}
+    expect: Expect
+
+
+class Scenario(_Test):
+    equity: float | None = None
+    events: list[dict[str, Any]] = Field(min_length=1)
+    expect: dict[str, Expect]
+
+
+class Defaults(_Strict):
+    state: dict[str, Any] = {}
+    intent: dict[str, Any] = {}
+
+
+class TestFile(_Strict):
+    policy: str | None = None
+    policy_text: str | None = None
+    defaults: Defaults = Defaults()
+    cases: list[Case] = []
+    scenarios: list[Scenario] = []
+
+
+class SuiteError(Exception):
+    """A test file that cannot be read: its message says where and why."""
+
+
+class Suite:
+    """A parsed test file: its tests, the policy they test, and where each test is written."""
+
+    def __init__(self, path: str, doc: Document, data: TestFile) -> None:
+        self.path = path
+        self.doc = doc
+        self.data = data
+
+    @classmethod
+    def load(cls, path: str) -> Suite:
+        try:
+            doc = load_document(path)
+        except PolicyError as exc:
+            raise SuiteError("; ".join(x.format() for x in exc.diagnostics)) from None
+        try:
+            data = TestFile.model_validate(doc.data)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors(include_url=False):
+                loc: YamlPath = tuple(err["loc"])
+                where = doc.span(tuple(p for p in loc if p != "with_"))
+                shown = ".".join(str(p) for p in loc) or "the file"
+                problems.append(f"{where}: {shown}: {err['msg']}")
+            raise SuiteError("; ".join(problems)) from None
+        ids = [t.id for t in [*data.cases, *data.scenarios]]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise SuiteError(f"{path}: test ids used twice: {', '.join(twice)}")
+        if data.policy is not None and data.policy_text is not None:
+            raise SuiteError(f"{path}: give `policy` or `policy_text`, not both")
+        return cls(path, doc, data)
+
+    @property
+    def policy_path(self) -> str | None:
+        """The policy file under test (None for an inline `policy_text`)."""
+        if self.data.policy_text is not None:
+            return None
+        here = Path(self.path)
+        name = self.data.policy or here.name[: -len(TEST_SUFFIX)] + ".yaml"
+        return str(here.parent / name)
+
+    def line(self, section: str, index: int) -> int:
+        return self.doc.span((section, index)).line
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def find_test_files(paths: list[str]) -> list[str]:
+    """Test files as given; directories searched for `*_test.yaml` (hidden ones skipped)."""
+    out: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(
+                sorted(
+                    str(p)
+                    for p in path.rglob(f"*{TEST_SUFFIX}")
+                    if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
+        elif path.is_file():
+            out.append(raw)
+        else:
+            raise FileNotFoundError(raw)
+    return list(dict.fromkeys(out))
+
+
+__all__ = [
+    "OVERRIDABLE",
+    "TEST_SUFFIX",
+    "Case",
+    "Defaults",
+    "Expect",
+    "Scenario",
+    "Suite",
+    "SuiteError",
+    "TestFile",
+    "find_test_files",
+    "merge",
+]
