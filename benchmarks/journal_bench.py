@@ -101,10 +101,16 @@ RECOVER = textwrap.dedent(
     recovered, cpu = time.perf_counter() - t0, time.process_time() - c0
     snap = ctl.core.snapshot()
     ctl.close()
+    with open(path, "rb") as fh:
+        sizes = []
+        for cp in found.checkpoints:
+            fh.seek(cp.offset)
+            sizes.append(len(fh.readline()))
     print(json.dumps({{"scan": scanned, "recover": recovered, "cpu": cpu, "imported": imported,
         "events": found.events, "lines": found.lines, "checkpoints": len(found.checkpoints),
         "tail": ctl.recovery.replayed, "seq": snap["seq"],
-        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+        "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "checkpoint_bytes": sum(sizes), "last_checkpoint": sizes[-1] if sizes else 0}}))
     """
 )
 
@@ -143,7 +149,9 @@ def recovery_rows(row: Any, fails: list[str], args: Any) -> None:
             f"chain check of the {got['lines']:,}-line journal (scan, fresh process)",
             f"{got['scan']:.2f} s",
             "",
-            f"{got['lines'] / got['scan']:,.0f} lines/s; {got['checkpoints']} checkpoints",
+            f"{got['lines'] / got['scan']:,.0f} lines/s; {got['checkpoints']} checkpoints, "
+            f"{got['checkpoint_bytes'] / 1e6:,.0f} MB of the {size / 1e6:,.0f} MB (the last "
+            f"{got['last_checkpoint'] / 1e6:,.1f} MB)",
         )
         ok = got["recover"] < 10
         if not ok:
