@@ -261,6 +261,25 @@ def test_a_torn_last_line_is_reported_and_repaired_explicitly(tmp_path: Path) ->
     assert again.exit_code == 0 and "nothing to repair" in again.output
 
 
+def test_an_events_file_may_end_without_a_newline_and_a_journal_feeds_policy_run(
+    tmp_path: Path,
+) -> None:
+    """Only a journal's last line must be whole: an events file written by hand may lack
+    its final newline. A journal (chain values, checkpoint lines) is also an events file."""
+    events = tmp_path / "events.jsonl"
+    events.write_text((ROOT / "tests" / "data" / "cli_events.jsonl").read_text().rstrip("\n"))
+    plain = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(events)])
+    assert plain.exit_code == 0, plain.output
+    journal = tmp_path / "j.jsonl"
+    small_journal(journal, 4, checkpoint_every=3)
+    assert b'"type":"checkpoint"' in journal.read_bytes()
+    fed = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(journal)])
+    assert fed.exit_code == 0, fed.output
+    numbers = [int(x.split()[0][1:]) for x in fed.output.splitlines() if x.startswith("#")]
+    lines = journal.read_text().splitlines()
+    assert numbers and all('"type":"intent"' in lines[n - 1] for n in numbers)
+
+
 def test_repair_refuses_a_damaged_journal_and_a_live_one(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     small_journal(path)

@@ -239,7 +239,7 @@ def test_an_empty_or_unchained_journal_is_not_recovered(tmp_path: Path) -> None:
 
 
 def test_policy_recover_prints_the_state_and_continues_the_journal(tmp_path: Path) -> None:
-    journal, _files = closed_journal(tmp_path, steps=300, every=100)
+    journal, files = closed_journal(tmp_path, steps=300, every=100)
     before = scan(journal)
     runner = CliRunner()
     out = runner.invoke(cli, ["recover", str(journal)])
@@ -258,6 +258,13 @@ def test_policy_recover_prints_the_state_and_continues_the_journal(tmp_path: Pat
     assert before.events < after.events <= before.events + len(list(read_events(events)))
     verified = runner.invoke(cli, ["replay", str(journal), "--verify"])
     assert verified.exit_code == 0, verified.output
+    # A policy that a reload would refuse (changed content, no higher version) is refused.
+    same_version = tmp_path / "same_version.yaml"
+    same_version.write_text(files[0].read_text().replace("max_positions: 5", "max_positions: 6"))
+    refused = runner.invoke(cli, ["recover", str(journal), "--policy", str(same_version)])
+    assert refused.exit_code == 1
+    assert "was not put in force" in refused.output and "higher version" in refused.output
+    assert scan(journal).events == after.events
     lines = journal.read_bytes()
     journal.write_bytes(lines[:-7])
     torn = runner.invoke(cli, ["recover", str(journal)])

@@ -130,14 +130,20 @@ def numbered_events_or_exit(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, event)`` from a JSON Lines file (blank lines skipped, so the numbers
     are the file's own); a malformed line is a usage error (exit 2)."""
     from ..control.events import EventError
-    from ..control.journal import read_events
+    from ..control.journal import CHECKPOINT_HEAD, read_events
 
-    # `read_events` skips blank lines; the line numbers are recovered by counting them here,
-    # so that the journal reader stays the one parser of event lines.
+    # `read_events` skips blank lines (and a journal's checkpoint lines); the line numbers
+    # are recovered by counting them here, so that the journal reader stays the one parser
+    # of event lines. A last line without its newline is fine in a file written by hand.
+    checkpoint = CHECKPOINT_HEAD.decode()
     try:
         with open(path, encoding="utf-8") as fh:  # read exactly as `read_events` reads
-            numbers = (n for n, line in enumerate(fh, 1) if line.strip())
-            yield from zip(numbers, read_events(path), strict=False)
+            numbers = (
+                n
+                for n, line in enumerate(fh, 1)
+                if line.strip() and not line.startswith(checkpoint)
+            )
+            yield from zip(numbers, read_events(path, lenient_tail=True), strict=False)
     except EventError as exc:
         raise UsageError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -190,9 +196,3 @@ def durability_options(command: Any) -> Any:
     ):
         command = option(command)
     return command
-
-
-def durability_of(fsync: str, events: int, ms: float) -> Any:
-    from ..control.journal import Durability
-
-    return Durability(fsync, events=events, ms=ms)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import click
 
-from .common import UsageError, durability_of, durability_options, load_or_report, plural
+from .common import UsageError, durability_options, load_or_report, plural
 from .run import feed
 
 
@@ -49,7 +49,7 @@ def recover_command(
     """
     from ..control.controller import PortfolioController
     from ..control.events import EventError
-    from ..control.journal import JournalError, TornJournalError
+    from ..control.journal import JournalError, TornJournalError, durability_of
     from ..diagnostics import PolicyError
 
     policy = load_or_report(policy_path) if policy_path is not None else None

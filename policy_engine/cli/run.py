@@ -19,7 +19,6 @@ from .common import (
     Progress,
     UsageError,
     count_events,
-    durability_of,
     durability_options,
     load_or_report,
     numbered_events_or_exit,
@@ -175,7 +174,7 @@ def run_command(
     applied, or when the reader closes the pipe.
     """
     from ..control.controller import PortfolioController
-    from ..control.journal import JournalError
+    from ..control.journal import JournalError, durability_of
 
     policy = load_or_report(policy_path)
     try:

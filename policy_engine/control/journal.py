@@ -105,13 +105,13 @@ class Durability:
             raise ValueError("a batch needs events >= 1 and ms >= 0")
 
 
-def durability_of(value: Durability | str) -> Durability:
-    """A :class:`Durability` from itself or its mode's name."""
+def durability_of(value: Durability | str, events: int = 256, ms: float = 100.0) -> Durability:
+    """A :class:`Durability` from itself, or from a mode's name and the batch bounds."""
     if isinstance(value, Durability):
         return value
     if value not in ("event", "batch", "off"):
         raise ValueError(f"durability mode must be event, batch or off, not {value!r}")
-    return Durability(cast(Literal["event", "batch", "off"], value))
+    return Durability(cast(Literal["event", "batch", "off"], value), events=events, ms=ms)
 
 
 def _dumps(value: Any) -> bytes:
@@ -194,12 +194,6 @@ class JournalWriter:
             self._checkpoint()
         self._append(_dumps(event), event.get("timestamp"))
         self._since_checkpoint += 1
-
-    def checkpoint(self) -> None:
-        """Write a checkpoint line now (the state after every event written so far)."""
-        if self._list is None:
-            self._check_usable()
-            self._checkpoint()
 
     def sync(self) -> None:
         """Force every line written so far to disk (whatever the durability mode)."""

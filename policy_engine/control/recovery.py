@@ -130,7 +130,11 @@ def recovered(
     durability = options.pop("durability", "event")
     every = options.pop("checkpoint_every", CHECKPOINT_EVERY)
     core, writer, report = recover_core(path, durability, every)
-    ctl = factory(core.policy, journal=writer, resume=core, **options)
+    try:
+        ctl = factory(core.policy, journal=writer, resume=core, **options)
+    except BaseException:
+        writer.close()  # release the lock: nothing was written
+        raise
     ctl.recovery = report
     if policy is not None:
         ctl.use_policy(policy if isinstance(policy, Policy) else load_policy(os.fspath(policy)))

@@ -27,7 +27,14 @@ from ..document.yaml_source import read_policy_bytes
 from .chain import GENESIS, link, unseal
 from .core import ControlCore
 from .events import EventError, Record, canonical
-from .journal import CHECKPOINT, CHECKPOINT_HEAD, JournalLockedError, loads, torn_message
+from .journal import (
+    CHECKPOINT,
+    CHECKPOINT_HEAD,
+    JournalLockedError,
+    TornJournalError,
+    loads,
+    torn_message,
+)
 
 
 class JournalIntegrityError(EventError):
@@ -60,9 +67,7 @@ class Scan:
     def torn_line(self) -> int:
         return self.lines + 1
 
-    def torn_error(self) -> EventError:
-        from .journal import TornJournalError
-
+    def torn_error(self) -> TornJournalError:
         return TornJournalError(torn_message(self.path, self.torn_line, self.torn))
 
 
@@ -81,20 +86,22 @@ def lines(scan: Scan) -> Iterator[tuple[int, int, bytes]]:
             body, chain = unseal(line)
             if scan.chained is None:
                 scan.chained = chain is not None
-            where = f"{path}:{number}"
             if scan.chained:
                 if chain is None:
                     raise JournalIntegrityError(
-                        f"{where}: the line carries no chain value (edited, inserted or damaged)"
+                        f"{path}:{number}: the line carries no chain value (edited, inserted "
+                        "or damaged)"
                     )
                 if link(prev, body) != chain:
                     raise JournalIntegrityError(
-                        f"{where}: the line does not match its chain value (edited after it was "
-                        "written, or a line before it was removed or inserted)"
+                        f"{path}:{number}: the line does not match its chain value (edited "
+                        "after it was written, or a line before it was removed or inserted)"
                     )
                 prev = chain
             elif chain is not None:
-                raise JournalIntegrityError(f"{where}: a chained line in an unchained journal")
+                raise JournalIntegrityError(
+                    f"{path}:{number}: a chained line in an unchained journal"
+                )
             elif not body.strip():
                 offset += len(line)
                 scan.lines = number
