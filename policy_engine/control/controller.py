@@ -76,6 +76,9 @@ class PortfolioController:
     event's timestamp may be (``max_skew``, 5 minutes by default): one stamped later is
     refused and cannot move the event clock.
 
+    ``durability`` and ``checkpoint_every`` configure a journal file (:mod:`.journal`);
+    ``resume`` is a core :meth:`recover` rebuilt from that journal (nothing is written).
+
     What is refused (an invalid intent, a reused intent id, a timestamp too far ahead, a
     fill/cancel/close that would change nothing) is answered but never journaled and
     leaves the state untouched: its record carries ``seq: null``.
