@@ -538,6 +538,11 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=None, help="journal size for the replay case")
     ap.add_argument("--eval-only", action="store_true", help="only the evaluation cases")
     ap.add_argument(
+        "--journal-only",
+        action="store_true",
+        help="only the journal cases: replay, durability cost, recovery",
+    )
+    ap.add_argument(
         "--rounds", type=int, default=None, help="interleaved rounds (default 9, 5 quick)"
     )
     args = ap.parse_args()
@@ -550,6 +555,13 @@ def main() -> int:
     def row(case: str, value: str, rat: str = "", note: str = "") -> None:
         rows.append((case, value, rat, note))
         print(f"  {case:<58} {value:>12} {rat:>9}  {note}", file=sys.stderr, flush=True)
+
+    if args.journal_only:
+        sys.path.insert(0, str(HERE))
+        import controller_bench
+
+        controller_bench.journal_rows(row, fails, args)
+        return table(rows, fails, args, rounds)
 
     policy = load_policy(POLICY12)
     sc = scenarios()
@@ -734,7 +746,8 @@ def table(rows: list[tuple[str, str, str, str]], fails: list[str], args: Any, ro
     print()
     print(f"Machine: {machine()}")
     print(
-        f"Command: python benchmarks/run.py{' --quick' if args.quick else ''}; {rounds} interleaved rounds, medians"
+        f"Command: python benchmarks/run.py{' --quick' if args.quick else ''}"
+        f"{' --journal-only' if args.journal_only else ''}; {rounds} interleaved rounds, medians"
     )
     print()
     print("| case | median | ratio | target |")

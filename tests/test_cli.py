@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from policy_engine import load_policy
 from policy_engine.cli import check_command, cli
+from policy_engine.control.journal import read_events
 from policy_engine.diagnostics import CODES, PolicyError, Severity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -401,7 +402,10 @@ def test_run_prints_each_decision_and_a_summary(tmp_path: Path) -> None:
     )
     assert "9 decisions: 5 approved, 2 clipped, 2 rejected" in lines
     assert "  rejected by strategy-max-trades: 1" in lines
-    assert journal.read_text().count("\n") == 16  # + the policy and opening equity events
+    # 14 events + the policy and opening equity events, and the checkpoint written on close
+    assert len(list(read_events(journal))) == 16
+    assert journal.read_text().count("\n") == 17
+    assert json.loads(journal.read_text().splitlines()[-1])["type"] == "checkpoint"
 
 
 def test_run_json_prints_records(tmp_path: Path) -> None:

@@ -755,4 +755,12 @@ def test_close_is_safe_to_call_on_a_controller_with_a_file_journal(tmp_path: Pat
     with controller(journal=path) as ctl:
         ctl.request_allocation(intent())
     lines = path.read_text().splitlines()
-    assert [json.loads(line)["type"] for line in lines] == ["policy", "equity", "intent"]
+    # closing writes a checkpoint of the final state, so a restart replays nothing
+    assert [json.loads(line)["type"] for line in lines] == [
+        "policy",
+        "equity",
+        "intent",
+        "checkpoint",
+    ]
+    ctl.close()  # a second close does nothing
+    assert len(path.read_text().splitlines()) == 4

@@ -130,14 +130,20 @@ def numbered_events_or_exit(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, event)`` from a JSON Lines file (blank lines skipped, so the numbers
     are the file's own); a malformed line is a usage error (exit 2)."""
     from ..control.events import EventError
-    from ..control.journal import read_events
+    from ..control.journal import CHECKPOINT_HEAD, read_events
 
-    # `read_events` skips blank lines; the line numbers are recovered by counting them here,
-    # so that the journal reader stays the one parser of event lines.
+    # `read_events` skips blank lines (and a journal's checkpoint lines); the line numbers
+    # are recovered by counting them here, so that the journal reader stays the one parser
+    # of event lines. A last line without its newline is fine in a file written by hand.
+    checkpoint = CHECKPOINT_HEAD.decode()
     try:
         with open(path, encoding="utf-8") as fh:  # read exactly as `read_events` reads
-            numbers = (n for n, line in enumerate(fh, 1) if line.strip())
-            yield from zip(numbers, read_events(path), strict=False)
+            numbers = (
+                n
+                for n, line in enumerate(fh, 1)
+                if line.strip() and not line.startswith(checkpoint)
+            )
+            yield from zip(numbers, read_events(path, lenient_tail=True), strict=False)
     except EventError as exc:
         raise UsageError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -149,3 +155,44 @@ def quiet_stdout() -> None:
     more can be said there, and the interpreter's final flush must not fail."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+def durability_options(command: Any) -> Any:
+    """The journal's durability and checkpoint options (`run`, `recover`)."""
+    for option in reversed(
+        (
+            click.option(
+                "--fsync",
+                type=click.Choice(["event", "batch", "off"]),
+                default="event",
+                show_default=True,
+                help="When journal lines are forced to disk: after every event, per batch, "
+                "or never (docs/operations.md).",
+            ),
+            click.option(
+                "--fsync-events",
+                type=click.IntRange(min=1),
+                default=256,
+                show_default=True,
+                help="--fsync batch: sync after this many lines at most.",
+            ),
+            click.option(
+                "--fsync-ms",
+                type=click.FloatRange(min=0),
+                default=100.0,
+                show_default=True,
+                help="--fsync batch: or once event time moved this many ms past the "
+                "batch's first line.",
+            ),
+            click.option(
+                "--checkpoint-every",
+                type=click.IntRange(min=0),
+                default=50_000,
+                show_default=True,
+                help="Write the core's snapshot to the journal every N events (0: only on "
+                "close), so recovery replays only the tail.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command

@@ -70,18 +70,31 @@ def read_records(path: str) -> Iterator[dict[str, Any]]:
     is_flag=True,
     help="Print every difference as a JSON line, then the totals.",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Also check the journal's hash chain (any edited byte) and that every checkpoint "
+    "equals the state its events produce; exit 1 if not, or if the journal is unchained.",
+)
 def replay_command(
-    journal_path: str, policy_path: str | None, records_path: str | None, as_json: bool
+    journal_path: str,
+    policy_path: str | None,
+    records_path: str | None,
+    as_json: bool,
+    verify: bool,
 ) -> None:
     """Re-run a journal and check that every decision is reproduced.
 
     Without --policy: exit 1 if any decision differs (from --records, or from
     an independent second replay). With --policy: a what-if report of the
     decisions that would change under the new policy, how, and by which rule,
-    with totals (exit 0).
+    with totals (exit 0). A torn last line (a write cut by a crash) or, with
+    --verify, a broken chain is reported with exit 1.
     """
     from ..control.events import EventError
+    from ..control.journal import TornJournalError
     from ..control.replay import diff_records, replay
+    from ..control.verify import JournalIntegrityError, Scan, verified_replay
     from ..diagnostics import PolicyError
 
     what_if = load_or_report(policy_path) if policy_path is not None else None
@@ -93,12 +106,15 @@ def replay_command(
     kinds: dict[str, int] = {}
     rules: dict[str, int] = {}
     changed = 0
+    scan = Scan(journal_path)
+    as_recorded = verified_replay(journal_path, scan) if verify else replay(journal_path)
     try:
-        replayed = replay(journal_path, what_if)
         if records_path is not None:
             original: Iterator[dict[str, Any]] = read_records(records_path)
+            replayed = as_recorded
         else:
-            original = replay(journal_path)
+            original = as_recorded
+            replayed = replay(journal_path, what_if)
         sentinel: dict[str, Any] = {}
         for old, new in _zip_longest(original, replayed, sentinel):
             bar.update()
@@ -122,6 +138,12 @@ def replay_command(
                 bar.echo(json.dumps({**diff, "change": kind, "rule_id": rule}, default=str))
             else:
                 bar.echo(change_line(old, new))
+    except (TornJournalError, JournalIntegrityError) as exc:
+        bar.close()
+        click.echo(str(exc))
+        if isinstance(exc, JournalIntegrityError):
+            click.echo(f"verification failed: {journal_path} was changed after it was written")
+        sys.exit(1)
     except (EventError, PolicyError) as exc:
         raise UsageError(f"cannot replay `{journal_path}`: {exc}") from None
     finally:
@@ -134,6 +156,14 @@ def replay_command(
         "before": tally_old.as_dict(),
         "after": tally_new.as_dict(),
     }
+    if verify:
+        summary["journal"] = {
+            "chained": bool(scan.chained),
+            "lines": scan.lines,
+            "events": scan.events,
+            "checkpoints": len(scan.checkpoints),
+            "head": scan.head,
+        }
     if as_json:
         click.echo(json.dumps({"summary": summary}))
     elif what_if is not None:
@@ -155,8 +185,24 @@ def replay_command(
     else:
         against = "the recorded decisions" if records_path else "an independent replay"
         click.echo(f"all {plural(tally_old.total, 'decision')} reproduced (matches {against})")
-    if what_if is None and changed:
+    if verify and not as_json:
+        click.echo(verify_line(scan))
+    if (what_if is None and changed) or (verify and not scan.chained):
         sys.exit(1)
+
+
+def verify_line(scan: Any) -> str:
+    """What --verify established (or why it could not)."""
+    if not scan.chained:
+        return (
+            f"{scan.path} is unchained (written before journals were chained): its lines "
+            "cannot be verified"
+        )
+    return (
+        f"chain verified: {plural(scan.lines, 'line')}, {plural(scan.events, 'event')}, "
+        f"{plural(len(scan.checkpoints), 'checkpoint')} equal to the replayed state; "
+        f"head {scan.head}"
+    )
 
 
 def _zip_longest(

@@ -19,6 +19,7 @@ from .common import (
     Progress,
     UsageError,
     count_events,
+    durability_options,
     load_or_report,
     numbered_events_or_exit,
     outcome,
@@ -141,7 +142,8 @@ class Tally:
     "--journal",
     "journal_path",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write the event journal to this file (for `policy replay`).",
+    help="Write the event journal to this new (or empty) file, for `policy replay`; an "
+    "existing journal is continued with `policy recover JOURNAL --events ...` instead.",
 )
 @click.option(
     "--equity",
@@ -150,8 +152,17 @@ class Tally:
     show_default=True,
     help="Starting equity (an `equity` event usually sets it).",
 )
+@durability_options
 def run_command(
-    policy_path: str, events_path: str, as_json: bool, journal_path: str | None, equity: float
+    policy_path: str,
+    events_path: str,
+    as_json: bool,
+    journal_path: str | None,
+    equity: float,
+    fsync: str,
+    fsync_events: int,
+    fsync_ms: float,
+    checkpoint_every: int,
 ) -> None:
     """Feed a stream of events through a portfolio controller.
 
@@ -163,22 +174,40 @@ def run_command(
     applied, or when the reader closes the pipe.
     """
     from ..control.controller import PortfolioController
-    from ..control.events import EventError, canonical
+    from ..control.journal import JournalError, durability_of
 
     policy = load_or_report(policy_path)
     try:
-        ctl = PortfolioController(policy, equity=equity, journal=journal_path, clock=None)
-    except OSError as exc:
-        raise UsageError(f"cannot write the journal: {exc}") from None
+        ctl = PortfolioController(
+            policy,
+            equity=equity,
+            journal=journal_path,
+            durability=durability_of(fsync, fsync_events, fsync_ms),
+            checkpoint_every=checkpoint_every or None,
+            clock=None,  # an events file is history (or a simulation): no wall-clock skew bound
+        )
+    except JournalError as exc:
+        raise UsageError(str(exc)) from None
+    feed(ctl, events_path, as_json, f"journal written to {journal_path}" if journal_path else "")
+
+
+def feed(ctl: Any, events_path: str, as_json: bool, done: str) -> Tally:
+    """Apply every event of ``events_path`` to ``ctl``, printing each decision, then the
+    summary and ``done``; closes ``ctl`` (`run`, `recover --events`)."""
+    from ..control.events import EventError, canonical
+    from ..control.journal import JournalError
+
     tally = Tally()
     bar = Progress("running", count_events(events_path))
-    mode = "normal"
+    mode = str(ctl.get_portfolio_state()["mode"])
     try:
         for line, event in numbered_events_or_exit(events_path):
             try:
                 record = ctl.apply(event)
             except EventError as exc:
                 raise UsageError(f"{events_path}:{line}: {exc}") from None
+            except JournalError as exc:
+                raise UsageError(f"{events_path}:{line}: not applied: {exc}") from None
             bar.update()
             if not as_json and event.get("type") in _MODE_EVENTS:
                 mode = _echo_mode_change(bar, ctl, mode)
@@ -191,13 +220,14 @@ def run_command(
         else:
             for text in tally.lines():
                 click.echo(text)
-            if journal_path:
-                click.echo(f"journal written to {journal_path}")
+            if done:
+                click.echo(done)
     except BrokenPipeError:
         quiet_stdout()  # the reader has seen enough (`| head`): stop, and say nothing more
     finally:
         bar.close()
         ctl.close()
+    return tally
 
 
 _MODE_EVENTS = ("equity", "mode", "policy")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, to_units
 from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
@@ -31,13 +31,34 @@ class Allocation(CoreBase):
     """Deciding intents."""
 
     # --- intents ---------------------------------------------------------------------------
+    @overload
     def request(
-        self, intent: PortfolioIntent, *, build: bool = True, teach: bool = False
-    ) -> tuple[AllocationDecision, Record | None, Outputs]:
+        self,
+        intent: PortfolioIntent,
+        *,
+        build: bool = ...,
+        teach: bool = ...,
+        decide: Literal[True] = ...,
+    ) -> tuple[AllocationDecision, Record | None, Outputs]: ...
+
+    @overload
+    def request(
+        self, intent: PortfolioIntent, *, build: bool = ..., teach: bool = ..., decide: bool
+    ) -> tuple[AllocationDecision | None, Record | None, Outputs]: ...
+
+    def request(
+        self,
+        intent: PortfolioIntent,
+        *,
+        build: bool = True,
+        teach: bool = False,
+        decide: bool = True,
+    ) -> tuple[AllocationDecision | None, Record | None, Outputs]:
         """Decide ``intent`` against the live state and reserve what is approved.
 
         The decision record is built only when ``build`` (someone consumes it);
-        ``teach`` adds the teaching line.
+        ``teach`` adds the teaching line. Without ``decide`` (a replay, which keeps
+        only the records) no :class:`AllocationDecision` is built.
         """
         seq = self.next_seq()
         book = self.book
@@ -123,6 +144,8 @@ class Allocation(CoreBase):
             if extra is None:
                 extra = []
             extra.append(record)
+        if not decide:
+            return None, record, outputs(extra or (), logs or (), None)
         # Without a record nothing else holds the facts: the decision takes them over.
         decision = allocation_decision(facts, self.envelope(), policy, consume=record is None)
         if extra is None and logs is None:

@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
@@ -47,7 +47,8 @@ from .events import (
     policy_event,
 )
 from .feed import apply_event
-from .journal import JournalSink, JournalWriter
+from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter, journal_sink
+from .recovery import RecoverOptions, Recovery, recovered
 from .state import PortfolioState
 from .subscribers import Subscriber, Subscribers
 from .watcher import PolicyWatcher
@@ -75,6 +76,9 @@ class PortfolioController:
     event's timestamp may be (``max_skew``, 5 minutes by default): one stamped later is
     refused and cannot move the event clock.
 
+    ``durability`` and ``checkpoint_every`` configure a journal file (:mod:`.journal`);
+    ``resume`` is a core :meth:`recover` rebuilt from that journal (nothing is written).
+
     What is refused (an invalid intent, a reused intent id, a timestamp too far ahead, a
     fill/cancel/close that would change nothing) is answered but never journaled and
     leaves the state untouched: its record carries ``seq: null``.
@@ -90,33 +94,43 @@ class PortfolioController:
         records: RecordSink = None,
         clock: Clock | None = wall_clock,
         max_skew: timedelta = DEFAULT_MAX_SKEW,
+        durability: Durability | str = "event",
+        checkpoint_every: int | None = CHECKPOINT_EVERY,
+        resume: ControlCore | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             policy = load_policy(os.fspath(policy))
-        self._core = ControlCore(policy)
+        check_equity(equity, peak_equity)  # before the journal is opened: nothing half-written
+        # A file is appended to and locked; a non-empty one is refused (see `recover`).
+        sink = journal_sink(journal, durability, checkpoint_every)
+        self._core = resume or ControlCore(policy)
         self._admission = Admission(clock, max_skew)
         self._lock = threading.RLock()
         self._subscribers = Subscribers()
         self._watchers: list[PolicyWatcher] = []
-        self._sink: Callable[[Record], None] | None
-        if records is None:
-            self._sink = None
-        elif isinstance(records, list):
-            self._sink = records.append
-        else:
-            self._sink = records
-        self._journal: JournalSink | None
-        if journal is None:
-            self._journal = None
-        elif isinstance(journal, str | os.PathLike | list):
-            self._journal = JournalWriter(journal)
-        else:
-            self._journal = journal
+        self._sink = records.append if isinstance(records, list) else records
+        self._journal = sink
+        if isinstance(sink, JournalWriter):
+            sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
+        self.recovery: Recovery | None = None
+        if resume is not None:
+            return  # a core rebuilt from this journal by `recover`: nothing to open with
         with self._lock:
             self._write(policy_event(policy))
-            check_equity(equity, peak_equity)
             self._write(equity_event(equity, peak_equity, None))
             self._run(self._core.equity(equity, peak_equity, None, teach=self._teach()))
+
+    @classmethod
+    def recover(
+        cls,
+        journal_path: str | os.PathLike[str],
+        policy: Policy | str | os.PathLike[str] | None = None,
+        **options: Unpack[RecoverOptions],
+    ) -> PortfolioController:
+        """A controller with the exact state ``journal_path``'s events produce, appending to
+        the same journal (:mod:`.recovery`; ``ctl.recovery`` says how); then ``policy``, as
+        by ``use_policy``. Records of the replayed events are not sent to ``records``."""
+        return recovered(cls, journal_path, policy, **options)
 
     # --- plumbing ------------------------------------------------------------------------
     @property
@@ -139,6 +153,8 @@ class PortfolioController:
         return self._journal
 
     def _write(self, event: dict[str, Any]) -> None:
+        # A write that fails raises (JournalWriteError) before the core sees the event:
+        # nothing is decided unrecorded.
         if self._journal is not None:
             self._journal.write(event)
 

@@ -230,29 +230,37 @@ class ControlCore(Allocation, Lifecycle):
         *,
         teach: bool = False,
         read: Callable[[str], bytes] | None = None,
+        records: bool = True,
     ) -> Outputs:
         """Apply one event dict (see :mod:`.events`). An intent's decision record is the
-        last record. ``read`` resolves a policy event that carries no text."""
+        last record. ``read`` resolves a policy event that carries no text. Without
+        ``records``, fills, cancels and closes build no record (a replay of decisions)."""
         kind = event.get("type")
         if kind == "intent":
             try:
                 intent = parse_intent(event)
             except ValueError as exc:
                 return self.invalid_intent(event, str(exc), teach=teach)[2]
-            return self.request(intent, build=True, teach=teach)[2]
+            return self.request(intent, build=True, teach=teach, decide=False)[2]
         if kind == "fill":
             try:
                 fill = parse_fill(event)
             except ValueError as exc:
                 return self.invalid_fill(event, str(exc))
-            return self.fill(fill, teach=teach)
+            return self.fill(fill, teach=teach, build=records)
         if kind == "cancel":
             return self.cancel(
-                field(event, "intent_id"), optional_timestamp(event.get("timestamp")), teach=teach
+                field(event, "intent_id"),
+                optional_timestamp(event.get("timestamp")),
+                teach=teach,
+                build=records,
             )
         if kind == "close":
             return self.close(
-                field(event, "intent_id"), optional_timestamp(event.get("timestamp")), teach=teach
+                field(event, "intent_id"),
+                optional_timestamp(event.get("timestamp")),
+                teach=teach,
+                build=records,
             )
         if kind == "equity":
             return self.equity(

@@ -188,6 +188,16 @@ M = TypeVar("M", bound=BaseModel)
 
 def _parse(model: type[M], raw: Any) -> M:
     """``raw`` as ``model``: the model itself, or a dict validated (a ``type`` key ignored)."""
+    if raw.__class__ is dict:
+        # The common case (a journal line, a caller's dict), without the generic checks
+        # and wrappers below: the same fields, the same validator, ~1 us less per event.
+        fields = dict(raw)
+        fields.pop("type", None)
+        try:
+            validated: M = model.__pydantic_validator__.validate_python(fields)
+        except ValidationError as exc:
+            raise ValueError(validation_message(exc)) from None
+        return validated
     if isinstance(raw, model):
         return raw
     if not isinstance(raw, Mapping):

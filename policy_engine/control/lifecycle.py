@@ -73,8 +73,9 @@ class Lifecycle(CoreBase):
         return outputs([rec], ())
 
     # --- fills, cancels, closes ------------------------------------------------------------
-    def fill(self, fill: FillUpdate, *, teach: bool = False) -> Outputs:
-        """Commit one execution; the fill record (last) says how (``status``)."""
+    def fill(self, fill: FillUpdate, *, teach: bool = False, build: bool = True) -> Outputs:
+        """Commit one execution; the fill record (last) says how (``status``). Without
+        ``build`` (a replay that only wants decisions) no fill record or warning is built."""
         seq = self.seq
         self.seq = seq + 1
         records: list[Record] = []
@@ -84,7 +85,7 @@ class Lifecycle(CoreBase):
         if expired:
             self.expire(expired, seq, records, logs, teach)
         units = to_units(fill.filled_risk_abs)
-        before = totals(self.state)
+        before = totals(self.state) if build else None
         iid = fill.intent_id
         trade = book.get(iid)
         status = "committed"
@@ -107,6 +108,8 @@ class Lifecycle(CoreBase):
             committed = units
             if late is not None:
                 status = "late"
+        if not build:
+            return outputs(records, logs, None)
         rec = lifecycle_record("fill", seq, trade, iid, self.state)
         rec.update(
             fill_id=fill.fill_id,
@@ -146,11 +149,13 @@ class Lifecycle(CoreBase):
         rec.update(status="invalid", message=message)
         return outputs([rec], [(WARNING, f"[RISK:FILL] invalid fill → REJECTED ({message})")], None)
 
-    def cancel(self, intent_id: str, ts: datetime | None, *, teach: bool = False) -> Outputs:
+    def cancel(
+        self, intent_id: str, ts: datetime | None, *, teach: bool = False, build: bool = True
+    ) -> Outputs:
         """Release the unfilled remainder of ``intent_id``'s reservation."""
         seq, records, logs = self.begin(ts, teach)
         book = self.book
-        before = totals(self.state)
+        before = totals(self.state) if build else None
         trade = book.get(intent_id)
         released = 0
         if trade is None:
@@ -160,16 +165,20 @@ class Lifecycle(CoreBase):
         else:
             released = book.release(trade, "cancelled")
             status = "cancelled"
+        if not build:
+            return outputs(records, logs, None)
         rec = lifecycle_record("cancel", seq, trade, intent_id, self.state)
         rec.update(status=status, released_risk_abs=from_units(released), before=before)
         records.append(rec)
         return outputs(records, logs, None)
 
-    def close(self, intent_id: str, ts: datetime | None, *, teach: bool = False) -> Outputs:
+    def close(
+        self, intent_id: str, ts: datetime | None, *, teach: bool = False, build: bool = True
+    ) -> Outputs:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
         seq, records, logs = self.begin(ts, teach)
         book = self.book
-        before = totals(self.state)
+        before = totals(self.state) if build else None
         trade = book.get(intent_id)
         active = reserved = 0
         if trade is None:
@@ -177,6 +186,8 @@ class Lifecycle(CoreBase):
         else:
             active, reserved = book.close(trade)
             status = "closed"
+        if not build:
+            return outputs(records, logs, None)
         rec = lifecycle_record("close", seq, trade, intent_id, self.state)
         rec.update(
             status=status,

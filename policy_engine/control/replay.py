@@ -11,6 +11,7 @@ yields the decisions that differ.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -71,23 +72,18 @@ def replay(
     events = _events(journal)
     core, pending = start(events, policy)
     what_if = policy is not None
-    for event in _chain(pending, events):
+    apply = core.apply
+    for event in itertools.chain(pending, events):
         kind = event.get("type")
         if what_if and kind == "policy":
             core.skip()  # counted, but the what-if policy stays in force
             continue
-        out = core.apply(event, read=_read_file)
+        # Without lifecycle records, fills, cancels and closes build none (the hot path).
+        out = apply(event, read=_read_file, records=lifecycle)
         if lifecycle:
             yield from out.records
         elif kind == "intent":
             yield out.records[-1]
-
-
-def _chain(
-    first: list[Mapping[str, Any]], rest: Iterator[Mapping[str, Any]]
-) -> Iterator[Mapping[str, Any]]:
-    yield from first
-    yield from rest
 
 
 def diff_records(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
