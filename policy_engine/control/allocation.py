@@ -130,26 +130,10 @@ class Allocation(CoreBase):
     ) -> tuple[AllocationDecision, Record, Outputs]:
         """Decide an intent that failed validation: rejected, nothing else changes."""
         seq = self.next_seq()
-        fields: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        iid = fields.get("intent_id")
-        req = fields.get("requested_risk_abs")
-        requested = (
-            float(req)
-            if isinstance(req, int | float) and not isinstance(req, bool) and req == req
-            else 0.0
-        )
-        if requested in (float("inf"), float("-inf")):
-            requested = 0.0
-        ts = fields.get("timestamp")
-        ts_text = (
-            ts.isoformat() if isinstance(ts, datetime) else ts if isinstance(ts, str) else None
-        )
-        extra = {
-            k: v for k in ("strategy", "symbol", "side") if isinstance(v := fields.get(k), str)
-        }
+        iid, requested, ts_text, extra = _raw_fields(raw)
         return self.refuse(
             seq,
-            iid if isinstance(iid, str) else "",
+            iid,
             requested,
             INVALID_INTENT_CODE,
             message,
@@ -160,6 +144,16 @@ class Allocation(CoreBase):
             [],
             teach,
         )
+
+    def invalid_decision(self, raw: Any, message: str) -> AllocationDecision:
+        """The decision :meth:`invalid_intent` would give ``raw``, without applying an event
+        (no sequence number taken, no record): for a shell that refuses malformed input
+        before it reaches the authority's event stream."""
+        iid, requested, _ts, _extra = _raw_fields(raw)
+        facts = refusal_facts(
+            iid, requested, INVALID_INTENT_CODE, message, "VALIDATION", self.mode_info()
+        )
+        return allocation_decision(facts, self.envelope(), self.policy)
 
     def refuse(
         self,
@@ -198,6 +192,25 @@ class Allocation(CoreBase):
         records.append(record)
         decision = allocation_decision(facts, self.envelope(), self.policy)
         return decision, record, outputs(records, logs, None)
+
+
+def _raw_fields(raw: Any) -> tuple[str, float, str | None, dict[str, Any]]:
+    """What a refusal of a malformed intent can still say: its id, requested risk (0 when
+    not a finite number), timestamp text, and strategy / symbol / side when they are text."""
+    fields: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    iid = fields.get("intent_id")
+    req = fields.get("requested_risk_abs")
+    requested = (
+        float(req)
+        if isinstance(req, int | float) and not isinstance(req, bool) and req == req
+        else 0.0
+    )
+    if requested in (float("inf"), float("-inf")):
+        requested = 0.0
+    ts = fields.get("timestamp")
+    ts_text = ts.isoformat() if isinstance(ts, datetime) else ts if isinstance(ts, str) else None
+    extra = {k: v for k in ("strategy", "symbol", "side") if isinstance(v := fields.get(k), str)}
+    return iid if isinstance(iid, str) else "", requested, ts_text, extra
 
 
 __all__ = ["DUPLICATE_INTENT_CODE", "INVALID_INTENT_CODE", "Allocation"]

@@ -33,13 +33,19 @@ from .events import (
     Record,
     check_equity,
     check_mode,
+    equity_event,
     field,
+    fill_event,
+    intent_event,
+    lifecycle_event,
+    mode_event,
     optional_timestamp,
     parse_fill,
     parse_intent,
     parse_timestamp,
     policy_event,
     policy_from_event,
+    tick_event,
 )
 from .journal import JournalWriter
 from .state import PortfolioState
@@ -108,7 +114,7 @@ class PortfolioController:
         with self._lock:
             self._write(policy_event(policy))
             check_equity(equity, peak_equity)
-            self._write(_equity_event(equity, peak_equity, None))
+            self._write(equity_event(equity, peak_equity, None))
             self._run(self._core.equity(equity, peak_equity, None, teach=self._teach()))
 
     # --- plumbing ------------------------------------------------------------------------
@@ -189,9 +195,7 @@ class PortfolioController:
         with self._lock:
             if self._journal is not None:
                 self._journal.write(
-                    _intent_event_raw(intent)
-                    if parsed is not intent
-                    else {"type": "intent", **parsed.model_dump(mode="json", exclude_defaults=True)}
+                    _intent_event_raw(intent) if parsed is not intent else intent_event(parsed)
                 )
             decision, record, out = self._core.request(
                 parsed, build=want or self._sink is not None, teach=self._teach()
@@ -220,7 +224,7 @@ class PortfolioController:
             if self._journal is None:
                 pass
             elif parsed is not None and parsed is fill:
-                self._journal.write({"type": "fill", **parsed.model_dump(mode="json")})
+                self._journal.write(fill_event(parsed))
             elif isinstance(fill, Mapping):
                 self._journal.write(
                     {"type": "fill", **{k: v for k, v in fill.items() if k != "type"}}
@@ -240,7 +244,7 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         with self._lock:
             if self._journal is not None:
-                self._journal.write(_lifecycle_event("cancel", intent_id, ts))
+                self._journal.write(lifecycle_event("cancel", intent_id, ts))
             out = self._core.cancel(intent_id, ts, teach=_enabled(INFO))
             if self._sink is not None or out.logs:
                 self._run(out)
@@ -251,7 +255,7 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         with self._lock:
             if self._journal is not None:
-                self._journal.write(_lifecycle_event("close", intent_id, ts))
+                self._journal.write(lifecycle_event("close", intent_id, ts))
             out = self._core.close(intent_id, ts, teach=_enabled(INFO))
             if self._sink is not None or out.logs:
                 self._run(out)
@@ -261,7 +265,7 @@ class PortfolioController:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""
         ts = parse_timestamp(timestamp)
         with self._lock:
-            self._write({"type": "tick", "timestamp": ts.isoformat()})
+            self._write(tick_event(ts))
             return list(self._run(self._core.tick(ts, teach=self._teach())).records)
 
     # --- equity, modes, envelopes --------------------------------------------------------
@@ -276,7 +280,7 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         check_equity(equity, peak_equity)
         with self._lock:
-            self._write(_equity_event(equity, peak_equity, ts))
+            self._write(equity_event(equity, peak_equity, ts))
             out = self._core.equity(equity, peak_equity, ts, teach=self._teach())
             return self._run(out).records[-1]
 
@@ -291,9 +295,7 @@ class PortfolioController:
         check_mode(mode)
         ts = optional_timestamp(timestamp)
         with self._lock:
-            self._write(
-                {"type": "mode", "mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
-            )
+            self._write(mode_event(mode, reason, ts))
             out = self._run(self._core.set_mode(mode, reason, ts, teach=self._teach()))
             assert out.broadcast is not None
             return out.broadcast
@@ -435,21 +437,10 @@ class PortfolioController:
 def _intent_event_raw(raw: Any) -> dict[str, Any]:
     """The journal line of an intent as the caller gave it."""
     if isinstance(raw, PortfolioIntent):
-        return {"type": "intent", **raw.model_dump(mode="json", exclude_defaults=True)}
+        return intent_event(raw)
     if isinstance(raw, Mapping):
         return {"type": "intent", **{k: v for k, v in raw.items() if k != "type"}}
     return {"type": "intent", "value": repr(raw)}
-
-
-def _lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> dict[str, Any]:
-    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-
-
-def _equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "equity", "equity": equity, "timestamp": ts and ts.isoformat()}
-    if peak_equity is not None:
-        event["peak_equity"] = peak_equity
-    return event
 
 
 __all__ = ["JournalSink", "PortfolioController", "RecordSink", "Subscriber"]

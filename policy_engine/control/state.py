@@ -256,6 +256,27 @@ class Book:
             due.append(trade)
         return due
 
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline at which :meth:`advance` would release something, if any.
+
+        Stale heap entries (closed, cancelled or fully filled trades) are dropped on the
+        way; :meth:`advance` would skip them too, so nothing it does changes.
+        """
+        heap = self.deadlines
+        while heap:
+            _deadline, seq, intent_id = heap[0]
+            trade = self.trades.get(intent_id)
+            if (
+                trade is None
+                or trade.seq != seq
+                or trade.released is not None
+                or (trade.reserved_units == 0 and trade.is_open)
+            ):
+                heapq.heappop(heap)
+                continue
+            return heap[0][0]
+        return None
+
     def get(self, intent_id: str) -> Trade | None:
         return self.trades.get(intent_id)
 
