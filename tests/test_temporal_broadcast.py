@@ -47,6 +47,8 @@ def test_risk_off_reaches_every_instrument_workflow_before_the_next_decision(
                 held = await handle.execute_update("ready", result_type=dict)
                 assert held is not None and held["envelope"]["portfolio_mode"] == "normal"
             assert sorted(await caller.subscribers()) == sorted(h.id for h in symbols)
+            pushed = await caller.broadcast_constraints()  # on demand, as the controller does
+            assert pushed == await caller.constraints()
 
             # The judge sets risk_off; a trader asks for an entry the moment it is accepted.
             control = client.get_workflow_handle(caller.workflow_id)

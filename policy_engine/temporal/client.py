@@ -56,14 +56,15 @@ from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, 
 from ..engine.policy import Policy, load_policy_text
 from . import protocol as p
 
-# Status codes worth another attempt with the same Update id.
-_TRANSIENT = {
-    RPCStatusCode.UNAVAILABLE,
+# Status codes worth another attempt with the same Update id. UNAVAILABLE is not one:
+# the SDK has already retried it for about 10 s (its RetryConfig) when it reaches us.
+_RETRY = {
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.ABORTED,
     RPCStatusCode.CANCELLED,
 }
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, *_RETRY}
 
 
 class ControlPlaneError(Exception):
@@ -87,6 +88,7 @@ def reason_of(exc: BaseException) -> str:
     text = str(exc)
     for needle, say in (
         ("Connection refused", "connection refused"),
+        ("tcp connect error", "connection refused"),
         ("dns error", "the host name does not resolve"),
         ("timed out", "timed out"),
         ("Timeout", "timed out"),
@@ -282,6 +284,11 @@ class PortfolioClient:
             message = f"reload refused: the policy does not load: {exc}"
         return {"kind": "reload", "ok": False, "path": where, "error": message}
 
+    async def broadcast_constraints(self) -> PortfolioConstraintEnvelope:
+        """Push the current envelope to every registered instrument workflow; returns it."""
+        env = await self._update(p.BROADCAST_CONSTRAINTS, None)
+        return PortfolioConstraintEnvelope.model_validate(env)
+
     async def constraints(self) -> PortfolioConstraintEnvelope:
         """The current envelope (a Query: nothing is pushed)."""
         env = await self._query(p.CONSTRAINTS)
@@ -320,13 +327,15 @@ class PortfolioClient:
 
     # --- plumbing ------------------------------------------------------------------------
     async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
-        """One Update, retried with the same id while no answer comes back."""
+        """One Update (``arg`` ``None``: no argument), retried with the same id while no
+        answer comes back."""
         update_id = update_id or f"{name}:{uuid.uuid4()}"
+        args = [] if arg is None else [arg]
         last = "no answer"
         for _attempt in range(self._attempts):
             try:
                 result: dict[str, Any] = await self._handle.execute_update(
-                    name, arg, id=update_id, result_type=dict, rpc_timeout=self._timeout
+                    name, args=args, id=update_id, result_type=dict, rpc_timeout=self._timeout
                 )
                 return result
             except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -335,7 +344,7 @@ class PortfolioClient:
             except WorkflowUpdateFailedError as exc:
                 raise RequestRefused(_failure_message(exc)) from None
             except RPCError as exc:
-                if exc.status not in _TRANSIENT:
+                if exc.status not in _RETRY:
                     raise self._rpc_error(exc) from None
                 last = reason_of(exc)
         raise ControlPlaneUnavailable(
@@ -367,8 +376,10 @@ class PortfolioClient:
             return PortfolioNotRunning(
                 f"{self.workflow_id} is not running; start it with `policy worker`"
             )
-        if exc.status in _TRANSIENT:
-            return ControlPlaneUnavailable(f"{self.workflow_id}: {reason_of(exc)}")
+        if exc.status in _UNAVAILABLE:
+            return ControlPlaneUnavailable(
+                f"{self.workflow_id}: the Temporal server does not answer ({reason_of(exc)})"
+            )
         return ControlPlaneError(f"{self.workflow_id}: {reason_of(exc)}")
 
 

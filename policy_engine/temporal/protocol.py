@@ -32,6 +32,7 @@ CLOSE_POSITION = "close_position"
 UPDATE_EQUITY = "update_equity"
 SET_PORTFOLIO_MODE = "set_portfolio_mode"
 RELOAD = "reload"
+BROADCAST_CONSTRAINTS = "broadcast_constraints"
 # Signals to the control workflow: a workflow can signal another workflow but not
 # update it, and (un)registering is idempotent and needs no answer.
 REGISTER = "register"
@@ -120,6 +121,7 @@ class ControlStart:
 
 
 __all__ = [
+    "BROADCAST_CONSTRAINTS",
     "CANCEL_RESERVATION",
     "CLOSE_POSITION",
     "COMPRESS_ABOVE",

@@ -339,6 +339,16 @@ class PortfolioControlWorkflow:
         return policy
 
     # --- instrument workflows ------------------------------------------------------------
+    @workflow.update(name=p.BROADCAST_CONSTRAINTS)
+    async def broadcast_constraints(self) -> dict[str, Any]:
+        """Push the current envelope to every registered instrument workflow (delivered
+        before this returns); returns it. Not an event: the core does not change."""
+        async with self._lock:
+            env = self._core.envelope().model_dump(mode="json")
+            self._pushed = env
+            await self._send(list(self._subscribers), env)
+            return env
+
     @workflow.signal(name=p.REGISTER)
     async def register(self, workflow_id: str) -> None:
         """Subscribe an instrument workflow; it gets the current envelope at once."""
