@@ -17,16 +17,11 @@ class NoopWorkflow:
     @workflow.init
     def __init__(self, reply: dict[str, Any]) -> None:
         self._reply = reply
-        self._done = False
 
     @workflow.run
     async def run(self, reply: dict[str, Any]) -> None:
-        await workflow.wait_condition(lambda: self._done)
+        await workflow.wait_condition(lambda: False)  # until terminated
 
     @workflow.update(name="noop")
     async def noop(self, intent: dict[str, Any]) -> dict[str, Any]:
         return self._reply
-
-    @workflow.signal(name="stop")
-    def stop(self) -> None:
-        self._done = True

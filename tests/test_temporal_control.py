@@ -269,6 +269,8 @@ def test_the_client_says_clearly_when_the_server_or_the_workflow_is_not_there(
         with pytest.raises(ControlPlaneUnavailable, match="cannot reach the Temporal server"):
             await PortfolioClient.connect("127.0.0.1:1", portfolio="nowhere")
         caller = await PortfolioClient.connect(temporal_address, portfolio="never-started")
+        with pytest.raises(ValueError, match="Temporal allows 2,000 Updates in one run"):
+            await caller.start(PORTFOLIO_POLICY, equity=1, events_per_run=1501)
         with pytest.raises(PortfolioNotRunning, match="portfolio-control/never-started"):
             await caller.request_allocation(intent("n1", "SCALPER", "BTC-USD", 100))
         with pytest.raises(PortfolioNotRunning):

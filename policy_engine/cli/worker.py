@@ -44,10 +44,11 @@ DEFAULT_TASK_QUEUE = "policy-engine"  # policy_engine.temporal.protocol.DEFAULT_
 @click.option("--namespace", default="default", show_default=True)
 @click.option(
     "--events-per-run",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=1500),
     default=500,
     show_default=True,
-    help="Continue-as-new after this many accepted events (bounds the history).",
+    help="Continue-as-new after this many accepted events (bounds the history; "
+    "Temporal allows 2,000 Updates in one run).",
 )
 @click.option(
     "--task-timeout",

@@ -157,6 +157,11 @@ class PortfolioClient:
     ) -> bool:
         """Start the portfolio's control workflow unless it is running; ``True`` if this
         call started it. ``policy`` is a compiled policy or its YAML text."""
+        if not 1 <= events_per_run <= p.MAX_EVENTS_PER_RUN:
+            raise ValueError(
+                f"events_per_run must be 1 to {p.MAX_EVENTS_PER_RUN} (Temporal allows 2,000 "
+                f"Updates in one run), got {events_per_run}"
+            )
         if isinstance(policy, str):
             policy = load_policy_text(policy, "<policy>")
         if policy.source is None:

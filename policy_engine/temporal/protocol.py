@@ -51,6 +51,9 @@ INVALID_INTENT_DECISION = "invalid_intent_decision"
 # Temporal section for the history this makes), and remember this many recent
 # decisions so a retry arriving after a continue-as-new gets its original answer.
 DEFAULT_EVENTS_PER_RUN = 500
+# Temporal refuses more than 2,000 Updates in one run (limit.workflowExecution.
+# maxTotalUpdates); a run's accepted events are a subset of its Updates.
+MAX_EVENTS_PER_RUN = 1500
 DEFAULT_DECISION_MEMORY = 1000
 # A carried snapshot larger than this (JSON bytes) travels compressed: Temporal
 # refuses payloads over 2 MB, and the core remembers up to 65,536 ended trades.
@@ -133,6 +136,7 @@ __all__ = [
     "GET_PORTFOLIO_STATE",
     "INVALID_INTENT_DECISION",
     "JOURNAL",
+    "MAX_EVENTS_PER_RUN",
     "ON_FILL_UPDATE",
     "REGISTER",
     "RELOAD",
