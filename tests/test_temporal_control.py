@@ -277,3 +277,42 @@ def test_the_client_says_clearly_when_the_server_or_the_workflow_is_not_there(
             await caller.get_portfolio_state()
 
     asyncio.run(scenario())
+
+
+def test_a_workflow_started_with_a_bad_policy_or_equity_fails_instead_of_running(
+    temporal_address: str,
+) -> None:
+    """The start input is checked again in the workflow (a caller may bypass the client):
+    a policy whose text does not match its hash, or does not load, or a negative equity
+    fails the workflow at once; it never runs, and never retries forever."""
+    from temporalio.client import WorkflowFailureError
+
+    from policy_engine.temporal import create_worker
+
+    starts = {
+        "bad-hash": p.ControlStart(
+            portfolio="bad-hash", policy_text=PORTFOLIO_POLICY, policy_hash="sha256:0", equity=1
+        ),
+        "bad-text": p.ControlStart(portfolio="bad-text", policy_text="name: [", equity=1),
+        "bad-equity": p.ControlStart(
+            portfolio="bad-equity", policy_text=PORTFOLIO_POLICY, equity=-5
+        ),
+    }
+    expected = {
+        "bad-hash": "does not match sha256:0",
+        "bad-text": "the policy does not load",
+        "bad-equity": "equity must be a finite number >= 0",
+    }
+
+    async def scenario() -> None:
+        client = await Client.connect(temporal_address)
+        async with create_worker(client, "tq-bad-starts"):
+            for name, start in starts.items():
+                handle = await client.start_workflow(
+                    p.WORKFLOW_TYPE, start, id=p.workflow_id(name), task_queue="tq-bad-starts"
+                )
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await asyncio.wait_for(handle.result(), timeout=30)
+                assert expected[name] in str(failed.value.cause)
+
+    asyncio.run(scenario())

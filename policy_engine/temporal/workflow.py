@@ -422,9 +422,14 @@ def _target(request: dict[str, Any]) -> tuple[str, datetime | None]:
 
 
 def _equity(request: dict[str, Any]) -> tuple[float, float | None, datetime | None]:
-    equity, peak = request.get("equity"), request.get("peak_equity")
-    check_equity(equity, peak)
-    return equity, peak, optional_timestamp(request.get("timestamp"))  # type: ignore[return-value]
+    equity: Any = request.get("equity")
+    peak: Any = request.get("peak_equity")
+    check_equity(equity, peak)  # finite numbers >= 0 (peak optional), or EventError
+    return (
+        float(equity),
+        None if peak is None else float(peak),
+        optional_timestamp(request.get("timestamp")),
+    )
 
 
 def _mode(request: dict[str, Any]) -> tuple[str | None, str, datetime | None]:
