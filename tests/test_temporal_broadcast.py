@@ -34,18 +34,21 @@ def test_risk_off_reaches_every_instrument_workflow_before_the_next_decision(
     async def scenario() -> None:
         async with control_plane(temporal_address, portfolio) as caller:
             client = caller.client
-            symbols = [
-                await client.start_workflow(
-                    SymbolWorkflow.run,
-                    SymbolSpec(portfolio, SYMBOLS[n % 6], STRATEGIES[n % 3]),
-                    id=f"{portfolio}-symbol-{n}",
-                    task_queue=caller.task_queue,
+            symbols = await asyncio.gather(
+                *(
+                    client.start_workflow(
+                        SymbolWorkflow.run,
+                        SymbolSpec(portfolio, SYMBOLS[n % 6], STRATEGIES[n % 3]),
+                        id=f"{portfolio}-symbol-{n}",
+                        task_queue=caller.task_queue,
+                    )
+                    for n in range(N)
                 )
-                for n in range(N)
-            ]
-            for handle in symbols:
-                held = await handle.execute_update("ready", result_type=dict)
-                assert held is not None and held["envelope"]["portfolio_mode"] == "normal"
+            )
+            held = await asyncio.gather(
+                *(h.execute_update("ready", result_type=dict) for h in symbols)
+            )
+            assert all(x["envelope"]["portfolio_mode"] == "normal" for x in held)
             assert sorted(await caller.subscribers()) == sorted(h.id for h in symbols)
             pushed = await caller.broadcast_constraints()  # on demand, as the controller does
             assert pushed == await caller.constraints()
@@ -99,10 +102,9 @@ def test_risk_off_reaches_every_instrument_workflow_before_the_next_decision(
                 assert allowed["decision"]["approved"] is True
                 assert allowed["decision"]["rule_id"] == "risk-reducing-allowed"
 
-            for handle in symbols:
-                await handle.signal(SymbolWorkflow.finish)
-            for handle in symbols:
-                assert (await handle.result())["proposals"] == 2
+            await asyncio.gather(*(h.signal(SymbolWorkflow.finish) for h in symbols))
+            results = await asyncio.gather(*(h.result() for h in symbols))
+            assert [r["proposals"] for r in results] == [2] * N
 
             async def all_unregistered() -> bool:
                 return await caller.subscribers() == []
