@@ -18,7 +18,8 @@ from policy_engine import (
     PortfolioController,
     PortfolioIntent,
 )
-from policy_engine.control.core import INVALID_INTENT_CODE
+from policy_engine.control import state as state_module
+from policy_engine.control.core import INVALID_INTENT_CODE, ControlCore
 from policy_engine.control.events import EventError, canonical
 from policy_engine.control.journal import read_events
 from policy_engine.control.records import DECISION_KEYS
@@ -508,10 +509,47 @@ def test_rejected_intents_change_nothing_and_duplicates_are_refused() -> None:
     assert again.decision_code == "rejected_duplicate_intent"
     assert _state_json(ctl) == before
     ctl.close_position(first.intent_id, at(1))
-    # ids are unique for the journal's life: a reused id could pick up the old trade's late fill
+    # a reused id could pick up the old trade's late fill: refused
     reused = ctl.request_allocation(intent("MOMENTUM", intent_id="dup"))
     assert reused.decision_code == "rejected_duplicate_intent"
-    assert "unique for the journal's life" in reused.reasons[0]
+    assert "intent ids must be unique" in reused.reasons[0]
+
+
+def test_the_id_memory_is_a_bounded_window_that_never_forgets_live_or_ended_trades(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reused ids are refused while they name a live trade, a remembered ended trade or one
+    of the last SEEN_MEMORY decisions; older ids are forgotten in order (so snapshots stay
+    bounded), and a restored core forgets exactly as the original would."""
+    monkeypatch.setattr(state_module, "SEEN_MEMORY", 2)
+    monkeypatch.setattr(state_module, "ENDED_MEMORY", 4)
+    ctl = controller(STRATEGY_LIMITS, clock=None)
+    live = ctl.request_allocation(intent("MOMENTUM", intent_id="live"))
+    ended = ctl.request_allocation(intent("SCALPER", intent_id="ended"))
+    assert live.approved and ended.approved
+    ctl.close_position("ended", at(1))
+    assert ctl.request_allocation(intent("UNKNOWN", intent_id="r0")).decision_code == (
+        "rejected_eval_error"
+    )
+    for k in range(3):  # three more decisions push `live`, `ended` and `r0` out of the window
+        ctl.request_allocation(intent("UNKNOWN", intent_id=f"r{k + 1}"))
+    snap = ctl.core.snapshot()
+    assert snap["seen"] == ["r2", "r3"]  # in order: the oldest is forgotten first
+    twin = ControlCore.restore(snap)
+    for core in (ctl.core, twin):
+        codes = [
+            core.admit(intent("SCALPER", intent_id=iid)) for iid in ("live", "ended", "r3", "r0")
+        ]
+        assert [None if c is None else c[0].decision_code for c in codes] == [
+            "rejected_duplicate_intent",  # live: always
+            "rejected_duplicate_intent",  # ended and remembered: a late fill may still come
+            "rejected_duplicate_intent",  # decided within the window
+            None,  # forgotten: decided anew
+        ]
+    for k in range(4, 8):
+        ctl.request_allocation(intent("UNKNOWN", intent_id=f"r{k}"))
+        twin.apply({"type": "intent", **intent("UNKNOWN", intent_id=f"r{k}").model_dump()})
+    assert twin.snapshot() == ctl.core.snapshot()
 
 
 def test_dict_intents_are_validated_and_decided_like_models() -> None:

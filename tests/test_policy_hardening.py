@@ -204,3 +204,48 @@ def test_policy_integrity_prints_a_block_that_seals_the_file(tmp_path: Path) -> 
     path.write_text(path.read_text().replace("max_positions: 5", "max_positions: 50"))
     with pytest.raises(PolicyError, match="PT113"):
         load_policy(path)
+
+
+def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a YAML document: containers and leaves."""
+    found = [at] if at else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*at, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _paths(value, (*at, i))
+    return found
+
+
+def _replaced(node: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copy = dict(node) if isinstance(node, dict) else list(node)
+    copy[path[0]] = _replaced(node[path[0]], path[1:], value)
+    return copy
+
+
+@pytest.mark.parametrize("example", ["portfolio.yaml", "strategy_limits.yaml"])
+def test_every_value_of_the_examples_replaced_by_the_wrong_shape_is_a_positioned_error(
+    example: str,
+) -> None:
+    """Each path of a real policy (section, entry or scalar) replaced by null, a list, a map
+    or text: checked without an internal error, and never loaded when refused. (A cohort in
+    its short list form once crashed the checker when anything else in the file was wrong.)"""
+    from policy_engine.analysis.check import check_bytes
+
+    data = yaml.safe_load((ROOT / "policies" / example).read_text())
+    tried = 0
+    shapes: tuple[Any, ...] = (None, [], {}, "x")
+    for path in _paths(data):
+        for wrong in shapes:
+            text = yaml.safe_dump(_replaced(data, path, wrong), sort_keys=False)
+            result = check_bytes(text.encode(), example)
+            codes = [x.code for x in result.diagnostics]
+            assert "PT499" not in codes, (path, wrong, result.diagnostics)
+            if result.checked is None:
+                with pytest.raises(PolicyError):
+                    load_policy_text(text, example)
+            tried += 1
+    assert tried > 100

@@ -1,5 +1,5 @@
 """The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
-replay, recover, journal repair).
+replay, recover, journal repair, integrity, worker).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -10,6 +10,7 @@ when it runs, so ``policy-check`` starts without the control plane.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,11 +27,13 @@ from .recover import recover_command
 from .replay import replay_command
 from .run import run_command
 from .schema import schema_command
+from .worker import worker_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Risk limits as YAML policies: check, test, format, explain, run and replay them."""
+    """Risk limits as YAML policies: check, test, format, explain, run and replay them, and serve
+    them on Temporal."""
 
 
 cli.add_command(check_command, name="check")
@@ -43,6 +46,7 @@ cli.add_command(replay_command)
 cli.add_command(integrity_command)
 cli.add_command(recover_command)
 cli.add_command(journal_command)
+cli.add_command(worker_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
@@ -69,7 +73,14 @@ def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The `policy` console script."""
-    sys.exit(_entry(cli, argv))
+    code = _entry(cli, argv)
+    if "temporalio.bridge.temporal_sdk_bridge" in sys.modules:
+        # The Temporal SDK's native threads can abort the interpreter's teardown
+        # (temporalio/sdk-python#300, about 1 exit in 10 here): flush and skip it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def check_main(argv: Sequence[str] | None = None) -> None:

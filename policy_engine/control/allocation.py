@@ -17,7 +17,7 @@ from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, 
 from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
 from ..engine.verdict import Verdict
 from .base import INFO, NOTHING, CoreBase, Log, Outputs, outputs
-from .events import Record
+from .events import CLOCK_SKEW_CODE, Record
 from .records import decision_record, totals
 from .state import Trade
 
@@ -93,7 +93,7 @@ class Allocation(CoreBase):
                 logs or [],
                 teach,
             )
-        book.seen.add(iid)
+        book.decided(iid)
         outcome = policy.decide(intent, state)
         verdict = Verdict(policy, intent, state, outcome) if teach else None
         if teach:
@@ -153,14 +153,26 @@ class Allocation(CoreBase):
         return decision, record, outputs(extra or (), logs or (), None)
 
     def duplicate_message(self, intent_id: str) -> str | None:
-        """Why ``intent_id`` cannot be decided again, or None. Intent ids are unique for the
-        journal's life: a reused id could pick up a late fill of the trade it named before."""
+        """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a
+        remembered ended one (a reused id could pick up a late fill of the trade it named
+        before), or one of the last ``SEEN_MEMORY`` intents decided."""
         if self.book.get(intent_id) is not None:
             return f"intent {intent_id} already holds a live reservation or position"
-        if intent_id in self.book.seen:
-            return (
-                f"intent id {intent_id} was already decided (ids are unique for the journal's life)"
-            )
+        if intent_id in self.book.seen or intent_id in self.book.ended:
+            return f"intent id {intent_id} was already decided: intent ids must be unique"
+        return None
+
+    def admit(
+        self, intent: PortfolioIntent, ahead: str | None = None, *, teach: bool = False
+    ) -> tuple[AllocationDecision, Record, Outputs] | None:
+        """The refusal of a parsed intent that a live shell must not journal, or None (decide
+        it): a reused id, or (``ahead``: the shell's admission message) a timestamp too far
+        ahead of the shell's clock. Pure: nothing is numbered, nothing changes."""
+        duplicate = self.duplicate_message(intent.intent_id)
+        if duplicate is not None:
+            return self.refusal(intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach=teach)
+        if ahead is not None:
+            return self.refusal(intent, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach=teach)
         return None
 
     def invalid_intent(
@@ -220,6 +232,12 @@ class Allocation(CoreBase):
             [],
             teach,
         )
+
+    def invalid_decision(self, raw: Any, message: str) -> AllocationDecision:
+        """The decision :meth:`invalid_intent` would give ``raw``, without applying an event
+        (no sequence number taken, no record): for a shell that refuses malformed input
+        before it reaches the authority's event stream."""
+        return self.refusal(raw, INVALID_INTENT_CODE, message, "VALIDATION")[0]
 
     def refuse(
         self,

@@ -27,9 +27,8 @@ from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy, load_policy_text
 from .admission import Admission, wall_clock
-from .core import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, ControlCore, Outputs
+from .core import INVALID_INTENT_CODE, ControlCore, Outputs
 from .events import (
-    CLOCK_SKEW_CODE,
     DEFAULT_MAX_SKEW,
     Clock,
     FillUpdate,
@@ -39,12 +38,16 @@ from .events import (
     check_reason,
     check_time,
     equity_event,
+    fill_event,
+    intent_event,
     lifecycle_event,
+    mode_event,
     optional_timestamp,
     parse_fill,
     parse_intent,
     parse_timestamp,
     policy_event,
+    tick_event,
 )
 from .feed import apply_event
 from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter, journal_sink
@@ -218,22 +221,13 @@ class PortfolioController:
                     )
                 )
         with self._lock:
-            duplicate = core.duplicate_message(parsed.intent_id)
-            if duplicate is not None:
-                return self._refused(
-                    core.refusal(
-                        parsed, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach=self._teach()
-                    )
-                )
-            ahead = self._admission.ahead(parsed.timestamp)
-            if ahead is not None:
-                return self._refused(
-                    core.refusal(parsed, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach=self._teach())
-                )
+            refused = core.admit(
+                parsed, self._admission.ahead(parsed.timestamp), teach=self._teach()
+            )
+            if refused is not None:
+                return self._refused(refused)
             if self._journal is not None:
-                self._journal.write(
-                    {"type": "intent", **parsed.model_dump(mode="json", exclude_defaults=True)}
-                )
+                self._journal.write(intent_event(parsed))
             decision, record, out = core.request(
                 parsed, build=want or self._sink is not None, teach=self._teach()
             )
@@ -269,22 +263,11 @@ class PortfolioController:
                         core.unchanged("fill", _intent_id_of(fill), "invalid", message=str(exc))
                     ).records[-1]
         with self._lock:
-            ahead = self._admission.ahead(parsed.timestamp)
-            status = "invalid" if ahead is not None else core.fill_status(parsed)
-            if status in ("invalid", "duplicate", "unknown"):
-                out = core.unchanged(
-                    "fill",
-                    parsed.intent_id,
-                    status,
-                    fill_id=parsed.fill_id,
-                    ts=parsed.timestamp.isoformat(),
-                    filled_risk_abs=parsed.filled_risk_abs,
-                    committed_risk_abs=0.0,
-                    **({"message": ahead} if ahead else {}),
-                )
-                return self._run(out).records[-1]
+            refused = core.fill_refusal(parsed, self._admission.ahead(parsed.timestamp))
+            if refused is not None:
+                return self._run(refused).records[-1]
             if self._journal is not None:
-                self._journal.write({"type": "fill", **parsed.model_dump(mode="json")})
+                self._journal.write(fill_event(parsed))
             out = core.fill(parsed, teach=_enabled(INFO))
             if self._sink is not None or out.logs:
                 self._run(out)
@@ -297,10 +280,9 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         with self._lock:
             self._admission.check(ts)
-            status = self._core.cancel_status(intent_id)
-            if status != "cancel":
-                out = self._core.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
-                return self._run(out).records[-1]
+            refused = self._core.cancel_refusal(intent_id)
+            if refused is not None:
+                return self._run(refused).records[-1]
             if self._journal is not None:
                 self._journal.write(lifecycle_event("cancel", intent_id, ts))
             out = self._core.cancel(intent_id, ts, teach=_enabled(INFO))
@@ -315,16 +297,9 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         with self._lock:
             self._admission.check(ts)
-            status = self._core.close_status(intent_id)
-            if status != "close":
-                out = self._core.unchanged(
-                    "close",
-                    intent_id,
-                    status,
-                    released_active_risk_abs=0.0,
-                    released_reserved_risk_abs=0.0,
-                )
-                return self._run(out).records[-1]
+            refused = self._core.close_refusal(intent_id)
+            if refused is not None:
+                return self._run(refused).records[-1]
             if self._journal is not None:
                 self._journal.write(lifecycle_event("close", intent_id, ts))
             out = self._core.close(intent_id, ts, teach=_enabled(INFO))
@@ -337,7 +312,7 @@ class PortfolioController:
         ts = check_time(parse_timestamp(timestamp))
         with self._lock:
             self._admission.check(ts)
-            self._write({"type": "tick", "timestamp": ts.isoformat()})
+            self._write(tick_event(ts))
             return list(self._run(self._core.tick(ts, teach=self._teach())).records)
 
     # --- equity, modes, envelopes --------------------------------------------------------
@@ -370,9 +345,7 @@ class PortfolioController:
         with self._lock:
             self._core.check_mode(mode)
             self._admission.check(ts)
-            self._write(
-                {"type": "mode", "mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
-            )
+            self._write(mode_event(mode, reason, ts))
             out = self._run(self._core.set_mode(mode, reason, ts, teach=self._teach()))
             assert out.broadcast is not None
             return out.broadcast
@@ -433,14 +406,7 @@ class PortfolioController:
         with self._lock:
             refusal = self._core.reload_refusal(policy)
             if refusal == "unchanged":
-                return {
-                    "kind": "reload",
-                    "seq": None,
-                    "ok": True,
-                    "unchanged": True,
-                    "path": policy.path,
-                    "policy": dict(self._core.policy_ref),
-                }
+                return self._core.unchanged_reload(policy.path)
             if refusal is not None:
                 return self._refuse_reload(policy.path, refusal)
             self._write(policy_event(policy))

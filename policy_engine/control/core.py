@@ -26,8 +26,9 @@ Trade lifecycle
   venue: it is absorbed as an orphan position (status ``late``, ``late_after``)
   that counts against every cap until it is closed. A fill for an intent never
   seen (or ended too long ago to attribute) is reported, not absorbed.
-- Intent ids are unique for the journal's life: an id already decided is
-  refused (it could otherwise pick up a late fill of the trade it named).
+- Intent ids must be unique: an id that names a live trade, a remembered
+  ended one or one of the last ``SEEN_MEMORY`` intents decided is refused (it
+  could otherwise pick up a late fill of the trade it named).
 - ``cancel`` releases the unfilled remainder; a trade with no fill ends there.
   ``close`` ends a trade, releasing its active risk, any remainder and its slot.
 - Reservation TTL runs on the events' own timestamps: the clock is the latest
@@ -184,6 +185,18 @@ class ControlCore(Allocation, Lifecycle):
                 f"v{policy.version} does not declare it: clear the override first"
             )
         return None
+
+    def unchanged_reload(self, path: str) -> Record:
+        """The record of a reload of the content already in force: nothing changes, no
+        event is numbered or journaled."""
+        return {
+            "kind": "reload",
+            "seq": None,
+            "ok": True,
+            "unchanged": True,
+            "path": path,
+            "policy": dict(self.policy_ref),
+        }
 
     def use_policy(self, policy: Policy, *, teach: bool = False) -> Outputs:
         """Put ``policy`` in force, keeping the live state; the envelope is broadcast.

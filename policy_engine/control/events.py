@@ -130,6 +130,39 @@ def policy_event(policy: Policy) -> Record:
     }
 
 
+def intent_event(intent: PortfolioIntent) -> Record:
+    """The journal event of a validated intent (defaults left out, as a caller writes it)."""
+    return {"type": "intent", **intent.model_dump(mode="json", exclude_defaults=True)}
+
+
+def fill_event(fill: FillUpdate) -> Record:
+    """The journal event of a validated fill."""
+    return {"type": "fill", **fill.model_dump(mode="json")}
+
+
+def lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> Record:
+    """The journal event of a ``cancel`` or ``close``."""
+    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+
+
+def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> Record:
+    """The journal event of an equity update (``peak_equity`` only when given)."""
+    event: Record = {"type": "equity", "equity": equity, "timestamp": ts and ts.isoformat()}
+    if peak_equity is not None:
+        event["peak_equity"] = peak_equity
+    return event
+
+
+def mode_event(mode: str | None, reason: str, ts: datetime | None) -> Record:
+    """The journal event that sets (``mode``) or clears (``None``) the override."""
+    return {"type": "mode", "mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
+
+
+def tick_event(ts: datetime) -> Record:
+    """The journal event that moves the logical clock to ``ts``."""
+    return {"type": "tick", "timestamp": ts.isoformat()}
+
+
 def policy_from_event(
     event: Mapping[str, Any], read: Callable[[str], bytes] | None = None
 ) -> Policy:
@@ -163,19 +196,6 @@ def policy_from_event(
             f"does not match the journal's {expected}"
         )
     return policy
-
-
-def lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> dict[str, Any]:
-    """The journal form of a cancel or close."""
-    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-
-
-def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> dict[str, Any]:
-    """The journal form of an equity update."""
-    event: dict[str, Any] = {"type": "equity", "equity": equity, "timestamp": ts and ts.isoformat()}
-    if peak_equity is not None:
-        event["peak_equity"] = peak_equity
-    return event
 
 
 # --- validation of inputs ------------------------------------------------------------------
@@ -270,13 +290,19 @@ __all__ = [
     "canonical",
     "check_equity",
     "check_mode",
+    "equity_event",
     "field",
+    "fill_event",
+    "intent_event",
     "json_default",
+    "lifecycle_event",
+    "mode_event",
     "optional_timestamp",
     "parse_fill",
     "parse_intent",
     "parse_timestamp",
     "policy_event",
     "policy_from_event",
+    "tick_event",
     "validation_message",
 ]

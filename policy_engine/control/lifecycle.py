@@ -57,6 +57,43 @@ class Lifecycle(CoreBase):
             return "close"
         return self.book.ended_reason(intent_id) or "unknown"
 
+    def fill_refusal(self, fill: FillUpdate, ahead: str | None = None) -> Outputs | None:
+        """The record of a fill that changes nothing (``duplicate``, ``unknown``, or
+        ``invalid`` when ``ahead``: the shell's admission message), or None: apply it."""
+        status = "invalid" if ahead is not None else self.fill_status(fill)
+        if status not in ("invalid", "duplicate", "unknown"):
+            return None
+        return self.unchanged(
+            "fill",
+            fill.intent_id,
+            status,
+            fill_id=fill.fill_id,
+            ts=fill.timestamp.isoformat(),
+            filled_risk_abs=fill.filled_risk_abs,
+            committed_risk_abs=0.0,
+            **({"message": ahead} if ahead else {}),
+        )
+
+    def cancel_refusal(self, intent_id: str) -> Outputs | None:
+        """The record of a cancel that changes nothing (no live remainder), or None."""
+        status = self.cancel_status(intent_id)
+        if status == "cancel":
+            return None
+        return self.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
+
+    def close_refusal(self, intent_id: str) -> Outputs | None:
+        """The record of a close that changes nothing (no live trade), or None."""
+        status = self.close_status(intent_id)
+        if status == "close":
+            return None
+        return self.unchanged(
+            "close",
+            intent_id,
+            status,
+            released_active_risk_abs=0.0,
+            released_reserved_risk_abs=0.0,
+        )
+
     def unchanged(self, kind: str, intent_id: str, status: str, **fields: Any) -> Outputs:
         """The record of a fill, cancel or close that changes nothing (not journaled, no
         sequence number): a duplicate, or one for a trade that is unknown or already ended."""

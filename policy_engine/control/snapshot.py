@@ -5,7 +5,7 @@ policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the override, the last broadcast mode, every bucket's exact
 integer counters (in their order of first use), every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills)
-and every intent id decided so far (ids are unique for the journal's life). Floats are only
+and the window of intent ids decided last, in order (a reused id is refused). Floats are only
 the equity and its peak, which JSON round-trips exactly.
 
 ``restore(snapshot(core))`` behaves exactly as ``core`` from then on, and
@@ -27,7 +27,7 @@ from .state import Bucket, PortfolioState, Trade
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/2"
+FORMAT = "policy-engine/core-snapshot/3"
 
 Snapshot = dict[str, Any]
 
@@ -89,7 +89,7 @@ def take(core: CoreBase) -> Snapshot:
             for t in book.trades.values()
         ],
         "ended": [[k, *v] for k, v in book.ended.items()],
-        "seen": sorted(book.seen),
+        "seen": list(book.seen_order),
     }
 
 
@@ -144,7 +144,8 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
     heapq.heapify(book.deadlines)
     for iid, why, strategy, symbol, cohort, bucket in data["ended"]:
         book.ended[iid] = (why, strategy, symbol, cohort, bucket)
-    book.seen = set(data["seen"])
+    book.seen_order.extend(data["seen"])
+    book.seen.update(book.seen_order)
     core.last_mode = str(data["last_mode"])
     _verify(core)
     return core

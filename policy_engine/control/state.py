@@ -22,7 +22,7 @@ and back, exactly.
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -33,8 +33,16 @@ _SCALE = float(RISK_SCALE)
 
 # How many ended trades are remembered with their strategy, symbol and cohort, so that a
 # late fill for one of them can still be absorbed as an orphan position (it is real exposure
-# at the venue). A fill for a trade ended longer ago than that cannot be attributed.
-ENDED_MEMORY = 65_536
+# at the venue). A fill for a trade ended longer ago than that cannot be attributed. Sized so
+# that both windows full of UUID ids (16 bytes of entropy each) still carry across a Temporal
+# continue-as-new in under 1 MB compressed (Temporal refuses payloads over 2 MB).
+ENDED_MEMORY = 16_384
+# How many decided intent ids are remembered, so that a reused id is refused. A live trade's
+# id and a remembered ended trade's id are always refused (a reused id could pick up a late
+# fill of the trade it named); beyond that window a retry is implausible, and remembering
+# every id for the journal's life would grow every checkpoint and every continue-as-new
+# payload without bound (Temporal refuses payloads over 2 MB).
+SEEN_MEMORY = 16_384
 
 
 class Bucket:
@@ -227,7 +235,9 @@ class Book:
         self.deadlines: list[tuple[datetime, int, str]] = []  # a heap of (deadline, seq, id)
         # recently ended id -> (why, strategy, symbol, cohort, correlation bucket)
         self.ended: OrderedDict[str, Ended] = OrderedDict()
-        self.seen: set[str] = set()  # every intent id decided in this journal's life
+        # the last SEEN_MEMORY intent ids decided: a set to look up, a queue to forget in order
+        self.seen: set[str] = set()
+        self.seen_order: deque[str] = deque()
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
@@ -269,8 +279,37 @@ class Book:
             due.append(trade)
         return due
 
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline at which :meth:`advance` would release something, if any.
+
+        Stale heap entries (closed, cancelled or fully filled trades) are dropped on the
+        way; :meth:`advance` would skip them too, so nothing it does changes.
+        """
+        heap = self.deadlines
+        while heap:
+            _deadline, seq, intent_id = heap[0]
+            trade = self.trades.get(intent_id)
+            if (
+                trade is None
+                or trade.seq != seq
+                or trade.released is not None
+                or (trade.reserved_units == 0 and trade.is_open)
+            ):
+                heapq.heappop(heap)
+                continue
+            return heap[0][0]
+        return None
+
     def get(self, intent_id: str) -> Trade | None:
         return self.trades.get(intent_id)
+
+    def decided(self, intent_id: str) -> None:
+        """Remember that ``intent_id`` was decided (forgetting the oldest beyond the window)."""
+        self.seen.add(intent_id)
+        order = self.seen_order
+        order.append(intent_id)
+        if len(order) > SEEN_MEMORY:
+            self.seen.discard(order.popleft())
 
     def ended_reason(self, intent_id: str) -> str | None:
         """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
@@ -404,4 +443,4 @@ class Book:
         return iter(sorted(self.trades.values(), key=lambda t: t.seq))
 
 
-__all__ = ["ENDED_MEMORY", "Book", "Bucket", "Ended", "PortfolioState", "Trade"]
+__all__ = ["ENDED_MEMORY", "SEEN_MEMORY", "Book", "Bucket", "Ended", "PortfolioState", "Trade"]

@@ -251,11 +251,12 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
     strategies = {name: {"enabled": True, **cfg} for name, cfg in configs("strategies").items()}
     cohorts = {}
     for name, cfg in section("cohorts").items():
-        members = cfg if isinstance(cfg, list) else cfg.get("symbols", [])
-        attrs = {k: consts(v, ("cohorts", name, k)) for k, v in cfg.items() if k != "symbols"}
-        cohorts[name] = CohortSpec(
-            name, tuple(str(m) for m in members), attrs if isinstance(cfg, dict) else {}
-        )
+        if isinstance(cfg, list):  # the short form: just the members
+            members, attrs = cfg, {}
+        else:
+            members = cfg.get("symbols", [])
+            attrs = {k: consts(v, ("cohorts", name, k)) for k, v in cfg.items() if k != "symbols"}
+        cohorts[name] = CohortSpec(name, tuple(str(m) for m in members), attrs)
     modes_ok = "modes" not in whole and not any(p[0] == "modes" for p in entries)
     raw_modes = section("modes") if modes_ok and "normal" in section("modes") else {"normal": {}}
     rules_raw = data.get("rules") if "rules" not in whole else None

@@ -1,0 +1,140 @@
+"""``policy worker``: run a Temporal worker for a portfolio's shared control workflow.
+
+Loads the policy (diagnostics and exit 1 if it does not load), connects to the
+Temporal server (exit 2 with one line when it cannot be reached), polls the
+task queue, starts the portfolio's control workflow with the policy's text and
+hash if it is not running, and runs until SIGINT or SIGTERM (exit 0). The
+Temporal SDK is imported only here, when the command runs: without the
+``temporal`` extra the command says how to install it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from .common import UsageError, load_or_report
+
+DEFAULT_TASK_QUEUE = "policy-engine"  # policy_engine.temporal.protocol.DEFAULT_TASK_QUEUE
+
+
+@click.command("worker")
+@click.argument("policy_path", metavar="POLICY", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--address",
+    default="127.0.0.1:7233",
+    show_default=True,
+    help="The Temporal server (HOST:PORT).",
+)
+@click.option(
+    "--portfolio",
+    required=True,
+    help="The portfolio's name; its workflow id is portfolio-control/NAME.",
+)
+@click.option(
+    "--equity",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Opening equity, used only if this worker starts the workflow.",
+)
+@click.option("--task-queue", default=DEFAULT_TASK_QUEUE, show_default=True)
+@click.option("--namespace", default="default", show_default=True)
+@click.option(
+    "--events-per-run",
+    type=click.IntRange(min=1, max=1500),
+    default=500,
+    show_default=True,
+    help="Continue-as-new after this many accepted events (bounds the history; "
+    "Temporal allows 2,000 Updates in one run).",
+)
+@click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Workflow task timeout in seconds, if this worker starts the workflow "
+    "(Temporal's default: 10). After a worker crash, work resumes within it.",
+)
+@click.option(
+    "--sticky-timeout",
+    type=click.FloatRange(min=1),
+    default=5.0,
+    show_default=True,
+    help="Seconds a task waits for this worker before any worker may take it.",
+)
+def worker_command(
+    policy_path: str,
+    address: str,
+    portfolio: str,
+    equity: float,
+    task_queue: str,
+    namespace: str,
+    events_per_run: int,
+    task_timeout: float | None,
+    sticky_timeout: float,
+) -> None:
+    """Run a worker for a portfolio's shared control workflow on Temporal.
+
+    Starts the workflow portfolio-control/NAME with POLICY (its text and hash) and
+    --equity if it is not running; otherwise serves the running one, whatever
+    policy it holds (change it with PortfolioClient.reload). Stops cleanly on
+    SIGINT or SIGTERM. Exit 0 when stopped, 1 if POLICY does not load, 2 if the
+    server cannot be reached.
+    """
+    policy = load_or_report(policy_path)
+    try:
+        from ..temporal.client import ControlPlaneError
+        from ..temporal.protocol import workflow_id
+        from ..temporal.worker import Served, serve
+    except ImportError as exc:
+        raise UsageError(
+            f"the Temporal extra is not installed ({exc.name}): "
+            "pip install 'policy-engine[temporal]'"
+        ) from None
+    try:
+        workflow_id(portfolio)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def ready(served: Served) -> None:
+        running = served.running_policy
+        what = "started" if served.started else "already running"
+        click.echo(
+            f"worker for {served.workflow_id} on task queue {task_queue} at {address}: "
+            f"workflow {what} with {running['name']} v{running['version']} ({running['hash']})"
+        )
+        if running["hash"] != policy.content_hash:
+            click.echo(
+                f"note: {policy_path} is {policy.name} v{policy.version} ({policy.content_hash}), "
+                "not the policy in force; reload it to change the running workflow",
+                err=True,
+            )
+        click.echo("stop with Ctrl-C (SIGINT) or SIGTERM")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(
+            address,
+            policy,
+            portfolio=portfolio,
+            equity=equity,
+            task_queue=task_queue,
+            namespace=namespace,
+            stop=stop,
+            ready=ready,
+            events_per_run=events_per_run,
+            task_timeout=task_timeout,
+            sticky_timeout=sticky_timeout,
+        )
+
+    try:
+        asyncio.run(main())
+    except ControlPlaneError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo("worker stopped")

@@ -1,0 +1,438 @@
+"""PortfolioClient: the in-process controller's API, answered by the shared control workflow.
+
+``await PortfolioClient.connect(address, portfolio=NAME, task_queue=QUEUE)`` and
+then the controller's methods, each an awaited workflow Update or Query:
+``request_allocation`` returns an :class:`AllocationDecision`, ``on_fill_update``,
+``cancel_reservation``, ``close_position`` and ``update_equity`` return the
+record, ``set_portfolio_mode`` and ``constraints`` the envelope, ``reload`` the
+reload record (``ok: false`` with the reason when refused).
+
+Input is validated here first, as the controller does: a malformed intent gets
+``rejected_invalid_intent`` (its envelope read with a Query, nothing enters the
+workflow's history), a malformed fill a record with status ``invalid``.
+
+Retries are idempotent. Intents and fills travel with deterministic Update ids
+(``intent:<id>:<content hash>``, ``fill:<intent id>:<fill id>``), other calls with
+one random id reused by every attempt of the call; Temporal answers a repeated
+id with the first outcome, and the workflow remembers recent decisions across
+continue-as-new. A call that gets no answer is retried with the same id, a
+bounded number of times; then it raises :class:`ControlPlaneUnavailable`.
+Errors are one-line exceptions, never gRPC tracebacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ..control.events import (
+    DEFAULT_MAX_SKEW,
+    Record,
+    check_equity,
+    check_mode,
+    fill_event,
+    intent_event,
+    json_default,
+    optional_timestamp,
+    parse_fill,
+    parse_intent,
+)
+from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
+from ..engine.policy import Policy, load_policy_text
+from . import protocol as p
+
+# Status codes worth another attempt with the same Update id. UNAVAILABLE is not one:
+# the SDK has already retried it for about 10 s (its RetryConfig) when it reaches us.
+_RETRY = {
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.CANCELLED,
+}
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, *_RETRY}
+
+
+class ControlPlaneError(Exception):
+    """A call to the shared control plane failed (the message says why)."""
+
+
+class ControlPlaneUnavailable(ControlPlaneError):
+    """The Temporal server cannot be reached, or no worker answered in time."""
+
+
+class PortfolioNotRunning(ControlPlaneError):
+    """The portfolio's control workflow does not exist or has ended."""
+
+
+class RequestRefused(ControlPlaneError):
+    """The control workflow refused the request; nothing changed."""
+
+
+def reason_of(exc: BaseException) -> str:
+    """A one-line reason for a connection or RPC failure."""
+    text = str(exc)
+    for needle, say in (
+        ("Connection refused", "connection refused"),
+        ("tcp connect error", "connection refused"),
+        ("dns error", "the host name does not resolve"),
+        ("timed out", "timed out"),
+        ("Timeout", "timed out"),
+    ):
+        if needle in text:
+            return say
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:200]
+
+
+class PortfolioClient:
+    """A caller of one portfolio's control workflow (see the module docstring).
+
+    ``attempts`` bounds the retries of a call that gets no answer, each waiting up to
+    ``timeout`` seconds for the workflow to answer.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        portfolio: str,
+        task_queue: str = p.DEFAULT_TASK_QUEUE,
+        *,
+        attempts: int = 3,
+        timeout: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.portfolio = portfolio
+        self.task_queue = task_queue
+        self.workflow_id = p.workflow_id(portfolio)
+        self._attempts = max(1, attempts)
+        self._timeout = timedelta(seconds=timeout)
+        # No run id: every call follows the workflow across continue-as-new.
+        self._handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(self.workflow_id)
+
+    @classmethod
+    async def connect(
+        cls,
+        address: str,
+        *,
+        portfolio: str,
+        task_queue: str = p.DEFAULT_TASK_QUEUE,
+        namespace: str = "default",
+        attempts: int = 3,
+        timeout: float = 10.0,
+    ) -> PortfolioClient:
+        """Connect to the Temporal server at ``address`` (``host:port``)."""
+        try:
+            client = await Client.connect(address, namespace=namespace)
+        except Exception as exc:
+            raise ControlPlaneUnavailable(
+                f"cannot reach the Temporal server at {address}: {reason_of(exc)}"
+            ) from None
+        return cls(client, portfolio, task_queue, attempts=attempts, timeout=timeout)
+
+    # --- the workflow --------------------------------------------------------------------
+    async def start(
+        self,
+        policy: Policy | str,
+        *,
+        equity: float,
+        peak_equity: float | None = None,
+        events_per_run: int = p.DEFAULT_EVENTS_PER_RUN,
+        decision_memory: int = p.DEFAULT_DECISION_MEMORY,
+        max_skew: timedelta | None = DEFAULT_MAX_SKEW,
+        task_timeout: float | None = None,
+    ) -> bool:
+        """Start the portfolio's control workflow unless it is running; ``True`` if this
+        call started it. ``policy`` is a compiled policy or its YAML text. Event timestamps
+        more than ``max_skew`` ahead of the workflow's clock are refused (``None``: no
+        bound, for a simulation over future times)."""
+        if not 1 <= events_per_run <= p.MAX_EVENTS_PER_RUN:
+            raise ValueError(
+                f"events_per_run must be 1 to {p.MAX_EVENTS_PER_RUN} (Temporal allows 2,000 "
+                f"Updates in one run), got {events_per_run}"
+            )
+        if isinstance(policy, str):
+            policy = load_policy_text(policy, "<policy>")
+        if policy.source is None:
+            raise ValueError("the policy has no text to hand to the workflow")
+        check_equity(equity, peak_equity)
+        start = p.ControlStart(
+            portfolio=self.portfolio,
+            policy_text=policy.source,
+            policy_path=policy.path,
+            policy_hash=policy.content_hash,
+            equity=equity,
+            peak_equity=peak_equity,
+            events_per_run=events_per_run,
+            decision_memory=decision_memory,
+            max_skew_seconds=None if max_skew is None else max_skew.total_seconds(),
+        )
+        try:
+            await self.client.start_workflow(
+                p.WORKFLOW_TYPE,
+                start,
+                id=self.workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                task_timeout=None if task_timeout is None else timedelta(seconds=task_timeout),
+                memo={"policy": dict(policy.ref.model_dump()), "portfolio": self.portfolio},
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        except RPCError as exc:
+            raise self._rpc_error(exc) from None
+        return True
+
+    # --- allocation ----------------------------------------------------------------------
+    async def request_allocation(
+        self, intent: PortfolioIntent | Mapping[str, Any]
+    ) -> AllocationDecision:
+        """Decide ``intent`` and reserve what is approved; never raises for bad input (a
+        malformed intent is rejected with ``rejected_invalid_intent``)."""
+        try:
+            parsed = parse_intent(intent)
+        except ValueError as exc:
+            raw = _plain(intent)
+            refusal = await self._query(p.INVALID_INTENT_DECISION, raw, str(exc))
+            return AllocationDecision.model_validate(refusal)
+        event = intent_event(parsed)
+        payload = {k: v for k, v in event.items() if k != "type"}
+        result = await self._update(p.REQUEST_ALLOCATION, payload, p.intent_update_id(event))
+        return AllocationDecision.model_validate(result)
+
+    # --- fills, cancels, closes ----------------------------------------------------------
+    async def on_fill_update(self, fill: Mapping[str, Any] | Any) -> Record:
+        """Commit one execution; returns the fill record (``status``: committed, duplicate,
+        unknown, expired / cancelled / closed, or ``invalid`` when it did not validate:
+        then nothing reached the workflow)."""
+        try:
+            parsed = parse_fill(fill)
+        except ValueError as exc:
+            raw = fill if isinstance(fill, Mapping) else {}
+            iid = raw.get("intent_id")
+            return {
+                "kind": "fill",
+                "status": "invalid",
+                "intent_id": iid if isinstance(iid, str) else "",
+                "message": str(exc),
+            }
+        payload = {k: v for k, v in fill_event(parsed).items() if k != "type"}
+        return await self._update(p.ON_FILL_UPDATE, payload, p.fill_update_id(parsed))
+
+    async def cancel_reservation(
+        self, intent_id: str, timestamp: datetime | str | None = None
+    ) -> Record:
+        """Release the unfilled remainder of ``intent_id``'s reservation."""
+        return await self._update(p.CANCEL_RESERVATION, _target(intent_id, timestamp))
+
+    async def close_position(
+        self, intent_id: str, timestamp: datetime | str | None = None
+    ) -> Record:
+        """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
+        return await self._update(p.CLOSE_POSITION, _target(intent_id, timestamp))
+
+    # --- equity, modes, envelopes, policies ----------------------------------------------
+    async def update_equity(
+        self,
+        equity: float,
+        timestamp: datetime | str | None = None,
+        *,
+        peak_equity: float | None = None,
+    ) -> Record:
+        """Track equity, peak and drawdown; a drawdown tier change broadcasts the envelope."""
+        check_equity(equity, peak_equity)
+        ts = optional_timestamp(timestamp)
+        request = {
+            "equity": equity,
+            "peak_equity": peak_equity,
+            "timestamp": ts and ts.isoformat(),
+        }
+        return await self._update(p.UPDATE_EQUITY, request)
+
+    async def set_portfolio_mode(
+        self,
+        mode: Literal["normal", "defensive", "risk_off"] | None,
+        reason: str = "",
+        timestamp: datetime | str | None = None,
+    ) -> PortfolioConstraintEnvelope:
+        """Set (or with ``None`` clear) the override; every registered instrument workflow
+        has the new envelope before this returns."""
+        check_mode(mode)
+        ts = optional_timestamp(timestamp)
+        request = {"mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
+        env = await self._update(p.SET_PORTFOLIO_MODE, request)
+        return PortfolioConstraintEnvelope.model_validate(env)
+
+    async def reload(self, policy_text: str, path: str | None = None) -> Record:
+        """Put a new policy version in force, keeping the live state. Refused (``ok: false``
+        and the reason; the old policy stays) when it does not load or its version is not
+        higher than the one in force."""
+        where = path or "<reload>"
+        try:
+            load_policy_text(policy_text, where)  # the diagnostics, without a round trip
+            return await self._update(p.RELOAD, {"policy_text": policy_text, "path": where})
+        except (ValueError, RequestRefused) as exc:
+            message = str(exc)
+        except Exception as exc:  # PolicyError and its diagnostics
+            if isinstance(exc, ControlPlaneError):
+                raise
+            message = f"reload refused: the policy does not load: {exc}"
+        return {"kind": "reload", "ok": False, "path": where, "error": message}
+
+    async def broadcast_constraints(self) -> PortfolioConstraintEnvelope:
+        """Push the current envelope to every registered instrument workflow; returns it."""
+        env = await self._update(p.BROADCAST_CONSTRAINTS, None)
+        return PortfolioConstraintEnvelope.model_validate(env)
+
+    async def constraints(self) -> PortfolioConstraintEnvelope:
+        """The current envelope (a Query: nothing is pushed)."""
+        env = await self._query(p.CONSTRAINTS)
+        return PortfolioConstraintEnvelope.model_validate(env)
+
+    async def get_portfolio_state(self) -> dict[str, Any]:
+        """Equity, mode, aggregates and reservations, as the controller reports them."""
+        state: dict[str, Any] = await self._query(p.GET_PORTFOLIO_STATE)
+        return state
+
+    async def snapshot(self) -> dict[str, Any]:
+        """The core's exact snapshot."""
+        snap: dict[str, Any] = await self._query(p.SNAPSHOT)
+        return snap
+
+    async def journal(self, run_id: str | None = None) -> dict[str, Any]:
+        """The accepted events of the current run (or of ``run_id``), the snapshot it
+        started from (``None`` for the first run) and the run's number."""
+        handle = self._handle
+        if run_id is not None:
+            handle = self.client.get_workflow_handle(self.workflow_id, run_id=run_id)
+        journal: dict[str, Any] = await self._query(p.JOURNAL, handle=handle)
+        return journal
+
+    # --- instrument workflows ------------------------------------------------------------
+    async def register(self, workflow_id: str) -> None:
+        """Subscribe a workflow to envelope broadcasts (it gets the current one at once)."""
+        await self._signal(p.REGISTER, workflow_id)
+
+    async def unregister(self, workflow_id: str) -> None:
+        await self._signal(p.UNREGISTER, workflow_id)
+
+    async def subscribers(self) -> list[str]:
+        subs: list[str] = await self._query(p.SUBSCRIBERS)
+        return subs
+
+    # --- plumbing ------------------------------------------------------------------------
+    async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
+        """One Update (``arg`` ``None``: no argument), retried with the same id while no
+        answer comes back."""
+        update_id = update_id or f"{name}:{uuid.uuid4()}"
+        args = [] if arg is None else [arg]
+        last = "no answer"
+        for _attempt in range(self._attempts):
+            try:
+                result: dict[str, Any] = await self._handle.execute_update(
+                    name, args=args, id=update_id, result_type=dict, rpc_timeout=self._timeout
+                )
+                return result
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                _reraise_cancellation()
+                last = f"no answer within {self._timeout.total_seconds():g} s"
+            except WorkflowUpdateFailedError as exc:
+                raise RequestRefused(_failure_message(exc)) from None
+            except RPCError as exc:
+                if exc.status not in _RETRY:
+                    raise self._rpc_error(exc) from None
+                last = reason_of(exc)
+        raise ControlPlaneUnavailable(
+            f"{self.workflow_id}: {name} got no answer after {self._attempts} attempts "
+            f"({last}); is the Temporal server up and a `policy worker` running on task "
+            f"queue {self.task_queue!r}?"
+        )
+
+    async def _query(
+        self, name: str, *args: Any, handle: WorkflowHandle[Any, Any] | None = None
+    ) -> Any:
+        try:
+            return await (handle or self._handle).query(
+                name, args=list(args), rpc_timeout=self._timeout
+            )
+        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            raise ControlPlaneError(f"{self.workflow_id}: {name}: {exc}") from None
+        except RPCError as exc:
+            raise self._rpc_error(exc) from None
+
+    async def _signal(self, name: str, arg: Any) -> None:
+        try:
+            await self._handle.signal(name, arg, rpc_timeout=self._timeout)
+        except RPCError as exc:
+            raise self._rpc_error(exc) from None
+
+    def _rpc_error(self, exc: RPCError) -> ControlPlaneError:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return PortfolioNotRunning(
+                f"{self.workflow_id} is not running; start it with `policy worker`"
+            )
+        if exc.status in _UNAVAILABLE:
+            return ControlPlaneUnavailable(
+                f"{self.workflow_id}: the Temporal server does not answer ({reason_of(exc)})"
+            )
+        return ControlPlaneError(f"{self.workflow_id}: {reason_of(exc)}")
+
+
+def _failure_message(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    if isinstance(cause, FailureError) and cause.message:
+        return cause.message
+    return str(cause) or "refused"
+
+
+def _reraise_cancellation() -> None:
+    """The SDK reports our own cancellation as an RPC timeout: do not retry that."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _target(intent_id: str, timestamp: datetime | str | None) -> dict[str, Any]:
+    if not isinstance(intent_id, str) or not intent_id:
+        raise ValueError("intent_id must be a non-empty string")
+    ts = optional_timestamp(timestamp)
+    return {"intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+
+
+def _plain(raw: Any) -> Any:
+    """``raw`` as JSON data (what a Query can carry): a value JSON cannot hold exactly (a
+    NaN, an object) becomes ``None``, which the refusal reads as missing."""
+    if not isinstance(raw, Mapping):
+        return repr(raw)
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            out[str(key)] = json.loads(json.dumps(value, default=json_default, allow_nan=False))
+        except (TypeError, ValueError):
+            out[str(key)] = None
+    return out
+
+
+__all__ = [
+    "ControlPlaneError",
+    "ControlPlaneUnavailable",
+    "PortfolioClient",
+    "PortfolioNotRunning",
+    "RequestRefused",
+    "reason_of",
+]

@@ -1,0 +1,111 @@
+"""Workers for the shared control plane: the sandbox runner, the worker, and ``serve``.
+
+Workflows run in Temporal's default sandbox with its default restrictions.
+``policy_engine`` is passed through (imported once, outside the sandbox) because
+it is deterministic by construction: the control core does no I/O, reads no
+clock and uses no randomness (tests/test_architecture.py enforces it), and
+tests/test_temporal_replay.py replays the workflows with every ``policy_engine``
+module re-imported and restricted by the sandbox. Passing it through spares
+every workflow run (and every continue-as-new) a re-import of the package.
+
+:func:`serve` is what ``policy worker`` runs: connect, poll the task queue,
+start the portfolio's control workflow if it is not running, and run until
+asked to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from ..engine.policy import Policy
+from . import protocol as p
+from .activities import AllocationActivities
+from .client import PortfolioClient
+from .instrument import SymbolWorkflow
+from .workflow import PortfolioControlWorkflow
+
+WORKFLOWS: list[type] = [PortfolioControlWorkflow, SymbolWorkflow]
+
+
+def workflow_runner(*, passthrough: bool = True) -> SandboxedWorkflowRunner:
+    """The default sandbox; ``passthrough`` imports ``policy_engine`` once outside it.
+    PyYAML always passes through: its C loader builds nodes from classes it imported
+    itself, which a sandboxed re-import would not recognise."""
+    modules = ("policy_engine", "yaml", "_yaml") if passthrough else ("yaml", "_yaml")
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
+
+
+def create_worker(
+    client: Client,
+    task_queue: str = p.DEFAULT_TASK_QUEUE,
+    *,
+    passthrough: bool = True,
+    sticky_timeout: float = 5.0,
+    **options: Any,
+) -> Worker:
+    """A worker for the control workflow, the example instrument workflow and the
+    allocation activity. ``sticky_timeout`` is how long a task waits for this worker
+    before any worker may take it (after a crash, the recovery time)."""
+    activities = AllocationActivities(client, task_queue)
+    options.setdefault("graceful_shutdown_timeout", timedelta(seconds=5))
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[activities.request_allocation],
+        workflow_runner=workflow_runner(passthrough=passthrough),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
+        **options,
+    )
+
+
+@dataclass
+class Served:
+    """What :func:`serve` found or did when it started."""
+
+    workflow_id: str
+    started: bool  # False: the workflow was already running
+    running_policy: dict[str, Any]  # name, version, hash of the policy in force
+
+
+async def serve(
+    address: str,
+    policy: Policy,
+    *,
+    portfolio: str,
+    equity: float,
+    task_queue: str = p.DEFAULT_TASK_QUEUE,
+    namespace: str = "default",
+    stop: asyncio.Event,
+    ready: Callable[[Served], None] = lambda _served: None,
+    events_per_run: int = p.DEFAULT_EVENTS_PER_RUN,
+    task_timeout: float | None = None,
+    sticky_timeout: float = 5.0,
+) -> None:
+    """Run a worker until ``stop`` is set, starting ``portfolio``'s control workflow if it
+    is not running. Raises :class:`~.client.ControlPlaneUnavailable` when the server
+    cannot be reached."""
+    caller = await PortfolioClient.connect(
+        address, portfolio=portfolio, task_queue=task_queue, namespace=namespace
+    )
+    worker = create_worker(caller.client, task_queue, sticky_timeout=sticky_timeout)
+    async with worker:
+        started = await caller.start(
+            policy, equity=equity, events_per_run=events_per_run, task_timeout=task_timeout
+        )
+        state = await caller.get_portfolio_state()
+        ready(Served(caller.workflow_id, started, dict(state["policy"])))
+        await stop.wait()
+
+
+__all__ = ["WORKFLOWS", "Served", "create_worker", "serve", "workflow_runner"]

@@ -1,0 +1,498 @@
+"""PortfolioControlWorkflow: the one durable authority over a portfolio's risk, on Temporal.
+
+One workflow per portfolio (id ``portfolio-control/<name>``) holds a pure
+:class:`~policy_engine.control.core.ControlCore`. History replaces the journal,
+Updates replace the controller's lock, signals to instrument workflows replace
+its subscriber callbacks:
+
+- Every mutating handler runs under one workflow-level :class:`asyncio.Lock`
+  (handlers otherwise interleave at awaits), so the accepted events form one
+  total order and a broadcast is delivered before the next decision is made.
+- Each handler turns its input into the event's journal form
+  (:mod:`policy_engine.control.events`), applies it, and appends it to the run's
+  journal (the ``journal`` query): the in-process ``replay`` of those events makes
+  exactly the decisions the workflow made.
+- Validators refuse malformed input before it enters history; the core sees only
+  what parses. Time is the events' own timestamps; a call without one is stamped
+  with ``workflow.now()``, never the wall clock.
+- Idempotency: clients use deterministic Update ids (Temporal deduplicates
+  within a run), and the workflow remembers recent ``intent_id -> decision`` so a
+  retry that lands after a continue-as-new gets its original decision.
+- Broadcast: registered instrument workflows get the envelope on every mode
+  change, override and reload, and after fills, cancels, closes and expiries
+  when it changed.
+- Reservations expire while idle: a timer runs to the next reservation deadline
+  (the remaining event time, measured from when the timer is set) and then
+  ticks the core to that deadline.
+- History stays bounded: after ``events_per_run`` accepted events (or when
+  Temporal suggests it) the workflow waits for its handlers and continues as
+  new with the core's exact snapshot, its subscribers, the last envelope pushed
+  and its decision memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from ..control.admission import Admission
+from ..control.core import ControlCore, Outputs
+from ..control.events import (
+    EventError,
+    Record,
+    check_equity,
+    check_mode,
+    equity_event,
+    fill_event,
+    intent_event,
+    lifecycle_event,
+    mode_event,
+    optional_timestamp,
+    parse_fill,
+    parse_intent,
+    policy_event,
+    tick_event,
+)
+from ..engine.contracts import PortfolioConstraintEnvelope
+from ..engine.policy import Policy, load_policy_text
+from . import protocol as p
+
+_SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
+
+
+@workflow.defn(name=p.WORKFLOW_TYPE)
+class PortfolioControlWorkflow:
+    """The shared portfolio authority (see the module docstring)."""
+
+    @workflow.init
+    def __init__(self, start: p.ControlStart) -> None:
+        self._start = start
+        self._lock = asyncio.Lock()
+        # Event time comes from the callers; workflow.now() (deterministic) bounds how far ahead.
+        skew = start.max_skew_seconds
+        self._admission = Admission(None if skew is None else _now, timedelta(seconds=skew or 0))
+        self._journal: list[Record] = []  # the events accepted in this run, in order
+        self._run_events = 0
+        self._memory: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._subscribers: dict[str, None] = {}  # an ordered set of workflow ids
+        self._pushed: dict[str, Any] | None = None  # the envelope every subscriber holds
+        self._origin: dict[str, Any] | None = None  # the snapshot this run started from
+        carry = start.carry
+        if carry is None:
+            policy = _policy(start.policy_text, start.policy_path, start.policy_hash)
+            self._core = ControlCore(policy)
+            self._runs = 1
+            self._journal.append(policy_event(policy))
+            opening = equity_event(start.equity, start.peak_equity, None)
+            try:
+                self._core.apply(opening)
+            except EventError as exc:
+                raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
+            self._journal.append(opening)
+            return
+        snapshot = p.unpack(carry["snapshot"])
+        self._core = ControlCore.restore(snapshot)
+        self._origin = snapshot
+        self._runs = int(carry["runs"]) + 1
+        self._subscribers = dict.fromkeys(carry["subscribers"])
+        self._pushed = carry["pushed"]
+        for iid, seen, decision in p.unpack(carry["memory"])["decisions"]:
+            self._memory[iid] = (seen, decision)
+
+    # --- the run: idle expiry, then continue-as-new ------------------------------------
+    @workflow.run
+    async def run(self, start: p.ControlStart) -> None:
+        while not self._due():
+            await self._expire_when_idle()
+        # Handlers still queued on the lock finish in this run; new ones go to the next.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._carry())
+
+    def _due(self) -> bool:
+        """Time to continue as new: enough events in this run, or Temporal suggests it."""
+        return (
+            self._run_events >= self._start.events_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _expire_when_idle(self) -> None:
+        """Wait for the next reservation deadline and tick the core to it, unless an event,
+        an earlier deadline or continue-as-new comes first."""
+        book = self._core.book
+        deadline = book.next_deadline()
+        if deadline is None:
+            await workflow.wait_condition(lambda: self._due() or book.next_deadline() is not None)
+            return
+        clock = book.clock or deadline
+        try:
+            await workflow.wait_condition(
+                lambda: self._due() or _before(book.next_deadline(), deadline),
+                timeout=max(deadline - clock, _SHORTEST_WAIT),
+            )
+            return
+        except TimeoutError:
+            pass
+        async with self._lock:
+            due, now = book.next_deadline(), book.clock
+            if due is not None and due <= deadline and (now is None or now < deadline):
+                self._apply(tick_event(deadline))
+                await self._publish(None, changed=True)
+
+    def _carry(self) -> p.ControlStart:
+        start = self._start
+        memory = [[iid, seen, decision] for iid, (seen, decision) in self._memory.items()]
+        return p.ControlStart(
+            portfolio=start.portfolio,
+            policy_path=start.policy_path,
+            events_per_run=start.events_per_run,
+            decision_memory=start.decision_memory,
+            max_skew_seconds=start.max_skew_seconds,
+            carry={
+                "snapshot": p.pack(self._core.snapshot()),
+                "subscribers": list(self._subscribers),
+                "pushed": self._pushed,
+                "memory": p.pack({"decisions": memory}),
+                "runs": self._runs,
+            },
+        )
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _apply(self, event: Record) -> Outputs:
+        """Apply one event (refusing what the core refuses) and journal it."""
+        try:
+            out = self._core.apply(event, teach=_teach())
+        except EventError as exc:  # validators catch these first; never fail the task
+            raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
+        self._accepted(event, out)
+        return out
+
+    def _accepted(self, event: Record, out: Outputs) -> None:
+        self._journal.append(event)
+        self._run_events += 1
+        self._log(out)
+
+    @staticmethod
+    def _log(out: Outputs) -> Outputs:
+        for level, text in out.logs:
+            workflow.logger.log(level, text)
+        return out
+
+    def _admit(self, ts: datetime | None) -> None:
+        """Refuse a timestamp too far ahead of ``workflow.now()`` (it would move the event
+        clock and expire every reservation): the update fails, nothing changes."""
+        ahead = self._admission.ahead(ts)
+        if ahead is not None:
+            raise ApplicationError(ahead, type="EventError", non_retryable=True)
+
+    def _declared(self, mode: str | None) -> None:
+        """An override must name a mode the policy in force declares."""
+        try:
+            self._core.check_mode(mode)
+        except EventError as exc:
+            raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
+
+    async def _publish(self, forced: PortfolioConstraintEnvelope | None, changed: bool) -> None:
+        """Push ``forced`` to every subscriber, or (``changed``) the current envelope if it
+        differs from the one they hold."""
+        if forced is not None:
+            env = forced.model_dump(mode="json")
+        elif changed and self._subscribers:
+            env = self._core.envelope().model_dump(mode="json")
+            if env == self._pushed:
+                return
+        else:
+            return
+        self._pushed = env
+        await self._send(list(self._subscribers), env)
+
+    async def _send(self, targets: list[str], env: dict[str, Any]) -> None:
+        """Signal ``targets`` and wait until every signal is delivered; a workflow that is
+        gone is unregistered."""
+        if not targets:
+            return
+        message = {"portfolio": self._start.portfolio, "seq": self._core.seq - 1, "envelope": env}
+        sent = await asyncio.gather(
+            *(
+                workflow.get_external_workflow_handle(target).signal(p.ENVELOPE_SIGNAL, message)
+                for target in targets
+            ),
+            return_exceptions=True,
+        )
+        for target, result in zip(targets, sent, strict=True):
+            if isinstance(result, BaseException):
+                self._subscribers.pop(target, None)
+                workflow.logger.warning(
+                    "unregistered %s: envelope not delivered: %s", target, result
+                )
+
+    # --- allocation ----------------------------------------------------------------------
+    @workflow.update(name=p.REQUEST_ALLOCATION)
+    async def request_allocation(self, intent: dict[str, Any]) -> dict[str, Any]:
+        """Decide an intent and reserve what is approved; returns the AllocationDecision.
+        A retry of a decided intent (same id, same content) gets the original decision."""
+        parsed = parse_intent(intent)
+        event = intent_event(parsed)
+        seen = p.digest(event)
+        async with self._lock:
+            known = self._memory.get(parsed.intent_id)
+            if known is not None and known[0] == seen:
+                return known[1]
+            refused = self._core.admit(parsed, self._admission.ahead(parsed.timestamp))
+            if refused is not None:  # a reused id, a timestamp too far ahead: not an event
+                self._log(refused[2])
+                return refused[0].model_dump(mode="json")
+            decision, _record, out = self._core.request(parsed, build=False, teach=_teach())
+            self._accepted(event, out)
+            result = decision.model_dump(mode="json")
+            self._remember(parsed.intent_id, seen, result)
+            return result
+
+    @request_allocation.validator
+    def _check_intent(self, intent: dict[str, Any]) -> None:
+        parse_intent(intent)  # a malformed intent is refused before it enters history
+
+    def _remember(self, intent_id: str, seen: str, decision: dict[str, Any]) -> None:
+        memory = self._memory
+        memory[intent_id] = (seen, decision)
+        memory.move_to_end(intent_id)
+        while len(memory) > self._start.decision_memory:
+            memory.popitem(last=False)
+
+    # --- fills, cancels, closes ----------------------------------------------------------
+    @workflow.update(name=p.ON_FILL_UPDATE)
+    async def on_fill_update(self, fill: dict[str, Any]) -> Record:
+        """Commit one execution; returns the fill record (a repeated fill id is a no-op)."""
+        parsed = parse_fill(fill)
+        async with self._lock:
+            refused = self._core.fill_refusal(parsed, self._admission.ahead(parsed.timestamp))
+            if refused is not None:  # duplicate, unknown or too far ahead: not an event
+                return self._log(refused).records[-1]
+            return await self._lifecycle(fill_event(parsed))
+
+    @on_fill_update.validator
+    def _check_fill(self, fill: dict[str, Any]) -> None:
+        parse_fill(fill)
+
+    @workflow.update(name=p.CANCEL_RESERVATION)
+    async def cancel_reservation(self, request: dict[str, Any]) -> Record:
+        """Release the unfilled remainder of a reservation; returns the cancel record."""
+        intent_id, ts = _target(request)
+        async with self._lock:
+            self._admit(ts)
+            refused = self._core.cancel_refusal(intent_id)
+            if refused is not None:  # no live remainder: nothing changes, not an event
+                return self._log(refused).records[-1]
+            return await self._lifecycle(lifecycle_event("cancel", intent_id, ts or _now()))
+
+    @cancel_reservation.validator
+    def _check_cancel(self, request: dict[str, Any]) -> None:
+        _target(request)
+
+    @workflow.update(name=p.CLOSE_POSITION)
+    async def close_position(self, request: dict[str, Any]) -> Record:
+        """End a trade, releasing its risk and its slot; returns the close record."""
+        intent_id, ts = _target(request)
+        async with self._lock:
+            self._admit(ts)
+            refused = self._core.close_refusal(intent_id)
+            if refused is not None:  # no live trade: nothing changes, not an event
+                return self._log(refused).records[-1]
+            return await self._lifecycle(lifecycle_event("close", intent_id, ts or _now()))
+
+    @close_position.validator
+    def _check_close(self, request: dict[str, Any]) -> None:
+        _target(request)
+
+    async def _lifecycle(self, event: Record) -> Record:
+        out = self._apply(event)
+        await self._publish(out.broadcast, changed=True)
+        return out.records[-1]
+
+    # --- equity, modes, policies ---------------------------------------------------------
+    @workflow.update(name=p.UPDATE_EQUITY)
+    async def update_equity(self, request: dict[str, Any]) -> Record:
+        """Track equity and drawdown; a tier change broadcasts. Returns the equity record."""
+        equity, peak, ts = _equity(request)
+        async with self._lock:
+            self._admit(ts)
+            out = self._apply(equity_event(equity, peak, ts or _now()))
+            await self._publish(out.broadcast, changed=False)
+            return out.records[-1]
+
+    @update_equity.validator
+    def _check_equity(self, request: dict[str, Any]) -> None:
+        _equity(request)
+
+    @workflow.update(name=p.SET_PORTFOLIO_MODE)
+    async def set_portfolio_mode(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Set (or with ``mode: null`` clear) the override; every registered instrument
+        workflow has the new envelope before this returns. Returns the envelope."""
+        mode, reason, ts = _mode(request)
+        async with self._lock:
+            self._admit(ts)
+            self._declared(mode)
+            out = self._apply(mode_event(mode, reason, ts or _now()))
+            assert out.broadcast is not None  # a mode event always broadcasts
+            await self._publish(out.broadcast, changed=False)
+            return out.broadcast.model_dump(mode="json")
+
+    @set_portfolio_mode.validator
+    def _check_mode(self, request: dict[str, Any]) -> None:
+        self._declared(_mode(request)[0])
+
+    @workflow.update(name=p.RELOAD)
+    async def reload(self, request: dict[str, Any]) -> Record:
+        """Put a new policy version in force, keeping the live state; refused (nothing
+        changes) when it does not load, its content changed without a higher version, or
+        an override in force names a mode it does not declare. The same content again
+        changes nothing (``unchanged``). Returns the record."""
+        async with self._lock:
+            try:
+                policy = self._reloadable(request)
+            except ValueError as exc:  # another reload got in first
+                raise ApplicationError(str(exc), type="ReloadRefused", non_retryable=True) from None
+            if self._core.reload_refusal(policy) == "unchanged":
+                return self._core.unchanged_reload(policy.path)
+            out = self._core.use_policy(policy, teach=_teach())
+            self._accepted(policy_event(policy), out)
+            await self._publish(out.broadcast, changed=False)
+            return out.records[-1]
+
+    @reload.validator
+    def _check_reload(self, request: dict[str, Any]) -> None:
+        self._reloadable(request)
+
+    def _reloadable(self, request: dict[str, Any]) -> Policy:
+        text, path = request.get("policy_text"), request.get("path") or "<reload>"
+        if not isinstance(text, str):
+            raise ValueError("reload: `policy_text` must be the policy's YAML text")
+        try:
+            policy = load_policy_text(text, str(path))
+        except Exception as exc:  # PolicyError carries every diagnostic
+            raise ValueError(f"reload refused: the policy does not load: {exc}") from None
+        refusal = self._core.reload_refusal(policy)
+        if refusal is not None and refusal != "unchanged":
+            raise ValueError(f"reload refused: {refusal}")
+        return policy
+
+    # --- instrument workflows ------------------------------------------------------------
+    @workflow.update(name=p.BROADCAST_CONSTRAINTS)
+    async def broadcast_constraints(self) -> dict[str, Any]:
+        """Push the current envelope to every registered instrument workflow (delivered
+        before this returns); returns it. Not an event: the core does not change."""
+        async with self._lock:
+            env = self._core.envelope().model_dump(mode="json")
+            self._pushed = env
+            await self._send(list(self._subscribers), env)
+            return env
+
+    @workflow.signal(name=p.REGISTER)
+    async def register(self, workflow_id: str) -> None:
+        """Subscribe an instrument workflow; it gets the current envelope at once."""
+        async with self._lock:
+            self._subscribers[workflow_id] = None
+            env = self._core.envelope().model_dump(mode="json")
+            if env != self._pushed:  # the others hold an older one: everyone gets this
+                self._pushed = env
+                await self._send(list(self._subscribers), env)
+            else:
+                await self._send([workflow_id], env)
+
+    @workflow.signal(name=p.UNREGISTER)
+    async def unregister(self, workflow_id: str) -> None:
+        async with self._lock:
+            self._subscribers.pop(workflow_id, None)
+
+    # --- queries -------------------------------------------------------------------------
+    @workflow.query(name=p.GET_PORTFOLIO_STATE)
+    def get_portfolio_state(self) -> dict[str, Any]:
+        """Equity, mode, aggregates, reservations (as the in-process controller gives them)."""
+        return self._core.portfolio_state()
+
+    @workflow.query(name=p.CONSTRAINTS)
+    def constraints(self) -> dict[str, Any]:
+        return self._core.envelope().model_dump(mode="json")
+
+    @workflow.query(name=p.SNAPSHOT)
+    def snapshot(self) -> dict[str, Any]:
+        """The core's exact snapshot."""
+        return self._core.snapshot()
+
+    @workflow.query(name=p.JOURNAL)
+    def journal(self) -> dict[str, Any]:
+        """This run's accepted events in order, the snapshot it started from (``None`` for
+        the first run, whose journal opens with the policy) and its number."""
+        return {"run": self._runs, "origin": self._origin, "events": list(self._journal)}
+
+    @workflow.query(name=p.SUBSCRIBERS)
+    def subscribers(self) -> list[str]:
+        return list(self._subscribers)
+
+    @workflow.query(name=p.INVALID_INTENT_DECISION)
+    def invalid_intent_decision(self, raw: Any, message: str) -> dict[str, Any]:
+        """The ``rejected_invalid_intent`` decision for input that failed validation."""
+        return self._core.invalid_decision(raw, message).model_dump(mode="json")
+
+
+# --- input checks (validators and handlers share them) ------------------------------------
+def _policy(text: str, path: str, expected_hash: str) -> Policy:
+    try:
+        policy = load_policy_text(text, path)
+    except Exception as exc:
+        raise ApplicationError(
+            f"the policy does not load: {exc}", type="PolicyError", non_retryable=True
+        ) from None
+    if expected_hash and policy.content_hash != expected_hash:
+        raise ApplicationError(
+            f"policy text hash {policy.content_hash} does not match {expected_hash}",
+            type="PolicyError",
+            non_retryable=True,
+        )
+    return policy
+
+
+def _target(request: dict[str, Any]) -> tuple[str, datetime | None]:
+    intent_id = request.get("intent_id")
+    if not isinstance(intent_id, str) or not intent_id:
+        raise ValueError("`intent_id` must be a non-empty string")
+    return intent_id, optional_timestamp(request.get("timestamp"))
+
+
+def _equity(request: dict[str, Any]) -> tuple[float, float | None, datetime | None]:
+    equity: Any = request.get("equity")
+    peak: Any = request.get("peak_equity")
+    check_equity(equity, peak)  # finite numbers >= 0 (peak optional), or EventError
+    return (
+        float(equity),
+        None if peak is None else float(peak),
+        optional_timestamp(request.get("timestamp")),
+    )
+
+
+def _mode(request: dict[str, Any]) -> tuple[str | None, str, datetime | None]:
+    mode, reason = request.get("mode"), request.get("reason") or ""
+    check_mode(mode)
+    if not isinstance(reason, str):
+        raise ValueError("`reason` must be text")
+    return mode, reason, optional_timestamp(request.get("timestamp"))
+
+
+def _now() -> datetime:
+    return workflow.now()
+
+
+def _teach() -> bool:
+    return workflow.logger.isEnabledFor(logging.INFO)
+
+
+def _before(deadline: datetime | None, than: datetime) -> bool:
+    return deadline is not None and deadline < than
+
+
+__all__ = ["PortfolioControlWorkflow"]
