@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
@@ -52,9 +53,13 @@ from .state import PortfolioState
 from .subscribers import Subscriber, Subscribers
 from .watcher import PolicyWatcher
 
+if TYPE_CHECKING:
+    from .metrics import ControlMetrics
+
 logger = logging.getLogger("policy_engine")
 _enabled = logger.isEnabledFor
 INFO = logging.INFO
+_now_ns = time.perf_counter_ns
 
 RecordSink = Callable[[Record], None] | list[Record] | None
 
@@ -73,7 +78,8 @@ class PortfolioController:
     callable) receives every record. ``clock`` (the wall clock by default; ``None``
     for a simulation over historical or future times) bounds how far ahead of now an
     event's timestamp may be (``max_skew``, 5 minutes by default): one stamped later is
-    refused and cannot move the event clock.
+    refused and cannot move the event clock. ``metrics`` (:class:`~.metrics.ControlMetrics`)
+    counts decisions, their latency and every record, and reads the state when scraped.
 
     What is refused (an invalid intent, a reused intent id, a timestamp too far ahead, a
     fill/cancel/close that would change nothing) is answered but never journaled and
@@ -90,6 +96,7 @@ class PortfolioController:
         records: RecordSink = None,
         clock: Clock | None = wall_clock,
         max_skew: timedelta = DEFAULT_MAX_SKEW,
+        metrics: ControlMetrics | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             policy = load_policy(os.fspath(policy))
@@ -105,6 +112,10 @@ class PortfolioController:
             self._sink = records.append
         else:
             self._sink = records
+        self._build = self._sink is not None  # decision records are built for a sink only
+        self._decided = None if metrics is None else metrics.decided  # bound once: a hot path
+        if metrics is not None:  # it reads the state when scraped and sees every record
+            self._sink = metrics.attach(self._core, self._lock, self._sink)
         self._journal: JournalSink | None
         if journal is None:
             self._journal = None
@@ -192,6 +203,7 @@ class PortfolioController:
 
     def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
         core = self._core
+        start = _now_ns() if self._decided is not None else 0  # the caller's wait
         try:
             parsed = parse_intent(intent)
         except Exception as exc:  # never raise into the trading loop
@@ -199,7 +211,8 @@ class PortfolioController:
                 return self._refused(
                     core.refusal(
                         intent, INVALID_INTENT_CODE, str(exc), "VALIDATION", teach=self._teach()
-                    )
+                    ),
+                    start,
                 )
         with self._lock:
             duplicate = core.duplicate_message(parsed.intent_id)
@@ -207,29 +220,35 @@ class PortfolioController:
                 return self._refused(
                     core.refusal(
                         parsed, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach=self._teach()
-                    )
+                    ),
+                    start,
                 )
             ahead = self._admission.ahead(parsed.timestamp)
             if ahead is not None:
                 return self._refused(
-                    core.refusal(parsed, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach=self._teach())
+                    core.refusal(parsed, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach=self._teach()),
+                    start,
                 )
             if self._journal is not None:
                 self._journal.write(
                     {"type": "intent", **parsed.model_dump(mode="json", exclude_defaults=True)}
                 )
             decision, record, out = core.request(
-                parsed, build=want or self._sink is not None, teach=self._teach()
+                parsed, build=want or self._build, teach=self._teach()
             )
             if out.records or out.logs:
                 self._run(out)
+            if self._decided is not None:
+                self._decided(decision, _now_ns() - start)
             return decision, record
 
     def _refused(
-        self, refused: tuple[AllocationDecision, Record, Outputs]
+        self, refused: tuple[AllocationDecision, Record, Outputs], start: int
     ) -> tuple[AllocationDecision, Record]:
         decision, record, out = refused
         self._run(out)
+        if self._decided is not None:
+            self._decided(decision, _now_ns() - start)
         return decision, record
 
     # --- fills, cancels, closes ----------------------------------------------------------
