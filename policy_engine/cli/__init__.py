@@ -1,4 +1,5 @@
-"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay).
+"""The command line: ``policy-check`` and ``policy`` (check, explain, schema, run, replay,
+report).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -19,6 +20,7 @@ from .check import CHECK_HELP, check_command
 from .explain import explain_command
 from .integrity import integrity_command
 from .replay import replay_command
+from .report import report_command
 from .run import run_command
 from .schema import schema_command
 
@@ -34,6 +36,7 @@ cli.add_command(schema_command)
 cli.add_command(run_command)
 cli.add_command(replay_command)
 cli.add_command(integrity_command)
+cli.add_command(report_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:

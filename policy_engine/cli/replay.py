@@ -11,22 +11,14 @@ import click
 
 from ..lang.lexical import fmt
 from .common import Progress, UsageError, count_events, events_or_exit, load_or_report, plural
-from .run import Tally, outcome
-
-
-def change_kind(old: dict[str, Any], new: dict[str, Any]) -> str:
-    a, b = outcome(old), outcome(new)
-    if a != b:
-        return f"{a} -> {b}"
-    if a == "rejected":
-        return "rejected by another rule"
-    return "clip amount changed"
+from .run import Tally
 
 
 def change_line(old: dict[str, Any], new: dict[str, Any]) -> str:
+    from ..control.replay import change_kind, change_rule
 
     who = " ".join(str(old.get(k) or "?") for k in ("strategy", "symbol"))
-    rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+    rule = change_rule(old, new)
     by = f" by {rule}" if rule else ""
     return (
         f"#{old.get('seq')} {old.get('intent_id') or '?'} {who}: {change_kind(old, new)}{by} "
@@ -73,7 +65,7 @@ def replay_command(
     with totals (exit 0).
     """
     from ..control.events import EventError
-    from ..control.replay import diff_records, replay
+    from ..control.replay import change_kind, change_rule, diff_records, replay
     from ..diagnostics import PolicyError
 
     what_if = load_or_report(policy_path) if policy_path is not None else None
@@ -108,7 +100,7 @@ def replay_command(
             changed += 1
             kind = change_kind(old, new)
             kinds[kind] = kinds.get(kind, 0) + 1
-            rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+            rule = change_rule(old, new)
             rules[str(rule or "-")] = rules.get(str(rule or "-"), 0) + 1
             if as_json:
                 bar.echo(json.dumps({**diff, "change": kind, "rule_id": rule}, default=str))

@@ -9,14 +9,16 @@ from typing import Any
 import click
 
 from ..lang.lexical import fmt
-from .common import Progress, UsageError, count_events, events_or_exit, load_or_report, plural
-
-
-def outcome(record: dict[str, Any]) -> str:
-    """approved / clipped / rejected."""
-    if not record.get("approved"):
-        return "rejected"
-    return "clipped" if record.get("decision_code") == "approved_clipped" else "approved"
+from .common import (
+    Progress,
+    UsageError,
+    count_events,
+    equity_option,
+    events_or_exit,
+    load_or_report,
+    outcome,
+    plural,
+)
 
 
 def decision_line(record: dict[str, Any]) -> str:
@@ -100,13 +102,7 @@ class Tally:
     type=click.Path(dir_okay=False, writable=True),
     help="Write the event journal to this file (for `policy replay`).",
 )
-@click.option(
-    "--equity",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Starting equity (an `equity` event usually sets it).",
-)
+@equity_option
 def run_command(
     policy_path: str, events_path: str, as_json: bool, journal_path: str | None, equity: float
 ) -> None:
