@@ -72,15 +72,26 @@ def svg(fig: Figure) -> str:
 def thin(
     times: Sequence[datetime], values: Sequence[float], peak: bool = True
 ) -> tuple[list[float], list[float]]:
-    """At most MAX_POINTS steps: each the max (or min) of its stretch of samples."""
-    n = len(times)
-    if n <= MAX_POINTS:
-        return x(times), list(values)
-    step = -(-n // MAX_POINTS)
+    """At most MAX_POINTS steps, one per equal stretch of time: each the max (or min) of the
+    samples in it, drawn from the stretch's first sample (a long day's samples are denser
+    where they were merged less, so stretches are of time, not of samples)."""
+    xs = x(times)
+    if len(xs) <= MAX_POINTS:
+        return xs, list(values)
+    first, width = xs[0], (xs[-1] - xs[0]) / MAX_POINTS or 1.0
     pick = max if peak else min
-    return x([times[i] for i in range(0, n, step)]), [
-        pick(values[i : i + step]) for i in range(0, n, step)
-    ]
+    out_x: list[float] = []
+    out_v: list[float] = []
+    current = -1
+    for at, value in zip(xs, values, strict=True):
+        slot = min(int((at - first) / width), MAX_POINTS - 1)
+        if slot != current:
+            current = slot
+            out_x.append(at)
+            out_v.append(value)
+        elif value == value:  # NaN (no cap) never wins
+            out_v[-1] = pick(out_v[-1], value) if out_v[-1] == out_v[-1] else value
+    return out_x, out_v
 
 
 def _mode_bands(ax: Axes, samples: Sequence[Sample], end: datetime) -> set[str]:
