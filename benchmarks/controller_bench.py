@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
@@ -95,7 +96,7 @@ def run(
         f"{ratio:.2f}x",
         f"target <= 12x {'ok' if ok else 'MISSED'}",
     )
-
+    metrics_rows(row, fails, rounds, policy, pool)
     lifecycle_rows(row, args, rounds, policy, pool, ai, asnap, baseline)
     journal_rows(row, fails, args)
 
@@ -131,6 +132,75 @@ def intent_pool(prefix: str, size: int) -> list[Any]:
         )
         for i in range(size)
     ]
+
+
+BLOCK = 500
+
+
+def new_metrics(on: bool) -> dict[str, Any]:
+    """The controller's metrics argument: a ControlMetrics with its own registry, or none."""
+    if not on:
+        return {}
+    from policy_engine.control.metrics import ControlMetrics
+
+    return {"metrics": ControlMetrics()}
+
+
+def paired(policy: Any, pool: list[Any], with_metrics: bool, flip: bool) -> tuple[float, float]:
+    """Per-intent CPU time of two controllers fed the same pool in alternating blocks: one
+    without metrics, the other with (or, for the noise floor, also without). The collector
+    is paused while timing, as timeit does: a collection of one controller's book would
+    otherwise land on whichever happened to be running."""
+    from policy_engine import PortfolioController
+
+    sys.path.insert(0, str(HERE))
+    from run import CLOCK
+
+    plain = PortfolioController(policy, equity=1e9).request_allocation
+    other = PortfolioController(policy, equity=1e9, **new_metrics(with_metrics)).request_allocation
+    spent = [0.0, 0.0]
+    gc.collect()
+    gc.disable()
+    try:
+        for k in range(0, len(pool), BLOCK):
+            block = pool[k : k + BLOCK]
+            first = (k // BLOCK + flip) % 2 == 0
+            for side in (0, 1) if first else (1, 0):
+                request = plain if side == 0 else other
+                t0 = CLOCK()
+                for x in block:
+                    request(x)
+                spent[side] += CLOCK() - t0
+    finally:
+        gc.enable()
+    return spent[0] / len(pool), spent[1] / len(pool)
+
+
+def metrics_rows(row: Any, fails: list[str], rounds: int, policy: Any, pool: list[Any]) -> None:
+    """request_allocation with metrics against without, in the same rounds, and the same
+    measurement with metrics off on both sides (the noise floor of the comparison)."""
+    off: list[float] = []
+    on: list[float] = []
+    floor: list[float] = []
+    for i in range(rounds):
+        a, b = paired(policy, pool, True, bool(i % 2))
+        off.append(a)
+        on.append(b)
+        a, b = paired(policy, pool, False, bool(i % 2))
+        floor.append(b / a)
+    overhead = statistics.median(n / f for n, f in zip(on, off, strict=True)) - 1
+    ok = overhead < 0.05
+    if not ok:
+        fails.append("request_allocation with metrics")
+    row(
+        "request_allocation with metrics (ControlMetrics) vs without",
+        f"{statistics.median(on) * 1e6:.2f} us",
+        f"{1 + overhead:.3f}x",
+        f"+{overhead * 100:.1f}% (without: {statistics.median(off) * 1e6:.2f} us); "
+        f"target < 5% {'ok' if ok else 'MISSED'}",
+    )
+    noise = statistics.median(floor) - 1
+    row("  the same, metrics off on both sides (noise floor)", "", f"{1 + noise:.3f}x", "")
 
 
 def lifecycle_rows(

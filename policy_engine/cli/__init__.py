@@ -1,5 +1,5 @@
 """The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
-replay, recover, journal repair, integrity, worker).
+replay, report, recover, journal repair, integrity, worker).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import click
 
+from . import worker
 from .check import CHECK_HELP, check_command
 from .common import quiet_stdout
 from .decision_tests import decision_tests_command
@@ -25,6 +26,7 @@ from .integrity import integrity_command
 from .journal import journal_command
 from .recover import recover_command
 from .replay import replay_command
+from .report import report_command
 from .run import run_command
 from .schema import schema_command
 from .worker import worker_command
@@ -47,6 +49,7 @@ cli.add_command(integrity_command)
 cli.add_command(recover_command)
 cli.add_command(journal_command)
 cli.add_command(worker_command)
+cli.add_command(report_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
@@ -74,9 +77,11 @@ def _entry(command: click.Command, argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     """The `policy` console script."""
     code = _entry(cli, argv)
-    if "temporalio.bridge.temporal_sdk_bridge" in sys.modules:
+    if worker.ran_the_sdk():
         # The Temporal SDK's native threads can abort the interpreter's teardown
-        # (temporalio/sdk-python#300, about 1 exit in 10 here): flush and skip it.
+        # (temporalio/sdk-python#300, about 1 exit in 10 here): flush and skip it. Only
+        # after `policy worker` itself ran: a caller that merely imported the SDK (a test
+        # process calling `main`) must get its SystemExit, not lose the process.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -13,6 +13,22 @@ import click
 import yaml
 from tqdm import tqdm
 
+from ..control.records import outcome
+
+__all__ = [
+    "Progress",
+    "UsageError",
+    "count_events",
+    "equity_option",
+    "events_or_exit",
+    "load_or_report",
+    "model_or_usage",
+    "outcome",
+    "plural",
+    "progress",
+    "read_data",
+]
+
 T = TypeVar("T")
 
 
@@ -28,6 +44,16 @@ def progress(
         yield from items
         return
     yield from tqdm(items, desc=desc, total=total, leave=False, unit="", file=sys.stderr)
+
+
+# The starting equity of a simulated run (`run`, `report`).
+equity_option = click.option(
+    "--equity",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Starting equity (an `equity` event usually sets it).",
+)
 
 
 def plural(n: int, word: str) -> str:
@@ -111,13 +137,6 @@ def count_events(path: str) -> int | None:
             return sum(1 for line in fh if line.strip())
     except OSError:
         return None
-
-
-def outcome(record: dict[str, Any]) -> str:
-    """approved / clipped / rejected."""
-    if not record.get("approved"):
-        return "rejected"
-    return "clipped" if record.get("decision_code") == "approved_clipped" else "approved"
 
 
 def events_or_exit(path: str) -> Iterator[dict[str, Any]]:

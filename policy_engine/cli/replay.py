@@ -16,25 +16,16 @@ from .common import (
     count_events,
     events_or_exit,
     load_or_report,
-    outcome,
     plural,
 )
 from .run import Tally
 
 
-def change_kind(old: dict[str, Any], new: dict[str, Any]) -> str:
-    a, b = outcome(old), outcome(new)
-    if a != b:
-        return f"{a} -> {b}"
-    if a == "rejected":
-        return "rejected by another rule"
-    return "clip amount changed"
-
-
 def change_line(old: dict[str, Any], new: dict[str, Any]) -> str:
+    from ..control.replay import change_kind, change_rule
 
     who = " ".join(str(old.get(k) or "?") for k in ("strategy", "symbol"))
-    rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+    rule = change_rule(old, new)
     by = f" by {rule}" if rule else ""
     return (
         f"#{old.get('seq')} {old.get('intent_id') or '?'} {who}: {change_kind(old, new)}{by} "
@@ -93,7 +84,7 @@ def replay_command(
     """
     from ..control.events import EventError
     from ..control.journal import TornJournalError
-    from ..control.replay import diff_records, replay
+    from ..control.replay import change_kind, change_rule, diff_records, replay
     from ..control.verify import JournalIntegrityError, Scan, verified_replay
     from ..diagnostics import PolicyError
 
@@ -132,7 +123,7 @@ def replay_command(
             changed += 1
             kind = change_kind(old, new)
             kinds[kind] = kinds.get(kind, 0) + 1
-            rule = new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+            rule = change_rule(old, new)
             rules[str(rule or "-")] = rules.get(str(rule or "-"), 0) + 1
             if as_json:
                 bar.echo(json.dumps({**diff, "change": kind, "rule_id": rule}, default=str))

@@ -20,6 +20,7 @@ from .common import (
     UsageError,
     count_events,
     durability_options,
+    equity_option,
     load_or_report,
     numbered_events_or_exit,
     outcome,
@@ -145,13 +146,7 @@ class Tally:
     help="Write the event journal to this new (or empty) file, for `policy replay`; an "
     "existing journal is continued with `policy recover JOURNAL --events ...` instead.",
 )
-@click.option(
-    "--equity",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Starting equity (an `equity` event usually sets it).",
-)
+@equity_option
 @durability_options
 def run_command(
     policy_path: str,

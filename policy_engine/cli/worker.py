@@ -18,6 +18,12 @@ import click
 from .common import UsageError, load_or_report
 
 DEFAULT_TASK_QUEUE = "policy-engine"  # policy_engine.temporal.protocol.DEFAULT_TASK_QUEUE
+_ran: list[bool] = []  # set once this command has started the Temporal SDK in this process
+
+
+def ran_the_sdk() -> bool:
+    """Whether ``policy worker`` ran the Temporal SDK in this process (see ``cli.main``)."""
+    return bool(_ran)
 
 
 @click.command("worker")
@@ -58,6 +64,19 @@ DEFAULT_TASK_QUEUE = "policy-engine"  # policy_engine.temporal.protocol.DEFAULT_
     "(Temporal's default: 10). After a worker crash, work resumes within it.",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    help="Serve Prometheus metrics of the workflow's live state on this port (0: any free "
+    "port; the ready line names it).",
+)
+@click.option(
+    "--metrics-addr",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address the metrics endpoint listens on.",
+)
+@click.option(
     "--sticky-timeout",
     type=click.FloatRange(min=1),
     default=5.0,
@@ -74,6 +93,8 @@ def worker_command(
     events_per_run: int,
     task_timeout: float | None,
     sticky_timeout: float,
+    metrics_port: int | None,
+    metrics_addr: str,
 ) -> None:
     """Run a worker for a portfolio's shared control workflow on Temporal.
 
@@ -81,7 +102,9 @@ def worker_command(
     --equity if it is not running; otherwise serves the running one, whatever
     policy it holds (change it with PortfolioClient.reload). Stops cleanly on
     SIGINT or SIGTERM. Exit 0 when stopped, 1 if POLICY does not load, 2 if the
-    server cannot be reached.
+    server cannot be reached. With --metrics-port, /metrics serves the workflow's live
+    state (heat, caps, reserved and active risk, mode, envelope, equity), read with a
+    Query at each scrape.
     """
     policy = load_or_report(policy_path)
     try:
@@ -111,7 +134,24 @@ def worker_command(
                 "not the policy in force; reload it to change the running workflow",
                 err=True,
             )
+        if endpoint is not None:
+            click.echo(f"metrics on http://{metrics_addr}:{endpoint.port}/metrics")
         click.echo("stop with Ctrl-C (SIGINT) or SIGTERM")
+
+    metrics, endpoint = None, None
+    if metrics_port is not None:
+        from prometheus_client import CollectorRegistry
+
+        from ..control.metrics import ControlMetrics, serve_metrics
+
+        registry = CollectorRegistry()
+        metrics = ControlMetrics(registry)
+        try:
+            endpoint = serve_metrics(registry, metrics_port, metrics_addr)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot serve metrics on {metrics_addr}:{metrics_port}: {exc.strerror}"
+            ) from None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -130,11 +170,16 @@ def worker_command(
             events_per_run=events_per_run,
             task_timeout=task_timeout,
             sticky_timeout=sticky_timeout,
+            metrics=metrics,
         )
 
+    _ran.append(True)
     try:
         asyncio.run(main())
     except ControlPlaneError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+    finally:
+        if endpoint is not None:
+            endpoint.close()
     click.echo("worker stopped")

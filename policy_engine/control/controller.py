@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
@@ -56,9 +57,13 @@ from .state import PortfolioState
 from .subscribers import Subscriber, Subscribers
 from .watcher import PolicyWatcher
 
+if TYPE_CHECKING:
+    from .metrics import ControlMetrics
+
 logger = logging.getLogger("policy_engine")
 _enabled = logger.isEnabledFor
 INFO = logging.INFO
+_now_ns = time.perf_counter_ns
 
 RecordSink = Callable[[Record], None] | list[Record] | None
 
@@ -77,7 +82,8 @@ class PortfolioController:
     callable) receives every record. ``clock`` (the wall clock by default; ``None``
     for a simulation over historical or future times) bounds how far ahead of now an
     event's timestamp may be (``max_skew``, 5 minutes by default): one stamped later is
-    refused and cannot move the event clock.
+    refused and cannot move the event clock. ``metrics`` (:class:`~.metrics.ControlMetrics`)
+    counts decisions, their latency and every record, and reads the state when scraped.
 
     ``durability`` and ``checkpoint_every`` configure a journal file (:mod:`.journal`);
     ``resume`` is a core :meth:`recover` rebuilt from that journal (nothing is written).
@@ -100,6 +106,7 @@ class PortfolioController:
         durability: Durability | str = "event",
         checkpoint_every: int | None = CHECKPOINT_EVERY,
         resume: ControlCore | None = None,
+        metrics: ControlMetrics | None = None,
     ) -> None:
         if not isinstance(policy, Policy):
             policy = load_policy(os.fspath(policy))
@@ -112,6 +119,10 @@ class PortfolioController:
         self._subscribers = Subscribers()
         self._watchers: list[PolicyWatcher] = []
         self._sink = records.append if isinstance(records, list) else records
+        self._build = self._sink is not None  # decision records are built for a sink only
+        self._decided = None if metrics is None else metrics.decided  # bound once: a hot path
+        if metrics is not None:  # it reads the state when scraped and sees every record
+            self._sink = metrics.attach(self._core, self._lock, self._sink)
         self._journal = sink
         if isinstance(sink, JournalWriter):
             sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
@@ -211,6 +222,7 @@ class PortfolioController:
 
     def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
         core = self._core
+        start = _now_ns() if self._decided is not None else 0  # the caller's wait
         try:
             parsed = parse_intent(intent)
         except Exception as exc:  # never raise into the trading loop
@@ -218,28 +230,33 @@ class PortfolioController:
                 return self._refused(
                     core.refusal(
                         intent, INVALID_INTENT_CODE, str(exc), "VALIDATION", teach=self._teach()
-                    )
+                    ),
+                    start,
                 )
         with self._lock:
             refused = core.admit(
                 parsed, self._admission.ahead(parsed.timestamp), teach=self._teach()
             )
             if refused is not None:
-                return self._refused(refused)
+                return self._refused(refused, start)
             if self._journal is not None:
                 self._journal.write(intent_event(parsed))
             decision, record, out = core.request(
-                parsed, build=want or self._sink is not None, teach=self._teach()
+                parsed, build=want or self._build, teach=self._teach()
             )
             if out.records or out.logs:
                 self._run(out)
+            if self._decided is not None:
+                self._decided(decision, _now_ns() - start)
             return decision, record
 
     def _refused(
-        self, refused: tuple[AllocationDecision, Record, Outputs]
+        self, refused: tuple[AllocationDecision, Record, Outputs], start: int
     ) -> tuple[AllocationDecision, Record]:
         decision, record, out = refused
         self._run(out)
+        if self._decided is not None:
+            self._decided(decision, _now_ns() - start)
         return decision, record
 
     # --- fills, cancels, closes ----------------------------------------------------------

@@ -11,6 +11,7 @@ byte-exact form replay is compared on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
@@ -109,6 +110,13 @@ def decision_record(
     }
 
 
+def outcome(record: Mapping[str, Any]) -> str:
+    """A decision record's outcome: approved (in full), clipped or rejected."""
+    if not record.get("approved"):
+        return "rejected"
+    return "clipped" if record.get("decision_code") == "approved_clipped" else "approved"
+
+
 def lifecycle_record(
     kind: str, seq: int, trade: Trade | None, intent_id: str, state: Bucket
 ) -> Record:
@@ -127,4 +135,4 @@ def lifecycle_record(
     return rec
 
 
-__all__ = ["DECISION_KEYS", "decision_record", "lifecycle_record", "totals"]
+__all__ = ["DECISION_KEYS", "decision_record", "lifecycle_record", "outcome", "totals"]

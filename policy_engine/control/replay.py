@@ -21,6 +21,7 @@ from ..engine.policy import Policy, load_policy
 from .core import ControlCore
 from .events import EventError, Record, policy_from_event
 from .journal import read_events
+from .records import outcome
 
 JournalSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
@@ -101,6 +102,21 @@ def diff_records(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     }
 
 
+def change_kind(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """How a decision changed: ``approved -> rejected``, ``rejected by another rule``, ..."""
+    a, b = outcome(old), outcome(new)
+    if a != b:
+        return f"{a} -> {b}"
+    if a == "rejected":
+        return "rejected by another rule"
+    return "clip amount changed"
+
+
+def change_rule(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """The rule a change is due to: the new deciding rule, or the old one it no longer hits."""
+    return new.get("rule_id") if outcome(new) != "approved" else old.get("rule_id")
+
+
 def compare(
     journal: JournalSource,
     policy: Policy | str | os.PathLike[str] | None = None,
@@ -132,4 +148,13 @@ def compare_runs(
             yield diff
 
 
-__all__ = ["JournalSource", "compare", "compare_runs", "diff_records", "replay", "start"]
+__all__ = [
+    "JournalSource",
+    "change_kind",
+    "change_rule",
+    "compare",
+    "compare_runs",
+    "diff_records",
+    "replay",
+    "start",
+]

@@ -18,12 +18,19 @@ id with the first outcome, and the workflow remembers recent decisions across
 continue-as-new. A call that gets no answer is retried with the same id, a
 bounded number of times; then it raises :class:`ControlPlaneUnavailable`.
 Errors are one-line exceptions, never gRPC tracebacks.
+
+Metrics: given a :class:`~policy_engine.control.metrics.ControlMetrics`, a client
+counts every decision it receives (with the round trip it waited for) and every
+fill, cancel, close, equity and reload record; each caller process exports its
+own counters (sum them across instances), and ``policy worker --metrics-port``
+exports the live state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -53,6 +60,7 @@ from ..control.events import (
     parse_fill,
     parse_intent,
 )
+from ..control.metrics import ControlMetrics
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy_text
 from . import protocol as p
@@ -115,8 +123,10 @@ class PortfolioClient:
         *,
         attempts: int = 3,
         timeout: float = 10.0,
+        metrics: ControlMetrics | None = None,
     ) -> None:
         self.client = client
+        self.metrics = metrics
         self.portfolio = portfolio
         self.task_queue = task_queue
         self.workflow_id = p.workflow_id(portfolio)
@@ -135,6 +145,7 @@ class PortfolioClient:
         namespace: str = "default",
         attempts: int = 3,
         timeout: float = 10.0,
+        metrics: ControlMetrics | None = None,
     ) -> PortfolioClient:
         """Connect to the Temporal server at ``address`` (``host:port``)."""
         try:
@@ -143,7 +154,9 @@ class PortfolioClient:
             raise ControlPlaneUnavailable(
                 f"cannot reach the Temporal server at {address}: {reason_of(exc)}"
             ) from None
-        return cls(client, portfolio, task_queue, attempts=attempts, timeout=timeout)
+        return cls(
+            client, portfolio, task_queue, attempts=attempts, timeout=timeout, metrics=metrics
+        )
 
     # --- the workflow --------------------------------------------------------------------
     async def start(
@@ -204,16 +217,30 @@ class PortfolioClient:
     ) -> AllocationDecision:
         """Decide ``intent`` and reserve what is approved; never raises for bad input (a
         malformed intent is rejected with ``rejected_invalid_intent``)."""
+        start = time.perf_counter_ns()
         try:
             parsed = parse_intent(intent)
         except ValueError as exc:
             raw = _plain(intent)
-            refusal = await self._query(p.INVALID_INTENT_DECISION, raw, str(exc))
-            return AllocationDecision.model_validate(refusal)
-        event = intent_event(parsed)
-        payload = {k: v for k, v in event.items() if k != "type"}
-        result = await self._update(p.REQUEST_ALLOCATION, payload, p.intent_update_id(event))
-        return AllocationDecision.model_validate(result)
+            result = await self._query(p.INVALID_INTENT_DECISION, raw, str(exc))
+        else:
+            event = intent_event(parsed)
+            payload = {k: v for k, v in event.items() if k != "type"}
+            result = await self._update(p.REQUEST_ALLOCATION, payload, p.intent_update_id(event))
+        decision = AllocationDecision.model_validate(result)
+        metrics = self.metrics
+        if metrics is not None:
+            with metrics.lock:
+                metrics.decided(decision, time.perf_counter_ns() - start)
+        return decision
+
+    def _counted(self, record: Record) -> Record:
+        """``record``, counted by the metrics (if any)."""
+        metrics = self.metrics
+        if metrics is not None:
+            with metrics.lock:
+                metrics.lifecycle(record)
+        return record
 
     # --- fills, cancels, closes ----------------------------------------------------------
     async def on_fill_update(self, fill: Mapping[str, Any] | Any) -> Record:
@@ -225,26 +252,32 @@ class PortfolioClient:
         except ValueError as exc:
             raw = fill if isinstance(fill, Mapping) else {}
             iid = raw.get("intent_id")
-            return {
-                "kind": "fill",
-                "status": "invalid",
-                "intent_id": iid if isinstance(iid, str) else "",
-                "message": str(exc),
-            }
+            return self._counted(
+                {
+                    "kind": "fill",
+                    "status": "invalid",
+                    "intent_id": iid if isinstance(iid, str) else "",
+                    "message": str(exc),
+                }
+            )
         payload = {k: v for k, v in fill_event(parsed).items() if k != "type"}
-        return await self._update(p.ON_FILL_UPDATE, payload, p.fill_update_id(parsed))
+        return self._counted(
+            await self._update(p.ON_FILL_UPDATE, payload, p.fill_update_id(parsed))
+        )
 
     async def cancel_reservation(
         self, intent_id: str, timestamp: datetime | str | None = None
     ) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation."""
-        return await self._update(p.CANCEL_RESERVATION, _target(intent_id, timestamp))
+        return self._counted(
+            await self._update(p.CANCEL_RESERVATION, _target(intent_id, timestamp))
+        )
 
     async def close_position(
         self, intent_id: str, timestamp: datetime | str | None = None
     ) -> Record:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
-        return await self._update(p.CLOSE_POSITION, _target(intent_id, timestamp))
+        return self._counted(await self._update(p.CLOSE_POSITION, _target(intent_id, timestamp)))
 
     # --- equity, modes, envelopes, policies ----------------------------------------------
     async def update_equity(
@@ -262,7 +295,7 @@ class PortfolioClient:
             "peak_equity": peak_equity,
             "timestamp": ts and ts.isoformat(),
         }
-        return await self._update(p.UPDATE_EQUITY, request)
+        return self._counted(await self._update(p.UPDATE_EQUITY, request))
 
     async def set_portfolio_mode(
         self,
@@ -285,14 +318,16 @@ class PortfolioClient:
         where = path or "<reload>"
         try:
             load_policy_text(policy_text, where)  # the diagnostics, without a round trip
-            return await self._update(p.RELOAD, {"policy_text": policy_text, "path": where})
+            return self._counted(
+                await self._update(p.RELOAD, {"policy_text": policy_text, "path": where})
+            )
         except (ValueError, RequestRefused) as exc:
             message = str(exc)
         except Exception as exc:  # PolicyError and its diagnostics
             if isinstance(exc, ControlPlaneError):
                 raise
             message = f"reload refused: the policy does not load: {exc}"
-        return {"kind": "reload", "ok": False, "path": where, "error": message}
+        return self._counted({"kind": "reload", "ok": False, "path": where, "error": message})
 
     async def broadcast_constraints(self) -> PortfolioConstraintEnvelope:
         """Push the current envelope to every registered instrument workflow; returns it."""

@@ -10,7 +10,9 @@ every workflow run (and every continue-as-new) a re-import of the package.
 
 :func:`serve` is what ``policy worker`` runs: connect, poll the task queue,
 start the portfolio's control workflow if it is not running, and run until
-asked to stop.
+asked to stop. Given :class:`~policy_engine.control.metrics.ControlMetrics`, it
+has them read the live state from the workflow at every scrape
+(:func:`live_reader`): a Query, answered from the workflow's memory.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from ..engine.policy import Policy
+from ..control.metrics import ControlMetrics
+from ..control.scrape import Live, state_reader
+from ..engine.policy import Policy, load_policy_text
 from . import protocol as p
 from .activities import AllocationActivities
 from .client import PortfolioClient
@@ -91,6 +95,7 @@ async def serve(
     events_per_run: int = p.DEFAULT_EVENTS_PER_RUN,
     task_timeout: float | None = None,
     sticky_timeout: float = 5.0,
+    metrics: ControlMetrics | None = None,
 ) -> None:
     """Run a worker until ``stop`` is set, starting ``portfolio``'s control workflow if it
     is not running. Raises :class:`~.client.ControlPlaneUnavailable` when the server
@@ -98,6 +103,8 @@ async def serve(
     caller = await PortfolioClient.connect(
         address, portfolio=portfolio, task_queue=task_queue, namespace=namespace
     )
+    if metrics is not None:
+        metrics.watch(live_reader(caller, asyncio.get_running_loop()))
     worker = create_worker(caller.client, task_queue, sticky_timeout=sticky_timeout)
     async with worker:
         started = await caller.start(
@@ -108,4 +115,32 @@ async def serve(
         await stop.wait()
 
 
-__all__ = ["WORKFLOWS", "Served", "create_worker", "serve", "workflow_runner"]
+def live_reader(
+    caller: PortfolioClient, loop: asyncio.AbstractEventLoop, timeout: float = 5.0
+) -> Callable[[], Live]:
+    """Read the workflow's live state from another thread (a metrics scrape) through
+    ``loop``: ``get_portfolio_state`` each time, the policy in force (for its caps) only
+    when its hash changed (a reload), from the workflow's snapshot."""
+    current: dict[str, Any] = {}
+    policies: dict[str, Policy] = {}
+
+    def call(query: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(query, loop).result(timeout)
+
+    def portfolio_state() -> dict[str, Any]:
+        state: dict[str, Any] = call(caller.get_portfolio_state())
+        current["hash"] = state["policy"]["hash"]
+        return state
+
+    def policy() -> Policy:
+        digest = current["hash"]
+        if digest not in policies:
+            snap = call(caller.snapshot())["policy"]
+            policies.clear()  # only the policy in force is kept
+            policies[digest] = load_policy_text(snap["source"], snap["path"])
+        return policies[digest]
+
+    return state_reader(portfolio_state, policy)
+
+
+__all__ = ["WORKFLOWS", "Served", "create_worker", "live_reader", "serve", "workflow_runner"]

@@ -1,0 +1,478 @@
+"""Prometheus metrics of a live control plane: a collector over counters kept by hand.
+
+:class:`ControlMetrics` is a collaborator a shell injects
+(``PortfolioController(..., metrics=ControlMetrics(registry))``). It registers
+itself with the registry it is given (nothing global by default) and is told what
+happens through a narrow interface:
+
+- :meth:`ControlMetrics.decided`: one decision (the ``AllocationDecision``) and how
+  long the call took, in nanoseconds;
+- :meth:`ControlMetrics.lifecycle`: every other record (fill, cancel, close,
+  expire, equity, mode, reload); decision records are ignored (the decision
+  counted them);
+- :meth:`ControlMetrics.watch`: how to read the live state at scrape time.
+
+The hot path is ``decided``: it must add under 5% to ``request_allocation``
+(``benchmarks/run.py`` measures it), so it only bumps a plain dict and a list.
+``prometheus_client``'s own ``Counter.labels().inc()`` and ``Histogram.observe()``
+take a lock and walk the buckets on every call, several times that budget; the
+metric families are instead built from the plain counters when the registry is
+scraped (the library's custom-collector pattern). Every update happens under
+the controller's lock; a scrape copies the dicts (one C-level call each), so it
+needs no lock of its own. Gauges (heat, reserved and active risk, positions,
+caps, mode, envelope, equity) are read from the live state at scrape time: no
+cost per decision at all.
+
+Labels are bounded: decisions carry ``code``, ``rule`` and ``mode`` (all named by the
+policy); buckets (``scope`` strategy, symbol or cohort, ``bucket`` its name) are
+labelled by name for every name the policy declares and for the first
+``max_buckets`` other names seen per scope (sorted within one scrape, then kept:
+series stay stable); the rest are summed into the bucket ``other`` (a bucket
+really named ``other`` is counted there too). No intent id or free text is ever
+a label.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import CollectorRegistry
+
+from ..engine.caps import Caps
+from ..engine.contracts import RISK_SCALE, AllocationDecision, to_units
+from ..engine.policy import Policy
+from ..engine.verdict import EVAL_ERROR_CODE
+from .events import Record
+from .scrape import Live, MetricsServer, copy_state, core_reader, serve_metrics, state_reader
+from .state import Bucket, PortfolioState
+
+if TYPE_CHECKING:
+    from .core import ControlCore
+
+logger = logging.getLogger("policy_engine")
+PREFIX = "policy_engine"
+OTHER = "other"
+NO_RULE = "none"  # the rule label of a decision no rule made (approved in full, refused input)
+DEFAULT_MAX_BUCKETS = 100
+_SCALE = float(RISK_SCALE)
+APPROVED_FULL = "approved_full"
+# Latency buckets are powers of two nanoseconds: a decision of ``ns`` falls in bucket
+# ``(ns - 1).bit_length()``, i.e. (2**(b-1), 2**b] ns, found without a search.
+_FIRST_BUCKET, _LAST_BUCKET = 9, 30  # 512 ns .. about 1.07 s, then +Inf
+_BUCKETS = 64
+_SUM = _BUCKETS  # the latency list's last slot: the sum of every latency counted
+
+
+class _Names:
+    """The bucket names of one scope that get their own label (see the module doc)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.admitted: set[str] = set()
+        self.undeclared = 0  # admitted names the policy does not declare
+
+    def label(self, name: str, declared: bool) -> str:
+        if name in self.admitted:
+            return name
+        if name == OTHER:
+            return OTHER
+        if not declared:
+            if self.undeclared >= self.limit:
+                return OTHER
+            self.undeclared += 1
+        self.admitted.add(name)
+        return name
+
+
+def _add_into(total: Bucket, bucket: Bucket) -> None:
+    a, r, o, t = bucket.counters()
+    total.active_units += a
+    total.reserved_units += r
+    total.open_positions += o
+    total.active_trades += t
+
+
+class _Counts(NamedTuple):
+    """The counters, copied at a scrape."""
+
+    decisions: dict[tuple[str, str | None, str], int]
+    latency: list[int]
+    latency_ns: int
+    clips: dict[str, tuple[int, int]]
+    rejected: dict[str, int]
+    events: dict[tuple[str, str, str], int]
+    units: dict[tuple[str, str, str], int]
+
+
+class ControlMetrics:
+    """The control plane's metrics, registered in ``registry`` (a fresh
+    :class:`~prometheus_client.CollectorRegistry` when none is given; never the global
+    one unless you pass it). ``max_buckets`` bounds the undeclared strategy, symbol and
+    cohort names labelled one by one, per scope."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_buckets: int = DEFAULT_MAX_BUCKETS,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.max_buckets = max_buckets
+        # Every update happens under ``lock`` (the controller's, once attached) and a scrape
+        # copies the counters under it too, so a scrape never sees half an update.
+        self.lock = threading.RLock()
+        self._decisions: defaultdict[tuple[str, str | None, str], int] = defaultdict(int)
+        # The current run of identical (code, rule, mode) decisions, not yet in the dict: a
+        # steady stream then costs three identity checks and one add per decision.
+        self._code: str | None = None
+        self._rule: str | None = None
+        self._mode: str | None = None
+        self._run = 0
+        self._latency = [0] * (_BUCKETS + 1)  # per bucket, then the sum of all (ns)
+        self._clips: dict[str, list[int]] = {}  # rule -> [count, units removed]
+        self._rejected_units: dict[str, int] = {}  # rule (or code) -> units refused
+        self._events: dict[tuple[str, str, str], int] = {}  # (metric, label, value) -> n
+        self._units: dict[tuple[str, str, str], int] = {}  # (metric, label, value) -> units
+        self._read: Callable[[], Live] | None = None
+        self._names = {scope: _Names(max_buckets) for scope in ("strategy", "symbol", "cohort")}
+        self._caps: Caps | None = None
+        self.registry.register(self)
+
+    # --- what a shell tells it -----------------------------------------------------------
+    def watch(self, read: Callable[[], Live]) -> None:
+        """How to read the live state when scraped (:func:`core_reader`, :func:`state_reader`)."""
+        self._read = read
+
+    def attach(
+        self,
+        core: ControlCore,
+        lock: threading.RLock,
+        sink: Callable[[Record], None] | None = None,
+    ) -> Callable[[Record], None]:
+        """Watch ``core`` (read under ``lock``) and return the record sink that feeds
+        :meth:`lifecycle` after ``sink``: what ``PortfolioController`` wires in."""
+        self.lock = lock
+        self.watch(core_reader(core, lock))
+        lifecycle = self.lifecycle
+        if sink is None:
+            return lifecycle
+
+        def both(record: Record) -> None:
+            sink(record)
+            lifecycle(record)
+
+        return both
+
+    def decided(self, decision: AllocationDecision, elapsed_ns: int) -> None:
+        """Count one decision; ``elapsed_ns`` is how long the caller waited for it."""
+        code, rule, mode = decision.decision_code, decision.rule_id, decision.mode
+        if code is self._code and rule is self._rule and mode is self._mode:
+            self._run += 1
+        else:
+            if self._run:
+                self._decisions[str(self._code), self._rule, str(self._mode)] += self._run
+            self._code, self._rule, self._mode, self._run = code, rule, mode, 1
+        if code != APPROVED_FULL and (decision.clips or not decision.approved):
+            self._removed(decision)
+        latency = self._latency
+        latency[(elapsed_ns - 1).bit_length()] += 1
+        latency[_SUM] += elapsed_ns
+
+    def _removed(self, decision: AllocationDecision) -> None:
+        """The risk a clip or a rejection took away, by the rule that took it (exact units)."""
+        for clip in decision.clips:
+            entry = self._clips.setdefault(clip.rule_id, [0, 0])
+            entry[0] += 1
+            entry[1] += to_units(clip.from_risk) - to_units(clip.to_risk)
+        if not decision.approved:
+            rule = decision.rule_id or decision.decision_code
+            units = to_units(decision.requested_risk_abs)
+            self._rejected_units[rule] = self._rejected_units.get(rule, 0) + units
+
+    def lifecycle(self, record: Record) -> None:
+        """Count one record that is not a decision (a decision record is ignored: its
+        decision was counted by :meth:`decided`)."""
+        kind = record.get("kind")
+        if kind == "fill":
+            status = str(record.get("status"))
+            self._bump("fills", "status", status)
+            self._add("filled_risk", "status", status, record.get("committed_risk_abs"))
+            if status == "late":
+                self._bump("late_fills", "after", str(record.get("late_after")))
+        elif kind == "expire":
+            self._bump("reservation_expiries", "", "")
+            self._add("released_risk", "reason", "expired", record.get("released_risk_abs"))
+        elif kind == "cancel":
+            self._bump("cancels", "status", str(record.get("status")))
+            self._add("released_risk", "reason", "cancelled", record.get("released_risk_abs"))
+        elif kind == "close":
+            self._bump("closes", "status", str(record.get("status")))
+            self._add("released_risk", "reason", "closed", record.get("released_reserved_risk_abs"))
+            self._add("closed_risk", "", "", record.get("released_active_risk_abs"))
+        elif kind in ("equity", "mode"):
+            before, after = str(record.get("mode_before")), str(record.get("mode"))
+            if before != after:
+                self._bump("mode_changes", "mode", after)
+        elif kind == "reload":
+            self._bump("reloads", "outcome", "ok" if record.get("ok") else "refused")
+
+    def _bump(self, metric: str, label: str, value: str) -> None:
+        key = (metric, label, value)
+        self._events[key] = self._events.get(key, 0) + 1
+
+    def _add(self, metric: str, label: str, value: str, amount: Any) -> None:
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            key = (metric, label, value)
+            self._units[key] = self._units.get(key, 0) + to_units(amount)
+
+    # --- what a scrape reads ------------------------------------------------------------
+    def describe(self) -> list[Metric]:
+        """Nothing up front: the registry then checks no names (they are all ours)."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric family, built now from the counters and the live state."""
+        with self.lock:
+            counts = _Counts(
+                decisions=dict(self._decisions),
+                latency=self._latency[:_BUCKETS],
+                latency_ns=self._latency[_SUM],
+                clips={k: (n, u) for k, (n, u) in self._clips.items()},
+                rejected=dict(self._rejected_units),
+                events=dict(self._events),
+                units=dict(self._units),
+            )
+            if self._run:
+                key = (str(self._code), self._rule, str(self._mode))
+                counts.decisions[key] = counts.decisions.get(key, 0) + self._run
+        yield from self._decision_families(counts)
+        yield from self._lifecycle_families(counts)
+        if self._read is None:
+            return
+        up = GaugeMetricFamily(
+            f"{PREFIX}_live_up",
+            "1 when this scrape read the live state; 0 when it could not (the state gauges "
+            "are then absent).",
+        )
+        try:
+            live = self._read()
+        except Exception as exc:  # a workflow that cannot be queried must not break a scrape
+            logger.warning("metrics: the live state could not be read: %s", exc)
+            up.add_metric((), 0)
+            yield up
+            return
+        up.add_metric((), 1)
+        yield up
+        yield from self._live_families(live)
+
+    def _decision_families(self, counts: _Counts) -> Iterator[Metric]:
+        decisions = CounterMetricFamily(
+            f"{PREFIX}_decisions",
+            "Decisions by decision code, deciding rule (none: approved in full or refused "
+            "input) and mode.",
+            labels=("code", "rule", "mode"),
+        )
+        errors = CounterMetricFamily(
+            f"{PREFIX}_evaluation_errors",
+            "Intents rejected because a rule failed to evaluate (fail closed), by rule.",
+            labels=("rule",),
+        )
+        for (code, rule, mode), n in sorted(
+            counts.decisions.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])
+        ):
+            decisions.add_metric((code, rule or NO_RULE, mode), n)
+            if code == EVAL_ERROR_CODE:
+                errors.add_metric((rule or NO_RULE,), n)
+        yield decisions
+        yield errors
+        clips = CounterMetricFamily(
+            f"{PREFIX}_clips", "Clips by the rule that clipped.", labels=("rule",)
+        )
+        removed = CounterMetricFamily(
+            f"{PREFIX}_risk_removed",
+            "Risk taken off intents (account currency), by rule and action: clip (what the "
+            "clip removed) or reject (what the rejected intent requested).",
+            labels=("rule", "action"),
+        )
+        for rule, (count, units) in sorted(counts.clips.items()):
+            clips.add_metric((rule,), count)
+            removed.add_metric((rule, "clip"), units / _SCALE)
+        for rule, units in sorted(counts.rejected.items()):
+            removed.add_metric((rule, "reject"), units / _SCALE)
+        yield clips
+        yield removed
+        latency = counts.latency
+        cumulative = sum(latency[: _FIRST_BUCKET + 1])
+        buckets: list[tuple[str, float]] = []
+        for b in range(_FIRST_BUCKET, _LAST_BUCKET + 1):
+            if b > _FIRST_BUCKET:
+                cumulative += latency[b]
+            buckets.append((repr(2**b / 1e9), cumulative))
+        buckets.append(("+Inf", sum(latency)))
+        yield HistogramMetricFamily(
+            f"{PREFIX}_decision_seconds",
+            "Time to answer request_allocation (validation, lock wait, evaluation, "
+            "reservation); bucket bounds are powers of two nanoseconds.",
+            buckets=buckets,
+            sum_value=counts.latency_ns / 1e9,
+        )
+
+    _COUNTERS = (
+        (
+            "fills",
+            "status",
+            "Fills by status: committed, late (absorbed as an orphan position), "
+            "duplicate, unknown, invalid.",
+        ),
+        (
+            "late_fills",
+            "after",
+            "Late fills (orphan positions) by what the trade had done: cancelled, expired, closed.",
+        ),
+        ("reservation_expiries", "", "Reservations whose TTL ran out on event time."),
+        ("cancels", "status", "Cancels by status (cancelled, or why nothing changed)."),
+        ("closes", "status", "Closes by status (closed, or why nothing changed)."),
+        ("mode_changes", "mode", "Changes of the portfolio mode, by the mode entered."),
+        ("reloads", "outcome", "Policy reloads by outcome: ok, refused (the old policy stays)."),
+    )
+    _AMOUNTS = (
+        ("filled_risk", "status", "Risk committed by fills (account currency), by fill status."),
+        (
+            "released_risk",
+            "reason",
+            "Reserved risk released unfilled (account currency), by "
+            "reason: expired, cancelled, closed.",
+        ),
+        ("closed_risk", "", "Active (filled) risk released by closes (account currency)."),
+    )
+
+    def _lifecycle_families(self, counts: _Counts) -> Iterator[Metric]:
+        events, units = counts.events, counts.units
+        for table, cls, values in (
+            (self._COUNTERS, CounterMetricFamily, events),
+            (self._AMOUNTS, CounterMetricFamily, units),
+        ):
+            for name, label, doc in table:
+                family = cls(f"{PREFIX}_{name}", doc, labels=(label,) if label else ())
+                for (metric, _label, value), n in sorted(values.items()):
+                    if metric == name:
+                        amount = n if values is events else n / _SCALE
+                        family.add_metric((value,) if label else (), amount)
+                yield family
+
+    def _live_families(self, live: Live) -> Iterator[Metric]:
+        policy, state, envelope = live
+        info = InfoMetricFamily(f"{PREFIX}_policy", "The policy in force.")
+        info.add_metric(
+            (), {"name": policy.name, "version": str(policy.version), "hash": policy.content_hash}
+        )
+        yield info
+        mode = policy.mode_of(state)
+        modes = GaugeMetricFamily(
+            f"{PREFIX}_mode",
+            "1 for the portfolio mode in force, 0 for the others.",
+            labels=("mode",),
+        )
+        for name in policy.declared_modes:
+            modes.add_metric((name,), 1.0 if name == mode.name else 0.0)
+        yield modes
+        yield GaugeMetricFamily(
+            f"{PREFIX}_mode_overridden",
+            "1 when an override (not the drawdown tiers) sets the mode.",
+            value=1.0 if mode.source == "override" else 0.0,
+        )
+        yield GaugeMetricFamily(f"{PREFIX}_equity", "Portfolio equity.", value=state.equity)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_drawdown",
+            "Drawdown from the peak equity (0.06 is 6%).",
+            value=state.drawdown,
+        )
+        for key in (
+            "max_new_risk_abs",
+            "max_additional_positions",
+            "symbol_max_risk_abs",
+            "size_multiplier_cap",
+        ):
+            value = envelope.get(key)
+            if isinstance(value, int | float):
+                yield GaugeMetricFamily(
+                    f"{PREFIX}_envelope_{key.removesuffix('_abs')}",
+                    f"The constraint envelope's {key} (absent: no limit).",
+                    value=float(value),
+                )
+        yield from self._bucket_families(policy, state)
+
+    def _bucket_families(self, policy: Policy, state: PortfolioState) -> Iterator[Metric]:
+        caps = self._caps
+        if caps is None or caps.policy is not policy:
+            caps = self._caps = Caps(policy)
+        labels = ("scope", "bucket")
+        fields = (
+            ("heat", "Active plus reserved risk (account currency)."),
+            ("active_risk", "Filled risk (account currency)."),
+            ("reserved_risk", "Approved, not yet filled risk (account currency)."),
+            ("open_positions", "Trades with at least one fill."),
+            ("active_trades", "Live trades (reserved or open)."),
+        )
+        families = {
+            name: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels) for name, doc in fields
+        }
+        cap_family = GaugeMetricFamily(
+            f"{PREFIX}_heat_cap",
+            "The heat a `limit: X - <scope>.heat` rule lets the bucket reach (X, evaluated "
+            "in the mode in force).",
+            labels=(*labels, "rule"),
+        )
+        rows: list[tuple[str, str, Bucket]] = [("portfolio", "portfolio", state)]
+        data = policy.data
+        for scope, live, declared in (
+            ("strategy", state.strategies, data.strategies.keys()),
+            ("symbol", state.symbols, data.symbols.keys() | data.cohort_of.keys()),
+            ("cohort", state.cohorts, data.cohorts.keys() | data.cohort_symbols.keys()),
+        ):
+            names = self._names[scope]
+            merged: dict[str, Bucket] = {}
+            for name in sorted({*live, *declared}):
+                label = names.label(name, name in declared)
+                total = merged.get(label)
+                if total is None:
+                    total = merged[label] = Bucket()
+                bucket = live.get(name)
+                if bucket is not None:
+                    _add_into(total, bucket)
+            rows.extend((scope, label, merged[label]) for label in sorted(merged))
+        for scope, label, bucket in rows:
+            totals = bucket.totals()
+            for name, _doc in fields:
+                families[name].add_metric((scope, label), float(totals[name]))
+            if label == OTHER or scope not in caps.scopes:
+                continue
+            for rule, cap in caps.values(state, scope, "" if scope == "portfolio" else label):
+                cap_family.add_metric((scope, label, rule), cap)
+        yield from families.values()
+        yield cap_family
+
+
+__all__ = [
+    "DEFAULT_MAX_BUCKETS",
+    "NO_RULE",
+    "OTHER",
+    "ControlMetrics",
+    "Live",
+    "MetricsServer",
+    "copy_state",
+    "core_reader",
+    "serve_metrics",
+    "state_reader",
+]

@@ -1,0 +1,132 @@
+"""What a metrics scrape reads of a live control plane, and the endpoint that serves it.
+
+A scrape must see one consistent state without holding the controller's lock
+for long: :func:`core_reader` copies the exact aggregates under the lock (the
+book of trades is not copied) and everything else is computed from the copy.
+:func:`state_reader` builds the same copy from ``get_portfolio_state()``'s JSON,
+for a shell whose core lives elsewhere (a Temporal worker querying its
+workflow). :func:`serve_metrics` serves a registry over HTTP: what ``policy
+worker --metrics-port`` calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from prometheus_client.registry import CollectorRegistry
+
+from ..engine.contracts import to_units
+from ..engine.policy import Policy
+from .state import Bucket, PortfolioState
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from .core import ControlCore
+
+
+class Live(NamedTuple):
+    """What a scrape reads of the live control plane: a consistent copy."""
+
+    policy: Policy
+    state: PortfolioState
+    envelope: Mapping[str, Any]
+
+
+def copy_state(state: PortfolioState) -> PortfolioState:
+    """An exact copy of the aggregates (the book of trades is not copied)."""
+    out = PortfolioState(state.equity, state.peak_equity)
+    out.set_override(state.mode_override, state.mode_override_reason)
+    out.set_counters(state.counters())
+    for mine, theirs in (
+        (out.strategies, state.strategies),
+        (out.symbols, state.symbols),
+        (out.cohorts, state.cohorts),
+    ):
+        for name, bucket in list(theirs.items()):
+            copy = mine[name] = Bucket()
+            copy.set_counters(bucket.counters())
+    return out
+
+
+def core_reader(core: ControlCore, lock: threading.RLock) -> Callable[[], Live]:
+    """Read a core's live state under its shell's lock (held only for the copy)."""
+
+    def read() -> Live:
+        with lock:
+            return Live(
+                core.policy, copy_state(core.state), core.envelope().model_dump(mode="json")
+            )
+
+    return read
+
+
+def state_reader(
+    portfolio_state: Callable[[], Mapping[str, Any]], policy: Callable[[], Policy]
+) -> Callable[[], Live]:
+    """Read the live state from ``get_portfolio_state()``'s JSON (what a shell that keeps its
+    core elsewhere, such as a Temporal worker querying its workflow, can see)."""
+
+    def read() -> Live:
+        data = portfolio_state()
+        state = PortfolioState(float(data["equity"]), float(data["peak_equity"]))
+        state.set_override(data.get("mode_override"), data.get("mode_reason"))
+        state.set_counters(_counters(data["totals"]))
+        for key, table in (
+            ("strategies", state.strategies),
+            ("symbols", state.symbols),
+            ("cohorts", state.cohorts),
+        ):
+            for name, totals in data[key].items():
+                bucket = table[name] = Bucket()
+                bucket.set_counters(_counters(totals))
+        return Live(policy(), state, data["envelope"])
+
+    return read
+
+
+def _counters(totals: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    return (
+        to_units(totals["active_risk"]),
+        to_units(totals["reserved_risk"]),
+        int(totals["open_positions"]),
+        int(totals["active_trades"]),
+    )
+
+
+class MetricsServer:
+    """A running metrics endpoint (``/metrics`` and ``/``); :meth:`close` stops it."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self.server = server
+        self.thread = thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1") -> MetricsServer:
+    """Serve ``registry`` over HTTP on ``addr:port`` in a daemon thread (port 0: any free
+    port, see ``.port``). What ``policy worker --metrics-port`` calls."""
+    from prometheus_client import start_http_server
+
+    server, thread = start_http_server(port, addr=addr, registry=registry)
+    return MetricsServer(server, thread)
+
+
+__all__ = [
+    "Live",
+    "MetricsServer",
+    "copy_state",
+    "core_reader",
+    "serve_metrics",
+    "state_reader",
+]

@@ -1,0 +1,299 @@
+"""The report's charts, drawn with matplotlib as inline SVG.
+
+Why matplotlib and SVG: the report must be one file that opens offline. A static
+SVG per chart is text inside the HTML (no script, no network, tens of
+kilobytes), prints and diffs well, and is drawn by every browser; matplotlib is
+the most widely kept Python plotting library and renders without a display
+(the ``Figure`` API, no pyplot state). plotly would embed about 3.5 MB of
+JavaScript in every report for interactivity a daily review does not need.
+Text stays text (``svg.fonttype: none``) and ids are salted with a fixed string,
+so the same day gives the same bytes.
+
+Long days are thinned before drawing: at most :data:`MAX_POINTS` steps per
+series, each the peak of its interval (a cap line its minimum), so a breach is
+never averaged away.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import matplotlib
+from matplotlib import dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .timeline import Decision, Sample, Timeline, units
+
+MAX_POINTS = 1500
+COLOURS = {"approved": "#2e7d32", "clipped": "#ef8f00", "rejected": "#c62828"}
+MODE_COLOURS = {"defensive": "#ffb300", "risk_off": "#d32f2f"}
+BASE, WHAT_IF = "#1f4e79", "#8e24aa"
+
+# matplotlib.dates has no annotations: typed once here.
+_date2num: Callable[[Any], Any] = mdates.date2num
+
+
+def x(times: Sequence[datetime]) -> list[float]:
+    """Datetimes as matplotlib's date numbers (days since the epoch)."""
+    return [float(v) for v in _date2num(list(times))] if times else []
+
+
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "policy-engine-report",
+        "font.family": "sans-serif",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
+
+
+def svg(fig: Figure) -> str:
+    """The figure as an inline ``<svg>`` element (no XML prolog, no date)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    # The RDF metadata block only names the tool, with namespace URLs a reader may mistake for
+    # fetches; the page says what drew it.
+    start, end = text.find("<metadata>"), text.find("</metadata>")
+    if start >= 0 and end > start:
+        text = text[:start] + text[end + len("</metadata>") :]
+    return text
+
+
+def thin(
+    times: Sequence[datetime], values: Sequence[float], peak: bool = True
+) -> tuple[list[float], list[float]]:
+    """At most MAX_POINTS steps, one per equal stretch of time: each the max (or min) of the
+    samples in it, drawn from the stretch's first sample (a long day's samples are denser
+    where they were merged less, so stretches are of time, not of samples)."""
+    xs = x(times)
+    if len(xs) <= MAX_POINTS:
+        return xs, list(values)
+    first, width = xs[0], (xs[-1] - xs[0]) / MAX_POINTS or 1.0
+    pick = max if peak else min
+    out_x: list[float] = []
+    out_v: list[float] = []
+    current = -1
+    for at, value in zip(xs, values, strict=True):
+        slot = min(int((at - first) / width), MAX_POINTS - 1)
+        if slot != current:
+            current = slot
+            out_x.append(at)
+            out_v.append(value)
+        elif value == value:  # NaN (no cap) never wins
+            out_v[-1] = pick(out_v[-1], value) if out_v[-1] == out_v[-1] else value
+    return out_x, out_v
+
+
+def _mode_bands(ax: Axes, samples: Sequence[Sample], end: datetime) -> set[str]:
+    """Shade the stretches in a mode other than normal; returns the modes shown."""
+    shown: set[str] = set()
+    start: float | None = None
+    mode = "normal"
+    for s in [*samples, None]:
+        at = float(_date2num(end if s is None else s.at))
+        new = "normal" if s is None else s.mode
+        if new != mode or s is None:
+            if start is not None and mode in MODE_COLOURS:
+                ax.axvspan(start, at, color=MODE_COLOURS[mode], alpha=0.14, lw=0)
+                shown.add(mode)
+            start, mode = at, new
+    return shown
+
+
+def _time_axis(ax: Axes) -> None:
+    locator = cast(Callable[..., Any], mdates.AutoDateLocator)(maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(cast(Callable[[str], Any], mdates.DateFormatter)("%H:%M"))
+    ax.set_xlabel("event time (UTC)")
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def portfolio_heat(base: Timeline, other: Timeline | None = None) -> str:
+    """Portfolio heat (active + reserved) over event time against its caps, modes shaded."""
+    fig = Figure(figsize=(10, 3.6))
+    ax = fig.add_subplot()
+    samples = base.samples
+    if not samples:
+        return _empty(fig, ax, "no timestamped event")
+    end = samples[-1].at
+    times = [s.at for s in samples]
+    active = [units(s.active) for s in samples]
+    heat = [units(s.active + s.reserved) for s in samples]
+    t, h = thin(times, heat)
+    ta, a = thin(times, active)
+    ax.fill_between(ta, a, step="post", color=BASE, alpha=0.25, lw=0, label="active (filled)")
+    ax.step(t, h, where="post", color=BASE, lw=1.6, label="heat (active + reserved)")
+    for rule in sorted({r for s in samples for r, _ in s.caps}):
+        caps = [dict(s.caps).get(rule, float("nan")) for s in samples]
+        tc, c = thin(times, caps, peak=False)
+        ax.step(tc, c, where="post", color="#555", lw=1.2, ls="--", label=f"cap: {rule}")
+    if other is not None and other.samples:
+        o = other.samples
+        to, ho = thin([s.at for s in o], [units(s.active + s.reserved) for s in o])
+        ax.step(to, ho, where="post", color=WHAT_IF, lw=1.4, ls="-.", label="heat, what-if")
+        for rule in sorted({r for s in o for r, _ in s.caps}):
+            caps = [dict(s.caps).get(rule, float("nan")) for s in o]
+            tc, c = thin([s.at for s in o], caps, peak=False)
+            ax.step(tc, c, where="post", color=WHAT_IF, lw=1, ls=":", label=f"cap, what-if: {rule}")
+    shown = _mode_bands(ax, samples, end)
+    _time_axis(ax)
+    ax.set_ylabel("risk")
+    ax.set_ylim(bottom=0)
+    handles, _labels = ax.get_legend_handles_labels()
+    handles += [Patch(color=MODE_COLOURS[m], alpha=0.3, label=f"mode {m}") for m in sorted(shown)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return svg(fig)
+
+
+def cohort_heat(base: Timeline, other: Timeline | None = None, limit: int = 8) -> str:
+    """One small chart per cohort (the ``limit`` hottest): heat against its tightest cap."""
+    peaks: dict[str, int] = {}
+    for s in base.samples:
+        for name, held, _cap in s.cohorts:
+            peaks[name] = max(peaks.get(name, 0), held)
+    names = sorted(peaks, key=lambda n: (-peaks[n], n))[:limit]
+    if not names:
+        fig = Figure(figsize=(10, 1.5))
+        return _empty(fig, fig.add_subplot(), "no cohort held risk")
+    cols = 2 if len(names) > 1 else 1
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(10, 2.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    end = base.samples[-1].at
+    for i, name in enumerate(names):
+        ax = axes[i // cols][i % cols]
+        for timeline, colour, style, label in (
+            (base, BASE, "-", ""),
+            (other, WHAT_IF, "-.", ", what-if"),
+        ):
+            if timeline is None or not timeline.samples:
+                continue
+            times = [s.at for s in timeline.samples]
+            found = [{n: (hu, cu) for n, hu, cu in s.cohorts}.get(name) for s in timeline.samples]
+            heat = [units(r[0]) if r else 0.0 for r in found]
+            cap = [r[1] if r and r[1] is not None else float("nan") for r in found]
+            th, hv = thin(times, heat)
+            ax.step(th, hv, where="post", color=colour, lw=1.4, ls=style, label=f"heat{label}")
+            tc, c = thin(times, cap, peak=False)
+            ax.step(
+                tc,
+                c,
+                where="post",
+                color="#555" if not label else colour,
+                lw=1,
+                ls="--",
+                label=f"cap{label}",
+            )
+        _mode_bands(ax, base.samples, end)
+        ax.set_title(f"cohort {name}", loc="left", fontsize=9)
+        ax.set_ylim(bottom=0)
+        _time_axis(ax)
+    for j in range(len(names), rows * cols):
+        axes[j // cols][j % cols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.4 * rows)))
+    return svg(fig)
+
+
+def decisions(timeline: Timeline, title: str = "") -> str:
+    """Every decision at its event time: requested (hollow) and approved (filled) risk,
+    coloured by outcome; a long day is drawn as counts per interval instead."""
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.add_subplot()
+    timed = [d for d in timeline.decisions if d.at is not None]
+    if not timed:
+        return _empty(fig, ax, "no decision")
+    if title:
+        ax.set_title(title, loc="left", fontsize=9)
+    if len(timed) <= MAX_POINTS:
+        _scatter(ax, timed)
+    else:
+        _binned(ax, timed)
+    if timeline.samples:
+        _mode_bands(ax, timeline.samples, timeline.samples[-1].at)
+    _time_axis(ax)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return svg(fig)
+
+
+def _scatter(ax: Axes, timed: list[Decision]) -> None:
+    for kind, colour in COLOURS.items():
+        rows = [d for d in timed if d.outcome == kind]
+        if not rows:
+            continue
+        at = x([d.at for d in rows if d.at is not None])
+        req = [float(d.record.get("requested_risk_abs") or 0.0) for d in rows]
+        got = [float(d.record.get("approved_risk_abs") or 0.0) for d in rows]
+        ax.vlines(at, got, req, colors=colour, lw=0.8, alpha=0.6)
+        ax.scatter(at, req, s=22, facecolors="none", edgecolors=colour, lw=1)
+        ax.scatter(at, got, s=22, color=colour, label=f"{kind} ({len(rows)})")
+    ax.set_ylabel("risk: requested (o) -> approved (•)")
+
+
+def _binned(ax: Axes, timed: list[Decision]) -> None:
+    points = x([d.at for d in timed if d.at is not None])
+    first, last = points[0], points[-1]
+    bins = 60
+    width = (last - first) / bins or 1e-6
+    counts = {k: [0] * bins for k in COLOURS}
+    for d, at in zip(timed, points, strict=True):
+        i = min(int((at - first) / width), bins - 1)
+        counts[d.outcome][i] += 1
+    lefts = [first + i * width for i in range(bins)]
+    bottom = [0] * bins
+    for kind, colour in COLOURS.items():
+        ax.bar(
+            lefts,
+            counts[kind],
+            width=width,
+            bottom=bottom,
+            align="edge",
+            color=colour,
+            label=f"{kind} ({sum(counts[kind])})",
+        )
+        bottom = [b + c for b, c in zip(bottom, counts[kind], strict=True)]
+    ax.set_ylabel("decisions per interval")
+
+
+def reconciliation(base: Timeline, other: Timeline | None = None) -> str:
+    """Where reserved risk went: filled, expired, cancelled, released at close, still held."""
+    keys = ("filled", "expired", "cancelled", "released_at_close", "still_reserved")
+    colours = ("#2e7d32", "#c62828", "#ef8f00", "#607d8b", "#90caf9")
+    runs = [("current", base)] + ([("what-if", other)] if other is not None else [])
+    fig = Figure(figsize=(10, 1.2 + 0.6 * len(runs)))
+    ax = fig.add_subplot()
+    for y, (_label, timeline) in enumerate(reversed(runs)):
+        totals = timeline.totals()
+        left = 0.0
+        for key, colour in zip(keys, colours, strict=True):
+            width = units(totals[key])
+            ax.barh(
+                y, width, left=left, color=colour, label=key.replace("_", " ") if y == 0 else None
+            )
+            left += width
+        ax.text(left, y, f"  reserved {units(totals['reserved']):,.0f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(runs)), [label for label, _ in reversed(runs)])
+    ax.set_xlabel("risk")
+    ax.margins(x=0.12)  # room for the "reserved" label at the end of each bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=5, frameon=False)
+    return svg(fig)
+
+
+def _empty(fig: Figure, ax: Axes, text: str) -> str:
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.set_axis_off()
+    return svg(fig)
+
+
+__all__ = ["MAX_POINTS", "cohort_heat", "decisions", "portfolio_heat", "reconciliation", "svg"]

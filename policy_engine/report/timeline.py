@@ -1,0 +1,296 @@
+"""A trading day as data: events run through a controller, sampled after every event.
+
+:func:`simulate` feeds an events file through a :class:`PortfolioController` exactly
+as ``policy run`` does (no wall clock; refused input answered and not counted as an
+event), collects every record, and after each event samples what the report
+draws: the event clock, the portfolio's heat (active and reserved) against its
+caps, the mode, each cohort's heat against its caps. A what-if run keeps its own
+policy: the file's ``policy`` events are not applied (as ``policy replay --policy``
+does). Caps are :mod:`policy_engine.engine.caps`'s: the ``X`` of every
+``limit: X - <scope>.heat`` rule, evaluated in the mode in force. Samples are kept
+only when something drawn changed, so a long day costs memory in proportion to
+its changes, and amounts stay exact integers of micro-units until drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..control.controller import PortfolioController
+from ..control.events import Record
+from ..control.records import outcome
+from ..engine.caps import Caps
+from ..engine.contracts import MODE_SEVERITY, RISK_SCALE, to_units
+from ..engine.policy import Policy
+
+_SCALE = float(RISK_SCALE)
+# What the report shows of a decision (and what a what-if compares).
+_DECISION_KEYS = (
+    "seq",
+    "intent_id",
+    "strategy",
+    "symbol",
+    "approved",
+    "decision_code",
+    "rule_id",
+    "requested_risk_abs",
+    "approved_risk_abs",
+    "clips",
+)
+# Samples kept before pairs of neighbours are merged (peaks kept): a long day then costs
+# bounded memory; the charts draw at most a few thousand steps anyway.
+MAX_SAMPLES = 16_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The drawn state after one event (amounts in micro-units)."""
+
+    at: datetime
+    active: int
+    reserved: int
+    caps: tuple[tuple[str, float], ...]  # (rule id, cap) of the portfolio
+    mode: str
+    cohorts: tuple[tuple[str, int, float | None], ...]  # (cohort, heat units, tightest cap)
+
+
+@dataclass
+class Decision:
+    """One decision as the report shows it."""
+
+    index: int  # the event's position in the file
+    at: datetime | None
+    record: Record
+
+    @property
+    def outcome(self) -> str:
+        return outcome(self.record)
+
+
+@dataclass
+class Rule:
+    """How often one rule bound, and how much risk it took away (micro-units)."""
+
+    clips: int = 0
+    clipped: int = 0
+    rejects: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class Trade:
+    """One trade's reservation and what became of it (micro-units)."""
+
+    intent_id: str
+    strategy: str
+    symbol: str
+    reserved: int = 0
+    filled: int = 0  # from the reservation
+    late: int = 0  # fills after the trade had ended or released its remainder (orphans)
+    overfill: int = 0  # fills beyond the reservation
+    expired: int = 0
+    cancelled: int = 0
+    released_at_close: int = 0
+    ended: str = "live"
+
+
+@dataclass
+class Timeline:
+    """Everything the report draws of one run."""
+
+    policy: Policy
+    samples: list[Sample] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    rules: dict[str, Rule] = field(default_factory=dict)
+    trades: dict[str, Trade] = field(default_factory=dict)
+    still_reserved: int = 0
+    events: int = 0
+
+    def totals(self) -> dict[str, int]:
+        """The reconciliation: every reserved unit is filled, expired, cancelled, released at
+        close or still reserved (``balance`` is what is unaccounted for: 0)."""
+        trades = self.trades.values()
+        out = {
+            key: sum(getattr(t, key) for t in trades)
+            for key in ("reserved", "filled", "expired", "cancelled", "released_at_close")
+        }
+        out["still_reserved"] = self.still_reserved
+        out["balance"] = out["reserved"] - sum(
+            out[k]
+            for k in ("filled", "expired", "cancelled", "released_at_close", "still_reserved")
+        )
+        out["late"] = sum(t.late for t in trades)
+        out["overfill"] = sum(t.overfill for t in trades)
+        return out
+
+
+def simulate(
+    policy: Policy,
+    events: Iterable[Mapping[str, Any]],
+    *,
+    what_if: bool = False,
+    equity: float = 0.0,
+    tick: Callable[[], None] | None = None,
+) -> Timeline:
+    """Run ``events`` through a fresh controller of ``policy`` and sample the day."""
+    records: list[Record] = []
+    ctl = PortfolioController(policy, equity=equity, records=records, clock=None)
+    timeline = Timeline(policy)
+    caps: dict[int, Caps] = {}
+    for index, event in enumerate(events):
+        if tick is not None:
+            tick()
+        timeline.events += 1
+        if what_if and event.get("type") == "policy":
+            continue  # the what-if policy stays in force
+        records.clear()
+        decision = ctl.apply(event)
+        clock = ctl.core.clock
+        for rec in records:
+            _account(timeline, rec, index, clock, rec is decision)
+        if clock is not None:
+            current = ctl.policy
+            reader = caps.get(id(current))
+            if reader is None:
+                reader = caps[id(current)] = Caps(current)
+            _sample(timeline, ctl, reader, clock)
+    timeline.policy = ctl.policy
+    timeline.still_reserved = ctl.state.reserved_units
+    ctl.close()
+    return timeline
+
+
+def _sample(timeline: Timeline, ctl: PortfolioController, caps: Caps, clock: datetime) -> None:
+    state = ctl.state
+    mode = ctl.policy.mode_of(state).name
+    cohorts = tuple(
+        (name, bucket.active_units + bucket.reserved_units, _tightest(caps, state, name))
+        for name, bucket in sorted(state.cohorts.items())
+    )
+    sample = Sample(
+        clock,
+        state.active_units,
+        state.reserved_units,
+        caps.values(state, "portfolio"),
+        mode,
+        cohorts,
+    )
+    samples = timeline.samples
+    if samples:
+        last = samples[-1]
+        same = (last.active, last.reserved, last.caps, last.mode, last.cohorts) == (
+            sample.active,
+            sample.reserved,
+            sample.caps,
+            sample.mode,
+            sample.cohorts,
+        )
+        if same:
+            return  # nothing drawn changed: the step line already covers it
+    samples.append(sample)
+    if len(samples) > MAX_SAMPLES:
+        samples[:] = [_merge(*samples[i : i + 2]) for i in range(0, len(samples), 2)]
+
+
+def _merge(a: Sample, b: Sample | None = None) -> Sample:
+    """Two neighbouring samples as one: the higher heat, the lower caps, the severer mode."""
+    if b is None:
+        return a
+    hot = a if a.active + a.reserved >= b.active + b.reserved else b
+    caps = dict(a.caps)
+    for rule, limit in b.caps:
+        caps[rule] = min(limit, caps.get(rule, limit))
+    cohorts: dict[str, tuple[int, float | None]] = {}
+    for name, heat, cap in (*a.cohorts, *b.cohorts):
+        old = cohorts.get(name)
+        if old is None:
+            cohorts[name] = (heat, cap)
+        else:
+            known = [c for c in (old[1], cap) if c is not None]
+            cohorts[name] = (max(old[0], heat), min(known) if known else None)
+    mode = max(a.mode, b.mode, key=lambda m: MODE_SEVERITY.get(m, 0))
+    return Sample(
+        a.at,
+        hot.active,
+        hot.reserved,
+        tuple(sorted(caps.items())),
+        mode,
+        tuple((n, h, c) for n, (h, c) in sorted(cohorts.items())),
+    )
+
+
+def _tightest(caps: Caps, state: Any, cohort: str) -> float | None:
+    values = [cap for _rule, cap in caps.values(state, "cohort", cohort)]
+    return min(values) if values else None
+
+
+def _account(
+    timeline: Timeline, rec: Record, index: int, clock: datetime | None, own: bool
+) -> None:
+    kind = rec.get("kind")
+    if kind == "decision":
+        if own:
+            slim = {k: rec.get(k) for k in _DECISION_KEYS}  # not the context: a long day is big
+            timeline.decisions.append(Decision(index, clock, slim))
+        _bind(timeline, rec)
+        reserved = to_units(rec.get("reserved_risk_abs") or 0.0)
+        if reserved or (rec.get("approved") and rec.get("seq") is not None):
+            iid = str(rec.get("intent_id"))
+            trade = timeline.trades.get(iid)
+            if trade is None and reserved:
+                trade = timeline.trades[iid] = Trade(
+                    iid, str(rec.get("strategy")), str(rec.get("symbol"))
+                )
+            if trade is not None:
+                trade.reserved += reserved
+        return
+    iid = str(rec.get("intent_id"))
+    trade = timeline.trades.get(iid)
+    if kind == "fill" and rec.get("status") in ("committed", "late"):
+        if trade is None:  # a late fill of a trade that never reserved (a zero approval)
+            trade = timeline.trades[iid] = Trade(
+                iid, str(rec.get("strategy")), str(rec.get("symbol"))
+            )
+        committed = to_units(rec.get("committed_risk_abs") or 0.0)
+        over = to_units(rec.get("overfill_risk_abs") or 0.0)
+        if rec.get("status") == "late":
+            trade.late += committed
+        else:
+            trade.filled += committed - over
+            trade.overfill += over
+    elif trade is None:
+        return
+    elif kind == "expire":
+        trade.expired += to_units(rec.get("released_risk_abs") or 0.0)
+        trade.ended = "expired"
+    elif kind == "cancel" and rec.get("status") == "cancelled":
+        trade.cancelled += to_units(rec.get("released_risk_abs") or 0.0)
+        trade.ended = "cancelled"
+    elif kind == "close" and rec.get("status") == "closed":
+        trade.released_at_close += to_units(rec.get("released_reserved_risk_abs") or 0.0)
+        trade.ended = "closed"
+
+
+def _bind(timeline: Timeline, rec: Record) -> None:
+    """Count what each rule took away: its clips, and the intents it rejected."""
+    for clip in rec.get("clips") or ():
+        rule = timeline.rules.setdefault(str(clip["rule_id"]), Rule())
+        rule.clips += 1
+        rule.clipped += to_units(clip["from_risk"]) - to_units(clip["to_risk"])
+    if not rec.get("approved"):
+        rule = timeline.rules.setdefault(
+            str(rec.get("rule_id") or rec.get("decision_code")), Rule()
+        )
+        rule.rejects += 1
+        rule.rejected += to_units(rec.get("requested_risk_abs") or 0.0)
+
+
+def units(value: int) -> float:
+    """Micro-units as account currency (for drawing only)."""
+    return value / _SCALE
+
+
+__all__ = ["Decision", "Rule", "Sample", "Timeline", "Trade", "simulate", "units"]
