@@ -61,13 +61,13 @@ class Counting(PortfolioClient):
 
     def __init__(self, *args: Any, seen: list[int], at: int, reached: asyncio.Event, **kw: Any):
         super().__init__(*args, **kw)
-        self._seen, self._at, self._reached = seen, at, reached
+        self.seen, self.at, self.reached = seen, at, reached
 
     async def request_allocation(self, intent: Any) -> Any:
         decision = await super().request_allocation(intent)
-        self._seen[0] += 1
-        if self._seen[0] >= self._at:
-            self._reached.set()
+        self.seen[0] += 1
+        if self.seen[0] >= self.at:
+            self.reached.set()
         return decision
 
 

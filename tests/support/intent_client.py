@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
+from os import _exit as exit_now
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,4 +32,4 @@ if __name__ == "__main__":
     asyncio.run(main(address, portfolio, queue, prefix, int(count)))
     # Skip the interpreter's teardown: the SDK's native threads can abort it
     # (temporalio/sdk-python#300), which would turn a good run into exit 134.
-    os._exit(0)
+    exit_now(0)
