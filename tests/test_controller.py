@@ -315,7 +315,7 @@ def test_the_stricter_of_drawdown_and_override_applies() -> None:
     assert d2.mode == "defensive" and d2.mode_source == "override" and d2.mode_reason == "judge"
     assert d2.approved_risk_abs == 750
     with pytest.raises(EventError):
-        ctl.set_portfolio_mode("panic", "?")  # type: ignore[arg-type]
+        ctl.set_portfolio_mode("panic", "?")
 
 
 def test_stale_reservation_expires_at_exactly_the_ttl_and_frees_heat() -> None:

@@ -86,7 +86,7 @@ STR_NAMES = (
     "strategy.name",
     "symbol.name",
 )
-STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"S1"')
+STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"cautious"', '"S1"')
 LIST_NAMES = ("cohort.symbols", "params.p_syms", '["BTC-USD", "SOL-USD"]')
 
 MODE_ONLY_NUM = (
@@ -220,6 +220,14 @@ def policies(draw: st.DrawFn) -> str:
         },
     }
     modes: dict[str, Any] = {"normal": {"risk_multiplier": 1.0, "weight": 1}}
+    if draw(st.booleans()):  # modes of any number: a named tier of the policy's own
+        modes["cautious"] = {
+            "risk_multiplier": 0.75,
+            "weight": 3,
+            "when": draw(
+                st.one_of(st.just("portfolio.drawdown >= 2%"), bool_expr(1, MODE_ONLY_NUM))
+            ),
+        }
     if draw(st.booleans()):
         modes["defensive"] = {
             "risk_multiplier": 0.5,
@@ -310,7 +318,9 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),
-        mode_override=draw(st.sampled_from((None, None, "normal", "defensive", "risk_off"))),
+        mode_override=draw(
+            st.sampled_from((None, None, "normal", "cautious", "defensive", "risk_off"))
+        ),
     )
 
 

@@ -39,7 +39,7 @@ def test_every_shipped_events_file_is_valid(path: Path) -> None:
         {"type": "teleport"},
         {"type": "equity", "timestamp": None},
         {"type": "equity", "equity": -5, "timestamp": None},
-        {"type": "mode", "mode": "panic", "timestamp": None},
+        {"type": "mode", "mode": "risk off!", "timestamp": None},
         {"type": "tick"},
         {"type": "close", "timestamp": "2026-01-05T09:00:00Z"},
     ],

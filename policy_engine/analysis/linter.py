@@ -18,7 +18,7 @@ import yaml
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, Span
 from ..document.checker import CheckedPolicy, CheckedRule
-from ..document.model import MODE_ORDER, ModeSpec, YamlPath
+from ..document.model import ModeSpec, YamlPath
 from ..document.names import LIVE_FIELDS
 from ..document.yaml_source import Document
 from ..lang import syntax as s
@@ -106,7 +106,8 @@ class Linter:
             yield Expression(node, ("envelope", key))
 
     def modes(self) -> list[ModeSpec]:
-        return [self.spec.modes[m] for m in MODE_ORDER if m in self.spec.modes]
+        """The declared modes, mildest first."""
+        return list(self.spec.modes.values())
 
     def binding(
         self,
@@ -130,8 +131,8 @@ class Linter:
                 return const(value) if value is not None else TOP
             if root == "mode":
                 if mode is None and key == "name":
-                    # an override can select any of the three, declared or not
-                    return ValueSet(frozenset(MODE_ORDER))
+                    # an override can select any declared mode
+                    return ValueSet(frozenset(self.spec.modes))
                 return hull(_mode_value(m, key) for m in modes)
             if free is not None:
                 return free(name)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from ..diagnostics import suggest
 from ..engine.contracts import PortfolioConstraintEnvelope, from_units
 from ..engine.policy import ModeInfo, Policy
 from .events import EventError, Record
@@ -76,9 +77,10 @@ class CoreBase:
         undeclared `risk_off` would broadcast risk_off while the chain approved new risk."""
         declared = self.policy.declared_modes
         if mode is not None and mode not in declared:
+            hint = suggest(mode, declared)
             raise EventError(
                 f"mode {mode!r} is not declared by policy {self.policy.name} "
-                f"(it declares {', '.join(declared)})"
+                f"(it declares {', '.join(declared)}{'; ' + hint if hint else ''})"
             )
 
     def mode_info(self) -> ModeInfo:

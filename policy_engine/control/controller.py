@@ -21,7 +21,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
@@ -36,6 +36,7 @@ from .events import (
     Record,
     check_equity,
     check_intent_id,
+    check_mode,
     check_reason,
     check_time,
     equity_event,
@@ -343,14 +344,15 @@ class PortfolioController:
 
     def set_portfolio_mode(
         self,
-        mode: Literal["normal", "defensive", "risk_off"] | None,
+        mode: str | None,
         reason: str = "",
         timestamp: datetime | str | None = None,
     ) -> PortfolioConstraintEnvelope:
-        """Set (or with ``None`` clear) the mode override; the stricter of it and the
-        drawdown mode applies. Every subscriber gets the new envelope before this returns."""
+        """Set (or with ``None`` clear) the mode override, naming a mode the policy declares;
+        the stricter of it and the drawdown mode applies. Every subscriber gets the new envelope before this returns."""
         ts = optional_timestamp(timestamp)
         check_reason(reason)
+        check_mode(mode)
         with self._lock:
             self._core.check_mode(mode)
             self._admission.check(ts)

@@ -132,6 +132,7 @@ class ControlCore(Allocation, Lifecycle):
     ) -> Outputs:
         """Set (or with ``None`` clear) the override; the envelope is always broadcast."""
         check_mode(mode)
+        self.check_mode(mode)
         seq = self.next_seq()
         records: list[Record] = []
         logs: list[Log] = []

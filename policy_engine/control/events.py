@@ -22,6 +22,7 @@ and what :meth:`~.core.ControlCore.apply` takes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -180,9 +181,6 @@ def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) 
 
 # --- validation of inputs ------------------------------------------------------------------
 
-MODES = ("normal", "defensive", "risk_off")
-
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -226,10 +224,14 @@ def check_equity(equity: Any, peak_equity: Any) -> None:
         )
 
 
+_MODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+
+
 def check_mode(mode: Any) -> None:
-    """A mode event names one of the built-in modes (or None to clear the override)."""
-    if mode is not None and mode not in MODES:
-        raise EventError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+    """A mode event names a mode (an identifier; whether the policy declares it is the
+    core's check) or None to clear the override."""
+    if mode is not None and not (isinstance(mode, str) and _MODE_NAME.fullmatch(mode)):
+        raise EventError(f"mode must be a mode's name or null, got {mode!r}")
 
 
 def check_intent_id(intent_id: Any) -> str:
@@ -253,7 +255,6 @@ Clock = Callable[[], datetime]
 
 __all__ = [
     "EVENT_TYPES",
-    "MODES",
     "EventError",
     "FillUpdate",
     "Record",

@@ -6,7 +6,7 @@ PT116 at the exact place that exceeds them:
 
 - sizes, checked on the raw document before the schema (so that a 16,000-rule
   or 30,000-param file is refused in milliseconds, not checked for seconds):
-  rules, params, the entries of strategies, symbols and cohorts, list lengths;
+  rules, params, modes, the entries of strategies, symbols and cohorts, list lengths;
 - an evaluation cost, estimated on the checked expressions (as CEL estimates
   cost): one unit per AST node of every rule, `when`, mode tier and envelope
   expression, plus the length of any list a membership test or `min`/`max`/`len`
@@ -33,12 +33,18 @@ MAX_RULES = 1_000
 MAX_PARAMS = 1_000
 MAX_ENTRIES = 10_000  # strategies, symbols, cohorts: each
 MAX_LIST_ITEMS = 10_000
+MAX_MODES = 100  # a ladder of a hundred tiers is already no ladder
 MAX_COST = 6_000  # units; see the module docstring
 
 _SECTIONS = ("strategies", "symbols", "cohorts")
 
 
-_LIMITS = {"rules": MAX_RULES, "params": MAX_PARAMS, **dict.fromkeys(_SECTIONS, MAX_ENTRIES)}
+_LIMITS = {
+    "rules": MAX_RULES,
+    "params": MAX_PARAMS,
+    "modes": MAX_MODES,
+    **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
+}
 
 
 def section_problems(root: yaml.Node, position: Callable[[int], Span]) -> list[Diagnostic]:
@@ -148,6 +154,7 @@ __all__ = [
     "MAX_COST",
     "MAX_ENTRIES",
     "MAX_LIST_ITEMS",
+    "MAX_MODES",
     "MAX_PARAMS",
     "MAX_RULES",
     "cost_problem",

@@ -19,7 +19,7 @@ from ..diagnostics import Diagnostic, PolicyError
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
 from .budgets import size_problems
-from .model import MODE_ORDER, CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
+from .model import CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
 from .schema import path_text, validate_schema
 from .yaml_source import Document
 
@@ -146,11 +146,18 @@ def _expr_text(doc: Document, path: YamlPath) -> str:
 
 
 def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, ModeSpec]:
+    """The modes in the order written, mildest first (`normal` must come first); each
+    inherits the keys it does not set from the one before it."""
     modes: dict[str, ModeSpec] = {}
     inherited: dict[str, Any] = {"risk_multiplier": 1.0, "flatten_only": False}
-    for name in MODE_ORDER:
-        if name not in raw:
-            continue
+    names = list(raw)
+    if names and names[0] != "normal":
+        message = (
+            f"`normal` must be the first mode (modes run mildest to most severe as written), "
+            f"not `{names[0]}`"
+        )
+        problems.append(d.diagnostic(d.PT111, message, doc.span(("modes", names[0]), key=True)))
+    for index, name in enumerate(names):
         cfg = dict(raw[name])
         when_path = ("modes", name, "when")
         when_src = ExprSource(_expr_text(doc, when_path), when_path) if "when" in cfg else None
@@ -172,6 +179,7 @@ def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> di
             flatten_only=bool(merged["flatten_only"]),
             when=when_src,
             attrs=attrs,
+            index=index,
         )
         inherited = merged
     return modes

@@ -9,7 +9,8 @@ from ..lang.valuetypes import Const
 
 YamlPath = tuple[str | int, ...]
 
-MODE_ORDER = ("normal", "defensive", "risk_off")
+# The modes every policy had before modes of any number: still the usual ladder.
+BUILTIN_MODES = ("normal", "defensive", "risk_off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +47,11 @@ class ModeSpec:
     flatten_only: bool
     when: ExprSource | None
     attrs: dict[str, Const] = field(default_factory=dict)
+    index: int = 0  # position in `modes` as written: 0 is `normal`, the mildest
 
     @property
     def severity(self) -> int:
-        return MODE_ORDER.index(self.name)
+        return self.index
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from ..document.checker import CheckedPolicy
 from ..document.names import Ref
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
-from .contracts import MODE_SEVERITY
 from .outcome import Outcome
 from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
 
@@ -177,7 +176,7 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_CSYM": {k: tuple(v) for k, v in data.cohort_symbols.items()},
         "_ZERO": ZERO_BUCKET,
         "_MODES": tuple(m.values for m in data.modes),
-        "_SEV": dict(MODE_SEVERITY),
+        "_SEV": data.severity,
         "_MIN": data.min_risk_abs,
         "_qdown": quantize_down,
         "_index": _index,
@@ -196,7 +195,7 @@ def _mode_lines(em: Emitter, checked: CheckedPolicy) -> list[str]:
     first = True
     for state in reversed(em.data.modes[1:]):
         when = checked.mode_whens.get(state.name)
-        if when is None or state.name not in checked.spec.modes:
+        if when is None:
             continue
         lines.append(f"{'if' if first else 'elif'} {em.expr(when)}:")
         lines.append(f"    m = {state.index}")

@@ -22,8 +22,6 @@ from pydantic import (
 )
 
 Side = Literal["long", "short", "flat"]
-ModeName = Literal["normal", "defensive", "risk_off"]
-MODE_SEVERITY: dict[str, int] = {"normal": 0, "defensive": 1, "risk_off": 2}
 
 # Risk amounts live on a grid of 1e-6 (micro-units of the account currency) so that
 # the controller can keep them as exact integers; see controller.py.
@@ -121,6 +119,9 @@ Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
 Text = Annotated[str, Strict(), Field(max_length=1000)]
 Flag = Annotated[bool, Strict()]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp), AfterValidator(_in_range)]
+# A mode is any name the policy declares under `modes` (an identifier); whether it is
+# declared is the policy's business (an override naming an undeclared mode is refused).
+ModeName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 
 
 class _Strict(BaseModel):
@@ -267,11 +268,11 @@ def fast_model(cls: type[BaseModel], values: dict[str, Any]) -> Any:
 
 
 __all__ = [
-    "MODE_SEVERITY",
     "RISK_SCALE",
     "AllocationDecision",
     "BucketState",
     "Clip",
+    "ModeName",
     "PolicyRef",
     "PortfolioConstraintEnvelope",
     "PortfolioIntent",

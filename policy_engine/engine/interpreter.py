@@ -243,7 +243,7 @@ def select_mode(
     chosen = data.modes[0]
     for state in reversed(data.modes[1:]):
         when = checked.mode_whens.get(state.name)
-        if when is not None and state.name in checked.spec.modes:
+        if when is not None:
             try:
                 holds = evaluate(when, env)
             except EvalError as exc:
@@ -254,7 +254,11 @@ def select_mode(
                 break
     override = getattr(snap, "mode_override", None)
     if override is not None:
-        severity = {m.name: m.index for m in data.modes}[override]
+        severity = data.severity.get(override)
+        if severity is None:
+            raise EvalError(
+                "unknown_mode", f"the override `{override}` is not a mode the policy declares"
+            )
         if severity > chosen.index:
             return data.modes[severity], True
     return chosen, False

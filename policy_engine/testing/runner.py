@@ -127,7 +127,9 @@ def with_constants(base: Policy, with_: dict[str, Any]) -> Policy:
     """The policy with some constants replaced (its rules, and their order, unchanged)."""
     data = yaml.safe_load(base.source or "")
     try:
-        return load_policy_text(yaml.safe_dump(merge(data, with_)), f"{base.path} (with)")
+        return load_policy_text(
+            yaml.safe_dump(merge(data, with_), sort_keys=False), f"{base.path} (with)"
+        )
     except PolicyError as exc:
         raise SuiteError(
             f"`with` makes the policy invalid: {'; '.join(x.text for x in exc.diagnostics)}"
