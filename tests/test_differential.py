@@ -68,6 +68,8 @@ NUM_NAMES = (
     'params.p_map["a"]',
     "params.p_nums[0]",
     "len(cohort.symbols)",
+    "weekday(intent.time)",
+    "time_of_day(intent.time)",
 )
 BOOL_NAMES = (
     "strategy.enabled",
@@ -75,6 +77,9 @@ BOOL_NAMES = (
     "intent.risk_reducing",
     "mode.flatten_only",
     "params.p_flag",
+    'in_window(intent.time, "21:55", "22:05")',
+    'in_window(intent.time, "22:00", "06:00")',
+    "intent.time == intent.time",
 )
 STR_NAMES = (
     "intent.symbol",
@@ -266,12 +271,28 @@ def policies(draw: st.DrawFn) -> str:
         },
         "modes": modes,
         "min_risk_abs": draw(st.sampled_from((0, 0, 10, 0.5))),
+        "timezone": draw(st.sampled_from(("UTC", "America/New_York", "Asia/Kolkata"))),
         "rules": draw(rules()),
     }
     return yaml.safe_dump(doc, sort_keys=False)
 
 
 # --- inputs ------------------------------------------------------------------------------
+
+# Event times around the edges the time functions care about: a weekend, a window edge,
+# midnight in New York, and the days daylight saving time starts and ends there.
+TIMES = st.sampled_from(
+    (
+        TS,
+        datetime(2026, 1, 10, 21, 55, tzinfo=UTC),
+        datetime(2026, 1, 10, 22, 4, 59, 999999, tzinfo=UTC),
+        datetime(2026, 1, 12, 5, 0, tzinfo=UTC),
+        datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC),
+        datetime(2026, 3, 8, 7, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+        datetime(2026, 11, 1, 6, 30, tzinfo=UTC),
+    )
+)
 
 risk = st.one_of(
     st.integers(0, 500_000).map(lambda n: n / 100),
@@ -290,7 +311,7 @@ def intents(draw: st.DrawFn) -> PortfolioIntent:
         requested_notional_abs=draw(st.one_of(st.none(), risk)),
         correlation_bucket=draw(st.sampled_from(BUCKETS)),
         reduce_only=draw(st.integers(0, 5)) == 0,
-        timestamp=TS,
+        timestamp=draw(TIMES),
     )
 
 

@@ -13,7 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 EVENT_FILES = sorted(
-    [ROOT / "examples" / "events.jsonl", *(ROOT / "tests" / "data").glob("*.jsonl")]
+    [
+        ROOT / "examples" / "events.jsonl",
+        *(ROOT / "tests" / "data").glob("*.jsonl"),
+        *(ROOT / "tests" / "limits").glob("*.jsonl"),
+    ]
 )
 
 

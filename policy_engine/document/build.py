@@ -16,6 +16,7 @@ import yaml
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError
+from ..lang import eventtime
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
 from .budgets import size_problems
@@ -91,6 +92,7 @@ def build_spec(doc: Document) -> PolicySpec:
         for k in data.get("envelope", {})
     }
     min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
+    timezone = _timezone(doc, data.get("timezone", "UTC"), ("timezone",), problems)
     problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
@@ -110,6 +112,7 @@ def build_spec(doc: Document) -> PolicySpec:
         envelope=envelope,
         reservation_ttl_sec=data.get("reservation_ttl_sec"),
         min_risk_abs=float(min_risk_abs),
+        timezone=timezone,
     )
 
 
@@ -137,6 +140,17 @@ def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> 
         message = "the content does not match `integrity.digest` (edited without updating it, or truncated?)"
         out.append(d.diagnostic(d.PT113, message, doc.span(("integrity", "digest"))))
     return out
+
+
+def _timezone(doc: Document, name: str, path: YamlPath, problems: list[Diagnostic]) -> str:
+    """``name`` when it is a time zone the database knows; else PT308 with a suggestion."""
+    try:
+        eventtime.zone(name)
+    except eventtime.TimeError as exc:
+        hint = d.suggest(name, eventtime.zone_names())
+        problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path), hint))
+        return "UTC"
+    return name
 
 
 def _expr_text(doc: Document, path: YamlPath) -> str:

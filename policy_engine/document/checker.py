@@ -199,7 +199,7 @@ class _Checker:
             return
         if op in ("<", "<=", ">", ">="):
             for node, kind in ((ln, left), (rn, right)):
-                if kind.kind not in ("number", "string", "any"):
+                if kind.kind not in ("number", "string", "time", "any"):
                     self.report(
                         d.PT302,
                         f"`{op}` needs numbers, but `{s.unparse(node)}` is a {kind}",

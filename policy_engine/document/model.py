@@ -78,3 +78,4 @@ class PolicySpec:
     envelope: dict[str, ExprSource]
     reservation_ttl_sec: int | None
     min_risk_abs: float
+    timezone: str = "UTC"  # IANA name: where weekday/time_of_day/in_window read event time

@@ -29,8 +29,9 @@ INTENT_FIELDS: dict[str, Type] = {
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
 }
-# Derived per evaluation: the amount still requested after earlier clips, and the cohort.
-INTENT_DERIVED: dict[str, Type] = {"risk": t.NUMBER, "cohort": t.STRING}
+# Derived per evaluation: the amount still requested after earlier clips, the cohort, and
+# the intent's event time (its `timestamp`, read as a time).
+INTENT_DERIVED: dict[str, Type] = {"risk": t.NUMBER, "cohort": t.STRING, "time": t.TIME}
 
 PORTFOLIO_FIELDS: dict[str, Type] = {
     "equity": t.NUMBER,
@@ -71,7 +72,7 @@ MODE_CONTEXT = frozenset({"portfolio", "params"})
 class Ref:
     """What a dotted name reads.
 
-    ``source`` is one of: intent, intent_risk, intent_cohort, portfolio,
+    ``source`` is one of: intent, intent_risk, intent_cohort, intent_time, portfolio,
     strategy_name, strategy_cfg, strategy_live, symbol_name, symbol_cfg,
     symbol_live, cohort_name, cohort_symbols, cohort_cfg, cohort_live,
     mode, param. ``key`` is the attribute or config key; ``rest`` the
@@ -195,7 +196,9 @@ def _a(kind: Type) -> str:
 
 def _source(root: str, key: str) -> str:
     if root == "intent":
-        return {"risk": "intent_risk", "cohort": "intent_cohort"}.get(key, "intent")
+        return {"risk": "intent_risk", "cohort": "intent_cohort", "time": "intent_time"}.get(
+            key, "intent"
+        )
     if root in ("strategy", "symbol", "cohort"):
         if key == "name":
             return f"{root}_name"

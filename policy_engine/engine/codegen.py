@@ -72,6 +72,8 @@ class Emitter:
             return f"intent.{key}"
         if src == "intent_risk":
             return "amount"
+        if src == "intent_time":
+            return "intent.timestamp"
         if src in ("intent_cohort", "cohort_name"):
             return self.use("cohort_name")
         if src == "portfolio":
@@ -117,9 +119,10 @@ class Emitter:
             case s.Index(target=target, key=key):
                 return f"_index({self.expr(target)}, {self.expr(key)})"
             case s.Call(func=func, args=args):
-                assert func in FUNCTIONS
-                arg = self.expr if func == "len" else self.operand
-                return f"_F_{func}(" + ", ".join(arg(a) for a in args) + ")"
+                fn = FUNCTIONS[func]
+                arg = self.operand if fn.numeric_args else self.expr
+                context = [f"_X_{k}" for k in fn.needs]  # what the function needs of the policy
+                return f"_F_{func}(" + ", ".join([*(arg(a) for a in args), *context]) + ")"
             case s.Unary(operand=o):
                 return f"(-{self.operand(o)})"
             case s.Not(operand=o):
@@ -185,6 +188,7 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_NaN": _NaNLimit,
         "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
         **{f"_F_{k}": f.impl for k, f in FUNCTIONS.items()},
+        **{f"_X_{k}": v for k, v in data.context.items()},
     }
     ns.update(em.consts)
     return ns

@@ -13,6 +13,7 @@ compiled tracers and message renderers of its rules.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -192,6 +193,7 @@ class Explainer:
                     evaluate(checked_rule.when, env, trace)
             except EvalError as exc:
                 exc.at = spec.id
+                times_as_text(trace)
                 return _new(
                     Explained, ({**trace, "error": exc.kind, "detail": exc.detail}, None, exc)
                 )
@@ -200,6 +202,7 @@ class Explainer:
             if x != x and isinstance(x, float):  # NaN; cheap for every other value
                 nan = key
                 break
+        times_as_text(trace)
         # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
         if nan is not None and (outcome[STATUS] != APPROVED or index in (outcome[WARNINGS] or ())):
             return _new(
@@ -365,9 +368,17 @@ class Explainer:
                 trace["error"] = f"{exc.kind}: {exc.detail}"
             if spec.enforcement == "warn":
                 row["shadow"] = True
+            times_as_text(trace)
             row["values"] = trace
             rows.append(row)
         return rows
+
+
+def times_as_text(trace: Trace) -> None:
+    """Event times in a trace as ISO 8601 text: explanations go into JSON records."""
+    for key, value in trace.items():
+        if isinstance(value, datetime):
+            trace[key] = value.isoformat()
 
 
 def _gate_headroom(spec: HeadroomSpec | None, trace: Trace) -> float | None:

@@ -92,6 +92,8 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = getattr(intent, key)
     elif src == "intent_risk":
         value = env.amount
+    elif src == "intent_time":
+        value = intent.timestamp
     elif src == "intent_cohort":
         value = data.cohort_name(intent.symbol, intent.correlation_bucket)
     elif src == "portfolio":
@@ -163,7 +165,7 @@ def evaluate(
                 ) from None
         case s.Call(func=func, args=args):
             vals = [evaluate(a, env, trace, seen) for a in args]
-            value = FUNCTIONS[func].call(vals, node)
+            value = FUNCTIONS[func].call(vals, node, env.data.context)
         case s.Unary(operand=o):
             value = -number(evaluate(o, env, trace, seen), o)
         case s.Not(operand=o):

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..document.checker import CheckedPolicy
 from ..lang.errors import EvalError
+from ..lang.eventtime import zone
 from .contracts import RISK_SCALE, BucketState
 
 ZERO_BUCKET = BucketState()
@@ -46,6 +47,9 @@ class RuntimeData:
     modes: tuple[ModeState, ...]  # the declared modes, indexed by severity (mildest 0)
     severity: dict[str, int]  # mode name -> index
     min_risk_abs: float
+    # What functions `need` besides their arguments (lang/functions.py), by name: the
+    # generated code and the interpreter both pass these, from here.
+    context: dict[str, Any]
 
     @classmethod
     def of(cls, checked: CheckedPolicy) -> RuntimeData:
@@ -74,6 +78,7 @@ class RuntimeData:
             modes=tuple(modes),
             severity={m.name: m.index for m in modes},
             min_risk_abs=spec.min_risk_abs,
+            context={"timezone": zone(spec.timezone)},
         )
 
     def cohort_name(self, symbol: str, bucket: str | None) -> str:

@@ -118,7 +118,9 @@ class _TraceEmitter(Emitter):
                 assert func in FUNCTIONS
                 vals = [self.emit(a, ind) for a in args]
                 v = self.tmp()
-                self.line(f"{v} = _FN[{func!r}].call([{', '.join(vals)}], {self.const(node)})", ind)
+                self.line(
+                    f"{v} = _FN[{func!r}].call([{', '.join(vals)}], {self.const(node)}, _CTX)", ind
+                )
             case s.Unary(operand=o):
                 a = self.emit(o, ind)
                 self.number(a, o, ind)
@@ -181,6 +183,7 @@ class _TraceEmitter(Emitter):
 def _explainnamespace(em: _TraceEmitter, data: RuntimeData) -> dict[str, Any]:
     ns = namespace(em, data)
     ns.update(_CSYML=data.cohort_symbols, _xindex=_xindex, _FN=FUNCTIONS, _number=number)
+    ns.update(_CTX=data.context)
     ns.update(_float=float, _int=int)
     return ns
 

@@ -1,0 +1,57 @@
+"""The limits risk owners asked for (issue 11, "Done when"), each written in YAML from the
+docs alone (`tests/limits/NAME.yaml`), decided by `policy run` on an event stream written
+for it (`tests/limits/NAME.jsonl`): one row per limit, every decision pinned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from policy_engine.cli import cli
+
+LIMITS = Path(__file__).resolve().parent / "limits"
+
+# limit -> {intent id: decision code, or (decision code, approved risk)}
+TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
+    "trading_window": {
+        "fri-2154": "approved_full",
+        "fri-2155": "rejected_maintenance_break",
+        "fri-2204": "rejected_maintenance_break",
+        "fri-2205": "approved_full",
+        "sat-noon": "rejected_no_weekends",
+        "sat-exit": "approved_full",
+        "sun-2359": "rejected_no_weekends",
+        "mon-0000": "approved_full",
+        "mon-2200": "rejected_maintenance_break",
+    },
+}
+
+
+def run(name: str) -> list[dict[str, Any]]:
+    """`policy run --json` on the limit's policy and events: the decision records."""
+    result = CliRunner().invoke(
+        cli, ["run", str(LIMITS / f"{name}.yaml"), str(LIMITS / f"{name}.jsonl"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_policy_run_decides_the_limit(name: str) -> None:
+    records = run(name)
+    got = {r["intent_id"]: (r["decision_code"], r["approved_risk_abs"]) for r in records}
+    assert list(got) == list(TABLE[name]), "one decision per intent, in the stream's order"
+    for intent_id, want in TABLE[name].items():
+        code, amount = got[intent_id]
+        if isinstance(want, tuple):
+            assert (code, amount) == want, intent_id
+        else:
+            assert code == want, f"{intent_id}: {code} ({records})"
+
+
+def test_every_limit_has_a_row() -> None:
+    assert sorted(p.stem for p in LIMITS.glob("*.yaml")) == sorted(TABLE)
