@@ -209,7 +209,12 @@ def rules(draw: st.DrawFn) -> list[dict[str, Any]]:
             )
             rule["message"] = "at " + " and ".join(f"{{{p}}}" for p in placeholders)
         if kind != "allow" and draw(st.integers(0, 4)) == 0:  # a shadow allow is refused at load
-            rule["enforcement"] = "warn"
+            rule["enforcement"] = draw(st.sampled_from(("warn", "staged")))
+            if rule["enforcement"] == "staged":  # shadow before the instant, enforced from it
+                del rule["enforcement"]
+                rule["enforce_from"] = draw(
+                    st.sampled_from(("2026-01-10T22:00:00Z", "2026-03-08T07:00:00+00:00"))
+                )
         out.append(rule)
     return out
 

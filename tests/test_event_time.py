@@ -4,27 +4,18 @@ arithmetic the control core rolls over with."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policy_engine import PolicyError, load_policy_text
 from policy_engine.lang import eventtime
 from policy_engine.lang.eventtime import TradingDay, in_window, time_of_day, weekday, zone
 
+from support.loading import problems
+
 NEW_YORK = zone("America/New_York")
-
-
-def problems(body: str) -> list[str]:
-    text = "api_version: policy-engine/v1\nname: t\nversion: 1\n" + textwrap.dedent(body)
-    try:
-        load_policy_text(text, "t.yaml")
-    except PolicyError as exc:
-        return [x.format() for x in exc.diagnostics]
-    return []
 
 
 def test_the_functions_read_local_time_across_daylight_saving() -> None:

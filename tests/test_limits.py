@@ -28,7 +28,18 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "mon-0000": "approved_full",
         "mon-2200": "rejected_maintenance_break",
     },
+    "staged_cap": {
+        "feb-small": "approved_full",
+        "feb-big": ("approved_full", 800),  # the new cap only warns before 1 March
+        "feb-huge": "rejected_old_cap",
+        "mar-small": "approved_full",
+        "mar-big": "rejected_new_cap",
+    },
 }
+
+
+# limit -> {intent id: the shadow rules that would have blocked it}
+SHADOW: dict[str, dict[str, list[str]]] = {"staged_cap": {"feb-big": ["new-cap"]}}
 
 
 def run(name: str) -> list[dict[str, Any]]:
@@ -51,6 +62,10 @@ def test_policy_run_decides_the_limit(name: str) -> None:
             assert (code, amount) == want, intent_id
         else:
             assert code == want, f"{intent_id}: {code} ({records})"
+    shadow = SHADOW.get(name, {})
+    for record in records:
+        warned = [w["rule_id"] for w in record["warnings"]]
+        assert warned == shadow.get(record["intent_id"], []), record["intent_id"]
 
 
 def test_every_limit_has_a_row() -> None:

@@ -115,9 +115,14 @@ def _rule_fields(a: CheckedRule, b: CheckedRule) -> list[tuple[str, Any, Any]]:
         ("when", when(a), when(b)),
         ("on_exceed", a.spec.on_exceed, b.spec.on_exceed),
         ("enforcement", a.spec.enforcement, b.spec.enforcement),
+        ("enforce_from", _instant(a), _instant(b)),
         ("code", a.spec.code, b.spec.code),
         ("message", msg(a), msg(b)),
     ]
+
+
+def _instant(r: CheckedRule) -> str | None:
+    return r.spec.enforce_from.isoformat() if r.spec.enforce_from is not None else None
 
 
 def _expr(r: CheckedRule) -> str:

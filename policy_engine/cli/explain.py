@@ -64,6 +64,8 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     width = max((len(r["rule_id"]) for r in rows), default=0)
     for i, row in enumerate(rows, 1):
         shadow = " (shadow)" if row.get("shadow") else ""
+        if "enforce_from" in row:  # a staged rule says which side of its date the intent is
+            shadow += f" (enforced from {row['enforce_from']})"
         crule = policy.checked.rules[i - 1]
         values = row["values"]
         limit = values.get(s.unparse(crule.expr)) if crule.spec.kind == "limit" else None

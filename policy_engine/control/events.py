@@ -31,14 +31,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..engine.contracts import (
     MAX_AMOUNT,
-    MAX_TIME,
-    MIN_TIME,
     Amount,
     Name,
     PortfolioIntent,
     Timestamp,
 )
 from ..engine.policy import Policy, load_policy_text
+from ..lang.eventtime import MAX_TIME, MIN_TIME
 
 Record = dict[str, Any]
 EVENT_TYPES = ("intent", "fill", "cancel", "close", "equity", "mode", "tick", "policy")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 import yaml
@@ -17,6 +18,7 @@ import yaml
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError
 from ..lang import eventtime
+from ..lang.eventtime import MAX_TIME, MIN_TIME
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
 from .budgets import size_problems
@@ -213,6 +215,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         # A shadow allow would still have to decide (approve early or not); refuse the ambiguity.
         message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
+    enforce_from = _enforce_from(doc, raw, path, kind, problems)
     if "on_exceed" in raw and kind != "limit":
         message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))
@@ -233,7 +236,35 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         code=raw.get("code", "rejected_" + re.sub(r"[^a-z0-9]+", "_", rule_id.lower()).strip("_")),
         message=text,
         description=raw.get("description"),
+        enforce_from=enforce_from,
     )
+
+
+def _enforce_from(
+    doc: Document, raw: dict[str, Any], path: YamlPath, kind: str, problems: list[Diagnostic]
+) -> datetime | None:
+    """A rule's staged-rollout instant (an aware timestamp), or None."""
+    text = raw.get("enforce_from")
+    if text is None:
+        return None
+    where = doc.span((*path, "enforce_from"))
+    if raw.get("enforcement") == "warn" or kind == "allow":
+        what = "`enforcement: warn` (always shadow)" if kind != "allow" else "an `allow` rule"
+        message = f"`enforce_from` cannot apply to {what} (`{raw['id']}`)"
+        problems.append(d.diagnostic(d.PT111, message, where))
+        return None
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None or not MIN_TIME <= when < MAX_TIME:
+        message = (
+            f"`{path_text((*path, 'enforce_from'))}`: `{text}` is not a timestamp with a UTC "
+            f"offset in [{MIN_TIME:%Y-%m-%d}, {MAX_TIME:%Y-%m-%d})"
+        )
+        problems.append(d.diagnostic(d.PT308, message, where, "write it as 2026-03-01T00:00:00Z"))
+        return None
+    return when
 
 
 def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[Diagnostic]]:

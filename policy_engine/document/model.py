@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from ..lang.valuetypes import Const
@@ -34,10 +35,17 @@ class RuleSpec:
     code: str
     message: ExprSource | None
     description: str | None = None
+    enforce_from: datetime | None = None  # staged rollout: shadow before, enforced from
 
     @property
     def path(self) -> YamlPath:
         return ("rules", self.index)
+
+    def shadow_at(self, when: datetime) -> bool:
+        """Whether the rule runs in shadow (warns, blocks nothing) for an intent at ``when``."""
+        if self.enforcement == "warn":
+            return True
+        return self.enforce_from is not None and when < self.enforce_from
 
 
 @dataclass(frozen=True, slots=True)

@@ -291,6 +291,10 @@ class _Constructor:
     def _scalar(self, node: yaml.Node, key: bool = False) -> Any:
         """A scalar's value; ``key`` (a mapping key, or expression text) skips the YAML 1.1
         checks, since its raw text is what is used."""
+        if node.tag == _TIMESTAMP and not self.doc.text.startswith("!", node.start_mark.index):
+            # YAML 1.2 has no timestamp type: a plain `2026-03-01T00:00:00Z` is text (as
+            # `enforce_from` reads it); an explicit `!!timestamp` tag is refused below.
+            return str(node.value)
         if node.tag not in _SAFE_TAGS:
             where = self.doc.position(node.start_mark.index)
             self.problems.append(d.diagnostic(d.PT105, f"unsupported YAML tag `{node.tag}`", where))
@@ -372,6 +376,7 @@ def _yaml_diagnostic(doc: Document, exc: yaml.MarkedYAMLError) -> Diagnostic:
     return d.diagnostic(d.PT101, problem.message, where, problem.help)
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",

@@ -218,7 +218,24 @@ def _mode_lines(em: Emitter, checked: CheckedPolicy) -> list[str]:
 def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     rule = checked.rules[i]
     spec = rule.spec
-    shadow = spec.enforcement == "warn"
+    if spec.enforce_from is None:
+        return [f"# rule {i}", *_rule_body(em, i, checked, spec.enforcement == "warn")]
+    # Staged rollout: shadow before `enforce_from`, enforced from it, on the intent's time.
+    at = em.const(spec.enforce_from)
+    enforced = _rule_body(em, i, checked, False)
+    shadow = _rule_body(em, i, checked, True)
+    return [
+        f"# rule {i} (enforced from {spec.enforce_from.isoformat()})",
+        f"if intent.timestamp < {at}:",
+        *("    " + b for b in shadow),
+        "else:",
+        *("    " + b for b in enforced),
+    ]
+
+
+def _rule_body(em: Emitter, i: int, checked: CheckedPolicy, shadow: bool) -> list[str]:
+    rule = checked.rules[i]
+    spec = rule.spec
     reject = f"return (1, {i}, 0.0, clips, warns, m, ov, None)"
     body: list[str] = []
     expr = em.expr(rule.expr)
@@ -261,7 +278,7 @@ def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
             "except _Exception:",
             f"    warns = _add(warns, {i})",
         ]
-    return [f"# rule {i}", *body]
+    return body
 
 
 def _repeated_reads(checked: CheckedPolicy) -> tuple[set[str], set[str]]:

@@ -7,7 +7,7 @@ approved); what the engine builds itself is trusted and built fast.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +20,8 @@ from pydantic import (
     Strict,
     model_validator,
 )
+
+from ..lang.eventtime import MAX_TIME, MIN_TIME
 
 Side = Literal["long", "short", "flat"]
 
@@ -42,8 +44,6 @@ def from_units(units: int) -> float:
 # small enough that every aggregate stays exact on the 1e-6 grid. Timestamps within
 # [2000-01-01, 2200-01-01) UTC: a TTL added to any of them stays a valid datetime.
 MAX_AMOUNT = 1e15
-MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _number(value: Any) -> Any:

@@ -366,8 +366,10 @@ class Explainer:
             except EvalError as exc:
                 row["verdict"] = "error"
                 trace["error"] = f"{exc.kind}: {exc.detail}"
-            if spec.enforcement == "warn":
+            if spec.shadow_at(verdict.intent.timestamp):
                 row["shadow"] = True
+            if spec.enforce_from is not None:
+                row["enforce_from"] = spec.enforce_from.isoformat()
             times_as_text(trace)
             row["values"] = trace
             rows.append(row)

@@ -306,9 +306,10 @@ def run_chain(
         if seen is not None:
             seen.rule(index, what)
 
+    now = intent.timestamp  # event time: a staged rule (enforce_from) is shadow before it
     for i, rule in enumerate(checked.rules):
         spec = rule.spec
-        shadow = spec.enforcement == "warn"
+        shadow = spec.shadow_at(now)
         try:
             if rule.when is not None:
                 if seen is not None:

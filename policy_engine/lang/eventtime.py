@@ -22,6 +22,10 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+# The instants an event may carry: a TTL added to any of them stays a valid datetime.
+MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 MINUTES_PER_DAY = 24 * 60
 
@@ -116,7 +120,9 @@ class TradingDay:
 
 
 __all__ = [
+    "MAX_TIME",
     "MINUTES_PER_DAY",
+    "MIN_TIME",
     "TimeError",
     "TradingDay",
     "in_window",
