@@ -70,6 +70,8 @@ NUM_NAMES = (
     "len(cohort.symbols)",
     "weekday(intent.time)",
     "time_of_day(intent.time)",
+    "intent.score",
+    "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
 )
 BOOL_NAMES = (
     "strategy.enabled",
@@ -80,6 +82,10 @@ BOOL_NAMES = (
     'in_window(intent.time, "21:55", "22:05")',
     'in_window(intent.time, "22:00", "06:00")',
     "intent.time == intent.time",
+    "has(intent.reward)",
+    "has(intent.venue)",
+    "intent.hedge",
+    "(has(intent.expires) and intent.expires <= intent.time)",
 )
 STR_NAMES = (
     "intent.symbol",
@@ -90,6 +96,7 @@ STR_NAMES = (
     "cohort.name",
     "strategy.name",
     "symbol.name",
+    "intent.urgency",
 )
 STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"cautious"', '"S1"')
 LIST_NAMES = ("cohort.symbols", "params.p_syms", '["BTC-USD", "SOL-USD"]')
@@ -277,9 +284,21 @@ def policies(draw: st.DrawFn) -> str:
         "modes": modes,
         "min_risk_abs": draw(st.sampled_from((0, 0, 10, 0.5))),
         "timezone": draw(st.sampled_from(("UTC", "America/New_York", "Asia/Kolkata"))),
+        "inputs": INPUTS,
         "rules": draw(rules()),
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+# Declared inputs: every type, required or with a default (null included).
+INPUTS = {
+    "score": {"type": "number", "default": 1.5},
+    "reward": {"type": "number", "default": None},
+    "venue": {"type": "string", "default": None},
+    "urgency": {"type": "string", "required": True},
+    "hedge": {"type": "bool", "default": False},
+    "expires": {"type": "time", "default": None},
+}
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -306,18 +325,31 @@ risk = st.one_of(
 
 
 @st.composite
-def intents(draw: st.DrawFn) -> PortfolioIntent:
-    return PortfolioIntent(
-        intent_id="i",
-        strategy=draw(st.sampled_from(STRATEGIES)),
-        symbol=draw(st.sampled_from(SYMBOLS)),
-        side=draw(st.sampled_from(("long", "short", "flat"))),
-        requested_risk_abs=draw(risk),
-        requested_notional_abs=draw(st.one_of(st.none(), risk)),
-        correlation_bucket=draw(st.sampled_from(BUCKETS)),
-        reduce_only=draw(st.integers(0, 5)) == 0,
-        timestamp=draw(TIMES),
-    )
+def intents(draw: st.DrawFn) -> dict[str, Any]:
+    """An intent's fields (the policy's intent model validates them, inputs included)."""
+    fields: dict[str, Any] = {
+        "intent_id": "i",
+        "strategy": draw(st.sampled_from(STRATEGIES)),
+        "symbol": draw(st.sampled_from(SYMBOLS)),
+        "side": draw(st.sampled_from(("long", "short", "flat"))),
+        "requested_risk_abs": draw(risk),
+        "requested_notional_abs": draw(st.one_of(st.none(), risk)),
+        "correlation_bucket": draw(st.sampled_from(BUCKETS)),
+        "reduce_only": draw(st.integers(0, 5)) == 0,
+        "timestamp": draw(TIMES),
+        "urgency": draw(st.sampled_from(("normal", "high"))),
+    }
+    optional = {
+        "score": st.sampled_from((-2.5, 0, 3)),
+        "reward": st.one_of(st.none(), risk),
+        "venue": st.one_of(st.none(), st.sampled_from(("XNAS", "BINANCE"))),
+        "hedge": st.booleans(),
+        "expires": st.one_of(st.none(), TIMES),
+    }
+    for key, values in optional.items():
+        if draw(st.booleans()):
+            fields[key] = draw(values)
+    return fields
 
 
 buckets = st.builds(
@@ -377,10 +409,11 @@ def _same(a: Any, b: Any) -> bool:
 )
 @given(text=policies(), cases=st.lists(st.tuples(intents(), snapshots()), min_size=1, max_size=4))
 def test_generated_chain_agrees_with_interpreter(
-    text: str, cases: list[tuple[PortfolioIntent, PortfolioSnapshot]]
+    text: str, cases: list[tuple[dict[str, Any], PortfolioSnapshot]]
 ) -> None:
     policy = _policy(text)
-    for intent, snap in cases:
+    for fields, snap in cases:
+        intent = policy.intent_model.model_validate(fields)
         verdict = policy.evaluate(intent, snap)  # never raises
         assert verdict.decision_code
         reference = policy.interpret(intent, snap)

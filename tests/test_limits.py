@@ -28,6 +28,15 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "mon-0000": "approved_full",
         "mon-2200": "rejected_maintenance_break",
     },
+    "reward_risk": {
+        "no-reward": "approved_full",
+        "rr-2": "approved_full",
+        "rr-1.5": "rejected_min_reward_risk",
+        "null-reward": "approved_full",
+        "rr-3": "approved_full",
+        "bad-reward": "rejected_invalid_intent",  # typed strictly: a number is a JSON number
+        "undeclared": "rejected_invalid_intent",  # undeclared fields are refused as before
+    },
     "staged_cap": {
         "feb-small": "approved_full",
         "feb-big": ("approved_full", 800),  # the new cap only warns before 1 March

@@ -193,8 +193,9 @@ class PortfolioController:
 
     def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
         core = self._core
+        model = core.policy.intent_model
         try:
-            parsed = parse_intent(intent)
+            parsed = parse_intent(intent, model)
         except Exception as exc:  # never raise into the trading loop
             with self._lock:
                 return self._refused(
@@ -203,6 +204,8 @@ class PortfolioController:
                     )
                 )
         with self._lock:
+            if core.policy.intent_model is not model:  # a reload declared other inputs
+                return self._request(intent, want)
             duplicate = core.duplicate_message(parsed.intent_id)
             if duplicate is not None:
                 return self._refused(

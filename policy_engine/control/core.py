@@ -237,7 +237,7 @@ class ControlCore(Allocation, Lifecycle):
         kind = event.get("type")
         if kind == "intent":
             try:
-                intent = parse_intent(event)
+                intent = parse_intent(event, self.policy.intent_model)
             except ValueError as exc:
                 return self.invalid_intent(event, str(exc), teach=teach)[2]
             return self.request(intent, build=True, teach=teach)[2]

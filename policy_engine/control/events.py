@@ -36,6 +36,7 @@ from ..engine.contracts import (
     PortfolioIntent,
     Timestamp,
 )
+from ..engine.intents import as_intent
 from ..engine.policy import Policy, load_policy_text
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 
@@ -195,9 +196,17 @@ def _parse(model: type[M], raw: Any) -> M:
         raise ValueError(validation_message(exc)) from None
 
 
-def parse_intent(raw: Any) -> PortfolioIntent:
-    """An intent from a model or a dict; ValueError (the validation message) if invalid."""
-    return _parse(PortfolioIntent, raw)
+def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> PortfolioIntent:
+    """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
+    intent or a dict; ValueError (the validation message) if invalid."""
+    if isinstance(raw, Mapping):
+        raw = {k: v for k, v in raw.items() if k != "type"}
+    elif not isinstance(raw, PortfolioIntent):
+        raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")
+    try:
+        return as_intent(model, raw)
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
 
 
 def parse_fill(raw: Any) -> FillUpdate:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -22,7 +23,15 @@ from ..lang.eventtime import MAX_TIME, MIN_TIME
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
 from .budgets import size_problems
-from .model import CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
+from .model import (
+    CohortSpec,
+    ExprSource,
+    InputSpec,
+    ModeSpec,
+    PolicySpec,
+    RuleSpec,
+    YamlPath,
+)
 from .schema import path_text, validate_schema
 from .yaml_source import Document
 
@@ -95,6 +104,7 @@ def build_spec(doc: Document) -> PolicySpec:
     }
     min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
     timezone = _timezone(doc, data.get("timezone", "UTC"), ("timezone",), problems)
+    inputs = _inputs(doc, data.get("inputs", {}), problems)
     problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
@@ -115,6 +125,7 @@ def build_spec(doc: Document) -> PolicySpec:
         reservation_ttl_sec=data.get("reservation_ttl_sec"),
         min_risk_abs=float(min_risk_abs),
         timezone=timezone,
+        inputs=inputs,
     )
 
 
@@ -153,6 +164,51 @@ def _timezone(doc: Document, name: str, path: YamlPath, problems: list[Diagnosti
         problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path), hint))
         return "UTC"
     return name
+
+
+def _inputs(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, InputSpec]:
+    """The declared extra intent fields: a type and a default (null allowed) or `required`."""
+    out: dict[str, InputSpec] = {}
+    for name, cfg in raw.items():
+        path: YamlPath = ("inputs", name)
+        kind = cfg["type"]
+        required = cfg.get("required") is True
+        if ("default" in cfg) == required:
+            message = (
+                f"input `{name}` gives both `default` and `required: true`: choose one"
+                if required
+                else f"input `{name}` needs a `default` (null when it may be absent) or `required: true`"
+            )
+            problems.append(d.diagnostic(d.PT111, message, doc.span(path, key=True)))
+            continue
+        default = cfg.get("default")
+        try:
+            value = None if default is None else input_value(kind, default)
+        except ValueError as exc:
+            where = (*path, "default")
+            problems.append(d.diagnostic(d.PT308, f"`{path_text(where)}`: {exc}", doc.span(where)))
+            continue
+        out[name] = InputSpec(name, kind, value, required)
+    return out
+
+
+def input_value(kind: str, value: Any) -> Const | datetime:
+    """A declared input's default as the intent model holds it (ValueError if it is not one)."""
+    if kind == "time":
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+        if when is None or when.utcoffset() is None or not MIN_TIME <= when < MAX_TIME:
+            raise ValueError(f"must be a timestamp with a UTC offset, not {value!r}")
+        return when
+    if kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or abs(value) > 1e15:
+            raise ValueError(f"must be a finite number of at most 1e15, not {value!r}")
+        return value  # type: ignore[no-any-return]
+    if kind == "string" and not (isinstance(value, str) and len(value) <= 1000):
+        raise ValueError(f"must be a string of at most 1000 characters, not {value!r}")
+    if kind == "bool" and not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {value!r}")
+    return value  # type: ignore[no-any-return]
 
 
 def _expr_text(doc: Document, path: YamlPath) -> str:
@@ -322,6 +378,9 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
         for k in section("envelope")
     }
+    inputs = _inputs(
+        doc, {k: v for k, v in section("inputs").items() if isinstance(v, dict)}, problems
+    )
     spec = PolicySpec(
         path=doc.path,
         content_hash=doc.content_hash,
@@ -338,5 +397,6 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         envelope=envelope,
         reservation_ttl_sec=None,
         min_risk_abs=0.0,
+        inputs=inputs,
     )
     return spec, problems

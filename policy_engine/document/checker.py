@@ -28,6 +28,7 @@ from .names import (
     Ref,
     Scope,
     Unresolved,
+    input_reserved,
 )
 from .sourcemap import SourceMap
 
@@ -37,8 +38,8 @@ MessagePart = str | s.Expr
 _LITERAL_SLIPS = {
     "True": "write `true`",
     "False": "write `false`",
-    "None": "the language has no null; compare with a value",
-    "null": "the language has no null; compare with a value",
+    "None": "the language has no null; test an optional field with `has(intent.<name>)`",
+    "null": "the language has no null; test an optional field with `has(intent.<name>)`",
 }
 
 
@@ -356,6 +357,11 @@ class _Checker:
                             d.PT309, f"`mode.{key}` is built in and cannot be configured", where
                         )
                     )
+        for name in self.spec.inputs:
+            if input_reserved(name):
+                where = self.doc.span(("inputs", name), key=True)
+                message = f"`intent.{name}` is built in and cannot be declared as an input"
+                self.problems.append(d.diagnostic(d.PT309, message, where))
         seen: dict[str, int] = {}
         for rule in self.spec.rules:
             if rule.id in seen:

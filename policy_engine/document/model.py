@@ -63,6 +63,16 @@ class ModeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InputSpec:
+    """An extra intent field the policy reads as ``intent.<name>``."""
+
+    name: str
+    type: Literal["number", "string", "bool", "time"]
+    default: Const | datetime | None  # the value when absent (None: absent, `has()` false)
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CohortSpec:
     name: str
     symbols: tuple[str, ...]
@@ -87,3 +97,4 @@ class PolicySpec:
     reservation_ttl_sec: int | None
     min_risk_abs: float
     timezone: str = "UTC"  # IANA name: where weekday/time_of_day/in_window read event time
+    inputs: dict[str, InputSpec] = field(default_factory=dict)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from ..lang import valuetypes as t
 from ..lang.valuetypes import Const, Type
 from .model import PolicySpec
@@ -62,6 +64,26 @@ MODE_FIELDS: dict[str, Type] = {
 
 RESERVED_KEYS = frozenset({"name", "symbols", *LIVE_FIELDS})
 
+INPUT_TYPES: dict[str, Type] = {
+    "number": t.NUMBER,
+    "string": t.STRING,
+    "bool": t.BOOL,
+    "time": t.TIME,
+}
+
+
+def input_reserved(name: str) -> bool:
+    """A declared input may not shadow an intent field, a derived name or the model's own
+    attributes (`model_dump`, `copy`, ...): it becomes an attribute of the intent model."""
+    return (
+        name in INTENT_FIELDS
+        or name in INTENT_DERIVED
+        or name == "timestamp"
+        or name.startswith(("model_", "_"))
+        or hasattr(BaseModel, name)
+    )
+
+
 # Which namespaces each kind of expression may read.
 INTENT_CONTEXT = frozenset(NAMESPACES)
 ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params"})
@@ -111,6 +133,7 @@ class Scope:
     cohort_cfg: dict[str, Type]
     mode_cfg: dict[str, Type]
     params: dict[str, Type]
+    inputs: dict[str, Type] = field(default_factory=dict)  # declared extra intent fields
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -129,13 +152,18 @@ class Scope:
             cohort_cfg=_config_types([c.attrs for c in spec.cohorts.values()]),
             mode_cfg=modes,
             params={k: t.type_of(v) for k, v in spec.params.items()},
+            inputs={
+                name: Type(INPUT_TYPES[i.type].kind, nullable=i.default is None and not i.required)
+                for name, i in spec.inputs.items()
+                if not input_reserved(name)
+            },
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
         """Every name readable under ``namespace`` with its type."""
         match namespace:
             case "intent":
-                return {**INTENT_FIELDS, **INTENT_DERIVED}
+                return {**INTENT_FIELDS, **INTENT_DERIVED, **self.inputs}
             case "portfolio":
                 return dict(PORTFOLIO_FIELDS)
             case "strategy":

@@ -46,7 +46,7 @@ def from_units(units: int) -> float:
 MAX_AMOUNT = 1e15
 
 
-def _number(value: Any) -> Any:
+def strict_number(value: Any) -> Any:
     # Strict: an int or a float, nothing that merely converts to one. A boolean would read
     # as 1.0, a string or a Decimal would be journaled as something replay reads otherwise.
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -73,14 +73,14 @@ def _kind(value: Any) -> str:
     return _KINDS.get(type(value), f"a {type(value).__name__}")
 
 
-def _finite(value: float) -> float:
+def finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
 
 
 def _on_grid(value: float) -> float:
-    units = to_units(_finite(value))
+    units = to_units(finite(value))
     if units == 0 and value > 0:
         # Rounding 1e-7 to zero would approve a zero-risk trade that still takes a slot.
         raise ValueError("is below the 1e-6 risk grid (use 0 or at least 0.000001)")
@@ -105,14 +105,15 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
+# The bounds come first so that the published JSON Schema says `minimum`/`maximum`.
 Amount = Annotated[
     float,
-    BeforeValidator(_number),
     Field(ge=0, le=MAX_AMOUNT),
+    BeforeValidator(strict_number),
     AfterValidator(_on_grid),
 ]
 FiniteNonNeg = Annotated[
-    float, BeforeValidator(_number), Field(ge=0, le=MAX_AMOUNT), AfterValidator(_finite)
+    float, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
 ]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
@@ -279,6 +280,8 @@ __all__ = [
     "PortfolioSnapshot",
     "RuleWarning",
     "datetime",
+    "finite",
     "from_units",
+    "strict_number",
     "to_units",
 ]

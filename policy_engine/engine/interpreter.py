@@ -27,6 +27,7 @@ from .outcome import APPROVED, ERROR, REJECTED, Outcome
 from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down, within
 
 Trace = dict[str, Any]
+_ABSENT: Any = object()
 
 
 class Observer(Protocol):
@@ -89,7 +90,12 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
     src, key = ref.source, ref.key
     value: Any
     if src == "intent":
-        value = getattr(intent, key)
+        value = getattr(intent, key, _ABSENT)
+        if value is _ABSENT:  # an input read from an intent not validated by this policy
+            raise EvalError(
+                "missing_input",
+                f"the intent has no `{key}` (validate it with the policy's intent model)",
+            )
     elif src == "intent_risk":
         value = env.amount
     elif src == "intent_time":

@@ -20,8 +20,9 @@ from ..document.model import RuleSpec
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
 from .codegen import ENVELOPE_KEYS, Chain, EnvelopeFn, compile_chain, compile_envelope
-from .contracts import PolicyRef, PortfolioConstraintEnvelope, fast_model
+from .contracts import PolicyRef, PortfolioConstraintEnvelope, PortfolioIntent, fast_model
 from .explain import Explainer
+from .intents import intent_model
 from .interpreter import run_chain
 from .outcome import Outcome
 from .runtime import ModeState, RuntimeData
@@ -70,6 +71,8 @@ class Policy:
         self.warnings: tuple[Diagnostic, ...] = checked.warnings
         self.ref = PolicyRef(name=spec.name, version=spec.version, hash=spec.content_hash)
         self.data = RuntimeData.of(checked)
+        # The intents this policy reads: PortfolioIntent with its declared `inputs`.
+        self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
         # The generated chain itself: it raises where it cannot decide (then `decide` asks
         # the interpreter); public for tests and benchmarks that measure it alone.
         self.chain: Chain

@@ -246,6 +246,14 @@ def _fold_bool(args: list[Abstract]) -> Abstract:
     return BOTH
 
 
+def _has_rule(args: Sequence[s.Expr], types: Sequence[Type]) -> tuple[Type, list[Problem]]:
+    return t.BOOL, []
+
+
+def _has(value: Any) -> bool:
+    return value is not None
+
+
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
@@ -301,6 +309,17 @@ FUNCTIONS: dict[str, Function] = {
             len,
             _no_guard,
             _fold_len,
+            numeric_args=False,
+        ),
+        Function(
+            "has",
+            1,
+            1,
+            "`has(x)`: x is present and not null (an optional intent field or input)",
+            _has_rule,
+            _has,
+            _no_guard,
+            _fold_bool,
             numeric_args=False,
         ),
         Function(

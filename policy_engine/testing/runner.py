@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ..control.controller import PortfolioController
 from ..control.events import EventError
 from ..diagnostics import PolicyError
-from ..engine.contracts import PortfolioIntent, PortfolioSnapshot
+from ..engine.contracts import PortfolioSnapshot
 from ..engine.coverage import Coverage
 from ..engine.interpreter import run_chain
 from ..engine.outcome import Outcome
@@ -150,7 +150,7 @@ def _run_case(
     policy: Policy, case: Case, suite: Suite, seen: Coverage | None, result: TestResult
 ) -> None:
     defaults = suite.data.defaults
-    intent = _model(PortfolioIntent, merge(defaults.intent, case.intent), "intent")
+    intent = _model(policy.intent_model, merge(defaults.intent, case.intent), "intent")
     state = _model(PortfolioSnapshot, merge(defaults.state, case.state), "state")
     verdict = policy.evaluate(intent, state)
     facts = verdict.decision().model_dump(mode="json")
