@@ -28,6 +28,7 @@ PURE_CORE = [
     "control/lifecycle.py",
     "control/core.py",
     "control/state.py",
+    "control/book.py",
     "control/records.py",
     "control/snapshot.py",
     "control/events.py",

@@ -395,6 +395,9 @@ def test_partial_fills_duplicates_unknown_and_overfill() -> None:
         "heat": 0.0,
         "open_positions": 0,
         "active_trades": 0,
+        "long_risk": 0.0,
+        "short_risk": 0.0,
+        "net_risk": 0.0,
     }
 
 

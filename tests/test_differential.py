@@ -70,6 +70,11 @@ NUM_NAMES = (
     "len(cohort.symbols)",
     "weekday(intent.time)",
     "time_of_day(intent.time)",
+    "portfolio.net_risk",
+    "portfolio.long_risk",
+    "strategy.short_risk",
+    "symbol.net_risk",
+    "cohort.net_risk",
     "intent.score",
     "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
 )
@@ -358,6 +363,8 @@ buckets = st.builds(
     reserved_risk=risk,
     open_positions=st.integers(0, 5),
     active_trades=st.integers(0, 5),
+    long_risk=risk,
+    short_risk=risk,
 )
 
 
@@ -373,6 +380,8 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         reserved_risk=draw(risk),
         open_positions=draw(st.integers(0, 8)),
         active_trades=draw(st.integers(0, 8)),
+        long_risk=draw(risk),
+        short_risk=draw(risk),
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),

@@ -38,6 +38,7 @@ class RefTrade:
     reserved: int = 0
     released: bool = False
     fills: set[str] = field(default_factory=set)
+    side: str = "long"
 
     @property
     def open(self) -> bool:
@@ -49,12 +50,12 @@ class Model:
 
     def __init__(self) -> None:
         self.trades: dict[str, RefTrade] = {}
-        self.ended: dict[str, tuple[str, str]] = {}  # ended id -> (strategy, symbol)
+        self.ended: dict[str, tuple[str, str, str]] = {}  # ended id -> (strategy, symbol, side)
         self.clock: datetime | None = None
 
     def end(self, iid: str) -> None:
         t = self.trades.pop(iid)
-        self.ended[iid] = (t.strategy, t.symbol)
+        self.ended[iid] = (t.strategy, t.symbol, t.side)
 
     def advance(self, ts: datetime) -> None:
         if self.clock is None or ts > self.clock:
@@ -69,29 +70,33 @@ class Model:
             if not t.open:
                 self.end(iid)
 
-    def aggregates(self) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    def aggregates(self) -> dict[tuple[str, str], tuple[int, ...]]:
         out: dict[tuple[str, str], list[int]] = {}
         for t in self.trades.values():
             keys = [("portfolio", ""), ("strategy", t.strategy), ("symbol", t.symbol)]
             keys.append(("cohort", COHORT[t.symbol]))
             for key in keys:
-                acc = out.setdefault(key, [0, 0, 0, 0])
+                acc = out.setdefault(key, [0] * 6)
                 acc[0] += t.filled
                 acc[1] += t.reserved
                 acc[2] += 1
                 acc[3] += 1 if t.open else 0
-        return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+                acc[4 if t.side == "long" else 5] += t.filled + t.reserved
+        return {k: tuple(v) for k, v in out.items()}
 
 
-def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, ...]]:
     state = ctl.state
-    out: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    out: dict[tuple[str, str], tuple[int, ...]] = {}
 
     def take(kind: str, name: str, b: Bucket) -> None:
         # The float mirrors are always exactly the integers they mirror.
         assert b.active_risk == b.active_units / RISK_SCALE
         assert b.reserved_risk == b.reserved_units / RISK_SCALE
         assert b.heat == (b.active_units + b.reserved_units) / RISK_SCALE
+        assert b.long_risk == b.long_units / RISK_SCALE
+        assert b.short_risk == b.short_units / RISK_SCALE
+        assert b.net_risk == (b.long_units - b.short_units) / RISK_SCALE
         assert min(b.active_units, b.reserved_units, b.active_trades, b.open_positions) >= 0
         if not b.is_zero():
             out[(kind, name)] = (
@@ -99,6 +104,8 @@ def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, int, 
                 b.reserved_units,
                 b.active_trades,
                 b.open_positions,
+                b.long_units,
+                b.short_units,
             )
 
     take("portfolio", "", state)
@@ -157,7 +164,9 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 units = to_units(d.approved_risk_abs)
                 clock = model.clock
                 assert clock is not None
-                model.trades[iid] = RefTrade(strategy, symbol, units, clock + TTL, reserved=units)
+                model.trades[iid] = RefTrade(
+                    strategy, symbol, units, clock + TTL, reserved=units, side=side
+                )
                 issued.append(iid)
         elif kind == "fill":
             _, k, amount, fid, _dt = op
@@ -189,8 +198,8 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 assert rec["status"] == ("late" if t.released else "committed")
             else:
                 # a fill after the trade ended: an orphan position, counted everywhere
-                strategy, symbol = model.ended.pop(iid)
-                orphan = RefTrade(strategy, symbol, 0, datetime.max.replace(tzinfo=UTC))
+                strategy, symbol, side = model.ended.pop(iid)
+                orphan = RefTrade(strategy, symbol, 0, datetime.max.replace(tzinfo=UTC), side=side)
                 orphan.filled, orphan.released = units, True
                 orphan.fills.add(f"f{fid}")
                 model.trades[iid] = orphan

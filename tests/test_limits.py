@@ -28,6 +28,16 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "mon-0000": "approved_full",
         "mon-2200": "rejected_maintenance_break",
     },
+    "net_cohort_cap": {
+        "btc-long": ("approved_full", 1500),
+        "eth-long": ("approved_clipped", 500),  # net long 1500 of 2000
+        "sol-long": "rejected_cohort_net_long",  # net long 2000: at the cap
+        "eth-short": ("approved_full", 700),  # shorts are not held by a net-long cap
+        "btc-long-2": ("approved_clipped", 700),  # the short brought the net to 1300
+        "doge-long": ("approved_clipped", 2000),  # another cohort (the symbol alone)
+        "sol-long-2": "rejected_cohort_net_long",  # the short closed: net 2700
+        "sol-long-3": ("approved_clipped", 800),  # a cancel released 1500 of long risk
+    },
     "reward_risk": {
         "no-reward": "approved_full",
         "rr-2": "approved_full",

@@ -8,6 +8,7 @@ paths, the abstract binding of names (params are points, live counters
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from ..lang.abstract import (
 from ..lang.lexical import fmt
 from .fold import Binding
 
+ANY_NUMBER = Interval(-math.inf, math.inf)
 _DOMAIN: dict[tuple[str, str], Abstract] = {
     ("portfolio", "drawdown"): Interval(0.0, 1.0),
     ("intent", "side"): ValueSet(frozenset({"long", "short", "flat"})),
@@ -49,7 +51,12 @@ _DOMAIN: dict[tuple[str, str], Abstract] = {
     ("portfolio", "heat"): NONNEG,
     ("portfolio", "open_positions"): NONNEG,
     ("portfolio", "active_trades"): NONNEG,
+    ("portfolio", "long_risk"): NONNEG,
+    ("portfolio", "short_risk"): NONNEG,
+    ("portfolio", "net_risk"): ANY_NUMBER,
 }
+# Live values that may be negative: the rest of a bucket's live values are `[0, inf)`.
+SIGNED_LIVE = frozenset({"net_risk"})
 EQUITY_NAMES = {("portfolio", "equity"), ("portfolio", "peak_equity")}
 MULTIPLE_NAME = re.compile(r"lever|mult|factor|times", re.IGNORECASE)
 PERCENT_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9_]*(\.[0-9_]+)?%\s*$")
@@ -169,7 +176,7 @@ def default_free(name: s.Name) -> Abstract:
     if (root, key) in _DOMAIN:
         return _DOMAIN[(root, key)]
     if root in ("strategy", "symbol", "cohort") and key in LIVE_FIELDS:
-        return NONNEG
+        return ANY_NUMBER if key in SIGNED_LIVE else NONNEG
     return TOP
 
 

@@ -17,9 +17,9 @@ from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, 
 from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
 from ..engine.verdict import Verdict
 from .base import INFO, NOTHING, CoreBase, Log, Outputs, outputs
+from .book import Trade
 from .events import Record
 from .records import decision_record, totals
-from .state import Trade
 
 INVALID_INTENT_CODE = "rejected_invalid_intent"
 DUPLICATE_INTENT_CODE = "rejected_duplicate_intent"
@@ -101,6 +101,7 @@ class Allocation(CoreBase):
                     created,
                     None if ttl is None else created + ttl,
                     intent.correlation_bucket,
+                    intent.side,
                 )
             )
             reserved = units / _SCALE

@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 from ..diagnostics import suggest
 from ..engine.contracts import PortfolioConstraintEnvelope, from_units
 from ..engine.policy import ModeInfo, Policy
+from .book import Book, Trade
 from .events import EventError, Record
 from .records import lifecycle_record
-from .state import Book, PortfolioState, Trade
+from .state import PortfolioState
 
 # The `logging` module's level numbers: the core names the level of a teaching line and
 # the shell logs it (the core itself never logs).

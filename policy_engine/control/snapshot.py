@@ -21,13 +21,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..engine.policy import load_policy_text
+from .book import Trade
 from .events import EventError
-from .state import Bucket, PortfolioState, Trade
+from .state import Bucket, PortfolioState
 
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/2"
+FORMAT = "policy-engine/core-snapshot/3"
 
 Snapshot = dict[str, Any]
 
@@ -85,6 +86,7 @@ def take(core: CoreBase) -> Snapshot:
                 t.released,
                 t.bucket,
                 t.late,
+                t.side,
             ]
             for t in book.trades.values()
         ],
@@ -121,7 +123,7 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
         (iid, strategy, symbol, cohort, approved, reserved, filled, seq, created, expires) = row[
             :10
         ]
-        fills, released, bucket, late = row[10:14]
+        fills, released, bucket, late, side = row[10:15]
         trade = Trade(
             iid,
             strategy,
@@ -132,6 +134,7 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
             datetime.fromisoformat(created),
             _ts(expires),
             bucket,
+            side,
         )
         trade.reserved_units = int(reserved)
         trade.filled_units = int(filled)
@@ -142,8 +145,8 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why, strategy, symbol, cohort, bucket in data["ended"]:
-        book.ended[iid] = (why, strategy, symbol, cohort, bucket)
+    for iid, why, strategy, symbol, cohort, bucket, side in data["ended"]:
+        book.ended[iid] = (why, strategy, symbol, cohort, bucket, side)
     book.seen = set(data["seen"])
     core.last_mode = str(data["last_mode"])
     _verify(core)
@@ -160,11 +163,12 @@ def _verify(core: CoreBase) -> None:
             ("symbols", t.symbol),
             ("cohorts", t.cohort),
         ):
-            c = want.setdefault(key, [0, 0, 0, 0])
+            c = want.setdefault(key, [0] * 6)
             c[0] += t.filled_units
             c[1] += t.reserved_units
             c[2] += 1 if t.is_open else 0
             c[3] += 1
+            c[4 if t.long else 5] += t.filled_units + t.reserved_units
     state = core.state
     got: dict[tuple[str, str], list[int]] = {("portfolio", ""): list(state.counters())}
     for section, table in (
@@ -175,7 +179,7 @@ def _verify(core: CoreBase) -> None:
         for name, bucket in table.items():
             got[(section, name)] = list(bucket.counters())
     for key in sorted(set(want) | set(got)):
-        if want.get(key, [0, 0, 0, 0]) != got.get(key, [0, 0, 0, 0]):
+        if want.get(key, [0] * 6) != got.get(key, [0] * 6):
             where = key[0] if not key[1] else f"{key[0]}.{key[1]}"
             raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
 

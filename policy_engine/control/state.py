@@ -1,4 +1,4 @@
-"""The live portfolio state: exact integer aggregates, the book of trades, the logical clock.
+"""The live portfolio state: exact integer aggregates in buckets the rule chain reads.
 
 Every risk aggregate is an exact integer of micro-units (``RISK_SCALE`` per
 unit of account currency): per portfolio, per strategy, per symbol and per
@@ -13,35 +13,38 @@ attributes. They are recomputed from the integers on every mutation (a float
 is never accumulated), so reading them is as cheap as reading a slot and they
 are always the exact float nearest to the integer they mirror.
 
-:class:`Book` holds the trades, their deadlines and the logical clock, with one
-method per lifecycle step (reserve, fill, release, close). Nothing here reads
-a clock, a file or a random number; :mod:`.snapshot` turns it into plain data
-and back, exactly.
+The trades themselves and the lifecycle steps that move these integers live in
+:mod:`.book`. Nothing here reads a clock, a file or a random number;
+:mod:`.snapshot` turns it into plain data and back, exactly.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import OrderedDict
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
 
 _SCALE = float(RISK_SCALE)
 
-# How many ended trades are remembered with their strategy, symbol and cohort, so that a
-# late fill for one of them can still be absorbed as an orphan position (it is real exposure
-# at the venue). A fill for a trade ended longer ago than that cannot be attributed.
-ENDED_MEMORY = 65_536
+# A bucket's exact integers, in the order snapshots store them.
+COUNTERS = (
+    "active_units",
+    "reserved_units",
+    "open_positions",
+    "active_trades",
+    "long_units",
+    "short_units",
+)
 
 
 class Bucket:
     """Live counters of one strategy, symbol or cohort (or of the whole portfolio).
 
     ``active_units`` / ``reserved_units`` are the exact integers; ``active_risk``,
-    ``reserved_risk`` and ``heat`` are their float mirrors for the evaluator.
+    ``reserved_risk`` and ``heat`` are their float mirrors for the evaluator. The heat
+    is split by side too: ``long_units`` / ``short_units`` (active + reserved risk of
+    long and of short trades), mirrored as ``long_risk``, ``short_risk`` and
+    ``net_risk`` (long minus short).
     """
 
     __slots__ = (
@@ -49,9 +52,14 @@ class Bucket:
         "active_trades",
         "active_units",
         "heat",
+        "long_risk",
+        "long_units",
+        "net_risk",
         "open_positions",
         "reserved_risk",
         "reserved_units",
+        "short_risk",
+        "short_units",
     )
 
     def __init__(self) -> None:
@@ -59,9 +67,14 @@ class Bucket:
         self.reserved_units = 0
         self.open_positions = 0
         self.active_trades = 0
+        self.long_units = 0
+        self.short_units = 0
         self.active_risk = 0.0
         self.reserved_risk = 0.0
         self.heat = 0.0
+        self.long_risk = 0.0
+        self.short_risk = 0.0
+        self.net_risk = 0.0
 
     def sync(self) -> None:
         """Recompute the float mirrors from the integers."""
@@ -69,15 +82,33 @@ class Bucket:
         self.active_risk = a / _SCALE
         self.reserved_risk = r / _SCALE
         self.heat = (a + r) / _SCALE
+        self.sync_sides()
 
-    def counters(self) -> tuple[int, int, int, int]:
-        """(active units, reserved units, open positions, active trades)."""
-        return self.active_units, self.reserved_units, self.open_positions, self.active_trades
+    def sync_sides(self) -> None:
+        lo, sh = self.long_units, self.short_units
+        self.long_risk = lo / _SCALE
+        self.short_risk = sh / _SCALE
+        self.net_risk = (lo - sh) / _SCALE
 
-    def set_counters(self, counters: tuple[int, int, int, int] | list[int]) -> None:
-        self.active_units, self.reserved_units, self.open_positions, self.active_trades = (
-            int(c) for c in counters
-        )
+    def move(self, active: int, reserved: int, positions: int, trades: int, long: bool) -> None:
+        """Add these amounts (negative: remove them) for a trade on one side, and resync."""
+        self.active_units += active
+        self.reserved_units += reserved
+        self.open_positions += positions
+        self.active_trades += trades
+        if long:
+            self.long_units += active + reserved
+        else:
+            self.short_units += active + reserved
+        self.sync()
+
+    def counters(self) -> tuple[int, ...]:
+        """The exact integers, in the order of :data:`COUNTERS`."""
+        return tuple(getattr(self, name) for name in COUNTERS)
+
+    def set_counters(self, counters: tuple[int, ...] | list[int]) -> None:
+        for name, value in zip(COUNTERS, counters, strict=True):
+            setattr(self, name, int(value))
         self.sync()
 
     def totals(self) -> dict[str, Any]:
@@ -88,12 +119,13 @@ class Bucket:
             "heat": (self.active_units + self.reserved_units) / _SCALE,
             "open_positions": self.open_positions,
             "active_trades": self.active_trades,
+            "long_risk": self.long_units / _SCALE,
+            "short_risk": self.short_units / _SCALE,
+            "net_risk": (self.long_units - self.short_units) / _SCALE,
         }
 
     def is_zero(self) -> bool:
-        return not (
-            self.active_units or self.reserved_units or self.open_positions or self.active_trades
-        )
+        return not any(self.counters())
 
 
 class PortfolioState(Bucket):
@@ -138,270 +170,4 @@ class PortfolioState(Bucket):
         self.version += 1
 
 
-Ended = tuple[str, str, str, str, str | None]  # why, strategy, symbol, cohort, bucket
-
-
-class Trade:
-    """One approved intent from reservation to close: its reservation and its position."""
-
-    __slots__ = (
-        "approved_units",
-        "bucket",
-        "cohort",
-        "created",
-        "expires",
-        "filled_units",
-        "fills",
-        "intent_id",
-        "late",
-        "released",
-        "reserved_units",
-        "seq",
-        "strategy",
-        "symbol",
-    )
-
-    def __init__(
-        self,
-        intent_id: str,
-        strategy: str,
-        symbol: str,
-        cohort: str,
-        units: int,
-        seq: int,
-        created: datetime,
-        expires: datetime | None,
-        bucket: str | None = None,
-    ) -> None:
-        self.intent_id = intent_id
-        self.strategy = strategy
-        self.symbol = symbol
-        self.cohort = cohort
-        self.approved_units = units
-        self.reserved_units = units  # the unfilled remainder still held
-        self.filled_units = 0
-        self.seq = seq
-        self.created = created
-        self.expires = expires
-        self.fills: set[str] | None = None
-        self.released: str | None = None  # "cancelled" / "expired": remainder released
-        self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
-        self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
-
-    @property
-    def is_open(self) -> bool:
-        """Has at least one fill: it is a position, not only a reservation."""
-        return self.filled_units > 0 or bool(self.fills)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "intent_id": self.intent_id,
-            "strategy": self.strategy,
-            "symbol": self.symbol,
-            "cohort": self.cohort,
-            "approved_risk_abs": self.approved_units / _SCALE,
-            "filled_risk_abs": self.filled_units / _SCALE,
-            "reserved_risk_abs": self.reserved_units / _SCALE,
-            "fills": len(self.fills or ()),
-            "status": f"open/orphan after {self.late}"
-            if self.late
-            else ("open" if self.is_open else "reserved")
-            + (f"/{self.released}" if self.released else ""),
-            "created": self.created.isoformat(),
-            "expires": None if self.expires is None or self.released else self.expires.isoformat(),
-            "seq": self.seq,
-        }
-
-
-class Book:
-    """The trades of one portfolio, their deadlines, and the logical clock.
-
-    All amounts are integer micro-units. Every method is one lifecycle step and
-    keeps the buckets of :attr:`state` exact.
-    """
-
-    def __init__(self, state: PortfolioState) -> None:
-        self.state = state
-        self.clock: datetime | None = None  # the latest event timestamp seen (never moves back)
-        self.trades: dict[str, Trade] = {}
-        self.deadlines: list[tuple[datetime, int, str]] = []  # a heap of (deadline, seq, id)
-        # recently ended id -> (why, strategy, symbol, cohort, correlation bucket)
-        self.ended: OrderedDict[str, Ended] = OrderedDict()
-        self.seen: set[str] = set()  # every intent id decided in this journal's life
-
-    # --- the lifecycle -------------------------------------------------------------------
-    def buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
-        """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in."""
-        s = self.state
-        strat = s.strategies.get(trade.strategy)
-        if strat is None:
-            strat = s.strategies[trade.strategy] = Bucket()
-        sym = s.symbols.get(trade.symbol)
-        if sym is None:
-            sym = s.symbols[trade.symbol] = Bucket()
-        coh = s.cohorts.get(trade.cohort)
-        if coh is None:
-            coh = s.cohorts[trade.cohort] = Bucket()
-        return s, strat, sym, coh
-
-    def advance(self, now: datetime) -> list[Trade]:
-        """Move the clock to ``now`` if later; release and return every reservation due.
-
-        A reservation with deadline ``D`` is due once the clock reads ``D`` or later.
-        Due reservations come back in (deadline, reservation order). A fully filled
-        trade has nothing left to expire and is skipped.
-        """
-        clock = self.clock
-        if clock is None or now > clock:
-            self.clock = clock = now
-        heap = self.deadlines
-        if not heap or heap[0][0] > clock:
-            return []
-        due: list[Trade] = []
-        while heap and heap[0][0] <= clock:
-            _deadline, seq, intent_id = heapq.heappop(heap)
-            trade = self.trades.get(intent_id)
-            if trade is None or trade.seq != seq or trade.released is not None:
-                continue  # already closed, cancelled or replaced
-            if trade.reserved_units == 0 and trade.is_open:
-                continue  # fully filled: no reservation left to expire
-            self.release(trade, "expired")
-            due.append(trade)
-        return due
-
-    def get(self, intent_id: str) -> Trade | None:
-        return self.trades.get(intent_id)
-
-    def ended_reason(self, intent_id: str) -> str | None:
-        """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
-        ended = self.ended.get(intent_id)
-        return None if ended is None else ended[0]
-
-    def _end(self, trade: Trade, reason: str) -> None:
-        del self.trades[trade.intent_id]
-        ended = self.ended
-        ended[trade.intent_id] = (reason, trade.strategy, trade.symbol, trade.cohort, trade.bucket)
-        ended.move_to_end(trade.intent_id)
-        if len(ended) > ENDED_MEMORY:
-            ended.popitem(last=False)
-
-    def absorb(
-        self, intent_id: str, fill_id: str, units: int, seq: int, created: datetime
-    ) -> Trade:
-        """A late fill for an ended trade: real exposure at the venue, so an orphan position
-        (active risk, one live trade, one open position) that counts against every cap
-        until it is closed. The caller has checked the trade is remembered in ``ended``."""
-        why, strategy, symbol, cohort, bucket = self.ended.pop(intent_id)
-        trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket)
-        trade.late = why
-        trade.released = why  # no reservation: nothing left to cancel or expire
-        trade.filled_units = units
-        trade.fills = {fill_id}
-        for b in self.buckets(trade):
-            b.active_units += units
-            b.active_trades += 1
-            b.open_positions += 1
-            b.sync()
-        self.trades[intent_id] = trade
-        self.state.version += 1
-        return trade
-
-    def reserve(self, trade: Trade) -> None:
-        """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
-        u = trade.approved_units
-        for b in self.buckets(trade):
-            b.reserved_units += u
-            b.active_trades += 1
-            r = b.reserved_units
-            b.reserved_risk = r / _SCALE
-            b.heat = (b.active_units + r) / _SCALE
-        self.trades[trade.intent_id] = trade
-        if trade.expires is not None:
-            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
-        self.state.version += 1
-
-    def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
-        """Commit a fill: move ``units`` from reserved to active (reserved never below zero).
-
-        Returns ``(released_from_reservation, overfill)``; the caller has checked
-        that the fill id is new.
-        """
-        from_reserved = min(units, trade.reserved_units)
-        overfill = units - from_reserved
-        opens = not trade.is_open
-        trade.reserved_units -= from_reserved
-        trade.filled_units += units
-        if trade.fills is None:
-            trade.fills = set()
-        trade.fills.add(fill_id)
-        for b in self.buckets(trade):
-            b.reserved_units -= from_reserved
-            b.active_units += units
-            if opens:
-                b.open_positions += 1
-            b.sync()
-        self.state.version += 1
-        return from_reserved, overfill
-
-    def release(self, trade: Trade, reason: str) -> int:
-        """Release the unfilled remainder (cancel or expiry); returns the units released.
-
-        A trade with no fill ends here (its trade slot is freed); a partly filled
-        one stays open as a position until closed.
-        """
-        units = trade.reserved_units
-        trade.reserved_units = 0
-        trade.released = reason
-        ends = not trade.is_open
-        for b in self.buckets(trade):
-            b.reserved_units -= units
-            if ends:
-                b.active_trades -= 1
-            b.sync()
-        if ends:
-            self._end(trade, reason)
-        self.state.version += 1
-        return units
-
-    def close(self, trade: Trade) -> tuple[int, int]:
-        """End a trade: release its active and reserved risk and its trade slot.
-
-        Returns ``(active_released, reserved_released)``.
-        """
-        active, reserved = trade.filled_units, trade.reserved_units
-        was_open = trade.is_open
-        for b in self.buckets(trade):
-            b.active_units -= active
-            b.reserved_units -= reserved
-            b.active_trades -= 1
-            if was_open:
-                b.open_positions -= 1
-            b.sync()
-        trade.reserved_units = 0
-        self._end(trade, "closed")
-        self.state.version += 1
-        return active, reserved
-
-    def move_cohort(self, trade: Trade, cohort: str) -> None:
-        """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
-        position leave its old cohort's bucket and join the new one's, exactly."""
-        old = self.state.cohorts[trade.cohort]
-        trade.cohort = cohort
-        new = self.state.cohorts.get(cohort)
-        if new is None:
-            new = self.state.cohorts[cohort] = Bucket()
-        opens = 1 if trade.is_open else 0
-        for bucket, sign in ((old, -1), (new, 1)):
-            bucket.active_units += sign * trade.filled_units
-            bucket.reserved_units += sign * trade.reserved_units
-            bucket.open_positions += sign * opens
-            bucket.active_trades += sign
-            bucket.sync()
-        self.state.version += 1
-
-    def live(self) -> Iterator[Trade]:
-        """Live trades in reservation order."""
-        return iter(sorted(self.trades.values(), key=lambda t: t.seq))
-
-
-__all__ = ["ENDED_MEMORY", "Book", "Bucket", "Ended", "PortfolioState", "Trade"]
+__all__ = ["COUNTERS", "Bucket", "PortfolioState"]

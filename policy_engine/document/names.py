@@ -44,15 +44,22 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
     "heat": t.NUMBER,
     "open_positions": t.NUMBER,
     "active_trades": t.NUMBER,
+    "long_risk": t.NUMBER,
+    "short_risk": t.NUMBER,
+    "net_risk": t.NUMBER,
 }
 
-# Live counters of a strategy, symbol or cohort bucket.
+# Live counters of a strategy, symbol or cohort bucket: risk, counts, and the heat by side
+# (`net_risk` is long minus short).
 LIVE_FIELDS: dict[str, Type] = {
     "active_risk": t.NUMBER,
     "reserved_risk": t.NUMBER,
     "heat": t.NUMBER,
     "open_positions": t.NUMBER,
     "active_trades": t.NUMBER,
+    "long_risk": t.NUMBER,
+    "short_risk": t.NUMBER,
+    "net_risk": t.NUMBER,
 }
 
 MODE_FIELDS: dict[str, Type] = {

@@ -152,16 +152,23 @@ class PortfolioIntent(_Strict):
 
 
 class BucketState(_Strict):
-    """Live counters of one strategy, symbol or cohort."""
+    """Live counters of one strategy, symbol or cohort. ``long_risk`` and ``short_risk``
+    split the heat by side (what the control plane keeps; a hand-made snapshot states it)."""
 
     active_risk: Amount = 0.0
     reserved_risk: Amount = 0.0
     open_positions: Count = 0
     active_trades: Count = 0
+    long_risk: Amount = 0.0
+    short_risk: Amount = 0.0
 
     @property
     def heat(self) -> float:
         return self.active_risk + self.reserved_risk
+
+    @property
+    def net_risk(self) -> float:
+        return self.long_risk - self.short_risk
 
 
 class PortfolioSnapshot(_Strict):
@@ -173,6 +180,8 @@ class PortfolioSnapshot(_Strict):
     reserved_risk: Amount = 0.0
     open_positions: Count = 0
     active_trades: Count = 0
+    long_risk: Amount = 0.0
+    short_risk: Amount = 0.0
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
@@ -190,6 +199,10 @@ class PortfolioSnapshot(_Strict):
     @property
     def heat(self) -> float:
         return self.active_risk + self.reserved_risk
+
+    @property
+    def net_risk(self) -> float:
+        return self.long_risk - self.short_risk
 
     @property
     def drawdown(self) -> float:

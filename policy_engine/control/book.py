@@ -1,0 +1,310 @@
+"""The book of trades: every approved intent from reservation to close, and the event clock.
+
+:class:`Trade` is one approved intent: its reservation, its fills, its position.
+:class:`Book` holds the live trades, their deadlines and the logical clock, with
+one method per lifecycle step (reserve, fill, release, close, absorb a late fill,
+move a trade to another cohort); each step moves exact integer micro-units
+through the buckets of :mod:`.state` (portfolio, strategy, symbol, cohort) and
+keeps them equal to the sum of the live trades counted in them. Nothing here
+reads a clock, a file or a random number.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from ..engine.contracts import RISK_SCALE
+from .state import Bucket, PortfolioState
+
+_SCALE = float(RISK_SCALE)
+
+# How many ended trades are remembered with their strategy, symbol and cohort, so that a
+# late fill for one of them can still be absorbed as an orphan position (it is real exposure
+# at the venue). A fill for a trade ended longer ago than that cannot be attributed.
+ENDED_MEMORY = 65_536
+
+
+# why, strategy, symbol, cohort, correlation bucket, side
+Ended = tuple[str, str, str, str, str | None, str]
+
+
+class Trade:
+    """One approved intent from reservation to close: its reservation and its position."""
+
+    __slots__ = (
+        "approved_units",
+        "bucket",
+        "cohort",
+        "created",
+        "expires",
+        "filled_units",
+        "fills",
+        "intent_id",
+        "late",
+        "released",
+        "reserved_units",
+        "seq",
+        "side",
+        "strategy",
+        "symbol",
+    )
+
+    def __init__(
+        self,
+        intent_id: str,
+        strategy: str,
+        symbol: str,
+        cohort: str,
+        units: int,
+        seq: int,
+        created: datetime,
+        expires: datetime | None,
+        bucket: str | None = None,
+        side: str = "long",
+    ) -> None:
+        self.intent_id = intent_id
+        self.strategy = strategy
+        self.symbol = symbol
+        self.cohort = cohort
+        self.approved_units = units
+        self.reserved_units = units  # the unfilled remainder still held
+        self.filled_units = 0
+        self.seq = seq
+        self.created = created
+        self.expires = expires
+        self.fills: set[str] | None = None
+        self.released: str | None = None  # "cancelled" / "expired": remainder released
+        self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
+        self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
+        self.side = side  # "long" or "short": a risk-reducing intent takes no trade
+
+    @property
+    def long(self) -> bool:
+        return self.side == "long"
+
+    @property
+    def is_open(self) -> bool:
+        """Has at least one fill: it is a position, not only a reservation."""
+        return self.filled_units > 0 or bool(self.fills)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intent_id": self.intent_id,
+            "strategy": self.strategy,
+            "symbol": self.symbol,
+            "cohort": self.cohort,
+            "side": self.side,
+            "approved_risk_abs": self.approved_units / _SCALE,
+            "filled_risk_abs": self.filled_units / _SCALE,
+            "reserved_risk_abs": self.reserved_units / _SCALE,
+            "fills": len(self.fills or ()),
+            "status": f"open/orphan after {self.late}"
+            if self.late
+            else ("open" if self.is_open else "reserved")
+            + (f"/{self.released}" if self.released else ""),
+            "created": self.created.isoformat(),
+            "expires": None if self.expires is None or self.released else self.expires.isoformat(),
+            "seq": self.seq,
+        }
+
+
+class Book:
+    """The trades of one portfolio, their deadlines, and the logical clock.
+
+    All amounts are integer micro-units. Every method is one lifecycle step and
+    keeps the buckets of :attr:`state` exact.
+    """
+
+    def __init__(self, state: PortfolioState) -> None:
+        self.state = state
+        self.clock: datetime | None = None  # the latest event timestamp seen (never moves back)
+        self.trades: dict[str, Trade] = {}
+        self.deadlines: list[tuple[datetime, int, str]] = []  # a heap of (deadline, seq, id)
+        # recently ended id -> (why, strategy, symbol, cohort, correlation bucket)
+        self.ended: OrderedDict[str, Ended] = OrderedDict()
+        self.seen: set[str] = set()  # every intent id decided in this journal's life
+
+    # --- the lifecycle -------------------------------------------------------------------
+    def buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
+        """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in."""
+        s = self.state
+        strat = s.strategies.get(trade.strategy)
+        if strat is None:
+            strat = s.strategies[trade.strategy] = Bucket()
+        sym = s.symbols.get(trade.symbol)
+        if sym is None:
+            sym = s.symbols[trade.symbol] = Bucket()
+        coh = s.cohorts.get(trade.cohort)
+        if coh is None:
+            coh = s.cohorts[trade.cohort] = Bucket()
+        return s, strat, sym, coh
+
+    def advance(self, now: datetime) -> list[Trade]:
+        """Move the clock to ``now`` if later; release and return every reservation due.
+
+        A reservation with deadline ``D`` is due once the clock reads ``D`` or later.
+        Due reservations come back in (deadline, reservation order). A fully filled
+        trade has nothing left to expire and is skipped.
+        """
+        clock = self.clock
+        if clock is None or now > clock:
+            self.clock = clock = now
+        heap = self.deadlines
+        if not heap or heap[0][0] > clock:
+            return []
+        due: list[Trade] = []
+        while heap and heap[0][0] <= clock:
+            _deadline, seq, intent_id = heapq.heappop(heap)
+            trade = self.trades.get(intent_id)
+            if trade is None or trade.seq != seq or trade.released is not None:
+                continue  # already closed, cancelled or replaced
+            if trade.reserved_units == 0 and trade.is_open:
+                continue  # fully filled: no reservation left to expire
+            self.release(trade, "expired")
+            due.append(trade)
+        return due
+
+    def get(self, intent_id: str) -> Trade | None:
+        return self.trades.get(intent_id)
+
+    def ended_reason(self, intent_id: str) -> str | None:
+        """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
+        ended = self.ended.get(intent_id)
+        return None if ended is None else ended[0]
+
+    def _end(self, trade: Trade, reason: str) -> None:
+        del self.trades[trade.intent_id]
+        ended = self.ended
+        ended[trade.intent_id] = (
+            reason,
+            trade.strategy,
+            trade.symbol,
+            trade.cohort,
+            trade.bucket,
+            trade.side,
+        )
+        ended.move_to_end(trade.intent_id)
+        if len(ended) > ENDED_MEMORY:
+            ended.popitem(last=False)
+
+    def absorb(
+        self, intent_id: str, fill_id: str, units: int, seq: int, created: datetime
+    ) -> Trade:
+        """A late fill for an ended trade: real exposure at the venue, so an orphan position
+        (active risk, one live trade, one open position) that counts against every cap
+        until it is closed. The caller has checked the trade is remembered in ``ended``."""
+        why, strategy, symbol, cohort, bucket, side = self.ended.pop(intent_id)
+        trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket, side)
+        trade.late = why
+        trade.released = why  # no reservation: nothing left to cancel or expire
+        trade.filled_units = units
+        trade.fills = {fill_id}
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(units, 0, 1, 1, long)
+        self.trades[intent_id] = trade
+        self.state.version += 1
+        return trade
+
+    def reserve(self, trade: Trade) -> None:
+        """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
+        u = trade.approved_units
+        long = trade.long
+        for b in self.buckets(trade):  # the hot path: only the mirrors that change
+            b.reserved_units += u
+            b.active_trades += 1
+            r = b.reserved_units
+            b.reserved_risk = r / _SCALE
+            b.heat = (b.active_units + r) / _SCALE
+            if long:
+                b.long_units += u
+            else:
+                b.short_units += u
+            b.sync_sides()
+        self.trades[trade.intent_id] = trade
+        if trade.expires is not None:
+            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        self.state.version += 1
+
+    def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
+        """Commit a fill: move ``units`` from reserved to active (reserved never below zero).
+
+        Returns ``(released_from_reservation, overfill)``; the caller has checked
+        that the fill id is new.
+        """
+        from_reserved = min(units, trade.reserved_units)
+        overfill = units - from_reserved
+        opens = not trade.is_open
+        trade.reserved_units -= from_reserved
+        trade.filled_units += units
+        if trade.fills is None:
+            trade.fills = set()
+        trade.fills.add(fill_id)
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(units, -from_reserved, 1 if opens else 0, 0, long)
+        self.state.version += 1
+        return from_reserved, overfill
+
+    def release(self, trade: Trade, reason: str) -> int:
+        """Release the unfilled remainder (cancel or expiry); returns the units released.
+
+        A trade with no fill ends here (its trade slot is freed); a partly filled
+        one stays open as a position until closed.
+        """
+        units = trade.reserved_units
+        trade.reserved_units = 0
+        trade.released = reason
+        ends = not trade.is_open
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(0, -units, 0, -1 if ends else 0, long)
+        if ends:
+            self._end(trade, reason)
+        self.state.version += 1
+        return units
+
+    def close(self, trade: Trade) -> tuple[int, int]:
+        """End a trade: release its active and reserved risk and its trade slot.
+
+        Returns ``(active_released, reserved_released)``.
+        """
+        active, reserved = trade.filled_units, trade.reserved_units
+        was_open = trade.is_open
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(-active, -reserved, -1 if was_open else 0, -1, long)
+        trade.reserved_units = 0
+        self._end(trade, "closed")
+        self.state.version += 1
+        return active, reserved
+
+    def move_cohort(self, trade: Trade, cohort: str) -> None:
+        """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
+        position leave its old cohort's bucket and join the new one's, exactly."""
+        old = self.state.cohorts[trade.cohort]
+        trade.cohort = cohort
+        new = self.state.cohorts.get(cohort)
+        if new is None:
+            new = self.state.cohorts[cohort] = Bucket()
+        opens = 1 if trade.is_open else 0
+        for bucket, sign in ((old, -1), (new, 1)):
+            bucket.move(
+                sign * trade.filled_units,
+                sign * trade.reserved_units,
+                sign * opens,
+                sign,
+                trade.long,
+            )
+        self.state.version += 1
+
+    def live(self) -> Iterator[Trade]:
+        """Live trades in reservation order."""
+        return iter(sorted(self.trades.values(), key=lambda t: t.seq))
+
+
+__all__ = ["ENDED_MEMORY", "Book", "Ended", "Trade"]
