@@ -1,7 +1,7 @@
 """Exactness: reserved, committed and released amounts reconcile to the micro-unit.
 
 A property test drives a real controller through long random sequences of
-reserve / partial fill / duplicate fill / cancel / expire / close and checks,
+reserve / partial fill / duplicate fill / cancel / expire / partial close / close and checks,
 after every event, that every aggregate (portfolio, strategy, symbol, cohort)
 equals what an independent model of the events implies, and that everything
 is exactly zero once the portfolio is flat again.
@@ -133,6 +133,7 @@ OPS = st.one_of(
     st.tuples(st.just("fill"), st.integers(0, 50), AMOUNTS, st.integers(0, 3), STEPS),
     st.tuples(st.just("cancel"), st.integers(0, 50), STEPS),
     st.tuples(st.just("close"), st.integers(0, 50), STEPS),
+    st.tuples(st.just("reduce"), st.integers(0, 50), AMOUNTS, STEPS),  # a partial close
     st.tuples(st.just("tick"), STEPS),
 )
 
@@ -224,6 +225,27 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                     if iid in model.trades:
                         model.end(iid)
                 ctl.close_position(iid, now)
+        elif kind == "reduce":
+            _, k, amount, _dt = op
+            iid = issued[k % len(issued)] if issued else "none"
+            units = to_units(amount)
+            t = model.trades.get(iid)
+            if units == 0:
+                continue  # `risk_abs: 0` is refused before anything is looked at
+            fits = t is not None and units <= t.filled
+            if fits:
+                model.advance(now)
+                t = model.trades.get(iid)
+            rec = ctl.close_position(iid, now, risk_abs=amount, realized_pnl=-amount)
+            if t is not None and units <= t.filled:
+                if units < t.filled:
+                    t.filled -= units
+                    assert rec["status"] == "reduced", rec
+                else:
+                    model.end(iid)  # the position ends at zero: the trade closes
+                    assert rec["status"] == "closed", rec
+            else:
+                assert rec["seq"] is None and rec["before"] == rec["after"]
         else:
             model.advance(now)
             ctl.advance_time(now)

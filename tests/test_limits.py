@@ -38,6 +38,14 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "sol-long-2": "rejected_cohort_net_long",  # the short closed: net 2700
         "sol-long-3": ("approved_clipped", 800),  # a cancel released 1500 of long risk
     },
+    "partial_close": {
+        "a": ("approved_full", 1000),
+        "b": "rejected_portfolio_heat",  # a's 1000 fills the cap
+        "c": ("approved_clipped", 333.333333),  # a partial close freed exactly 333.333333
+        "d": ("approved_clipped", 0.000001),  # and one of 1e-6 frees 1e-6
+        "e": "rejected_portfolio_heat",  # a close above the position changes nothing
+        "f": ("approved_clipped", 666.666666),  # the position ended at zero: a closed
+    },
     "reward_risk": {
         "no-reward": "approved_full",
         "rr-2": "approved_full",

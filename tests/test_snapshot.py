@@ -1,7 +1,8 @@
 """The core's snapshot round-trips exactly: restored, it behaves exactly as the original.
 
 A property test drives a core through random event streams (intents of every
-side, partial and duplicate fills, cancels, closes, ticks past TTLs, equity
+side, partial and duplicate fills, cancels, closes and partial closes with realized P&L,
+ticks past TTLs, equity
 moves across drawdown tiers, overrides), takes a snapshot at a random point,
 sends it through JSON, restores it, and feeds the rest of the stream to both:
 every record and the final snapshot must be identical. A tampered snapshot
@@ -65,6 +66,17 @@ EVENT = st.one_of(
     ),
     st.builds(lambda iid: {"type": "cancel", "intent_id": iid}, st.sampled_from(IDS)),
     st.builds(lambda iid: {"type": "close", "intent_id": iid}, st.sampled_from(IDS)),
+    st.builds(
+        lambda iid, risk, pnl: {
+            "type": "close",
+            "intent_id": iid,
+            "risk_abs": risk,
+            "realized_pnl": pnl,
+        },
+        st.sampled_from(IDS),
+        st.sampled_from([0.1, 50, 199.999999, 1000]),
+        st.sampled_from([-120.5, -0.000001, 0, 33.3]),
+    ),
     st.just({"type": "tick"}),
     st.builds(
         lambda eq: {"type": "equity", "equity": eq},

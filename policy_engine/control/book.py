@@ -283,6 +283,15 @@ class Book:
         self.state.version += 1
         return active, reserved
 
+    def reduce(self, trade: Trade, units: int) -> None:
+        """A partial close: take ``units`` (less than the position) off the trade's active
+        risk; the trade stays open with the rest, its slot and any reservation kept."""
+        trade.filled_units -= units
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(-units, 0, 0, 0, long)
+        self.state.version += 1
+
     def move_cohort(self, trade: Trade, cohort: str) -> None:
         """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
         position leave its old cohort's bucket and join the new one's, exactly."""

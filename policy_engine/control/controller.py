@@ -39,6 +39,7 @@ from .events import (
     check_mode,
     check_reason,
     check_time,
+    close_amounts,
     equity_event,
     lifecycle_event,
     optional_timestamp,
@@ -271,12 +272,10 @@ class PortfolioController:
                     **({"message": ahead} if ahead else {}),
                 )
                 return self._run(out).records[-1]
-            if self._journal is not None:
-                self._journal.write({"type": "fill", **parsed.model_dump(mode="json")})
-            out = core.fill(parsed, teach=_enabled(INFO))
-            if self._sink is not None or out.logs:
-                self._run(out)
-            return out.records[-1]
+            return self._commit(
+                lambda: {"type": "fill", **parsed.model_dump(mode="json")},
+                lambda: core.fill(parsed, teach=_enabled(INFO)),
+            )
 
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation (a no-op, not
@@ -285,40 +284,53 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         with self._lock:
             self._admission.check(ts)
-            status = self._core.cancel_status(intent_id)
-            if status != "cancel":
-                out = self._core.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
-                return self._run(out).records[-1]
-            if self._journal is not None:
-                self._journal.write(lifecycle_event("cancel", intent_id, ts))
-            out = self._core.cancel(intent_id, ts, teach=_enabled(INFO))
-            if self._sink is not None or out.logs:
-                self._run(out)
-            return out.records[-1]
+            refused = self._core.cancel_refusal(intent_id)
+            if refused is not None:
+                return self._run(refused).records[-1]
+            return self._commit(
+                lambda: lifecycle_event("cancel", intent_id, ts),
+                lambda: self._core.cancel(intent_id, ts, teach=_enabled(INFO)),
+            )
 
-    def close_position(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
-        """End ``intent_id``'s trade: release its active and reserved risk and its slot (a
-        no-op, not journaled, when it is not live: ``status`` says why)."""
+    def close_position(
+        self,
+        intent_id: str,
+        timestamp: datetime | str | None = None,
+        *,
+        risk_abs: float | None = None,
+        realized_pnl: float | None = None,
+    ) -> Record:
+        """End ``intent_id``'s trade: release its active and reserved risk and its slot; with
+        ``risk_abs`` below its position, a partial close that takes only that much off.
+        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks. A no-op, not
+        journaled, when there is nothing to close (``status`` says why: ``invalid`` for a
+        ``risk_abs`` above the position)."""
         check_intent_id(intent_id)
         ts = optional_timestamp(timestamp)
+        risk_units, pnl_units = close_amounts(risk_abs, realized_pnl)
         with self._lock:
             self._admission.check(ts)
-            status = self._core.close_status(intent_id)
-            if status != "close":
-                out = self._core.unchanged(
-                    "close",
-                    intent_id,
-                    status,
-                    released_active_risk_abs=0.0,
-                    released_reserved_risk_abs=0.0,
-                )
-                return self._run(out).records[-1]
-            if self._journal is not None:
-                self._journal.write(lifecycle_event("close", intent_id, ts))
-            out = self._core.close(intent_id, ts, teach=_enabled(INFO))
-            if self._sink is not None or out.logs:
-                self._run(out)
-            return out.records[-1]
+            refused = self._core.close_refusal(intent_id, risk_units)
+            if refused is not None:
+                return self._run(refused).records[-1]
+            return self._commit(
+                lambda: lifecycle_event(
+                    "close", intent_id, ts, risk_abs=risk_abs, realized_pnl=realized_pnl
+                ),
+                lambda: self._core.close(
+                    intent_id, ts, risk_units=risk_units, pnl_units=pnl_units, teach=_enabled(INFO)
+                ),
+            )
+
+    def _commit(self, event: Callable[[], dict[str, Any]], apply: Callable[[], Outputs]) -> Record:
+        """Journal the event (built only when there is a journal), apply it to the core, hand
+        the outputs on; returns its record. Called under the lock, refusals answered."""
+        if self._journal is not None:
+            self._journal.write(event())
+        out = apply()
+        if self._sink is not None or out.logs:
+            self._run(out)
+        return out.records[-1]
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""

@@ -57,6 +57,7 @@ from .events import (
     Record,
     check_equity,
     check_mode,
+    close_amounts,
     field,
     optional_timestamp,
     parse_fill,
@@ -252,8 +253,13 @@ class ControlCore(Allocation, Lifecycle):
                 field(event, "intent_id"), optional_timestamp(event.get("timestamp")), teach=teach
             )
         if kind == "close":
+            risk_units, pnl_units = close_amounts(event.get("risk_abs"), event.get("realized_pnl"))
             return self.close(
-                field(event, "intent_id"), optional_timestamp(event.get("timestamp")), teach=teach
+                field(event, "intent_id"),
+                optional_timestamp(event.get("timestamp")),
+                risk_units=risk_units,
+                pnl_units=pnl_units,
+                teach=teach,
             )
         if kind == "equity":
             return self.equity(

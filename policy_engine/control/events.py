@@ -22,6 +22,7 @@ and what :meth:`~.core.ControlCore.apply` takes.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from ..engine.contracts import (
     Name,
     PortfolioIntent,
     Timestamp,
+    to_units,
 )
 from ..engine.intents import as_intent
 from ..engine.policy import Policy, load_policy_text
@@ -166,9 +168,40 @@ def policy_from_event(
     return policy
 
 
-def lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> dict[str, Any]:
-    """The journal form of a cancel or close."""
-    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+def lifecycle_event(
+    kind: str, intent_id: str, ts: datetime | None, **amounts: float | None
+) -> dict[str, Any]:
+    """The journal form of a cancel or close (a close's `risk_abs` and `realized_pnl` when
+    given)."""
+    event: dict[str, Any] = {
+        "type": kind,
+        "intent_id": intent_id,
+        "timestamp": ts and ts.isoformat(),
+    }
+    event.update((k, v) for k, v in amounts.items() if v is not None)
+    return event
+
+
+def close_amounts(risk_abs: Any, realized_pnl: Any) -> tuple[int | None, int | None]:
+    """A close's optional amounts as exact micro-units: ``risk_abs`` (a partial close: the
+    active risk it takes off, above zero) and ``realized_pnl`` (signed). Both are JSON
+    numbers on the 1e-6 grid, like every amount; EventError otherwise."""
+    units = None if risk_abs is None else _grid_units(risk_abs, "risk_abs", signed=False)
+    if units == 0:
+        raise EventError("risk_abs must be above zero (omit it to close the whole position)")
+    pnl = None if realized_pnl is None else _grid_units(realized_pnl, "realized_pnl", signed=True)
+    return units, pnl
+
+
+def _grid_units(value: Any, what: str, *, signed: bool) -> int:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or abs(value) > MAX_AMOUNT or (value < 0 and not signed):
+        bound = f"[-{MAX_AMOUNT:.0e}, {MAX_AMOUNT:.0e}]" if signed else f"[0, {MAX_AMOUNT:.0e}]"
+        raise EventError(f"{what} must be a number in {bound}, got {value!r}")
+    units = to_units(value)
+    if units == 0 and value != 0:
+        raise EventError(f"{what} {value!r} is below the 1e-6 grid (use 0 or at least 0.000001)")
+    return units
 
 
 def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> dict[str, Any]:
@@ -269,6 +302,7 @@ __all__ = [
     "canonical",
     "check_equity",
     "check_mode",
+    "close_amounts",
     "field",
     "json_default",
     "optional_timestamp",

@@ -51,11 +51,50 @@ class Lifecycle(CoreBase):
             return self.book.ended_reason(intent_id) or "unknown"
         return trade.released or "cancel"
 
-    def close_status(self, intent_id: str) -> str:
-        """``close`` when the trade is live; else why nothing would change."""
-        if self.book.get(intent_id) is not None:
-            return "close"
-        return self.book.ended_reason(intent_id) or "unknown"
+    def close_status(self, intent_id: str, risk_units: int | None = None) -> str:
+        """``close`` when the trade is live (and a partial amount fits its position); else
+        why nothing would change (``invalid``: an amount the position cannot give)."""
+        trade = self.book.get(intent_id)
+        if trade is None:
+            return self.book.ended_reason(intent_id) or "unknown"
+        if risk_units is not None and risk_units > trade.filled_units:
+            return "invalid"
+        return "close"
+
+    def cancel_refusal(self, intent_id: str) -> Outputs | None:
+        """The record of a cancel that would change nothing (not journaled), or None."""
+        status = self.cancel_status(intent_id)
+        if status == "cancel":
+            return None
+        return self.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
+
+    def close_refusal(self, intent_id: str, risk_units: int | None = None) -> Outputs | None:
+        """The record of a close that would change nothing or cannot apply (a partial amount
+        above the position), not journaled; None when the close applies."""
+        status = self.close_status(intent_id, risk_units)
+        if status == "close":
+            return None
+        extra = {}
+        if status == "invalid" and risk_units is not None:
+            extra["message"] = self._close_problem(intent_id, risk_units)
+        return self.unchanged(
+            "close",
+            intent_id,
+            status,
+            released_active_risk_abs=0.0,
+            released_reserved_risk_abs=0.0,
+            **extra,
+        )
+
+    def _close_problem(self, intent_id: str, risk_units: int) -> str:
+        trade = self.book.get(intent_id)
+        held = 0 if trade is None else trade.filled_units
+        if held == 0:
+            return f"close of {from_units(risk_units)} for {intent_id}: no position (no fill yet)"
+        return (
+            f"close of {from_units(risk_units)} for {intent_id} exceeds its position "
+            f"of {from_units(held)}"
+        )
 
     def unchanged(self, kind: str, intent_id: str, status: str, **fields: Any) -> Outputs:
         """The record of a fill, cancel or close that changes nothing (not journaled, no
@@ -165,18 +204,31 @@ class Lifecycle(CoreBase):
         records.append(rec)
         return outputs(records, logs, None)
 
-    def close(self, intent_id: str, ts: datetime | None, *, teach: bool = False) -> Outputs:
-        """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
+    def close(
+        self,
+        intent_id: str,
+        ts: datetime | None,
+        *,
+        risk_units: int | None = None,
+        pnl_units: int | None = None,
+        teach: bool = False,
+    ) -> Outputs:
+        """End ``intent_id``'s trade (release its active and reserved risk and its slot), or
+        with ``risk_units`` below its position take only that much off (a partial close).
+        ``pnl_units`` is the realized P&L the close reports."""
         seq, records, logs = self.begin(ts, teach)
         book = self.book
         before = totals(self.state)
         trade = book.get(intent_id)
         active = reserved = 0
-        if trade is None:
-            status = book.ended_reason(intent_id) or "unknown"
-        else:
-            active, reserved = book.close(trade)
-            status = "closed"
+        status = self.close_status(intent_id, risk_units)
+        if trade is not None and status == "close":
+            if risk_units is not None and risk_units < trade.filled_units:
+                book.reduce(trade, risk_units)
+                active, status = risk_units, "reduced"
+            else:
+                active, reserved = book.close(trade)
+                status = "closed"
         rec = lifecycle_record("close", seq, trade, intent_id, self.state)
         rec.update(
             status=status,
@@ -184,11 +236,18 @@ class Lifecycle(CoreBase):
             released_reserved_risk_abs=from_units(reserved),
             before=before,
         )
-        if trade is not None and teach:
+        if status == "invalid" and risk_units is not None:
+            rec["message"] = self._close_problem(intent_id, risk_units)
+        if pnl_units is not None:
+            rec["realized_pnl"] = from_units(pnl_units)
+        if status == "reduced":
+            assert trade is not None
+            rec["remaining_active_risk_abs"] = from_units(trade.filled_units)
+        if trade is not None and teach and status in ("closed", "reduced"):
             logs.append(
                 (
                     INFO,
-                    f"[RISK:STRATEGY] {trade.strategy} {trade.symbol} closed {intent_id} → "
+                    f"[RISK:STRATEGY] {trade.strategy} {trade.symbol} {status} {intent_id} → "
                     f"RELEASED active={from_units(active)} reserved={from_units(reserved)}",
                 )
             )
