@@ -29,6 +29,7 @@ PURE_CORE = [
     "control/core.py",
     "control/state.py",
     "control/book.py",
+    "control/days.py",
     "control/records.py",
     "control/snapshot.py",
     "control/events.py",

@@ -75,6 +75,13 @@ NUM_NAMES = (
     "strategy.short_risk",
     "symbol.net_risk",
     "cohort.net_risk",
+    "portfolio.day_pnl",
+    "portfolio.day_start_equity",
+    "portfolio.day_realized_pnl",
+    "portfolio.loss_streak",
+    "strategy.loss_streak",
+    "symbol.day_realized_pnl",
+    "cohort.loss_streak",
     "intent.score",
     "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
 )
@@ -365,6 +372,8 @@ buckets = st.builds(
     active_trades=st.integers(0, 5),
     long_risk=risk,
     short_risk=risk,
+    day_realized_pnl=st.sampled_from((0.0, -250.5, 1200.0)),
+    loss_streak=st.integers(0, 3),
 )
 
 
@@ -382,6 +391,9 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         active_trades=draw(st.integers(0, 8)),
         long_risk=draw(risk),
         short_risk=draw(risk),
+        day_start_equity=draw(st.sampled_from((None, 0.0, 102_000.0))),
+        day_realized_pnl=draw(st.sampled_from((0.0, -1_999.999999, 450.0))),
+        loss_streak=draw(st.integers(0, 3)),
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),

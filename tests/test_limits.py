@@ -28,6 +28,17 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "mon-0000": "approved_full",
         "mon-2200": "rejected_maintenance_break",
     },
+    "loss_streak": {
+        "s1": "approved_full",
+        "s2": "approved_full",
+        "s3": "approved_full",
+        "s4": "approved_full",  # one losing close: no pause yet
+        "s5": "rejected_cooldown_after_losses",  # two in a row
+        "w1": "approved_full",  # another strategy trades on
+        "s6": "approved_full",  # s3 closed with a win: the streak ended
+        "s7": "rejected_cooldown_after_losses",  # two more losses
+        "s8": "approved_full",  # the next trading day
+    },
     "net_cohort_cap": {
         "btc-long": ("approved_full", 1500),
         "eth-long": ("approved_clipped", 500),  # net long 1500 of 2000

@@ -87,7 +87,7 @@ EVENT = st.one_of(
         st.sampled_from([None, "defensive", "risk_off"]),
     ),
 )
-STEP = st.sampled_from([0, 0, 1, 30, 299.999999, 300, 301, 900])
+STEP = st.sampled_from([0, 0, 1, 30, 299.999999, 300, 301, 900, 43_200])  # 12 h: rollovers
 
 
 @st.composite

@@ -54,9 +54,13 @@ _DOMAIN: dict[tuple[str, str], Abstract] = {
     ("portfolio", "long_risk"): NONNEG,
     ("portfolio", "short_risk"): NONNEG,
     ("portfolio", "net_risk"): ANY_NUMBER,
+    ("portfolio", "day_start_equity"): NONNEG,
+    ("portfolio", "day_pnl"): ANY_NUMBER,
+    ("portfolio", "day_realized_pnl"): ANY_NUMBER,
+    ("portfolio", "loss_streak"): NONNEG,
 }
 # Live values that may be negative: the rest of a bucket's live values are `[0, inf)`.
-SIGNED_LIVE = frozenset({"net_risk"})
+SIGNED_LIVE = frozenset({"net_risk", "day_realized_pnl"})
 EQUITY_NAMES = {("portfolio", "equity"), ("portfolio", "peak_equity")}
 MULTIPLE_NAME = re.compile(r"lever|mult|factor|times", re.IGNORECASE)
 PERCENT_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9_]*(\.[0-9_]+)?%\s*$")

@@ -42,12 +42,7 @@ class Allocation(CoreBase):
         seq = self.next_seq()
         book = self.book
         ts = intent.timestamp
-        extra: list[Record] | None = None
-        logs: list[Log] | None = None
-        expired = book.advance(ts)
-        if expired:
-            extra, logs = [], []
-            self.expire(expired, seq, extra, logs, teach)
+        extra, logs = self.clock_to(ts, seq, teach)
         state = self.state
         before = totals(state) if build else None
         policy = self.policy

@@ -9,13 +9,14 @@ and :mod:`.core` (equity, modes, policies, and ``apply``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..diagnostics import suggest
 from ..engine.contracts import PortfolioConstraintEnvelope, from_units
 from ..engine.policy import ModeInfo, Policy
 from .book import Book, Trade
+from .days import Days
 from .events import EventError, Record
 from .records import lifecycle_record
 from .state import PortfolioState
@@ -60,6 +61,7 @@ class CoreBase:
         self.policy = policy
         self.state = PortfolioState()
         self.book = Book(self.state)
+        self.days = Days(policy.calendar)  # the trading day the event clock is in
         self.seq = seq
         self.last_mode: str = policy.mode_of(self.state).name
         self.policy_ref: dict[str, Any] = policy_ref_of(policy)  # records carry it
@@ -144,10 +146,71 @@ class CoreBase:
     def advance(
         self, ts: datetime | None, seq: int, records: list[Record], logs: list[Log], teach: bool
     ) -> None:
+        """Move the event clock to ``ts``: what it passes happens first (expiries, then a
+        trading-day rollover), its records and logs appended."""
         if ts is not None:
-            expired = self.book.advance(ts)
-            if expired:
-                self.expire(expired, seq, records, logs, teach)
+            more, more_logs = self.clock_to(ts, seq, teach)
+            if more:
+                records.extend(more)
+            if more_logs:
+                logs.extend(more_logs)
+
+    def clock_to(
+        self, ts: datetime, seq: int, teach: bool
+    ) -> tuple[list[Record] | None, list[Log] | None]:
+        """Move the event clock to ``ts`` (never back): release the reservations whose
+        deadline it reaches, then start a new trading day if it crossed a rollover. Returns
+        their records and logs, or (None, None) when nothing happened (the common case)."""
+        book = self.book
+        expired = book.advance(ts)
+        records: list[Record] | None = None
+        logs: list[Log] | None = None
+        if expired:
+            records, logs = [], []
+            self.expire(expired, seq, records, logs, teach)
+        clock = book.clock
+        days = self.days
+        if clock is not None and (days.check is None or clock >= days.check):
+            crossed = days.crossed(clock)
+            if crossed is not None and crossed[0] is not None:
+                if records is None or logs is None:
+                    records, logs = [], []
+                self.start_day(crossed[0], crossed[1], seq, records, logs, teach)
+        return records, logs
+
+    def start_day(
+        self,
+        previous: date,
+        day: date,
+        seq: int,
+        records: list[Record],
+        logs: list[Log],
+        teach: bool,
+    ) -> None:
+        """The rollover into ``day``: the day's starting equity is the equity in force, the
+        realized P&L and loss streaks of every bucket start again from zero."""
+        state = self.state
+        realized = state.day_realized_pnl
+        state.start_day()
+        records.append(
+            {
+                "kind": "rollover",
+                "seq": seq,
+                "day": day.isoformat(),
+                "previous_day": previous.isoformat(),
+                "previous_realized_pnl": realized,
+                "day_start_equity": state.day_start_equity,
+            }
+        )
+        if teach:
+            logs.append(
+                (
+                    INFO,
+                    f"[RISK:DAY] trading day {day.isoformat()} starts "
+                    f"(day_start_equity={state.day_start_equity}; realized P&L of "
+                    f"{previous.isoformat()}: {realized})",
+                )
+            )
 
     def expire(
         self, expired: list[Trade], seq: int, records: list[Record], logs: list[Log], teach: bool

@@ -292,6 +292,12 @@ class Book:
             b.move(-units, 0, 0, 0, long)
         self.state.version += 1
 
+    def realize(self, trade: Trade, pnl_units: int) -> None:
+        """A close of ``trade`` realized ``pnl_units``: every bucket it counts in takes it."""
+        for b in self.buckets(trade):
+            b.realize(pnl_units)
+        self.state.version += 1
+
     def move_cohort(self, trade: Trade, cohort: str) -> None:
         """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
         position leave its old cohort's bucket and join the new one's, exactly."""

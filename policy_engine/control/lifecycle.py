@@ -26,10 +26,7 @@ class Lifecycle(CoreBase):
         self.seq = seq + 1
         records: list[Record] = []
         logs: list[Log] = []
-        if ts is not None:
-            expired = self.book.advance(ts)
-            if expired:
-                self.expire(expired, seq, records, logs, teach)
+        self.advance(ts, seq, records, logs, teach)
         return seq, records, logs
 
     # --- admission: would the event change anything? (pure; shells journal only what does) --
@@ -114,14 +111,8 @@ class Lifecycle(CoreBase):
     # --- fills, cancels, closes ------------------------------------------------------------
     def fill(self, fill: FillUpdate, *, teach: bool = False) -> Outputs:
         """Commit one execution; the fill record (last) says how (``status``)."""
-        seq = self.seq
-        self.seq = seq + 1
-        records: list[Record] = []
-        logs: list[Log] = []
+        seq, records, logs = self.begin(fill.timestamp, teach)
         book = self.book
-        expired = book.advance(fill.timestamp)
-        if expired:
-            self.expire(expired, seq, records, logs, teach)
         units = to_units(fill.filled_risk_abs)
         before = totals(self.state)
         iid = fill.intent_id
@@ -229,6 +220,8 @@ class Lifecycle(CoreBase):
             else:
                 active, reserved = book.close(trade)
                 status = "closed"
+            if pnl_units is not None:
+                book.realize(trade, pnl_units)
         rec = lifecycle_record("close", seq, trade, intent_id, self.state)
         rec.update(
             status=status,

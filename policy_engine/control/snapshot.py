@@ -2,8 +2,9 @@
 
 A snapshot holds everything the core's future behaviour depends on: the
 policy in force (its text and hash), the event counter, the logical clock,
-equity and peak, the override, the last broadcast mode, every bucket's exact
-integer counters (in their order of first use), every live trade with its
+equity and peak, the trading day and its starting equity, the override, the
+last broadcast mode, every bucket's exact integer counters and the day's
+realized P&L and loss streak (in their order of first use), every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills)
 and every intent id decided so far (ids are unique for the journal's life). Floats are only
 the equity and its peak, which JSON round-trips exactly.
@@ -17,18 +18,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..engine.policy import load_policy_text
 from .book import Trade
+from .days import Days
 from .events import EventError
-from .state import Bucket, PortfolioState
+from .state import COUNTERS, Bucket, PortfolioState
 
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/3"
+FORMAT = "policy-engine/core-snapshot/4"
 
 Snapshot = dict[str, Any]
 
@@ -42,7 +44,15 @@ def _ts(text: str | None) -> datetime | None:
 
 
 def _buckets(table: dict[str, Bucket]) -> list[list[Any]]:
-    return [[name, *b.counters()] for name, b in table.items()]
+    return [[name, *b.counters(), *b.day_values()] for name, b in table.items()]
+
+
+def _bucket(row: list[Any]) -> Bucket:
+    """A bucket from its row (counters, then the day's realized P&L and loss streak)."""
+    bucket = Bucket()
+    bucket.set_counters(row[: len(COUNTERS)])
+    bucket.set_day_values(*row[len(COUNTERS) :])
+    return bucket
 
 
 def take(core: CoreBase) -> Snapshot:
@@ -66,7 +76,10 @@ def take(core: CoreBase) -> Snapshot:
         "override": state.mode_override,
         "override_reason": state.mode_override_reason,
         "last_mode": core.last_mode,
-        "portfolio": list(state.counters()),
+        "day": None if core.days.day is None else core.days.day.isoformat(),
+        "day_start_equity": state.day_start_equity,
+        "equity_seen": state.equity_seen,
+        "portfolio": [*state.counters(), *state.day_values()],
         "strategies": _buckets(state.strategies),
         "symbols": _buckets(state.symbols),
         "cohorts": _buckets(state.cohorts),
@@ -107,16 +120,22 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
     core = factory(policy, seq=int(data["seq"]))
     state: PortfolioState = core.state
     state.set_equity(float(data["equity"]), float(data["peak_equity"]))
+    state.equity_seen = bool(data["equity_seen"])
+    state.day_start_equity = float(data["day_start_equity"])
+    state.day_pnl = state.equity - state.day_start_equity
     state.set_override(data["override"], data["override_reason"])
-    state.set_counters(data["portfolio"])
+    counters = data["portfolio"]
+    state.set_counters(counters[: len(COUNTERS)])
+    state.set_day_values(*counters[len(COUNTERS) :])
     for key, table in (
         ("strategies", state.strategies),
         ("symbols", state.symbols),
         ("cohorts", state.cohorts),
     ):
-        for name, *counters in data[key]:
-            bucket = table[str(name)] = Bucket()
-            bucket.set_counters(counters)
+        for name, *row in data[key]:
+            table[str(name)] = _bucket(row)
+    day = data["day"]
+    core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     book = core.book
     book.clock = _ts(data["clock"])
     for row in data["trades"]:

@@ -44,16 +44,21 @@ class Bucket:
     ``reserved_risk`` and ``heat`` are their float mirrors for the evaluator. The heat
     is split by side too: ``long_units`` / ``short_units`` (active + reserved risk of
     long and of short trades), mirrored as ``long_risk``, ``short_risk`` and
-    ``net_risk`` (long minus short).
+    ``net_risk`` (long minus short). The trading day's realized P&L is exact too
+    (``day_pnl_units``, mirrored as ``day_realized_pnl``), with the ``loss_streak``: the
+    losing closes since the last winning one (both start again at the rollover).
     """
 
     __slots__ = (
         "active_risk",
         "active_trades",
         "active_units",
+        "day_pnl_units",
+        "day_realized_pnl",
         "heat",
         "long_risk",
         "long_units",
+        "loss_streak",
         "net_risk",
         "open_positions",
         "reserved_risk",
@@ -75,6 +80,9 @@ class Bucket:
         self.long_risk = 0.0
         self.short_risk = 0.0
         self.net_risk = 0.0
+        self.day_pnl_units = 0
+        self.day_realized_pnl = 0.0
+        self.loss_streak = 0
 
     def sync(self) -> None:
         """Recompute the float mirrors from the integers."""
@@ -127,15 +135,40 @@ class Bucket:
     def is_zero(self) -> bool:
         return not any(self.counters())
 
+    def realize(self, pnl_units: int) -> None:
+        """A close realized ``pnl_units``: the day's P&L moves; a loss lengthens the streak,
+        a win ends it (a break-even close leaves it)."""
+        self.day_pnl_units += pnl_units
+        self.day_realized_pnl = self.day_pnl_units / _SCALE
+        if pnl_units < 0:
+            self.loss_streak += 1
+        elif pnl_units > 0:
+            self.loss_streak = 0
+
+    def day_values(self) -> tuple[int, int]:
+        """(the day's realized P&L in units, the loss streak)."""
+        return self.day_pnl_units, self.loss_streak
+
+    def set_day_values(self, pnl_units: int, streak: int) -> None:
+        self.day_pnl_units, self.loss_streak = int(pnl_units), int(streak)
+        self.day_realized_pnl = self.day_pnl_units / _SCALE
+
 
 class PortfolioState(Bucket):
     """The whole portfolio: the snapshot the compiled chain reads (same attributes as
-    :class:`~policy_engine.engine.contracts.PortfolioSnapshot`, as plain attributes)."""
+    :class:`~policy_engine.engine.contracts.PortfolioSnapshot`, as plain attributes).
+
+    ``day_start_equity`` is the equity in force at the last trading-day rollover (before
+    any rollover, the first equity seen); ``day_pnl`` mirrors ``equity - day_start_equity``.
+    """
 
     __slots__ = (
         "cohorts",
+        "day_pnl",
+        "day_start_equity",
         "drawdown",
         "equity",
+        "equity_seen",
         "mode_override",
         "mode_override_reason",
         "peak_equity",
@@ -144,29 +177,50 @@ class PortfolioState(Bucket):
         "version",
     )
 
-    def __init__(self, equity: float = 0.0, peak_equity: float | None = None) -> None:
+    def __init__(self, equity: float | None = None, peak_equity: float | None = None) -> None:
         super().__init__()
         self.equity = 0.0
         self.peak_equity = 0.0
         self.drawdown = 0.0
+        self.day_start_equity = 0.0
+        self.day_pnl = 0.0
+        self.equity_seen = False  # the first equity starts the first day
         self.mode_override: str | None = None
         self.mode_override_reason: str | None = None
         self.strategies: dict[str, Bucket] = {}
         self.symbols: dict[str, Bucket] = {}
         self.cohorts: dict[str, Bucket] = {}
         self.version = 0  # bumped on every mutation (a cache key for derived values)
-        self.set_equity(equity, peak_equity)
+        if equity is not None:
+            self.set_equity(equity, peak_equity)
 
     def set_equity(self, equity: float, peak_equity: float | None = None) -> None:
         peak = max(self.peak_equity, equity) if peak_equity is None else max(peak_equity, equity)
         self.equity = float(equity)
         self.peak_equity = float(peak)
         self.drawdown = (peak - equity) / peak if peak > 0 else 0.0
+        if not self.equity_seen:
+            self.equity_seen = True
+            self.day_start_equity = self.equity
+        self.day_pnl = self.equity - self.day_start_equity
         self.version += 1
 
     def set_override(self, mode: str | None, reason: str | None) -> None:
         self.mode_override = mode
         self.mode_override_reason = reason if mode is not None else None
+        self.version += 1
+
+    def buckets(self) -> list[Bucket]:
+        """Every bucket: the portfolio's own, then each strategy's, symbol's and cohort's."""
+        return [self, *self.strategies.values(), *self.symbols.values(), *self.cohorts.values()]
+
+    def start_day(self) -> None:
+        """A new trading day: the equity in force is its starting equity, and every bucket's
+        realized P&L and loss streak start again from zero."""
+        self.day_start_equity = self.equity
+        self.day_pnl = 0.0
+        for bucket in self.buckets():
+            bucket.set_day_values(0, 0)
         self.version += 1
 
 

@@ -30,6 +30,7 @@ from .model import (
     ModeSpec,
     PolicySpec,
     RuleSpec,
+    TradingDaySpec,
     YamlPath,
 )
 from .schema import path_text, validate_schema
@@ -104,6 +105,11 @@ def build_spec(doc: Document) -> PolicySpec:
     }
     min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
     timezone = _timezone(doc, data.get("timezone", "UTC"), ("timezone",), problems)
+    raw_day = data.get("trading_day", {})
+    trading_day = TradingDaySpec(
+        _timezone(doc, raw_day.get("timezone", timezone), ("trading_day", "timezone"), problems),
+        raw_day.get("rollover", "00:00"),
+    )
     inputs = _inputs(doc, data.get("inputs", {}), problems)
     problems += integrity_problems(doc, data, len(rules))
     if problems:
@@ -126,6 +132,7 @@ def build_spec(doc: Document) -> PolicySpec:
         min_risk_abs=float(min_risk_abs),
         timezone=timezone,
         inputs=inputs,
+        trading_day=trading_day,
     )
 
 

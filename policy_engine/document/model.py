@@ -73,6 +73,14 @@ class InputSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TradingDaySpec:
+    """Where and when the trading day rolls over: a local time of day in a zone."""
+
+    timezone: str = "UTC"
+    rollover: str = "00:00"
+
+
+@dataclass(frozen=True, slots=True)
 class CohortSpec:
     name: str
     symbols: tuple[str, ...]
@@ -98,3 +106,4 @@ class PolicySpec:
     min_risk_abs: float
     timezone: str = "UTC"  # IANA name: where weekday/time_of_day/in_window read event time
     inputs: dict[str, InputSpec] = field(default_factory=dict)
+    trading_day: TradingDaySpec = field(default_factory=TradingDaySpec)

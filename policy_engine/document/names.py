@@ -47,10 +47,14 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
     "long_risk": t.NUMBER,
     "short_risk": t.NUMBER,
     "net_risk": t.NUMBER,
+    "day_start_equity": t.NUMBER,
+    "day_pnl": t.NUMBER,
+    "day_realized_pnl": t.NUMBER,
+    "loss_streak": t.NUMBER,
 }
 
-# Live counters of a strategy, symbol or cohort bucket: risk, counts, and the heat by side
-# (`net_risk` is long minus short).
+# Live counters of a strategy, symbol or cohort bucket: risk, counts, the heat by side
+# (`net_risk` is long minus short), the trading day's realized P&L and the loss streak.
 LIVE_FIELDS: dict[str, Type] = {
     "active_risk": t.NUMBER,
     "reserved_risk": t.NUMBER,
@@ -60,6 +64,8 @@ LIVE_FIELDS: dict[str, Type] = {
     "long_risk": t.NUMBER,
     "short_risk": t.NUMBER,
     "net_risk": t.NUMBER,
+    "day_realized_pnl": t.NUMBER,
+    "loss_streak": t.NUMBER,
 }
 
 MODE_FIELDS: dict[str, Type] = {

@@ -276,6 +276,8 @@ class _Constructor:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._node(v, (*path, i), depth + 1) for i, v in enumerate(node.value)]
+        if path in _TEXT_PATHS and isinstance(node, yaml.ScalarNode):
+            return str(node.value)  # a time of day: its text, whatever YAML 1.1 makes of it
         # An expression's text is read as the expression language, not as a YAML type.
         return self._scalar(node, key=_is_expression(path))
 
@@ -321,6 +323,11 @@ MAX_INT_DIGITS = 15  # beyond 1e15 a number is no risk limit, and big integers c
 
 
 _EXPRESSION_KEYS = frozenset({"require", "limit", "allow", "when", "message"})
+
+
+# Scalars that are always text whatever YAML 1.1 makes of them: `17:00` is a time of day,
+# not the base-60 integer 1020.
+_TEXT_PATHS = frozenset({("trading_day", "rollover")})
 
 
 def _is_expression(path: YamlPath) -> bool:

@@ -112,6 +112,22 @@ Amount = Annotated[
     BeforeValidator(strict_number),
     AfterValidator(_on_grid),
 ]
+
+
+def _on_grid_signed(value: float) -> float:
+    units = to_units(finite(value))
+    if units == 0 and value != 0:
+        raise ValueError("is below the 1e-6 grid (use 0 or at least 0.000001 in size)")
+    return from_units(units)
+
+
+# A signed amount on the grid (a realized P&L).
+SignedAmount = Annotated[
+    float,
+    Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT),
+    BeforeValidator(strict_number),
+    AfterValidator(_on_grid_signed),
+]
 FiniteNonNeg = Annotated[
     float, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
 ]
@@ -161,6 +177,8 @@ class BucketState(_Strict):
     active_trades: Count = 0
     long_risk: Amount = 0.0
     short_risk: Amount = 0.0
+    day_realized_pnl: SignedAmount = 0.0
+    loss_streak: Count = 0
 
     @property
     def heat(self) -> float:
@@ -182,6 +200,9 @@ class PortfolioSnapshot(_Strict):
     active_trades: Count = 0
     long_risk: Amount = 0.0
     short_risk: Amount = 0.0
+    day_start_equity: FiniteNonNeg | None = None  # the trading day's first; default: equity
+    day_realized_pnl: SignedAmount = 0.0
+    loss_streak: Count = 0
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
@@ -194,7 +215,13 @@ class PortfolioSnapshot(_Strict):
             object.__setattr__(self, "peak_equity", self.equity)
         elif self.peak_equity < self.equity:
             raise ValueError("peak_equity must be at least equity")
+        if self.day_start_equity is None:
+            object.__setattr__(self, "day_start_equity", self.equity)
         return self
+
+    @property
+    def day_pnl(self) -> float:
+        return self.equity - (self.day_start_equity or 0.0)
 
     @property
     def heat(self) -> float:

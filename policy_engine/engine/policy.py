@@ -19,6 +19,7 @@ from ..document.checker import CheckedPolicy
 from ..document.model import RuleSpec
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
+from ..lang.eventtime import TradingDay, zone
 from .codegen import ENVELOPE_KEYS, Chain, EnvelopeFn, compile_chain, compile_envelope
 from .contracts import PolicyRef, PortfolioConstraintEnvelope, PortfolioIntent, fast_model
 from .explain import Explainer
@@ -71,6 +72,8 @@ class Policy:
         self.warnings: tuple[Diagnostic, ...] = checked.warnings
         self.ref = PolicyRef(name=spec.name, version=spec.version, hash=spec.content_hash)
         self.data = RuntimeData.of(checked)
+        # When the trading day rolls over (the control core starts a new day on event time).
+        self.calendar = TradingDay(zone(spec.trading_day.timezone), spec.trading_day.rollover)
         # The intents this policy reads: PortfolioIntent with its declared `inputs`.
         self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
         # The generated chain itself: it raises where it cannot decide (then `decide` asks

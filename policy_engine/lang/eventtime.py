@@ -104,6 +104,19 @@ class TradingDay:
         self.tz = tz
         self.minutes = minutes_of(rollover)
 
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TradingDay) and self.tz is other.tz and self.minutes == other.minutes
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self.tz), self.minutes))
+
+    @property
+    def rollover(self) -> str:
+        """The rollover as written, ``HH:MM``."""
+        return f"{self.minutes // 60:02}:{self.minutes % 60:02}"
+
     def day_of(self, t: datetime) -> date:
         """The trading day ``t`` belongs to (named by the local date it started on)."""
         local = t.astimezone(self.tz).replace(tzinfo=None)
