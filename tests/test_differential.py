@@ -82,6 +82,10 @@ NUM_NAMES = (
     "strategy.loss_streak",
     "symbol.day_realized_pnl",
     "cohort.loss_streak",
+    "venue.cap",  # a scope keyed by an optional input: null and undeclared values fail closed
+    "venue.heat",
+    "desk.limit",  # a scope keyed by the strategy
+    "desk.net_risk",
     "intent.score",
     "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
 )
@@ -109,6 +113,7 @@ STR_NAMES = (
     "strategy.name",
     "symbol.name",
     "intent.urgency",
+    "venue.name",
 )
 STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"cautious"', '"S1"')
 LIST_NAMES = ("cohort.symbols", "params.p_syms", '["BTC-USD", "SOL-USD"]')
@@ -297,6 +302,16 @@ def policies(draw: st.DrawFn) -> str:
         "min_risk_abs": draw(st.sampled_from((0, 0, 10, 0.5))),
         "timezone": draw(st.sampled_from(("UTC", "America/New_York", "Asia/Kolkata"))),
         "inputs": INPUTS,
+        "scopes": {
+            "venue": {
+                "key": "intent.venue",
+                "values": {"XNAS": {"cap": draw(st.integers(0, 2000))}, "BINANCE": {"cap": 900}},
+            },
+            "desk": {
+                "key": "intent.strategy",
+                "values": {"S1": {"limit": 100}, "S2": {"limit": 5}},
+            },
+        },
         "rules": draw(rules()),
     }
     return yaml.safe_dump(doc, sort_keys=False)
@@ -354,7 +369,7 @@ def intents(draw: st.DrawFn) -> dict[str, Any]:
     optional = {
         "score": st.sampled_from((-2.5, 0, 3)),
         "reward": st.one_of(st.none(), risk),
-        "venue": st.one_of(st.none(), st.sampled_from(("XNAS", "BINANCE"))),
+        "venue": st.one_of(st.none(), st.sampled_from(("XNAS", "BINANCE", "LSE"))),
         "hedge": st.booleans(),
         "expires": st.one_of(st.none(), TIMES),
     }
@@ -397,6 +412,12 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),
+        scopes={
+            "venue": draw(
+                st.dictionaries(st.sampled_from(("XNAS", "BINANCE")), buckets, max_size=2)
+            ),
+            "desk": draw(st.dictionaries(st.sampled_from(STRATEGIES), buckets, max_size=2)),
+        },
         mode_override=draw(
             st.sampled_from((None, None, "normal", "cautious", "defensive", "risk_off"))
         ),

@@ -66,6 +66,15 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "bad-reward": "rejected_invalid_intent",  # typed strictly: a number is a JSON number
         "undeclared": "rejected_invalid_intent",  # undeclared fields are refused as before
     },
+    "venue_caps": {
+        "bn-1": ("approved_full", 1500),
+        "cb-1": ("approved_full", 800),  # each venue has its own cap and its own heat
+        "bn-2": ("approved_clipped", 500),  # BINANCE: 1500 of 2000 in use
+        "cb-2": ("approved_clipped", 200),  # COINBASE: 800 of 1000
+        "bn-3": ("approved_clipped", 1000),  # a partial close freed 1000 of BINANCE's heat
+        "kr-1": "rejected_eval_error",  # an undeclared venue has no cap: fail closed
+        "none-1": "rejected_invalid_intent",  # the venue is a required input
+    },
     "staged_cap": {
         "feb-small": "approved_full",
         "feb-big": ("approved_full", 800),  # the new cap only warns before 1 March

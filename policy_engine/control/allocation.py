@@ -85,20 +85,27 @@ class Allocation(CoreBase):
             units = to_units(facts["approved_risk_abs"])
             created = book.clock or ts
             ttl = self.ttl
-            book.reserve(
-                Trade(
-                    iid,
-                    intent.strategy,
-                    intent.symbol,
-                    cohort,
-                    units,
-                    seq,
-                    created,
-                    None if ttl is None else created + ttl,
-                    intent.correlation_bucket,
-                    intent.side,
-                )
+            trade = Trade(
+                iid,
+                intent.strategy,
+                intent.symbol,
+                cohort,
+                units,
+                seq,
+                created,
+                None if ttl is None else created + ttl,
+                intent.correlation_bucket,
+                intent.side,
             )
+            keys = None
+            for name in policy.key_fields:
+                value = getattr(intent, name, None)
+                if value is not None:
+                    keys = keys or {}
+                    keys[name] = value
+            trade.keys = keys
+            trade.scopes = policy.scopes_of(trade.field)
+            book.reserve(trade)
             reserved = units / _SCALE
         record: Record | None = None
         if build:

@@ -122,6 +122,7 @@ class CoreBase:
             "strategies": table(state.strategies),
             "symbols": table(state.symbols),
             "cohorts": table(state.cohorts),
+            "scopes": {name: table(state.scopes[name]) for name in sorted(state.scopes)},
             "trades": [t.as_dict() for t in self.book.live()],
             "envelope": self.envelope().model_dump(mode="json"),
             "seq": self.seq,

@@ -28,8 +28,8 @@ _SCALE = float(RISK_SCALE)
 ENDED_MEMORY = 65_536
 
 
-# why, strategy, symbol, cohort, correlation bucket, side
-Ended = tuple[str, str, str, str, str | None, str]
+# why, strategy, symbol, cohort, correlation bucket, side, scopes, keys
+Ended = tuple[str, str, str, str, str | None, str, dict[str, str] | None, dict[str, str] | None]
 
 
 class Trade:
@@ -44,9 +44,11 @@ class Trade:
         "filled_units",
         "fills",
         "intent_id",
+        "keys",
         "late",
         "released",
         "reserved_units",
+        "scopes",
         "seq",
         "side",
         "strategy",
@@ -81,6 +83,20 @@ class Trade:
         self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
         self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
         self.side = side  # "long" or "short": a risk-reducing intent takes no trade
+        # The scopes it counts in (scope name -> key value), and the intent's other string
+        # fields a scope may be keyed by (so that a reload can re-derive them).
+        self.scopes: dict[str, str] | None = None
+        self.keys: dict[str, str] | None = None
+
+    def field(self, name: str) -> str | None:
+        """The value of the intent's string field ``name`` this trade was reserved with."""
+        if name == "strategy":
+            return self.strategy
+        if name == "symbol":
+            return self.symbol
+        if name == "correlation_bucket":
+            return self.bucket
+        return None if self.keys is None else self.keys.get(name)
 
     @property
     def long(self) -> bool:
@@ -129,8 +145,9 @@ class Book:
         self.seen: set[str] = set()  # every intent id decided in this journal's life
 
     # --- the lifecycle -------------------------------------------------------------------
-    def buckets(self, trade: Trade) -> tuple[Bucket, Bucket, Bucket, Bucket]:
-        """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in."""
+    def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
+        """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in, then the
+        bucket of each scope it counts in."""
         s = self.state
         strat = s.strategies.get(trade.strategy)
         if strat is None:
@@ -141,7 +158,16 @@ class Book:
         coh = s.cohorts.get(trade.cohort)
         if coh is None:
             coh = s.cohorts[trade.cohort] = Bucket()
-        return s, strat, sym, coh
+        if trade.scopes is None:
+            return s, strat, sym, coh
+        return (s, strat, sym, coh, *(self.scope_bucket(k, v) for k, v in trade.scopes.items()))
+
+    def scope_bucket(self, scope: str, value: str) -> Bucket:
+        table = self.state.scopes.setdefault(scope, {})
+        bucket = table.get(value)
+        if bucket is None:
+            bucket = table[value] = Bucket()
+        return bucket
 
     def advance(self, now: datetime) -> list[Trade]:
         """Move the clock to ``now`` if later; release and return every reservation due.
@@ -186,6 +212,8 @@ class Book:
             trade.cohort,
             trade.bucket,
             trade.side,
+            trade.scopes,
+            trade.keys,
         )
         ended.move_to_end(trade.intent_id)
         if len(ended) > ENDED_MEMORY:
@@ -197,8 +225,9 @@ class Book:
         """A late fill for an ended trade: real exposure at the venue, so an orphan position
         (active risk, one live trade, one open position) that counts against every cap
         until it is closed. The caller has checked the trade is remembered in ``ended``."""
-        why, strategy, symbol, cohort, bucket, side = self.ended.pop(intent_id)
+        why, strategy, symbol, cohort, bucket, side, scopes, keys = self.ended.pop(intent_id)
         trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket, side)
+        trade.scopes, trade.keys = scopes, keys
         trade.late = why
         trade.released = why  # no reservation: nothing left to cancel or expire
         trade.filled_units = units
@@ -301,20 +330,31 @@ class Book:
     def move_cohort(self, trade: Trade, cohort: str) -> None:
         """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
         position leave its old cohort's bucket and join the new one's, exactly."""
-        old = self.state.cohorts[trade.cohort]
+        cohorts = self.state.cohorts
+        old = cohorts[trade.cohort]
         trade.cohort = cohort
-        new = self.state.cohorts.get(cohort)
+        new = cohorts.get(cohort)
         if new is None:
-            new = self.state.cohorts[cohort] = Bucket()
+            new = cohorts[cohort] = Bucket()
+        self._shift(trade, [old], [new])
+
+    def move_scopes(self, trade: Trade, scopes: dict[str, str] | None) -> None:
+        """Count ``trade`` in these scopes from now on (a reload changed them), exactly."""
+        old = [self.scope_bucket(k, v) for k, v in (trade.scopes or {}).items()]
+        trade.scopes = scopes
+        self._shift(trade, old, [self.scope_bucket(k, v) for k, v in (scopes or {}).items()])
+
+    def _shift(self, trade: Trade, out: list[Bucket], into: list[Bucket]) -> None:
         opens = 1 if trade.is_open else 0
-        for bucket, sign in ((old, -1), (new, 1)):
-            bucket.move(
-                sign * trade.filled_units,
-                sign * trade.reserved_units,
-                sign * opens,
-                sign,
-                trade.long,
-            )
+        for buckets, sign in ((out, -1), (into, 1)):
+            for bucket in buckets:
+                bucket.move(
+                    sign * trade.filled_units,
+                    sign * trade.reserved_units,
+                    sign * opens,
+                    sign,
+                    trade.long,
+                )
         self.state.version += 1
 
     def live(self) -> Iterator[Trade]:

@@ -204,6 +204,9 @@ class ControlCore(Allocation, Lifecycle):
             if cohort != trade.cohort:
                 moved.append({"intent_id": trade.intent_id, "from": trade.cohort, "to": cohort})
                 self.book.move_cohort(trade, cohort)
+            scopes = policy.scopes_of(trade.field)
+            if scopes != trade.scopes:
+                self.book.move_scopes(trade, scopes)
         env, _push = self.after_mode_change(True)
         logs: list[Log] = []
         if teach:

@@ -30,7 +30,7 @@ from .state import COUNTERS, Bucket, PortfolioState
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/4"
+FORMAT = "policy-engine/core-snapshot/5"
 
 Snapshot = dict[str, Any]
 
@@ -83,6 +83,7 @@ def take(core: CoreBase) -> Snapshot:
         "strategies": _buckets(state.strategies),
         "symbols": _buckets(state.symbols),
         "cohorts": _buckets(state.cohorts),
+        "scopes": {name: _buckets(table) for name, table in state.scopes.items()},
         "trades": [
             [
                 t.intent_id,
@@ -100,6 +101,8 @@ def take(core: CoreBase) -> Snapshot:
                 t.bucket,
                 t.late,
                 t.side,
+                t.scopes,
+                t.keys,
             ]
             for t in book.trades.values()
         ],
@@ -134,6 +137,8 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
     ):
         for name, *row in data[key]:
             table[str(name)] = _bucket(row)
+    for scope, rows in data["scopes"].items():
+        state.scopes[str(scope)] = {str(name): _bucket(row) for name, *row in rows}
     day = data["day"]
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     book = core.book
@@ -142,7 +147,7 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
         (iid, strategy, symbol, cohort, approved, reserved, filled, seq, created, expires) = row[
             :10
         ]
-        fills, released, bucket, late, side = row[10:15]
+        fills, released, bucket, late, side, scopes, keys = row[10:17]
         trade = Trade(
             iid,
             strategy,
@@ -160,12 +165,13 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
         trade.fills = None if fills is None else set(fills)
         trade.released = released
         trade.late = late
+        trade.scopes, trade.keys = scopes, keys
         book.trades[iid] = trade
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why, strategy, symbol, cohort, bucket, side in data["ended"]:
-        book.ended[iid] = (why, strategy, symbol, cohort, bucket, side)
+    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys in data["ended"]:
+        book.ended[iid] = (why, strategy, symbol, cohort, bucket, side, scopes, keys)
     book.seen = set(data["seen"])
     core.last_mode = str(data["last_mode"])
     _verify(core)
@@ -176,12 +182,10 @@ def _verify(core: CoreBase) -> None:
     """Every bucket equals the sum of the live trades counted in it."""
     want: dict[tuple[str, str], list[int]] = {}
     for t in core.book.trades.values():
-        for key in (
-            ("portfolio", ""),
-            ("strategies", t.strategy),
-            ("symbols", t.symbol),
-            ("cohorts", t.cohort),
-        ):
+        keys = [("portfolio", ""), ("strategies", t.strategy), ("symbols", t.symbol)]
+        keys.append(("cohorts", t.cohort))
+        keys += [(f"scopes.{k}", v) for k, v in (t.scopes or {}).items()]
+        for key in keys:
             c = want.setdefault(key, [0] * 6)
             c[0] += t.filled_units
             c[1] += t.reserved_units
@@ -197,6 +201,9 @@ def _verify(core: CoreBase) -> None:
     ):
         for name, bucket in table.items():
             got[(section, name)] = list(bucket.counters())
+    for scope, buckets in state.scopes.items():
+        for name, bucket in buckets.items():
+            got[(f"scopes.{scope}", name)] = list(bucket.counters())
     for key in sorted(set(want) | set(got)):
         if want.get(key, [0] * 6) != got.get(key, [0] * 6):
             where = key[0] if not key[1] else f"{key[0]}.{key[1]}"

@@ -172,6 +172,7 @@ class PortfolioState(Bucket):
         "mode_override",
         "mode_override_reason",
         "peak_equity",
+        "scopes",
         "strategies",
         "symbols",
         "version",
@@ -190,6 +191,7 @@ class PortfolioState(Bucket):
         self.strategies: dict[str, Bucket] = {}
         self.symbols: dict[str, Bucket] = {}
         self.cohorts: dict[str, Bucket] = {}
+        self.scopes: dict[str, dict[str, Bucket]] = {}  # scope -> key value -> bucket
         self.version = 0  # bumped on every mutation (a cache key for derived values)
         if equity is not None:
             self.set_equity(equity, peak_equity)
@@ -211,8 +213,10 @@ class PortfolioState(Bucket):
         self.version += 1
 
     def buckets(self) -> list[Bucket]:
-        """Every bucket: the portfolio's own, then each strategy's, symbol's and cohort's."""
-        return [self, *self.strategies.values(), *self.symbols.values(), *self.cohorts.values()]
+        """Every bucket: the portfolio's own, then each strategy's, symbol's, cohort's and
+        scope's."""
+        tables = [self.strategies, self.symbols, self.cohorts, *self.scopes.values()]
+        return [self, *(b for table in tables for b in table.values())]
 
     def start_day(self) -> None:
         """A new trading day: the equity in force is its starting equity, and every bucket's

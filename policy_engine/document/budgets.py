@@ -10,7 +10,8 @@ PT116 at the exact place that exceeds them:
 - an evaluation cost, estimated on the checked expressions (as CEL estimates
   cost): one unit per AST node of every rule, `when`, mode tier and envelope
   expression, plus the length of any list a membership test or `min`/`max`/`len`
-  walks. The limit keeps the worst accepted policy near 50 us per evaluation on
+  walks, plus what the policy's declarations make every event walk (a scope: one
+  more bucket per trade). The limit keeps the worst accepted policy near 50 us per evaluation on
   the generated chain (measured: benchmarks/README.md).
 
 The numbers are documented in docs/policy-format.md ("Budgets").
@@ -34,6 +35,7 @@ MAX_PARAMS = 1_000
 MAX_ENTRIES = 10_000  # strategies, symbols, cohorts: each
 MAX_LIST_ITEMS = 10_000
 MAX_MODES = 100  # a ladder of a hundred tiers is already no ladder
+MAX_DECLARED = 100  # scopes (and windows, latches, inputs): each is kept on every event
 MAX_COST = 6_000  # units; see the module docstring
 
 _SECTIONS = ("strategies", "symbols", "cohorts")
@@ -43,6 +45,7 @@ _LIMITS = {
     "rules": MAX_RULES,
     "params": MAX_PARAMS,
     "modes": MAX_MODES,
+    "scopes": MAX_DECLARED,
     **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
 }
 
@@ -100,6 +103,8 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
         parts.append((rule.spec.id, cost))
     for key, node in checked.envelope.items():
         parts.append((f"envelope.{key}", _cost(node, params)))
+    for name in checked.spec.scopes:  # one more bucket every trade moves through
+        parts.append((f"scopes.{name}", 1))
     return sum(c for _, c in parts), parts
 
 
@@ -152,6 +157,7 @@ def cost_problem(checked: CheckedPolicy, where: SourceMap) -> Diagnostic | None:
 
 __all__ = [
     "MAX_COST",
+    "MAX_DECLARED",
     "MAX_ENTRIES",
     "MAX_LIST_ITEMS",
     "MAX_MODES",

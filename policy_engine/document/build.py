@@ -30,6 +30,7 @@ from .model import (
     ModeSpec,
     PolicySpec,
     RuleSpec,
+    ScopeSpec,
     TradingDaySpec,
     YamlPath,
 )
@@ -111,6 +112,7 @@ def build_spec(doc: Document) -> PolicySpec:
         raw_day.get("rollover", "00:00"),
     )
     inputs = _inputs(doc, data.get("inputs", {}), problems)
+    scopes = _scopes(data.get("scopes", {}), consts)
     problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
@@ -133,6 +135,7 @@ def build_spec(doc: Document) -> PolicySpec:
         timezone=timezone,
         inputs=inputs,
         trading_day=trading_day,
+        scopes=scopes,
     )
 
 
@@ -197,6 +200,24 @@ def _inputs(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> d
             continue
         out[name] = InputSpec(name, kind, value, required)
     return out
+
+
+def _scopes(raw: dict[str, Any], consts: Any) -> dict[str, ScopeSpec]:
+    """The declared scopes: the intent field each is keyed by, constants per key value."""
+    return {
+        name: ScopeSpec(
+            name,
+            str(cfg["key"]).removeprefix("intent."),
+            {
+                value: {
+                    k: consts("scopes", v, ("scopes", name, "values", value, k))
+                    for k, v in attrs.items()
+                }
+                for value, attrs in (cfg.get("values") or {}).items()
+            },
+        )
+        for name, cfg in raw.items()
+    }
 
 
 def input_value(kind: str, value: Any) -> Const | datetime:
@@ -388,6 +409,10 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
     inputs = _inputs(
         doc, {k: v for k, v in section("inputs").items() if isinstance(v, dict)}, problems
     )
+    scopes = _scopes(
+        {k: v for k, v in section("scopes").items() if isinstance(v, dict) and "key" in v},
+        lambda _section, value, path: consts(value, path),
+    )
     spec = PolicySpec(
         path=doc.path,
         content_hash=doc.content_hash,
@@ -405,5 +430,6 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         reservation_ttl_sec=None,
         min_risk_abs=0.0,
         inputs=inputs,
+        scopes=scopes,
     )
     return spec, problems

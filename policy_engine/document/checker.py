@@ -17,6 +17,7 @@ from ..lang.errors import ExprSyntaxError
 from ..lang.functions import FUNCTIONS
 from ..lang.parser import parse_expression
 from ..lang.valuetypes import Type
+from .declarations import declaration_problems
 from .model import ExprSource, PolicySpec, RuleSpec
 from .names import (
     ENVELOPE_CONTEXT,
@@ -28,7 +29,6 @@ from .names import (
     Ref,
     Scope,
     Unresolved,
-    input_reserved,
 )
 from .sourcemap import SourceMap
 
@@ -238,7 +238,8 @@ class _Checker:
             hint = _LITERAL_SLIPS.get(prefix) or suggest(prefix, list(found.candidates))
             self.report(d.PT301, f"unknown name `{prefix}`", src, base + node.start, hint)
             return t.ANY
-        if node.path[0] not in allowed:
+        root = node.path[0]
+        if (root if root not in self.scope.scopes else "symbol") not in allowed:
             where = "an envelope value" if allowed == ENVELOPE_CONTEXT else "a mode's `when`"
             names = ", ".join(f"`{n}`" for n in sorted(allowed))
             self.report(
@@ -357,11 +358,7 @@ class _Checker:
                             d.PT309, f"`mode.{key}` is built in and cannot be configured", where
                         )
                     )
-        for name in self.spec.inputs:
-            if input_reserved(name):
-                where = self.doc.span(("inputs", name), key=True)
-                message = f"`intent.{name}` is built in and cannot be declared as an input"
-                self.problems.append(d.diagnostic(d.PT309, message, where))
+        self.problems += declaration_problems(self.spec, self.doc)
         seen: dict[str, int] = {}
         for rule in self.spec.rules:
             if rule.id in seen:

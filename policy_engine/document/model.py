@@ -73,6 +73,15 @@ class InputSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopeSpec:
+    """A bucket of the policy's own keyed by an intent field: namespace ``name``."""
+
+    name: str
+    key_field: str  # the intent field whose value selects the bucket (`venue` in `intent.venue`)
+    values: dict[str, dict[str, Const]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class TradingDaySpec:
     """Where and when the trading day rolls over: a local time of day in a zone."""
 
@@ -107,3 +116,4 @@ class PolicySpec:
     timezone: str = "UTC"  # IANA name: where weekday/time_of_day/in_window read event time
     inputs: dict[str, InputSpec] = field(default_factory=dict)
     trading_day: TradingDaySpec = field(default_factory=TradingDaySpec)
+    scopes: dict[str, ScopeSpec] = field(default_factory=dict)

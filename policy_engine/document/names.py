@@ -97,6 +97,14 @@ def input_reserved(name: str) -> bool:
     )
 
 
+# Names a scope cannot take: the built-in namespaces, and the ones declared elsewhere.
+RESERVED_NAMESPACES = frozenset({*NAMESPACES, "latch"})
+
+# The intent fields a scope may be keyed by: the strings (a declared string input too).
+SCOPE_KEYS = frozenset(
+    k for k, v in INTENT_FIELDS.items() if v.kind == "string" and k not in ("intent_id", "side")
+)
+
 # Which namespaces each kind of expression may read.
 INTENT_CONTEXT = frozenset(NAMESPACES)
 ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params"})
@@ -110,7 +118,7 @@ class Ref:
     ``source`` is one of: intent, intent_risk, intent_cohort, intent_time, portfolio,
     strategy_name, strategy_cfg, strategy_live, symbol_name, symbol_cfg,
     symbol_live, cohort_name, cohort_symbols, cohort_cfg, cohort_live,
-    mode, param. ``key`` is the attribute or config key; ``rest`` the
+    scope_name, scope_cfg, scope_live (with ``scope``), mode, param. ``key`` is the attribute or config key; ``rest`` the
     remaining path into a constant map.
     """
 
@@ -118,6 +126,7 @@ class Ref:
     key: str
     type: Type
     rest: tuple[str, ...] = ()
+    scope: str = ""  # for scope_name / scope_cfg / scope_live: the scope's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,8 @@ class Scope:
     mode_cfg: dict[str, Type]
     params: dict[str, Type]
     inputs: dict[str, Type] = field(default_factory=dict)  # declared extra intent fields
+    # declared scopes: name -> the types of its configured keys (a namespace like `symbol`)
+    scopes: dict[str, dict[str, Type]] = field(default_factory=dict)
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -170,6 +181,11 @@ class Scope:
                 for name, i in spec.inputs.items()
                 if not input_reserved(name)
             },
+            scopes={
+                name: _config_types(list(sc.values.values()))
+                for name, sc in spec.scopes.items()
+                if name not in RESERVED_NAMESPACES
+            },
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
@@ -190,6 +206,8 @@ class Scope:
                 return dict(self.mode_cfg)
             case "params":
                 return dict(self.params)
+        if namespace in self.scopes:
+            return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
 
     def resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
@@ -203,9 +221,9 @@ class Scope:
 
     def _resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
         root = path[0]
-        if root not in NAMESPACES:
+        if root not in NAMESPACES and root not in self.scopes:
             hints = [f"params.{root}"] if root in self.params else []
-            return Unresolved(0, (*hints, *NAMESPACES))
+            return Unresolved(0, (*hints, *NAMESPACES, *self.scopes))
         if len(path) == 1:
             return Unresolved(
                 0, (), f"`{root}` is a namespace; name one of its fields, as in `{root}.<name>`"
@@ -217,6 +235,9 @@ class Scope:
         kind = fields[key]
         if len(path) > 2 and not (root == "params" and kind.kind == "map"):
             return Unresolved(2, (), f"`{root}.{key}` is {_a(kind)} and has no fields")
+        if root in self.scopes:
+            part = "name" if key == "name" else "live" if key in LIVE_FIELDS else "cfg"
+            return Ref(f"scope_{part}", key, kind, (), root)
         source = _source(root, key)
         if root == "params":
             rest = path[2:]

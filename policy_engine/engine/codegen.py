@@ -47,6 +47,7 @@ class Emitter:
         self.used: set[str] = set()
         self.hoisted: set[str] = set()  # portfolio fields read into locals once (chain only)
         self.hoisted_mode: set[str] = set()  # mode values likewise
+        self.scope_lines: dict[str, dict[str, str]] = {}  # scope -> its prefetch lines
 
     def const(self, value: Any) -> str:
         if isinstance(value, bool | int | str) or (
@@ -62,6 +63,29 @@ class Emitter:
             self.used.add(dep)
         self.used.add(local)
         return local
+
+    def use_scope(self, scope: str, part: str) -> str:
+        """The local holding scope ``scope``'s key value (``K``), constants (``C``) or live
+        bucket (``L``); a null key leaves the bucket None, so reading it raises."""
+        field = self.data.scope_fields[scope]
+        lines = self.scope_lines.setdefault(scope, {})
+        lines["K"] = f"K_{scope} = intent.{field}"
+        if part == "C":
+            lines["C"] = f"C_{scope} = _SCFG[{scope!r}].get(K_{scope})"
+        if part == "L":
+            lines["L"] = (
+                f"L_{scope} = snap.scopes.get({scope!r}, _EMPTY).get(K_{scope}, _ZERO)"
+                f" if K_{scope} is not None else None"
+            )
+        return f"{part}_{scope}"
+
+    def prefetch(self) -> list[str]:
+        """The lines that read, once, what the expressions use (bucket, configuration)."""
+        lines = [line for key, line in PREFETCH.items() if key in self.used]
+        for scope in sorted(self.scope_lines):
+            parts = self.scope_lines[scope]
+            lines += [parts[p] for p in "KCL" if p in parts]
+        return lines
 
     def name(self, node: s.Name) -> str:
         ref = self.checked.scope.resolve(node.path)
@@ -93,6 +117,12 @@ class Emitter:
             return "intent.symbol"
         if src == "cohort_symbols":
             return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
+        if src == "scope_name":
+            return f"_nn({self.use_scope(ref.scope, 'K')})"
+        if src == "scope_cfg":
+            return f"{self.use_scope(ref.scope, 'C')}[{key!r}]"
+        if src == "scope_live":
+            return f"{self.use_scope(ref.scope, 'L')}.{key}"
         local = {
             "strategy_cfg": "SC",
             "strategy_live": "SL",
@@ -157,6 +187,12 @@ def _num(value: Any) -> Any:
     return value
 
 
+def _nn(value: Any) -> Any:
+    if value is None:
+        raise TypeError("null")  # the interpreter names the cause
+    return value
+
+
 def _index(container: Any, key: Any) -> Any:
     return container[int(key) if isinstance(container, list | tuple) else key]
 
@@ -178,6 +214,9 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_COHORT_OF": data.cohort_of,
         "_CSYM": {k: tuple(v) for k, v in data.cohort_symbols.items()},
         "_ZERO": ZERO_BUCKET,
+        "_EMPTY": {},
+        "_SCFG": data.scopes,
+        "_nn": _nn,
         "_MODES": tuple(m.values for m in data.modes),
         "_SEV": data.severity,
         "_MIN": data.min_risk_abs,
@@ -318,7 +357,7 @@ def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[st
     rules: list[str] = []
     for i in range(len(checked.rules)):
         rules += _rule_lines(em, i, checked)
-    prefetch = [line for key, line in PREFETCH.items() if key in em.used]
+    prefetch = em.prefetch()
     body = [
         "amount = intent.requested_risk_abs",
         *hoisted,

@@ -206,6 +206,7 @@ class PortfolioSnapshot(_Strict):
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
+    scopes: dict[str, dict[str, BucketState]] = Field(default_factory=dict)  # scope -> key value
     mode_override: ModeName | None = None
     mode_override_reason: Text | None = None
 

@@ -116,6 +116,8 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = data.params[key]
         for part in ref.rest:
             value = value[part]
+    elif ref.scope:
+        value = _scope_value(env, ref, dotted)
     else:
         ns, _, part = src.partition("_")
         name = intent.strategy if ns == "strategy" else intent.symbol
@@ -138,6 +140,19 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             ]
             value = _config(table2, name, key, ns)
     return value
+
+
+def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
+    """A scope's key value (`venue.name`), constant or live counter, for the intent's key."""
+    scope, field = ref.scope, env.data.scope_fields[ref.scope]
+    selected = getattr(env.intent, field, None)
+    if selected is None:
+        raise EvalError("no_scope", f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
+    if ref.source == "scope_name":
+        return selected
+    if ref.source == "scope_live":
+        return _live(getattr(env.snap, "scopes", {}).get(scope, {}), selected, ref.key)
+    return _config(env.data.scopes[scope], selected, ref.key, scope)
 
 
 def _not_nan(value: float, node: s.Expr) -> float:

@@ -11,6 +11,7 @@ outcome in a :class:`~.verdict.Verdict` that explains itself on demand.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -76,6 +77,14 @@ class Policy:
         self.calendar = TradingDay(zone(spec.trading_day.timezone), spec.trading_day.rollover)
         # The intents this policy reads: PortfolioIntent with its declared `inputs`.
         self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
+        # The intent's optional string fields a trade remembers, so that any policy's scopes
+        # can be derived for it later (strategy, symbol and correlation_bucket it keeps).
+        self.key_fields: tuple[str, ...] = (
+            "template_id",
+            "playbook_id",
+            "regime_state",
+            *(n for n, i in spec.inputs.items() if i.type == "string"),
+        )
         # The generated chain itself: it raises where it cannot decide (then `decide` asks
         # the interpreter); public for tests and benchmarks that measure it alone.
         self.chain: Chain
@@ -118,6 +127,18 @@ class Policy:
         """Every rule's verdict and sub-expression values (not only up to the first failure)."""
         verdict = Verdict(self, intent, snapshot, self.interpret(intent, snapshot))
         return self.explainer.every_rule(verdict)
+
+    def scopes_of(self, field: Callable[[str], str | None]) -> dict[str, str] | None:
+        """The bucket of each declared scope a trade counts in (scope -> key value), reading
+        its string fields with ``field``; a scope whose key is null is left out."""
+        if not self.data.scope_fields:
+            return None
+        found = {
+            scope: value
+            for scope, name in self.data.scope_fields.items()
+            if (value := field(name)) is not None
+        }
+        return found or None
 
     def cohort_of(self, symbol: str, correlation_bucket: str | None) -> str:
         """The cohort an intent on ``symbol`` counts in."""

@@ -50,6 +50,9 @@ class RuntimeData:
     # What functions `need` besides their arguments (lang/functions.py), by name: the
     # generated code and the interpreter both pass these, from here.
     context: dict[str, Any]
+    # Declared scopes: name -> the intent field it is keyed by, and its constants by value.
+    scope_fields: dict[str, str]
+    scopes: dict[str, dict[str, dict[str, Any]]]
 
     @classmethod
     def of(cls, checked: CheckedPolicy) -> RuntimeData:
@@ -79,6 +82,8 @@ class RuntimeData:
             severity={m.name: m.index for m in modes},
             min_risk_abs=spec.min_risk_abs,
             context={"timezone": zone(spec.timezone)},
+            scope_fields={k: sc.key_field for k, sc in spec.scopes.items()},
+            scopes={k: {v: dict(c) for v, c in sc.values.items()} for k, sc in spec.scopes.items()},
         )
 
     def cohort_name(self, symbol: str, bucket: str | None) -> str:

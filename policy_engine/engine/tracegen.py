@@ -20,7 +20,7 @@ from ..document.checker import CheckedPolicy
 from ..document.names import Ref
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS, number
-from .codegen import PREFETCH, Emitter, namespace
+from .codegen import Emitter, namespace
 from .runtime import RuntimeData
 
 Tracer = Callable[[dict[str, Any], Any, Any, float, int, bool], Any]
@@ -189,8 +189,7 @@ def _explainnamespace(em: _TraceEmitter, data: RuntimeData) -> dict[str, Any]:
 
 
 def _finish(em: _TraceEmitter, head: str, ret: str, label: str) -> Any:
-    prefetch = [line for key, line in PREFETCH.items() if key in em.used]
-    body = ["M = _MODES[m]", *prefetch, *em.lines, f"return {ret}"]
+    body = ["M = _MODES[m]", *em.prefetch(), *em.lines, f"return {ret}"]
     src = head + "".join(f"    {line}\n" for line in body)
     ns = _explainnamespace(em, em.data)
     try:
