@@ -30,6 +30,7 @@ PURE_CORE = [
     "control/state.py",
     "control/book.py",
     "control/days.py",
+    "control/windows.py",
     "control/records.py",
     "control/snapshot.py",
     "control/events.py",

@@ -82,6 +82,10 @@ NUM_NAMES = (
     "strategy.loss_streak",
     "symbol.day_realized_pnl",
     "cohort.loss_streak",
+    "strategy.w_strat",  # rolling windows, per each kind of namespace
+    "portfolio.w_port",
+    "cohort.w_coh",
+    "venue.w_venue",
     "venue.cap",  # a scope keyed by an optional input: null and undeclared values fail closed
     "venue.heat",
     "desk.limit",  # a scope keyed by the strategy
@@ -312,6 +316,12 @@ def policies(draw: st.DrawFn) -> str:
                 "values": {"S1": {"limit": 100}, "S2": {"limit": 5}},
             },
         },
+        "windows": {
+            "w_strat": {"count": "approvals", "per": "strategy", "over": "1h"},
+            "w_port": {"count": "requests", "per": "portfolio", "over": "30s"},
+            "w_coh": {"count": "rejections", "per": "cohort", "over": "15m"},
+            "w_venue": {"count": "closes", "per": "venue", "over": "1d"},
+        },
         "rules": draw(rules()),
     }
     return yaml.safe_dump(doc, sort_keys=False)
@@ -389,6 +399,9 @@ buckets = st.builds(
     short_risk=risk,
     day_realized_pnl=st.sampled_from((0.0, -250.5, 1200.0)),
     loss_streak=st.integers(0, 3),
+    windows=st.dictionaries(
+        st.sampled_from(("w_strat", "w_coh", "w_venue")), st.integers(0, 5), max_size=2
+    ),
 )
 
 
@@ -409,6 +422,7 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         day_start_equity=draw(st.sampled_from((None, 0.0, 102_000.0))),
         day_realized_pnl=draw(st.sampled_from((0.0, -1_999.999999, 450.0))),
         loss_streak=draw(st.integers(0, 3)),
+        windows=draw(st.dictionaries(st.just("w_port"), st.integers(0, 9))),
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),

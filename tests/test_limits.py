@@ -28,6 +28,18 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "mon-0000": "approved_full",
         "mon-2200": "rejected_maintenance_break",
     },
+    "hourly_trades": {
+        "s1": "approved_full",  # 09:00
+        "s2": "approved_full",
+        "s3": "approved_full",  # 09:20: the third in the hour
+        "s4": "rejected_three_an_hour",  # 09:30
+        "w1": "approved_full",  # another strategy counts on its own
+        "s5": "rejected_three_an_hour",  # 09:59:59.999999: 09:00 is still inside
+        "s6": "approved_full",  # 10:00: (09:00, 10:00] leaves 09:00 out
+        "s7": "rejected_three_an_hour",
+        "s8": "approved_full",  # 10:10: 09:10 is out; a rejection never counted
+        "s9": "approved_full",  # 10:20: 09:20 is out
+    },
     "loss_streak": {
         "s1": "approved_full",
         "s2": "approved_full",

@@ -80,7 +80,10 @@ class Allocation(CoreBase):
         reserved = 0.0
         mutated = False
         cohort = policy.cohort_of(intent.symbol, intent.correlation_bucket)
-        if approved and not (intent.side == "flat" or intent.reduce_only):
+        takes_risk = approved and not (intent.side == "flat" or intent.reduce_only)
+        if self.windows.by_kind:
+            self.count_decision(intent, cohort, approved, takes_risk)
+        if takes_risk:
             mutated = True
             units = to_units(facts["approved_risk_abs"])
             created = book.clock or ts
@@ -131,6 +134,22 @@ class Allocation(CoreBase):
         if extra is None and logs is None:
             return decision, record, NOTHING
         return decision, record, outputs(extra or (), logs or (), None)
+
+    def count_decision(
+        self, intent: PortfolioIntent, cohort: str, approved: bool, takes_risk: bool
+    ) -> None:
+        """The rolling windows count the decision (after it: an intent never sees itself)."""
+        scopes = self.policy.scopes_of(lambda name: getattr(intent, name, None))
+        keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
+        if scopes:
+            keys.update(scopes)
+        now = self.book.clock or intent.timestamp
+        windows = self.windows
+        windows.count("requests", now, keys)
+        if takes_risk:
+            windows.count("approvals", now, keys)
+        elif not approved:
+            windows.count("rejections", now, keys)
 
     def duplicate_message(self, intent_id: str) -> str | None:
         """Why ``intent_id`` cannot be decided again, or None. Intent ids are unique for the

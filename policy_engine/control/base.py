@@ -20,6 +20,7 @@ from .days import Days
 from .events import EventError, Record
 from .records import lifecycle_record
 from .state import PortfolioState
+from .windows import Windows
 
 # The `logging` module's level numbers: the core names the level of a teaching line and
 # the shell logs it (the core itself never logs).
@@ -62,6 +63,7 @@ class CoreBase:
         self.state = PortfolioState()
         self.book = Book(self.state)
         self.days = Days(policy.calendar)  # the trading day the event clock is in
+        self.windows = Windows(policy.windows, self.state)  # rolling counts on event time
         self.seq = seq
         self.last_mode: str = policy.mode_of(self.state).name
         self.policy_ref: dict[str, Any] = policy_ref_of(policy)  # records carry it
@@ -170,6 +172,9 @@ class CoreBase:
             records, logs = [], []
             self.expire(expired, seq, records, logs, teach)
         clock = book.clock
+        windows = self.windows
+        if windows.queues and clock is not None:
+            windows.advance(clock)
         days = self.days
         if clock is not None and (days.check is None or clock >= days.check):
             crossed = days.crossed(clock)

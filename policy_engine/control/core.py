@@ -198,6 +198,7 @@ class ControlCore(Allocation, Lifecycle):
         self.policy_ref = policy_ref_of(policy)
         self.ttl = ttl_of(policy)
         self.days = self.days.follow(policy.calendar, self.book.clock)
+        self.windows = self.windows.follow(policy.windows)
         moved = []
         for trade in self.book.live():
             cohort = policy.cohort_of(trade.symbol, trade.bucket)

@@ -222,6 +222,14 @@ class Lifecycle(CoreBase):
                 status = "closed"
             if pnl_units is not None:
                 book.realize(trade, pnl_units)
+            if self.windows.by_kind:
+                keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
+                keys.update(trade.scopes or {})
+                now = book.clock or ts
+                assert now is not None
+                self.windows.count("closes", now, keys)
+                if pnl_units is not None and pnl_units < 0:
+                    self.windows.count("losing_closes", now, keys)
         rec = lifecycle_record("close", seq, trade, intent_id, self.state)
         rec.update(
             status=status,

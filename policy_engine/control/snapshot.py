@@ -4,7 +4,8 @@ A snapshot holds everything the core's future behaviour depends on: the
 policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the trading day and its starting equity, the override, the
 last broadcast mode, every bucket's exact integer counters and the day's
-realized P&L and loss streak (in their order of first use), every live trade with its
+realized P&L and loss streak (in their order of first use), the events inside every
+rolling window (the counts are rebuilt from them), every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills)
 and every intent id decided so far (ids are unique for the journal's life). Floats are only
 the equity and its peak, which JSON round-trips exactly.
@@ -30,7 +31,7 @@ from .state import COUNTERS, Bucket, PortfolioState
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/5"
+FORMAT = "policy-engine/core-snapshot/6"
 
 Snapshot = dict[str, Any]
 
@@ -84,6 +85,7 @@ def take(core: CoreBase) -> Snapshot:
         "symbols": _buckets(state.symbols),
         "cohorts": _buckets(state.cohorts),
         "scopes": {name: _buckets(table) for name, table in state.scopes.items()},
+        "windows": core.windows.entries(),
         "trades": [
             [
                 t.intent_id,
@@ -141,6 +143,7 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
         state.scopes[str(scope)] = {str(name): _bucket(row) for name, *row in rows}
     day = data["day"]
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
+    core.windows.load(data["windows"])
     book = core.book
     book.clock = _ts(data["clock"])
     for row in data["trades"]:

@@ -65,6 +65,7 @@ class Bucket:
         "reserved_units",
         "short_risk",
         "short_units",
+        "windows",
     )
 
     def __init__(self) -> None:
@@ -83,6 +84,7 @@ class Bucket:
         self.day_pnl_units = 0
         self.day_realized_pnl = 0.0
         self.loss_streak = 0
+        self.windows: dict[str, int] = {}  # rolling counts by window name (control.windows)
 
     def sync(self) -> None:
         """Recompute the float mirrors from the integers."""

@@ -32,6 +32,7 @@ from .model import (
     RuleSpec,
     ScopeSpec,
     TradingDaySpec,
+    WindowSpec,
     YamlPath,
 )
 from .schema import path_text, validate_schema
@@ -113,6 +114,7 @@ def build_spec(doc: Document) -> PolicySpec:
     )
     inputs = _inputs(doc, data.get("inputs", {}), problems)
     scopes = _scopes(data.get("scopes", {}), consts)
+    windows = _windows(doc, data.get("windows", {}), problems)
     problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
@@ -136,6 +138,7 @@ def build_spec(doc: Document) -> PolicySpec:
         inputs=inputs,
         trading_day=trading_day,
         scopes=scopes,
+        windows=windows,
     )
 
 
@@ -218,6 +221,27 @@ def _scopes(raw: dict[str, Any], consts: Any) -> dict[str, ScopeSpec]:
         )
         for name, cfg in raw.items()
     }
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+MAX_WINDOW = 7 * 86_400  # a rolling window keeps every event inside it: a week at most
+
+
+def _windows(
+    doc: Document, raw: dict[str, Any], problems: list[Diagnostic]
+) -> dict[str, WindowSpec]:
+    """The declared rolling windows, their lengths in seconds (at most a week)."""
+    out = {}
+    for name, cfg in raw.items():
+        text = str(cfg["over"])
+        seconds = int(text[:-1]) * _UNITS[text[-1]]
+        if seconds > MAX_WINDOW:
+            where = ("windows", name, "over")
+            message = f"`{path_text(where)}`: a window of {text} is longer than 7d"
+            problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
+            continue
+        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds)
+    return out
 
 
 def input_value(kind: str, value: Any) -> Const | datetime:
@@ -413,6 +437,7 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         {k: v for k, v in section("scopes").items() if isinstance(v, dict) and "key" in v},
         lambda _section, value, path: consts(value, path),
     )
+    windows = _windows(doc, section("windows"), problems)
     spec = PolicySpec(
         path=doc.path,
         content_hash=doc.content_hash,
@@ -431,5 +456,6 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         min_risk_abs=0.0,
         inputs=inputs,
         scopes=scopes,
+        windows=windows,
     )
     return spec, problems

@@ -1,4 +1,4 @@
-"""The checks of what a policy declares besides its rules: inputs, scopes (and their keys).
+"""The checks of what a policy declares besides its rules: inputs, scopes, windows.
 
 Each declaration introduces names (``intent.venue``, the ``venue.`` namespace);
 these checks make sure a new name does not shadow a built-in one, that a scope is
@@ -9,16 +9,26 @@ where one is known.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, suggest
 from .model import PolicySpec
-from .names import INTENT_FIELDS, RESERVED_KEYS, RESERVED_NAMESPACES, SCOPE_KEYS, input_reserved
+from .names import (
+    INTENT_FIELDS,
+    RESERVED_KEYS,
+    RESERVED_NAMESPACES,
+    SCOPE_KEYS,
+    WINDOW_NAMESPACES,
+    Scope,
+    input_reserved,
+)
 from .sourcemap import SourceMap
 
 
 def declaration_problems(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
-    """Every problem of the policy's inputs and scopes."""
-    return [*_inputs(spec, doc), *_scopes(spec, doc)]
+    """Every problem of the policy's inputs, scopes and windows."""
+    return [*_inputs(spec, doc), *_scopes(spec, doc), *_windows(spec, doc)]
 
 
 def _inputs(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
@@ -63,6 +73,30 @@ def _scopes(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
                     )
                     span = doc.span((*where, "values", value, key), key=True)
                     out.append(d.diagnostic(d.PT309, message, span))
+    return out
+
+
+def _windows(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
+    """A window is counted per a namespace that exists, under a name not already taken
+    there."""
+    out = []
+    scope = Scope.of(replace(spec, windows={}))
+    namespaces = [*WINDOW_NAMESPACES, *spec.scopes]
+    for window in spec.windows.values():
+        where = ("windows", window.name)
+        if window.per not in namespaces:
+            message = (
+                f"unknown name `{window.per}` in `per` (portfolio, strategy, symbol, cohort "
+                f"or a scope)"
+            )
+            hint = suggest(window.per, namespaces)
+            out.append(d.diagnostic(d.PT301, message, doc.span((*where, "per")), hint))
+        elif window.name in scope.fields(window.per) or window.name in RESERVED_KEYS:
+            message = (
+                f"`{window.per}.{window.name}` is already a name of `{window.per}`: "
+                f"the window needs another name"
+            )
+            out.append(d.diagnostic(d.PT309, message, doc.span(where, key=True)))
     return out
 
 

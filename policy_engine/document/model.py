@@ -81,6 +81,19 @@ class ScopeSpec:
     values: dict[str, dict[str, Const]] = field(default_factory=dict)
 
 
+WindowCount = Literal["approvals", "requests", "rejections", "closes", "losing_closes"]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """A rolling count of events on event time, read as ``<per>.<name>``."""
+
+    name: str
+    count: WindowCount
+    per: str  # portfolio, strategy, symbol, cohort or a scope's name
+    over: int  # seconds: the window is (t - over, t]
+
+
 @dataclass(frozen=True, slots=True)
 class TradingDaySpec:
     """Where and when the trading day rolls over: a local time of day in a zone."""
@@ -117,3 +130,4 @@ class PolicySpec:
     inputs: dict[str, InputSpec] = field(default_factory=dict)
     trading_day: TradingDaySpec = field(default_factory=TradingDaySpec)
     scopes: dict[str, ScopeSpec] = field(default_factory=dict)
+    windows: dict[str, WindowSpec] = field(default_factory=dict)

@@ -100,6 +100,9 @@ def input_reserved(name: str) -> bool:
 # Names a scope cannot take: the built-in namespaces, and the ones declared elsewhere.
 RESERVED_NAMESPACES = frozenset({*NAMESPACES, "latch"})
 
+# The namespaces a window may be counted per (besides the declared scopes).
+WINDOW_NAMESPACES = ("portfolio", "strategy", "symbol", "cohort")
+
 # The intent fields a scope may be keyed by: the strings (a declared string input too).
 SCOPE_KEYS = frozenset(
     k for k, v in INTENT_FIELDS.items() if v.kind == "string" and k not in ("intent_id", "side")
@@ -118,7 +121,8 @@ class Ref:
     ``source`` is one of: intent, intent_risk, intent_cohort, intent_time, portfolio,
     strategy_name, strategy_cfg, strategy_live, symbol_name, symbol_cfg,
     symbol_live, cohort_name, cohort_symbols, cohort_cfg, cohort_live,
-    scope_name, scope_cfg, scope_live (with ``scope``), mode, param. ``key`` is the attribute or config key; ``rest`` the
+    scope_name, scope_cfg, scope_live (with ``scope``), window (with ``scope``: the namespace
+    it is counted per), mode, param. ``key`` is the attribute or config key; ``rest`` the
     remaining path into a constant map.
     """
 
@@ -158,6 +162,8 @@ class Scope:
     inputs: dict[str, Type] = field(default_factory=dict)  # declared extra intent fields
     # declared scopes: name -> the types of its configured keys (a namespace like `symbol`)
     scopes: dict[str, dict[str, Type]] = field(default_factory=dict)
+    # rolling windows by the namespace they are read in (`per`): namespace -> window names
+    windows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -186,10 +192,21 @@ class Scope:
                 for name, sc in spec.scopes.items()
                 if name not in RESERVED_NAMESPACES
             },
+            windows={
+                per: tuple(w.name for w in spec.windows.values() if w.per == per)
+                for per in dict.fromkeys(w.per for w in spec.windows.values())
+            },
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
-        """Every name readable under ``namespace`` with its type."""
+        """Every name readable under ``namespace`` with its type (its windows included)."""
+        found = self._fields(namespace)
+        windows = self.windows.get(namespace)
+        if windows and (found or namespace in WINDOW_NAMESPACES):
+            return {**found, **dict.fromkeys(windows, t.NUMBER)}
+        return found
+
+    def _fields(self, namespace: str) -> dict[str, Type]:
         match namespace:
             case "intent":
                 return {**INTENT_FIELDS, **INTENT_DERIVED, **self.inputs}
@@ -235,6 +252,8 @@ class Scope:
         kind = fields[key]
         if len(path) > 2 and not (root == "params" and kind.kind == "map"):
             return Unresolved(2, (), f"`{root}.{key}` is {_a(kind)} and has no fields")
+        if key in self.windows.get(root, ()):
+            return Ref("window", key, kind, (), root)
         if root in self.scopes:
             part = "name" if key == "name" else "live" if key in LIVE_FIELDS else "cfg"
             return Ref(f"scope_{part}", key, kind, (), root)

@@ -79,6 +79,14 @@ class Emitter:
             )
         return f"{part}_{scope}"
 
+    def bucket_of(self, namespace: str) -> str:
+        """What holds the live bucket of ``namespace`` for the intent (`snap` itself for the
+        portfolio)."""
+        if namespace == "portfolio":
+            return "snap"
+        local = {"strategy": "SL", "symbol": "YL", "cohort": "CL"}.get(namespace)
+        return self.use(local) if local else self.use_scope(namespace, "L")
+
     def prefetch(self) -> list[str]:
         """The lines that read, once, what the expressions use (bucket, configuration)."""
         lines = [line for key, line in PREFETCH.items() if key in self.used]
@@ -117,6 +125,8 @@ class Emitter:
             return "intent.symbol"
         if src == "cohort_symbols":
             return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
+        if src == "window":
+            return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
         if src == "scope_name":
             return f"_nn({self.use_scope(ref.scope, 'K')})"
         if src == "scope_cfg":

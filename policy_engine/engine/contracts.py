@@ -179,6 +179,7 @@ class BucketState(_Strict):
     short_risk: Amount = 0.0
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
+    windows: dict[str, Count] = Field(default_factory=dict)  # rolling counts, by window name
 
     @property
     def heat(self) -> float:
@@ -203,6 +204,7 @@ class PortfolioSnapshot(_Strict):
     day_start_equity: FiniteNonNeg | None = None  # the trading day's first; default: equity
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
+    windows: dict[str, Count] = Field(default_factory=dict)  # the portfolio's rolling counts
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)

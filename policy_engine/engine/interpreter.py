@@ -116,6 +116,8 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = data.params[key]
         for part in ref.rest:
             value = value[part]
+    elif src == "window":
+        value = _window_value(env, ref, dotted)
     elif ref.scope:
         value = _scope_value(env, ref, dotted)
     else:
@@ -140,6 +142,20 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             ]
             value = _config(table2, name, key, ns)
     return value
+
+
+def _window_value(env: Env, ref: Ref, dotted: str) -> Any:
+    """A rolling window's count in the bucket of the namespace it is counted per."""
+    namespace = ref.scope
+    if namespace == "portfolio":
+        bucket = env.snap
+    elif namespace in env.scope.scopes:
+        bucket = _scope_value(env, Ref("scope_live", "windows", ref.type, (), namespace), dotted)
+        return bucket.get(ref.key, 0)
+    else:
+        bucket = read_ref(env, Ref(f"{namespace}_live", "windows", ref.type), dotted)
+        return bucket.get(ref.key, 0)
+    return bucket.windows.get(ref.key, 0)
 
 
 def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:

@@ -77,6 +77,7 @@ class Policy:
         self.calendar = TradingDay(zone(spec.trading_day.timezone), spec.trading_day.rollover)
         # The intents this policy reads: PortfolioIntent with its declared `inputs`.
         self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
+        self.windows = tuple(spec.windows.values())  # rolling counts the core keeps
         # The intent's optional string fields a trade remembers, so that any policy's scopes
         # can be derived for it later (strategy, symbol and correlation_bucket it keeps).
         self.key_fields: tuple[str, ...] = (
