@@ -31,6 +31,7 @@ PURE_CORE = [
     "control/book.py",
     "control/days.py",
     "control/windows.py",
+    "control/latching.py",
     "control/records.py",
     "control/snapshot.py",
     "control/events.py",

@@ -27,7 +27,7 @@ from policy_engine import (
     load_policy_text,
 )
 from policy_engine.engine.explain import amount_at
-from policy_engine.engine.interpreter import evaluate
+from policy_engine.engine.interpreter import evaluate, latch_holds
 from policy_engine.engine.outcome import MODE, OVERRIDDEN
 from policy_engine.lang.lexical import fmt
 
@@ -102,6 +102,8 @@ BOOL_NAMES = (
     'in_window(intent.time, "21:55", "22:05")',
     'in_window(intent.time, "22:00", "06:00")',
     "intent.time == intent.time",
+    "latch.l_loss",
+    "latch.l_heat",
     "has(intent.reward)",
     "has(intent.venue)",
     "intent.hedge",
@@ -122,6 +124,7 @@ STR_NAMES = (
 STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"cautious"', '"S1"')
 LIST_NAMES = ("cohort.symbols", "params.p_syms", '["BTC-USD", "SOL-USD"]')
 
+LATCH_NUM = ("portfolio.heat", "portfolio.day_pnl", "portfolio.loss_streak", "params.p_int")
 MODE_ONLY_NUM = (
     "portfolio.drawdown",
     "portfolio.equity",
@@ -168,8 +171,10 @@ def bool_expr(depth: int, names: tuple[str, ...] = NUM_NAMES) -> st.SearchStrate
         st.lists(st.tuples(st.sampled_from(("<", "<=", ">", ">=")), num), min_size=1, max_size=2),
     ).map(lambda t: t[0] + "".join(f" {op} {r}" for op, r in t[1]))
     eq = st.tuples(num, st.sampled_from(("==", "!=")), num).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
-    if mode_ctx:
+    if names is LATCH_NUM:  # a latch reads portfolio and params only
         leaf = st.one_of(cmp, st.sampled_from(("true", "false", "params.p_flag")))
+    elif mode_ctx:
+        leaf = st.one_of(cmp, st.sampled_from(("true", "false", "params.p_flag", "latch.l_loss")))
     else:
         strs = st.one_of(st.sampled_from(STR_NAMES), st.sampled_from(STR_LITS))
         str_eq = st.tuples(strs, st.sampled_from(("==", "!=")), strs).map(" ".join)
@@ -316,6 +321,13 @@ def policies(draw: st.DrawFn) -> str:
                 "values": {"S1": {"limit": 100}, "S2": {"limit": 5}},
             },
         },
+        "latches": {
+            "l_loss": {
+                "when": "portfolio.day_pnl <= -2% * portfolio.day_start_equity",
+                "until": "rollover",
+            },
+            "l_heat": {"when": draw(bool_expr(1, LATCH_NUM)), "until": "reset"},
+        },
         "windows": {
             "w_strat": {"count": "approvals", "per": "strategy", "over": "1h"},
             "w_port": {"count": "requests", "per": "portfolio", "over": "30s"},
@@ -423,6 +435,7 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         day_realized_pnl=draw(st.sampled_from((0.0, -1_999.999999, 450.0))),
         loss_streak=draw(st.integers(0, 3)),
         windows=draw(st.dictionaries(st.just("w_port"), st.integers(0, 9))),
+        latches=draw(st.dictionaries(st.sampled_from(("l_loss", "l_heat")), st.booleans())),
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),
@@ -486,6 +499,20 @@ def test_generated_chain_agrees_with_interpreter(
         )
         assert reference[0] != 2, f"the interpreter failed where the fast path did not: {reference}"
         _check_explainers(policy, verdict)
+        _check_latches(policy, snap)
+
+
+def _check_latches(policy: Policy, snap: PortfolioSnapshot) -> None:
+    """The generated latch conditions agree with the interpreter (a failure sets a latch)."""
+    want = []
+    for name in policy.latch_names:
+        try:
+            holds = latch_holds(policy.checked, policy.data, name, snap)
+        except Exception:
+            holds = True  # fail closed
+        if holds:
+            want.append(name)
+    assert [name for name, _error in policy.latches_met(snap)] == want
 
 
 def _check_explainers(policy: Policy, verdict: Verdict) -> None:

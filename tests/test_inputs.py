@@ -23,6 +23,7 @@ from policy_engine.control.events import canonical
 from policy_engine.control.replay import replay
 from policy_engine.engine.policy import load_policy
 
+from support.events import intent as make_intent
 from support.loading import problems
 
 LIMITS = Path(__file__).resolve().parent / "limits"
@@ -30,15 +31,7 @@ TS = "2026-01-05T09:00:00+00:00"
 
 
 def intent(iid: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "intent_id": iid,
-        "strategy": "S",
-        "symbol": "BTC-USD",
-        "side": "long",
-        "requested_risk_abs": 100,
-        "timestamp": TS,
-        **extra,
-    }
+    return make_intent(iid, TS, **extra)
 
 
 def test_what_cannot_be_an_input_is_refused_at_load() -> None:

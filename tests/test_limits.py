@@ -28,6 +28,15 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "mon-0000": "approved_full",
         "mon-2200": "rejected_maintenance_break",
     },
+    "daily_loss": {
+        "a": "approved_full",
+        "b": "approved_full",  # down 1.5%
+        "c": "rejected_daily_loss_halt",  # down 2.001%: latched
+        "exit": "approved_full",  # exits are still allowed
+        "d": "rejected_daily_loss_halt",  # equity recovered above the day's start: still halted
+        "e": "approved_full",  # the next trading day: the latch cleared at the rollover
+        "f": "approved_full",  # down 1.98% of the new day's start
+    },
     "hourly_trades": {
         "s1": "approved_full",  # 09:00
         "s2": "approved_full",

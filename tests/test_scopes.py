@@ -42,8 +42,8 @@ def test_a_scope_is_read_where_a_symbol_is() -> None:
     head = "scopes:\n  venue: {key: intent.playbook_id, values: {X: {cap: 5}}}\n"
     assert problems(head + "rules: [{id: r, limit: venue.cap - venue.heat}]\n") == []
     assert problems(head + "envelope: {max_new_risk_abs: venue.cap}\nrules: []\n") == [
-        "t.yaml:6:30: PT310 `venue.cap` cannot be read in an envelope value (only `mode`, "
-        "`params`, `portfolio`)"
+        "t.yaml:6:30: PT310 `venue.cap` cannot be read in an envelope value (only `latch`, "
+        "`mode`, `params`, `portfolio`)"
     ]
     assert problems(head + "rules: [{id: r, limit: venue.caps}]\n") == [
         "t.yaml:6:24: PT301 unknown name `venue.caps` (did you mean `venue.cap`?)"

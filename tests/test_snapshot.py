@@ -2,7 +2,7 @@
 
 A property test drives a core through random event streams (intents of every
 side, partial and duplicate fills, cancels, closes and partial closes with realized P&L,
-ticks past TTLs, equity
+latch resets, ticks past TTLs and trading-day rollovers, equity
 moves across drawdown tiers, overrides), takes a snapshot at a random point,
 sends it through JSON, restores it, and feeds the rest of the stream to both:
 every record and the final snapshot must be identical. A tampered snapshot
@@ -82,6 +82,10 @@ EVENT = st.one_of(
     ),
     st.just({"type": "tick"}),
     st.builds(
+        lambda name: {"type": "reset_latch", "name": name, "reason": "desk"},
+        st.sampled_from(["daily_loss", "deep"]),
+    ),
+    st.builds(
         lambda eq: {"type": "equity", "equity": eq},
         st.sampled_from([100_000, 96_000, 94_000, 89_000, 101_000]),
     ),
@@ -115,8 +119,12 @@ def test_a_restored_core_continues_exactly_as_the_original(
 ) -> None:
     """On the bundled portfolio policy, and on one with a trading day, inputs and scopes."""
     cut = min(cut, len(events))
-    if not rich:  # the bundled policy declares no inputs: an intent naming a venue is invalid
-        events = [{k: v for k, v in e.items() if k != "venue"} for e in events]
+    if not rich:  # the bundled policy declares no inputs (a venue) and no latches
+        events = [
+            {k: v for k, v in e.items() if k != "venue"}
+            for e in events
+            if e["type"] != "reset_latch"
+        ]
     original = ControlCore(RICH if rich else POLICY)
     original.apply({"type": "equity", "equity": 100_000, "timestamp": None})
     _run(original, events[:cut])

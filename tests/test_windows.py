@@ -11,6 +11,7 @@ from typing import Any
 from policy_engine import load_policy_text
 from policy_engine.control.core import ControlCore
 
+from support.events import intent as make_intent
 from support.loading import problems
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -43,16 +44,7 @@ def at(seconds: float) -> str:
 
 
 def intent(iid: str, s: float, risk: float = 100, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "intent",
-        "intent_id": iid,
-        "strategy": "S",
-        "symbol": "BTC-USD",
-        "side": "long",
-        "requested_risk_abs": risk,
-        "timestamp": at(s),
-        **extra,
-    }
+    return {"type": "intent", **make_intent(iid, at(s), requested_risk_abs=risk, **extra)}
 
 
 def test_every_kind_is_counted_in_the_bucket_of_its_namespace() -> None:

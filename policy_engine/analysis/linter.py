@@ -179,6 +179,8 @@ def default_free(name: s.Name) -> Abstract:
     key = name.path[1] if len(name.path) > 1 else ""
     if (root, key) in _DOMAIN:
         return _DOMAIN[(root, key)]
+    if root == "latch":
+        return BOTH
     if root in ("strategy", "symbol", "cohort") and key in LIVE_FIELDS:
         return ANY_NUMBER if key in SIGNED_LIVE else NONNEG
     return TOP

@@ -1,5 +1,5 @@
 """The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
-replay).
+replay, integrity, reset-latch).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -21,6 +21,7 @@ from .decision_tests import decision_tests_command
 from .explain import explain_command
 from .fmt import fmt_command
 from .integrity import integrity_command
+from .latch import reset_latch_command
 from .replay import replay_command
 from .run import run_command
 from .schema import schema_command
@@ -39,6 +40,7 @@ cli.add_command(schema_command)
 cli.add_command(run_command)
 cli.add_command(replay_command)
 cli.add_command(integrity_command)
+cli.add_command(reset_latch_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:

@@ -166,8 +166,16 @@ def run_command(
     from ..control.events import EventError, canonical
 
     policy = load_or_report(policy_path)
+    notes: list[dict[str, Any]] = []  # rollovers and latches, shown between the decisions
+
+    def note(record: dict[str, Any]) -> None:
+        if record.get("kind") in ("rollover", "latch") and record.get("seq") is not None:
+            notes.append(record)
+
     try:
-        ctl = PortfolioController(policy, equity=equity, journal=journal_path, clock=None)
+        ctl = PortfolioController(
+            policy, equity=equity, journal=journal_path, clock=None, records=note
+        )
     except OSError as exc:
         raise UsageError(f"cannot write the journal: {exc}") from None
     tally = Tally()
@@ -180,12 +188,18 @@ def run_command(
             except EventError as exc:
                 raise UsageError(f"{events_path}:{line}: {exc}") from None
             bar.update()
-            if not as_json and event.get("type") in _MODE_EVENTS:
+            if not as_json:
+                for text in _notes(notes, before=True):
+                    bar.echo(text)
+            if not as_json and (event.get("type") in _MODE_EVENTS or notes):
                 mode = _echo_mode_change(bar, ctl, mode)
-            if record is None:
-                continue
-            tally.add(record)
-            bar.echo(canonical(record) if as_json else decision_line(record, line))
+            if record is not None:
+                tally.add(record)
+                bar.echo(canonical(record) if as_json else decision_line(record, line))
+            if not as_json:
+                for text in _notes(notes, before=False):
+                    bar.echo(text)
+            notes.clear()
         if as_json:
             click.echo(json.dumps({"summary": tally.as_dict()}), err=True)
         else:
@@ -200,7 +214,25 @@ def run_command(
         ctl.close()
 
 
-_MODE_EVENTS = ("equity", "mode", "policy")
+_MODE_EVENTS = ("equity", "mode", "policy", "reset_latch")
+
+
+def _notes(notes: list[dict[str, Any]], *, before: bool) -> list[str]:
+    """A line per rollover (shown before the event's decision) or latch (after it)."""
+    out = []
+    for rec in notes:
+        if rec["kind"] == "rollover" and before:
+            cleared = rec.get("latches_cleared")
+            out.append(
+                f"== trading day {rec['day']} starts (day_start_equity "
+                f"{fmt(rec['day_start_equity'])}; realized P&L of {rec['previous_day']}: "
+                f"{fmt(rec['previous_realized_pnl'])})"
+                + (f"; latches cleared: {', '.join(cleared)}" if cleared else "")
+            )
+        elif rec["kind"] == "latch" and not before:
+            why = rec.get("reason") if rec["status"] != "set" else rec.get("when")
+            out.append(f"== latch {rec['name']} {rec['status']} ({why or '-'})")
+    return out
 
 
 def _echo_mode_change(bar: Progress, ctl: Any, before: str) -> str:

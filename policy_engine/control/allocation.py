@@ -131,9 +131,10 @@ class Allocation(CoreBase):
             extra.append(record)
         # Without a record nothing else holds the facts: the decision takes them over.
         decision = allocation_decision(facts, self.envelope(), policy, consume=record is None)
-        if extra is None and logs is None:
-            return decision, record, NOTHING
-        return decision, record, outputs(extra or (), logs or (), None)
+        out = NOTHING if extra is None and logs is None else outputs(extra or (), logs or (), None)
+        if policy.latch_names:
+            out = self.settled(out, seq, ts, teach, own=record is not None)
+        return decision, record, out
 
     def count_decision(
         self, intent: PortfolioIntent, cohort: str, approved: bool, takes_risk: bool

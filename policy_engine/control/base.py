@@ -124,6 +124,7 @@ class CoreBase:
             "strategies": table(state.strategies),
             "symbols": table(state.symbols),
             "cohorts": table(state.cohorts),
+            "latches": {name: dict(state.latch_info[name]) for name in sorted(state.latches)},
             "scopes": {name: table(state.scopes[name]) for name in sorted(state.scopes)},
             "trades": [t.as_dict() for t in self.book.live()],
             "envelope": self.envelope().model_dump(mode="json"),
@@ -131,6 +132,71 @@ class CoreBase:
         }
 
     # --- plumbing --------------------------------------------------------------------------
+    def begin(self, ts: datetime | None, teach: bool) -> tuple[int, list[Record], list[Log]]:
+        """Number the event and advance the clock: (seq, records so far, logs so far)."""
+        seq = self.seq
+        self.seq = seq + 1
+        records: list[Record] = []
+        logs: list[Log] = []
+        self.advance(ts, seq, records, logs, teach)
+        return seq, records, logs
+
+    def settled(
+        self, out: Outputs, seq: int, ts: datetime | None, teach: bool, *, own: bool = True
+    ) -> Outputs:
+        """``out`` once the event is applied: the latches whose `when` now holds are set (their
+        records go just before the event's own record, which stays last when ``own``), and
+        the envelope is broadcast when the mode moved (a mode may read latches)."""
+        policy = self.policy
+        state = self.state
+        if not policy.latch_names or not state.equity_seen:
+            # Before the portfolio has an equity the day's values are placeholders (0): a
+            # loss latch would trip on them.
+            return out
+        met = policy.latches_met(state, skip=state.latches)
+        broadcast = out.broadcast
+        if met:
+            records, logs = list(out.records), list(out.logs)
+            at = len(records) - 1 if own and records else len(records)
+            records[at:at] = [self.set_latch(n, why, seq, ts, logs, teach) for n, why in met]
+            out = outputs(records, logs, broadcast)
+        env, push = self.after_mode_change(False)
+        if push:
+            return outputs(out.records, out.logs, env)
+        return out
+
+    def set_latch(
+        self,
+        name: str,
+        error: str | None,
+        seq: int,
+        ts: datetime | None,
+        logs: list[Log],
+        teach: bool,
+    ) -> Record:
+        """Latch ``name``: it stays set until its rollover or a reset. Its record."""
+        spec = self.policy.checked.spec.latches[name]
+        state = self.state
+        when = ts and self.iso_of(ts)
+        state.latches[name] = True
+        state.latch_info[name] = {"seq": seq, "ts": when, "error": error}
+        state.version += 1
+        rec: Record = {
+            "kind": "latch",
+            "seq": seq,
+            "ts": when,
+            "name": name,
+            "status": "set",
+            "when": spec.when.text,
+            "until": spec.until,
+        }
+        if error is not None:
+            rec["error"] = error  # a `when` that cannot be evaluated latches (fail closed)
+        if teach:
+            why = f"evaluation failed: {error}" if error else spec.when.text
+            logs.append((WARNING, f"[RISK:LATCH] {name} → SET ({why}; until {spec.until})"))
+        return rec
+
     def next_seq(self) -> int:
         seq = self.seq
         self.seq = seq + 1
@@ -198,16 +264,21 @@ class CoreBase:
         state = self.state
         realized = state.day_realized_pnl
         state.start_day()
-        records.append(
-            {
-                "kind": "rollover",
-                "seq": seq,
-                "day": day.isoformat(),
-                "previous_day": previous.isoformat(),
-                "previous_realized_pnl": realized,
-                "day_start_equity": state.day_start_equity,
-            }
-        )
+        latches = self.policy.checked.spec.latches
+        cleared = [n for n in state.latches if n in latches and latches[n].until == "rollover"]
+        for name in cleared:
+            state.clear_latch(name)
+        rec: Record = {
+            "kind": "rollover",
+            "seq": seq,
+            "day": day.isoformat(),
+            "previous_day": previous.isoformat(),
+            "previous_realized_pnl": realized,
+            "day_start_equity": state.day_start_equity,
+        }
+        if cleared:
+            rec["latches_cleared"] = cleared
+        records.append(rec)
         if teach:
             logs.append(
                 (

@@ -41,6 +41,7 @@ from .events import (
     check_time,
     close_amounts,
     equity_event,
+    latch_event,
     lifecycle_event,
     optional_timestamp,
     parse_fill,
@@ -226,7 +227,7 @@ class PortfolioController:
             decision, record, out = core.request(
                 parsed, build=want or self._sink is not None, teach=self._teach()
             )
-            if out.records or out.logs:
+            if out.records or out.logs or out.broadcast is not None:
                 self._run(out)
             return decision, record
 
@@ -258,20 +259,9 @@ class PortfolioController:
                         core.unchanged("fill", _intent_id_of(fill), "invalid", message=str(exc))
                     ).records[-1]
         with self._lock:
-            ahead = self._admission.ahead(parsed.timestamp)
-            status = "invalid" if ahead is not None else core.fill_status(parsed)
-            if status in ("invalid", "duplicate", "unknown"):
-                out = core.unchanged(
-                    "fill",
-                    parsed.intent_id,
-                    status,
-                    fill_id=parsed.fill_id,
-                    ts=parsed.timestamp.isoformat(),
-                    filled_risk_abs=parsed.filled_risk_abs,
-                    committed_risk_abs=0.0,
-                    **({"message": ahead} if ahead else {}),
-                )
-                return self._run(out).records[-1]
+            refused = core.fill_refusal(parsed, self._admission.ahead(parsed.timestamp))
+            if refused is not None:
+                return self._run(refused).records[-1]
             return self._commit(
                 lambda: {"type": "fill", **parsed.model_dump(mode="json")},
                 lambda: core.fill(parsed, teach=_enabled(INFO)),
@@ -328,9 +318,27 @@ class PortfolioController:
         if self._journal is not None:
             self._journal.write(event())
         out = apply()
-        if self._sink is not None or out.logs:
+        if self._sink is not None or out.logs or out.broadcast is not None:
             self._run(out)
         return out.records[-1]
+
+    def reset_latch(
+        self, name: str, reason: str = "", timestamp: datetime | str | None = None
+    ) -> Record:
+        """Clear latch ``name`` (journaled with ``reason``). A no-op, not journaled, when it
+        is not set or its `when` still holds (``status`` says which); EventError when the
+        policy declares no such latch."""
+        ts = optional_timestamp(timestamp)
+        check_reason(reason)
+        with self._lock:
+            self._admission.check(ts)
+            refused = self._core.latch_refusal(name)
+            if refused is not None:
+                return self._run(refused).records[-1]
+            return self._commit(
+                lambda: latch_event(name, reason, ts),
+                lambda: self._core.reset_latch(name, reason, ts, teach=self._teach()),
+            )
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""
@@ -434,27 +442,14 @@ class PortfolioController:
         with self._lock:
             refusal = self._core.reload_refusal(policy)
             if refusal == "unchanged":
-                return {
-                    "kind": "reload",
-                    "seq": None,
-                    "ok": True,
-                    "unchanged": True,
-                    "path": policy.path,
-                    "policy": dict(self._core.policy_ref),
-                }
+                return self._core.reload_record(policy.path, None)
             if refusal is not None:
                 return self._refuse_reload(policy.path, refusal)
             self._write(policy_event(policy))
             return self._run(self._core.use_policy(policy, teach=self._teach())).records[-1]
 
     def _refuse_reload(self, path: str, error: str) -> Record:
-        rec: Record = {
-            "kind": "reload",
-            "ok": False,
-            "path": path,
-            "error": error,
-            "policy": dict(self._core.policy_ref),
-        }
+        rec = self._core.reload_record(path, error)
         logger.error("[RISK:POLICY] reload of %s refused, keeping %s: %s", path, self.policy, error)
         if self._sink is not None:
             self._sink(rec)

@@ -57,6 +57,7 @@ from .events import (
     Record,
     check_equity,
     check_mode,
+    check_reason,
     close_amounts,
     field,
     optional_timestamp,
@@ -65,10 +66,11 @@ from .events import (
     parse_timestamp,
     policy_from_event,
 )
+from .latching import Latching
 from .lifecycle import Lifecycle
 
 
-class ControlCore(Allocation, Lifecycle):
+class ControlCore(Allocation, Lifecycle, Latching):
     """The portfolio authority as a pure state machine over one :class:`Policy`.
 
     ``seq`` numbers events: every event applied takes the next number (an opening
@@ -126,7 +128,7 @@ class ControlCore(Allocation, Lifecycle):
                 )
             )
         records.append(rec)
-        return outputs(records, logs, env if push else None)
+        return self.settled(outputs(records, logs, env if push else None), seq, ts, teach)
 
     def set_mode(
         self, mode: str | None, reason: str, ts: datetime | None, *, teach: bool = False
@@ -187,6 +189,26 @@ class ControlCore(Allocation, Lifecycle):
             )
         return None
 
+    def reload_record(self, path: str, error: str | None) -> Record:
+        """The record of a reload that changes nothing: the same content again (``error``
+        None), or one refused for ``error``; the policy in force stays."""
+        if error is None:
+            return {
+                "kind": "reload",
+                "seq": None,
+                "ok": True,
+                "unchanged": True,
+                "path": path,
+                "policy": dict(self.policy_ref),
+            }
+        return {
+            "kind": "reload",
+            "ok": False,
+            "path": path,
+            "error": error,
+            "policy": dict(self.policy_ref),
+        }
+
     def use_policy(self, policy: Policy, *, teach: bool = False) -> Outputs:
         """Put ``policy`` in force, keeping the live state; the envelope is broadcast.
 
@@ -208,6 +230,9 @@ class ControlCore(Allocation, Lifecycle):
             scopes = policy.scopes_of(trade.field)
             if scopes != trade.scopes:
                 self.book.move_scopes(trade, scopes)
+        dropped = [n for n in self.state.latches if n not in policy.latch_names]
+        for name in dropped:  # a latch the new policy does not declare cannot stay set
+            self.state.clear_latch(name)
         env, _push = self.after_mode_change(True)
         logs: list[Log] = []
         if teach:
@@ -228,7 +253,9 @@ class ControlCore(Allocation, Lifecycle):
         }
         if moved:
             rec["moved"] = moved
-        return outputs([rec], logs, env)
+        if dropped:
+            rec["latches_dropped"] = dropped
+        return self.settled(outputs([rec], logs, env), seq, None, teach)
 
     # --- events as dicts -------------------------------------------------------------------
     def apply(
@@ -286,6 +313,13 @@ class ControlCore(Allocation, Lifecycle):
             )
         if kind == "policy":
             return self.use_policy(policy_from_event(event, read), teach=teach)
+        if kind == "reset_latch":
+            return self.reset_latch(
+                field(event, "name"),
+                check_reason(event.get("reason") or ""),
+                optional_timestamp(event.get("timestamp")),
+                teach=teach,
+            )
         raise EventError(f"unknown event type {kind!r}")
 
 

@@ -11,6 +11,7 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "equity", "equity": 95000, "timestamp": "..."}          # optional "peak_equity"
     {"type": "mode", "mode": "risk_off", "reason": "judge", "timestamp": "..."}  # mode null clears
     {"type": "tick", "timestamp": "..."}                              # advance the logical clock
+    {"type": "reset_latch", "name": "daily_loss", "reason": "risk desk", "timestamp": "..."}
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -43,7 +44,17 @@ from ..engine.policy import Policy, load_policy_text
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 
 Record = dict[str, Any]
-EVENT_TYPES = ("intent", "fill", "cancel", "close", "equity", "mode", "tick", "policy")
+EVENT_TYPES = (
+    "intent",
+    "fill",
+    "cancel",
+    "close",
+    "equity",
+    "mode",
+    "tick",
+    "policy",
+    "reset_latch",
+)
 
 
 class EventError(ValueError):
@@ -182,6 +193,16 @@ def lifecycle_event(
     return event
 
 
+def latch_event(name: str, reason: str, ts: datetime | None) -> dict[str, Any]:
+    """The journal form of a latch reset."""
+    return {
+        "type": "reset_latch",
+        "name": name,
+        "reason": reason,
+        "timestamp": ts and ts.isoformat(),
+    }
+
+
 def close_amounts(risk_abs: Any, realized_pnl: Any) -> tuple[int | None, int | None]:
     """A close's optional amounts as exact micro-units: ``risk_abs`` (a partial close: the
     active risk it takes off, above zero) and ``realized_pnl`` (signed). Both are JSON
@@ -305,6 +326,7 @@ __all__ = [
     "close_amounts",
     "field",
     "json_default",
+    "latch_event",
     "optional_timestamp",
     "parse_fill",
     "parse_intent",

@@ -49,6 +49,8 @@ def apply_event(ctl: PortfolioController, event: Mapping[str, Any]) -> Record | 
         ctl.advance_time(field(event, "timestamp", (str, datetime)))
     elif kind == "policy":
         ctl.use_policy(policy_from_event(event, _read_file))
+    elif kind == "reset_latch":
+        ctl.reset_latch(field(event, "name"), event.get("reason") or "", event.get("timestamp"))
     else:
         raise EventError(f"unknown event type {kind!r}")
     return None

@@ -20,15 +20,6 @@ from .records import lifecycle_record, totals
 class Lifecycle(CoreBase):
     """Fills, cancels, closes and ticks."""
 
-    def begin(self, ts: datetime | None, teach: bool) -> tuple[int, list[Record], list[Log]]:
-        """Number the event and advance the clock: (seq, records so far, logs so far)."""
-        seq = self.seq
-        self.seq = seq + 1
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
-        return seq, records, logs
-
     # --- admission: would the event change anything? (pure; shells journal only what does) --
     def fill_status(self, fill: FillUpdate) -> str:
         """``commit`` (a live trade's new fill), ``late`` (absorbed as exposure after the trade
@@ -57,6 +48,23 @@ class Lifecycle(CoreBase):
         if risk_units is not None and risk_units > trade.filled_units:
             return "invalid"
         return "close"
+
+    def fill_refusal(self, fill: FillUpdate, ahead: str | None = None) -> Outputs | None:
+        """The record of a fill that changes nothing (not journaled), or None: a duplicate,
+        one for no trade, or one stamped too far ahead (``ahead``: the admission's reason)."""
+        status = "invalid" if ahead is not None else self.fill_status(fill)
+        if status not in ("invalid", "duplicate", "unknown"):
+            return None
+        return self.unchanged(
+            "fill",
+            fill.intent_id,
+            status,
+            fill_id=fill.fill_id,
+            ts=fill.timestamp.isoformat(),
+            filled_risk_abs=fill.filled_risk_abs,
+            committed_risk_abs=0.0,
+            **({"message": ahead} if ahead else {}),
+        )
 
     def cancel_refusal(self, intent_id: str) -> Outputs | None:
         """The record of a cancel that would change nothing (not journaled), or None."""
@@ -166,7 +174,7 @@ class Lifecycle(CoreBase):
                 )
             )
         records.append(rec)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, fill.timestamp, teach)
 
     def invalid_fill(self, raw: Any, message: str) -> Outputs:
         """Report a fill that failed validation (status ``invalid``); nothing changes."""
@@ -193,7 +201,7 @@ class Lifecycle(CoreBase):
         rec = lifecycle_record("cancel", seq, trade, intent_id, self.state)
         rec.update(status=status, released_risk_abs=from_units(released), before=before)
         records.append(rec)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, ts, teach)
 
     def close(
         self,
@@ -253,7 +261,7 @@ class Lifecycle(CoreBase):
                 )
             )
         records.append(rec)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, ts, teach)
 
     def tick(self, ts: datetime, *, teach: bool = False) -> Outputs:
         """Move the logical clock; the records are the expiries it caused."""
@@ -261,7 +269,7 @@ class Lifecycle(CoreBase):
         records: list[Record] = []
         logs: list[Log] = []
         self.advance(ts, seq, records, logs, teach)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
 
 
 __all__ = ["Lifecycle"]

@@ -5,7 +5,7 @@ policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the trading day and its starting equity, the override, the
 last broadcast mode, every bucket's exact integer counters and the day's
 realized P&L and loss streak (in their order of first use), the events inside every
-rolling window (the counts are rebuilt from them), every live trade with its
+rolling window (the counts are rebuilt from them), the latches that are set, every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills)
 and every intent id decided so far (ids are unique for the journal's life). Floats are only
 the equity and its peak, which JSON round-trips exactly.
@@ -31,7 +31,7 @@ from .state import COUNTERS, Bucket, PortfolioState
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/6"
+FORMAT = "policy-engine/core-snapshot/7"
 
 Snapshot = dict[str, Any]
 
@@ -86,6 +86,7 @@ def take(core: CoreBase) -> Snapshot:
         "cohorts": _buckets(state.cohorts),
         "scopes": {name: _buckets(table) for name, table in state.scopes.items()},
         "windows": core.windows.entries(),
+        "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": [
             [
                 t.intent_id,
@@ -144,6 +145,9 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
     day = data["day"]
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     core.windows.load(data["windows"])
+    for name, info in data["latches"].items():
+        state.latches[str(name)] = True
+        state.latch_info[str(name)] = dict(info)
     book = core.book
     book.clock = _ts(data["clock"])
     for row in data["trades"]:

@@ -161,7 +161,8 @@ class PortfolioState(Bucket):
     :class:`~policy_engine.engine.contracts.PortfolioSnapshot`, as plain attributes).
 
     ``day_start_equity`` is the equity in force at the last trading-day rollover (before
-    any rollover, the first equity seen); ``day_pnl`` mirrors ``equity - day_start_equity``.
+    any rollover, the first positive equity seen); ``day_pnl`` mirrors
+    ``equity - day_start_equity``.
     """
 
     __slots__ = (
@@ -171,6 +172,8 @@ class PortfolioState(Bucket):
         "drawdown",
         "equity",
         "equity_seen",
+        "latch_info",
+        "latches",
         "mode_override",
         "mode_override_reason",
         "peak_equity",
@@ -194,6 +197,8 @@ class PortfolioState(Bucket):
         self.symbols: dict[str, Bucket] = {}
         self.cohorts: dict[str, Bucket] = {}
         self.scopes: dict[str, dict[str, Bucket]] = {}  # scope -> key value -> bucket
+        self.latches: dict[str, bool] = {}  # the latches that are set (the chain reads this)
+        self.latch_info: dict[str, dict[str, Any]] = {}  # when and why each was set
         self.version = 0  # bumped on every mutation (a cache key for derived values)
         if equity is not None:
             self.set_equity(equity, peak_equity)
@@ -203,7 +208,7 @@ class PortfolioState(Bucket):
         self.equity = float(equity)
         self.peak_equity = float(peak)
         self.drawdown = (peak - equity) / peak if peak > 0 else 0.0
-        if not self.equity_seen:
+        if not self.equity_seen and equity > 0:  # a placeholder 0 does not start the day
             self.equity_seen = True
             self.day_start_equity = self.equity
         self.day_pnl = self.equity - self.day_start_equity
@@ -212,6 +217,11 @@ class PortfolioState(Bucket):
     def set_override(self, mode: str | None, reason: str | None) -> None:
         self.mode_override = mode
         self.mode_override_reason = reason if mode is not None else None
+        self.version += 1
+
+    def clear_latch(self, name: str) -> None:
+        self.latches.pop(name, None)
+        self.latch_info.pop(name, None)
         self.version += 1
 
     def buckets(self) -> list[Bucket]:

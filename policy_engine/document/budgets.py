@@ -11,7 +11,8 @@ PT116 at the exact place that exceeds them:
   cost): one unit per AST node of every rule, `when`, mode tier and envelope
   expression, plus the length of any list a membership test or `min`/`max`/`len`
   walks, plus what the policy's declarations make every event walk (a scope: one
-  more bucket per trade; a window: a count and an expiry per counted event). The limit keeps the worst accepted policy near 50 us per evaluation on
+  more bucket per trade; a window: a count and an expiry per counted event; a
+  latch: its `when`, evaluated after every event). The limit keeps the worst accepted policy near 50 us per evaluation on
   the generated chain (measured: benchmarks/README.md).
 
 The numbers are documented in docs/policy-format.md ("Budgets").
@@ -47,6 +48,7 @@ _LIMITS = {
     "modes": MAX_MODES,
     "scopes": MAX_DECLARED,
     "windows": MAX_DECLARED,
+    "latches": MAX_DECLARED,
     **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
 }
 
@@ -108,6 +110,8 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
         parts.append((f"scopes.{name}", 1))
     for name in checked.spec.windows:  # one count and one expiry per counted event
         parts.append((f"windows.{name}", 2))
+    for name, node in checked.latch_whens.items():  # evaluated after every event
+        parts.append((f"latches.{name}.when", _cost(node, params)))
     return sum(c for _, c in parts), parts
 
 

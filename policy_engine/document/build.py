@@ -27,6 +27,7 @@ from .model import (
     CohortSpec,
     ExprSource,
     InputSpec,
+    LatchSpec,
     ModeSpec,
     PolicySpec,
     RuleSpec,
@@ -115,6 +116,7 @@ def build_spec(doc: Document) -> PolicySpec:
     inputs = _inputs(doc, data.get("inputs", {}), problems)
     scopes = _scopes(data.get("scopes", {}), consts)
     windows = _windows(doc, data.get("windows", {}), problems)
+    latches = _latches(doc, data.get("latches", {}))
     problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
@@ -139,6 +141,7 @@ def build_spec(doc: Document) -> PolicySpec:
         trading_day=trading_day,
         scopes=scopes,
         windows=windows,
+        latches=latches,
     )
 
 
@@ -242,6 +245,17 @@ def _windows(
             continue
         out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds)
     return out
+
+
+def _latches(doc: Document, raw: dict[str, Any]) -> dict[str, LatchSpec]:
+    return {
+        name: LatchSpec(
+            name,
+            ExprSource(_expr_text(doc, ("latches", name, "when")), ("latches", name, "when")),
+            cfg["until"],
+        )
+        for name, cfg in raw.items()
+    }
 
 
 def input_value(kind: str, value: Any) -> Const | datetime:
@@ -438,6 +452,7 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         lambda _section, value, path: consts(value, path),
     )
     windows = _windows(doc, section("windows"), problems)
+    latches = _latches(doc, section("latches"))
     spec = PolicySpec(
         path=doc.path,
         content_hash=doc.content_hash,
@@ -457,5 +472,6 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         inputs=inputs,
         scopes=scopes,
         windows=windows,
+        latches=latches,
     )
     return spec, problems

@@ -22,6 +22,7 @@ from .model import ExprSource, PolicySpec, RuleSpec
 from .names import (
     ENVELOPE_CONTEXT,
     INTENT_CONTEXT,
+    LATCH_CONTEXT,
     LIVE_FIELDS,
     MODE_CONTEXT,
     MODE_FIELDS,
@@ -59,6 +60,7 @@ class CheckedPolicy:
     mode_whens: dict[str, s.Expr]
     envelope: dict[str, s.Expr]
     warnings: tuple[Diagnostic, ...] = ()
+    latch_whens: dict[str, s.Expr] = field(default_factory=dict)
 
 
 @dataclass
@@ -240,7 +242,9 @@ class _Checker:
             return t.ANY
         root = node.path[0]
         if (root if root not in self.scope.scopes else "symbol") not in allowed:
-            where = "an envelope value" if allowed == ENVELOPE_CONTEXT else "a mode's `when`"
+            where = {ENVELOPE_CONTEXT: "an envelope value", LATCH_CONTEXT: "a latch's `when`"}.get(
+                allowed, "a mode's `when`"
+            )
             names = ", ".join(f"`{n}`" for n in sorted(allowed))
             self.report(
                 d.PT310,
@@ -399,6 +403,11 @@ def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[
         message = c.message(rule.message)
         if expr is not None:
             rules.append(CheckedRule(rule, expr, when, message))
+    latch_whens: dict[str, s.Expr] = {}
+    for latch in spec.latches.values():
+        node = c.boolean(latch.when, LATCH_CONTEXT, f"the `when` of latch `{latch.name}`")
+        if node is not None:
+            latch_whens[latch.name] = node
     envelope: dict[str, s.Expr] = {}
     for key, src in spec.envelope.items():
         node = c.numeric(src, ENVELOPE_CONTEXT, f"envelope `{key}`")
@@ -407,6 +416,7 @@ def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[
     problems = d.sort_diagnostics(c.problems)
     if any(p.severity is d.Severity.ERROR for p in problems):
         return None, problems
-    return CheckedPolicy(
-        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems)
-    ), problems
+    checked = CheckedPolicy(
+        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems), latch_whens
+    )
+    return checked, problems

@@ -95,6 +95,15 @@ class WindowSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LatchSpec:
+    """A condition that stays true once met, read as ``latch.<name>``."""
+
+    name: str
+    when: ExprSource
+    until: Literal["rollover", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
 class TradingDaySpec:
     """Where and when the trading day rolls over: a local time of day in a zone."""
 
@@ -131,3 +140,4 @@ class PolicySpec:
     trading_day: TradingDaySpec = field(default_factory=TradingDaySpec)
     scopes: dict[str, ScopeSpec] = field(default_factory=dict)
     windows: dict[str, WindowSpec] = field(default_factory=dict)
+    latches: dict[str, LatchSpec] = field(default_factory=dict)

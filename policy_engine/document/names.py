@@ -15,7 +15,7 @@ from ..lang import valuetypes as t
 from ..lang.valuetypes import Const, Type
 from .model import PolicySpec
 
-NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params")
+NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params", "latch")
 
 INTENT_FIELDS: dict[str, Type] = {
     "intent_id": t.STRING,
@@ -110,8 +110,9 @@ SCOPE_KEYS = frozenset(
 
 # Which namespaces each kind of expression may read.
 INTENT_CONTEXT = frozenset(NAMESPACES)
-ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params"})
-MODE_CONTEXT = frozenset({"portfolio", "params"})
+ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params", "latch"})
+MODE_CONTEXT = frozenset({"portfolio", "params", "latch"})
+LATCH_CONTEXT = frozenset({"portfolio", "params"})  # a latch never reads another latch
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ class Scope:
     scopes: dict[str, dict[str, Type]] = field(default_factory=dict)
     # rolling windows by the namespace they are read in (`per`): namespace -> window names
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    latches: tuple[str, ...] = ()  # declared latches, read as `latch.<name>`
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -196,6 +198,7 @@ class Scope:
                 per: tuple(w.name for w in spec.windows.values() if w.per == per)
                 for per in dict.fromkeys(w.per for w in spec.windows.values())
             },
+            latches=tuple(spec.latches),
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
@@ -223,6 +226,8 @@ class Scope:
                 return dict(self.mode_cfg)
             case "params":
                 return dict(self.params)
+            case "latch":
+                return dict.fromkeys(self.latches, t.BOOL)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -245,6 +250,9 @@ class Scope:
             return Unresolved(
                 0, (), f"`{root}` is a namespace; name one of its fields, as in `{root}.<name>`"
             )
+        if root == "latch" and not self.latches:
+            message = f"unknown name `{'.'.join(path[:2])}`: the policy declares no `latches`"
+            return Unresolved(1, (), message)
         key = path[1]
         fields = self.fields(root)
         if key not in fields:

@@ -338,7 +338,7 @@ def _is_expression(path: YamlPath) -> bool:
         return True
     return len(path) == 3 and (
         (path[0] == "rules" and path[2] in _EXPRESSION_KEYS)
-        or (path[0] == "modes" and path[2] == "when")
+        or (path[0] in ("modes", "latches") and path[2] == "when")
     )
 
 

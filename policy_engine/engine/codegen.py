@@ -125,6 +125,8 @@ class Emitter:
             return "intent.symbol"
         if src == "cohort_symbols":
             return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
+        if src == "latch":
+            return f"snap.latches.get({key!r}, False)"
         if src == "window":
             return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
         if src == "scope_name":
@@ -398,6 +400,38 @@ ENVELOPE_KEYS = (
 )
 
 
+LatchFn = Callable[[Any], list[bool | None]]
+
+
+def compile_latches(checked: CheckedPolicy, data: RuntimeData) -> tuple[LatchFn, str]:
+    """A function snap -> whether each latch's `when` holds (in declaration order), None
+    where it fails (the interpreter then names the cause; a failing latch sets, fail closed)."""
+    em = Emitter(checked, data)
+    lines = ["out = []"]
+    for name in checked.spec.latches:
+        node = checked.latch_whens.get(name)
+        lines += [
+            "try:",
+            f"    out.append(bool({em.expr(node) if node is not None else 'False'}))",
+            "except _Exception:",
+            "    out.append(None)",
+        ]
+    lines.append("return out")
+    fn, src = _function(em, data, "_latches", lines, f"<latches {checked.spec.name}>")
+    latches: LatchFn = fn
+    return latches, src
+
+
+def _function(
+    em: Emitter, data: RuntimeData, name: str, lines: list[str], label: str
+) -> tuple[Any, str]:
+    """``def name(snap):`` with ``lines`` as its body, compiled in the policy's namespace."""
+    src = f"def {name}(snap):\n" + "".join(f"    {line}\n" for line in lines)
+    ns = namespace(em, data)
+    exec(compile(src, label, "exec"), ns)
+    return ns[name], src
+
+
 def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[EnvelopeFn, str]:
     """A function snap -> (mode index, overridden, raw envelope values)."""
     em = Emitter(checked, data)
@@ -407,8 +441,6 @@ def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[Envelop
         if node is not None:
             lines.append(f"out[{key!r}] = {em.expr(node)}")
     lines.append("return (m, ov, out)")
-    src = "def _envelope(snap):\n" + "".join(f"    {line}\n" for line in lines)
-    ns = namespace(em, data)
-    exec(compile(src, f"<envelope {checked.spec.name}>", "exec"), ns)
-    fn: EnvelopeFn = ns["_envelope"]
-    return fn, src
+    fn, src = _function(em, data, "_envelope", lines, f"<envelope {checked.spec.name}>")
+    envelope: EnvelopeFn = fn
+    return envelope, src

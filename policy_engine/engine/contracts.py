@@ -205,6 +205,7 @@ class PortfolioSnapshot(_Strict):
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
     windows: dict[str, Count] = Field(default_factory=dict)  # the portfolio's rolling counts
+    latches: dict[str, Flag] = Field(default_factory=dict)  # latch name -> set
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)

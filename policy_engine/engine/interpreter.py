@@ -116,6 +116,8 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = data.params[key]
         for part in ref.rest:
             value = value[part]
+    elif src == "latch":
+        value = getattr(snap, "latches", {}).get(key, False)
     elif src == "window":
         value = _window_value(env, ref, dotted)
     elif ref.scope:
@@ -400,6 +402,17 @@ def run_chain(
                 return outcome(ERROR, i, exc)
             return outcome(ERROR, i, _internal(exc, spec.id))
     return outcome(APPROVED, -1)
+
+
+def latch_holds(checked: CheckedPolicy, data: RuntimeData, name: str, snap: Any) -> bool:
+    """Whether latch ``name``'s `when` holds for ``snap``, the careful way (EvalError if it
+    cannot be evaluated: the cause, for the record of a latch that fails closed)."""
+    env = Env(checked.scope, data, None, snap, None, 0.0)
+    try:
+        return bool(evaluate(checked.latch_whens[name], env))
+    except EvalError as exc:
+        exc.at = f"latches.{name}"
+        raise
 
 
 def _internal(exc: Exception, at: str) -> EvalError:

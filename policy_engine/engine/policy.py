@@ -11,7 +11,7 @@ outcome in a :class:`~.verdict.Verdict` that explains itself on demand.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,11 +21,19 @@ from ..document.model import RuleSpec
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
 from ..lang.eventtime import TradingDay, zone
-from .codegen import ENVELOPE_KEYS, Chain, EnvelopeFn, compile_chain, compile_envelope
+from .codegen import (
+    ENVELOPE_KEYS,
+    Chain,
+    EnvelopeFn,
+    LatchFn,
+    compile_chain,
+    compile_envelope,
+    compile_latches,
+)
 from .contracts import PolicyRef, PortfolioConstraintEnvelope, PortfolioIntent, fast_model
 from .explain import Explainer
 from .intents import intent_model
-from .interpreter import run_chain
+from .interpreter import latch_holds, run_chain
 from .outcome import Outcome
 from .runtime import ModeState, RuntimeData
 from .verdict import Verdict
@@ -92,6 +100,9 @@ class Policy:
         self.chain, self.chain_source = compile_chain(checked, self.data)
         self._envelope_fn: EnvelopeFn
         self._envelope_fn, self.envelope_source = compile_envelope(checked, self.data)
+        self.latch_names: tuple[str, ...] = tuple(spec.latches)
+        self._latch_fn: LatchFn
+        self._latch_fn, self.latches_source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
         self.explainer = Explainer(self)
 
@@ -140,6 +151,29 @@ class Policy:
             if (value := field(name)) is not None
         }
         return found or None
+
+    def latches_met(self, snapshot: Any, skip: Container[str] = ()) -> list[tuple[str, str | None]]:
+        """The latches (but those in ``skip``) whose `when` holds for ``snapshot``, in
+        declaration order, each with the cause if its `when` failed: a latch that cannot be
+        evaluated is met (fail closed). Pure; never raises."""
+        try:
+            values = self._latch_fn(snapshot)
+        except Exception:
+            values = [None] * len(self.latch_names)
+        met: list[tuple[str, str | None]] = []
+        for name, value in zip(self.latch_names, values, strict=True):
+            if name in skip or value is False:
+                continue
+            if value is None:  # the generated code failed: the interpreter names the cause
+                try:
+                    if not latch_holds(self.checked, self.data, name, snapshot):
+                        continue
+                    met.append((name, None))
+                except Exception as exc:
+                    met.append((name, getattr(exc, "detail", None) or str(exc)))
+                continue
+            met.append((name, None))
+        return met
 
     def cohort_of(self, symbol: str, correlation_bucket: str | None) -> str:
         """The cohort an intent on ``symbol`` counts in."""
