@@ -97,7 +97,7 @@ class Linter:
         self.out.append(d.diagnostic(code, message, span, help))
 
     def expressions(self, *, messages: bool = False) -> Iterator[Expression]:
-        """Every expression of the policy: rules (with `when`), modes, envelope.
+        """Every expression of the policy: rules (with `when`), modes, latches, envelope.
 
         With ``messages``, also message placeholders (whose offsets are relative to the
         placeholder, not to the message: use them for names, not for positions).
@@ -113,6 +113,8 @@ class Linter:
                         yield Expression(part, spec.message.path, 0, rule)
         for name, node in self.checked.mode_whens.items():
             yield Expression(node, ("modes", name, "when"))
+        for name, node in self.checked.latch_whens.items():
+            yield Expression(node, ("latches", name, "when"))
         for key, node in self.checked.envelope.items():
             yield Expression(node, ("envelope", key))
 
