@@ -37,6 +37,17 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
         "e": "approved_full",  # the next trading day: the latch cleared at the rollover
         "f": "approved_full",  # down 1.98% of the new day's start
     },
+    "drawdown_ladder": {
+        "n": ("approved_full", 1000),
+        "c": ("approved_clipped", 750),  # cautious at 2% down: the policy's own named tier
+        "d": ("approved_clipped", 500),  # defensive at 4%
+        "k": ("approved_clipped", 250),  # critical at 6%
+        "r": "rejected_flatten_only",  # risk_off at 8%: only exits
+        "r-exit": ("approved_full", 1000),
+        "back": ("approved_full", 1000),  # recovered: normal again
+        "ov": ("approved_clipped", 750),  # an override naming the cautious tier
+        "cleared": ("approved_full", 1000),
+    },
     "hourly_trades": {
         "s1": "approved_full",  # 09:00
         "s2": "approved_full",
@@ -106,6 +117,19 @@ TABLE: dict[str, dict[str, str | tuple[str, float]]] = {
 }
 
 
+# limit -> {intent id: the mode its decision was made in}
+MODES: dict[str, dict[str, str]] = {
+    "drawdown_ladder": {
+        "n": "normal",
+        "c": "cautious",
+        "d": "defensive",
+        "k": "critical",
+        "r": "risk_off",
+        "ov": "cautious",
+        "cleared": "normal",
+    }
+}
+
 # limit -> {intent id: the shadow rules that would have blocked it}
 SHADOW: dict[str, dict[str, list[str]]] = {"staged_cap": {"feb-big": ["new-cap"]}}
 
@@ -130,6 +154,9 @@ def test_policy_run_decides_the_limit(name: str) -> None:
             assert (code, amount) == want, intent_id
         else:
             assert code == want, f"{intent_id}: {code} ({records})"
+    modes = {r["intent_id"]: r["mode"] for r in records}
+    for intent_id, mode in MODES.get(name, {}).items():
+        assert modes[intent_id] == mode, intent_id
     shadow = SHADOW.get(name, {})
     for record in records:
         warned = [w["rule_id"] for w in record["warnings"]]
