@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 EVENT_FILES = sorted(
     [
-        ROOT / "examples" / "events.jsonl",
+        *(ROOT / "examples").glob("*.jsonl"),
         *(ROOT / "tests" / "data").glob("*.jsonl"),
         *(ROOT / "tests" / "limits").glob("*.jsonl"),
     ]

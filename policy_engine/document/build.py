@@ -176,7 +176,7 @@ def _timezone(doc: Document, name: str, path: YamlPath, problems: list[Diagnosti
     try:
         eventtime.zone(name)
     except eventtime.TimeError as exc:
-        hint = d.suggest(name, eventtime.zone_names())
+        hint = d.suggest(name, eventtime.zone_names()) if "unknown" in str(exc) else None
         problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path), hint))
         return "UTC"
     return name

@@ -43,9 +43,19 @@ def zone(name: str) -> tzinfo:
     if not name or name.startswith(("/", ".")) or ".." in name:
         raise TimeError(f"unknown time zone `{name}`")
     try:
-        return ZoneInfo(name)
+        found = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise TimeError(f"unknown time zone `{name}`") from None
+    try:
+        MIN_TIME.astimezone(found)
+    except TypeError:
+        # A sandbox that wraps zoneinfo (Temporal's default restrictions do) hands out a proxy
+        # that datetime refuses: say so at load time rather than fail on the first event.
+        raise TimeError(
+            f"time zone `{name}` cannot be used here: this interpreter wraps `zoneinfo` "
+            f"(in a Temporal workflow, lift the sandbox's `zoneinfo` restriction)"
+        ) from None
+    return found
 
 
 def zone_names() -> list[str]:
