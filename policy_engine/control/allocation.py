@@ -100,14 +100,13 @@ class Allocation(CoreBase):
                 intent.correlation_bucket,
                 intent.side,
             )
-            keys = None
-            for name in policy.key_fields:
-                value = getattr(intent, name, None)
-                if value is not None:
-                    keys = keys or {}
-                    keys[name] = value
-            trade.keys = keys
-            trade.scopes = policy.scopes_of(trade.field)
+            values = policy.read_keys(intent)
+            if values != policy.no_keys:  # most intents carry none of these fields
+                keys = zip(policy.key_fields, values, strict=True)
+                trade.keys = {k: v for k, v in keys if v is not None}
+                trade.scopes = policy.scopes_of(trade.field)
+            elif policy.data.scope_fields:
+                trade.scopes = policy.scopes_of(trade.field)
             book.reserve(trade)
             reserved = units / _SCALE
         record: Record | None = None

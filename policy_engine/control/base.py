@@ -136,10 +136,10 @@ class CoreBase:
         """Number the event and advance the clock: (seq, records so far, logs so far)."""
         seq = self.seq
         self.seq = seq + 1
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
-        return seq, records, logs
+        if ts is not None:
+            more, more_logs = self.clock_to(ts, seq, teach)
+            return seq, more or [], more_logs or []
+        return seq, [], []
 
     def settled(
         self, out: Outputs, seq: int, ts: datetime | None, teach: bool, *, own: bool = True

@@ -243,17 +243,20 @@ class Book:
         """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
         u = trade.approved_units
         long = trade.long
-        for b in self.buckets(trade):  # the hot path: only the mirrors that change
-            b.reserved_units += u
+        # Bucket.move(0, u, 0, 1, long) written out: this loop runs for every approval,
+        # and a call per bucket costs a tenth of request_allocation.
+        for b in self.buckets(trade):
+            r = b.reserved_units = b.reserved_units + u
             b.active_trades += 1
-            r = b.reserved_units
             b.reserved_risk = r / _SCALE
             b.heat = (b.active_units + r) / _SCALE
             if long:
                 b.long_units += u
+                b.long_risk = b.long_units / _SCALE
             else:
                 b.short_units += u
-            b.sync_sides()
+                b.short_risk = b.short_units / _SCALE
+            b.net_risk = (b.long_units - b.short_units) / _SCALE
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))

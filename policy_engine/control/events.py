@@ -207,6 +207,8 @@ def close_amounts(risk_abs: Any, realized_pnl: Any) -> tuple[int | None, int | N
     """A close's optional amounts as exact micro-units: ``risk_abs`` (a partial close: the
     active risk it takes off, above zero) and ``realized_pnl`` (signed). Both are JSON
     numbers on the 1e-6 grid, like every amount; EventError otherwise."""
+    if risk_abs is None and realized_pnl is None:
+        return None, None  # a plain close (the common case)
     units = None if risk_abs is None else _grid_units(risk_abs, "risk_abs", signed=False)
     if units == 0:
         raise EventError("risk_abs must be above zero (omit it to close the whole position)")
@@ -253,6 +255,8 @@ def _parse(model: type[M], raw: Any) -> M:
 def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> PortfolioIntent:
     """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
     intent or a dict; ValueError (the validation message) if invalid."""
+    if type(raw) is model:
+        return raw  # already an intent of this policy (the common case of a live loop)
     if isinstance(raw, Mapping):
         raw = {k: v for k, v in raw.items() if k != "type"}
     elif not isinstance(raw, PortfolioIntent):

@@ -92,25 +92,30 @@ class Bucket:
         self.active_risk = a / _SCALE
         self.reserved_risk = r / _SCALE
         self.heat = (a + r) / _SCALE
-        self.sync_sides()
-
-    def sync_sides(self) -> None:
         lo, sh = self.long_units, self.short_units
         self.long_risk = lo / _SCALE
         self.short_risk = sh / _SCALE
         self.net_risk = (lo - sh) / _SCALE
 
     def move(self, active: int, reserved: int, positions: int, trades: int, long: bool) -> None:
-        """Add these amounts (negative: remove them) for a trade on one side, and resync."""
-        self.active_units += active
-        self.reserved_units += reserved
+        """Add these amounts (negative: remove them) for a trade on one side, and resync
+        (inline: this runs for every bucket of every lifecycle step)."""
+        a = self.active_units = self.active_units + active
+        r = self.reserved_units = self.reserved_units + reserved
         self.open_positions += positions
         self.active_trades += trades
-        if long:
-            self.long_units += active + reserved
-        else:
-            self.short_units += active + reserved
-        self.sync()
+        self.active_risk = a / _SCALE
+        self.reserved_risk = r / _SCALE
+        self.heat = (a + r) / _SCALE
+        heat = active + reserved
+        if heat:  # only the side that moved (a fill within its reservation moves none)
+            if long:
+                side = self.long_units = self.long_units + heat
+                self.long_risk = side / _SCALE
+            else:
+                side = self.short_units = self.short_units + heat
+                self.short_risk = side / _SCALE
+            self.net_risk = (self.long_units - self.short_units) / _SCALE
 
     def counters(self) -> tuple[int, ...]:
         """The exact integers, in the order of :data:`COUNTERS`."""

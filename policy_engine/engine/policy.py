@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Container
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -94,6 +95,8 @@ class Policy:
             "regime_state",
             *(n for n, i in spec.inputs.items() if i.type == "string"),
         )
+        self.read_keys = attrgetter(*self.key_fields)  # intent -> their values, at once
+        self.no_keys = (None,) * len(self.key_fields)
         # The generated chain itself: it raises where it cannot decide (then `decide` asks
         # the interpreter); public for tests and benchmarks that measure it alone.
         self.chain: Chain
