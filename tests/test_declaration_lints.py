@@ -96,3 +96,52 @@ def test_pt430_only_beyond_a_day() -> None:
     assert codes(head + "rules: [{id: r, require: portfolio.w < 3}]\n") == []
     head = "windows:\n  w: {count: approvals, per: portfolio, over: 25h}\n"
     assert codes(head + "rules: [{id: r, require: portfolio.w < 3}]\n") == ["PT430"]
+
+
+def test_the_semantic_diff_names_changed_declarations() -> None:
+    from pathlib import Path
+
+    from policy_engine.analysis.diff import semantic_diff
+
+    old = (Path(__file__).resolve().parent.parent / "policies" / "day_trading.yaml").read_text()
+    new = (
+        old.replace("version: 1", "version: 2")
+        .replace("over: 1h}", "over: 30m}")
+        .replace('rollover: "17:00"', 'rollover: "16:00"')
+        .replace("until: rollover", "until: reset")
+        .replace("COINBASE: {cap: 2_500}", "COINBASE: {cap: 2_000}")
+        .replace("  critical: {risk", "  critical2: {risk")
+    )
+    a = check_bytes(old.encode(), "a.yaml").checked
+    b = check_bytes(new.encode(), "b.yaml").checked
+    assert a is not None and b is not None
+    assert semantic_diff(a, b) == [
+        "version 1 -> 2",
+        "- modes.critical (was {risk_multiplier: 0.25, flatten_only: false, when: "
+        "portfolio.drawdown >= 0.06})",
+        "+ modes.critical2 = {risk_multiplier: 0.25, flatten_only: false, when: "
+        "portfolio.drawdown >= 0.06}",
+        "~ scopes.venue.values: {BINANCE: {cap: 4000}, COINBASE: {cap: 2500}} -> "
+        "{BINANCE: {cap: 4000}, COINBASE: {cap: 2000}}",
+        "~ windows.trades_1h.over: 3600 -> 1800",
+        "~ latches.daily_loss.until: rollover -> reset",
+        "~ trading_day: rollover 17:00 America/New_York -> 16:00 America/New_York",
+    ]
+    lines = old.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("  defensive:"))
+    lines[at], lines[at + 1] = lines[at + 1], lines[at]  # critical before defensive
+    swapped = "".join(lines).replace("version: 1", "version: 2")
+    c = check_bytes(swapped.encode(), "c.yaml").checked
+    assert c is not None
+    assert semantic_diff(a, c)[-1] == (
+        "~ modes reordered (mildest first): normal > cautious > critical > defensive > "
+        "risk_off (was normal > cautious > defensive > critical > risk_off)"
+    )
+
+
+def test_fmt_gives_a_latch_when_its_canonical_spacing() -> None:
+    from policy_engine.document.formatter import format_policy
+
+    text = HEADER + "latches:\n  l: {when: 'portfolio.heat>(5)', until: reset}\n"
+    text += "rules: [{id: r, require: not latch.l}]\n"
+    assert "when: 'portfolio.heat > 5'" in format_policy(text)

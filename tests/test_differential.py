@@ -513,6 +513,10 @@ def _check_latches(policy: Policy, snap: PortfolioSnapshot) -> None:
         if holds:
             want.append(name)
     assert [name for name, _error in policy.latches_met(snap)] == want
+    fast = policy.latch_fn(snap)  # where the generated code decides, it decides alike
+    for name, value in zip(policy.latch_names, fast, strict=True):
+        assert value is None or value == (name in want), (name, value, want)
+    assert fast[0] is not None  # the fast path runs: `l_loss` reads plain portfolio values
 
 
 def _check_explainers(policy: Policy, verdict: Verdict) -> None:

@@ -64,6 +64,7 @@ class CoreBase:
         self.book = Book(self.state)
         self.days = Days(policy.calendar)  # the trading day the event clock is in
         self.windows = Windows(policy.windows, self.state)  # rolling counts on event time
+        self.latches_moved = False  # a rollover cleared latches: the mode may move with them
         self.seq = seq
         self.last_mode: str = policy.mode_of(self.state).name
         self.policy_ref: dict[str, Any] = policy_ref_of(policy)  # records carry it
@@ -154,13 +155,15 @@ class CoreBase:
             # loss latch would trip on them.
             return out
         met = policy.latches_met(state, skip=state.latches)
-        broadcast = out.broadcast
+        if not met and not self.latches_moved:
+            return out
+        self.latches_moved = False
         if met:
             records, logs = list(out.records), list(out.logs)
             at = len(records) - 1 if own and records else len(records)
             records[at:at] = [self.set_latch(n, why, seq, ts, logs, teach) for n, why in met]
-            out = outputs(records, logs, broadcast)
-        env, push = self.after_mode_change(False)
+            out = outputs(records, logs, out.broadcast)
+        env, push = self.after_mode_change(False)  # a mode may read the latches that moved
         if push:
             return outputs(out.records, out.logs, env)
         return out
@@ -268,6 +271,7 @@ class CoreBase:
         cleared = [n for n in state.latches if n in latches and latches[n].until == "rollover"]
         for name in cleared:
             state.clear_latch(name)
+        self.latches_moved = self.latches_moved or bool(cleared)
         rec: Record = {
             "kind": "rollover",
             "seq": seq,

@@ -165,7 +165,7 @@ class ControlCore(Allocation, Lifecycle, Latching):
                 "envelope": env.model_dump(mode="json"),
             }
         )
-        return outputs(records, logs, env)
+        return self.settled(outputs(records, logs, env), seq, ts, teach)
 
     def reload_refusal(self, policy: Policy) -> str | None:
         """Why a live shell must not put ``policy`` in force (None: it may). Pure.

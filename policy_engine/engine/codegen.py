@@ -412,7 +412,7 @@ def compile_latches(checked: CheckedPolicy, data: RuntimeData) -> tuple[LatchFn,
         node = checked.latch_whens.get(name)
         lines += [
             "try:",
-            f"    out.append(bool({em.expr(node) if node is not None else 'False'}))",
+            f"    out.append(True if {em.expr(node) if node is not None else 'False'} else False)",
             "except _Exception:",
             "    out.append(None)",
         ]

@@ -104,8 +104,10 @@ class Policy:
         self._envelope_fn: EnvelopeFn
         self._envelope_fn, self.envelope_source = compile_envelope(checked, self.data)
         self.latch_names: tuple[str, ...] = tuple(spec.latches)
-        self._latch_fn: LatchFn
-        self._latch_fn, self.latches_source = compile_latches(checked, self.data)
+        # The generated latch conditions (None where one raises: the interpreter then names
+        # the cause); public, like `chain`, for tests that prove the fast path runs.
+        self.latch_fn: LatchFn
+        self.latch_fn, self.latches_source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
         self.explainer = Explainer(self)
 
@@ -160,7 +162,7 @@ class Policy:
         declaration order, each with the cause if its `when` failed: a latch that cannot be
         evaluated is met (fail closed). Pure; never raises."""
         try:
-            values = self._latch_fn(snapshot)
+            values = self.latch_fn(snapshot)
         except Exception:
             values = [None] * len(self.latch_names)
         met: list[tuple[str, str | None]] = []
