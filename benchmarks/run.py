@@ -107,6 +107,49 @@ def scenarios() -> dict[str, tuple[PortfolioIntent, PortfolioSnapshot]]:
     }
 
 
+def day_trading_case() -> tuple[Policy, Any, Any]:
+    """policies/day_trading.yaml, an intent every one of its 13 rules passes (a venue, a
+    stated reward, Tuesday 10:00 in New York), and the live state of a controller that has
+    seen a morning: rolling windows, scope buckets, a loss streak and latches to read."""
+    from policy_engine import PortfolioController
+
+    policy = load_policy(ROOT / "policies" / "day_trading.yaml")
+    ctl = PortfolioController(policy, equity=100_000.0, clock=None)
+    for n, (strategy, venue) in enumerate((("SCALPER", "BINANCE"), ("MOMENTUM", "COINBASE"))):
+        stamp = f"2026-01-06T14:{n:02d}:00+00:00"
+        ctl.apply(
+            {
+                "type": "intent",
+                "intent_id": f"warm-{n}",
+                "strategy": strategy,
+                "symbol": "ETH-USD",
+                "side": "long",
+                "requested_risk_abs": 300.0,
+                "venue": venue,
+                "timestamp": stamp,
+            }
+        )
+        ctl.on_fill_update(
+            {"intent_id": f"warm-{n}", "fill_id": "f", "filled_risk_abs": 300.0, "timestamp": stamp}
+        )
+    ctl.close_position("warm-0", "2026-01-06T14:30:00+00:00", realized_pnl=-25.0)
+    intent = policy.intent_model.model_validate(
+        {
+            "intent_id": "bench-day",
+            "strategy": "SCALPER",
+            "symbol": "BTC-USD",
+            "side": "long",
+            "requested_risk_abs": 250.0,
+            "venue": "BINANCE",
+            "expected_reward_abs": 600.0,
+            "timestamp": "2026-01-06T15:00:00+00:00",
+        }
+    )
+    verdict = policy.evaluate(intent, ctl.state)
+    assert verdict.approved and verdict.rule is None, verdict.reasons
+    return policy, intent, ctl.state
+
+
 # --- the hand-written baseline -----------------------------------------------------------
 # The same 12 checks as benchmarks/policy12.yaml, written the way a developer would in a
 # trading loop: module constants, attribute reads, early returns. Same inputs, same answer:
@@ -619,6 +662,9 @@ def main() -> int:
         "decision-rejected": decision_rejected,
     }
     _ = rejected_verdict
+    day_policy, day_intent, day_state = day_trading_case()
+    cases["day-evaluate"] = lambda: day_policy.evaluate(day_intent, day_state)
+    cases["day-chain"] = lambda: day_policy.chain(day_intent, day_state)
 
     peers: dict[str, Callable[[Any, Any], Any]] = {}
     notes: list[str] = []
@@ -668,6 +714,12 @@ def main() -> int:
     # human reasons text on top is reported for information, not held to the 3x target.
     line("  rejection (gate) + context + reasons vs approval", "gate-reject", rel="evaluate")
     line("  rejection (cap) + context + reasons vs approval", "cap-reject", rel="evaluate")
+    line(
+        "Policy.evaluate, day_trading.yaml (13 rules: windows, latch, scope, time), all pass",
+        "day-evaluate",
+    )
+    line("  the same vs the 12-rule evaluation", "day-evaluate", rel="evaluate")
+    line("  its generated chain alone", "day-chain")
     line("verdict.decision() (approved; pydantic AllocationDecision)", "decision-approved")
     line("evaluate + decision() (rejected, full explanation)", "decision-rejected")
     for pname in peers:

@@ -29,10 +29,11 @@ def case_policy(path: Path, case: dict[str, Any] | None = None) -> Policy:
 
 
 def case_inputs(
-    data: dict[str, Any], case: dict[str, Any]
+    data: dict[str, Any], case: dict[str, Any], model: type[PortfolioIntent] = PortfolioIntent
 ) -> tuple[PortfolioIntent, PortfolioSnapshot]:
-    """A case's intent and state, on top of the file's `defaults`."""
+    """A case's intent (of ``model``: the policy's intent model) and state, on top of the
+    file's `defaults`."""
     defaults = data.get("defaults") or {}
-    intent = PortfolioIntent.model_validate(merge(defaults.get("intent") or {}, case["intent"]))
+    intent = model.model_validate(merge(defaults.get("intent") or {}, case["intent"]))
     state = PortfolioSnapshot.model_validate(merge(defaults.get("state") or {}, case["state"]))
     return intent, state

@@ -123,8 +123,8 @@ def test_case(path: Path, case: dict[str, Any]) -> None:
     unknown = set(case["expect"]) - set(REQUIRED) - set(OPTIONAL)
     assert not unknown, f"unknown expect keys {unknown}"
     assert all(k in case["expect"] for k in REQUIRED), "decision_code, approved, amount, rule_id"
-    intent, state = case_inputs(_file(path), case)
     policy = _policy(path, case)
+    intent, state = case_inputs(_file(path), case, policy.intent_model)
     before = state.model_dump_json()
     verdict = policy.evaluate(intent, state)
     _check(verdict, case["expect"])

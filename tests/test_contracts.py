@@ -164,9 +164,9 @@ BAD_SNAPSHOTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("negative-active-risk", {"equity": 100, "active_risk": -1}, "greater than or equal to 0"),
     (
-        "unknown-override",
-        {"equity": 100, "mode_override": "panic"},
-        "'normal', 'defensive' or 'risk_off'",
+        "override-not-a-name",
+        {"equity": 100, "mode_override": "risk off!"},
+        "should match pattern",
     ),
     ("extra-field", {"equity": 100, "heat": 5}, "Extra inputs are not permitted"),
     (

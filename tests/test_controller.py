@@ -18,7 +18,7 @@ from policy_engine import (
     PortfolioController,
     PortfolioIntent,
 )
-from policy_engine.control import state as state_module
+from policy_engine.control import book as book_module
 from policy_engine.control.core import INVALID_INTENT_CODE, ControlCore
 from policy_engine.control.events import EventError, canonical
 from policy_engine.control.journal import read_events
@@ -316,7 +316,7 @@ def test_the_stricter_of_drawdown_and_override_applies() -> None:
     assert d2.mode == "defensive" and d2.mode_source == "override" and d2.mode_reason == "judge"
     assert d2.approved_risk_abs == 750
     with pytest.raises(EventError):
-        ctl.set_portfolio_mode("panic", "?")  # type: ignore[arg-type]
+        ctl.set_portfolio_mode("panic", "?")
 
 
 def test_stale_reservation_expires_at_exactly_the_ttl_and_frees_heat() -> None:
@@ -396,6 +396,9 @@ def test_partial_fills_duplicates_unknown_and_overfill() -> None:
         "heat": 0.0,
         "open_positions": 0,
         "active_trades": 0,
+        "long_risk": 0.0,
+        "short_risk": 0.0,
+        "net_risk": 0.0,
     }
 
 
@@ -521,8 +524,8 @@ def test_the_id_memory_is_a_bounded_window_that_never_forgets_live_or_ended_trad
     """Reused ids are refused while they name a live trade, a remembered ended trade or one
     of the last SEEN_MEMORY decisions; older ids are forgotten in order (so snapshots stay
     bounded), and a restored core forgets exactly as the original would."""
-    monkeypatch.setattr(state_module, "SEEN_MEMORY", 2)
-    monkeypatch.setattr(state_module, "ENDED_MEMORY", 4)
+    monkeypatch.setattr(book_module, "SEEN_MEMORY", 2)
+    monkeypatch.setattr(book_module, "ENDED_MEMORY", 4)
     ctl = controller(STRATEGY_LIMITS, clock=None)
     live = ctl.request_allocation(intent("MOMENTUM", intent_id="live"))
     ended = ctl.request_allocation(intent("SCALPER", intent_id="ended"))

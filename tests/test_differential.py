@@ -27,7 +27,7 @@ from policy_engine import (
     load_policy_text,
 )
 from policy_engine.engine.explain import amount_at
-from policy_engine.engine.interpreter import evaluate
+from policy_engine.engine.interpreter import evaluate, latch_holds
 from policy_engine.engine.outcome import MODE, OVERRIDDEN
 from policy_engine.lang.lexical import fmt
 
@@ -68,6 +68,30 @@ NUM_NAMES = (
     'params.p_map["a"]',
     "params.p_nums[0]",
     "len(cohort.symbols)",
+    "weekday(intent.time)",
+    "time_of_day(intent.time)",
+    "portfolio.net_risk",
+    "portfolio.long_risk",
+    "strategy.short_risk",
+    "symbol.net_risk",
+    "cohort.net_risk",
+    "portfolio.day_pnl",
+    "portfolio.day_start_equity",
+    "portfolio.day_realized_pnl",
+    "portfolio.loss_streak",
+    "strategy.loss_streak",
+    "symbol.day_realized_pnl",
+    "cohort.loss_streak",
+    "strategy.w_strat",  # rolling windows, per each kind of namespace
+    "portfolio.w_port",
+    "cohort.w_coh",
+    "venue.w_venue",
+    "venue.cap",  # a scope keyed by an optional input: null and undeclared values fail closed
+    "venue.heat",
+    "desk.limit",  # a scope keyed by the strategy
+    "desk.net_risk",
+    "intent.score",
+    "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
 )
 BOOL_NAMES = (
     "strategy.enabled",
@@ -75,6 +99,15 @@ BOOL_NAMES = (
     "intent.risk_reducing",
     "mode.flatten_only",
     "params.p_flag",
+    'in_window(intent.time, "21:55", "22:05")',
+    'in_window(intent.time, "22:00", "06:00")',
+    "intent.time == intent.time",
+    "latch.l_loss",
+    "latch.l_heat",
+    "has(intent.reward)",
+    "has(intent.venue)",
+    "intent.hedge",
+    "(has(intent.expires) and intent.expires <= intent.time)",
 )
 STR_NAMES = (
     "intent.symbol",
@@ -85,10 +118,13 @@ STR_NAMES = (
     "cohort.name",
     "strategy.name",
     "symbol.name",
+    "intent.urgency",
+    "venue.name",
 )
-STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"S1"')
+STR_LITS = ('"BTC-USD"', '"L1"', '"long"', '"flat"', '"defensive"', '"cautious"', '"S1"')
 LIST_NAMES = ("cohort.symbols", "params.p_syms", '["BTC-USD", "SOL-USD"]')
 
+LATCH_NUM = ("portfolio.heat", "portfolio.day_pnl", "portfolio.loss_streak", "params.p_int")
 MODE_ONLY_NUM = (
     "portfolio.drawdown",
     "portfolio.equity",
@@ -135,8 +171,10 @@ def bool_expr(depth: int, names: tuple[str, ...] = NUM_NAMES) -> st.SearchStrate
         st.lists(st.tuples(st.sampled_from(("<", "<=", ">", ">=")), num), min_size=1, max_size=2),
     ).map(lambda t: t[0] + "".join(f" {op} {r}" for op, r in t[1]))
     eq = st.tuples(num, st.sampled_from(("==", "!=")), num).map(lambda t: f"{t[0]} {t[1]} {t[2]}")
-    if mode_ctx:
+    if names is LATCH_NUM:  # a latch reads portfolio and params only
         leaf = st.one_of(cmp, st.sampled_from(("true", "false", "params.p_flag")))
+    elif mode_ctx:
+        leaf = st.one_of(cmp, st.sampled_from(("true", "false", "params.p_flag", "latch.l_loss")))
     else:
         strs = st.one_of(st.sampled_from(STR_NAMES), st.sampled_from(STR_LITS))
         str_eq = st.tuples(strs, st.sampled_from(("==", "!=")), strs).map(" ".join)
@@ -204,7 +242,12 @@ def rules(draw: st.DrawFn) -> list[dict[str, Any]]:
             )
             rule["message"] = "at " + " and ".join(f"{{{p}}}" for p in placeholders)
         if kind != "allow" and draw(st.integers(0, 4)) == 0:  # a shadow allow is refused at load
-            rule["enforcement"] = "warn"
+            rule["enforcement"] = draw(st.sampled_from(("warn", "staged")))
+            if rule["enforcement"] == "staged":  # shadow before the instant, enforced from it
+                del rule["enforcement"]
+                rule["enforce_from"] = draw(
+                    st.sampled_from(("2026-01-10T22:00:00Z", "2026-03-08T07:00:00+00:00"))
+                )
         out.append(rule)
     return out
 
@@ -220,6 +263,14 @@ def policies(draw: st.DrawFn) -> str:
         },
     }
     modes: dict[str, Any] = {"normal": {"risk_multiplier": 1.0, "weight": 1}}
+    if draw(st.booleans()):  # modes of any number: a named tier of the policy's own
+        modes["cautious"] = {
+            "risk_multiplier": 0.75,
+            "weight": 3,
+            "when": draw(
+                st.one_of(st.just("portfolio.drawdown >= 2%"), bool_expr(1, MODE_ONLY_NUM))
+            ),
+        }
     if draw(st.booleans()):
         modes["defensive"] = {
             "risk_multiplier": 0.5,
@@ -258,12 +309,63 @@ def policies(draw: st.DrawFn) -> str:
         },
         "modes": modes,
         "min_risk_abs": draw(st.sampled_from((0, 0, 10, 0.5))),
+        "timezone": draw(st.sampled_from(("UTC", "America/New_York", "Asia/Kolkata"))),
+        "inputs": INPUTS,
+        "scopes": {
+            "venue": {
+                "key": "intent.venue",
+                "values": {"XNAS": {"cap": draw(st.integers(0, 2000))}, "BINANCE": {"cap": 900}},
+            },
+            "desk": {
+                "key": "intent.strategy",
+                "values": {"S1": {"limit": 100}, "S2": {"limit": 5}},
+            },
+        },
+        "latches": {
+            "l_loss": {
+                "when": "portfolio.day_pnl <= -2% * portfolio.day_start_equity",
+                "until": "rollover",
+            },
+            "l_heat": {"when": draw(bool_expr(1, LATCH_NUM)), "until": "reset"},
+        },
+        "windows": {
+            "w_strat": {"count": "approvals", "per": "strategy", "over": "1h"},
+            "w_port": {"count": "requests", "per": "portfolio", "over": "30s"},
+            "w_coh": {"count": "rejections", "per": "cohort", "over": "15m"},
+            "w_venue": {"count": "closes", "per": "venue", "over": "1d"},
+        },
         "rules": draw(rules()),
     }
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+# Declared inputs: every type, required or with a default (null included).
+INPUTS = {
+    "score": {"type": "number", "default": 1.5},
+    "reward": {"type": "number", "default": None},
+    "venue": {"type": "string", "default": None},
+    "urgency": {"type": "string", "required": True},
+    "hedge": {"type": "bool", "default": False},
+    "expires": {"type": "time", "default": None},
+}
+
+
 # --- inputs ------------------------------------------------------------------------------
+
+# Event times around the edges the time functions care about: a weekend, a window edge,
+# midnight in New York, and the days daylight saving time starts and ends there.
+TIMES = st.sampled_from(
+    (
+        TS,
+        datetime(2026, 1, 10, 21, 55, tzinfo=UTC),
+        datetime(2026, 1, 10, 22, 4, 59, 999999, tzinfo=UTC),
+        datetime(2026, 1, 12, 5, 0, tzinfo=UTC),
+        datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC),
+        datetime(2026, 3, 8, 7, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 5, 30, tzinfo=UTC),
+        datetime(2026, 11, 1, 6, 30, tzinfo=UTC),
+    )
+)
 
 risk = st.one_of(
     st.integers(0, 500_000).map(lambda n: n / 100),
@@ -272,18 +374,31 @@ risk = st.one_of(
 
 
 @st.composite
-def intents(draw: st.DrawFn) -> PortfolioIntent:
-    return PortfolioIntent(
-        intent_id="i",
-        strategy=draw(st.sampled_from(STRATEGIES)),
-        symbol=draw(st.sampled_from(SYMBOLS)),
-        side=draw(st.sampled_from(("long", "short", "flat"))),
-        requested_risk_abs=draw(risk),
-        requested_notional_abs=draw(st.one_of(st.none(), risk)),
-        correlation_bucket=draw(st.sampled_from(BUCKETS)),
-        reduce_only=draw(st.integers(0, 5)) == 0,
-        timestamp=TS,
-    )
+def intents(draw: st.DrawFn) -> dict[str, Any]:
+    """An intent's fields (the policy's intent model validates them, inputs included)."""
+    fields: dict[str, Any] = {
+        "intent_id": "i",
+        "strategy": draw(st.sampled_from(STRATEGIES)),
+        "symbol": draw(st.sampled_from(SYMBOLS)),
+        "side": draw(st.sampled_from(("long", "short", "flat"))),
+        "requested_risk_abs": draw(risk),
+        "requested_notional_abs": draw(st.one_of(st.none(), risk)),
+        "correlation_bucket": draw(st.sampled_from(BUCKETS)),
+        "reduce_only": draw(st.integers(0, 5)) == 0,
+        "timestamp": draw(TIMES),
+        "urgency": draw(st.sampled_from(("normal", "high"))),
+    }
+    optional = {
+        "score": st.sampled_from((-2.5, 0, 3)),
+        "reward": st.one_of(st.none(), risk),
+        "venue": st.one_of(st.none(), st.sampled_from(("XNAS", "BINANCE", "LSE"))),
+        "hedge": st.booleans(),
+        "expires": st.one_of(st.none(), TIMES),
+    }
+    for key, values in optional.items():
+        if draw(st.booleans()):
+            fields[key] = draw(values)
+    return fields
 
 
 buckets = st.builds(
@@ -292,6 +407,13 @@ buckets = st.builds(
     reserved_risk=risk,
     open_positions=st.integers(0, 5),
     active_trades=st.integers(0, 5),
+    long_risk=risk,
+    short_risk=risk,
+    day_realized_pnl=st.sampled_from((0.0, -250.5, 1200.0)),
+    loss_streak=st.integers(0, 3),
+    windows=st.dictionaries(
+        st.sampled_from(("w_strat", "w_coh", "w_venue")), st.integers(0, 5), max_size=2
+    ),
 )
 
 
@@ -307,10 +429,25 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         reserved_risk=draw(risk),
         open_positions=draw(st.integers(0, 8)),
         active_trades=draw(st.integers(0, 8)),
+        long_risk=draw(risk),
+        short_risk=draw(risk),
+        day_start_equity=draw(st.sampled_from((None, 0.0, 102_000.0))),
+        day_realized_pnl=draw(st.sampled_from((0.0, -1_999.999999, 450.0))),
+        loss_streak=draw(st.integers(0, 3)),
+        windows=draw(st.dictionaries(st.just("w_port"), st.integers(0, 9))),
+        latches=draw(st.dictionaries(st.sampled_from(("l_loss", "l_heat")), st.booleans())),
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),
         symbols=draw(st.dictionaries(st.sampled_from(SYMBOLS), buckets, max_size=2)),
         cohorts=draw(st.dictionaries(st.sampled_from(("L1", "ALT", "MEME")), buckets, max_size=2)),
-        mode_override=draw(st.sampled_from((None, None, "normal", "defensive", "risk_off"))),
+        scopes={
+            "venue": draw(
+                st.dictionaries(st.sampled_from(("XNAS", "BINANCE")), buckets, max_size=2)
+            ),
+            "desk": draw(st.dictionaries(st.sampled_from(STRATEGIES), buckets, max_size=2)),
+        },
+        mode_override=draw(
+            st.sampled_from((None, None, "normal", "cautious", "defensive", "risk_off"))
+        ),
     )
 
 
@@ -341,10 +478,11 @@ def _same(a: Any, b: Any) -> bool:
 )
 @given(text=policies(), cases=st.lists(st.tuples(intents(), snapshots()), min_size=1, max_size=4))
 def test_generated_chain_agrees_with_interpreter(
-    text: str, cases: list[tuple[PortfolioIntent, PortfolioSnapshot]]
+    text: str, cases: list[tuple[dict[str, Any], PortfolioSnapshot]]
 ) -> None:
     policy = _policy(text)
-    for intent, snap in cases:
+    for fields, snap in cases:
+        intent = policy.intent_model.model_validate(fields)
         verdict = policy.evaluate(intent, snap)  # never raises
         assert verdict.decision_code
         reference = policy.interpret(intent, snap)
@@ -361,6 +499,24 @@ def test_generated_chain_agrees_with_interpreter(
         )
         assert reference[0] != 2, f"the interpreter failed where the fast path did not: {reference}"
         _check_explainers(policy, verdict)
+        _check_latches(policy, snap)
+
+
+def _check_latches(policy: Policy, snap: PortfolioSnapshot) -> None:
+    """The generated latch conditions agree with the interpreter (a failure sets a latch)."""
+    want = []
+    for name in policy.latch_names:
+        try:
+            holds = latch_holds(policy.checked, policy.data, name, snap)
+        except Exception:
+            holds = True  # fail closed
+        if holds:
+            want.append(name)
+    assert [name for name, _error in policy.latches_met(snap)] == want
+    fast = policy.latch_fn(snap)  # where the generated code decides, it decides alike
+    for name, value in zip(policy.latch_names, fast, strict=True):
+        assert value is None or value == (name in want), (name, value, want)
+    assert fast[0] is not None  # the fast path runs: `l_loss` reads plain portfolio values
 
 
 def _check_explainers(policy: Policy, verdict: Verdict) -> None:

@@ -1,7 +1,7 @@
 """Exactness: reserved, committed and released amounts reconcile to the micro-unit.
 
 A property test drives a real controller through long random sequences of
-reserve / partial fill / duplicate fill / cancel / expire / close and checks,
+reserve / partial fill / duplicate fill / cancel / expire / partial close / close and checks,
 after every event, that every aggregate (portfolio, strategy, symbol, cohort)
 equals what an independent model of the events implies, and that everything
 is exactly zero once the portfolio is flat again.
@@ -38,6 +38,7 @@ class RefTrade:
     reserved: int = 0
     released: bool = False
     fills: set[str] = field(default_factory=set)
+    side: str = "long"
 
     @property
     def open(self) -> bool:
@@ -49,12 +50,12 @@ class Model:
 
     def __init__(self) -> None:
         self.trades: dict[str, RefTrade] = {}
-        self.ended: dict[str, tuple[str, str]] = {}  # ended id -> (strategy, symbol)
+        self.ended: dict[str, tuple[str, str, str]] = {}  # ended id -> (strategy, symbol, side)
         self.clock: datetime | None = None
 
     def end(self, iid: str) -> None:
         t = self.trades.pop(iid)
-        self.ended[iid] = (t.strategy, t.symbol)
+        self.ended[iid] = (t.strategy, t.symbol, t.side)
 
     def advance(self, ts: datetime) -> None:
         if self.clock is None or ts > self.clock:
@@ -69,29 +70,33 @@ class Model:
             if not t.open:
                 self.end(iid)
 
-    def aggregates(self) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    def aggregates(self) -> dict[tuple[str, str], tuple[int, ...]]:
         out: dict[tuple[str, str], list[int]] = {}
         for t in self.trades.values():
             keys = [("portfolio", ""), ("strategy", t.strategy), ("symbol", t.symbol)]
             keys.append(("cohort", COHORT[t.symbol]))
             for key in keys:
-                acc = out.setdefault(key, [0, 0, 0, 0])
+                acc = out.setdefault(key, [0] * 6)
                 acc[0] += t.filled
                 acc[1] += t.reserved
                 acc[2] += 1
                 acc[3] += 1 if t.open else 0
-        return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+                acc[4 if t.side == "long" else 5] += t.filled + t.reserved
+        return {k: tuple(v) for k, v in out.items()}
 
 
-def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, ...]]:
     state = ctl.state
-    out: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+    out: dict[tuple[str, str], tuple[int, ...]] = {}
 
     def take(kind: str, name: str, b: Bucket) -> None:
         # The float mirrors are always exactly the integers they mirror.
         assert b.active_risk == b.active_units / RISK_SCALE
         assert b.reserved_risk == b.reserved_units / RISK_SCALE
         assert b.heat == (b.active_units + b.reserved_units) / RISK_SCALE
+        assert b.long_risk == b.long_units / RISK_SCALE
+        assert b.short_risk == b.short_units / RISK_SCALE
+        assert b.net_risk == (b.long_units - b.short_units) / RISK_SCALE
         assert min(b.active_units, b.reserved_units, b.active_trades, b.open_positions) >= 0
         if not b.is_zero():
             out[(kind, name)] = (
@@ -99,6 +104,8 @@ def observed(ctl: PortfolioController) -> dict[tuple[str, str], tuple[int, int, 
                 b.reserved_units,
                 b.active_trades,
                 b.open_positions,
+                b.long_units,
+                b.short_units,
             )
 
     take("portfolio", "", state)
@@ -126,6 +133,7 @@ OPS = st.one_of(
     st.tuples(st.just("fill"), st.integers(0, 50), AMOUNTS, st.integers(0, 3), STEPS),
     st.tuples(st.just("cancel"), st.integers(0, 50), STEPS),
     st.tuples(st.just("close"), st.integers(0, 50), STEPS),
+    st.tuples(st.just("reduce"), st.integers(0, 50), AMOUNTS, STEPS),  # a partial close
     st.tuples(st.just("tick"), STEPS),
 )
 
@@ -157,7 +165,9 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 units = to_units(d.approved_risk_abs)
                 clock = model.clock
                 assert clock is not None
-                model.trades[iid] = RefTrade(strategy, symbol, units, clock + TTL, reserved=units)
+                model.trades[iid] = RefTrade(
+                    strategy, symbol, units, clock + TTL, reserved=units, side=side
+                )
                 issued.append(iid)
         elif kind == "fill":
             _, k, amount, fid, _dt = op
@@ -189,8 +199,8 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 assert rec["status"] == ("late" if t.released else "committed")
             else:
                 # a fill after the trade ended: an orphan position, counted everywhere
-                strategy, symbol = model.ended.pop(iid)
-                orphan = RefTrade(strategy, symbol, 0, datetime.max.replace(tzinfo=UTC))
+                strategy, symbol, side = model.ended.pop(iid)
+                orphan = RefTrade(strategy, symbol, 0, datetime.max.replace(tzinfo=UTC), side=side)
                 orphan.filled, orphan.released = units, True
                 orphan.fills.add(f"f{fid}")
                 model.trades[iid] = orphan
@@ -215,6 +225,27 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                     if iid in model.trades:
                         model.end(iid)
                 ctl.close_position(iid, now)
+        elif kind == "reduce":
+            _, k, amount, _dt = op
+            iid = issued[k % len(issued)] if issued else "none"
+            units = to_units(amount)
+            t = model.trades.get(iid)
+            if units == 0:
+                continue  # `risk_abs: 0` is refused before anything is looked at
+            fits = t is not None and units <= t.filled
+            if fits:
+                model.advance(now)
+                t = model.trades.get(iid)
+            rec = ctl.close_position(iid, now, risk_abs=amount, realized_pnl=-amount)
+            if t is not None and units <= t.filled:
+                if units < t.filled:
+                    t.filled -= units
+                    assert rec["status"] == "reduced", rec
+                else:
+                    model.end(iid)  # the position ends at zero: the trade closes
+                    assert rec["status"] == "closed", rec
+            else:
+                assert rec["seq"] is None and rec["before"] == rec["after"]
         else:
             model.advance(now)
             ctl.advance_time(now)

@@ -504,11 +504,23 @@ def test_lints_never_crash_on_edited_portfolio(
         assert [x.format() for x in exc.diagnostics] == [x.format() for x in core]
 
 
-def test_pt401_mode_name_of_an_undeclared_mode_can_still_hold() -> None:
-    """An override can select `risk_off` even when only `normal` is declared: no PT401."""
+def test_pt401_mode_name_of_an_undeclared_mode_never_holds() -> None:
+    """Only a declared mode can be in force (an override naming another is refused), so a
+    rule waiting for an undeclared `risk_off` never fires; a declared one can."""
+    assert codes(
+        """
+        rules:
+          - id: halt-when-overridden
+            when: mode.name == "risk_off"
+            require: intent.risk_reducing
+        """
+    ) == ["PT401"]
     assert (
         codes(
             """
+        modes:
+          normal: {}
+          risk_off: {risk_multiplier: 0}
         rules:
           - id: halt-when-overridden
             when: mode.name == "risk_off"

@@ -62,7 +62,8 @@ def test_the_bundled_policies_ship_tests_that_fire_every_rule() -> None:
     code, out = _run("--coverage", "--min-coverage", "100", str(ROOT / "policies"))
     assert code == 0, out
     assert re.search(r"^\d+ passed, 0 failed in 0.00s$", out.splitlines()[-1])
-    assert out.count("fired (100%)") == 2  # portfolio.yaml and strategy_limits.yaml
+    # portfolio.yaml, strategy_limits.yaml and day_trading.yaml
+    assert out.count("fired (100%)") == 3
 
 
 def test_a_failure_shows_expected_actual_and_the_deciding_rules_numbers(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ def _all_cases() -> list[Any]:
     out = []
     for path in CASE_FILES:
         data = yaml.safe_load(path.read_text("utf-8"))
-        inputs = [case_inputs(data, c) for c in data.get("cases") or [] if not c.get("with")]
+        model = case_policy(path).intent_model
+        inputs = [case_inputs(data, c, model) for c in data.get("cases") or [] if not c.get("with")]
         out.append(pytest.param(data, path, inputs, id=path.stem))
     return out
 

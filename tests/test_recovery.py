@@ -167,11 +167,14 @@ def test_a_tampered_checkpoint_is_refused(tmp_path: Path) -> None:
     assert snap["trades"], "the workload leaves live trades at this checkpoint"
     snap["trades"][0][4] += 1_000_000  # one more unit of approved risk on a live trade
     snap["trades"][0][5] += 1_000_000
+    side = 4 if snap["trades"][0][14] == "long" else 5  # the side's heat moves with it
     snap["portfolio"][1] += 1_000_000
+    snap["portfolio"][side] += 1_000_000
     for section, name in (("strategies", 1), ("symbols", 2), ("cohorts", 3)):
         for row in snap[section]:
             if row[0] == snap["trades"][0][name]:
                 row[2] += 1_000_000
+                row[1 + side] += 1_000_000
     body = json.dumps(held, separators=(",", ":"), ensure_ascii=False).encode()
     # Keep the old chain value: the chain breaks at the checkpoint.
     old_chain = unseal(lines[cp.line - 1])[1]
@@ -191,6 +194,52 @@ def test_a_tampered_checkpoint_is_refused(tmp_path: Path) -> None:
     moved = [*lines[: cp.line - 1], lines[cp.line], lines[cp.line - 1], *lines[cp.line + 1 : -1]]
     journal.write_bytes(b"".join(reseal(moved, cp.line - 1)))
     with pytest.raises(JournalIntegrityError, match="events precede it, the journal has"):
+        PortfolioController.recover(journal)
+
+
+def _sealable(event: dict[str, Any]) -> bytes:
+    """A journal line for ``event`` with a placeholder chain value (for :func:`reseal`)."""
+    body = json.dumps(event, separators=(",", ":")).encode()
+    return body[:-1] + b',"chain":"' + b"0" * 64 + b'"}\n'
+
+
+def test_an_older_versions_checkpoints_are_passed_over_and_the_events_replayed(
+    tmp_path: Path,
+) -> None:
+    """A journal written by an older version holds checkpoints in a snapshot format this
+    version no longer restores: the events are the record, so recovery goes back to the
+    last checkpoint it can restore (or the start) and `replay --verify` says what it could
+    not check. A format it does not know at all is still refused."""
+    journal, _files = closed_journal(tmp_path)
+    reference = PortfolioController.recover(journal)
+    expected = reference.core.snapshot()
+    reference.close()
+    lines = journal.read_bytes().splitlines(keepends=True)
+    found = scan(journal)
+    older = [*lines]
+    for cp in found.checkpoints[-2:]:
+        held = json.loads(unseal(lines[cp.line - 1])[0])
+        held["snapshot"] = {"format": "policy-engine/core-snapshot/3", "seq": held["seq"]}
+        older[cp.line - 1] = _sealable(held)
+    first = found.checkpoints[-2].line
+    journal.write_bytes(b"".join(reseal(older, first - 1)))
+
+    ctl = PortfolioController.recover(journal)
+    assert ctl.recovery is not None
+    assert ctl.recovery.checkpoint_line == found.checkpoints[-3].line
+    assert canonical(ctl.core.snapshot()) == canonical(expected)
+    ctl.close()
+
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
+    assert result.exit_code == 0, result.output
+    assert "2 checkpoints in an older snapshot format not checked" in result.output
+
+    future = [*lines]
+    held = json.loads(unseal(lines[first - 1])[0])
+    held["snapshot"]["format"] = "policy-engine/core-snapshot/999"
+    future[first - 1] = _sealable(held)
+    journal.write_bytes(b"".join(reseal(future[:-1], first - 1)))
+    with pytest.raises(JournalIntegrityError, match="expected format"):
         PortfolioController.recover(journal)
 
 

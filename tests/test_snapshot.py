@@ -1,7 +1,8 @@
 """The core's snapshot round-trips exactly: restored, it behaves exactly as the original.
 
 A property test drives a core through random event streams (intents of every
-side, partial and duplicate fills, cancels, closes, ticks past TTLs, equity
+side, partial and duplicate fills, cancels, closes and partial closes with realized P&L,
+latch resets, ticks past TTLs and trading-day rollovers, equity
 moves across drawdown tiers, overrides), takes a snapshot at a random point,
 sends it through JSON, restores it, and feeds the rest of the stream to both:
 every record and the final snapshot must be identical. A tampered snapshot
@@ -26,6 +27,7 @@ from policy_engine.engine.policy import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policies" / "portfolio.yaml")
+RICH = load_policy(ROOT / "tests" / "policies" / "snapshot_rich.yaml")
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 STRATEGIES = ["BREAKOUT", "MOMENTUM", "SCALPER"]
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "AVAX-USD", "LINK-USD"]
@@ -38,19 +40,21 @@ def _ts(seconds: float) -> str:
 
 EVENT = st.one_of(
     st.builds(
-        lambda iid, strat, sym, side, risk: {
+        lambda iid, strat, sym, side, risk, venue: {
             "type": "intent",
             "intent_id": iid,
             "strategy": strat,
             "symbol": sym,
             "side": side,
             "requested_risk_abs": risk,
+            **({} if venue is None else {"venue": venue}),
         },
         st.sampled_from(IDS),
         st.sampled_from(STRATEGIES),
         st.sampled_from(SYMBOLS),
         st.sampled_from(["long", "long", "short", "flat"]),
         st.sampled_from([0, 0.1, 100, 333.333333, 800, 1500, 5000]),
+        st.sampled_from([None, "XNAS", "BINANCE", "LSE"]),
     ),
     st.builds(
         lambda iid, fid, risk: {
@@ -65,17 +69,32 @@ EVENT = st.one_of(
     ),
     st.builds(lambda iid: {"type": "cancel", "intent_id": iid}, st.sampled_from(IDS)),
     st.builds(lambda iid: {"type": "close", "intent_id": iid}, st.sampled_from(IDS)),
+    st.builds(
+        lambda iid, risk, pnl: {
+            "type": "close",
+            "intent_id": iid,
+            "risk_abs": risk,
+            "realized_pnl": pnl,
+        },
+        st.sampled_from(IDS),
+        st.sampled_from([0.1, 50, 199.999999, 1000]),
+        st.sampled_from([-120.5, -0.000001, 0, 33.3]),
+    ),
     st.just({"type": "tick"}),
+    st.builds(
+        lambda name: {"type": "reset_latch", "name": name, "reason": "desk"},
+        st.sampled_from(["daily_loss", "deep"]),
+    ),
     st.builds(
         lambda eq: {"type": "equity", "equity": eq},
         st.sampled_from([100_000, 96_000, 94_000, 89_000, 101_000]),
     ),
     st.builds(
         lambda mode: {"type": "mode", "mode": mode, "reason": "judge"},
-        st.sampled_from([None, "defensive", "risk_off"]),
+        st.sampled_from([None, "defensive", "risk_off"]),  # declared by both policies
     ),
 )
-STEP = st.sampled_from([0, 0, 1, 30, 299.999999, 300, 301, 900])
+STEP = st.sampled_from([0, 0, 1, 30, 299.999999, 300, 301, 900, 43_200])  # 12 h: rollovers
 
 
 @st.composite
@@ -94,12 +113,19 @@ def _run(core: ControlCore, events: list[dict[str, Any]]) -> list[str]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=streams(), cut=st.integers(min_value=0, max_value=60))
+@given(events=streams(), cut=st.integers(min_value=0, max_value=60), rich=st.booleans())
 def test_a_restored_core_continues_exactly_as_the_original(
-    events: list[dict[str, Any]], cut: int
+    events: list[dict[str, Any]], cut: int, rich: bool
 ) -> None:
+    """On the bundled portfolio policy, and on one with a trading day, inputs and scopes."""
     cut = min(cut, len(events))
-    original = ControlCore(POLICY)
+    if not rich:  # the bundled policy declares no inputs (a venue) and no latches
+        events = [
+            {k: v for k, v in e.items() if k != "venue"}
+            for e in events
+            if e["type"] != "reset_latch"
+        ]
+    original = ControlCore(RICH if rich else POLICY)
     original.apply({"type": "equity", "equity": 100_000, "timestamp": None})
     _run(original, events[:cut])
     snapshot = original.snapshot()

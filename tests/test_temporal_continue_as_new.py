@@ -19,10 +19,10 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
+from policy_engine.control.book import ENDED_MEMORY, SEEN_MEMORY
 from policy_engine.control.controller import PortfolioController
 from policy_engine.control.core import ControlCore
 from policy_engine.control.events import policy_event
-from policy_engine.control.state import ENDED_MEMORY, SEEN_MEMORY
 from policy_engine.engine.policy import load_policy_text
 from policy_engine.temporal import SymbolSpec, SymbolWorkflow
 from policy_engine.temporal import protocol as p
@@ -176,7 +176,7 @@ def test_a_large_carried_snapshot_travels_compressed() -> None:
     # UUID-shaped ids (deterministic), which compress worst: 16 bytes of entropy each.
     ids = [str(uuid.UUID(bytes=hashlib.sha256(b"%d" % n).digest()[:16])) for n in range(40_000)]
     for iid in ids[:ENDED_MEMORY]:
-        book.ended[iid] = ("closed", "BREAKOUT", "BTC-USD", "L1", None)
+        book.ended[iid] = ("closed", "BREAKOUT", "BTC-USD", "L1", None, "long", None, None)
     for iid in ids[ENDED_MEMORY:]:
         book.decided(iid)
     assert len(book.seen) == len(book.seen_order) == SEEN_MEMORY

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from .. import diagnostics as d
@@ -66,6 +67,10 @@ def semantic_diff(old: CheckedPolicy, new: CheckedPolicy) -> list[str]:
         ("symbols", o_spec.symbols, n_spec.symbols),
         ("cohorts", _cohorts(o_spec), _cohorts(n_spec)),
         ("modes", _modes(old), _modes(new)),
+        ("inputs", _declared(o_spec.inputs), _declared(n_spec.inputs)),
+        ("scopes", _declared(o_spec.scopes), _declared(n_spec.scopes)),
+        ("windows", _declared(o_spec.windows), _declared(n_spec.windows)),
+        ("latches", _latches(old), _latches(new)),
     ):
         for key in sorted(set(before) | set(after)):
             x, y = before.get(key), after.get(key)
@@ -83,10 +88,21 @@ def semantic_diff(old: CheckedPolicy, new: CheckedPolicy) -> list[str]:
                         )
             else:
                 out.append(f"~ {section}.{key}: {fmt_value(x)} -> {fmt_value(y)}")
-    for key in ("name", "description", "reservation_ttl_sec", "min_risk_abs"):
+    if list(o_spec.modes) != list(n_spec.modes) and set(o_spec.modes) == set(n_spec.modes):
+        out.append(
+            f"~ modes reordered (mildest first): {' > '.join(n_spec.modes)} "
+            f"(was {' > '.join(o_spec.modes)})"
+        )
+    for key in ("name", "description", "reservation_ttl_sec", "min_risk_abs", "timezone"):
         x, y = getattr(o_spec, key), getattr(n_spec, key)
         if x != y:
             out.append(f"~ {key}: {fmt_value(x)} -> {fmt_value(y)}")
+    if o_spec.trading_day != n_spec.trading_day:
+        o_day, n_day = o_spec.trading_day, n_spec.trading_day
+        out.append(
+            f"~ trading_day: rollover {o_day.rollover} {o_day.timezone} -> "
+            f"{n_day.rollover} {n_day.timezone}"
+        )
     o_env = {k: s.unparse(v) for k, v in old.envelope.items()}
     n_env = {k: s.unparse(v) for k, v in new.envelope.items()}
     for key in sorted(set(o_env) | set(n_env)):
@@ -115,9 +131,14 @@ def _rule_fields(a: CheckedRule, b: CheckedRule) -> list[tuple[str, Any, Any]]:
         ("when", when(a), when(b)),
         ("on_exceed", a.spec.on_exceed, b.spec.on_exceed),
         ("enforcement", a.spec.enforcement, b.spec.enforcement),
+        ("enforce_from", _instant(a), _instant(b)),
         ("code", a.spec.code, b.spec.code),
         ("message", msg(a), msg(b)),
     ]
+
+
+def _instant(r: CheckedRule) -> str | None:
+    return r.spec.enforce_from.isoformat() if r.spec.enforce_from is not None else None
 
 
 def _expr(r: CheckedRule) -> str:
@@ -126,6 +147,22 @@ def _expr(r: CheckedRule) -> str:
 
 def _cohorts(spec: Any) -> dict[str, Any]:
     return {k: {"symbols": list(c.symbols), **c.attrs} for k, c in spec.cohorts.items()}
+
+
+def _declared(specs: dict[str, Any]) -> dict[str, Any]:
+    """Each declaration (an input, scope or window) as a map of its fields."""
+    return {
+        name: {k: v for k, v in asdict(spec).items() if k != "name"} for name, spec in specs.items()
+    }
+
+
+def _latches(checked: CheckedPolicy) -> dict[str, Any]:
+    """Each latch's `when` by canonical form (reformatting it is no change) and `until`."""
+    return {
+        name: {"when": s.unparse(checked.latch_whens[name]), "until": latch.until}
+        for name, latch in checked.spec.latches.items()
+        if name in checked.latch_whens
+    }
 
 
 def _modes(checked: CheckedPolicy) -> dict[str, Any]:

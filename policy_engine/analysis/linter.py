@@ -8,6 +8,7 @@ paths, the abstract binding of names (params are points, live counters
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import yaml
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, Span
 from ..document.checker import CheckedPolicy, CheckedRule
-from ..document.model import MODE_ORDER, ModeSpec, YamlPath
+from ..document.model import ModeSpec, YamlPath
 from ..document.names import LIVE_FIELDS
 from ..document.yaml_source import Document
 from ..lang import syntax as s
@@ -35,6 +36,7 @@ from ..lang.abstract import (
 from ..lang.lexical import fmt
 from .fold import Binding
 
+ANY_NUMBER = Interval(-math.inf, math.inf)
 _DOMAIN: dict[tuple[str, str], Abstract] = {
     ("portfolio", "drawdown"): Interval(0.0, 1.0),
     ("intent", "side"): ValueSet(frozenset({"long", "short", "flat"})),
@@ -49,7 +51,16 @@ _DOMAIN: dict[tuple[str, str], Abstract] = {
     ("portfolio", "heat"): NONNEG,
     ("portfolio", "open_positions"): NONNEG,
     ("portfolio", "active_trades"): NONNEG,
+    ("portfolio", "long_risk"): NONNEG,
+    ("portfolio", "short_risk"): NONNEG,
+    ("portfolio", "net_risk"): ANY_NUMBER,
+    ("portfolio", "day_start_equity"): NONNEG,
+    ("portfolio", "day_pnl"): ANY_NUMBER,
+    ("portfolio", "day_realized_pnl"): ANY_NUMBER,
+    ("portfolio", "loss_streak"): NONNEG,
 }
+# Live values that may be negative: the rest of a bucket's live values are `[0, inf)`.
+SIGNED_LIVE = frozenset({"net_risk", "day_realized_pnl"})
 EQUITY_NAMES = {("portfolio", "equity"), ("portfolio", "peak_equity")}
 MULTIPLE_NAME = re.compile(r"lever|mult|factor|times", re.IGNORECASE)
 PERCENT_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9_]*(\.[0-9_]+)?%\s*$")
@@ -86,7 +97,7 @@ class Linter:
         self.out.append(d.diagnostic(code, message, span, help))
 
     def expressions(self, *, messages: bool = False) -> Iterator[Expression]:
-        """Every expression of the policy: rules (with `when`), modes, envelope.
+        """Every expression of the policy: rules (with `when`), modes, latches, envelope.
 
         With ``messages``, also message placeholders (whose offsets are relative to the
         placeholder, not to the message: use them for names, not for positions).
@@ -102,11 +113,14 @@ class Linter:
                         yield Expression(part, spec.message.path, 0, rule)
         for name, node in self.checked.mode_whens.items():
             yield Expression(node, ("modes", name, "when"))
+        for name, node in self.checked.latch_whens.items():
+            yield Expression(node, ("latches", name, "when"))
         for key, node in self.checked.envelope.items():
             yield Expression(node, ("envelope", key))
 
     def modes(self) -> list[ModeSpec]:
-        return [self.spec.modes[m] for m in MODE_ORDER if m in self.spec.modes]
+        """The declared modes, mildest first."""
+        return list(self.spec.modes.values())
 
     def binding(
         self,
@@ -130,8 +144,8 @@ class Linter:
                 return const(value) if value is not None else TOP
             if root == "mode":
                 if mode is None and key == "name":
-                    # an override can select any of the three, declared or not
-                    return ValueSet(frozenset(MODE_ORDER))
+                    # an override can select any declared mode
+                    return ValueSet(frozenset(self.spec.modes))
                 return hull(_mode_value(m, key) for m in modes)
             if free is not None:
                 return free(name)
@@ -167,8 +181,10 @@ def default_free(name: s.Name) -> Abstract:
     key = name.path[1] if len(name.path) > 1 else ""
     if (root, key) in _DOMAIN:
         return _DOMAIN[(root, key)]
+    if root == "latch":
+        return BOTH
     if root in ("strategy", "symbol", "cohort") and key in LIVE_FIELDS:
-        return NONNEG
+        return ANY_NUMBER if key in SIGNED_LIVE else NONNEG
     return TOP
 
 

@@ -1,7 +1,7 @@
 """Every domain lint, in the order they run, and :func:`lint` which runs them all.
 
 The checker proves a policy *can* run; these lints ask whether it does what
-its author meant (codes PT401..PT418, registered in
+its author meant (codes PT401..PT418 and PT430..PT435, registered in
 :mod:`policy_engine.diagnostics`). To add a lint: write a function of a
 :class:`~.linter.Linter` in the module of its family, register its code, add
 it to :data:`LINTS`, and give it a golden file in ``tests/golden/lint/``.
@@ -21,6 +21,13 @@ from .cap_lints import (
     lint_cohort_overlap,
     lint_equity_fraction,
     lint_percentages,
+)
+from .declaration_lints import (
+    lint_inputs_without_has,
+    lint_latch_conditions,
+    lint_long_windows,
+    lint_unread_declarations,
+    lint_window_bounds,
 )
 from .linter import Linter
 from .mode_lints import lint_mode_caps, lint_tiers
@@ -58,6 +65,11 @@ LINTS: tuple[Callable[[Linter], None], ...] = (
     lint_drawdown_whole_number,
     lint_divide_by_live,
     lint_rejects_on_empty_book,
+    lint_long_windows,
+    lint_unread_declarations,
+    lint_latch_conditions,
+    lint_inputs_without_has,
+    lint_window_bounds,
 )
 
 

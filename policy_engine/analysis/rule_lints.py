@@ -10,7 +10,7 @@ from typing import Any
 from .. import diagnostics as d
 from ..diagnostics import suggest
 from ..document.checker import CheckedRule
-from ..document.names import LIVE_FIELDS
+from ..document.names import Ref
 from ..lang import syntax as s
 from ..lang.abstract import (
     Interval,
@@ -158,10 +158,9 @@ def lint_strategy_limits(ln: Linter) -> None:
             if node is None:
                 continue
             for n in names_in(node):
-                if n.path[0] == "strategy" and len(n.path) > 1:
-                    key = n.path[1]
-                    if key not in LIVE_FIELDS and key not in ("name", "enabled"):
-                        reads.setdefault(key, rule.spec.id)
+                ref = ln.checked.scope.resolve(n.path)
+                if isinstance(ref, Ref) and ref.source == "strategy_cfg" and ref.key != "enabled":
+                    reads.setdefault(ref.key, rule.spec.id)
     for name, cfg in ln.spec.strategies.items():
         if cfg.get("enabled") is False:
             continue

@@ -18,7 +18,7 @@ from .common import load_or_report, model_or_usage, read_data
     "intent_path",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="A PortfolioIntent (JSON or YAML).",
+    help="A PortfolioIntent with the policy's inputs (JSON or YAML).",
 )
 @click.option(
     "--state",
@@ -36,11 +36,11 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     Prints the decision, then each rule with its verdict and the value of
     every sub-expression. Exit 0 whatever the decision.
     """
-    from ..engine.contracts import PortfolioIntent, PortfolioSnapshot
+    from ..engine.contracts import PortfolioSnapshot
 
     policy = load_or_report(policy_path)
     intent = model_or_usage(
-        PortfolioIntent, read_data(intent_path, "intent"), intent_path, "intent"
+        policy.intent_model, read_data(intent_path, "intent"), intent_path, "intent"
     )
     state = model_or_usage(PortfolioSnapshot, read_data(state_path, "state"), state_path, "state")
     verdict = policy.evaluate(intent, state)
@@ -64,6 +64,8 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     width = max((len(r["rule_id"]) for r in rows), default=0)
     for i, row in enumerate(rows, 1):
         shadow = " (shadow)" if row.get("shadow") else ""
+        if "enforce_from" in row:  # a staged rule says which side of its date the intent is
+            shadow += f" (enforced from {row['enforce_from']})"
         crule = policy.checked.rules[i - 1]
         values = row["values"]
         limit = values.get(s.unparse(crule.expr)) if crule.spec.kind == "limit" else None

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import click
 
 from .common import UsageError, durability_options, load_or_report, plural
-from .run import feed
+from .run import Notes, feed
 
 
 @click.command("recover")
@@ -53,12 +53,14 @@ def recover_command(
     from ..diagnostics import PolicyError
 
     policy = load_or_report(policy_path) if policy_path is not None else None
+    notes = Notes()
     try:
         ctl = PortfolioController.recover(
             journal_path,
             durability=durability_of(fsync, fsync_events, fsync_ms),
             checkpoint_every=checkpoint_every or None,
             clock=None,  # an events file is history (or a simulation): no wall-clock skew bound
+            records=notes,
         )
     except (TornJournalError, EventError, PolicyError) as exc:
         click.echo(str(exc))
@@ -96,4 +98,4 @@ def recover_command(
     if events_path is None:
         ctl.close()
         return
-    feed(ctl, events_path, as_json, f"journal continued: {journal_path}")
+    feed(ctl, events_path, as_json, f"journal continued: {journal_path}", notes)

@@ -172,6 +172,7 @@ def run_command(
     from ..control.journal import JournalError, durability_of
 
     policy = load_or_report(policy_path)
+    notes = Notes()
     try:
         ctl = PortfolioController(
             policy,
@@ -180,15 +181,26 @@ def run_command(
             durability=durability_of(fsync, fsync_events, fsync_ms),
             checkpoint_every=checkpoint_every or None,
             clock=None,  # an events file is history (or a simulation): no wall-clock skew bound
+            records=notes,
         )
     except JournalError as exc:
         raise UsageError(str(exc)) from None
-    feed(ctl, events_path, as_json, f"journal written to {journal_path}" if journal_path else "")
+    done = f"journal written to {journal_path}" if journal_path else ""
+    feed(ctl, events_path, as_json, done, notes)
 
 
-def feed(ctl: Any, events_path: str, as_json: bool, done: str) -> Tally:
-    """Apply every event of ``events_path`` to ``ctl``, printing each decision, then the
-    summary and ``done``; closes ``ctl`` (`run`, `recover --events`)."""
+class Notes(list[dict[str, Any]]):
+    """A record sink that keeps the rollovers and latches, shown between the decisions."""
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if record.get("kind") in ("rollover", "latch") and record.get("seq") is not None:
+            self.append(record)
+
+
+def feed(ctl: Any, events_path: str, as_json: bool, done: str, notes: Notes) -> Tally:
+    """Apply every event of ``events_path`` to ``ctl`` (built with ``notes`` as its record
+    sink), printing each decision, then the summary and ``done``; closes ``ctl`` (`run`,
+    `recover --events`)."""
     from ..control.events import EventError, canonical
     from ..control.journal import JournalError
 
@@ -204,12 +216,18 @@ def feed(ctl: Any, events_path: str, as_json: bool, done: str) -> Tally:
             except JournalError as exc:
                 raise UsageError(f"{events_path}:{line}: not applied: {exc}") from None
             bar.update()
-            if not as_json and event.get("type") in _MODE_EVENTS:
+            if not as_json:
+                for text in _notes(notes, before=True):
+                    bar.echo(text)
+            if not as_json and (event.get("type") in _MODE_EVENTS or notes):
                 mode = _echo_mode_change(bar, ctl, mode)
-            if record is None:
-                continue
-            tally.add(record)
-            bar.echo(canonical(record) if as_json else decision_line(record, line))
+            if record is not None:
+                tally.add(record)
+                bar.echo(canonical(record) if as_json else decision_line(record, line))
+            if not as_json:
+                for text in _notes(notes, before=False):
+                    bar.echo(text)
+            notes.clear()
         if as_json:
             click.echo(json.dumps({"summary": tally.as_dict()}), err=True)
         else:
@@ -225,7 +243,25 @@ def feed(ctl: Any, events_path: str, as_json: bool, done: str) -> Tally:
     return tally
 
 
-_MODE_EVENTS = ("equity", "mode", "policy")
+_MODE_EVENTS = ("equity", "mode", "policy", "reset_latch")
+
+
+def _notes(notes: list[dict[str, Any]], *, before: bool) -> list[str]:
+    """A line per rollover (shown before the event's decision) or latch (after it)."""
+    out = []
+    for rec in notes:
+        if rec["kind"] == "rollover" and before:
+            cleared = rec.get("latches_cleared")
+            out.append(
+                f"== trading day {rec['day']} starts (day_start_equity "
+                f"{fmt(rec['day_start_equity'])}; realized P&L of {rec['previous_day']}: "
+                f"{fmt(rec['previous_realized_pnl'])})"
+                + (f"; latches cleared: {', '.join(cleared)}" if cleared else "")
+            )
+        elif rec["kind"] == "latch" and not before:
+            why = rec.get("reason") if rec["status"] != "set" else rec.get("when")
+            out.append(f"== latch {rec['name']} {rec['status']} ({why or '-'})")
+    return out
 
 
 def _echo_mode_change(bar: Progress, ctl: Any, before: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import UsageError
+from .common import UsageError, load_or_report
 
 
 def schema_files() -> dict[str, Any]:
@@ -24,14 +24,29 @@ def schema_files() -> dict[str, Any]:
 @click.command("schema")
 @click.argument("name", required=False)
 @click.option("--list", "list_only", is_flag=True, help="List the schema names and stop.")
-def schema_command(name: str | None, list_only: bool) -> None:
+@click.option(
+    "--intent",
+    "intent_policy",
+    metavar="POLICY",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Print the JSON Schema of the intents POLICY reads (its declared `inputs` included).",
+)
+def schema_command(name: str | None, list_only: bool, intent_policy: str | None) -> None:
     """Print the JSON Schemas, for editors and tools.
 
     With NAME, print only that schema (see --list); without, print the policy
     schema, or all of them as one JSON object keyed by name if there are
     several. Editors with the YAML language server pick it up from a first
     line `# yaml-language-server: $schema=<path or URL of policy.schema.json>`.
+    With --intent POLICY, print the JSON Schema of an intent for that policy:
+    the PortfolioIntent fields and the policy's declared `inputs`.
     """
+    if intent_policy is not None:
+        if name is not None or list_only:
+            raise UsageError("--intent prints one schema: give no NAME and no --list")
+        policy = load_or_report(intent_policy)
+        click.echo(json.dumps(policy.intent_model.model_json_schema(), indent=2))
+        return
     schemas = schema_files()
     if list_only:
         for key, entry in schemas.items():

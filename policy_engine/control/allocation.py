@@ -17,9 +17,9 @@ from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, 
 from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
 from ..engine.verdict import Verdict
 from .base import INFO, NOTHING, CoreBase, Log, Outputs, outputs
+from .book import Trade
 from .events import CLOCK_SKEW_CODE, Record
 from .records import decision_record, totals
-from .state import Trade
 
 INVALID_INTENT_CODE = "rejected_invalid_intent"
 DUPLICATE_INTENT_CODE = "rejected_duplicate_intent"
@@ -63,12 +63,7 @@ class Allocation(CoreBase):
         seq = self.next_seq()
         book = self.book
         ts = intent.timestamp
-        extra: list[Record] | None = None
-        logs: list[Log] | None = None
-        expired = book.advance(ts)
-        if expired:
-            extra, logs = [], []
-            self.expire(expired, seq, extra, logs, teach)
+        extra, logs = self.clock_to(ts, seq, teach)
         state = self.state
         before = totals(state) if build else None
         policy = self.policy
@@ -106,24 +101,34 @@ class Allocation(CoreBase):
         reserved = 0.0
         mutated = False
         cohort = policy.cohort_of(intent.symbol, intent.correlation_bucket)
-        if approved and not (intent.side == "flat" or intent.reduce_only):
+        takes_risk = approved and not (intent.side == "flat" or intent.reduce_only)
+        if self.windows.by_kind:
+            self.count_decision(intent, cohort, approved, takes_risk)
+        if takes_risk:
             mutated = True
             units = to_units(facts["approved_risk_abs"])
             created = book.clock or ts
             ttl = self.ttl
-            book.reserve(
-                Trade(
-                    iid,
-                    intent.strategy,
-                    intent.symbol,
-                    cohort,
-                    units,
-                    seq,
-                    created,
-                    None if ttl is None else created + ttl,
-                    intent.correlation_bucket,
-                )
+            trade = Trade(
+                iid,
+                intent.strategy,
+                intent.symbol,
+                cohort,
+                units,
+                seq,
+                created,
+                None if ttl is None else created + ttl,
+                intent.correlation_bucket,
+                intent.side,
             )
+            values = policy.read_keys(intent)
+            if values != policy.no_keys:  # most intents carry none of these fields
+                keys = zip(policy.key_fields, values, strict=True)
+                trade.keys = {k: v for k, v in keys if v is not None}
+                trade.scopes = policy.scopes_of(trade.field)
+            elif policy.data.scope_fields:
+                trade.scopes = policy.scopes_of(trade.field)
+            book.reserve(trade)
             reserved = units / _SCALE
         record: Record | None = None
         if build:
@@ -144,13 +149,33 @@ class Allocation(CoreBase):
             if extra is None:
                 extra = []
             extra.append(record)
-        if not decide:
-            return None, record, outputs(extra or (), logs or (), None)
+        if not decide:  # a replay: the records only, but the latches all the same
+            out = outputs(extra or (), logs or (), None)
+            if policy.latch_names:
+                out = self.settled(out, seq, ts, teach, own=record is not None)
+            return None, record, out
         # Without a record nothing else holds the facts: the decision takes them over.
         decision = allocation_decision(facts, self.envelope(), policy, consume=record is None)
-        if extra is None and logs is None:
-            return decision, record, NOTHING
-        return decision, record, outputs(extra or (), logs or (), None)
+        out = NOTHING if extra is None and logs is None else outputs(extra or (), logs or (), None)
+        if policy.latch_names:
+            out = self.settled(out, seq, ts, teach, own=record is not None)
+        return decision, record, out
+
+    def count_decision(
+        self, intent: PortfolioIntent, cohort: str, approved: bool, takes_risk: bool
+    ) -> None:
+        """The rolling windows count the decision (after it: an intent never sees itself)."""
+        scopes = self.policy.scopes_of(lambda name: getattr(intent, name, None))
+        keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
+        if scopes:
+            keys.update(scopes)
+        now = self.book.clock or intent.timestamp
+        windows = self.windows
+        windows.count("requests", now, keys)
+        if takes_risk:
+            windows.count("approvals", now, keys)
+        elif not approved:
+            windows.count("rejections", now, keys)
 
     def duplicate_message(self, intent_id: str) -> str | None:
         """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a

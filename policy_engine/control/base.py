@@ -9,14 +9,18 @@ and :mod:`.core` (equity, modes, policies, and ``apply``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
+from ..diagnostics import suggest
 from ..engine.contracts import PortfolioConstraintEnvelope, from_units
 from ..engine.policy import ModeInfo, Policy
+from .book import Book, Trade
+from .days import Days
 from .events import EventError, Record
 from .records import lifecycle_record
-from .state import Book, PortfolioState, Trade
+from .state import PortfolioState
+from .windows import Windows
 
 # The `logging` module's level numbers: the core names the level of a teaching line and
 # the shell logs it (the core itself never logs).
@@ -58,6 +62,9 @@ class CoreBase:
         self.policy = policy
         self.state = PortfolioState()
         self.book = Book(self.state)
+        self.days = Days(policy.calendar)  # the trading day the event clock is in
+        self.windows = Windows(policy.windows, self.state)  # rolling counts on event time
+        self.latches_moved = False  # a rollover cleared latches: the mode may move with them
         self.seq = seq
         self.last_mode: str = policy.mode_of(self.state).name
         self.policy_ref: dict[str, Any] = policy_ref_of(policy)  # records carry it
@@ -76,9 +83,10 @@ class CoreBase:
         undeclared `risk_off` would broadcast risk_off while the chain approved new risk."""
         declared = self.policy.declared_modes
         if mode is not None and mode not in declared:
+            hint = suggest(mode, declared)
             raise EventError(
                 f"mode {mode!r} is not declared by policy {self.policy.name} "
-                f"(it declares {', '.join(declared)})"
+                f"(it declares {', '.join(declared)}{'; ' + hint if hint else ''})"
             )
 
     def mode_info(self) -> ModeInfo:
@@ -117,12 +125,81 @@ class CoreBase:
             "strategies": table(state.strategies),
             "symbols": table(state.symbols),
             "cohorts": table(state.cohorts),
+            "latches": {name: dict(state.latch_info[name]) for name in sorted(state.latches)},
+            "scopes": {name: table(state.scopes[name]) for name in sorted(state.scopes)},
             "trades": [t.as_dict() for t in self.book.live()],
             "envelope": self.envelope().model_dump(mode="json"),
             "seq": self.seq,
         }
 
     # --- plumbing --------------------------------------------------------------------------
+    def begin(self, ts: datetime | None, teach: bool) -> tuple[int, list[Record], list[Log]]:
+        """Number the event and advance the clock: (seq, records so far, logs so far)."""
+        seq = self.seq
+        self.seq = seq + 1
+        if ts is not None:
+            more, more_logs = self.clock_to(ts, seq, teach)
+            return seq, more or [], more_logs or []
+        return seq, [], []
+
+    def settled(
+        self, out: Outputs, seq: int, ts: datetime | None, teach: bool, *, own: bool = True
+    ) -> Outputs:
+        """``out`` once the event is applied: the latches whose `when` now holds are set (their
+        records go just before the event's own record, which stays last when ``own``), and
+        the envelope is broadcast when the mode moved (a mode may read latches)."""
+        policy = self.policy
+        state = self.state
+        if not policy.latch_names or not state.equity_seen:
+            # Before the portfolio has an equity the day's values are placeholders (0): a
+            # loss latch would trip on them.
+            return out
+        met = policy.latches_met(state, skip=state.latches)
+        if not met and not self.latches_moved:
+            return out
+        self.latches_moved = False
+        if met:
+            records, logs = list(out.records), list(out.logs)
+            at = len(records) - 1 if own and records else len(records)
+            records[at:at] = [self.set_latch(n, why, seq, ts, logs, teach) for n, why in met]
+            out = outputs(records, logs, out.broadcast)
+        env, push = self.after_mode_change(False)  # a mode may read the latches that moved
+        if push:
+            return outputs(out.records, out.logs, env)
+        return out
+
+    def set_latch(
+        self,
+        name: str,
+        error: str | None,
+        seq: int,
+        ts: datetime | None,
+        logs: list[Log],
+        teach: bool,
+    ) -> Record:
+        """Latch ``name``: it stays set until its rollover or a reset. Its record."""
+        spec = self.policy.checked.spec.latches[name]
+        state = self.state
+        when = ts and self.iso_of(ts)
+        state.latches[name] = True
+        state.latch_info[name] = {"seq": seq, "ts": when, "error": error}
+        state.version += 1
+        rec: Record = {
+            "kind": "latch",
+            "seq": seq,
+            "ts": when,
+            "name": name,
+            "status": "set",
+            "when": spec.when.text,
+            "until": spec.until,
+        }
+        if error is not None:
+            rec["error"] = error  # a `when` that cannot be evaluated latches (fail closed)
+        if teach:
+            why = f"evaluation failed: {error}" if error else spec.when.text
+            logs.append((WARNING, f"[RISK:LATCH] {name} → SET ({why}; until {spec.until})"))
+        return rec
+
     def next_seq(self) -> int:
         seq = self.seq
         self.seq = seq + 1
@@ -141,10 +218,80 @@ class CoreBase:
     def advance(
         self, ts: datetime | None, seq: int, records: list[Record], logs: list[Log], teach: bool
     ) -> None:
+        """Move the event clock to ``ts``: what it passes happens first (expiries, then a
+        trading-day rollover), its records and logs appended."""
         if ts is not None:
-            expired = self.book.advance(ts)
-            if expired:
-                self.expire(expired, seq, records, logs, teach)
+            more, more_logs = self.clock_to(ts, seq, teach)
+            if more:
+                records.extend(more)
+            if more_logs:
+                logs.extend(more_logs)
+
+    def clock_to(
+        self, ts: datetime, seq: int, teach: bool
+    ) -> tuple[list[Record] | None, list[Log] | None]:
+        """Move the event clock to ``ts`` (never back): release the reservations whose
+        deadline it reaches, then start a new trading day if it crossed a rollover. Returns
+        their records and logs, or (None, None) when nothing happened (the common case)."""
+        book = self.book
+        expired = book.advance(ts)
+        records: list[Record] | None = None
+        logs: list[Log] | None = None
+        if expired:
+            records, logs = [], []
+            self.expire(expired, seq, records, logs, teach)
+        clock = book.clock
+        windows = self.windows
+        if windows.queues and clock is not None:
+            windows.advance(clock)
+        days = self.days
+        if clock is not None and (days.check is None or clock >= days.check):
+            crossed = days.crossed(clock)
+            if crossed is not None and crossed[0] is not None:
+                if records is None or logs is None:
+                    records, logs = [], []
+                self.start_day(crossed[0], crossed[1], seq, records, logs, teach)
+        return records, logs
+
+    def start_day(
+        self,
+        previous: date,
+        day: date,
+        seq: int,
+        records: list[Record],
+        logs: list[Log],
+        teach: bool,
+    ) -> None:
+        """The rollover into ``day``: the day's starting equity is the equity in force, the
+        realized P&L and loss streaks of every bucket start again from zero."""
+        state = self.state
+        realized = state.day_realized_pnl
+        state.start_day()
+        latches = self.policy.checked.spec.latches
+        cleared = [n for n in state.latches if n in latches and latches[n].until == "rollover"]
+        for name in cleared:
+            state.clear_latch(name)
+        self.latches_moved = self.latches_moved or bool(cleared)
+        rec: Record = {
+            "kind": "rollover",
+            "seq": seq,
+            "day": day.isoformat(),
+            "previous_day": previous.isoformat(),
+            "previous_realized_pnl": realized,
+            "day_start_equity": state.day_start_equity,
+        }
+        if cleared:
+            rec["latches_cleared"] = cleared
+        records.append(rec)
+        if teach:
+            logs.append(
+                (
+                    INFO,
+                    f"[RISK:DAY] trading day {day.isoformat()} starts "
+                    f"(day_start_equity={state.day_start_equity}; realized P&L of "
+                    f"{previous.isoformat()}: {realized})",
+                )
+            )
 
     def expire(
         self, expired: list[Trade], seq: int, records: list[Record], logs: list[Log], teach: bool

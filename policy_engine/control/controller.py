@@ -22,11 +22,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
-from ..document.yaml_source import read_policy_bytes
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
-from ..engine.policy import Policy, load_policy, load_policy_text
+from ..engine.policy import Policy, load_policy
 from .admission import Admission, wall_clock
 from .core import INVALID_INTENT_CODE, ControlCore, Outputs
 from .events import (
@@ -36,11 +35,14 @@ from .events import (
     Record,
     check_equity,
     check_intent_id,
+    check_mode,
     check_reason,
     check_time,
+    close_amounts,
     equity_event,
     fill_event,
     intent_event,
+    latch_event,
     lifecycle_event,
     mode_event,
     optional_timestamp,
@@ -53,6 +55,7 @@ from .events import (
 from .feed import apply_event
 from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter, journal_sink
 from .recovery import RecoverOptions, Recovery, recovered
+from .reloading import Reloading
 from .state import PortfolioState
 from .subscribers import Subscriber, Subscribers
 from .watcher import PolicyWatcher
@@ -68,11 +71,7 @@ _now_ns = time.perf_counter_ns
 RecordSink = Callable[[Record], None] | list[Record] | None
 
 
-def _read_file(path: str) -> bytes:
-    return read_policy_bytes(path)  # bounded: a journal may name any path
-
-
-class PortfolioController:
+class PortfolioController(Reloading):
     """The single authority over a portfolio's risk, in one process: decisions,
     reservations, modes.
 
@@ -148,11 +147,6 @@ class PortfolioController:
 
     # --- plumbing ------------------------------------------------------------------------
     @property
-    def policy(self) -> Policy:
-        """The policy in force."""
-        return self._core.policy
-
-    @property
     def core(self) -> ControlCore:
         """The deterministic core (read it; change it only through this controller)."""
         return self._core
@@ -171,10 +165,6 @@ class PortfolioController:
         # nothing is decided unrecorded.
         if self._journal is not None:
             self._journal.write(event)
-
-    @staticmethod
-    def _teach() -> bool:
-        return _enabled(logging.INFO)
 
     def _run(self, out: Outputs) -> Outputs:
         """Hand a core step's outputs to the collaborators."""
@@ -223,8 +213,9 @@ class PortfolioController:
     def _request(self, intent: Any, want: bool) -> tuple[AllocationDecision, Record | None]:
         core = self._core
         start = _now_ns() if self._decided is not None else 0  # the caller's wait
+        model = core.policy.intent_model
         try:
-            parsed = parse_intent(intent)
+            parsed = parse_intent(intent, model)
         except Exception as exc:  # never raise into the trading loop
             with self._lock:
                 return self._refused(
@@ -234,6 +225,8 @@ class PortfolioController:
                     start,
                 )
         with self._lock:
+            if core.policy.intent_model is not model:  # a reload declared other inputs
+                return self._request(intent, want)
             refused = core.admit(
                 parsed, self._admission.ahead(parsed.timestamp), teach=self._teach()
             )
@@ -244,7 +237,7 @@ class PortfolioController:
             decision, record, out = core.request(
                 parsed, build=want or self._build, teach=self._teach()
             )
-            if out.records or out.logs:
+            if out.records or out.logs or out.broadcast is not None:
                 self._run(out)
             if self._decided is not None:
                 self._decided(decision, _now_ns() - start)
@@ -283,12 +276,10 @@ class PortfolioController:
             refused = core.fill_refusal(parsed, self._admission.ahead(parsed.timestamp))
             if refused is not None:
                 return self._run(refused).records[-1]
-            if self._journal is not None:
-                self._journal.write(fill_event(parsed))
-            out = core.fill(parsed, teach=_enabled(INFO))
-            if self._sink is not None or out.logs:
-                self._run(out)
-            return out.records[-1]
+            return self._commit(
+                lambda: fill_event(parsed),
+                lambda: core.fill(parsed, teach=_enabled(INFO)),
+            )
 
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation (a no-op, not
@@ -300,29 +291,68 @@ class PortfolioController:
             refused = self._core.cancel_refusal(intent_id)
             if refused is not None:
                 return self._run(refused).records[-1]
-            if self._journal is not None:
-                self._journal.write(lifecycle_event("cancel", intent_id, ts))
-            out = self._core.cancel(intent_id, ts, teach=_enabled(INFO))
-            if self._sink is not None or out.logs:
-                self._run(out)
-            return out.records[-1]
+            return self._commit(
+                lambda: lifecycle_event("cancel", intent_id, ts),
+                lambda: self._core.cancel(intent_id, ts, teach=_enabled(INFO)),
+            )
 
-    def close_position(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
-        """End ``intent_id``'s trade: release its active and reserved risk and its slot (a
-        no-op, not journaled, when it is not live: ``status`` says why)."""
+    def close_position(
+        self,
+        intent_id: str,
+        timestamp: datetime | str | None = None,
+        *,
+        risk_abs: float | None = None,
+        realized_pnl: float | None = None,
+    ) -> Record:
+        """End ``intent_id``'s trade: release its active and reserved risk and its slot; with
+        ``risk_abs`` below its position, a partial close that takes only that much off.
+        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks. A no-op, not
+        journaled, when there is nothing to close (``status`` says why: ``invalid`` for a
+        ``risk_abs`` above the position)."""
         check_intent_id(intent_id)
         ts = optional_timestamp(timestamp)
+        risk_units, pnl_units = close_amounts(risk_abs, realized_pnl)
         with self._lock:
             self._admission.check(ts)
-            refused = self._core.close_refusal(intent_id)
+            refused = self._core.close_refusal(intent_id, risk_units)
             if refused is not None:
                 return self._run(refused).records[-1]
-            if self._journal is not None:
-                self._journal.write(lifecycle_event("close", intent_id, ts))
-            out = self._core.close(intent_id, ts, teach=_enabled(INFO))
-            if self._sink is not None or out.logs:
-                self._run(out)
-            return out.records[-1]
+            return self._commit(
+                lambda: lifecycle_event(
+                    "close", intent_id, ts, risk_abs=risk_abs, realized_pnl=realized_pnl
+                ),
+                lambda: self._core.close(
+                    intent_id, ts, risk_units=risk_units, pnl_units=pnl_units, teach=_enabled(INFO)
+                ),
+            )
+
+    def _commit(self, event: Callable[[], dict[str, Any]], apply: Callable[[], Outputs]) -> Record:
+        """Journal the event (built only when there is a journal), apply it to the core, hand
+        the outputs on; returns its record. Called under the lock, refusals answered."""
+        if self._journal is not None:
+            self._journal.write(event())
+        out = apply()
+        if self._sink is not None or out.logs or out.broadcast is not None:
+            self._run(out)
+        return out.records[-1]
+
+    def reset_latch(
+        self, name: str, reason: str = "", timestamp: datetime | str | None = None
+    ) -> Record:
+        """Clear latch ``name`` (journaled with ``reason``). A no-op, not journaled, when it
+        is not set or its `when` still holds (``status`` says which); EventError when the
+        policy declares no such latch."""
+        ts = optional_timestamp(timestamp)
+        check_reason(reason)
+        with self._lock:
+            self._admission.check(ts)
+            refused = self._core.latch_refusal(name)
+            if refused is not None:
+                return self._run(refused).records[-1]
+            return self._commit(
+                lambda: latch_event(name, reason, ts),
+                lambda: self._core.reset_latch(name, reason, ts, teach=self._teach()),
+            )
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""
@@ -351,14 +381,15 @@ class PortfolioController:
 
     def set_portfolio_mode(
         self,
-        mode: Literal["normal", "defensive", "risk_off"] | None,
+        mode: str | None,
         reason: str = "",
         timestamp: datetime | str | None = None,
     ) -> PortfolioConstraintEnvelope:
-        """Set (or with ``None`` clear) the mode override; the stricter of it and the
-        drawdown mode applies. Every subscriber gets the new envelope before this returns."""
+        """Set (or with ``None`` clear) the mode override, naming a mode the policy declares;
+        the stricter of it and the drawdown mode applies. Every subscriber gets the new envelope before this returns."""
         ts = optional_timestamp(timestamp)
         check_reason(reason)
+        check_mode(mode)
         with self._lock:
             self._core.check_mode(mode)
             self._admission.check(ts)
@@ -400,65 +431,6 @@ class PortfolioController:
         """A JSON-serialisable snapshot of everything: equity, mode, aggregates, reservations."""
         with self._lock:
             return self._core.portfolio_state()
-
-    # --- policy reload -------------------------------------------------------------------
-    def reload(self, path: str | os.PathLike[str] | None = None) -> Record:
-        """Swap in a new policy version atomically, keeping the live state.
-
-        Refused, with the old policy kept in force and a record with ``ok: false`` and the
-        reason: a file that fails to load (or does not match its declared `integrity`),
-        changed content whose `version` did not go up, or a policy that does not declare
-        the mode an override in force names. The same content again changes nothing.
-        """
-        target = str(path if path is not None else self.policy.path)
-        try:
-            policy = load_policy_text(_read_file(target), target)
-        except Exception as exc:
-            return self._refuse_reload(target, str(exc))
-        return self.use_policy(policy)
-
-    def use_policy(self, policy: Policy) -> Record:
-        """Put a compiled policy in force (what ``reload`` does after loading), under the
-        same rules as ``reload``."""
-        with self._lock:
-            refusal = self._core.reload_refusal(policy)
-            if refusal == "unchanged":
-                return self._core.unchanged_reload(policy.path)
-            if refusal is not None:
-                return self._refuse_reload(policy.path, refusal)
-            self._write(policy_event(policy))
-            return self._run(self._core.use_policy(policy, teach=self._teach())).records[-1]
-
-    def _refuse_reload(self, path: str, error: str) -> Record:
-        rec: Record = {
-            "kind": "reload",
-            "ok": False,
-            "path": path,
-            "error": error,
-            "policy": dict(self._core.policy_ref),
-        }
-        logger.error("[RISK:POLICY] reload of %s refused, keeping %s: %s", path, self.policy, error)
-        if self._sink is not None:
-            self._sink(rec)
-        return rec
-
-    def watch(
-        self, path: str | os.PathLike[str] | None = None, interval: float = 1.0
-    ) -> PolicyWatcher:
-        """Start a polling watcher that reloads the policy file when it changes; it stops
-        with :meth:`close`."""
-        watcher = PolicyWatcher(self, path if path is not None else self.policy.path, interval)
-        watcher.start()
-        return watcher
-
-    def attach(self, watcher: PolicyWatcher) -> None:
-        """Stop ``watcher`` when this controller closes (a started watcher attaches itself)."""
-        if watcher not in self._watchers:
-            self._watchers.append(watcher)
-
-    def detach(self, watcher: PolicyWatcher) -> None:
-        if watcher in self._watchers:
-            self._watchers.remove(watcher)
 
     # --- events --------------------------------------------------------------------------
     def apply(self, event: Mapping[str, Any]) -> Record | None:

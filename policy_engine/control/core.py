@@ -58,6 +58,8 @@ from .events import (
     Record,
     check_equity,
     check_mode,
+    check_reason,
+    close_amounts,
     field,
     optional_timestamp,
     parse_fill,
@@ -65,10 +67,11 @@ from .events import (
     parse_timestamp,
     policy_from_event,
 )
+from .latching import Latching
 from .lifecycle import Lifecycle
 
 
-class ControlCore(Allocation, Lifecycle):
+class ControlCore(Allocation, Lifecycle, Latching):
     """The portfolio authority as a pure state machine over one :class:`Policy`.
 
     ``seq`` numbers events: every event applied takes the next number (an opening
@@ -126,13 +129,14 @@ class ControlCore(Allocation, Lifecycle):
                 )
             )
         records.append(rec)
-        return outputs(records, logs, env if push else None)
+        return self.settled(outputs(records, logs, env if push else None), seq, ts, teach)
 
     def set_mode(
         self, mode: str | None, reason: str, ts: datetime | None, *, teach: bool = False
     ) -> Outputs:
         """Set (or with ``None`` clear) the override; the envelope is always broadcast."""
         check_mode(mode)
+        self.check_mode(mode)
         seq = self.next_seq()
         records: list[Record] = []
         logs: list[Log] = []
@@ -162,7 +166,7 @@ class ControlCore(Allocation, Lifecycle):
                 "envelope": env.model_dump(mode="json"),
             }
         )
-        return outputs(records, logs, env)
+        return self.settled(outputs(records, logs, env), seq, ts, teach)
 
     def reload_refusal(self, policy: Policy) -> str | None:
         """Why a live shell must not put ``policy`` in force (None: it may). Pure.
@@ -186,15 +190,23 @@ class ControlCore(Allocation, Lifecycle):
             )
         return None
 
-    def unchanged_reload(self, path: str) -> Record:
-        """The record of a reload of the content already in force: nothing changes, no
-        event is numbered or journaled."""
+    def reload_record(self, path: str, error: str | None) -> Record:
+        """The record of a reload that changes nothing: the same content again (``error``
+        None), or one refused for ``error``; the policy in force stays."""
+        if error is None:
+            return {
+                "kind": "reload",
+                "seq": None,
+                "ok": True,
+                "unchanged": True,
+                "path": path,
+                "policy": dict(self.policy_ref),
+            }
         return {
             "kind": "reload",
-            "seq": None,
-            "ok": True,
-            "unchanged": True,
+            "ok": False,
             "path": path,
+            "error": error,
             "policy": dict(self.policy_ref),
         }
 
@@ -208,12 +220,20 @@ class ControlCore(Allocation, Lifecycle):
         self.policy = policy
         self.policy_ref = policy_ref_of(policy)
         self.ttl = ttl_of(policy)
+        self.days = self.days.follow(policy.calendar, self.book.clock)
+        self.windows = self.windows.follow(policy.windows)
         moved = []
         for trade in self.book.live():
             cohort = policy.cohort_of(trade.symbol, trade.bucket)
             if cohort != trade.cohort:
                 moved.append({"intent_id": trade.intent_id, "from": trade.cohort, "to": cohort})
                 self.book.move_cohort(trade, cohort)
+            scopes = policy.scopes_of(trade.field)
+            if scopes != trade.scopes:
+                self.book.move_scopes(trade, scopes)
+        dropped = [n for n in self.state.latches if n not in policy.latch_names]
+        for name in dropped:  # a latch the new policy does not declare cannot stay set
+            self.state.clear_latch(name)
         env, _push = self.after_mode_change(True)
         logs: list[Log] = []
         if teach:
@@ -234,7 +254,9 @@ class ControlCore(Allocation, Lifecycle):
         }
         if moved:
             rec["moved"] = moved
-        return outputs([rec], logs, env)
+        if dropped:
+            rec["latches_dropped"] = dropped
+        return self.settled(outputs([rec], logs, env), seq, None, teach)
 
     # --- events as dicts -------------------------------------------------------------------
     def apply(
@@ -251,7 +273,7 @@ class ControlCore(Allocation, Lifecycle):
         kind = event.get("type")
         if kind == "intent":
             try:
-                intent = parse_intent(event)
+                intent = parse_intent(event, self.policy.intent_model)
             except ValueError as exc:
                 return self.invalid_intent(event, str(exc), teach=teach)[2]
             return self.request(intent, build=True, teach=teach, decide=False)[2]
@@ -269,9 +291,12 @@ class ControlCore(Allocation, Lifecycle):
                 build=records,
             )
         if kind == "close":
+            risk_units, pnl_units = close_amounts(event.get("risk_abs"), event.get("realized_pnl"))
             return self.close(
                 field(event, "intent_id"),
                 optional_timestamp(event.get("timestamp")),
+                risk_units=risk_units,
+                pnl_units=pnl_units,
                 teach=teach,
                 build=records,
             )
@@ -295,6 +320,13 @@ class ControlCore(Allocation, Lifecycle):
             )
         if kind == "policy":
             return self.use_policy(policy_from_event(event, read), teach=teach)
+        if kind == "reset_latch":
+            return self.reset_latch(
+                field(event, "name"),
+                check_reason(event.get("reason") or ""),
+                optional_timestamp(event.get("timestamp")),
+                teach=teach,
+            )
         raise EventError(f"unknown event type {kind!r}")
 
 

@@ -11,6 +11,7 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "equity", "equity": 95000, "timestamp": "..."}          # optional "peak_equity"
     {"type": "mode", "mode": "risk_off", "reason": "judge", "timestamp": "..."}  # mode null clears
     {"type": "tick", "timestamp": "..."}                              # advance the logical clock
+    {"type": "reset_latch", "name": "daily_loss", "reason": "risk desk", "timestamp": "..."}
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -22,6 +23,8 @@ and what :meth:`~.core.ControlCore.apply` takes.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -30,17 +33,28 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..engine.contracts import (
     MAX_AMOUNT,
-    MAX_TIME,
-    MIN_TIME,
     Amount,
     Name,
     PortfolioIntent,
     Timestamp,
+    to_units,
 )
+from ..engine.intents import as_intent
 from ..engine.policy import Policy, load_policy_text
+from ..lang.eventtime import MAX_TIME, MIN_TIME
 
 Record = dict[str, Any]
-EVENT_TYPES = ("intent", "fill", "cancel", "close", "equity", "mode", "tick", "policy")
+EVENT_TYPES = (
+    "intent",
+    "fill",
+    "cancel",
+    "close",
+    "equity",
+    "mode",
+    "tick",
+    "policy",
+    "reset_latch",
+)
 
 
 class EventError(ValueError):
@@ -140,9 +154,14 @@ def fill_event(fill: FillUpdate) -> Record:
     return {"type": "fill", **fill.model_dump(mode="json")}
 
 
-def lifecycle_event(kind: str, intent_id: str, ts: datetime | None) -> Record:
-    """The journal event of a ``cancel`` or ``close``."""
-    return {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+def lifecycle_event(
+    kind: str, intent_id: str, ts: datetime | None, **amounts: float | None
+) -> Record:
+    """The journal event of a ``cancel`` or ``close`` (a close's ``risk_abs`` and
+    ``realized_pnl`` when given)."""
+    event: Record = {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+    event.update((k, v) for k, v in amounts.items() if v is not None)
+    return event
 
 
 def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> Record:
@@ -198,10 +217,41 @@ def policy_from_event(
     return policy
 
 
+def latch_event(name: str, reason: str, ts: datetime | None) -> dict[str, Any]:
+    """The journal form of a latch reset."""
+    return {
+        "type": "reset_latch",
+        "name": name,
+        "reason": reason,
+        "timestamp": ts and ts.isoformat(),
+    }
+
+
+def close_amounts(risk_abs: Any, realized_pnl: Any) -> tuple[int | None, int | None]:
+    """A close's optional amounts as exact micro-units: ``risk_abs`` (a partial close: the
+    active risk it takes off, above zero) and ``realized_pnl`` (signed). Both are JSON
+    numbers on the 1e-6 grid, like every amount; EventError otherwise."""
+    if risk_abs is None and realized_pnl is None:
+        return None, None  # a plain close (the common case)
+    units = None if risk_abs is None else _grid_units(risk_abs, "risk_abs", signed=False)
+    if units == 0:
+        raise EventError("risk_abs must be above zero (omit it to close the whole position)")
+    pnl = None if realized_pnl is None else _grid_units(realized_pnl, "realized_pnl", signed=True)
+    return units, pnl
+
+
+def _grid_units(value: Any, what: str, *, signed: bool) -> int:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or abs(value) > MAX_AMOUNT or (value < 0 and not signed):
+        bound = f"[-{MAX_AMOUNT:.0e}, {MAX_AMOUNT:.0e}]" if signed else f"[0, {MAX_AMOUNT:.0e}]"
+        raise EventError(f"{what} must be a number in {bound}, got {value!r}")
+    units = to_units(value)
+    if units == 0 and value != 0:
+        raise EventError(f"{what} {value!r} is below the 1e-6 grid (use 0 or at least 0.000001)")
+    return units
+
+
 # --- validation of inputs ------------------------------------------------------------------
-
-MODES = ("normal", "defensive", "risk_off")
-
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -228,9 +278,19 @@ def _parse(model: type[M], raw: Any) -> M:
         raise ValueError(validation_message(exc)) from None
 
 
-def parse_intent(raw: Any) -> PortfolioIntent:
-    """An intent from a model or a dict; ValueError (the validation message) if invalid."""
-    return _parse(PortfolioIntent, raw)
+def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> PortfolioIntent:
+    """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
+    intent or a dict; ValueError (the validation message) if invalid."""
+    if type(raw) is model:
+        return raw  # already an intent of this policy (the common case of a live loop)
+    if isinstance(raw, Mapping):
+        raw = {k: v for k, v in raw.items() if k != "type"}
+    elif not isinstance(raw, PortfolioIntent):
+        raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")
+    try:
+        return as_intent(model, raw)
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc)) from None
 
 
 def parse_fill(raw: Any) -> FillUpdate:
@@ -256,10 +316,14 @@ def check_equity(equity: Any, peak_equity: Any) -> None:
         )
 
 
+_MODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+
+
 def check_mode(mode: Any) -> None:
-    """A mode event names one of the built-in modes (or None to clear the override)."""
-    if mode is not None and mode not in MODES:
-        raise EventError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+    """A mode event names a mode (an identifier; whether the policy declares it is the
+    core's check) or None to clear the override."""
+    if mode is not None and not (isinstance(mode, str) and _MODE_NAME.fullmatch(mode)):
+        raise EventError(f"mode must be a mode's name or null, got {mode!r}")
 
 
 def check_intent_id(intent_id: Any) -> str:
@@ -283,18 +347,19 @@ Clock = Callable[[], datetime]
 
 __all__ = [
     "EVENT_TYPES",
-    "MODES",
     "EventError",
     "FillUpdate",
     "Record",
     "canonical",
     "check_equity",
     "check_mode",
+    "close_amounts",
     "equity_event",
     "field",
     "fill_event",
     "intent_event",
     "json_default",
+    "latch_event",
     "lifecycle_event",
     "mode_event",
     "optional_timestamp",

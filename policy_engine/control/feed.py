@@ -32,7 +32,12 @@ def apply_event(ctl: PortfolioController, event: Mapping[str, Any]) -> Record | 
     elif kind == "cancel":
         ctl.cancel_reservation(field(event, "intent_id"), event.get("timestamp"))
     elif kind == "close":
-        ctl.close_position(field(event, "intent_id"), event.get("timestamp"))
+        ctl.close_position(
+            field(event, "intent_id"),
+            event.get("timestamp"),
+            risk_abs=event.get("risk_abs"),
+            realized_pnl=event.get("realized_pnl"),
+        )
     elif kind == "equity":
         peak = event.get("peak_equity")
         ctl.update_equity(
@@ -44,6 +49,8 @@ def apply_event(ctl: PortfolioController, event: Mapping[str, Any]) -> Record | 
         ctl.advance_time(field(event, "timestamp", (str, datetime)))
     elif kind == "policy":
         ctl.use_policy(policy_from_event(event, _read_file))
+    elif kind == "reset_latch":
+        ctl.reset_latch(field(event, "name"), event.get("reason") or "", event.get("timestamp"))
     else:
         raise EventError(f"unknown event type {kind!r}")
     return None

@@ -20,18 +20,6 @@ from .records import lifecycle_record, totals
 class Lifecycle(CoreBase):
     """Fills, cancels, closes and ticks."""
 
-    def begin(self, ts: datetime | None, teach: bool) -> tuple[int, list[Record], list[Log]]:
-        """Number the event and advance the clock: (seq, records so far, logs so far)."""
-        seq = self.seq
-        self.seq = seq + 1
-        records: list[Record] = []
-        logs: list[Log] = []
-        if ts is not None:
-            expired = self.book.advance(ts)
-            if expired:
-                self.expire(expired, seq, records, logs, teach)
-        return seq, records, logs
-
     # --- admission: would the event change anything? (pure; shells journal only what does) --
     def fill_status(self, fill: FillUpdate) -> str:
         """``commit`` (a live trade's new fill), ``late`` (absorbed as exposure after the trade
@@ -51,15 +39,19 @@ class Lifecycle(CoreBase):
             return self.book.ended_reason(intent_id) or "unknown"
         return trade.released or "cancel"
 
-    def close_status(self, intent_id: str) -> str:
-        """``close`` when the trade is live; else why nothing would change."""
-        if self.book.get(intent_id) is not None:
-            return "close"
-        return self.book.ended_reason(intent_id) or "unknown"
+    def close_status(self, intent_id: str, risk_units: int | None = None) -> str:
+        """``close`` when the trade is live (and a partial amount fits its position); else
+        why nothing would change (``invalid``: an amount the position cannot give)."""
+        trade = self.book.get(intent_id)
+        if trade is None:
+            return self.book.ended_reason(intent_id) or "unknown"
+        if risk_units is not None and risk_units > trade.filled_units:
+            return "invalid"
+        return "close"
 
     def fill_refusal(self, fill: FillUpdate, ahead: str | None = None) -> Outputs | None:
-        """The record of a fill that changes nothing (``duplicate``, ``unknown``, or
-        ``invalid`` when ``ahead``: the shell's admission message), or None: apply it."""
+        """The record of a fill that changes nothing (not journaled), or None: a duplicate,
+        one for no trade, or one stamped too far ahead (``ahead``: the admission's reason)."""
         status = "invalid" if ahead is not None else self.fill_status(fill)
         if status not in ("invalid", "duplicate", "unknown"):
             return None
@@ -75,23 +67,38 @@ class Lifecycle(CoreBase):
         )
 
     def cancel_refusal(self, intent_id: str) -> Outputs | None:
-        """The record of a cancel that changes nothing (no live remainder), or None."""
+        """The record of a cancel that would change nothing (not journaled), or None."""
         status = self.cancel_status(intent_id)
         if status == "cancel":
             return None
         return self.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
 
-    def close_refusal(self, intent_id: str) -> Outputs | None:
-        """The record of a close that changes nothing (no live trade), or None."""
-        status = self.close_status(intent_id)
+    def close_refusal(self, intent_id: str, risk_units: int | None = None) -> Outputs | None:
+        """The record of a close that would change nothing or cannot apply (a partial amount
+        above the position), not journaled; None when the close applies."""
+        status = self.close_status(intent_id, risk_units)
         if status == "close":
             return None
+        extra = {}
+        if status == "invalid" and risk_units is not None:
+            extra["message"] = self._close_problem(intent_id, risk_units)
         return self.unchanged(
             "close",
             intent_id,
             status,
             released_active_risk_abs=0.0,
             released_reserved_risk_abs=0.0,
+            **extra,
+        )
+
+    def _close_problem(self, intent_id: str, risk_units: int) -> str:
+        trade = self.book.get(intent_id)
+        held = 0 if trade is None else trade.filled_units
+        if held == 0:
+            return f"close of {from_units(risk_units)} for {intent_id}: no position (no fill yet)"
+        return (
+            f"close of {from_units(risk_units)} for {intent_id} exceeds its position "
+            f"of {from_units(held)}"
         )
 
     def unchanged(self, kind: str, intent_id: str, status: str, **fields: Any) -> Outputs:
@@ -113,14 +120,8 @@ class Lifecycle(CoreBase):
     def fill(self, fill: FillUpdate, *, teach: bool = False, build: bool = True) -> Outputs:
         """Commit one execution; the fill record (last) says how (``status``). Without
         ``build`` (a replay that only wants decisions) no fill record or warning is built."""
-        seq = self.seq
-        self.seq = seq + 1
-        records: list[Record] = []
-        logs: list[Log] = []
+        seq, records, logs = self.begin(fill.timestamp, teach)
         book = self.book
-        expired = book.advance(fill.timestamp)
-        if expired:
-            self.expire(expired, seq, records, logs, teach)
         units = to_units(fill.filled_risk_abs)
         before = totals(self.state) if build else None
         iid = fill.intent_id
@@ -146,7 +147,7 @@ class Lifecycle(CoreBase):
             if late is not None:
                 status = "late"
         if not build:
-            return outputs(records, logs, None)
+            return self.settled(outputs(records, logs, None), seq, fill.timestamp, teach, own=False)
         rec = lifecycle_record("fill", seq, trade, iid, self.state)
         rec.update(
             fill_id=fill.fill_id,
@@ -176,7 +177,7 @@ class Lifecycle(CoreBase):
                 )
             )
         records.append(rec)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, fill.timestamp, teach)
 
     def invalid_fill(self, raw: Any, message: str) -> Outputs:
         """Report a fill that failed validation (status ``invalid``); nothing changes."""
@@ -203,28 +204,50 @@ class Lifecycle(CoreBase):
             released = book.release(trade, "cancelled")
             status = "cancelled"
         if not build:
-            return outputs(records, logs, None)
+            return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
         rec = lifecycle_record("cancel", seq, trade, intent_id, self.state)
         rec.update(status=status, released_risk_abs=from_units(released), before=before)
         records.append(rec)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, ts, teach)
 
     def close(
-        self, intent_id: str, ts: datetime | None, *, teach: bool = False, build: bool = True
+        self,
+        intent_id: str,
+        ts: datetime | None,
+        *,
+        risk_units: int | None = None,
+        pnl_units: int | None = None,
+        teach: bool = False,
+        build: bool = True,
     ) -> Outputs:
-        """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
+        """End ``intent_id``'s trade (release its active and reserved risk and its slot), or
+        with ``risk_units`` below its position take only that much off (a partial close).
+        ``pnl_units`` is the realized P&L the close reports."""
         seq, records, logs = self.begin(ts, teach)
         book = self.book
         before = totals(self.state) if build else None
         trade = book.get(intent_id)
         active = reserved = 0
-        if trade is None:
-            status = book.ended_reason(intent_id) or "unknown"
-        else:
-            active, reserved = book.close(trade)
-            status = "closed"
+        status = self.close_status(intent_id, risk_units)
+        if trade is not None and status == "close":
+            if risk_units is not None and risk_units < trade.filled_units:
+                book.reduce(trade, risk_units)
+                active, status = risk_units, "reduced"
+            else:
+                active, reserved = book.close(trade)
+                status = "closed"
+            if pnl_units is not None:
+                book.realize(trade, pnl_units)
+            if self.windows.by_kind:
+                keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
+                keys.update(trade.scopes or {})
+                now = book.clock or ts
+                assert now is not None
+                self.windows.count("closes", now, keys)
+                if pnl_units is not None and pnl_units < 0:
+                    self.windows.count("losing_closes", now, keys)
         if not build:
-            return outputs(records, logs, None)
+            return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
         rec = lifecycle_record("close", seq, trade, intent_id, self.state)
         rec.update(
             status=status,
@@ -232,16 +255,23 @@ class Lifecycle(CoreBase):
             released_reserved_risk_abs=from_units(reserved),
             before=before,
         )
-        if trade is not None and teach:
+        if status == "invalid" and risk_units is not None:
+            rec["message"] = self._close_problem(intent_id, risk_units)
+        if pnl_units is not None:
+            rec["realized_pnl"] = from_units(pnl_units)
+        if status == "reduced":
+            assert trade is not None
+            rec["remaining_active_risk_abs"] = from_units(trade.filled_units)
+        if trade is not None and teach and status in ("closed", "reduced"):
             logs.append(
                 (
                     INFO,
-                    f"[RISK:STRATEGY] {trade.strategy} {trade.symbol} closed {intent_id} → "
+                    f"[RISK:STRATEGY] {trade.strategy} {trade.symbol} {status} {intent_id} → "
                     f"RELEASED active={from_units(active)} reserved={from_units(reserved)}",
                 )
             )
         records.append(rec)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, ts, teach)
 
     def tick(self, ts: datetime, *, teach: bool = False) -> Outputs:
         """Move the logical clock; the records are the expiries it caused."""
@@ -249,7 +279,7 @@ class Lifecycle(CoreBase):
         records: list[Record] = []
         logs: list[Log] = []
         self.advance(ts, seq, records, logs, teach)
-        return outputs(records, logs, None)
+        return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
 
 
 __all__ = ["Lifecycle"]

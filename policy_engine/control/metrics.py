@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prometheus_client.core import (
@@ -96,11 +96,7 @@ class _Names:
 
 
 def _add_into(total: Bucket, bucket: Bucket) -> None:
-    a, r, o, t = bucket.counters()
-    total.active_units += a
-    total.reserved_units += r
-    total.open_positions += o
-    total.active_trades += t
+    total.set_counters([x + y for x, y in zip(total.counters(), bucket.counters(), strict=True)])
 
 
 class _Counts(NamedTuple):
@@ -145,6 +141,7 @@ class ControlMetrics:
         self._events: dict[tuple[str, str, str], int] = {}  # (metric, label, value) -> n
         self._units: dict[tuple[str, str, str], int] = {}  # (metric, label, value) -> units
         self._read: Callable[[], Live] | None = None
+        self._max_buckets = max_buckets
         self._names = {scope: _Names(max_buckets) for scope in ("strategy", "symbol", "cohort")}
         self._caps: Caps | None = None
         self.registry.register(self)
@@ -424,6 +421,9 @@ class ControlMetrics:
             ("reserved_risk", "Approved, not yet filled risk (account currency)."),
             ("open_positions", "Trades with at least one fill."),
             ("active_trades", "Live trades (reserved or open)."),
+            ("long_risk", "Heat of long trades (account currency)."),
+            ("short_risk", "Heat of short trades (account currency)."),
+            ("net_risk", "Long minus short heat (account currency)."),
         )
         families = {
             name: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels) for name, doc in fields
@@ -436,12 +436,18 @@ class ControlMetrics:
         )
         rows: list[tuple[str, str, Bucket]] = [("portfolio", "portfolio", state)]
         data = policy.data
-        for scope, live, declared in (
+        tables: list[tuple[str, dict[str, Bucket], Collection[str]]] = [
             ("strategy", state.strategies, data.strategies.keys()),
             ("symbol", state.symbols, data.symbols.keys() | data.cohort_of.keys()),
             ("cohort", state.cohorts, data.cohorts.keys() | data.cohort_symbols.keys()),
-        ):
-            names = self._names[scope]
+        ]
+        # declared scopes (a venue, a desk): their values are the intents' free field
+        # values, so every one is bounded like an undeclared name
+        tables.extend((scope, state.scopes.get(scope, {}), ()) for scope in sorted(data.scopes))
+        for scope, live, declared in tables:
+            names = self._names.get(scope)
+            if names is None:
+                names = self._names[scope] = _Names(self._max_buckets)
             merged: dict[str, Bucket] = {}
             for name in sorted({*live, *declared}):
                 label = names.label(name, name in declared)

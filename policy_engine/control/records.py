@@ -16,8 +16,9 @@ from typing import Any
 
 from ..engine.contracts import RISK_SCALE
 from ..engine.decision import DecisionFacts
+from .book import Trade
 from .events import Record
-from .state import Bucket, Trade
+from .state import Bucket
 
 _SCALE = float(RISK_SCALE)
 

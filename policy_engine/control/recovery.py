@@ -29,7 +29,7 @@ from .core import ControlCore
 from .events import EventError
 from .journal import CHECKPOINT_EVERY, CHECKPOINT_HEAD, Durability, JournalWriter
 from .replay import start
-from .verify import Scan, checkpoint_core, parse, scan
+from .verify import Scan, checkpoint_core, older_format, parse, scan
 
 if TYPE_CHECKING:
     from ..engine.policy import Policy
@@ -144,16 +144,23 @@ def recovered(
 def _rebuild(result: Scan, read: Callable[[str], bytes]) -> tuple[ControlCore, int, int | None]:
     """(core, events applied after the checkpoint, the checkpoint's line or None)."""
     where = result.path
-    last = result.checkpoints[-1] if result.checkpoints else None
     with open(where, "rb") as fh:
-        if last is None:
+        last, held = None, None
+        for candidate in reversed(result.checkpoints):
+            fh.seek(candidate.offset)
+            line = parse(where, candidate.line, unseal(fh.readline())[0])
+            if not older_format(line):  # an older version's checkpoint: look further back
+                last, held = candidate, line
+                break
+        if last is None or held is None:
+            fh.seek(0)
             events = _events(where, fh, 1, result.lines)
             core, pending = start(events, None)
             stream: Iterator[Mapping[str, Any]] = itertools.chain(pending, events)
             cp_line = None
         else:
             fh.seek(last.offset)
-            held = parse(where, last.line, unseal(fh.readline())[0])
+            fh.readline()
             core = checkpoint_core(where, last.line, held, last.events)
             stream = _events(where, fh, last.line + 1, result.lines)
             cp_line = last.line

@@ -40,11 +40,15 @@ def copy_state(state: PortfolioState) -> PortfolioState:
     out = PortfolioState(state.equity, state.peak_equity)
     out.set_override(state.mode_override, state.mode_override_reason)
     out.set_counters(state.counters())
-    for mine, theirs in (
+    for scope in list(state.scopes):
+        out.scopes[scope] = {}
+    tables = [
         (out.strategies, state.strategies),
         (out.symbols, state.symbols),
         (out.cohorts, state.cohorts),
-    ):
+        *((out.scopes[scope], values) for scope, values in list(state.scopes.items())),
+    ]
+    for mine, theirs in tables:
         for name, bucket in list(theirs.items()):
             copy = mine[name] = Bucket()
             copy.set_counters(bucket.counters())
@@ -74,12 +78,15 @@ def state_reader(
         state = PortfolioState(float(data["equity"]), float(data["peak_equity"]))
         state.set_override(data.get("mode_override"), data.get("mode_reason"))
         state.set_counters(_counters(data["totals"]))
-        for key, table in (
-            ("strategies", state.strategies),
-            ("symbols", state.symbols),
-            ("cohorts", state.cohorts),
-        ):
-            for name, totals in data[key].items():
+        tables = [
+            (data["strategies"], state.strategies),
+            (data["symbols"], state.symbols),
+            (data["cohorts"], state.cohorts),
+        ]
+        for scope, values in data.get("scopes", {}).items():
+            tables.append((values, state.scopes.setdefault(scope, {})))
+        for source, table in tables:
+            for name, totals in source.items():
                 bucket = table[name] = Bucket()
                 bucket.set_counters(_counters(totals))
         return Live(policy(), state, data["envelope"])
@@ -87,12 +94,16 @@ def state_reader(
     return read
 
 
-def _counters(totals: Mapping[str, Any]) -> tuple[int, int, int, int]:
+def _counters(totals: Mapping[str, Any]) -> tuple[int, ...]:
+    """The exact counters (in :data:`~.state.COUNTERS` order) back from ``totals()``'s JSON:
+    every amount is a multiple of the risk unit, so the round trip is exact."""
     return (
         to_units(totals["active_risk"]),
         to_units(totals["reserved_risk"]),
         int(totals["open_positions"]),
         int(totals["active_trades"]),
+        to_units(totals["long_risk"]),
+        to_units(totals["short_risk"]),
     )
 
 

@@ -2,8 +2,10 @@
 
 A snapshot holds everything the core's future behaviour depends on: the
 policy in force (its text and hash), the event counter, the logical clock,
-equity and peak, the override, the last broadcast mode, every bucket's exact
-integer counters (in their order of first use), every live trade with its
+equity and peak, the trading day and its starting equity, the override, the
+last broadcast mode, every bucket's exact integer counters and the day's
+realized P&L and loss streak (in their order of first use), the events inside every
+rolling window (the counts are rebuilt from them), the latches that are set, every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills)
 and the window of intent ids decided last, in order (a reused id is refused). Floats are only
 the equity and its peak, which JSON round-trips exactly.
@@ -17,17 +19,19 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..engine.policy import load_policy_text
+from .book import Trade
+from .days import Days
 from .events import EventError
-from .state import Bucket, PortfolioState, Trade
+from .state import COUNTERS, Bucket, PortfolioState
 
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/3"
+FORMAT = "policy-engine/core-snapshot/8"
 
 Snapshot = dict[str, Any]
 
@@ -41,7 +45,15 @@ def _ts(text: str | None) -> datetime | None:
 
 
 def _buckets(table: dict[str, Bucket]) -> list[list[Any]]:
-    return [[name, *b.counters()] for name, b in table.items()]
+    return [[name, *b.counters(), *b.day_values()] for name, b in table.items()]
+
+
+def _bucket(row: list[Any]) -> Bucket:
+    """A bucket from its row (counters, then the day's realized P&L and loss streak)."""
+    bucket = Bucket()
+    bucket.set_counters(row[: len(COUNTERS)])
+    bucket.set_day_values(*row[len(COUNTERS) :])
+    return bucket
 
 
 def take(core: CoreBase) -> Snapshot:
@@ -65,10 +77,16 @@ def take(core: CoreBase) -> Snapshot:
         "override": state.mode_override,
         "override_reason": state.mode_override_reason,
         "last_mode": core.last_mode,
-        "portfolio": list(state.counters()),
+        "day": None if core.days.day is None else core.days.day.isoformat(),
+        "day_start_equity": state.day_start_equity,
+        "equity_seen": state.equity_seen,
+        "portfolio": [*state.counters(), *state.day_values()],
         "strategies": _buckets(state.strategies),
         "symbols": _buckets(state.symbols),
         "cohorts": _buckets(state.cohorts),
+        "scopes": {name: _buckets(table) for name, table in state.scopes.items()},
+        "windows": core.windows.entries(),
+        "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": [
             [
                 t.intent_id,
@@ -85,6 +103,9 @@ def take(core: CoreBase) -> Snapshot:
                 t.released,
                 t.bucket,
                 t.late,
+                t.side,
+                t.scopes,
+                t.keys,
             ]
             for t in book.trades.values()
         ],
@@ -105,23 +126,35 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
     core = factory(policy, seq=int(data["seq"]))
     state: PortfolioState = core.state
     state.set_equity(float(data["equity"]), float(data["peak_equity"]))
+    state.equity_seen = bool(data["equity_seen"])
+    state.day_start_equity = float(data["day_start_equity"])
+    state.day_pnl = state.equity - state.day_start_equity
     state.set_override(data["override"], data["override_reason"])
-    state.set_counters(data["portfolio"])
+    counters = data["portfolio"]
+    state.set_counters(counters[: len(COUNTERS)])
+    state.set_day_values(*counters[len(COUNTERS) :])
     for key, table in (
         ("strategies", state.strategies),
         ("symbols", state.symbols),
         ("cohorts", state.cohorts),
     ):
-        for name, *counters in data[key]:
-            bucket = table[str(name)] = Bucket()
-            bucket.set_counters(counters)
+        for name, *row in data[key]:
+            table[str(name)] = _bucket(row)
+    for scope, rows in data["scopes"].items():
+        state.scopes[str(scope)] = {str(name): _bucket(row) for name, *row in rows}
+    day = data["day"]
+    core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
+    core.windows.load(data["windows"])
+    for name, info in data["latches"].items():
+        state.latches[str(name)] = True
+        state.latch_info[str(name)] = dict(info)
     book = core.book
     book.clock = _ts(data["clock"])
     for row in data["trades"]:
         (iid, strategy, symbol, cohort, approved, reserved, filled, seq, created, expires) = row[
             :10
         ]
-        fills, released, bucket, late = row[10:14]
+        fills, released, bucket, late, side, scopes, keys = row[10:17]
         trade = Trade(
             iid,
             strategy,
@@ -132,18 +165,20 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
             datetime.fromisoformat(created),
             _ts(expires),
             bucket,
+            side,
         )
         trade.reserved_units = int(reserved)
         trade.filled_units = int(filled)
         trade.fills = None if fills is None else set(fills)
         trade.released = released
         trade.late = late
+        trade.scopes, trade.keys = scopes, keys
         book.trades[iid] = trade
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why, strategy, symbol, cohort, bucket in data["ended"]:
-        book.ended[iid] = (why, strategy, symbol, cohort, bucket)
+    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys in data["ended"]:
+        book.ended[iid] = (why, strategy, symbol, cohort, bucket, side, scopes, keys)
     book.seen_order.extend(data["seen"])
     book.seen.update(book.seen_order)
     core.last_mode = str(data["last_mode"])
@@ -155,17 +190,16 @@ def _verify(core: CoreBase) -> None:
     """Every bucket equals the sum of the live trades counted in it."""
     want: dict[tuple[str, str], list[int]] = {}
     for t in core.book.trades.values():
-        for key in (
-            ("portfolio", ""),
-            ("strategies", t.strategy),
-            ("symbols", t.symbol),
-            ("cohorts", t.cohort),
-        ):
-            c = want.setdefault(key, [0, 0, 0, 0])
+        keys = [("portfolio", ""), ("strategies", t.strategy), ("symbols", t.symbol)]
+        keys.append(("cohorts", t.cohort))
+        keys += [(f"scopes.{k}", v) for k, v in (t.scopes or {}).items()]
+        for key in keys:
+            c = want.setdefault(key, [0] * 6)
             c[0] += t.filled_units
             c[1] += t.reserved_units
             c[2] += 1 if t.is_open else 0
             c[3] += 1
+            c[4 if t.long else 5] += t.filled_units + t.reserved_units
     state = core.state
     got: dict[tuple[str, str], list[int]] = {("portfolio", ""): list(state.counters())}
     for section, table in (
@@ -175,8 +209,11 @@ def _verify(core: CoreBase) -> None:
     ):
         for name, bucket in table.items():
             got[(section, name)] = list(bucket.counters())
+    for scope, buckets in state.scopes.items():
+        for name, bucket in buckets.items():
+            got[(f"scopes.{scope}", name)] = list(bucket.counters())
     for key in sorted(set(want) | set(got)):
-        if want.get(key, [0, 0, 0, 0]) != got.get(key, [0, 0, 0, 0]):
+        if want.get(key, [0] * 6) != got.get(key, [0] * 6):
             where = key[0] if not key[1] else f"{key[0]}.{key[1]}"
             raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
 

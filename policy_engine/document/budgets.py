@@ -6,11 +6,13 @@ PT116 at the exact place that exceeds them:
 
 - sizes, checked on the raw document before the schema (so that a 16,000-rule
   or 30,000-param file is refused in milliseconds, not checked for seconds):
-  rules, params, the entries of strategies, symbols and cohorts, list lengths;
+  rules, params, modes, the entries of strategies, symbols and cohorts, list lengths;
 - an evaluation cost, estimated on the checked expressions (as CEL estimates
   cost): one unit per AST node of every rule, `when`, mode tier and envelope
   expression, plus the length of any list a membership test or `min`/`max`/`len`
-  walks. The limit keeps the worst accepted policy near 50 us per evaluation on
+  walks, plus what the policy's declarations make every event walk (a scope: one
+  more bucket per trade; a window: a count and an expiry per counted event; a
+  latch: its `when`, evaluated after every event). The limit keeps the worst accepted policy near 50 us per evaluation on
   the generated chain (measured: benchmarks/README.md).
 
 The numbers are documented in docs/policy-format.md ("Budgets").
@@ -33,12 +35,22 @@ MAX_RULES = 1_000
 MAX_PARAMS = 1_000
 MAX_ENTRIES = 10_000  # strategies, symbols, cohorts: each
 MAX_LIST_ITEMS = 10_000
+MAX_MODES = 100  # a ladder of a hundred tiers is already no ladder
+MAX_DECLARED = 100  # scopes (and windows, latches, inputs): each is kept on every event
 MAX_COST = 6_000  # units; see the module docstring
 
 _SECTIONS = ("strategies", "symbols", "cohorts")
 
 
-_LIMITS = {"rules": MAX_RULES, "params": MAX_PARAMS, **dict.fromkeys(_SECTIONS, MAX_ENTRIES)}
+_LIMITS = {
+    "rules": MAX_RULES,
+    "params": MAX_PARAMS,
+    "modes": MAX_MODES,
+    "scopes": MAX_DECLARED,
+    "windows": MAX_DECLARED,
+    "latches": MAX_DECLARED,
+    **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
+}
 
 
 def section_problems(root: yaml.Node, position: Callable[[int], Span]) -> list[Diagnostic]:
@@ -94,6 +106,12 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
         parts.append((rule.spec.id, cost))
     for key, node in checked.envelope.items():
         parts.append((f"envelope.{key}", _cost(node, params)))
+    for name in checked.spec.scopes:  # one more bucket every trade moves through
+        parts.append((f"scopes.{name}", 1))
+    for name in checked.spec.windows:  # one count and one expiry per counted event
+        parts.append((f"windows.{name}", 2))
+    for name, node in checked.latch_whens.items():  # evaluated after every event
+        parts.append((f"latches.{name}.when", _cost(node, params)))
     return sum(c for _, c in parts), parts
 
 
@@ -146,8 +164,10 @@ def cost_problem(checked: CheckedPolicy, where: SourceMap) -> Diagnostic | None:
 
 __all__ = [
     "MAX_COST",
+    "MAX_DECLARED",
     "MAX_ENTRIES",
     "MAX_LIST_ITEMS",
+    "MAX_MODES",
     "MAX_PARAMS",
     "MAX_RULES",
     "cost_problem",

@@ -9,17 +9,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 import yaml
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError
+from ..lang import eventtime
+from ..lang.eventtime import MAX_TIME, MIN_TIME
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
 from .budgets import size_problems
-from .model import MODE_ORDER, CohortSpec, ExprSource, ModeSpec, PolicySpec, RuleSpec, YamlPath
+from .model import (
+    CohortSpec,
+    ExprSource,
+    InputSpec,
+    LatchSpec,
+    ModeSpec,
+    PolicySpec,
+    RuleSpec,
+    ScopeSpec,
+    TradingDaySpec,
+    WindowSpec,
+    YamlPath,
+)
 from .schema import path_text, validate_schema
 from .yaml_source import Document
 
@@ -91,6 +107,16 @@ def build_spec(doc: Document) -> PolicySpec:
         for k in data.get("envelope", {})
     }
     min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
+    timezone = _timezone(doc, data.get("timezone", "UTC"), ("timezone",), problems)
+    raw_day = data.get("trading_day", {})
+    trading_day = TradingDaySpec(
+        _timezone(doc, raw_day.get("timezone", timezone), ("trading_day", "timezone"), problems),
+        raw_day.get("rollover", "00:00"),
+    )
+    inputs = _inputs(doc, data.get("inputs", {}), problems)
+    scopes = _scopes(data.get("scopes", {}), consts)
+    windows = _windows(doc, data.get("windows", {}), problems)
+    latches = _latches(doc, data.get("latches", {}))
     problems += integrity_problems(doc, data, len(rules))
     if problems:
         raise PolicyError(problems)
@@ -110,6 +136,12 @@ def build_spec(doc: Document) -> PolicySpec:
         envelope=envelope,
         reservation_ttl_sec=data.get("reservation_ttl_sec"),
         min_risk_abs=float(min_risk_abs),
+        timezone=timezone,
+        inputs=inputs,
+        trading_day=trading_day,
+        scopes=scopes,
+        windows=windows,
+        latches=latches,
     )
 
 
@@ -139,6 +171,112 @@ def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> 
     return out
 
 
+def _timezone(doc: Document, name: str, path: YamlPath, problems: list[Diagnostic]) -> str:
+    """``name`` when it is a time zone the database knows; else PT308 with a suggestion."""
+    try:
+        eventtime.zone(name)
+    except eventtime.TimeError as exc:
+        hint = d.suggest(name, eventtime.zone_names()) if "unknown" in str(exc) else None
+        problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path), hint))
+        return "UTC"
+    return name
+
+
+def _inputs(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, InputSpec]:
+    """The declared extra intent fields: a type and a default (null allowed) or `required`."""
+    out: dict[str, InputSpec] = {}
+    for name, cfg in raw.items():
+        path: YamlPath = ("inputs", name)
+        kind = cfg["type"]
+        required = cfg.get("required") is True
+        if ("default" in cfg) == required:
+            message = (
+                f"input `{name}` gives both `default` and `required: true`: choose one"
+                if required
+                else f"input `{name}` needs a `default` (null when it may be absent) or `required: true`"
+            )
+            problems.append(d.diagnostic(d.PT111, message, doc.span(path, key=True)))
+            continue
+        default = cfg.get("default")
+        try:
+            value = None if default is None else input_value(kind, default)
+        except ValueError as exc:
+            where = (*path, "default")
+            problems.append(d.diagnostic(d.PT308, f"`{path_text(where)}`: {exc}", doc.span(where)))
+            continue
+        out[name] = InputSpec(name, kind, value, required)
+    return out
+
+
+def _scopes(raw: dict[str, Any], consts: Any) -> dict[str, ScopeSpec]:
+    """The declared scopes: the intent field each is keyed by, constants per key value."""
+    return {
+        name: ScopeSpec(
+            name,
+            str(cfg["key"]).removeprefix("intent."),
+            {
+                value: {
+                    k: consts("scopes", v, ("scopes", name, "values", value, k))
+                    for k, v in attrs.items()
+                }
+                for value, attrs in (cfg.get("values") or {}).items()
+            },
+        )
+        for name, cfg in raw.items()
+    }
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+MAX_WINDOW = 7 * 86_400  # a rolling window keeps every event inside it: a week at most
+
+
+def _windows(
+    doc: Document, raw: dict[str, Any], problems: list[Diagnostic]
+) -> dict[str, WindowSpec]:
+    """The declared rolling windows, their lengths in seconds (at most a week)."""
+    out = {}
+    for name, cfg in raw.items():
+        text = str(cfg["over"])
+        seconds = int(text[:-1]) * _UNITS[text[-1]]
+        if seconds > MAX_WINDOW:
+            where = ("windows", name, "over")
+            message = f"`{path_text(where)}`: a window of {text} is longer than 7d"
+            problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
+            continue
+        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds)
+    return out
+
+
+def _latches(doc: Document, raw: dict[str, Any]) -> dict[str, LatchSpec]:
+    return {
+        name: LatchSpec(
+            name,
+            ExprSource(_expr_text(doc, ("latches", name, "when")), ("latches", name, "when")),
+            cfg["until"],
+        )
+        for name, cfg in raw.items()
+    }
+
+
+def input_value(kind: str, value: Any) -> Const | datetime:
+    """A declared input's default as the intent model holds it (ValueError if it is not one)."""
+    if kind == "time":
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+        if when is None or when.utcoffset() is None or not MIN_TIME <= when < MAX_TIME:
+            raise ValueError(f"must be a timestamp with a UTC offset, not {value!r}")
+        return when
+    if kind == "number":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or abs(value) > 1e15:
+            raise ValueError(f"must be a finite number of at most 1e15, not {value!r}")
+        return value  # type: ignore[no-any-return]
+    if kind == "string" and not (isinstance(value, str) and len(value) <= 1000):
+        raise ValueError(f"must be a string of at most 1000 characters, not {value!r}")
+    if kind == "bool" and not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {value!r}")
+    return value  # type: ignore[no-any-return]
+
+
 def _expr_text(doc: Document, path: YamlPath) -> str:
     node = doc.values[path]
     assert isinstance(node, yaml.ScalarNode)
@@ -146,11 +284,18 @@ def _expr_text(doc: Document, path: YamlPath) -> str:
 
 
 def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, ModeSpec]:
+    """The modes in the order written, mildest first (`normal` must come first); each
+    inherits the keys it does not set from the one before it."""
     modes: dict[str, ModeSpec] = {}
     inherited: dict[str, Any] = {"risk_multiplier": 1.0, "flatten_only": False}
-    for name in MODE_ORDER:
-        if name not in raw:
-            continue
+    names = list(raw)
+    if names and names[0] != "normal":
+        message = (
+            f"`normal` must be the first mode (modes run mildest to most severe as written), "
+            f"not `{names[0]}`"
+        )
+        problems.append(d.diagnostic(d.PT111, message, doc.span(("modes", names[0]), key=True)))
+    for index, name in enumerate(names):
         cfg = dict(raw[name])
         when_path = ("modes", name, "when")
         when_src = ExprSource(_expr_text(doc, when_path), when_path) if "when" in cfg else None
@@ -172,6 +317,7 @@ def _modes(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> di
             flatten_only=bool(merged["flatten_only"]),
             when=when_src,
             attrs=attrs,
+            index=index,
         )
         inherited = merged
     return modes
@@ -191,6 +337,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         # A shadow allow would still have to decide (approve early or not); refuse the ambiguity.
         message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
+    enforce_from = _enforce_from(doc, raw, path, kind, problems)
     if "on_exceed" in raw and kind != "limit":
         message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))
@@ -211,7 +358,35 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         code=raw.get("code", "rejected_" + re.sub(r"[^a-z0-9]+", "_", rule_id.lower()).strip("_")),
         message=text,
         description=raw.get("description"),
+        enforce_from=enforce_from,
     )
+
+
+def _enforce_from(
+    doc: Document, raw: dict[str, Any], path: YamlPath, kind: str, problems: list[Diagnostic]
+) -> datetime | None:
+    """A rule's staged-rollout instant (an aware timestamp), or None."""
+    text = raw.get("enforce_from")
+    if text is None:
+        return None
+    where = doc.span((*path, "enforce_from"))
+    if raw.get("enforcement") == "warn" or kind == "allow":
+        what = "`enforcement: warn` (always shadow)" if kind != "allow" else "an `allow` rule"
+        message = f"`enforce_from` cannot apply to {what} (`{raw['id']}`)"
+        problems.append(d.diagnostic(d.PT111, message, where))
+        return None
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None or not MIN_TIME <= when < MAX_TIME:
+        message = (
+            f"`{path_text((*path, 'enforce_from'))}`: `{text}` is not a timestamp with a UTC "
+            f"offset in [{MIN_TIME:%Y-%m-%d}, {MAX_TIME:%Y-%m-%d})"
+        )
+        problems.append(d.diagnostic(d.PT308, message, where, "write it as 2026-03-01T00:00:00Z"))
+        return None
+    return when
 
 
 def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[Diagnostic]]:
@@ -270,6 +445,15 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
         for k in section("envelope")
     }
+    inputs = _inputs(
+        doc, {k: v for k, v in section("inputs").items() if isinstance(v, dict)}, problems
+    )
+    scopes = _scopes(
+        {k: v for k, v in section("scopes").items() if isinstance(v, dict) and "key" in v},
+        lambda _section, value, path: consts(value, path),
+    )
+    windows = _windows(doc, section("windows"), problems)
+    latches = _latches(doc, section("latches"))
     spec = PolicySpec(
         path=doc.path,
         content_hash=doc.content_hash,
@@ -286,5 +470,9 @@ def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[D
         envelope=envelope,
         reservation_ttl_sec=None,
         min_risk_abs=0.0,
+        inputs=inputs,
+        scopes=scopes,
+        windows=windows,
+        latches=latches,
     )
     return spec, problems

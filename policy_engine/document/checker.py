@@ -17,10 +17,12 @@ from ..lang.errors import ExprSyntaxError
 from ..lang.functions import FUNCTIONS
 from ..lang.parser import parse_expression
 from ..lang.valuetypes import Type
+from .declarations import declaration_problems
 from .model import ExprSource, PolicySpec, RuleSpec
 from .names import (
     ENVELOPE_CONTEXT,
     INTENT_CONTEXT,
+    LATCH_CONTEXT,
     LIVE_FIELDS,
     MODE_CONTEXT,
     MODE_FIELDS,
@@ -37,8 +39,8 @@ MessagePart = str | s.Expr
 _LITERAL_SLIPS = {
     "True": "write `true`",
     "False": "write `false`",
-    "None": "the language has no null; compare with a value",
-    "null": "the language has no null; compare with a value",
+    "None": "the language has no null; test an optional field with `has(intent.<name>)`",
+    "null": "the language has no null; test an optional field with `has(intent.<name>)`",
 }
 
 
@@ -58,6 +60,7 @@ class CheckedPolicy:
     mode_whens: dict[str, s.Expr]
     envelope: dict[str, s.Expr]
     warnings: tuple[Diagnostic, ...] = ()
+    latch_whens: dict[str, s.Expr] = field(default_factory=dict)
 
 
 @dataclass
@@ -199,7 +202,7 @@ class _Checker:
             return
         if op in ("<", "<=", ">", ">="):
             for node, kind in ((ln, left), (rn, right)):
-                if kind.kind not in ("number", "string", "any"):
+                if kind.kind not in ("number", "string", "time", "any"):
                     self.report(
                         d.PT302,
                         f"`{op}` needs numbers, but `{s.unparse(node)}` is a {kind}",
@@ -237,8 +240,11 @@ class _Checker:
             hint = _LITERAL_SLIPS.get(prefix) or suggest(prefix, list(found.candidates))
             self.report(d.PT301, f"unknown name `{prefix}`", src, base + node.start, hint)
             return t.ANY
-        if node.path[0] not in allowed:
-            where = "an envelope value" if allowed == ENVELOPE_CONTEXT else "a mode's `when`"
+        root = node.path[0]
+        if (root if root not in self.scope.scopes else "symbol") not in allowed:
+            where = {ENVELOPE_CONTEXT: "an envelope value", LATCH_CONTEXT: "a latch's `when`"}.get(
+                allowed, "a mode's `when`"
+            )
             names = ", ".join(f"`{n}`" for n in sorted(allowed))
             self.report(
                 d.PT310,
@@ -356,6 +362,7 @@ class _Checker:
                             d.PT309, f"`mode.{key}` is built in and cannot be configured", where
                         )
                     )
+        self.problems += declaration_problems(self.spec, self.doc)
         seen: dict[str, int] = {}
         for rule in self.spec.rules:
             if rule.id in seen:
@@ -396,6 +403,11 @@ def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[
         message = c.message(rule.message)
         if expr is not None:
             rules.append(CheckedRule(rule, expr, when, message))
+    latch_whens: dict[str, s.Expr] = {}
+    for latch in spec.latches.values():
+        node = c.boolean(latch.when, LATCH_CONTEXT, f"the `when` of latch `{latch.name}`")
+        if node is not None:
+            latch_whens[latch.name] = node
     envelope: dict[str, s.Expr] = {}
     for key, src in spec.envelope.items():
         node = c.numeric(src, ENVELOPE_CONTEXT, f"envelope `{key}`")
@@ -404,6 +416,7 @@ def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[
     problems = d.sort_diagnostics(c.problems)
     if any(p.severity is d.Severity.ERROR for p in problems):
         return None, problems
-    return CheckedPolicy(
-        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems)
-    ), problems
+    checked = CheckedPolicy(
+        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems), latch_whens
+    )
+    return checked, problems

@@ -65,11 +65,12 @@ def expression_slots(data: Any) -> Iterator[tuple[Any, Any]]:
     for rule in data.get("rules") or []:
         if isinstance(rule, dict):
             yield from ((rule, k) for k in RULE_EXPRESSIONS if k in rule)
-    modes = data.get("modes")
-    if isinstance(modes, dict):
-        for mode in modes.values():
-            if isinstance(mode, dict) and "when" in mode:
-                yield mode, "when"
+    for section in ("modes", "latches"):
+        entries = data.get(section)
+        if isinstance(entries, dict):
+            for entry in entries.values():
+                if isinstance(entry, dict) and "when" in entry:
+                    yield entry, "when"
     envelope = data.get("envelope")
     if isinstance(envelope, dict):
         yield from ((envelope, k) for k in envelope)

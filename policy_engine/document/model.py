@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from ..lang.valuetypes import Const
 
 YamlPath = tuple[str | int, ...]
 
-MODE_ORDER = ("normal", "defensive", "risk_off")
+# The modes every policy had before modes of any number: still the usual ladder.
+BUILTIN_MODES = ("normal", "defensive", "risk_off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +35,17 @@ class RuleSpec:
     code: str
     message: ExprSource | None
     description: str | None = None
+    enforce_from: datetime | None = None  # staged rollout: shadow before, enforced from
 
     @property
     def path(self) -> YamlPath:
         return ("rules", self.index)
+
+    def shadow_at(self, when: datetime) -> bool:
+        """Whether the rule runs in shadow (warns, blocks nothing) for an intent at ``when``."""
+        if self.enforcement == "warn":
+            return True
+        return self.enforce_from is not None and when < self.enforce_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +55,60 @@ class ModeSpec:
     flatten_only: bool
     when: ExprSource | None
     attrs: dict[str, Const] = field(default_factory=dict)
+    index: int = 0  # position in `modes` as written: 0 is `normal`, the mildest
 
     @property
     def severity(self) -> int:
-        return MODE_ORDER.index(self.name)
+        return self.index
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """An extra intent field the policy reads as ``intent.<name>``."""
+
+    name: str
+    type: Literal["number", "string", "bool", "time"]
+    default: Const | datetime | None  # the value when absent (None: absent, `has()` false)
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSpec:
+    """A bucket of the policy's own keyed by an intent field: namespace ``name``."""
+
+    name: str
+    key_field: str  # the intent field whose value selects the bucket (`venue` in `intent.venue`)
+    values: dict[str, dict[str, Const]] = field(default_factory=dict)
+
+
+WindowCount = Literal["approvals", "requests", "rejections", "closes", "losing_closes"]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """A rolling count of events on event time, read as ``<per>.<name>``."""
+
+    name: str
+    count: WindowCount
+    per: str  # portfolio, strategy, symbol, cohort or a scope's name
+    over: int  # seconds: the window is (t - over, t]
+
+
+@dataclass(frozen=True, slots=True)
+class LatchSpec:
+    """A condition that stays true once met, read as ``latch.<name>``."""
+
+    name: str
+    when: ExprSource
+    until: Literal["rollover", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class TradingDaySpec:
+    """Where and when the trading day rolls over: a local time of day in a zone."""
+
+    timezone: str = "UTC"
+    rollover: str = "00:00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +135,9 @@ class PolicySpec:
     envelope: dict[str, ExprSource]
     reservation_ttl_sec: int | None
     min_risk_abs: float
+    timezone: str = "UTC"  # IANA name: where weekday/time_of_day/in_window read event time
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    trading_day: TradingDaySpec = field(default_factory=TradingDaySpec)
+    scopes: dict[str, ScopeSpec] = field(default_factory=dict)
+    windows: dict[str, WindowSpec] = field(default_factory=dict)
+    latches: dict[str, LatchSpec] = field(default_factory=dict)

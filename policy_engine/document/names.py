@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
+
 from ..lang import valuetypes as t
 from ..lang.valuetypes import Const, Type
 from .model import PolicySpec
 
-NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params")
+NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params", "latch")
 
 INTENT_FIELDS: dict[str, Type] = {
     "intent_id": t.STRING,
@@ -29,8 +31,9 @@ INTENT_FIELDS: dict[str, Type] = {
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
 }
-# Derived per evaluation: the amount still requested after earlier clips, and the cohort.
-INTENT_DERIVED: dict[str, Type] = {"risk": t.NUMBER, "cohort": t.STRING}
+# Derived per evaluation: the amount still requested after earlier clips, the cohort, and
+# the intent's event time (its `timestamp`, read as a time).
+INTENT_DERIVED: dict[str, Type] = {"risk": t.NUMBER, "cohort": t.STRING, "time": t.TIME}
 
 PORTFOLIO_FIELDS: dict[str, Type] = {
     "equity": t.NUMBER,
@@ -41,15 +44,28 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
     "heat": t.NUMBER,
     "open_positions": t.NUMBER,
     "active_trades": t.NUMBER,
+    "long_risk": t.NUMBER,
+    "short_risk": t.NUMBER,
+    "net_risk": t.NUMBER,
+    "day_start_equity": t.NUMBER,
+    "day_pnl": t.NUMBER,
+    "day_realized_pnl": t.NUMBER,
+    "loss_streak": t.NUMBER,
 }
 
-# Live counters of a strategy, symbol or cohort bucket.
+# Live counters of a strategy, symbol or cohort bucket: risk, counts, the heat by side
+# (`net_risk` is long minus short), the trading day's realized P&L and the loss streak.
 LIVE_FIELDS: dict[str, Type] = {
     "active_risk": t.NUMBER,
     "reserved_risk": t.NUMBER,
     "heat": t.NUMBER,
     "open_positions": t.NUMBER,
     "active_trades": t.NUMBER,
+    "long_risk": t.NUMBER,
+    "short_risk": t.NUMBER,
+    "net_risk": t.NUMBER,
+    "day_realized_pnl": t.NUMBER,
+    "loss_streak": t.NUMBER,
 }
 
 MODE_FIELDS: dict[str, Type] = {
@@ -61,20 +77,53 @@ MODE_FIELDS: dict[str, Type] = {
 
 RESERVED_KEYS = frozenset({"name", "symbols", *LIVE_FIELDS})
 
+INPUT_TYPES: dict[str, Type] = {
+    "number": t.NUMBER,
+    "string": t.STRING,
+    "bool": t.BOOL,
+    "time": t.TIME,
+}
+
+
+def input_reserved(name: str) -> bool:
+    """A declared input may not shadow an intent field, a derived name or the model's own
+    attributes (`model_dump`, `copy`, ...): it becomes an attribute of the intent model."""
+    return (
+        name in INTENT_FIELDS
+        or name in INTENT_DERIVED
+        or name == "timestamp"
+        or name.startswith(("model_", "_"))
+        or hasattr(BaseModel, name)
+    )
+
+
+# Names a scope cannot take: the built-in namespaces, and the ones declared elsewhere.
+RESERVED_NAMESPACES = frozenset({*NAMESPACES, "latch"})
+
+# The namespaces a window may be counted per (besides the declared scopes).
+WINDOW_NAMESPACES = ("portfolio", "strategy", "symbol", "cohort")
+
+# The intent fields a scope may be keyed by: the strings (a declared string input too).
+SCOPE_KEYS = frozenset(
+    k for k, v in INTENT_FIELDS.items() if v.kind == "string" and k not in ("intent_id", "side")
+)
+
 # Which namespaces each kind of expression may read.
 INTENT_CONTEXT = frozenset(NAMESPACES)
-ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params"})
-MODE_CONTEXT = frozenset({"portfolio", "params"})
+ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params", "latch"})
+MODE_CONTEXT = frozenset({"portfolio", "params", "latch"})
+LATCH_CONTEXT = frozenset({"portfolio", "params"})  # a latch never reads another latch
 
 
 @dataclass(frozen=True, slots=True)
 class Ref:
     """What a dotted name reads.
 
-    ``source`` is one of: intent, intent_risk, intent_cohort, portfolio,
+    ``source`` is one of: intent, intent_risk, intent_cohort, intent_time, portfolio,
     strategy_name, strategy_cfg, strategy_live, symbol_name, symbol_cfg,
     symbol_live, cohort_name, cohort_symbols, cohort_cfg, cohort_live,
-    mode, param. ``key`` is the attribute or config key; ``rest`` the
+    scope_name, scope_cfg, scope_live (with ``scope``), window (with ``scope``: the namespace
+    it is counted per), mode, param. ``key`` is the attribute or config key; ``rest`` the
     remaining path into a constant map.
     """
 
@@ -82,6 +131,7 @@ class Ref:
     key: str
     type: Type
     rest: tuple[str, ...] = ()
+    scope: str = ""  # for scope_name / scope_cfg / scope_live: the scope's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +160,12 @@ class Scope:
     cohort_cfg: dict[str, Type]
     mode_cfg: dict[str, Type]
     params: dict[str, Type]
+    inputs: dict[str, Type] = field(default_factory=dict)  # declared extra intent fields
+    # declared scopes: name -> the types of its configured keys (a namespace like `symbol`)
+    scopes: dict[str, dict[str, Type]] = field(default_factory=dict)
+    # rolling windows by the namespace they are read in (`per`): namespace -> window names
+    windows: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    latches: tuple[str, ...] = ()  # declared latches, read as `latch.<name>`
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -128,13 +184,35 @@ class Scope:
             cohort_cfg=_config_types([c.attrs for c in spec.cohorts.values()]),
             mode_cfg=modes,
             params={k: t.type_of(v) for k, v in spec.params.items()},
+            inputs={
+                name: Type(INPUT_TYPES[i.type].kind, nullable=i.default is None and not i.required)
+                for name, i in spec.inputs.items()
+                if not input_reserved(name)
+            },
+            scopes={
+                name: _config_types(list(sc.values.values()))
+                for name, sc in spec.scopes.items()
+                if name not in RESERVED_NAMESPACES
+            },
+            windows={
+                per: tuple(w.name for w in spec.windows.values() if w.per == per)
+                for per in dict.fromkeys(w.per for w in spec.windows.values())
+            },
+            latches=tuple(spec.latches),
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
-        """Every name readable under ``namespace`` with its type."""
+        """Every name readable under ``namespace`` with its type (its windows included)."""
+        found = self._fields(namespace)
+        windows = self.windows.get(namespace)
+        if windows and (found or namespace in WINDOW_NAMESPACES):
+            return {**found, **dict.fromkeys(windows, t.NUMBER)}
+        return found
+
+    def _fields(self, namespace: str) -> dict[str, Type]:
         match namespace:
             case "intent":
-                return {**INTENT_FIELDS, **INTENT_DERIVED}
+                return {**INTENT_FIELDS, **INTENT_DERIVED, **self.inputs}
             case "portfolio":
                 return dict(PORTFOLIO_FIELDS)
             case "strategy":
@@ -148,6 +226,10 @@ class Scope:
                 return dict(self.mode_cfg)
             case "params":
                 return dict(self.params)
+            case "latch":
+                return dict.fromkeys(self.latches, t.BOOL)
+        if namespace in self.scopes:
+            return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
 
     def resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
@@ -161,13 +243,16 @@ class Scope:
 
     def _resolve(self, path: tuple[str, ...]) -> Ref | Unresolved:
         root = path[0]
-        if root not in NAMESPACES:
+        if root not in NAMESPACES and root not in self.scopes:
             hints = [f"params.{root}"] if root in self.params else []
-            return Unresolved(0, (*hints, *NAMESPACES))
+            return Unresolved(0, (*hints, *NAMESPACES, *self.scopes))
         if len(path) == 1:
             return Unresolved(
                 0, (), f"`{root}` is a namespace; name one of its fields, as in `{root}.<name>`"
             )
+        if root == "latch" and not self.latches:
+            message = f"unknown name `{'.'.join(path[:2])}`: the policy declares no `latches`"
+            return Unresolved(1, (), message)
         key = path[1]
         fields = self.fields(root)
         if key not in fields:
@@ -175,6 +260,11 @@ class Scope:
         kind = fields[key]
         if len(path) > 2 and not (root == "params" and kind.kind == "map"):
             return Unresolved(2, (), f"`{root}.{key}` is {_a(kind)} and has no fields")
+        if key in self.windows.get(root, ()):
+            return Ref("window", key, kind, (), root)
+        if root in self.scopes:
+            part = "name" if key == "name" else "live" if key in LIVE_FIELDS else "cfg"
+            return Ref(f"scope_{part}", key, kind, (), root)
         source = _source(root, key)
         if root == "params":
             rest = path[2:]
@@ -195,7 +285,9 @@ def _a(kind: Type) -> str:
 
 def _source(root: str, key: str) -> str:
     if root == "intent":
-        return {"risk": "intent_risk", "cohort": "intent_cohort"}.get(key, "intent")
+        return {"risk": "intent_risk", "cohort": "intent_cohort", "time": "intent_time"}.get(
+            key, "intent"
+        )
     if root in ("strategy", "symbol", "cohort"):
         if key == "name":
             return f"{root}_name"

@@ -21,7 +21,7 @@ from ..lang.parser import parse_expression
 from .build import partial_spec
 from .checker import check
 from .model import ExprSource, RuleSpec, YamlPath
-from .names import LIVE_FIELDS, MODE_FIELDS
+from .names import INTENT_DERIVED, INTENT_FIELDS, LIVE_FIELDS, MODE_FIELDS
 from .schema import schema_error_paths
 from .yaml_source import Document
 
@@ -32,8 +32,9 @@ _DECLARED_IN = {
     "symbol": "symbols",
     "cohort": "cohorts",
     "mode": "modes",
+    "intent": "inputs",
 }
-_BUILT_IN = {"name", "symbols", *LIVE_FIELDS, *MODE_FIELDS}
+_BUILT_IN = {"name", "symbols", *LIVE_FIELDS, *MODE_FIELDS, *INTENT_FIELDS, *INTENT_DERIVED}
 
 
 def expression_problems_despite_schema(doc: Document) -> list[Diagnostic]:
@@ -65,8 +66,8 @@ def _broken_definitions(bad: list[YamlPath]) -> set[tuple[str, ...]]:
         for path in bad:
             if not path or path[0] != section:
                 continue
-            if namespace == "params" and len(path) > 1:
-                out.add(("params", str(path[1])))
+            if namespace in ("params", "intent") and len(path) > 1:
+                out.add((namespace, str(path[1])))
             else:
                 out.add((namespace,))
     return out

@@ -276,6 +276,8 @@ class _Constructor:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._node(v, (*path, i), depth + 1) for i, v in enumerate(node.value)]
+        if path in _TEXT_PATHS and isinstance(node, yaml.ScalarNode):
+            return str(node.value)  # a time of day: its text, whatever YAML 1.1 makes of it
         # An expression's text is read as the expression language, not as a YAML type.
         return self._scalar(node, key=_is_expression(path))
 
@@ -291,6 +293,10 @@ class _Constructor:
     def _scalar(self, node: yaml.Node, key: bool = False) -> Any:
         """A scalar's value; ``key`` (a mapping key, or expression text) skips the YAML 1.1
         checks, since its raw text is what is used."""
+        if node.tag == _TIMESTAMP and not self.doc.text.startswith("!", node.start_mark.index):
+            # YAML 1.2 has no timestamp type: a plain `2026-03-01T00:00:00Z` is text (as
+            # `enforce_from` reads it); an explicit `!!timestamp` tag is refused below.
+            return str(node.value)
         if node.tag not in _SAFE_TAGS:
             where = self.doc.position(node.start_mark.index)
             self.problems.append(d.diagnostic(d.PT105, f"unsupported YAML tag `{node.tag}`", where))
@@ -319,6 +325,11 @@ MAX_INT_DIGITS = 15  # beyond 1e15 a number is no risk limit, and big integers c
 _EXPRESSION_KEYS = frozenset({"require", "limit", "allow", "when", "message"})
 
 
+# Scalars that are always text whatever YAML 1.1 makes of them: `17:00` is a time of day,
+# not the base-60 integer 1020.
+_TEXT_PATHS = frozenset({("trading_day", "rollover")})
+
+
 def _is_expression(path: YamlPath) -> bool:
     """Whether the scalar at ``path`` is expression text (its YAML type does not matter)."""
     if not path:
@@ -327,7 +338,7 @@ def _is_expression(path: YamlPath) -> bool:
         return True
     return len(path) == 3 and (
         (path[0] == "rules" and path[2] in _EXPRESSION_KEYS)
-        or (path[0] == "modes" and path[2] == "when")
+        or (path[0] in ("modes", "latches") and path[2] == "when")
     )
 
 
@@ -372,6 +383,7 @@ def _yaml_diagnostic(doc: Document, exc: yaml.MarkedYAMLError) -> Diagnostic:
     return d.diagnostic(d.PT101, problem.message, where, problem.help)
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",

@@ -21,7 +21,6 @@ from ..document.checker import CheckedPolicy
 from ..document.names import Ref
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
-from .contracts import MODE_SEVERITY
 from .outcome import Outcome
 from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
 
@@ -48,6 +47,7 @@ class Emitter:
         self.used: set[str] = set()
         self.hoisted: set[str] = set()  # portfolio fields read into locals once (chain only)
         self.hoisted_mode: set[str] = set()  # mode values likewise
+        self.scope_lines: dict[str, dict[str, str]] = {}  # scope -> its prefetch lines
 
     def const(self, value: Any) -> str:
         if isinstance(value, bool | int | str) or (
@@ -64,6 +64,37 @@ class Emitter:
         self.used.add(local)
         return local
 
+    def use_scope(self, scope: str, part: str) -> str:
+        """The local holding scope ``scope``'s key value (``K``), constants (``C``) or live
+        bucket (``L``); a null key leaves the bucket None, so reading it raises."""
+        field = self.data.scope_fields[scope]
+        lines = self.scope_lines.setdefault(scope, {})
+        lines["K"] = f"K_{scope} = intent.{field}"
+        if part == "C":
+            lines["C"] = f"C_{scope} = _SCFG[{scope!r}].get(K_{scope})"
+        if part == "L":
+            lines["L"] = (
+                f"L_{scope} = snap.scopes.get({scope!r}, _EMPTY).get(K_{scope}, _ZERO)"
+                f" if K_{scope} is not None else None"
+            )
+        return f"{part}_{scope}"
+
+    def bucket_of(self, namespace: str) -> str:
+        """What holds the live bucket of ``namespace`` for the intent (`snap` itself for the
+        portfolio)."""
+        if namespace == "portfolio":
+            return "snap"
+        local = {"strategy": "SL", "symbol": "YL", "cohort": "CL"}.get(namespace)
+        return self.use(local) if local else self.use_scope(namespace, "L")
+
+    def prefetch(self) -> list[str]:
+        """The lines that read, once, what the expressions use (bucket, configuration)."""
+        lines = [line for key, line in PREFETCH.items() if key in self.used]
+        for scope in sorted(self.scope_lines):
+            parts = self.scope_lines[scope]
+            lines += [parts[p] for p in "KCL" if p in parts]
+        return lines
+
     def name(self, node: s.Name) -> str:
         ref = self.checked.scope.resolve(node.path)
         assert isinstance(ref, Ref)
@@ -73,6 +104,8 @@ class Emitter:
             return f"intent.{key}"
         if src == "intent_risk":
             return "amount"
+        if src == "intent_time":
+            return "intent.timestamp"
         if src in ("intent_cohort", "cohort_name"):
             return self.use("cohort_name")
         if src == "portfolio":
@@ -92,6 +125,16 @@ class Emitter:
             return "intent.symbol"
         if src == "cohort_symbols":
             return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
+        if src == "latch":
+            return f"snap.latches.get({key!r}, False)"
+        if src == "window":
+            return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
+        if src == "scope_name":
+            return f"_nn({self.use_scope(ref.scope, 'K')})"
+        if src == "scope_cfg":
+            return f"{self.use_scope(ref.scope, 'C')}[{key!r}]"
+        if src == "scope_live":
+            return f"{self.use_scope(ref.scope, 'L')}.{key}"
         local = {
             "strategy_cfg": "SC",
             "strategy_live": "SL",
@@ -118,9 +161,10 @@ class Emitter:
             case s.Index(target=target, key=key):
                 return f"_index({self.expr(target)}, {self.expr(key)})"
             case s.Call(func=func, args=args):
-                assert func in FUNCTIONS
-                arg = self.expr if func == "len" else self.operand
-                return f"_F_{func}(" + ", ".join(arg(a) for a in args) + ")"
+                fn = FUNCTIONS[func]
+                arg = self.operand if fn.numeric_args else self.expr
+                context = [f"_X_{k}" for k in fn.needs]  # what the function needs of the policy
+                return f"_F_{func}(" + ", ".join([*(arg(a) for a in args), *context]) + ")"
             case s.Unary(operand=o):
                 return f"(-{self.operand(o)})"
             case s.Not(operand=o):
@@ -155,6 +199,12 @@ def _num(value: Any) -> Any:
     return value
 
 
+def _nn(value: Any) -> Any:
+    if value is None:
+        raise TypeError("null")  # the interpreter names the cause
+    return value
+
+
 def _index(container: Any, key: Any) -> Any:
     return container[int(key) if isinstance(container, list | tuple) else key]
 
@@ -176,8 +226,11 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_COHORT_OF": data.cohort_of,
         "_CSYM": {k: tuple(v) for k, v in data.cohort_symbols.items()},
         "_ZERO": ZERO_BUCKET,
+        "_EMPTY": {},
+        "_SCFG": data.scopes,
+        "_nn": _nn,
         "_MODES": tuple(m.values for m in data.modes),
-        "_SEV": dict(MODE_SEVERITY),
+        "_SEV": data.severity,
         "_MIN": data.min_risk_abs,
         "_qdown": quantize_down,
         "_index": _index,
@@ -186,6 +239,7 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_NaN": _NaNLimit,
         "_Exception": Exception,  # builtins are empty: shadow rules catch through this name
         **{f"_F_{k}": f.impl for k, f in FUNCTIONS.items()},
+        **{f"_X_{k}": v for k, v in data.context.items()},
     }
     ns.update(em.consts)
     return ns
@@ -196,7 +250,7 @@ def _mode_lines(em: Emitter, checked: CheckedPolicy) -> list[str]:
     first = True
     for state in reversed(em.data.modes[1:]):
         when = checked.mode_whens.get(state.name)
-        if when is None or state.name not in checked.spec.modes:
+        if when is None:
             continue
         lines.append(f"{'if' if first else 'elif'} {em.expr(when)}:")
         lines.append(f"    m = {state.index}")
@@ -215,7 +269,24 @@ def _mode_lines(em: Emitter, checked: CheckedPolicy) -> list[str]:
 def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
     rule = checked.rules[i]
     spec = rule.spec
-    shadow = spec.enforcement == "warn"
+    if spec.enforce_from is None:
+        return [f"# rule {i}", *_rule_body(em, i, checked, spec.enforcement == "warn")]
+    # Staged rollout: shadow before `enforce_from`, enforced from it, on the intent's time.
+    at = em.const(spec.enforce_from)
+    enforced = _rule_body(em, i, checked, False)
+    shadow = _rule_body(em, i, checked, True)
+    return [
+        f"# rule {i} (enforced from {spec.enforce_from.isoformat()})",
+        f"if intent.timestamp < {at}:",
+        *("    " + b for b in shadow),
+        "else:",
+        *("    " + b for b in enforced),
+    ]
+
+
+def _rule_body(em: Emitter, i: int, checked: CheckedPolicy, shadow: bool) -> list[str]:
+    rule = checked.rules[i]
+    spec = rule.spec
     reject = f"return (1, {i}, 0.0, clips, warns, m, ov, None)"
     body: list[str] = []
     expr = em.expr(rule.expr)
@@ -258,7 +329,7 @@ def _rule_lines(em: Emitter, i: int, checked: CheckedPolicy) -> list[str]:
             "except _Exception:",
             f"    warns = _add(warns, {i})",
         ]
-    return [f"# rule {i}", *body]
+    return body
 
 
 def _repeated_reads(checked: CheckedPolicy) -> tuple[set[str], set[str]]:
@@ -298,7 +369,7 @@ def generate_chain_source(checked: CheckedPolicy, data: RuntimeData) -> tuple[st
     rules: list[str] = []
     for i in range(len(checked.rules)):
         rules += _rule_lines(em, i, checked)
-    prefetch = [line for key, line in PREFETCH.items() if key in em.used]
+    prefetch = em.prefetch()
     body = [
         "amount = intent.requested_risk_abs",
         *hoisted,
@@ -329,6 +400,38 @@ ENVELOPE_KEYS = (
 )
 
 
+LatchFn = Callable[[Any], list[bool | None]]
+
+
+def compile_latches(checked: CheckedPolicy, data: RuntimeData) -> tuple[LatchFn, str]:
+    """A function snap -> whether each latch's `when` holds (in declaration order), None
+    where it fails (the interpreter then names the cause; a failing latch sets, fail closed)."""
+    em = Emitter(checked, data)
+    lines = ["out = []"]
+    for name in checked.spec.latches:
+        node = checked.latch_whens.get(name)
+        lines += [
+            "try:",
+            f"    out.append(True if {em.expr(node) if node is not None else 'False'} else False)",
+            "except _Exception:",
+            "    out.append(None)",
+        ]
+    lines.append("return out")
+    fn, src = _function(em, data, "_latches", lines, f"<latches {checked.spec.name}>")
+    latches: LatchFn = fn
+    return latches, src
+
+
+def _function(
+    em: Emitter, data: RuntimeData, name: str, lines: list[str], label: str
+) -> tuple[Any, str]:
+    """``def name(snap):`` with ``lines`` as its body, compiled in the policy's namespace."""
+    src = f"def {name}(snap):\n" + "".join(f"    {line}\n" for line in lines)
+    ns = namespace(em, data)
+    exec(compile(src, label, "exec"), ns)
+    return ns[name], src
+
+
 def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[EnvelopeFn, str]:
     """A function snap -> (mode index, overridden, raw envelope values)."""
     em = Emitter(checked, data)
@@ -338,8 +441,6 @@ def compile_envelope(checked: CheckedPolicy, data: RuntimeData) -> tuple[Envelop
         if node is not None:
             lines.append(f"out[{key!r}] = {em.expr(node)}")
     lines.append("return (m, ov, out)")
-    src = "def _envelope(snap):\n" + "".join(f"    {line}\n" for line in lines)
-    ns = namespace(em, data)
-    exec(compile(src, f"<envelope {checked.spec.name}>", "exec"), ns)
-    fn: EnvelopeFn = ns["_envelope"]
-    return fn, src
+    fn, src = _function(em, data, "_envelope", lines, f"<envelope {checked.spec.name}>")
+    envelope: EnvelopeFn = fn
+    return envelope, src

@@ -7,7 +7,7 @@ approved); what the engine builds itself is trusted and built fast.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,9 +21,9 @@ from pydantic import (
     model_validator,
 )
 
+from ..lang.eventtime import MAX_TIME, MIN_TIME
+
 Side = Literal["long", "short", "flat"]
-ModeName = Literal["normal", "defensive", "risk_off"]
-MODE_SEVERITY: dict[str, int] = {"normal": 0, "defensive": 1, "risk_off": 2}
 
 # Risk amounts live on a grid of 1e-6 (micro-units of the account currency) so that
 # the controller can keep them as exact integers; see controller.py.
@@ -44,11 +44,9 @@ def from_units(units: int) -> float:
 # small enough that every aggregate stays exact on the 1e-6 grid. Timestamps within
 # [2000-01-01, 2200-01-01) UTC: a TTL added to any of them stays a valid datetime.
 MAX_AMOUNT = 1e15
-MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-def _number(value: Any) -> Any:
+def strict_number(value: Any) -> Any:
     # Strict: an int or a float, nothing that merely converts to one. A boolean would read
     # as 1.0, a string or a Decimal would be journaled as something replay reads otherwise.
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -75,14 +73,14 @@ def _kind(value: Any) -> str:
     return _KINDS.get(type(value), f"a {type(value).__name__}")
 
 
-def _finite(value: float) -> float:
+def finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
 
 
 def _on_grid(value: float) -> float:
-    units = to_units(_finite(value))
+    units = to_units(finite(value))
     if units == 0 and value > 0:
         # Rounding 1e-7 to zero would approve a zero-risk trade that still takes a slot.
         raise ValueError("is below the 1e-6 risk grid (use 0 or at least 0.000001)")
@@ -107,20 +105,40 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
+# The bounds come first so that the published JSON Schema says `minimum`/`maximum`.
 Amount = Annotated[
     float,
-    BeforeValidator(_number),
     Field(ge=0, le=MAX_AMOUNT),
+    BeforeValidator(strict_number),
     AfterValidator(_on_grid),
 ]
+
+
+def _on_grid_signed(value: float) -> float:
+    units = to_units(finite(value))
+    if units == 0 and value != 0:
+        raise ValueError("is below the 1e-6 grid (use 0 or at least 0.000001 in size)")
+    return from_units(units)
+
+
+# A signed amount on the grid (a realized P&L).
+SignedAmount = Annotated[
+    float,
+    Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT),
+    BeforeValidator(strict_number),
+    AfterValidator(_on_grid_signed),
+]
 FiniteNonNeg = Annotated[
-    float, BeforeValidator(_number), Field(ge=0, le=MAX_AMOUNT), AfterValidator(_finite)
+    float, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
 ]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
 Text = Annotated[str, Strict(), Field(max_length=1000)]
 Flag = Annotated[bool, Strict()]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp), AfterValidator(_in_range)]
+# A mode is any name the policy declares under `modes` (an identifier); whether it is
+# declared is the policy's business (an override naming an undeclared mode is refused).
+ModeName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
 
 
 class _Strict(BaseModel):
@@ -150,16 +168,26 @@ class PortfolioIntent(_Strict):
 
 
 class BucketState(_Strict):
-    """Live counters of one strategy, symbol or cohort."""
+    """Live counters of one strategy, symbol or cohort. ``long_risk`` and ``short_risk``
+    split the heat by side (what the control plane keeps; a hand-made snapshot states it)."""
 
     active_risk: Amount = 0.0
     reserved_risk: Amount = 0.0
     open_positions: Count = 0
     active_trades: Count = 0
+    long_risk: Amount = 0.0
+    short_risk: Amount = 0.0
+    day_realized_pnl: SignedAmount = 0.0
+    loss_streak: Count = 0
+    windows: dict[str, Count] = Field(default_factory=dict)  # rolling counts, by window name
 
     @property
     def heat(self) -> float:
         return self.active_risk + self.reserved_risk
+
+    @property
+    def net_risk(self) -> float:
+        return self.long_risk - self.short_risk
 
 
 class PortfolioSnapshot(_Strict):
@@ -171,9 +199,17 @@ class PortfolioSnapshot(_Strict):
     reserved_risk: Amount = 0.0
     open_positions: Count = 0
     active_trades: Count = 0
+    long_risk: Amount = 0.0
+    short_risk: Amount = 0.0
+    day_start_equity: FiniteNonNeg | None = None  # the trading day's first; default: equity
+    day_realized_pnl: SignedAmount = 0.0
+    loss_streak: Count = 0
+    windows: dict[str, Count] = Field(default_factory=dict)  # the portfolio's rolling counts
+    latches: dict[str, Flag] = Field(default_factory=dict)  # latch name -> set
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
+    scopes: dict[str, dict[str, BucketState]] = Field(default_factory=dict)  # scope -> key value
     mode_override: ModeName | None = None
     mode_override_reason: Text | None = None
 
@@ -183,11 +219,21 @@ class PortfolioSnapshot(_Strict):
             object.__setattr__(self, "peak_equity", self.equity)
         elif self.peak_equity < self.equity:
             raise ValueError("peak_equity must be at least equity")
+        if self.day_start_equity is None:
+            object.__setattr__(self, "day_start_equity", self.equity)
         return self
+
+    @property
+    def day_pnl(self) -> float:
+        return self.equity - (self.day_start_equity or 0.0)
 
     @property
     def heat(self) -> float:
         return self.active_risk + self.reserved_risk
+
+    @property
+    def net_risk(self) -> float:
+        return self.long_risk - self.short_risk
 
     @property
     def drawdown(self) -> float:
@@ -267,17 +313,19 @@ def fast_model(cls: type[BaseModel], values: dict[str, Any]) -> Any:
 
 
 __all__ = [
-    "MODE_SEVERITY",
     "RISK_SCALE",
     "AllocationDecision",
     "BucketState",
     "Clip",
+    "ModeName",
     "PolicyRef",
     "PortfolioConstraintEnvelope",
     "PortfolioIntent",
     "PortfolioSnapshot",
     "RuleWarning",
     "datetime",
+    "finite",
     "from_units",
+    "strict_number",
     "to_units",
 ]

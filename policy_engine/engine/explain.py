@@ -13,11 +13,12 @@ compiled tracers and message renderers of its rules.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..document.model import RuleSpec
-from ..document.names import LIVE_FIELDS
+from ..document.names import LIVE_FIELDS, Ref
 from ..lang import syntax as s
 from ..lang.errors import EvalError
 from ..lang.lexical import fmt
@@ -94,6 +95,18 @@ class Explainer:
         self._tracers: dict[int, Tracer | None] = {}
         self._messages: dict[int, MessageFn | None] = {}
         self._headrooms: dict[int, HeadroomSpec | None] = {}
+        # Whether a trace can hold an event time (shown as text: records are JSON); most
+        # policies read none, and their explanations skip the pass.
+        checked = policy.checked
+        self.reads_time = any(
+            isinstance(node, s.Name)
+            and isinstance(ref := checked.scope.resolve(node.path), Ref)
+            and ref.type.kind == "time"
+            for rule in checked.rules
+            for root in (rule.expr, rule.when, *(p for p in rule.message if not isinstance(p, str)))
+            if root is not None and not isinstance(root, str)
+            for node in s.walk(root)
+        )
 
     # --- the compiled helpers, per rule, on first use -----------------------------------
     def tracer(self, index: int) -> Tracer | None:
@@ -192,6 +205,8 @@ class Explainer:
                     evaluate(checked_rule.when, env, trace)
             except EvalError as exc:
                 exc.at = spec.id
+                if self.reads_time:
+                    times_as_text(trace)
                 return _new(
                     Explained, ({**trace, "error": exc.kind, "detail": exc.detail}, None, exc)
                 )
@@ -200,6 +215,8 @@ class Explainer:
             if x != x and isinstance(x, float):  # NaN; cheap for every other value
                 nan = key
                 break
+        if self.reads_time:
+            times_as_text(trace)
         # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
         if nan is not None and (outcome[STATUS] != APPROVED or index in (outcome[WARNINGS] or ())):
             return _new(
@@ -363,11 +380,21 @@ class Explainer:
             except EvalError as exc:
                 row["verdict"] = "error"
                 trace["error"] = f"{exc.kind}: {exc.detail}"
-            if spec.enforcement == "warn":
+            if spec.shadow_at(verdict.intent.timestamp):
                 row["shadow"] = True
+            if spec.enforce_from is not None:
+                row["enforce_from"] = spec.enforce_from.isoformat()
+            times_as_text(trace)
             row["values"] = trace
             rows.append(row)
         return rows
+
+
+def times_as_text(trace: Trace) -> None:
+    """Event times in a trace as ISO 8601 text: explanations go into JSON records."""
+    for key, value in trace.items():
+        if isinstance(value, datetime):
+            trace[key] = value.isoformat()
 
 
 def _gate_headroom(spec: HeadroomSpec | None, trace: Trace) -> float | None:

@@ -27,6 +27,7 @@ from .outcome import APPROVED, ERROR, REJECTED, Outcome
 from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down, within
 
 Trace = dict[str, Any]
+_ABSENT: Any = object()
 
 
 class Observer(Protocol):
@@ -89,9 +90,16 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
     src, key = ref.source, ref.key
     value: Any
     if src == "intent":
-        value = getattr(intent, key)
+        value = getattr(intent, key, _ABSENT)
+        if value is _ABSENT:  # an input read from an intent not validated by this policy
+            raise EvalError(
+                "missing_input",
+                f"the intent has no `{key}` (validate it with the policy's intent model)",
+            )
     elif src == "intent_risk":
         value = env.amount
+    elif src == "intent_time":
+        value = intent.timestamp
     elif src == "intent_cohort":
         value = data.cohort_name(intent.symbol, intent.correlation_bucket)
     elif src == "portfolio":
@@ -108,6 +116,12 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = data.params[key]
         for part in ref.rest:
             value = value[part]
+    elif src == "latch":
+        value = getattr(snap, "latches", {}).get(key, False)
+    elif src == "window":
+        value = _window_value(env, ref, dotted)
+    elif ref.scope:
+        value = _scope_value(env, ref, dotted)
     else:
         ns, _, part = src.partition("_")
         name = intent.strategy if ns == "strategy" else intent.symbol
@@ -130,6 +144,33 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             ]
             value = _config(table2, name, key, ns)
     return value
+
+
+def _window_value(env: Env, ref: Ref, dotted: str) -> Any:
+    """A rolling window's count in the bucket of the namespace it is counted per."""
+    namespace = ref.scope
+    if namespace == "portfolio":
+        bucket = env.snap
+    elif namespace in env.scope.scopes:
+        bucket = _scope_value(env, Ref("scope_live", "windows", ref.type, (), namespace), dotted)
+        return bucket.get(ref.key, 0)
+    else:
+        bucket = read_ref(env, Ref(f"{namespace}_live", "windows", ref.type), dotted)
+        return bucket.get(ref.key, 0)
+    return bucket.windows.get(ref.key, 0)
+
+
+def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
+    """A scope's key value (`venue.name`), constant or live counter, for the intent's key."""
+    scope, field = ref.scope, env.data.scope_fields[ref.scope]
+    selected = getattr(env.intent, field, None)
+    if selected is None:
+        raise EvalError("no_scope", f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
+    if ref.source == "scope_name":
+        return selected
+    if ref.source == "scope_live":
+        return _live(getattr(env.snap, "scopes", {}).get(scope, {}), selected, ref.key)
+    return _config(env.data.scopes[scope], selected, ref.key, scope)
 
 
 def _not_nan(value: float, node: s.Expr) -> float:
@@ -163,7 +204,7 @@ def evaluate(
                 ) from None
         case s.Call(func=func, args=args):
             vals = [evaluate(a, env, trace, seen) for a in args]
-            value = FUNCTIONS[func].call(vals, node)
+            value = FUNCTIONS[func].call(vals, node, env.data.context)
         case s.Unary(operand=o):
             value = -number(evaluate(o, env, trace, seen), o)
         case s.Not(operand=o):
@@ -243,7 +284,7 @@ def select_mode(
     chosen = data.modes[0]
     for state in reversed(data.modes[1:]):
         when = checked.mode_whens.get(state.name)
-        if when is not None and state.name in checked.spec.modes:
+        if when is not None:
             try:
                 holds = evaluate(when, env)
             except EvalError as exc:
@@ -254,7 +295,11 @@ def select_mode(
                 break
     override = getattr(snap, "mode_override", None)
     if override is not None:
-        severity = {m.name: m.index for m in data.modes}[override]
+        severity = data.severity.get(override)
+        if severity is None:
+            raise EvalError(
+                "unknown_mode", f"the override `{override}` is not a mode the policy declares"
+            )
         if severity > chosen.index:
             return data.modes[severity], True
     return chosen, False
@@ -300,9 +345,10 @@ def run_chain(
         if seen is not None:
             seen.rule(index, what)
 
+    now = intent.timestamp  # event time: a staged rule (enforce_from) is shadow before it
     for i, rule in enumerate(checked.rules):
         spec = rule.spec
-        shadow = spec.enforcement == "warn"
+        shadow = spec.shadow_at(now)
         try:
             if rule.when is not None:
                 if seen is not None:
@@ -356,6 +402,17 @@ def run_chain(
                 return outcome(ERROR, i, exc)
             return outcome(ERROR, i, _internal(exc, spec.id))
     return outcome(APPROVED, -1)
+
+
+def latch_holds(checked: CheckedPolicy, data: RuntimeData, name: str, snap: Any) -> bool:
+    """Whether latch ``name``'s `when` holds for ``snap``, the careful way (EvalError if it
+    cannot be evaluated: the cause, for the record of a latch that fails closed)."""
+    env = Env(checked.scope, data, None, snap, None, 0.0)
+    try:
+        return bool(evaluate(checked.latch_whens[name], env))
+    except EvalError as exc:
+        exc.at = f"latches.{name}"
+        raise
 
 
 def _internal(exc: Exception, at: str) -> EvalError:

@@ -11,6 +11,8 @@ outcome in a :class:`~.verdict.Verdict` that explains itself on demand.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Container
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,10 +21,20 @@ from ..document.checker import CheckedPolicy
 from ..document.model import RuleSpec
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
-from .codegen import ENVELOPE_KEYS, Chain, EnvelopeFn, compile_chain, compile_envelope
-from .contracts import PolicyRef, PortfolioConstraintEnvelope, fast_model
+from ..lang.eventtime import TradingDay, zone
+from .codegen import (
+    ENVELOPE_KEYS,
+    Chain,
+    EnvelopeFn,
+    LatchFn,
+    compile_chain,
+    compile_envelope,
+    compile_latches,
+)
+from .contracts import PolicyRef, PortfolioConstraintEnvelope, PortfolioIntent, fast_model
 from .explain import Explainer
-from .interpreter import run_chain
+from .intents import intent_model
+from .interpreter import latch_holds, run_chain
 from .outcome import Outcome
 from .runtime import ModeState, RuntimeData
 from .verdict import Verdict
@@ -70,12 +82,32 @@ class Policy:
         self.warnings: tuple[Diagnostic, ...] = checked.warnings
         self.ref = PolicyRef(name=spec.name, version=spec.version, hash=spec.content_hash)
         self.data = RuntimeData.of(checked)
+        # When the trading day rolls over (the control core starts a new day on event time).
+        self.calendar = TradingDay(zone(spec.trading_day.timezone), spec.trading_day.rollover)
+        # The intents this policy reads: PortfolioIntent with its declared `inputs`.
+        self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
+        self.windows = tuple(spec.windows.values())  # rolling counts the core keeps
+        # The intent's optional string fields a trade remembers, so that any policy's scopes
+        # can be derived for it later (strategy, symbol and correlation_bucket it keeps).
+        self.key_fields: tuple[str, ...] = (
+            "template_id",
+            "playbook_id",
+            "regime_state",
+            *(n for n, i in spec.inputs.items() if i.type == "string"),
+        )
+        self.read_keys = attrgetter(*self.key_fields)  # intent -> their values, at once
+        self.no_keys = (None,) * len(self.key_fields)
         # The generated chain itself: it raises where it cannot decide (then `decide` asks
         # the interpreter); public for tests and benchmarks that measure it alone.
         self.chain: Chain
         self.chain, self.chain_source = compile_chain(checked, self.data)
         self._envelope_fn: EnvelopeFn
         self._envelope_fn, self.envelope_source = compile_envelope(checked, self.data)
+        self.latch_names: tuple[str, ...] = tuple(spec.latches)
+        # The generated latch conditions (None where one raises: the interpreter then names
+        # the cause); public, like `chain`, for tests that prove the fast path runs.
+        self.latch_fn: LatchFn
+        self.latch_fn, self.latches_source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
         self.explainer = Explainer(self)
 
@@ -112,6 +144,41 @@ class Policy:
         """Every rule's verdict and sub-expression values (not only up to the first failure)."""
         verdict = Verdict(self, intent, snapshot, self.interpret(intent, snapshot))
         return self.explainer.every_rule(verdict)
+
+    def scopes_of(self, field: Callable[[str], str | None]) -> dict[str, str] | None:
+        """The bucket of each declared scope a trade counts in (scope -> key value), reading
+        its string fields with ``field``; a scope whose key is null is left out."""
+        if not self.data.scope_fields:
+            return None
+        found = {
+            scope: value
+            for scope, name in self.data.scope_fields.items()
+            if (value := field(name)) is not None
+        }
+        return found or None
+
+    def latches_met(self, snapshot: Any, skip: Container[str] = ()) -> list[tuple[str, str | None]]:
+        """The latches (but those in ``skip``) whose `when` holds for ``snapshot``, in
+        declaration order, each with the cause if its `when` failed: a latch that cannot be
+        evaluated is met (fail closed). Pure; never raises."""
+        try:
+            values = self.latch_fn(snapshot)
+        except Exception:
+            values = [None] * len(self.latch_names)
+        met: list[tuple[str, str | None]] = []
+        for name, value in zip(self.latch_names, values, strict=True):
+            if name in skip or value is False:
+                continue
+            if value is None:  # the generated code failed: the interpreter names the cause
+                try:
+                    if not latch_holds(self.checked, self.data, name, snapshot):
+                        continue
+                    met.append((name, None))
+                except Exception as exc:
+                    met.append((name, getattr(exc, "detail", None) or str(exc)))
+                continue
+            met.append((name, None))
+        return met
 
     def cohort_of(self, symbol: str, correlation_bucket: str | None) -> str:
         """The cohort an intent on ``symbol`` counts in."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..document.checker import CheckedPolicy
-from ..document.model import MODE_ORDER, ModeSpec
 from ..lang.errors import EvalError
+from ..lang.eventtime import zone
 from .contracts import RISK_SCALE, BucketState
 
 ZERO_BUCKET = BucketState()
@@ -44,8 +44,15 @@ class RuntimeData:
     cohort_of: dict[str, str]
     cohorts: dict[str, dict[str, Any]]
     cohort_symbols: dict[str, list[str]]
-    modes: tuple[ModeState, ...]  # indexed by severity; absent modes map to the milder one
+    modes: tuple[ModeState, ...]  # the declared modes, indexed by severity (mildest 0)
+    severity: dict[str, int]  # mode name -> index
     min_risk_abs: float
+    # What functions `need` besides their arguments (lang/functions.py), by name: the
+    # generated code and the interpreter both pass these, from here.
+    context: dict[str, Any]
+    # Declared scopes: name -> the intent field it is keyed by, and its constants by value.
+    scope_fields: dict[str, str]
+    scopes: dict[str, dict[str, dict[str, Any]]]
 
     @classmethod
     def of(cls, checked: CheckedPolicy) -> RuntimeData:
@@ -55,21 +62,15 @@ class RuntimeData:
             for sym in cohort.symbols:
                 cohort_of.setdefault(sym, cohort.name)  # first declared cohort wins
         modes: list[ModeState] = []
-        last: ModeSpec | None = None
-        for i, name in enumerate(MODE_ORDER):
-            m = spec.modes.get(name)
-            if m is None:
-                assert last is not None
-                m = last
-            reason = (m.when.text if m.when else "default") if m.name == name else ""
+        for i, m in enumerate(spec.modes.values()):  # mildest first, as written
+            reason = m.when.text if m.when else "default"
             values = {
                 **m.attrs,
-                "name": name,
+                "name": m.name,
                 "risk_multiplier": m.risk_multiplier,
                 "flatten_only": m.flatten_only,
             }
-            modes.append(ModeState(i, name, values, reason))
-            last = m
+            modes.append(ModeState(i, m.name, values, reason))
         return cls(
             params=dict(spec.params),
             strategies={k: dict(v) for k, v in spec.strategies.items()},
@@ -78,7 +79,11 @@ class RuntimeData:
             cohorts={k: dict(c.attrs) for k, c in spec.cohorts.items()},
             cohort_symbols={k: list(c.symbols) for k, c in spec.cohorts.items()},
             modes=tuple(modes),
+            severity={m.name: m.index for m in modes},
             min_risk_abs=spec.min_risk_abs,
+            context={"timezone": zone(spec.timezone)},
+            scope_fields={k: sc.key_field for k, sc in spec.scopes.items()},
+            scopes={k: {v: dict(c) for v, c in sc.values.items()} for k, sc in spec.scopes.items()},
         )
 
     def cohort_name(self, symbol: str, bucket: str | None) -> str:

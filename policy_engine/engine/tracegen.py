@@ -20,7 +20,7 @@ from ..document.checker import CheckedPolicy
 from ..document.names import Ref
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS, number
-from .codegen import PREFETCH, Emitter, namespace
+from .codegen import Emitter, namespace
 from .runtime import RuntimeData
 
 Tracer = Callable[[dict[str, Any], Any, Any, float, int, bool], Any]
@@ -118,7 +118,9 @@ class _TraceEmitter(Emitter):
                 assert func in FUNCTIONS
                 vals = [self.emit(a, ind) for a in args]
                 v = self.tmp()
-                self.line(f"{v} = _FN[{func!r}].call([{', '.join(vals)}], {self.const(node)})", ind)
+                self.line(
+                    f"{v} = _FN[{func!r}].call([{', '.join(vals)}], {self.const(node)}, _CTX)", ind
+                )
             case s.Unary(operand=o):
                 a = self.emit(o, ind)
                 self.number(a, o, ind)
@@ -181,13 +183,13 @@ class _TraceEmitter(Emitter):
 def _explainnamespace(em: _TraceEmitter, data: RuntimeData) -> dict[str, Any]:
     ns = namespace(em, data)
     ns.update(_CSYML=data.cohort_symbols, _xindex=_xindex, _FN=FUNCTIONS, _number=number)
+    ns.update(_CTX=data.context)
     ns.update(_float=float, _int=int)
     return ns
 
 
 def _finish(em: _TraceEmitter, head: str, ret: str, label: str) -> Any:
-    prefetch = [line for key, line in PREFETCH.items() if key in em.used]
-    body = ["M = _MODES[m]", *prefetch, *em.lines, f"return {ret}"]
+    body = ["M = _MODES[m]", *em.prefetch(), *em.lines, f"return {ret}"]
     src = head + "".join(f"    {line}\n" for line in body)
     ns = _explainnamespace(em, em.data)
     try:

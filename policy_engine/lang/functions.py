@@ -7,6 +7,12 @@ do): its arity, its type rule (used by the checker), its implementation
 argument check that makes the interpreter fail closed with a precise cause,
 and its abstract semantics over intervals (used by the linter).
 
+A function that needs something of the policy besides its arguments (the
+time-zone-aware ones need the policy's ``timezone``) declares it in ``needs``:
+the implementation takes those values after its arguments, and the code
+generator and the interpreter both pass them from the one place the policy
+keeps them (``RuntimeData.context``), so there is no second table.
+
 To add a function, add one ``Function(...)`` to :data:`FUNCTIONS`; nothing
 else in the code base lists functions.
 """
@@ -14,13 +20,15 @@ else in the code base lists functions.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from . import eventtime
 from . import syntax as s
 from . import valuetypes as t
-from .abstract import NONNEG, TOP, Abstract, Interval
+from .abstract import BOTH, NONNEG, TOP, Abstract, Interval
 from .errors import EvalError
 from .valuetypes import Type
 
@@ -42,6 +50,8 @@ class Function:
     impl: Callable[..., Any]  # the implementation (interpreter and generated code)
     guard: Guard  # run-time argument check; raises EvalError (interpreter)
     fold: Fold  # abstract semantics over intervals (linter)
+    needs: tuple[str, ...] = ()  # context the implementation takes after its arguments
+    numeric_args: bool = True  # arguments are numbers (generated code checks untyped ones)
 
     def arity_problem(self, count: int) -> str | None:
         """The message for ``count`` arguments, or None when the count is right."""
@@ -51,10 +61,11 @@ class Function:
         want = str(lo) if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
         return f"`{self.name}` takes {want} argument{'s' if want != '1' else ''}, not {count}"
 
-    def call(self, values: list[Any], node: s.Call) -> Any:
-        """The careful call of the interpreter: check the arguments, then run."""
+    def call(self, values: list[Any], node: s.Call, context: Mapping[str, Any]) -> Any:
+        """The careful call of the interpreter: check the arguments, then run with the
+        context the function ``needs``."""
         self.guard(values, node)
-        return self.impl(*values)
+        return self.impl(*values, *(context[k] for k in self.needs))
 
 
 # --- shared pieces -------------------------------------------------------------------------
@@ -184,6 +195,65 @@ def _fold_len(args: list[Abstract]) -> Abstract:
     return NONNEG
 
 
+def _time_rule(name: str, rest: int = 0) -> TypeRule:
+    """A time first (``intent.time``, an input of type time), then ``rest`` literal
+    ``"HH:MM"`` strings, checked when the policy loads."""
+
+    def rule(args: Sequence[s.Expr], types: Sequence[Type]) -> tuple[Type, list[Problem]]:
+        problems: list[Problem] = []
+        if types and types[0].kind not in ("time", "any"):
+            shown = s.unparse(args[0])
+            problems.append((0, f"`{name}` needs a time (such as `intent.time`), not `{shown}`"))
+        for i in range(1, min(len(args), rest + 1)):
+            if types[i].kind not in ("string", "any"):
+                problems.append((i, f'`{name}` needs a time of day "HH:MM" at argument {i + 1}'))
+            else:
+                literal = args[i]
+                if isinstance(literal, s.Str):
+                    try:
+                        eventtime.minutes_of(literal.value)
+                    except eventtime.TimeError as exc:
+                        problems.append((i, f"`{name}`: {exc}"))
+        result = t.BOOL if rest else t.NUMBER
+        return result, problems
+
+    return rule
+
+
+def _time_guard(values: list[Any], node: s.Call) -> None:
+    """The first argument is an aware timestamp, the others times of day."""
+    first = values[0] if values else None
+    if first is None:
+        raise EvalError("null_value", f"`{s.unparse(node.args[0])}` is null")
+    if not isinstance(first, datetime) or first.utcoffset() is None:
+        raise EvalError("type_error", f"`{s.unparse(node.args[0])}` is not a time")
+    for value, arg in zip(values[1:], node.args[1:], strict=False):
+        try:
+            eventtime.minutes_of(value)
+        except eventtime.TimeError as exc:
+            raise EvalError("type_error", f"`{s.unparse(arg)}`: {exc}") from None
+
+
+def _fold_weekday(args: list[Abstract]) -> Abstract:
+    return Interval(0.0, 6.0)
+
+
+def _fold_time_of_day(args: list[Abstract]) -> Abstract:
+    return Interval(0.0, eventtime.MINUTES_PER_DAY)
+
+
+def _fold_bool(args: list[Abstract]) -> Abstract:
+    return BOTH
+
+
+def _has_rule(args: Sequence[s.Expr], types: Sequence[Type]) -> tuple[Type, list[Problem]]:
+    return t.BOOL, []
+
+
+def _has(value: Any) -> bool:
+    return value is not None
+
+
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
@@ -231,7 +301,62 @@ FUNCTIONS: dict[str, Function] = {
             _fold_clamp,
         ),
         Function(
-            "len", 1, 1, "the length of a list, map or string", _len_rule, len, _no_guard, _fold_len
+            "len",
+            1,
+            1,
+            "the length of a list, map or string",
+            _len_rule,
+            len,
+            _no_guard,
+            _fold_len,
+            numeric_args=False,
+        ),
+        Function(
+            "has",
+            1,
+            1,
+            "`has(x)`: x is present and not null (an optional intent field or input)",
+            _has_rule,
+            _has,
+            _no_guard,
+            _fold_bool,
+            numeric_args=False,
+        ),
+        Function(
+            "weekday",
+            1,
+            1,
+            "`weekday(t)`: the local day of the week of time t, 0 Monday to 6 Sunday",
+            _time_rule("weekday"),
+            eventtime.weekday,
+            _time_guard,
+            _fold_weekday,
+            needs=("timezone",),
+            numeric_args=False,
+        ),
+        Function(
+            "time_of_day",
+            1,
+            1,
+            "`time_of_day(t)`: local minutes since midnight of time t (seconds as a fraction)",
+            _time_rule("time_of_day"),
+            eventtime.time_of_day,
+            _time_guard,
+            _fold_time_of_day,
+            needs=("timezone",),
+            numeric_args=False,
+        ),
+        Function(
+            "in_window",
+            3,
+            3,
+            '`in_window(t, "HH:MM", "HH:MM")`: local time of t in [start, end), wrapping midnight',
+            _time_rule("in_window", 2),
+            eventtime.in_window,
+            _time_guard,
+            _fold_bool,
+            needs=("timezone",),
+            numeric_args=False,
         ),
     )
 }

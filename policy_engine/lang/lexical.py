@@ -7,6 +7,7 @@ of escapes. The same decoder reads numeric constants in the YAML document.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,6 +78,8 @@ def fmt(value: Any) -> str:
         return value
     if isinstance(value, list | tuple):
         return "[" + ", ".join(fmt(v) for v in value) + "]"
+    if isinstance(value, datetime):
+        return value.isoformat()
     return str(value)
 
 

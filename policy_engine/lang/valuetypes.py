@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 Const = float | int | str | bool | list["Const"] | dict[str, "Const"]
 
 
 @dataclass(frozen=True, slots=True)
 class Type:
-    kind: str  # number | string | bool | list | map | any
+    kind: str  # number | string | bool | time | list | map | any
     item: Type | None = None  # element type of a list or value type of a map
     fields: tuple[tuple[str, Type], ...] | None = None  # known keys of a constant map
     nullable: bool = False
@@ -35,6 +36,9 @@ BOOL = Type("bool")
 ANY = Type("any")
 NULL_STRING = Type("string", nullable=True)
 NULL_NUMBER = Type("number", nullable=True)
+# An instant of event time (``intent.time``): opaque to the linter, read through functions
+# (weekday, time_of_day, in_window) and compared with other times.
+TIME = Type("time")
 
 
 def list_of(item: Type) -> Type:
@@ -57,6 +61,8 @@ def type_of(value: object) -> Type:
         return NUMBER
     if isinstance(value, str):
         return STRING
+    if isinstance(value, datetime):
+        return TIME
     if isinstance(value, list):
         return list_of(unify([type_of(v) for v in value]) if value else ANY)
     if isinstance(value, Mapping):

@@ -17,11 +17,12 @@ never averaged away.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import matplotlib
+from matplotlib import colors as mcolors
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -31,7 +32,20 @@ from .timeline import Decision, Sample, Timeline, units
 
 MAX_POINTS = 1500
 COLOURS = {"approved": "#2e7d32", "clipped": "#ef8f00", "rejected": "#c62828"}
-MODE_COLOURS = {"defensive": "#ffb300", "risk_off": "#d32f2f"}
+MODE_COLOURS = {"defensive": "#ffb300", "risk_off": "#d32f2f"}  # the classic tiers' own
+
+
+def mode_colours(modes: Sequence[str]) -> dict[str, str]:
+    """A colour for every mode after the first (normal is not shaded): the classic names keep
+    theirs, any other from amber (mildest) to deep red (most severe), in the policy's order."""
+    rest = list(modes[1:])
+    ramp = matplotlib.colormaps["YlOrRd"]
+    step = 0.5 / max(len(rest) - 1, 1)
+    return {
+        m: MODE_COLOURS.get(m) or mcolors.to_hex(ramp(0.4 + step * i)) for i, m in enumerate(rest)
+    }
+
+
 BASE, WHAT_IF = "#1f4e79", "#8e24aa"
 
 # matplotlib.dates has no annotations: typed once here.
@@ -94,7 +108,9 @@ def thin(
     return out_x, out_v
 
 
-def _mode_bands(ax: Axes, samples: Sequence[Sample], end: datetime) -> set[str]:
+def _mode_bands(
+    ax: Axes, samples: Sequence[Sample], end: datetime, colours: Mapping[str, str]
+) -> set[str]:
     """Shade the stretches in a mode other than normal; returns the modes shown."""
     shown: set[str] = set()
     start: float | None = None
@@ -103,8 +119,8 @@ def _mode_bands(ax: Axes, samples: Sequence[Sample], end: datetime) -> set[str]:
         at = float(_date2num(end if s is None else s.at))
         new = "normal" if s is None else s.mode
         if new != mode or s is None:
-            if start is not None and mode in MODE_COLOURS:
-                ax.axvspan(start, at, color=MODE_COLOURS[mode], alpha=0.14, lw=0)
+            if start is not None and mode in colours:
+                ax.axvspan(start, at, color=colours[mode], alpha=0.14, lw=0)
                 shown.add(mode)
             start, mode = at, new
     return shown
@@ -145,12 +161,17 @@ def portfolio_heat(base: Timeline, other: Timeline | None = None) -> str:
             caps = [dict(s.caps).get(rule, float("nan")) for s in o]
             tc, c = thin([s.at for s in o], caps, peak=False)
             ax.step(tc, c, where="post", color=WHAT_IF, lw=1, ls=":", label=f"cap, what-if: {rule}")
-    shown = _mode_bands(ax, samples, end)
+    colours = mode_colours(base.policy.declared_modes)
+    shown = _mode_bands(ax, samples, end, colours)
     _time_axis(ax)
     ax.set_ylabel("risk")
     ax.set_ylim(bottom=0)
     handles, _labels = ax.get_legend_handles_labels()
-    handles += [Patch(color=MODE_COLOURS[m], alpha=0.3, label=f"mode {m}") for m in sorted(shown)]
+    order = list(colours)
+    handles += [
+        Patch(color=colours[m], alpha=0.3, label=f"mode {m}")
+        for m in sorted(shown, key=order.index)
+    ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return svg(fig)
 
@@ -194,7 +215,7 @@ def cohort_heat(base: Timeline, other: Timeline | None = None, limit: int = 8) -
                 ls="--",
                 label=f"cap{label}",
             )
-        _mode_bands(ax, base.samples, end)
+        _mode_bands(ax, base.samples, end, mode_colours(base.policy.declared_modes))
         ax.set_title(f"cohort {name}", loc="left", fontsize=9)
         ax.set_ylim(bottom=0)
         _time_axis(ax)
@@ -221,7 +242,8 @@ def decisions(timeline: Timeline, title: str = "") -> str:
     else:
         _binned(ax, timed)
     if timeline.samples:
-        _mode_bands(ax, timeline.samples, timeline.samples[-1].at)
+        colours = mode_colours(timeline.policy.declared_modes)
+        _mode_bands(ax, timeline.samples, timeline.samples[-1].at, colours)
     _time_axis(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return svg(fig)

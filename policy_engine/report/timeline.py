@@ -23,7 +23,7 @@ from ..control.controller import PortfolioController
 from ..control.events import Record
 from ..control.records import outcome
 from ..engine.caps import Caps
-from ..engine.contracts import MODE_SEVERITY, RISK_SCALE, to_units
+from ..engine.contracts import RISK_SCALE, to_units
 from ..engine.policy import Policy
 
 _SCALE = float(RISK_SCALE)
@@ -192,11 +192,13 @@ def _sample(timeline: Timeline, ctl: PortfolioController, caps: Caps, clock: dat
             return  # nothing drawn changed: the step line already covers it
     samples.append(sample)
     if len(samples) > MAX_SAMPLES:
-        samples[:] = [_merge(*samples[i : i + 2]) for i in range(0, len(samples), 2)]
+        severity = ctl.policy.data.severity  # the policy's own order of modes
+        samples[:] = [_merge(severity, *samples[i : i + 2]) for i in range(0, len(samples), 2)]
 
 
-def _merge(a: Sample, b: Sample | None = None) -> Sample:
-    """Two neighbouring samples as one: the higher heat, the lower caps, the severer mode."""
+def _merge(severity: Mapping[str, int], a: Sample, b: Sample | None = None) -> Sample:
+    """Two neighbouring samples as one: the higher heat, the lower caps, the severer mode
+    (``severity``: the policy's order of its modes)."""
     if b is None:
         return a
     hot = a if a.active + a.reserved >= b.active + b.reserved else b
@@ -211,7 +213,7 @@ def _merge(a: Sample, b: Sample | None = None) -> Sample:
         else:
             known = [c for c in (old[1], cap) if c is not None]
             cohorts[name] = (max(old[0], heat), min(known) if known else None)
-    mode = max(a.mode, b.mode, key=lambda m: MODE_SEVERITY.get(m, 0))
+    mode = max(a.mode, b.mode, key=lambda m: severity.get(m, 0))
     return Sample(
         a.at,
         hot.active,

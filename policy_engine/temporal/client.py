@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -45,14 +45,16 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from ..control.events import (
     DEFAULT_MAX_SKEW,
     Record,
     check_equity,
     check_mode,
+    check_reason,
+    close_amounts,
     fill_event,
     intent_event,
     json_default,
@@ -64,48 +66,16 @@ from ..control.metrics import ControlMetrics
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy_text
 from . import protocol as p
-
-# Status codes worth another attempt with the same Update id. UNAVAILABLE is not one:
-# the SDK has already retried it for about 10 s (its RetryConfig) when it reaches us.
-_RETRY = {
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.ABORTED,
-    RPCStatusCode.CANCELLED,
-}
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, *_RETRY}
-
-
-class ControlPlaneError(Exception):
-    """A call to the shared control plane failed (the message says why)."""
-
-
-class ControlPlaneUnavailable(ControlPlaneError):
-    """The Temporal server cannot be reached, or no worker answered in time."""
-
-
-class PortfolioNotRunning(ControlPlaneError):
-    """The portfolio's control workflow does not exist or has ended."""
-
-
-class RequestRefused(ControlPlaneError):
-    """The control workflow refused the request; nothing changed."""
-
-
-def reason_of(exc: BaseException) -> str:
-    """A one-line reason for a connection or RPC failure."""
-    text = str(exc)
-    for needle, say in (
-        ("Connection refused", "connection refused"),
-        ("tcp connect error", "connection refused"),
-        ("dns error", "the host name does not resolve"),
-        ("timed out", "timed out"),
-        ("Timeout", "timed out"),
-    ):
-        if needle in text:
-            return say
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:200]
+from .errors import (
+    RETRY,
+    ControlPlaneError,
+    ControlPlaneUnavailable,
+    PortfolioNotRunning,
+    RequestRefused,
+    failure_message,
+    reason_of,
+    rpc_error,
+)
 
 
 class PortfolioClient:
@@ -208,7 +178,7 @@ class PortfolioClient:
         except WorkflowAlreadyStartedError:
             return False
         except RPCError as exc:
-            raise self._rpc_error(exc) from None
+            raise rpc_error(self.workflow_id, exc) from None
         return True
 
     # --- allocation ----------------------------------------------------------------------
@@ -216,13 +186,13 @@ class PortfolioClient:
         self, intent: PortfolioIntent | Mapping[str, Any]
     ) -> AllocationDecision:
         """Decide ``intent`` and reserve what is approved; never raises for bad input (a
-        malformed intent is rejected with ``rejected_invalid_intent``)."""
+        malformed intent is rejected with ``rejected_invalid_intent``). Fields beyond the
+        base contract are the policy's declared ``inputs``: the workflow judges them."""
         start = time.perf_counter_ns()
         try:
             parsed = parse_intent(intent)
         except ValueError as exc:
-            raw = _plain(intent)
-            result = await self._query(p.INVALID_INTENT_DECISION, raw, str(exc))
+            result = await self._with_inputs(intent, str(exc))
         else:
             event = intent_event(parsed)
             payload = {k: v for k, v in event.items() if k != "type"}
@@ -233,6 +203,26 @@ class PortfolioClient:
             with metrics.lock:
                 metrics.decided(decision, time.perf_counter_ns() - start)
         return decision
+
+    async def _with_inputs(self, intent: Any, problem: str) -> dict[str, Any]:
+        """An intent the base contract refuses: if only its extra fields are the problem they
+        may be inputs the policy declares, and the workflow (which holds the policy) checks
+        them; otherwise, or when the workflow refuses them, ``rejected_invalid_intent``."""
+        raw = _plain(intent)
+        base = {k: v for k, v in raw.items() if k in _BASE_FIELDS} if isinstance(raw, dict) else {}
+        if isinstance(raw, dict) and len(base) < len(raw):
+            try:
+                parse_intent(base)
+            except ValueError:
+                pass  # wrong without its extra fields too: say what the base contract says
+            else:
+                event: Record = {"type": "intent", **raw}
+                try:
+                    return await self._update(p.REQUEST_ALLOCATION, raw, p.intent_update_id(event))
+                except RequestRefused as exc:  # the policy's inputs refused it
+                    problem = str(exc)
+        refusal: dict[str, Any] = await self._query(p.INVALID_INTENT_DECISION, raw, problem)
+        return refusal
 
     def _counted(self, record: Record) -> Record:
         """``record``, counted by the metrics (if any)."""
@@ -274,10 +264,31 @@ class PortfolioClient:
         )
 
     async def close_position(
-        self, intent_id: str, timestamp: datetime | str | None = None
+        self,
+        intent_id: str,
+        timestamp: datetime | str | None = None,
+        *,
+        risk_abs: float | None = None,
+        realized_pnl: float | None = None,
     ) -> Record:
-        """End ``intent_id``'s trade: release its active and reserved risk and its slot."""
-        return self._counted(await self._update(p.CLOSE_POSITION, _target(intent_id, timestamp)))
+        """End ``intent_id``'s trade: release its active and reserved risk and its slot; with
+        ``risk_abs`` below its position, take only that much off (a partial close).
+        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks."""
+        close_amounts(risk_abs, realized_pnl)  # refused here, without a round trip
+        request = _target(intent_id, timestamp)
+        request.update(risk_abs=risk_abs, realized_pnl=realized_pnl)
+        return self._counted(await self._update(p.CLOSE_POSITION, request))
+
+    async def reset_latch(
+        self, name: str, reason: str = "", timestamp: datetime | str | None = None
+    ) -> Record:
+        """Clear latch ``name`` (journaled with ``reason``); a reset that would change
+        nothing (not set, or its `when` still holds) is answered with ``status`` saying why
+        and ``seq: null``. :class:`RequestRefused` when the policy declares no such latch."""
+        check_reason(reason)
+        ts = optional_timestamp(timestamp)
+        request = {"name": name, "reason": reason, "timestamp": ts and ts.isoformat()}
+        return await self._update(p.RESET_LATCH, request)
 
     # --- equity, modes, envelopes, policies ----------------------------------------------
     async def update_equity(
@@ -299,7 +310,7 @@ class PortfolioClient:
 
     async def set_portfolio_mode(
         self,
-        mode: Literal["normal", "defensive", "risk_off"] | None,
+        mode: str | None,
         reason: str = "",
         timestamp: datetime | str | None = None,
     ) -> PortfolioConstraintEnvelope:
@@ -387,10 +398,10 @@ class PortfolioClient:
                 _reraise_cancellation()
                 last = f"no answer within {self._timeout.total_seconds():g} s"
             except WorkflowUpdateFailedError as exc:
-                raise RequestRefused(_failure_message(exc)) from None
+                raise RequestRefused(failure_message(exc)) from None
             except RPCError as exc:
-                if exc.status not in _RETRY:
-                    raise self._rpc_error(exc) from None
+                if exc.status not in RETRY:
+                    raise rpc_error(self.workflow_id, exc) from None
                 last = reason_of(exc)
         raise ControlPlaneUnavailable(
             f"{self.workflow_id}: {name} got no answer after {self._attempts} attempts "
@@ -408,31 +419,13 @@ class PortfolioClient:
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
             raise ControlPlaneError(f"{self.workflow_id}: {name}: {exc}") from None
         except RPCError as exc:
-            raise self._rpc_error(exc) from None
+            raise rpc_error(self.workflow_id, exc) from None
 
     async def _signal(self, name: str, arg: Any) -> None:
         try:
             await self._handle.signal(name, arg, rpc_timeout=self._timeout)
         except RPCError as exc:
-            raise self._rpc_error(exc) from None
-
-    def _rpc_error(self, exc: RPCError) -> ControlPlaneError:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return PortfolioNotRunning(
-                f"{self.workflow_id} is not running; start it with `policy worker`"
-            )
-        if exc.status in _UNAVAILABLE:
-            return ControlPlaneUnavailable(
-                f"{self.workflow_id}: the Temporal server does not answer ({reason_of(exc)})"
-            )
-        return ControlPlaneError(f"{self.workflow_id}: {reason_of(exc)}")
-
-
-def _failure_message(exc: WorkflowUpdateFailedError) -> str:
-    cause = exc.cause
-    if isinstance(cause, FailureError) and cause.message:
-        return cause.message
-    return str(cause) or "refused"
+            raise rpc_error(self.workflow_id, exc) from None
 
 
 def _reraise_cancellation() -> None:
@@ -447,6 +440,9 @@ def _target(intent_id: str, timestamp: datetime | str | None) -> dict[str, Any]:
         raise ValueError("intent_id must be a non-empty string")
     ts = optional_timestamp(timestamp)
     return {"intent_id": intent_id, "timestamp": ts and ts.isoformat()}
+
+
+_BASE_FIELDS = frozenset(PortfolioIntent.model_fields)
 
 
 def _plain(raw: Any) -> Any:

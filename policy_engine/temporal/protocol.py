@@ -31,6 +31,7 @@ CANCEL_RESERVATION = "cancel_reservation"
 CLOSE_POSITION = "close_position"
 UPDATE_EQUITY = "update_equity"
 SET_PORTFOLIO_MODE = "set_portfolio_mode"
+RESET_LATCH = "reset_latch"
 RELOAD = "reload"
 BROADCAST_CONSTRAINTS = "broadcast_constraints"
 # Signals to the control workflow: a workflow can signal another workflow but not
@@ -144,6 +145,7 @@ __all__ = [
     "REGISTER",
     "RELOAD",
     "REQUEST_ALLOCATION",
+    "RESET_LATCH",
     "SET_PORTFOLIO_MODE",
     "SNAPSHOT",
     "SUBSCRIBERS",

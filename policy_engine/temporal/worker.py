@@ -18,6 +18,7 @@ has them read the live state from the workflow at every scrape
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,11 +43,19 @@ WORKFLOWS: list[type] = [PortfolioControlWorkflow, SymbolWorkflow]
 def workflow_runner(*, passthrough: bool = True) -> SandboxedWorkflowRunner:
     """The default sandbox; ``passthrough`` imports ``policy_engine`` once outside it.
     PyYAML always passes through: its C loader builds nodes from classes it imported
-    itself, which a sandboxed re-import would not recognise."""
+    itself, which a sandboxed re-import would not recognise. One restriction is lifted:
+    the one on ``zoneinfo.ZoneInfo`` (its ``clear_cache``, ``from_file`` and
+    ``reset_tzpath``, none of which we call), which otherwise wraps every zone in a proxy
+    that ``datetime`` refuses: a policy's ``timezone`` other than UTC needs real zones
+    (deterministic: the zone data is the installed ``tzdata``)."""
     modules = ("policy_engine", "yaml", "_yaml") if passthrough else ("yaml", "_yaml")
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    restrictions = SandboxRestrictions.default
+    members = restrictions.invalid_module_members
+    children = {k: v for k, v in members.children.items() if k != "zoneinfo"}
+    restrictions = dataclasses.replace(
+        restrictions, invalid_module_members=dataclasses.replace(members, children=children)
     )
+    return SandboxedWorkflowRunner(restrictions=restrictions.with_passthrough_modules(*modules))
 
 
 def create_worker(

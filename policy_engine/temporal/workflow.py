@@ -46,14 +46,13 @@ from ..control.core import ControlCore, Outputs
 from ..control.events import (
     EventError,
     Record,
-    check_equity,
-    check_mode,
+    close_amounts,
     equity_event,
     fill_event,
     intent_event,
+    latch_event,
     lifecycle_event,
     mode_event,
-    optional_timestamp,
     parse_fill,
     parse_intent,
     policy_event,
@@ -61,6 +60,7 @@ from ..control.events import (
 )
 from ..engine.contracts import PortfolioConstraintEnvelope
 from ..engine.policy import Policy, load_policy_text
+from . import payloads
 from . import protocol as p
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
@@ -85,7 +85,7 @@ class PortfolioControlWorkflow:
         self._origin: dict[str, Any] | None = None  # the snapshot this run started from
         carry = start.carry
         if carry is None:
-            policy = _policy(start.policy_text, start.policy_path, start.policy_hash)
+            policy = payloads.policy(start.policy_text, start.policy_path, start.policy_hash)
             self._core = ControlCore(policy)
             self._runs = 1
             self._journal.append(policy_event(policy))
@@ -236,10 +236,15 @@ class PortfolioControlWorkflow:
     async def request_allocation(self, intent: dict[str, Any]) -> dict[str, Any]:
         """Decide an intent and reserve what is approved; returns the AllocationDecision.
         A retry of a decided intent (same id, same content) gets the original decision."""
-        parsed = parse_intent(intent)
-        event = intent_event(parsed)
-        seen = p.digest(event)
         async with self._lock:
+            # The policy in force decides which fields an intent may carry (its `inputs`); a
+            # reload since the validator ran may have changed them: refused, not an event.
+            try:
+                parsed = parse_intent(intent, self._core.policy.intent_model)
+            except ValueError as exc:
+                return self._core.invalid_decision(intent, str(exc)).model_dump(mode="json")
+            event = intent_event(parsed)
+            seen = p.digest(event)
             known = self._memory.get(parsed.intent_id)
             if known is not None and known[0] == seen:
                 return known[1]
@@ -255,7 +260,8 @@ class PortfolioControlWorkflow:
 
     @request_allocation.validator
     def _check_intent(self, intent: dict[str, Any]) -> None:
-        parse_intent(intent)  # a malformed intent is refused before it enters history
+        # A malformed intent is refused before it enters history.
+        parse_intent(intent, self._core.policy.intent_model)
 
     def _remember(self, intent_id: str, seen: str, decision: dict[str, Any]) -> None:
         memory = self._memory
@@ -282,7 +288,7 @@ class PortfolioControlWorkflow:
     @workflow.update(name=p.CANCEL_RESERVATION)
     async def cancel_reservation(self, request: dict[str, Any]) -> Record:
         """Release the unfilled remainder of a reservation; returns the cancel record."""
-        intent_id, ts = _target(request)
+        intent_id, ts = payloads.target(request)
         async with self._lock:
             self._admit(ts)
             refused = self._core.cancel_refusal(intent_id)
@@ -292,22 +298,48 @@ class PortfolioControlWorkflow:
 
     @cancel_reservation.validator
     def _check_cancel(self, request: dict[str, Any]) -> None:
-        _target(request)
+        payloads.target(request)
 
     @workflow.update(name=p.CLOSE_POSITION)
     async def close_position(self, request: dict[str, Any]) -> Record:
-        """End a trade, releasing its risk and its slot; returns the close record."""
-        intent_id, ts = _target(request)
+        """End a trade, releasing its risk and its slot (with ``risk_abs`` below its position,
+        take only that much off; ``realized_pnl`` feeds the day's P&L); returns the record."""
+        intent_id, ts = payloads.target(request)
+        risk, pnl = request.get("risk_abs"), request.get("realized_pnl")
+        risk_units, _pnl_units = close_amounts(risk, pnl)
         async with self._lock:
             self._admit(ts)
-            refused = self._core.close_refusal(intent_id)
-            if refused is not None:  # no live trade: nothing changes, not an event
+            refused = self._core.close_refusal(intent_id, risk_units)
+            if refused is not None:  # no live trade, or more than its position: not an event
                 return self._log(refused).records[-1]
-            return await self._lifecycle(lifecycle_event("close", intent_id, ts or _now()))
+            event = lifecycle_event(
+                "close", intent_id, ts or _now(), risk_abs=risk, realized_pnl=pnl
+            )
+            return await self._lifecycle(event)
 
     @close_position.validator
     def _check_close(self, request: dict[str, Any]) -> None:
-        _target(request)
+        payloads.target(request)
+        close_amounts(request.get("risk_abs"), request.get("realized_pnl"))
+
+    @workflow.update(name=p.RESET_LATCH)
+    async def reset_latch(self, request: dict[str, Any]) -> Record:
+        """Clear a latch the policy declares (journaled with the reason); a reset that would
+        change nothing (not set, or its `when` still holds) is answered, not an event."""
+        name, reason, ts = payloads.latch(request)
+        async with self._lock:
+            self._admit(ts)
+            try:
+                refused = self._core.latch_refusal(name)
+            except EventError as exc:  # a reload since the validator ran dropped the latch
+                raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
+            if refused is not None:
+                return self._log(refused).records[-1]
+            return await self._lifecycle(latch_event(name, reason, ts or _now()))
+
+    @reset_latch.validator
+    def _check_reset(self, request: dict[str, Any]) -> None:
+        self._core.latch_status(payloads.latch(request)[0])  # EventError: no such latch
 
     async def _lifecycle(self, event: Record) -> Record:
         out = self._apply(event)
@@ -318,7 +350,7 @@ class PortfolioControlWorkflow:
     @workflow.update(name=p.UPDATE_EQUITY)
     async def update_equity(self, request: dict[str, Any]) -> Record:
         """Track equity and drawdown; a tier change broadcasts. Returns the equity record."""
-        equity, peak, ts = _equity(request)
+        equity, peak, ts = payloads.equity(request)
         async with self._lock:
             self._admit(ts)
             out = self._apply(equity_event(equity, peak, ts or _now()))
@@ -327,13 +359,13 @@ class PortfolioControlWorkflow:
 
     @update_equity.validator
     def _check_equity(self, request: dict[str, Any]) -> None:
-        _equity(request)
+        payloads.equity(request)
 
     @workflow.update(name=p.SET_PORTFOLIO_MODE)
     async def set_portfolio_mode(self, request: dict[str, Any]) -> dict[str, Any]:
         """Set (or with ``mode: null`` clear) the override; every registered instrument
         workflow has the new envelope before this returns. Returns the envelope."""
-        mode, reason, ts = _mode(request)
+        mode, reason, ts = payloads.mode(request)
         async with self._lock:
             self._admit(ts)
             self._declared(mode)
@@ -344,7 +376,7 @@ class PortfolioControlWorkflow:
 
     @set_portfolio_mode.validator
     def _check_mode(self, request: dict[str, Any]) -> None:
-        self._declared(_mode(request)[0])
+        self._declared(payloads.mode(request)[0])
 
     @workflow.update(name=p.RELOAD)
     async def reload(self, request: dict[str, Any]) -> Record:
@@ -358,7 +390,7 @@ class PortfolioControlWorkflow:
             except ValueError as exc:  # another reload got in first
                 raise ApplicationError(str(exc), type="ReloadRefused", non_retryable=True) from None
             if self._core.reload_refusal(policy) == "unchanged":
-                return self._core.unchanged_reload(policy.path)
+                return self._core.reload_record(policy.path, None)
             out = self._core.use_policy(policy, teach=_teach())
             self._accepted(policy_event(policy), out)
             await self._publish(out.broadcast, changed=False)
@@ -438,49 +470,6 @@ class PortfolioControlWorkflow:
     def invalid_intent_decision(self, raw: Any, message: str) -> dict[str, Any]:
         """The ``rejected_invalid_intent`` decision for input that failed validation."""
         return self._core.invalid_decision(raw, message).model_dump(mode="json")
-
-
-# --- input checks (validators and handlers share them) ------------------------------------
-def _policy(text: str, path: str, expected_hash: str) -> Policy:
-    try:
-        policy = load_policy_text(text, path)
-    except Exception as exc:
-        raise ApplicationError(
-            f"the policy does not load: {exc}", type="PolicyError", non_retryable=True
-        ) from None
-    if expected_hash and policy.content_hash != expected_hash:
-        raise ApplicationError(
-            f"policy text hash {policy.content_hash} does not match {expected_hash}",
-            type="PolicyError",
-            non_retryable=True,
-        )
-    return policy
-
-
-def _target(request: dict[str, Any]) -> tuple[str, datetime | None]:
-    intent_id = request.get("intent_id")
-    if not isinstance(intent_id, str) or not intent_id:
-        raise ValueError("`intent_id` must be a non-empty string")
-    return intent_id, optional_timestamp(request.get("timestamp"))
-
-
-def _equity(request: dict[str, Any]) -> tuple[float, float | None, datetime | None]:
-    equity: Any = request.get("equity")
-    peak: Any = request.get("peak_equity")
-    check_equity(equity, peak)  # finite numbers >= 0 (peak optional), or EventError
-    return (
-        float(equity),
-        None if peak is None else float(peak),
-        optional_timestamp(request.get("timestamp")),
-    )
-
-
-def _mode(request: dict[str, Any]) -> tuple[str | None, str, datetime | None]:
-    mode, reason = request.get("mode"), request.get("reason") or ""
-    check_mode(mode)
-    if not isinstance(reason, str):
-        raise ValueError("`reason` must be text")
-    return mode, reason, optional_timestamp(request.get("timestamp"))
 
 
 def _now() -> datetime:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ..control.controller import PortfolioController
 from ..control.events import EventError
 from ..diagnostics import PolicyError
-from ..engine.contracts import PortfolioIntent, PortfolioSnapshot
+from ..engine.contracts import PortfolioSnapshot
 from ..engine.coverage import Coverage
 from ..engine.interpreter import run_chain
 from ..engine.outcome import Outcome
@@ -127,7 +127,9 @@ def with_constants(base: Policy, with_: dict[str, Any]) -> Policy:
     """The policy with some constants replaced (its rules, and their order, unchanged)."""
     data = yaml.safe_load(base.source or "")
     try:
-        return load_policy_text(yaml.safe_dump(merge(data, with_)), f"{base.path} (with)")
+        return load_policy_text(
+            yaml.safe_dump(merge(data, with_), sort_keys=False), f"{base.path} (with)"
+        )
     except PolicyError as exc:
         raise SuiteError(
             f"`with` makes the policy invalid: {'; '.join(x.text for x in exc.diagnostics)}"
@@ -148,7 +150,7 @@ def _run_case(
     policy: Policy, case: Case, suite: Suite, seen: Coverage | None, result: TestResult
 ) -> None:
     defaults = suite.data.defaults
-    intent = _model(PortfolioIntent, merge(defaults.intent, case.intent), "intent")
+    intent = _model(policy.intent_model, merge(defaults.intent, case.intent), "intent")
     state = _model(PortfolioSnapshot, merge(defaults.state, case.state), "state")
     verdict = policy.evaluate(intent, state)
     facts = verdict.decision().model_dump(mode="json")

@@ -1,0 +1,407 @@
+"""The book of trades: every approved intent from reservation to close, and the event clock.
+
+:class:`Trade` is one approved intent: its reservation, its fills, its position.
+:class:`Book` holds the live trades, their deadlines and the logical clock, with
+one method per lifecycle step (reserve, fill, release, close, absorb a late fill,
+move a trade to another cohort); each step moves exact integer micro-units
+through the buckets of :mod:`.state` (portfolio, strategy, symbol, cohort) and
+keeps them equal to the sum of the live trades counted in them. Nothing here
+reads a clock, a file or a random number.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from ..engine.contracts import RISK_SCALE
+from .state import Bucket, PortfolioState
+
+_SCALE = float(RISK_SCALE)
+
+# How many ended trades are remembered with their strategy, symbol and cohort, so that a
+# late fill for one of them can still be absorbed as an orphan position (it is real exposure
+# at the venue). A fill for a trade ended longer ago than that cannot be attributed. Sized so
+# that both windows full of UUID ids (16 bytes of entropy each) still carry across a Temporal
+# continue-as-new in under 1 MB compressed (Temporal refuses payloads over 2 MB).
+ENDED_MEMORY = 16_384
+# How many decided intent ids are remembered, so that a reused id is refused. A live trade's
+# id and a remembered ended trade's id are always refused (a reused id could pick up a late
+# fill of the trade it named); beyond that window a retry is implausible, and remembering
+# every id for the journal's life would grow every checkpoint and every continue-as-new
+# payload without bound (Temporal refuses payloads over 2 MB).
+SEEN_MEMORY = 16_384
+
+
+# why, strategy, symbol, cohort, correlation bucket, side, scopes, keys
+Ended = tuple[str, str, str, str, str | None, str, dict[str, str] | None, dict[str, str] | None]
+
+
+class Trade:
+    """One approved intent from reservation to close: its reservation and its position."""
+
+    __slots__ = (
+        "approved_units",
+        "bucket",
+        "cohort",
+        "created",
+        "expires",
+        "filled_units",
+        "fills",
+        "intent_id",
+        "keys",
+        "late",
+        "released",
+        "reserved_units",
+        "scopes",
+        "seq",
+        "side",
+        "strategy",
+        "symbol",
+    )
+
+    def __init__(
+        self,
+        intent_id: str,
+        strategy: str,
+        symbol: str,
+        cohort: str,
+        units: int,
+        seq: int,
+        created: datetime,
+        expires: datetime | None,
+        bucket: str | None = None,
+        side: str = "long",
+    ) -> None:
+        self.intent_id = intent_id
+        self.strategy = strategy
+        self.symbol = symbol
+        self.cohort = cohort
+        self.approved_units = units
+        self.reserved_units = units  # the unfilled remainder still held
+        self.filled_units = 0
+        self.seq = seq
+        self.created = created
+        self.expires = expires
+        self.fills: set[str] | None = None
+        self.released: str | None = None  # "cancelled" / "expired": remainder released
+        self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
+        self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
+        self.side = side  # "long" or "short": a risk-reducing intent takes no trade
+        # The scopes it counts in (scope name -> key value), and the intent's other string
+        # fields a scope may be keyed by (so that a reload can re-derive them).
+        self.scopes: dict[str, str] | None = None
+        self.keys: dict[str, str] | None = None
+
+    def field(self, name: str) -> str | None:
+        """The value of the intent's string field ``name`` this trade was reserved with."""
+        if name == "strategy":
+            return self.strategy
+        if name == "symbol":
+            return self.symbol
+        if name == "correlation_bucket":
+            return self.bucket
+        return None if self.keys is None else self.keys.get(name)
+
+    @property
+    def long(self) -> bool:
+        return self.side == "long"
+
+    @property
+    def is_open(self) -> bool:
+        """Has at least one fill: it is a position, not only a reservation."""
+        return self.filled_units > 0 or bool(self.fills)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intent_id": self.intent_id,
+            "strategy": self.strategy,
+            "symbol": self.symbol,
+            "cohort": self.cohort,
+            "side": self.side,
+            "approved_risk_abs": self.approved_units / _SCALE,
+            "filled_risk_abs": self.filled_units / _SCALE,
+            "reserved_risk_abs": self.reserved_units / _SCALE,
+            "fills": len(self.fills or ()),
+            "status": f"open/orphan after {self.late}"
+            if self.late
+            else ("open" if self.is_open else "reserved")
+            + (f"/{self.released}" if self.released else ""),
+            "created": self.created.isoformat(),
+            "expires": None if self.expires is None or self.released else self.expires.isoformat(),
+            "seq": self.seq,
+        }
+
+
+class Book:
+    """The trades of one portfolio, their deadlines, and the logical clock.
+
+    All amounts are integer micro-units. Every method is one lifecycle step and
+    keeps the buckets of :attr:`state` exact.
+    """
+
+    def __init__(self, state: PortfolioState) -> None:
+        self.state = state
+        self.clock: datetime | None = None  # the latest event timestamp seen (never moves back)
+        self.trades: dict[str, Trade] = {}
+        self.deadlines: list[tuple[datetime, int, str]] = []  # a heap of (deadline, seq, id)
+        # recently ended id -> (why, strategy, symbol, cohort, correlation bucket)
+        self.ended: OrderedDict[str, Ended] = OrderedDict()
+        # the last SEEN_MEMORY intent ids decided: a set to look up, a queue to forget in order
+        self.seen: set[str] = set()
+        self.seen_order: deque[str] = deque()
+
+    # --- the lifecycle -------------------------------------------------------------------
+    def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
+        """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in, then the
+        bucket of each scope it counts in."""
+        s = self.state
+        strat = s.strategies.get(trade.strategy)
+        if strat is None:
+            strat = s.strategies[trade.strategy] = Bucket()
+        sym = s.symbols.get(trade.symbol)
+        if sym is None:
+            sym = s.symbols[trade.symbol] = Bucket()
+        coh = s.cohorts.get(trade.cohort)
+        if coh is None:
+            coh = s.cohorts[trade.cohort] = Bucket()
+        if trade.scopes is None:
+            return s, strat, sym, coh
+        return (s, strat, sym, coh, *(self.scope_bucket(k, v) for k, v in trade.scopes.items()))
+
+    def scope_bucket(self, scope: str, value: str) -> Bucket:
+        table = self.state.scopes.setdefault(scope, {})
+        bucket = table.get(value)
+        if bucket is None:
+            bucket = table[value] = Bucket()
+        return bucket
+
+    def advance(self, now: datetime) -> list[Trade]:
+        """Move the clock to ``now`` if later; release and return every reservation due.
+
+        A reservation with deadline ``D`` is due once the clock reads ``D`` or later.
+        Due reservations come back in (deadline, reservation order). A fully filled
+        trade has nothing left to expire and is skipped.
+        """
+        clock = self.clock
+        if clock is None or now > clock:
+            self.clock = clock = now
+        heap = self.deadlines
+        if not heap or heap[0][0] > clock:
+            return []
+        due: list[Trade] = []
+        while heap and heap[0][0] <= clock:
+            _deadline, seq, intent_id = heapq.heappop(heap)
+            trade = self.trades.get(intent_id)
+            if trade is None or trade.seq != seq or trade.released is not None:
+                continue  # already closed, cancelled or replaced
+            if trade.reserved_units == 0 and trade.is_open:
+                continue  # fully filled: no reservation left to expire
+            self.release(trade, "expired")
+            due.append(trade)
+        return due
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline at which :meth:`advance` would release something, if any.
+
+        Stale heap entries (closed, cancelled or fully filled trades) are dropped on the
+        way; :meth:`advance` would skip them too, so nothing it does changes.
+        """
+        heap = self.deadlines
+        while heap:
+            _deadline, seq, intent_id = heap[0]
+            trade = self.trades.get(intent_id)
+            if (
+                trade is None
+                or trade.seq != seq
+                or trade.released is not None
+                or (trade.reserved_units == 0 and trade.is_open)
+            ):
+                heapq.heappop(heap)
+                continue
+            return heap[0][0]
+        return None
+
+    def decided(self, intent_id: str) -> None:
+        """Remember that ``intent_id`` was decided (forgetting the oldest beyond the window)."""
+        self.seen.add(intent_id)
+        order = self.seen_order
+        order.append(intent_id)
+        if len(order) > SEEN_MEMORY:
+            self.seen.discard(order.popleft())
+
+    def get(self, intent_id: str) -> Trade | None:
+        return self.trades.get(intent_id)
+
+    def ended_reason(self, intent_id: str) -> str | None:
+        """Why a recently ended trade ended (expired / cancelled / closed), if remembered."""
+        ended = self.ended.get(intent_id)
+        return None if ended is None else ended[0]
+
+    def _end(self, trade: Trade, reason: str) -> None:
+        del self.trades[trade.intent_id]
+        ended = self.ended
+        ended[trade.intent_id] = (
+            reason,
+            trade.strategy,
+            trade.symbol,
+            trade.cohort,
+            trade.bucket,
+            trade.side,
+            trade.scopes,
+            trade.keys,
+        )
+        ended.move_to_end(trade.intent_id)
+        if len(ended) > ENDED_MEMORY:
+            ended.popitem(last=False)
+
+    def absorb(
+        self, intent_id: str, fill_id: str, units: int, seq: int, created: datetime
+    ) -> Trade:
+        """A late fill for an ended trade: real exposure at the venue, so an orphan position
+        (active risk, one live trade, one open position) that counts against every cap
+        until it is closed. The caller has checked the trade is remembered in ``ended``."""
+        why, strategy, symbol, cohort, bucket, side, scopes, keys = self.ended.pop(intent_id)
+        trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket, side)
+        trade.scopes, trade.keys = scopes, keys
+        trade.late = why
+        trade.released = why  # no reservation: nothing left to cancel or expire
+        trade.filled_units = units
+        trade.fills = {fill_id}
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(units, 0, 1, 1, long)
+        self.trades[intent_id] = trade
+        self.state.version += 1
+        return trade
+
+    def reserve(self, trade: Trade) -> None:
+        """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
+        u = trade.approved_units
+        long = trade.long
+        # Bucket.move(0, u, 0, 1, long) written out: this loop runs for every approval,
+        # and a call per bucket costs a tenth of request_allocation.
+        for b in self.buckets(trade):
+            r = b.reserved_units = b.reserved_units + u
+            b.active_trades += 1
+            b.reserved_risk = r / _SCALE
+            b.heat = (b.active_units + r) / _SCALE
+            if long:
+                b.long_units += u
+                b.long_risk = b.long_units / _SCALE
+            else:
+                b.short_units += u
+                b.short_risk = b.short_units / _SCALE
+            b.net_risk = (b.long_units - b.short_units) / _SCALE
+        self.trades[trade.intent_id] = trade
+        if trade.expires is not None:
+            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        self.state.version += 1
+
+    def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
+        """Commit a fill: move ``units`` from reserved to active (reserved never below zero).
+
+        Returns ``(released_from_reservation, overfill)``; the caller has checked
+        that the fill id is new.
+        """
+        from_reserved = min(units, trade.reserved_units)
+        overfill = units - from_reserved
+        opens = not trade.is_open
+        trade.reserved_units -= from_reserved
+        trade.filled_units += units
+        if trade.fills is None:
+            trade.fills = set()
+        trade.fills.add(fill_id)
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(units, -from_reserved, 1 if opens else 0, 0, long)
+        self.state.version += 1
+        return from_reserved, overfill
+
+    def release(self, trade: Trade, reason: str) -> int:
+        """Release the unfilled remainder (cancel or expiry); returns the units released.
+
+        A trade with no fill ends here (its trade slot is freed); a partly filled
+        one stays open as a position until closed.
+        """
+        units = trade.reserved_units
+        trade.reserved_units = 0
+        trade.released = reason
+        ends = not trade.is_open
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(0, -units, 0, -1 if ends else 0, long)
+        if ends:
+            self._end(trade, reason)
+        self.state.version += 1
+        return units
+
+    def close(self, trade: Trade) -> tuple[int, int]:
+        """End a trade: release its active and reserved risk and its trade slot.
+
+        Returns ``(active_released, reserved_released)``.
+        """
+        active, reserved = trade.filled_units, trade.reserved_units
+        was_open = trade.is_open
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(-active, -reserved, -1 if was_open else 0, -1, long)
+        trade.reserved_units = 0
+        self._end(trade, "closed")
+        self.state.version += 1
+        return active, reserved
+
+    def reduce(self, trade: Trade, units: int) -> None:
+        """A partial close: take ``units`` (less than the position) off the trade's active
+        risk; the trade stays open with the rest, its slot and any reservation kept."""
+        trade.filled_units -= units
+        long = trade.long
+        for b in self.buckets(trade):
+            b.move(-units, 0, 0, 0, long)
+        self.state.version += 1
+
+    def realize(self, trade: Trade, pnl_units: int) -> None:
+        """A close of ``trade`` realized ``pnl_units``: every bucket it counts in takes it."""
+        for b in self.buckets(trade):
+            b.realize(pnl_units)
+        self.state.version += 1
+
+    def move_cohort(self, trade: Trade, cohort: str) -> None:
+        """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
+        position leave its old cohort's bucket and join the new one's, exactly."""
+        cohorts = self.state.cohorts
+        old = cohorts[trade.cohort]
+        trade.cohort = cohort
+        new = cohorts.get(cohort)
+        if new is None:
+            new = cohorts[cohort] = Bucket()
+        self._shift(trade, [old], [new])
+
+    def move_scopes(self, trade: Trade, scopes: dict[str, str] | None) -> None:
+        """Count ``trade`` in these scopes from now on (a reload changed them), exactly."""
+        old = [self.scope_bucket(k, v) for k, v in (trade.scopes or {}).items()]
+        trade.scopes = scopes
+        self._shift(trade, old, [self.scope_bucket(k, v) for k, v in (scopes or {}).items()])
+
+    def _shift(self, trade: Trade, out: list[Bucket], into: list[Bucket]) -> None:
+        opens = 1 if trade.is_open else 0
+        for buckets, sign in ((out, -1), (into, 1)):
+            for bucket in buckets:
+                bucket.move(
+                    sign * trade.filled_units,
+                    sign * trade.reserved_units,
+                    sign * opens,
+                    sign,
+                    trade.long,
+                )
+        self.state.version += 1
+
+    def live(self) -> Iterator[Trade]:
+        """Live trades in reservation order."""
+        return iter(sorted(self.trades.values(), key=lambda t: t.seq))
+
+
+__all__ = ["ENDED_MEMORY", "SEEN_MEMORY", "Book", "Ended", "Trade"]

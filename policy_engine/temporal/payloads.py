@@ -1,0 +1,69 @@
+"""The workflow's input checks: each Update's payload parsed into the event's parts.
+
+Validators and handlers share them, so an input the validator admits is parsed the
+same way by the handler, and an input it refuses never enters history. They run in
+the workflow sandbox: no I/O, only the pure checks of :mod:`policy_engine.control.events`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from ..control.events import check_equity, check_mode, check_reason, optional_timestamp
+from ..engine.policy import Policy, load_policy_text
+
+
+def policy(text: str, path: str, expected_hash: str) -> Policy:
+    try:
+        policy = load_policy_text(text, path)
+    except Exception as exc:
+        raise ApplicationError(
+            f"the policy does not load: {exc}", type="PolicyError", non_retryable=True
+        ) from None
+    if expected_hash and policy.content_hash != expected_hash:
+        raise ApplicationError(
+            f"policy text hash {policy.content_hash} does not match {expected_hash}",
+            type="PolicyError",
+            non_retryable=True,
+        )
+    return policy
+
+
+def target(request: dict[str, Any]) -> tuple[str, datetime | None]:
+    intent_id = request.get("intent_id")
+    if not isinstance(intent_id, str) or not intent_id:
+        raise ValueError("`intent_id` must be a non-empty string")
+    return intent_id, optional_timestamp(request.get("timestamp"))
+
+
+def equity(request: dict[str, Any]) -> tuple[float, float | None, datetime | None]:
+    equity: Any = request.get("equity")
+    peak: Any = request.get("peak_equity")
+    check_equity(equity, peak)  # finite numbers >= 0 (peak optional), or EventError
+    return (
+        float(equity),
+        None if peak is None else float(peak),
+        optional_timestamp(request.get("timestamp")),
+    )
+
+
+def latch(request: dict[str, Any]) -> tuple[str, str, datetime | None]:
+    name, reason = request.get("name"), request.get("reason") or ""
+    if not isinstance(name, str) or not name:
+        raise ValueError("`name` must be the name of a latch the policy declares")
+    check_reason(reason)
+    return name, reason, optional_timestamp(request.get("timestamp"))
+
+
+def mode(request: dict[str, Any]) -> tuple[str | None, str, datetime | None]:
+    mode, reason = request.get("mode"), request.get("reason") or ""
+    check_mode(mode)
+    if not isinstance(reason, str):
+        raise ValueError("`reason` must be text")
+    return mode, reason, optional_timestamp(request.get("timestamp"))
+
+
+__all__ = ["equity", "latch", "mode", "policy", "target"]
