@@ -309,6 +309,55 @@ def test_a_state_reader_scrapes_what_the_core_reader_does(day: dict[str, Any]) -
     assert len(live) > 40
 
 
+def test_sides_and_declared_scopes_are_gauged_by_both_readers() -> None:
+    """Long, short and net heat per bucket, and a bucket per value of a declared scope (a
+    venue), the same whether the core is read in process or through its state JSON."""
+    registry = CollectorRegistry()
+    ctl = PortfolioController(
+        ROOT / "policies" / "day_trading.yaml",
+        equity=100_000,
+        clock=None,
+        metrics=ControlMetrics(registry),
+    )
+    for iid, side, venue, risk in (
+        ("l1", "long", "BINANCE", 300),
+        ("s1", "short", "COINBASE", 200),
+        ("l2", "long", "COINBASE", 100),
+    ):
+        decision = ctl.request_allocation(
+            {
+                "intent_id": iid,
+                "strategy": "SCALPER",
+                "symbol": "ETH-USD",
+                "side": side,
+                "requested_risk_abs": risk,
+                "venue": venue,
+                "timestamp": "2026-01-06T15:00:00Z",  # a Tuesday, in the session
+            }
+        )
+        assert decision.approved_risk_abs == risk, decision.reasons
+    samples = scrape(registry)
+
+    def gauge(name: str, scope: str, bucket: str) -> float:
+        return samples[f"policy_engine_{name}", (("bucket", bucket), ("scope", scope))]
+
+    assert gauge("long_risk", "portfolio", "portfolio") == 400
+    assert gauge("short_risk", "portfolio", "portfolio") == 200
+    assert gauge("net_risk", "portfolio", "portfolio") == 200
+    assert gauge("net_risk", "symbol", "ETH-USD") == 200
+    assert gauge("heat", "venue", "BINANCE") == 300
+    assert gauge("heat", "venue", "COINBASE") == 300
+    assert gauge("net_risk", "venue", "COINBASE") == -100
+
+    other = CollectorRegistry()
+    metrics = ControlMetrics(other)
+    metrics.watch(state_reader(ctl.get_portfolio_state, lambda: ctl.policy))
+    live = {k: v for k, v in scrape(other).items() if not k[0].endswith("_total")}
+    live = {k: v for k, v in live.items() if not k[0].startswith("policy_engine_decision_")}
+    assert live == {k: v for k, v in samples.items() if k in live}
+    assert ("policy_engine_net_risk", (("bucket", "COINBASE"), ("scope", "venue"))) in live
+
+
 def test_serve_metrics_answers_a_scrape_over_http() -> None:
     registry = CollectorRegistry()
     ctl = PortfolioController(
