@@ -2,8 +2,8 @@
 
 Seed 004's shape: many per-symbol instrument workflows submit intents to ONE
 :class:`PortfolioControlWorkflow` (holding the pure
-:class:`~policy_engine.control.core.ControlCore`), the execution ledger reports
-fills and releases to it, and it broadcasts constraint envelopes to every
+:class:`~policy_engine.control.core.ControlCore`), the execution ledger signals
+fills and releases to it (:mod:`.ledger`), and it broadcasts constraint envelopes to every
 registered :class:`InstrumentWorkflow`. :class:`PortfolioClient` mirrors the
 in-process :class:`~policy_engine.PortfolioController`; ``policy worker`` runs a
 worker (:func:`serve`).
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RequestRefused,
     )
     from .instrument import InstrumentWorkflow, SymbolSpec, SymbolWorkflow
+    from .ledger import ExecutionLedgerWorkflow
     from .protocol import DEFAULT_TASK_QUEUE, ControlStart, workflow_id
     from .worker import WORKFLOWS, Served, create_worker, serve, workflow_runner
     from .workflow import PortfolioControlWorkflow
@@ -42,6 +43,7 @@ _WHERE = {
     "InstrumentWorkflow": "instrument",
     "SymbolSpec": "instrument",
     "SymbolWorkflow": "instrument",
+    "ExecutionLedgerWorkflow": "ledger",
     "DEFAULT_TASK_QUEUE": "protocol",
     "ControlStart": "protocol",
     "workflow_id": "protocol",
@@ -69,6 +71,7 @@ __all__ = [
     "ControlPlaneError",
     "ControlPlaneUnavailable",
     "ControlStart",
+    "ExecutionLedgerWorkflow",
     "InstrumentWorkflow",
     "PortfolioClient",
     "PortfolioControlWorkflow",

@@ -38,6 +38,12 @@ BROADCAST_CONSTRAINTS = "broadcast_constraints"
 # update it, and (un)registering is idempotent and needs no answer.
 REGISTER = "register"
 UNREGISTER = "unregister"
+# The execution ledger's signals (seed 004: the ledger *signals* actual fills and releases).
+# The same steps as the Updates of the same meaning, without an answer: a refusal is
+# logged and kept for the `ledger` query, and never fails the workflow.
+LEDGER_FILL = "ledger_fill"
+LEDGER_CANCEL = "ledger_cancel"
+LEDGER_CLOSE = "ledger_close"
 # The signal every registered instrument workflow receives with each envelope.
 ENVELOPE_SIGNAL = "constraint_envelope"
 # Queries (read-only, never in history).
@@ -47,6 +53,7 @@ SNAPSHOT = "snapshot"
 JOURNAL = "journal"
 SUBSCRIBERS = "subscribers"
 INVALID_INTENT_DECISION = "invalid_intent_decision"
+LEDGER = "ledger"
 
 # Continue-as-new after this many accepted events in one run (see the README's
 # Temporal section for the history this makes), and remember this many recent
@@ -140,6 +147,10 @@ __all__ = [
     "GET_PORTFOLIO_STATE",
     "INVALID_INTENT_DECISION",
     "JOURNAL",
+    "LEDGER",
+    "LEDGER_CANCEL",
+    "LEDGER_CLOSE",
+    "LEDGER_FILL",
     "MAX_EVENTS_PER_RUN",
     "ON_FILL_UPDATE",
     "REGISTER",

@@ -35,9 +35,10 @@ from . import protocol as p
 from .activities import AllocationActivities
 from .client import PortfolioClient
 from .instrument import SymbolWorkflow
+from .ledger import ExecutionLedgerWorkflow
 from .workflow import PortfolioControlWorkflow
 
-WORKFLOWS: list[type] = [PortfolioControlWorkflow, SymbolWorkflow]
+WORKFLOWS: list[type] = [PortfolioControlWorkflow, SymbolWorkflow, ExecutionLedgerWorkflow]
 
 
 def workflow_runner(*, passthrough: bool = True) -> SandboxedWorkflowRunner:

@@ -62,18 +62,21 @@ from ..engine.contracts import PortfolioConstraintEnvelope
 from ..engine.policy import Policy, load_policy_text
 from . import payloads
 from . import protocol as p
+from .ledger import LedgerSignals
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
 
 @workflow.defn(name=p.WORKFLOW_TYPE)
-class PortfolioControlWorkflow:
+class PortfolioControlWorkflow(LedgerSignals):
     """The shared portfolio authority (see the module docstring)."""
 
     @workflow.init
     def __init__(self, start: p.ControlStart) -> None:
         self._start = start
         self._lock = asyncio.Lock()
+        steps = (self.on_fill_update, self.cancel_reservation, self.close_position)
+        self._ledger_start(dict(zip(("fill", "cancel", "close"), steps, strict=True)))
         # Event time comes from the callers; workflow.now() (deterministic) bounds how far ahead.
         skew = start.max_skew_seconds
         self._admission = Admission(None if skew is None else _now, timedelta(seconds=skew or 0))

@@ -1,0 +1,156 @@
+"""The execution ledger's side: fills and releases signalled to the portfolio's authority.
+
+Seed 004's execution ledger *signals* the control workflow with actual fills and
+releases (a workflow can signal another workflow, not call its Updates). The
+control workflow takes three signals, :data:`~.protocol.LEDGER_FILL`,
+:data:`~.protocol.LEDGER_CANCEL` and :data:`~.protocol.LEDGER_CLOSE`, whose payloads
+are those of the Updates of the same meaning (``on_fill_update``,
+``cancel_reservation``, ``close_position``) and which run the very same steps
+under the same lock: one total order with every Update. A signal has no answer,
+so what the core refuses (a malformed or unknown fill, a duplicate fill id, a
+cancel with nothing left to release) is logged and kept for the ``ledger`` query
+(counts by outcome, the last refusals), and never fails the workflow. A fill
+signalled twice is counted once (its fill id), so the ledger may re-send after a
+doubt.
+
+:class:`LedgerSignals` is the control workflow's mixin holding those handlers;
+:func:`report` is what a ledger workflow calls; :class:`ExecutionLedgerWorkflow` is the example: it keeps
+its own book of executions and forwards each to the authority.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from ..control.events import EventError, Record
+from . import protocol as p
+
+LEDGER_REFUSALS_KEPT = 100  # the last refusals the `ledger` query shows
+
+
+class LedgerSignals:
+    """The control workflow's handlers for the execution ledger's signals (a mixin: the
+    workflow's constructor hands :meth:`_ledger_start` the Update handlers they reuse)."""
+
+    def _ledger_start(self, steps: dict[str, Any]) -> None:
+        """Take the workflow's steps for ``fill``, ``cancel`` and ``close`` (its Update
+        handlers: the signals run exactly what the Updates run)."""
+        self._ledger_steps = steps
+        self._ledger_counts: dict[str, int] = {}
+        self._ledger_refused: deque[dict[str, Any]] = deque(maxlen=LEDGER_REFUSALS_KEPT)
+
+    # The payloads are typed Any on purpose: the SDK drops a signal whose argument does not
+    # decode to the annotated type, silently for the sender; here it is judged and counted.
+    @workflow.signal(name=p.LEDGER_FILL)
+    async def ledger_fill(self, fill: Any) -> None:
+        """An execution (the ``on_fill_update`` payload); a repeated fill id is a no-op."""
+        await self._from_ledger("fill", fill)
+
+    @workflow.signal(name=p.LEDGER_CANCEL)
+    async def ledger_cancel(self, request: Any) -> None:
+        """The unfilled remainder released (the ``cancel_reservation`` payload)."""
+        await self._from_ledger("cancel", request)
+
+    @workflow.signal(name=p.LEDGER_CLOSE)
+    async def ledger_close(self, request: Any) -> None:
+        """A position closed, or reduced by ``risk_abs`` (the ``close_position`` payload)."""
+        await self._from_ledger("close", request)
+
+    async def _from_ledger(self, kind: str, payload: Any) -> None:
+        # A signal handler that raises would fail the workflow task (or the workflow):
+        # everything the core refuses is an outcome here, not an exception.
+        try:
+            if not isinstance(payload, dict):
+                raise ValueError(f"a {kind} signal carries an object, not {type(payload).__name__}")
+            # the SDK types a bound Update handler as its descriptor, hence Any above
+            record: Record = await self._ledger_steps[kind](payload)
+            status = str(record.get("status", "ok"))
+            accepted = record.get("seq") is not None
+        except (ApplicationError, EventError, ValueError, TypeError) as exc:
+            status, accepted, record = "invalid", False, {"message": str(exc)}
+        key = f"{kind}:{status}"
+        self._ledger_counts[key] = self._ledger_counts.get(key, 0) + 1
+        if not accepted:
+            iid = payload.get("intent_id") if isinstance(payload, dict) else None
+            refusal = {"kind": kind, "status": status, "intent_id": iid}
+            message = record.get("message") or f"{kind} of {iid}: {status}, nothing changed"
+            refusal["message"] = str(message)
+            self._ledger_refused.append(refusal)
+            workflow.logger.warning(
+                "ledger %s for %s refused (%s): %s", kind, iid, status, refusal["message"]
+            )
+
+    @workflow.query(name=p.LEDGER)
+    def ledger(self) -> dict[str, Any]:
+        """What this run took from the ledger's signals: counts by ``kind:status`` and the
+        last refusals (kind, status, intent id, message)."""
+        return {
+            "counts": dict(sorted(self._ledger_counts.items())),
+            "refused": list(self._ledger_refused),
+        }
+
+
+# --- what a ledger workflow calls ---------------------------------------------------------
+SIGNALS = {"fill": p.LEDGER_FILL, "cancel": p.LEDGER_CANCEL, "close": p.LEDGER_CLOSE}
+
+
+async def report(portfolio: str, kind: str, payload: Any) -> None:
+    """From inside a workflow: signal ``portfolio``'s authority a ``fill`` (the
+    ``on_fill_update`` payload), a ``cancel`` (``intent_id``, ``timestamp``) or a ``close``
+    (``intent_id``, ``timestamp``, optional ``risk_abs`` and ``realized_pnl``). Stamp them
+    with the execution's time; an event without one is stamped with the authority's."""
+    if kind not in SIGNALS:
+        raise ValueError(f"a ledger reports a fill, a cancel or a close, not {kind!r}")
+    handle = workflow.get_external_workflow_handle(p.workflow_id(portfolio))
+    await handle.signal(SIGNALS[kind], payload)
+
+
+@workflow.defn(name="ExecutionLedgerWorkflow")
+class ExecutionLedgerWorkflow:
+    """The example execution ledger of one portfolio: the broker side signals it every
+    execution (``execution``: an ``on_fill_update`` payload), cancel (``order_cancelled``)
+    and close (``position_closed``); it keeps them in order and forwards each to the
+    portfolio's authority. ``finish`` ends it; the ``executions`` query lists its book."""
+
+    @workflow.init
+    def __init__(self, portfolio: str) -> None:
+        self.portfolio = portfolio
+        self.book: list[dict[str, Any]] = []
+        self.finished = False
+
+    @workflow.run
+    async def run(self, portfolio: str) -> int:
+        await workflow.wait_condition(lambda: self.finished and workflow.all_handlers_finished())
+        return len(self.book)
+
+    @workflow.signal(name="execution")
+    async def execution(self, fill: Any) -> None:
+        await self._forward("fill", fill)
+
+    @workflow.signal(name="order_cancelled")
+    async def order_cancelled(self, request: Any) -> None:
+        await self._forward("cancel", request)
+
+    @workflow.signal(name="position_closed")
+    async def position_closed(self, request: Any) -> None:
+        await self._forward("close", request)
+
+    async def _forward(self, kind: str, payload: Any) -> None:
+        # Kept as received (the authority judges it), forwarded in the order received.
+        self.book.append({"kind": kind, "payload": payload})
+        await report(self.portfolio, kind, payload)
+
+    @workflow.signal(name="finish")
+    def finish(self) -> None:
+        self.finished = True
+
+    @workflow.query(name="executions")
+    def executions(self) -> list[dict[str, Any]]:
+        return list(self.book)
+
+
+__all__ = ["LEDGER_REFUSALS_KEPT", "SIGNALS", "ExecutionLedgerWorkflow", "LedgerSignals", "report"]
