@@ -16,7 +16,6 @@ from temporalio.client import WorkflowExecutionStatus
 
 from policy_engine.control.events import canonical
 from policy_engine.temporal import ExecutionLedgerWorkflow
-from policy_engine.temporal import protocol as p
 
 from support.control import control_plane, eventually, intent, replay_journal, stamp
 
@@ -64,12 +63,12 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
                 await ledger.signal(name, payload)
 
             async def settled() -> bool:
-                seen = await caller.client.get_workflow_handle(caller.workflow_id).query(p.LEDGER)
+                seen = await caller.ledger()
                 return bool(sum(seen["counts"].values()) == len(broker))
 
             await eventually(settled, "the ledger's signals to reach the authority")
             handle = caller.client.get_workflow_handle(caller.workflow_id)
-            outcome = await handle.query(p.LEDGER)
+            outcome = await caller.ledger()
             state = await caller.get_portfolio_state()
             journal = await caller.journal()
             # A regular Update after the signals sees their effect: one order for both.

@@ -381,6 +381,12 @@ class PortfolioClient:
         subs: list[str] = await self._query(p.SUBSCRIBERS)
         return subs
 
+    async def ledger(self) -> dict[str, Any]:
+        """What this run took from the execution ledger's signals: counts by
+        ``kind:status`` and the last refusals (see :mod:`.ledger`)."""
+        seen: dict[str, Any] = await self._query(p.LEDGER)
+        return seen
+
     # --- plumbing ------------------------------------------------------------------------
     async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
         """One Update (``arg`` ``None``: no argument), retried with the same id while no
