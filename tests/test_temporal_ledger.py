@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
 from temporalio.client import WorkflowExecutionStatus
 
 from policy_engine.control.events import canonical
+from policy_engine.control.metrics import ControlMetrics
 from policy_engine.temporal import ExecutionLedgerWorkflow
+from policy_engine.temporal.worker import live_reader
 
 from support.control import control_plane, eventually, intent, replay_journal, stamp
 
@@ -24,7 +27,8 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
     temporal_address: str,
 ) -> None:
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], Any]:
-        async with control_plane(temporal_address, "ledger") as caller:
+        # A run every 4 accepted events: the signals cross continue-as-new.
+        async with control_plane(temporal_address, "ledger", events_per_run=4) as caller:
             for iid, risk in (("i1", 400), ("i2", 300), ("i3", 200)):
                 decision = await caller.request_allocation(
                     intent(iid, "BREAKOUT", "ETH-USD", risk, at=1)
@@ -71,6 +75,10 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
             outcome = await caller.ledger()
             state = await caller.get_portfolio_state()
             journal = await caller.journal()
+            # What `policy worker --metrics-port` serves: the counts, read from another thread.
+            registry = CollectorRegistry()
+            ControlMetrics(registry).watch(live_reader(caller, asyncio.get_running_loop()))
+            text = await asyncio.to_thread(generate_latest, registry)
             # A regular Update after the signals sees their effect: one order for both.
             record = await caller.close_position("i3", stamp(8))
             assert record["status"] == "closed"
@@ -78,9 +86,12 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
             await ledger.signal("finish")
             forwarded = await ledger.result()
             assert forwarded == len(broker)
-            return outcome, state, journal, await caller.snapshot()
+            return outcome, state, journal, text.decode()
 
-    outcome, state, journal, _snapshot = asyncio.run(scenario())
+    outcome, state, journal, exposition = asyncio.run(scenario())
+    assert journal["run"] >= 2  # the counts below were carried across runs
+    assert 'policy_engine_ledger_signals_total{kind="fill",status="committed"} 2.0' in exposition
+    assert 'policy_engine_ledger_signals_total{kind="close",status="invalid"} 1.0' in exposition
     counts = outcome["counts"]
     assert counts == {
         "fill:committed": 2,
@@ -102,10 +113,9 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
     assert state["totals"]["active_risk"] == 150
     assert state["totals"]["reserved_risk"] == 50
     assert state["totals"]["active_trades"] == 1
-    # Only what the core accepted is in the journal; its replay is the workflow's state.
-    kinds = [e["type"] for e in journal["events"]]
-    assert kinds.count("fill") == 2 and kinds.count("cancel") == 1 and kinds.count("close") == 1
-    core, _decisions = replay_journal(journal["events"])
+    # Only what the core accepted is journaled; the last run's journal, replayed from the
+    # snapshot it started with, is the workflow's state.
+    core, _decisions = replay_journal(journal["events"], journal["origin"])
     replayed = core.portfolio_state()
     assert canonical(replayed["totals"]) == canonical(state["totals"])
     assert canonical(replayed["trades"]) == canonical(state["trades"])

@@ -369,7 +369,18 @@ class ControlMetrics:
                 yield family
 
     def _live_families(self, live: Live) -> Iterator[Metric]:
-        policy, state, envelope = live
+        policy, state, envelope, ledger = live
+        if ledger is not None:
+            signals = CounterMetricFamily(
+                f"{PREFIX}_ledger_signals",
+                "The execution ledger's fill, cancel and close signals the control workflow "
+                "took, by outcome (committed, duplicate, unknown, invalid, ...).",
+                labels=("kind", "status"),
+            )
+            for key in sorted(ledger):
+                kind, _, status = key.partition(":")
+                signals.add_metric((kind, status), float(ledger[key]))
+            yield signals
         info = InfoMetricFamily(f"{PREFIX}_policy", "The policy in force.")
         info.add_metric(
             (), {"name": policy.name, "version": str(policy.version), "hash": policy.content_hash}

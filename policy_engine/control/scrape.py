@@ -33,6 +33,9 @@ class Live(NamedTuple):
     policy: Policy
     state: PortfolioState
     envelope: Mapping[str, Any]
+    # What the execution ledger's signals did (``kind:status`` -> count), where a shell
+    # takes them (the Temporal control workflow); None in process.
+    ledger: Mapping[str, int] | None = None
 
 
 def copy_state(state: PortfolioState) -> PortfolioState:
@@ -68,10 +71,13 @@ def core_reader(core: ControlCore, lock: threading.RLock) -> Callable[[], Live]:
 
 
 def state_reader(
-    portfolio_state: Callable[[], Mapping[str, Any]], policy: Callable[[], Policy]
+    portfolio_state: Callable[[], Mapping[str, Any]],
+    policy: Callable[[], Policy],
+    ledger: Callable[[], Mapping[str, int]] | None = None,
 ) -> Callable[[], Live]:
     """Read the live state from ``get_portfolio_state()``'s JSON (what a shell that keeps its
-    core elsewhere, such as a Temporal worker querying its workflow, can see)."""
+    core elsewhere, such as a Temporal worker querying its workflow, can see), and with
+    ``ledger`` the counts of the execution ledger's signals."""
 
     def read() -> Live:
         data = portfolio_state()
@@ -89,7 +95,7 @@ def state_reader(
             for name, totals in source.items():
                 bucket = table[name] = Bucket()
                 bucket.set_counters(_counters(totals))
-        return Live(policy(), state, data["envelope"])
+        return Live(policy(), state, data["envelope"], None if ledger is None else ledger())
 
     return read
 

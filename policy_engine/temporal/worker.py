@@ -129,8 +129,9 @@ def live_reader(
     caller: PortfolioClient, loop: asyncio.AbstractEventLoop, timeout: float = 5.0
 ) -> Callable[[], Live]:
     """Read the workflow's live state from another thread (a metrics scrape) through
-    ``loop``: ``get_portfolio_state`` each time, the policy in force (for its caps) only
-    when its hash changed (a reload), from the workflow's snapshot."""
+    ``loop``: ``get_portfolio_state`` and the ledger's counts each time, the policy in
+    force (for its caps) only when its hash changed (a reload), from the workflow's
+    snapshot."""
     current: dict[str, Any] = {}
     policies: dict[str, Policy] = {}
 
@@ -150,7 +151,11 @@ def live_reader(
             policies[digest] = load_policy_text(snap["source"], snap["path"])
         return policies[digest]
 
-    return state_reader(portfolio_state, policy)
+    def ledger() -> dict[str, int]:
+        counts: dict[str, int] = call(caller.ledger())["counts"]
+        return counts
+
+    return state_reader(portfolio_state, policy, ledger)
 
 
 __all__ = ["WORKFLOWS", "Served", "create_worker", "live_reader", "serve", "workflow_runner"]

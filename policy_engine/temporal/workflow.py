@@ -105,6 +105,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         self._runs = int(carry["runs"]) + 1
         self._subscribers = dict.fromkeys(carry["subscribers"])
         self._pushed = carry["pushed"]
+        self._ledger_counts.update(carry.get("ledger") or {})  # counters across runs
         for iid, seen, decision in p.unpack(carry["memory"])["decisions"]:
             self._memory[iid] = (seen, decision)
 
@@ -162,6 +163,7 @@ class PortfolioControlWorkflow(LedgerSignals):
                 "pushed": self._pushed,
                 "memory": p.pack({"decisions": memory}),
                 "runs": self._runs,
+                "ledger": self._ledger_counts,
             },
         )
 
