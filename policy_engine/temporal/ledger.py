@@ -9,8 +9,8 @@ are those of the Updates of the same meaning (``on_fill_update``,
 under the same lock: one total order with every Update. A signal has no answer,
 so what the core refuses (a malformed or unknown fill, a duplicate fill id, a
 cancel with nothing left to release) is logged and kept for the ``ledger`` query
-(counts by outcome, kept across continue-as-new; the last refusals), and never
-fails the workflow; ``policy worker --metrics-port`` exports the counts
+(counts by outcome and the last refusals, both kept across continue-as-new), and
+never fails the workflow; ``policy worker --metrics-port`` exports the counts
 (``policy_engine_ledger_signals_total``). A fill signalled twice is counted once
 (its fill id), so the ledger may re-send after a doubt.
 
@@ -88,9 +88,9 @@ class LedgerSignals:
 
     @workflow.query(name=p.LEDGER)
     def ledger(self) -> dict[str, Any]:
-        """What the workflow took from the ledger's signals: counts by ``kind:status`` (kept
-        across continue-as-new, so they only grow) and this run's last refusals (kind,
-        status, intent id, message)."""
+        """What the workflow took from the ledger's signals: counts by ``kind:status`` and
+        the last refusals (kind, status, intent id, message), both kept across
+        continue-as-new (the counts only grow)."""
         return {
             "counts": dict(sorted(self._ledger_counts.items())),
             "refused": list(self._ledger_refused),

@@ -105,7 +105,9 @@ class PortfolioControlWorkflow(LedgerSignals):
         self._runs = int(carry["runs"]) + 1
         self._subscribers = dict.fromkeys(carry["subscribers"])
         self._pushed = carry["pushed"]
-        self._ledger_counts.update(carry.get("ledger") or {})  # counters across runs
+        ledger = carry.get("ledger") or {}  # the ledger's counters and refusals across runs
+        self._ledger_counts.update(ledger.get("counts", {}))
+        self._ledger_refused.extend(ledger.get("refused", []))
         for iid, seen, decision in p.unpack(carry["memory"])["decisions"]:
             self._memory[iid] = (seen, decision)
 
@@ -163,7 +165,7 @@ class PortfolioControlWorkflow(LedgerSignals):
                 "pushed": self._pushed,
                 "memory": p.pack({"decisions": memory}),
                 "runs": self._runs,
-                "ledger": self._ledger_counts,
+                "ledger": {"counts": self._ledger_counts, "refused": list(self._ledger_refused)},
             },
         )
 
