@@ -6,7 +6,8 @@ Starts its own dev server and worker, runs one scenario through the control
 workflow with three registered instrument workflows (approvals, a clip,
 rejections, a full fill, closes and a cancel that change the envelope, an
 override, an equity drop, a reload, proposals from an instrument workflow,
-and a continue-as-new after 12 events), and writes every run's history as JSON
+a continue-as-new after 12 events, then fills signalled by the execution
+ledger workflow), and writes every run's history as JSON
 to tests/fixtures/temporal/. Re-record only on purpose: a fixture that no
 longer replays means the workflow's commands changed for histories already
 in flight (see tests/fixtures/temporal/README.md).
@@ -68,7 +69,20 @@ async def scenario(address: str) -> dict[str, tuple[str, str]]:
         await caller.reload(PORTFOLIO_POLICY.replace("version: 1", "version: 2"))
         await symbols[0].execute_update("propose", {"side": "long", "risk": 200}, result_type=dict)
         await symbols[1].execute_update("propose", {"side": "flat", "risk": 100}, result_type=dict)
-        await caller.close_position("a3", stamp(11))  # the 13th event: after continue-as-new
+        # The execution ledger signals a fill of a3, whose reservation expired when the
+        # proposals (stamped with workflow time) moved the clock: absorbed as an orphan
+        # position (the first event of the run after continue-as-new); then a fill for no
+        # trade (refused, not an event).
+        ledger = await client.start_workflow(
+            "ExecutionLedgerWorkflow", PORTFOLIO, id=f"{PORTFOLIO}-ledger", task_queue=QUEUE
+        )
+        fill3 = {"intent_id": "a3", "fill_id": "f3", "filled_risk_abs": 100, "timestamp": stamp(11)}
+        await ledger.signal("execution", fill3)
+        ghost = {"intent_id": "zz", "fill_id": "g", "filled_risk_abs": 5, "timestamp": stamp(11)}
+        await ledger.signal("execution", ghost)
+        while sum((await caller.ledger())["counts"].values()) < 2:
+            await asyncio.sleep(0.05)
+        await caller.close_position("a3", stamp(11))
         await caller.set_portfolio_mode(None, "judge: clear", stamp(12))
         for handle in symbols:
             await handle.signal("finish")
@@ -83,6 +97,9 @@ async def scenario(address: str) -> dict[str, tuple[str, str]]:
             n += 1
         sym = await symbols[0].fetch_history()
         histories["symbol.json"] = (symbols[0].id, sym.to_json())
+        await ledger.signal("finish")
+        await ledger.result()
+        histories["ledger.json"] = (ledger.id, (await ledger.fetch_history()).to_json())
         await client.get_workflow_handle(caller.workflow_id).terminate("recorded")
         return histories
 
