@@ -62,6 +62,14 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
                     {"intent_id": "i1", "timestamp": stamp(7), "realized_pnl": -40},
                 ),
                 ("position_closed", "not an object"),
+                # hostile shapes: each refused, none may stop the authority
+                ("execution", {}),
+                ("execution", {"intent_id": 5, "fill_id": [], "filled_risk_abs": "1"}),
+                ("execution", fill("i3", "huge", 1e308, 9)),
+                ("order_cancelled", {"intent_id": "i3", "timestamp": "yesterday"}),
+                ("position_closed", {"intent_id": "i3", "timestamp": stamp(9), "risk_abs": "x"}),
+                ("position_closed", {"intent_id": ["i3"], "timestamp": {"a": 1}}),
+                ("order_cancelled", None),
             ]
             for name, payload in broker:
                 await ledger.signal(name, payload)
@@ -91,16 +99,17 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
     outcome, state, journal, exposition = asyncio.run(scenario())
     assert journal["run"] >= 2  # the counts below were carried across runs
     assert 'policy_engine_ledger_signals_total{kind="fill",status="committed"} 2.0' in exposition
-    assert 'policy_engine_ledger_signals_total{kind="close",status="invalid"} 1.0' in exposition
+    assert 'policy_engine_ledger_signals_total{kind="close",status="invalid"} 3.0' in exposition
     counts = outcome["counts"]
     assert counts == {
         "fill:committed": 2,
         "fill:duplicate": 1,
-        "fill:invalid": 1,
+        "fill:invalid": 4,  # a negative risk, an empty object, wrong types, 1e308
         "fill:unknown": 1,
         "cancel:cancelled": 2,  # the second: already cancelled, nothing changed
+        "cancel:invalid": 2,  # a time that is not one, not an object
         "close:closed": 1,
-        "close:invalid": 1,
+        "close:invalid": 3,  # not an object, a risk that is not a number, wrong types
     }
     refused = {(r["kind"], r["status"], r["intent_id"]) for r in outcome["refused"]}
     assert ("fill", "duplicate", "i1") in refused
@@ -108,7 +117,7 @@ def test_ledger_signals_fill_cancel_and_close_in_one_order_with_the_updates(
     assert ("close", "invalid", None) in refused
     assert ("cancel", "cancelled", "i2") in refused
     assert ("fill", "unknown", "ghost") in refused
-    assert len(outcome["refused"]) == 5  # duplicate, second cancel, malformed, ghost, not an object
+    assert len(outcome["refused"]) == 12  # every signal above but the 4 accepted
     # i1 filled then closed, i2 cancelled before any fill, i3 filled 150 of 200 (50 reserved)
     assert state["totals"]["active_risk"] == 150
     assert state["totals"]["reserved_risk"] == 50

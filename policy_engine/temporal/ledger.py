@@ -74,10 +74,18 @@ class LedgerSignals:
             accepted = record.get("seq") is not None
         except (ApplicationError, EventError, ValueError, TypeError) as exc:
             status, accepted, record = "invalid", False, {"message": str(exc)}
+        except Exception as exc:  # no payload may wedge the authority
+            # Anything else is a defect, but a signal that raised would fail every retry
+            # of the workflow task and stop the portfolio: it is counted and logged instead
+            # (deterministically: the same history takes the same path on replay).
+            status, accepted = "error", False
+            record = {"message": f"{type(exc).__name__}: {exc}"}
+            workflow.logger.error("ledger %s raised %s", kind, record["message"])
         key = f"{kind}:{status}"
         self._ledger_counts[key] = self._ledger_counts.get(key, 0) + 1
         if not accepted:
             iid = payload.get("intent_id") if isinstance(payload, dict) else None
+            iid = iid if isinstance(iid, str) else None  # an id only when it is one
             refusal = {"kind": kind, "status": status, "intent_id": iid}
             message = record.get("message") or f"{kind} of {iid}: {status}, nothing changed"
             refusal["message"] = str(message)
