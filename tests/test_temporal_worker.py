@@ -173,3 +173,37 @@ def test_the_worker_refuses_a_policy_that_does_not_load(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "broken.yaml:" in result.stderr and "PT" in result.stderr
+
+
+def test_a_worker_without_equity_serves_a_running_portfolio_but_starts_none(
+    temporal_address: str, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """Starting a portfolio at equity zero would make every cap zero: without --equity a
+    worker only serves a running workflow, and says how to start one."""
+    refused = subprocess.run(
+        [POLICY_CLI, "worker", POLICY, "--address", temporal_address, "--portfolio", "no-eq"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "error: portfolio-control/no-eq is not running: give its opening equity (--equity) "
+        "to start it\n"
+    )
+
+    async def scenario() -> tuple[str, str]:
+        first = _worker(temporal_address, "no-eq", "--equity", "50000", "--task-queue", "tq-neq")
+        reaper.append(first)
+        started = await _ready_line(first)
+        second = _worker(temporal_address, "no-eq", "--task-queue", "tq-neq")
+        reaper.append(second)
+        served = await _ready_line(second)
+        caller = PortfolioClient(await Client.connect(temporal_address), "no-eq", "tq-neq")
+        assert (await caller.get_portfolio_state())["equity"] == 50_000
+        await caller.client.get_workflow_handle(caller.workflow_id).terminate("test over")
+        return started, served
+
+    started, served = asyncio.run(scenario())
+    assert "workflow started with portfolio-default v1" in started
+    assert "workflow already running with portfolio-default v1" in served

@@ -42,9 +42,9 @@ def ran_the_sdk() -> bool:
 @click.option(
     "--equity",
     type=float,
-    default=0.0,
-    show_default=True,
-    help="Opening equity, used only if this worker starts the workflow.",
+    default=None,
+    help="Opening equity: required when this worker starts the workflow (it is not "
+    "running), ignored when it serves a running one.",
 )
 @click.option("--task-queue", default=DEFAULT_TASK_QUEUE, show_default=True)
 @click.option("--namespace", default="default", show_default=True)
@@ -87,7 +87,7 @@ def worker_command(
     policy_path: str,
     address: str,
     portfolio: str,
-    equity: float,
+    equity: float | None,
     task_queue: str,
     namespace: str,
     events_per_run: int,

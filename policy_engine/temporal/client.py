@@ -38,6 +38,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -46,7 +47,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from ..control.events import (
     DEFAULT_MAX_SKEW,
@@ -180,6 +181,17 @@ class PortfolioClient:
         except RPCError as exc:
             raise rpc_error(self.workflow_id, exc) from None
         return True
+
+    async def running(self) -> bool:
+        """Whether the portfolio's control workflow is running (a closed one answers
+        queries but decides nothing)."""
+        try:
+            info = await self._handle.describe(rpc_timeout=self._timeout)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise rpc_error(self.workflow_id, exc) from None
+        return info.status == WorkflowExecutionStatus.RUNNING
 
     # --- allocation ----------------------------------------------------------------------
     async def request_allocation(

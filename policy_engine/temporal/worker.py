@@ -33,7 +33,7 @@ from ..control.scrape import Live, state_reader
 from ..engine.policy import Policy, load_policy_text
 from . import protocol as p
 from .activities import AllocationActivities
-from .client import PortfolioClient
+from .client import PortfolioClient, PortfolioNotRunning
 from .instrument import SymbolWorkflow
 from .ledger import ExecutionLedgerWorkflow
 from .workflow import PortfolioControlWorkflow
@@ -97,7 +97,7 @@ async def serve(
     policy: Policy,
     *,
     portfolio: str,
-    equity: float,
+    equity: float | None,
     task_queue: str = p.DEFAULT_TASK_QUEUE,
     namespace: str = "default",
     stop: asyncio.Event,
@@ -107,9 +107,11 @@ async def serve(
     sticky_timeout: float = 5.0,
     metrics: ControlMetrics | None = None,
 ) -> None:
-    """Run a worker until ``stop`` is set, starting ``portfolio``'s control workflow if it
-    is not running. Raises :class:`~.client.ControlPlaneUnavailable` when the server
-    cannot be reached."""
+    """Run a worker until ``stop`` is set, starting ``portfolio``'s control workflow with
+    ``equity`` if it is not running (``equity=None`` only serves a running one: a missing
+    equity must not start a portfolio at zero, where every cap is zero). Raises
+    :class:`~.client.ControlPlaneUnavailable` when the server cannot be reached,
+    :class:`~.client.PortfolioNotRunning` when there is nothing to serve and no equity."""
     caller = await PortfolioClient.connect(
         address, portfolio=portfolio, task_queue=task_queue, namespace=namespace
     )
@@ -117,9 +119,17 @@ async def serve(
         metrics.watch(live_reader(caller, asyncio.get_running_loop()))
     worker = create_worker(caller.client, task_queue, sticky_timeout=sticky_timeout)
     async with worker:
-        started = await caller.start(
-            policy, equity=equity, events_per_run=events_per_run, task_timeout=task_timeout
-        )
+        if equity is None:
+            if not await caller.running():
+                raise PortfolioNotRunning(
+                    f"{caller.workflow_id} is not running: give its opening equity "
+                    "(--equity) to start it"
+                )
+            started = False
+        else:
+            started = await caller.start(
+                policy, equity=equity, events_per_run=events_per_run, task_timeout=task_timeout
+            )
         state = await caller.get_portfolio_state()
         ready(Served(caller.workflow_id, started, dict(state["policy"])))
         await stop.wait()
