@@ -102,8 +102,15 @@ class Allocation(CoreBase):
         mutated = False
         cohort = policy.cohort_of(intent.symbol, intent.correlation_bucket)
         takes_risk = approved and not (intent.side == "flat" or intent.reduce_only)
+        # The declared scopes' buckets, read from the intent once: the windows count the
+        # decision in them and a new trade is reserved in them.
+        scopes = (
+            policy.scopes_of(lambda name: getattr(intent, name, None))
+            if policy.data.scope_fields
+            else None
+        )
         if self.windows.by_kind:
-            self.count_decision(intent, cohort, approved, takes_risk)
+            self.count_decision(intent, cohort, approved, takes_risk, scopes)
         if takes_risk:
             mutated = True
             units = to_units(facts["approved_risk_abs"])
@@ -125,9 +132,7 @@ class Allocation(CoreBase):
             if values != policy.no_keys:  # most intents carry none of these fields
                 keys = zip(policy.key_fields, values, strict=True)
                 trade.keys = {k: v for k, v in keys if v is not None}
-                trade.scopes = policy.scopes_of(trade.field)
-            elif policy.data.scope_fields:
-                trade.scopes = policy.scopes_of(trade.field)
+            trade.scopes = scopes
             book.reserve(trade)
             reserved = units / _SCALE
         record: Record | None = None
@@ -162,10 +167,15 @@ class Allocation(CoreBase):
         return decision, record, out
 
     def count_decision(
-        self, intent: PortfolioIntent, cohort: str, approved: bool, takes_risk: bool
+        self,
+        intent: PortfolioIntent,
+        cohort: str,
+        approved: bool,
+        takes_risk: bool,
+        scopes: dict[str, str] | None,
     ) -> None:
-        """The rolling windows count the decision (after it: an intent never sees itself)."""
-        scopes = self.policy.scopes_of(lambda name: getattr(intent, name, None))
+        """The rolling windows count the decision in its buckets (``scopes``: the declared
+        scopes' ones) after it: an intent never sees itself."""
         keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
         if scopes:
             keys.update(scopes)
