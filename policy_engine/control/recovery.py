@@ -150,7 +150,7 @@ def _rebuild(result: Scan, read: Callable[[str], bytes]) -> tuple[ControlCore, i
             fh.seek(candidate.offset)
             line = parse(where, candidate.line, unseal(fh.readline())[0])
             if not older_format(line):  # an older version's checkpoint: look further back
-                last, held = candidate, line
+                last, held = candidate, line  # and the file is just past it
                 break
         if last is None or held is None:
             fh.seek(0)
@@ -159,8 +159,6 @@ def _rebuild(result: Scan, read: Callable[[str], bytes]) -> tuple[ControlCore, i
             stream: Iterator[Mapping[str, Any]] = itertools.chain(pending, events)
             cp_line = None
         else:
-            fh.seek(last.offset)
-            fh.readline()
             core = checkpoint_core(where, last.line, held, last.events)
             stream = _events(where, fh, last.line + 1, result.lines)
             cp_line = last.line

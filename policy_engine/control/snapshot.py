@@ -31,7 +31,9 @@ from .state import COUNTERS, Bucket, PortfolioState
 if TYPE_CHECKING:
     from .base import CoreBase
 
-FORMAT = "policy-engine/core-snapshot/8"
+FORMAT_PREFIX = "policy-engine/core-snapshot/"
+FORMAT_VERSION = 8
+FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 
 Snapshot = dict[str, Any]
 
@@ -218,4 +220,22 @@ def _verify(core: CoreBase) -> None:
             raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
 
 
-__all__ = ["FORMAT", "Snapshot", "restore", "take"]
+def older_format(data: Any) -> bool:
+    """Whether ``data`` names a snapshot format an older version wrote (one this version no
+    longer restores; its events, not its snapshot, are then the record)."""
+    name = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name.startswith(FORMAT_PREFIX):
+        return False
+    number = name.removeprefix(FORMAT_PREFIX)
+    return number.isdigit() and int(number) < FORMAT_VERSION
+
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_PREFIX",
+    "FORMAT_VERSION",
+    "Snapshot",
+    "older_format",
+    "restore",
+    "take",
+]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..document.yaml_source import read_policy_bytes
+from . import snapshot as snapshots
 from .chain import GENESIS, link, unseal
 from .core import ControlCore
 from .events import EventError, Record, canonical
@@ -35,7 +36,6 @@ from .journal import (
     loads,
     torn_message,
 )
-from .snapshot import FORMAT as SNAPSHOT_FORMAT
 
 
 class JournalIntegrityError(EventError):
@@ -139,21 +139,10 @@ def parse(path: str, number: int, body: bytes) -> dict[str, Any]:
     return event
 
 
-FORMAT_PREFIX = "policy-engine/core-snapshot/"
-
-
 def older_format(event: dict[str, Any]) -> bool:
-    """Whether a checkpoint line holds a snapshot an older version wrote (a format this
-    version no longer restores). The events are the record: recovery and verification pass
-    over such a checkpoint and replay the events around it instead."""
-    snapshot = event.get("snapshot")
-    if not isinstance(snapshot, dict):
-        return False
-    name = snapshot.get("format")
-    if not isinstance(name, str) or not name.startswith(FORMAT_PREFIX):
-        return False
-    number = name.removeprefix(FORMAT_PREFIX)
-    return number.isdigit() and int(number) < int(SNAPSHOT_FORMAT.removeprefix(FORMAT_PREFIX))
+    """Whether a checkpoint line holds a snapshot an older version wrote: recovery and
+    verification pass over it and replay the events around it instead."""
+    return snapshots.older_format(event.get("snapshot"))
 
 
 def checkpoint_core(path: str, number: int, event: dict[str, Any], events: int) -> ControlCore:
