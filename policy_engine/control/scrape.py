@@ -43,13 +43,14 @@ def copy_state(state: PortfolioState) -> PortfolioState:
     out = PortfolioState(state.equity, state.peak_equity)
     out.set_override(state.mode_override, state.mode_override_reason)
     out.set_counters(state.counters())
-    for scope in list(state.scopes):
-        out.scopes[scope] = {}
     tables = [
         (out.strategies, state.strategies),
         (out.symbols, state.symbols),
         (out.cohorts, state.cohorts),
-        *((out.scopes[scope], values) for scope, values in list(state.scopes.items())),
+        *(
+            (out.scopes.setdefault(scope, {}), values)
+            for scope, values in list(state.scopes.items())
+        ),
     ]
     for mine, theirs in tables:
         for name, bucket in list(theirs.items()):
