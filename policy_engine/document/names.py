@@ -35,24 +35,6 @@ INTENT_FIELDS: dict[str, Type] = {
 # the intent's event time (its `timestamp`, read as a time).
 INTENT_DERIVED: dict[str, Type] = {"risk": t.NUMBER, "cohort": t.STRING, "time": t.TIME}
 
-PORTFOLIO_FIELDS: dict[str, Type] = {
-    "equity": t.NUMBER,
-    "peak_equity": t.NUMBER,
-    "drawdown": t.NUMBER,
-    "active_risk": t.NUMBER,
-    "reserved_risk": t.NUMBER,
-    "heat": t.NUMBER,
-    "open_positions": t.NUMBER,
-    "active_trades": t.NUMBER,
-    "long_risk": t.NUMBER,
-    "short_risk": t.NUMBER,
-    "net_risk": t.NUMBER,
-    "day_start_equity": t.NUMBER,
-    "day_pnl": t.NUMBER,
-    "day_realized_pnl": t.NUMBER,
-    "loss_streak": t.NUMBER,
-}
-
 # Live counters of a strategy, symbol or cohort bucket: risk, counts, the heat by side
 # (`net_risk` is long minus short), the trading day's realized P&L and the loss streak.
 LIVE_FIELDS: dict[str, Type] = {
@@ -66,6 +48,17 @@ LIVE_FIELDS: dict[str, Type] = {
     "net_risk": t.NUMBER,
     "day_realized_pnl": t.NUMBER,
     "loss_streak": t.NUMBER,
+}
+
+# The portfolio has every live counter of a bucket, and its equity, peak, drawdown and the
+# trading day's starting equity and P&L.
+PORTFOLIO_FIELDS: dict[str, Type] = {
+    "equity": t.NUMBER,
+    "peak_equity": t.NUMBER,
+    "drawdown": t.NUMBER,
+    **LIVE_FIELDS,
+    "day_start_equity": t.NUMBER,
+    "day_pnl": t.NUMBER,
 }
 
 MODE_FIELDS: dict[str, Type] = {
