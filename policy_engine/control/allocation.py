@@ -39,11 +39,18 @@ class Allocation(CoreBase):
         build: bool = ...,
         teach: bool = ...,
         decide: Literal[True] = ...,
+        admitted: bool = ...,
     ) -> tuple[AllocationDecision, Record | None, Outputs]: ...
 
     @overload
     def request(
-        self, intent: PortfolioIntent, *, build: bool = ..., teach: bool = ..., decide: bool
+        self,
+        intent: PortfolioIntent,
+        *,
+        build: bool = ...,
+        teach: bool = ...,
+        decide: bool,
+        admitted: bool = ...,
     ) -> tuple[AllocationDecision | None, Record | None, Outputs]: ...
 
     def request(
@@ -53,12 +60,15 @@ class Allocation(CoreBase):
         build: bool = True,
         teach: bool = False,
         decide: bool = True,
+        admitted: bool = False,
     ) -> tuple[AllocationDecision | None, Record | None, Outputs]:
         """Decide ``intent`` against the live state and reserve what is approved.
 
         The decision record is built only when ``build`` (someone consumes it);
         ``teach`` adds the teaching line. Without ``decide`` (a replay, which keeps
-        only the records) no :class:`AllocationDecision` is built.
+        only the records) no :class:`AllocationDecision` is built. ``admitted``: the
+        shell's :meth:`admit` just passed this intent with nothing applied since, so its
+        id is not checked twice (a replay checks it here: old journals hold reused ids).
         """
         seq = self.next_seq()
         book = self.book
@@ -68,7 +78,7 @@ class Allocation(CoreBase):
         before = totals(state) if build else None
         policy = self.policy
         iid = intent.intent_id
-        duplicate = self.duplicate_message(iid)
+        duplicate = None if admitted else self.duplicate_message(iid)
         if duplicate is not None:
             return self.refuse(
                 seq,

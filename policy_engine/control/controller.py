@@ -235,7 +235,7 @@ class PortfolioController(Reloading):
             if self._journal is not None:
                 self._journal.write(intent_event(parsed))
             decision, record, out = core.request(
-                parsed, build=want or self._build, teach=self._teach()
+                parsed, build=want or self._build, teach=self._teach(), admitted=True
             )
             if out.records or out.logs or out.broadcast is not None:
                 self._run(out)

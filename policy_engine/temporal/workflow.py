@@ -259,7 +259,9 @@ class PortfolioControlWorkflow(LedgerSignals):
             if refused is not None:  # a reused id, a timestamp too far ahead: not an event
                 self._log(refused[2])
                 return refused[0].model_dump(mode="json")
-            decision, _record, out = self._core.request(parsed, build=False, teach=_teach())
+            decision, _record, out = self._core.request(
+                parsed, build=False, teach=_teach(), admitted=True
+            )
             self._accepted(event, out)
             result = decision.model_dump(mode="json")
             self._remember(parsed.intent_id, seen, result)
