@@ -340,7 +340,6 @@ def check_reason(reason: Any) -> str:
 
 
 # Admission (the live shells): how far ahead of the shell's clock an event may be stamped.
-CLOCK_SKEW_CODE = "rejected_clock_skew"
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
 Clock = Callable[[], datetime]
 

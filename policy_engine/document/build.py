@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from .. import diagnostics as d
+from ..decision_codes import rule_code
 from ..diagnostics import Diagnostic, PolicyError
 from ..lang import eventtime
 from ..lang.eventtime import MAX_TIME, MIN_TIME
@@ -355,7 +356,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         when=when,
         on_exceed=raw.get("on_exceed", "reject"),
         enforcement=raw.get("enforcement", "enforce"),
-        code=raw.get("code", "rejected_" + re.sub(r"[^a-z0-9]+", "_", rule_id.lower()).strip("_")),
+        code=raw["code"] if "code" in raw else rule_code(rule_id),
         message=text,
         description=raw.get("description"),
         enforce_from=enforce_from,

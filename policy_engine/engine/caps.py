@@ -22,6 +22,7 @@ from ..lang import syntax as s
 from ..lang.errors import EvalError
 from .interpreter import Env, evaluate
 from .policy import Policy
+from .runtime import MODE_FROM_OVERRIDE
 
 SCOPES = ("portfolio", "strategy", "symbol", "cohort")
 
@@ -127,7 +128,7 @@ class Caps:
             policy.data.modes[mode.level],
             0.0,
         )
-        env.overridden = mode.source == "override"
+        env.overridden = mode.source == MODE_FROM_OVERRIDE
         out: list[tuple[str, float]] = []
         for cap in self.caps:
             if cap.scope != scope:

@@ -22,7 +22,7 @@ from ..document.names import Ref
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
 from .outcome import Outcome
-from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
+from .runtime import MODE_FROM_OVERRIDE, MODE_FROM_TIERS, ZERO_BUCKET, RuntimeData, quantize_down
 
 Chain = Callable[[Any, Any], Outcome]
 EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
@@ -112,7 +112,7 @@ class Emitter:
             return f"P_{key}" if key in self.hoisted else f"snap.{key}"
         if src == "mode":
             if key == "source":
-                return "('override' if ov else 'drawdown')"
+                return f"({MODE_FROM_OVERRIDE!r} if ov else {MODE_FROM_TIERS!r})"
             return f"M_{key}" if key in self.hoisted_mode else f"M[{key!r}]"
         if src == "param":
             value = self.data.params[key]

@@ -24,7 +24,15 @@ from ..lang import syntax as s
 from ..lang.errors import EvalError
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
-from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down, within
+from .runtime import (
+    MODE_FROM_OVERRIDE,
+    MODE_FROM_TIERS,
+    ZERO_BUCKET,
+    ModeState,
+    RuntimeData,
+    quantize_down,
+    within,
+)
 
 Trace = dict[str, Any]
 _ABSENT: Any = object()
@@ -110,7 +118,7 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = (
             env.mode.values[key]
             if key != "source"
-            else ("override" if env.overridden else "drawdown")
+            else (MODE_FROM_OVERRIDE if env.overridden else MODE_FROM_TIERS)
         )
     elif src == "param":
         value = data.params[key]
