@@ -157,7 +157,13 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics), key=lambda d: d.sort_key)
 
 
-class PolicyError(Exception):
+class PolicyEngineError(Exception):
+    """The root of every exception policy-engine raises on purpose: ``except
+    PolicyEngineError`` catches a bad policy, bad input, an evaluation or a journal problem,
+    and nothing else (a bug still surfaces as what it is)."""
+
+
+class PolicyError(PolicyEngineError):
     """A policy could not be loaded. Carries every diagnostic, sorted."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:

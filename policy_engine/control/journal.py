@@ -45,6 +45,7 @@ from typing import Any, Literal, NoReturn, Protocol, cast
 
 import orjson
 
+from ..diagnostics import PolicyEngineError
 from .chain import GENESIS, MARK, SUFFIX, seal
 from .events import EventError, json_default
 
@@ -63,8 +64,8 @@ class JournalSink(Protocol):
     def close(self) -> None: ...
 
 
-class JournalError(RuntimeError):
-    """The journal file cannot be opened, locked or written."""
+class JournalError(PolicyEngineError, RuntimeError):
+    """The journal cannot be opened, locked, written or trusted: the root of its errors."""
 
 
 class JournalLockedError(JournalError):
@@ -79,7 +80,7 @@ class JournalWriteError(JournalError):
     """A write failed, or the journal vanished: the writer refuses every later event."""
 
 
-class TornJournalError(EventError):
+class TornJournalError(JournalError, EventError):
     """The journal's last line is incomplete: a write cut short by a crash."""
 
 

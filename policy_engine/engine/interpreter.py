@@ -22,6 +22,7 @@ from ..document.checker import CheckedPolicy
 from ..document.names import Ref, Scope
 from ..lang import syntax as s
 from ..lang.errors import EvalError
+from ..lang.errors import EvalErrorKind as E
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
 from .runtime import (
@@ -83,9 +84,11 @@ class Env:
 def _config(table: Mapping[str, Mapping[str, Any]], name: str, key: str, what: str) -> Any:
     cfg = table.get(name)
     if cfg is None:
-        raise EvalError(f"unknown_{what}", f"{what} `{name}` is not declared in the policy")
+        raise EvalError(
+            E.UNDECLARED, f"{what} `{name}` is not declared in the policy", namespace=what
+        )
     if key not in cfg:
-        raise EvalError("missing_key", f"{what} `{name}` has no `{key}`")
+        raise EvalError(E.MISSING_KEY, f"{what} `{name}` has no `{key}`")
     return cfg[key]
 
 
@@ -101,7 +104,7 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = getattr(intent, key, _ABSENT)
         if value is _ABSENT:  # an input read from an intent not validated by this policy
             raise EvalError(
-                "missing_input",
+                E.MISSING_INPUT,
                 f"the intent has no `{key}` (validate it with the policy's intent model)",
             )
     elif src == "intent_risk":
@@ -114,7 +117,7 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         value = getattr(snap, key)
     elif src == "mode":
         if env.mode is None:
-            raise EvalError("internal", "the mode is not known yet")
+            raise EvalError(E.INTERNAL, "the mode is not known yet")
         value = (
             env.mode.values[key]
             if key != "source"
@@ -136,7 +139,9 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
         if ns == "cohort":
             name = data.cohort_name(intent.symbol, intent.correlation_bucket)
         if ns == "strategy" and part != "name" and name not in data.strategies:
-            raise EvalError("unknown_strategy", f"strategy `{name}` is not declared in the policy")
+            raise EvalError(
+                E.UNDECLARED, f"strategy `{name}` is not declared in the policy", namespace=ns
+            )
         if part == "name":
             value = name
         elif part == "symbols":
@@ -173,7 +178,7 @@ def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
     scope, field = ref.scope, env.data.scope_fields[ref.scope]
     selected = getattr(env.intent, field, None)
     if selected is None:
-        raise EvalError("no_scope", f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
+        raise EvalError(E.NO_SCOPE, f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
     if ref.source == "scope_name":
         return selected
     if ref.source == "scope_live":
@@ -184,7 +189,7 @@ def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
 def _not_nan(value: float, node: s.Expr) -> float:
     # +inf is a legitimate "no limit" and -inf a closed one; only NaN has no meaning.
     if isinstance(value, float) and math.isnan(value):
-        raise EvalError("not_finite", f"`{s.unparse(node)}` is NaN")
+        raise EvalError(E.NOT_FINITE, f"`{s.unparse(node)}` is NaN")
     return value
 
 
@@ -208,7 +213,7 @@ def evaluate(
                 value = container[int(k) if isinstance(container, list) else k]
             except (KeyError, IndexError, TypeError, ValueError):
                 raise EvalError(
-                    "missing_key", f"`{s.unparse(target)}` has no entry `{k}`"
+                    E.MISSING_KEY, f"`{s.unparse(target)}` has no entry `{k}`"
                 ) from None
         case s.Call(func=func, args=args):
             vals = [evaluate(a, env, trace, seen) for a in args]
@@ -229,7 +234,7 @@ def evaluate(
             else:
                 if b == 0:
                     raise EvalError(
-                        "division_by_zero", f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`"
+                        E.DIVISION_BY_ZERO, f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`"
                     )
                 value = a / b
         case s.Compare(first=first, ops=ops, rest=rest):
@@ -272,7 +277,7 @@ def _compare(op: str, a: Any, b: Any, node: s.Expr) -> bool:
         return a not in b
     for v in (a, b):
         if v is None:
-            raise EvalError("null_value", f"a null value in `{s.unparse(node)}`")
+            raise EvalError(E.NULL_VALUE, f"a null value in `{s.unparse(node)}`")
     if op == "<":
         return bool(a < b)
     if op == "<=":
@@ -306,7 +311,9 @@ def select_mode(
         severity = data.severity.get(override)
         if severity is None:
             raise EvalError(
-                "unknown_mode", f"the override `{override}` is not a mode the policy declares"
+                E.UNDECLARED,
+                f"the override `{override}` is not a mode the policy declares",
+                namespace="mode",
             )
         if severity > chosen.index:
             return data.modes[severity], True
@@ -424,6 +431,6 @@ def latch_holds(checked: CheckedPolicy, data: RuntimeData, name: str, snap: Any)
 
 
 def _internal(exc: Exception, at: str) -> EvalError:
-    err = EvalError("internal", f"{type(exc).__name__}: {exc}")
+    err = EvalError(E.INTERNAL, f"{type(exc).__name__}: {exc}")
     err.at = at
     return err
