@@ -146,13 +146,6 @@ def suggest(word: str, options: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """`` (did you mean `X`?)`` to append to a message, or nothing. Prefer passing
-    :func:`suggest` as the diagnostic's ``help``: the rich output gives it its own line."""
-    hint = suggest(word, options)
-    return f" ({hint})" if hint else ""
-
-
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics), key=lambda d: d.sort_key)
 

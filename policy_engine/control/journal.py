@@ -151,7 +151,6 @@ class JournalWriter:
         self._unsynced = 0
         self._batch_start: datetime | None = None
         self._prev: str | None = GENESIS
-        self.checkpoint_error: str | None = None
         if isinstance(target, list):
             self._list = target
             return
@@ -232,10 +231,9 @@ class JournalWriter:
         assert self._snapshot is not None
         try:
             snap = self._snapshot()
-        except EventError as exc:  # e.g. a policy without its text: checkpoints are an
+        except EventError:  # e.g. a policy without its text: checkpoints are an
             # optimisation, never a reason to refuse an event; recovery replays further back
             self.checkpoint_every = None
-            self.checkpoint_error = str(exc)
             return
         line = {"type": CHECKPOINT, "seq": snap["seq"], "snapshot": snap}
         try:

@@ -102,12 +102,12 @@ class Policy:
         self.chain: Chain
         self.chain, self.chain_source = compile_chain(checked, self.data)
         self._envelope_fn: EnvelopeFn
-        self._envelope_fn, self.envelope_source = compile_envelope(checked, self.data)
+        self._envelope_fn, _source = compile_envelope(checked, self.data)
         self.latch_names: tuple[str, ...] = tuple(spec.latches)
         # The generated latch conditions (None where one raises: the interpreter then names
         # the cause); public, like `chain`, for tests that prove the fast path runs.
         self.latch_fn: LatchFn
-        self.latch_fn, self.latches_source = compile_latches(checked, self.data)
+        self.latch_fn, _source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
         self.explainer = Explainer(self)
 
