@@ -1,0 +1,336 @@
+"""`policy lsp` (issue 21), driven over stdio by a real LSP client (pytest-lsp).
+
+One server serves the module, on a copy of the bundled policies: every feature on every
+bundled policy, a typo appearing and disappearing as the text changes, a file that is not
+YAML, decision test files, and a client that sends nonsense. What the server says is
+compared with what the command line says: `policy-check`'s diagnostics, `policy fmt`'s
+output byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import LanguageClient
+
+from policy_engine.analysis.check import check_file
+from policy_engine.document.formatter import format_policy
+
+from support.lsp_session import (
+    SERVER,
+    apply,
+    change,
+    close,
+    doc,
+    initialize_params,
+    open_text,
+    position_of,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = sorted(
+    p.name for p in (ROOT / "policies").glob("*.yaml") if not p.name.endswith("_test.yaml")
+)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    here = tmp_path_factory.mktemp("policies")
+    for p in (ROOT / "policies").glob("*.yaml"):
+        shutil.copy(p, here / p.name)
+    return here
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
+async def client(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[None]:
+    await lsp_client.initialize_session(initialize_params(workspace))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+async def test_a_bundled_policy_gets_policy_checks_findings(
+    client: LanguageClient, workspace: Path, name: str
+) -> None:
+    path = workspace / name
+    found = await open_text(client, path)
+    expected = check_file(str(path)).diagnostics
+    assert [(x.code, x.range.start.line + 1, x.range.start.character + 1) for x in found] == [
+        (x.code, x.span.line, x.span.col) for x in expected
+    ]
+    close(client, path)
+
+
+async def test_a_typo_appears_with_its_fix_and_disappears(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    good = path.read_text("utf-8")
+    assert await open_text(client, path, good) == []
+    typo = good.replace("limit: params.symbol_cap", "limit: params.symbol_cpa", 1)
+    found = await change(client, path, typo, 2)
+    assert [x.code for x in found] == ["PT301"]
+    (x,) = found
+    assert x.range == lsp.Range(
+        start=position_of(typo, "params.symbol_cpa"),
+        end=position_of(typo, "params.symbol_cpa", shift=len("params.symbol_cpa")),
+    )
+    assert x.severity == lsp.DiagnosticSeverity.Error
+    assert "unknown name `params.symbol_cpa`" in x.message
+    assert "help: did you mean `params.symbol_cap`?" in x.message
+    assert x.code_description is not None and x.code_description.href.endswith("codes.md#pt301")
+    fixes = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=doc(path),
+            range=x.range,
+            context=lsp.CodeActionContext(diagnostics=[x]),
+        )
+    )
+    fix = next(f for f in fixes or [] if isinstance(f, lsp.CodeAction) and f.is_preferred)
+    assert fix.title == "Replace with `params.symbol_cap`"
+    assert fix.edit is not None and fix.edit.changes is not None
+    fixed = apply(typo, fix.edit.changes[path.as_uri()])
+    assert fixed == good
+    assert await change(client, path, fixed, 3) == []
+    close(client, path)
+
+
+async def test_text_that_is_not_yaml_gets_pt101_and_no_formatting(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "broken.yaml"
+    text = "api_version: policy-engine/v1\nparams: [1, 2\nrules:\n  - id: x\n"
+    path.write_text(text)
+    found = await open_text(client, path, text)
+    assert [x.code for x in found] == ["PT101"]
+    assert found[0].range.start.line >= 1
+    edits = await client.text_document_formatting_async(
+        lsp.DocumentFormattingParams(text_document=doc(path), options=_options())
+    )
+    assert edits is None
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(text_document=doc(path))
+    )
+    assert symbols == []
+    close(client, path)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+async def test_formatting_is_policy_fmt_byte_for_byte(
+    client: LanguageClient, workspace: Path, name: str
+) -> None:
+    path = workspace / name
+    # redundant parentheses around the first plain `require`, and a value spaced out
+    messy = re.sub(
+        r"(\n    require: )([^\"'\n]+)\n", r"\1( \2 )\n", path.read_text("utf-8"), count=1
+    ).replace("category: ", "category:   ", 1)
+    await open_text(client, path, messy)
+    edits = await client.text_document_formatting_async(
+        lsp.DocumentFormattingParams(text_document=doc(path), options=_options())
+    )
+    assert edits is not None
+    assert apply(messy, edits) == format_policy(messy)
+    assert format_policy(messy) != messy
+    close(client, path)
+
+
+async def test_range_formatting_touches_only_the_range(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    good = format_policy(path.read_text("utf-8"))
+    messy = good.replace(
+        "require: not mode.flatten_only", "require: (not mode.flatten_only)"
+    ).replace(
+        "require: portfolio.active_trades < params.max_positions",
+        "require: (portfolio.active_trades < params.max_positions)",
+    )
+    await open_text(client, path, messy)
+    first = position_of(messy, "(not mode.flatten_only)")
+    edits = await client.text_document_range_formatting_async(
+        lsp.DocumentRangeFormattingParams(
+            text_document=doc(path),
+            range=lsp.Range(start=first, end=first),
+            options=_options(),
+        )
+    )
+    assert edits is not None
+    result = apply(messy, edits)
+    assert "require: not mode.flatten_only\n" in result
+    assert "require: (portfolio.active_trades < params.max_positions)" in result
+    close(client, path)
+
+
+async def _complete(
+    client: LanguageClient, path: Path, text: str, where: lsp.Position
+) -> list[str]:
+    answer = await client.text_document_completion_async(
+        lsp.CompletionParams(text_document=doc(path), position=where)
+    )
+    assert isinstance(answer, lsp.CompletionList)
+    return [i.label for i in answer.items]
+
+
+async def test_completion_offers_fields_names_functions_and_keys(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    text = path.read_text("utf-8")
+    await open_text(client, path, text)
+    after = "limit: params."
+    assert set(await _complete(client, path, text, position_of(text, after, shift=len(after)))) == {
+        "heat_cap",
+        "symbol_cap",
+        "cohort_cap",
+        "max_positions",
+    }
+    after = "require: not mode."
+    fields = await _complete(client, path, text, position_of(text, after, shift=len(after)))
+    assert {"flatten_only", "risk_multiplier", "name"} <= set(fields)
+    after = "require: strategy."
+    fields = await _complete(client, path, text, position_of(text, after, shift=len(after)))
+    assert {"enabled", "max_trades", "active_trades", "heat"} <= set(fields)
+    after = "require: "
+    names = await _complete(client, path, text, position_of(text, after, shift=len(after)))
+    assert {"intent", "portfolio", "params.heat_cap", "min", "clamp", '"defensive"'} <= set(names)
+    # YAML keys: at the top level, and inside a rule
+    edited = text.replace("reservation_ttl_sec: 300", "reservation_ttl_sec: 300\nwin", 1)
+    await change(client, path, edited, 2)
+    keys = await _complete(client, path, edited, position_of(edited, "\nwin", shift=4))
+    assert {"windows", "latches", "integrity", "rules"} <= set(keys)
+    edited = text.replace("    on_exceed: clip", "    on_", 1)
+    await change(client, path, edited, 3)
+    keys = await _complete(client, path, edited, position_of(edited, "    on_", shift=7))
+    assert {"on_exceed", "enforcement", "message", "when"} <= set(keys)
+    close(client, path)
+
+
+async def _hover(client: LanguageClient, path: Path, where: lsp.Position) -> str:
+    answer = await client.text_document_hover_async(
+        lsp.HoverParams(text_document=doc(path), position=where)
+    )
+    assert answer is not None and isinstance(answer.contents, lsp.MarkupContent)
+    return answer.contents.value
+
+
+async def test_hover_says_types_values_signatures_and_rules(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    text = path.read_text("utf-8")
+    await open_text(client, path, text)
+    at = position_of(text, "limit: params.symbol_cap", shift=len("limit: params.sym"))
+    assert await _hover(client, path, at) == "`params.symbol_cap`: `number = 1500`"
+    at = position_of(
+        text, "params.heat_cap * portfolio.equity", shift=len("params.heat_cap * port")
+    )
+    assert await _hover(client, path, at) == "`portfolio.equity`: `number`"
+    at = position_of(text, "id: symbol-cap", shift=6)
+    meaning = await _hover(client, path, at)
+    assert meaning.startswith("rule `symbol-cap` (SYMBOL): clips the risk to")
+    assert "rejected_symbol_cap" in meaning
+    with_min = text.replace(
+        "limit: params.symbol_cap * mode", "limit: min(params.symbol_cap, 10) * mode", 1
+    )
+    await change(client, path, with_min, 2)
+    assert (await _hover(client, path, position_of(with_min, "min(", shift=1))).startswith(
+        "`min(x, ...)`"
+    )
+    close(client, path)
+
+
+async def test_definition_references_and_rename_span_the_policy_and_its_tests(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    text = path.read_text("utf-8")
+    await open_text(client, path, text)
+    use = position_of(text, "limit: params.symbol_cap", shift=len("limit: params."))
+    found = await client.text_document_definition_async(
+        lsp.DefinitionParams(text_document=doc(path), position=use)
+    )
+    assert isinstance(found, list) and len(found) == 1
+    assert found[0].range.start == position_of(text, "symbol_cap: 1_500")
+    refs = await client.text_document_references_async(
+        lsp.ReferenceParams(
+            text_document=doc(path),
+            position=use,
+            context=lsp.ReferenceContext(include_declaration=True),
+        )
+    )
+    assert refs is not None
+    by_file = {Path(r.uri.removeprefix("file://")).name for r in refs}
+    assert by_file == {"portfolio.yaml", "portfolio_modes_test.yaml"}
+    in_policy = [r for r in refs if r.uri == path.as_uri()]
+    assert len(in_policy) == text.count("params.symbol_cap") + 1
+    edit = await client.text_document_rename_async(
+        lsp.RenameParams(text_document=doc(path), position=use, new_name="per_symbol_cap")
+    )
+    assert edit is not None and edit.changes is not None
+    renamed = apply(text, edit.changes[path.as_uri()])
+    assert "params.symbol_cap" not in renamed and "  per_symbol_cap: 1_500" in renamed
+    assert renamed.count("params.per_symbol_cap") == text.count("params.symbol_cap")
+    assert await change(client, path, renamed, 2) == []
+    modes_test = workspace / "portfolio_modes_test.yaml"
+    test_text = apply(modes_test.read_text("utf-8"), edit.changes[modes_test.as_uri()])
+    assert "params.per_symbol_cap: 1500" in test_text
+    with pytest.raises(JsonRpcException):
+        await client.text_document_rename_async(
+            lsp.RenameParams(text_document=doc(path), position=use, new_name="heat_cap")
+        )
+    close(client, path)
+
+
+async def test_modes_are_found_where_they_are_compared(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    text = path.read_text("utf-8").replace(
+        "require: not mode.flatten_only",
+        'require: not mode.flatten_only or mode.name == "defensive"',
+    )
+    await open_text(client, path, text)
+    refs = await client.text_document_references_async(
+        lsp.ReferenceParams(
+            text_document=doc(path),
+            position=position_of(text, '"defensive"', shift=2),
+            context=lsp.ReferenceContext(include_declaration=False),
+        )
+    )
+    assert refs is not None and [r.range.start for r in refs if r.uri == path.as_uri()] == [
+        position_of(text, '"defensive"', shift=1)
+    ]
+    close(client, path)
+
+
+async def test_outline_lists_params_modes_and_rules(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "portfolio.yaml"
+    await open_text(client, path)
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(text_document=doc(path))
+    )
+    assert symbols is not None
+    outline = {
+        s.name: [c.name for c in s.children or []]
+        for s in symbols
+        if isinstance(s, lsp.DocumentSymbol)
+    }
+    assert outline["params"] == ["heat_cap", "symbol_cap", "cohort_cap", "max_positions"]
+    assert outline["modes"] == ["normal", "defensive", "risk_off"]
+    assert outline["rules"][:2] == ["risk-reducing-allowed", "flatten-only"]
+    close(client, path)
+
+
+def _options() -> lsp.FormattingOptions:
+    return lsp.FormattingOptions(tab_size=2, insert_spaces=True)
