@@ -10,7 +10,6 @@ output byte for byte.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from policy_engine.document.formatter import format_policy
 from support.lsp_session import (
     SERVER,
     apply,
+    bundled_policies,
     change,
     close,
     doc,
@@ -44,10 +44,7 @@ BUNDLED = sorted(
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    here = tmp_path_factory.mktemp("policies")
-    for p in (ROOT / "policies").glob("*.yaml"):
-        shutil.copy(p, here / p.name)
-    return here
+    return bundled_policies(tmp_path_factory.mktemp("policies"))
 
 
 @pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]

@@ -140,12 +140,21 @@ def _integrity_actions(a: Analysis, uri: str) -> list[lsp.CodeAction]:
 
 
 # --- formatting -------------------------------------------------------------------------------
-def formatting(a: Analysis, limit: lsp.Range | None = None) -> list[lsp.TextEdit] | None:
-    """Edits that turn the buffer into ``policy fmt``'s output (only the changes that touch
-    ``limit`` when given); None when the buffer cannot be formatted (not YAML, not a policy)."""
+def formatted(text: str) -> str | None:
+    """What ``policy fmt`` writes for ``text``; None when it cannot be formatted (not YAML,
+    not a policy)."""
     try:
-        formatted = format_policy(a.text)
+        return format_policy(text)
     except FormatError:
+        return None
+
+
+def formatting(
+    a: Analysis, formatted: str | None, limit: lsp.Range | None = None
+) -> list[lsp.TextEdit] | None:
+    """Edits that turn the buffer into ``formatted`` (only the changes that touch ``limit``
+    when given); None when the buffer cannot be formatted."""
+    if formatted is None:
         return None
     if formatted == a.text:
         return []
@@ -166,4 +175,4 @@ def formatting(a: Analysis, limit: lsp.Range | None = None) -> list[lsp.TextEdit
     return edits
 
 
-__all__ = ["SOURCE", "code_actions", "formatting", "to_lsp"]
+__all__ = ["SOURCE", "code_actions", "formatted", "formatting", "to_lsp"]

@@ -30,6 +30,8 @@ from . import actions, features
 from .index import Analysis, Occurrence
 
 DEBOUNCE_SECONDS = 0.02
+IDLE_SECONDS = 0.5  # no change for this long: format ahead of the request
+FORMATS_KEPT = 8
 TEST_SUFFIX = "_test.yaml"
 _NEW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NEW_QUOTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -61,6 +63,8 @@ class PolicyServer(LanguageServer):
         self._analyses: dict[str, tuple[int | None, Analysis]] = {}
         self._baselines: dict[str, Result | None] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._formats: dict[str, asyncio.Future[str | None]] = {}
+        self._idle: dict[str, asyncio.TimerHandle] = {}
 
     # --- buffers --------------------------------------------------------------------------
     def analysis(self, uri: str) -> Analysis:
@@ -78,9 +82,10 @@ class PolicyServer(LanguageServer):
     def forget(self, uri: str) -> None:
         self._analyses.pop(uri, None)
         self._baselines.pop(uri, None)
-        handle = self._pending.pop(uri, None)
-        if handle is not None:
-            handle.cancel()
+        for handles in (self._pending, self._idle):
+            handle = handles.pop(uri, None)
+            if handle is not None:
+                handle.cancel()
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
@@ -105,6 +110,35 @@ class PolicyServer(LanguageServer):
             version=self.workspace.text_documents[uri].version,
         )
         self.text_document_publish_diagnostics(params)
+        if not a.is_test_file:
+            idle = self._idle.pop(uri, None)
+            if idle is not None:
+                idle.cancel()
+            loop = asyncio.get_running_loop()
+            self._idle[uri] = loop.call_later(IDLE_SECONDS, self._format_ahead, uri)
+
+    def _format_ahead(self, uri: str) -> None:
+        """After a pause in typing, format in the background so that format-on-save and
+        "Format Document" answer at once."""
+        self._idle.pop(uri, None)
+        doc = self.workspace.text_documents.get(uri)
+        if doc is not None:
+            self._format_job(doc.source)
+
+    async def formatted(self, text: str) -> str | None:
+        """``policy fmt``'s output for ``text``, formatted off the event loop (a long policy
+        takes ruamel.yaml a second or more) and remembered: the formatting that follows a
+        pause in typing was already done during the pause."""
+        return await asyncio.shield(self._format_job(text))
+
+    def _format_job(self, text: str) -> asyncio.Future[str | None]:
+        job = self._formats.get(text)
+        if job is None:
+            job = asyncio.ensure_future(asyncio.to_thread(actions.formatted, text))
+            self._formats[text] = job
+            while len(self._formats) > FORMATS_KEPT:  # the oldest texts are not coming back
+                del self._formats[next(iter(self._formats))]
+        return job
 
     def findings(self, uri: str, a: Analysis) -> list[Diagnostic]:
         """What `policy-check` says of a policy (PT420 against its committed version too),
@@ -266,16 +300,18 @@ def build_server(
         return lsp.WorkspaceEdit(changes=changes)
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
-    def formatting(
+    async def formatting(
         ls: PolicyServer, params: lsp.DocumentFormattingParams
     ) -> list[lsp.TextEdit] | None:
-        return actions.formatting(ls.analysis(params.text_document.uri))
+        a = ls.analysis(params.text_document.uri)
+        return actions.formatting(a, await ls.formatted(a.text))
 
     @server.feature(lsp.TEXT_DOCUMENT_RANGE_FORMATTING)
-    def range_formatting(
+    async def range_formatting(
         ls: PolicyServer, params: lsp.DocumentRangeFormattingParams
     ) -> list[lsp.TextEdit] | None:
-        return actions.formatting(ls.analysis(params.text_document.uri), params.range)
+        a = ls.analysis(params.text_document.uri)
+        return actions.formatting(a, await ls.formatted(a.text), params.range)
 
     @server.feature(
         lsp.TEXT_DOCUMENT_CODE_ACTION,

@@ -147,7 +147,8 @@ def _validated(path: str, doc: Document) -> tuple[TestFile | None, list[Diagnost
         problems = []
         for err in exc.errors(include_url=False):
             loc: YamlPath = tuple(err["loc"])
-            where = doc.span(tuple(p for p in loc if p != "with_"))
+            unknown = err["type"] == "extra_forbidden"  # point at the key that should not be
+            where = doc.span(tuple(p for p in loc if p != "with_"), key=unknown)
             shown = ".".join(str(p) for p in loc) or "the file"
             problems.append(d.diagnostic(d.PT111, f"{shown}: {err['msg']}", where))
         return None, problems

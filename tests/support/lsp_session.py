@@ -4,6 +4,8 @@ the diagnostics of a version, apply the edits the server answers with."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +14,21 @@ from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "policy_engine.cli", "lsp"])
+ROOT = Path(__file__).resolve().parents[2]
 GUARD_SECONDS = 120  # a hang fails the test instead of the run; never a timing assertion
+
+
+def bundled_policies(here: Path, commit: bool = False) -> Path:
+    """A copy of the bundled policies and their tests in ``here`` (committed to a new git
+    repository with ``commit``)."""
+    for p in (ROOT / "policies").glob("*.yaml"):
+        shutil.copy(p, here / p.name)
+    if commit:
+        git = ["git", "-C", str(here), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "policies"], check=True)
+    return here
 
 
 def initialize_params(root: Path) -> lsp.InitializeParams:
