@@ -331,3 +331,14 @@ async def test_outline_lists_params_modes_and_rules(
 
 def _options() -> lsp.FormattingOptions:
     return lsp.FormattingOptions(tab_size=2, insert_spaces=True)
+
+
+async def test_a_yaml_file_that_is_not_a_policy_gets_no_diagnostics(
+    client: LanguageClient, workspace: Path
+) -> None:
+    path = workspace / "ci.yaml"
+    text = "on: [push]\njobs:\n  test: {runs-on: ubuntu-latest}\n"
+    assert await open_text(client, path, text) == []
+    as_policy = "api_version: policy-engine/v1\n" + text
+    assert {x.code for x in await change(client, path, as_policy, 2)} >= {"PT111"}
+    close(client, path)

@@ -26,8 +26,10 @@ from support.lsp_session import (
     bundled_policies,
     change,
     close,
+    diagnostics,
     doc,
     initialize_params,
+    mark,
     open_text,
     position_of,
 )
@@ -241,14 +243,9 @@ async def test_closing_a_buffer_clears_its_diagnostics(
     )
     path.write_text(text)
     assert [x.code for x in await open_text(client, path, text)] == ["PT301"]
-    cleared = asyncio.ensure_future(
-        asyncio.wait_for(
-            client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), GUARD_SECONDS
-        )
-    )
+    seen = mark(client)
     close(client, path)
-    params = await cleared
-    assert params.uri == path.as_uri() and list(params.diagnostics) == []
+    assert await diagnostics(client, path.as_uri(), None, seen) == []
 
 
 def _send_raw(client: LanguageClient, body: bytes) -> None:

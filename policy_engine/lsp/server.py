@@ -26,6 +26,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from ..analysis.check import Result, check_bytes
 from ..analysis.diff import version_check
 from ..diagnostics import Diagnostic
+from ..document.yaml_source import says_policy
 from . import actions, features
 from .index import Analysis, Occurrence
 
@@ -147,6 +148,8 @@ class PolicyServer(LanguageServer):
             if a.doc is None or self.test_file_problems is None:
                 return a.load_problems
             return self.test_file_problems(a.path, a.text)
+        if not says_policy(a.text.encode("utf-8")):
+            return []  # some other YAML file (a CI workflow): not ours to judge
         found = list(a.result.diagnostics)
         baseline = self.baseline(uri, a.path)
         if baseline is not None and a.result.checked is not None:

@@ -9,11 +9,41 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "policy_engine.cli", "lsp"])
+
+class RecordingClient(LanguageClient):
+    """pytest-lsp's client that also keeps every diagnostics notification, in order: a test
+    waits for a buffer's version without missing one that arrived in the same read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.published: list[lsp.PublishDiagnosticsParams] = []
+        self.arrived = asyncio.Event()
+
+
+def _record(client: RecordingClient, params: lsp.PublishDiagnosticsParams) -> None:
+    client.diagnostics[params.uri] = params.diagnostics
+    client.published.append(params)
+    client.arrived.set()
+
+
+def make_client() -> RecordingClient:
+    client = RecordingClient(converter_factory=default_converter)
+    register_lsp_features(
+        client, {**DEFAULT_CLIENT_FEATURES, lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: _record}
+    )
+    return client
+
+
+SERVER = ClientServerConfig(
+    server_command=[sys.executable, "-m", "policy_engine.cli", "lsp"], client_factory=make_client
+)
 ROOT = Path(__file__).resolve().parents[2]
 GUARD_SECONDS = 120  # a hang fails the test instead of the run; never a timing assertion
 
@@ -37,14 +67,25 @@ def initialize_params(root: Path) -> lsp.InitializeParams:
     )
 
 
-async def diagnostics(client: LanguageClient, uri: str, version: int) -> list[lsp.Diagnostic]:
-    """The diagnostics the server publishes for ``uri`` at ``version``."""
+async def diagnostics(
+    client: LanguageClient, uri: str, version: int | None, seen: int
+) -> list[lsp.Diagnostic]:
+    """The diagnostics the server publishes for ``uri`` at ``version`` (None: a closed
+    buffer's), among the notifications after the first ``seen``."""
+    assert isinstance(client, RecordingClient)
     while True:
-        params = await asyncio.wait_for(
-            client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), GUARD_SECONDS
-        )
-        if params.uri == uri and params.version == version:
-            return list(params.diagnostics)
+        for params in client.published[seen:]:
+            if params.uri == uri and params.version == version:
+                return list(params.diagnostics)
+        seen = len(client.published)
+        client.arrived.clear()
+        await asyncio.wait_for(client.arrived.wait(), GUARD_SECONDS)
+
+
+def mark(client: LanguageClient) -> int:
+    """How many diagnostics notifications arrived so far."""
+    assert isinstance(client, RecordingClient)
+    return len(client.published)
 
 
 async def open_text(
@@ -52,7 +93,7 @@ async def open_text(
 ) -> list[lsp.Diagnostic]:
     """Open ``path`` (holding ``text``, by default what is on disk); its diagnostics."""
     uri = path.as_uri()
-    waiting = diagnostics(client, uri, version)
+    seen = mark(client)
     client.text_document_did_open(
         lsp.DidOpenTextDocumentParams(
             text_document=lsp.TextDocumentItem(
@@ -63,7 +104,7 @@ async def open_text(
             )
         )
     )
-    return await waiting
+    return await diagnostics(client, uri, version, seen)
 
 
 async def change(
@@ -71,14 +112,14 @@ async def change(
 ) -> list[lsp.Diagnostic]:
     """Replace the whole buffer with ``text`` as ``version``; its diagnostics."""
     uri = path.as_uri()
-    waiting = diagnostics(client, uri, version)
+    seen = mark(client)
     client.text_document_did_change(
         lsp.DidChangeTextDocumentParams(
             text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=version),
             content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)],
         )
     )
-    return await waiting
+    return await diagnostics(client, uri, version, seen)
 
 
 def close(client: LanguageClient, path: Path) -> None:
