@@ -21,6 +21,8 @@ from pytest_lsp import LanguageClient
 
 from policy_engine.analysis.check import check_file
 from policy_engine.document.formatter import format_policy
+from policy_engine.document.yaml_source import parse_document
+from policy_engine.testing.runner import run_file
 
 from support.lsp_session import (
     SERVER,
@@ -342,3 +344,70 @@ async def test_a_yaml_file_that_is_not_a_policy_gets_no_diagnostics(
     as_policy = "api_version: policy-engine/v1\n" + text
     assert {x.code for x in await change(client, path, as_policy, 2)} >= {"PT111"}
     close(client, path)
+
+
+RENAMED_SECTIONS = (
+    "params",
+    "strategies",
+    "cohorts",
+    "modes",
+    "windows",
+    "latches",
+    "scopes",
+    "inputs",
+)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+async def test_renaming_any_declared_name_keeps_the_policy_and_its_tests_passing(
+    client: LanguageClient, workspace: Path, name: str, tmp_path: Path
+) -> None:
+    """Rename each declared name at its declaration; the renamed policy checks as before and
+    its decision tests, renamed by the same edit, still pass under `policy test`. (A name
+    quoted inside an expected message, `reasons_contain: ["strategy BREAKOUT is disabled"]`,
+    is prose that a rename leaves alone: those tests are not rerun for that name.)"""
+    path = workspace / name
+    text = path.read_text("utf-8")
+    declared = parse_document(text.encode(), str(path))
+    before = [x.code for x in check_file(str(path)).diagnostics]
+    await open_text(client, path, text)
+    renamed = 0
+    for section in RENAMED_SECTIONS:
+        for key in declared.data.get(section) or {}:
+            mark = declared.keys[(section, key)].start_mark
+            where = lsp.Position(line=mark.line, character=mark.column)
+            params = lsp.RenameParams(text_document=doc(path), position=where, new_name=f"{key}_x")
+            if (section, key) == ("modes", "normal"):
+                with pytest.raises(JsonRpcException):
+                    await client.text_document_rename_async(params)
+                continue
+            edit = await client.text_document_rename_async(params)
+            assert edit is not None and edit.changes is not None
+            out = tmp_path / f"{section}-{key}"
+            out.mkdir()
+            bundled_policies(out)
+            touched = [out / name]
+            for uri, edits in edit.changes.items():
+                target = out / Path(uri.removeprefix("file://")).name
+                target.write_text(apply(target.read_text("utf-8"), edits))
+                touched.append(target)
+            assert [x.code for x in check_file(str(out / name)).diagnostics] == before
+            tests = {p for p in touched if p.name.endswith("_test.yaml")}
+            tests |= {out / (Path(name).stem + "_test.yaml")}
+            for test_file in sorted(tests):
+                if _quoted_in_prose(workspace / test_file.name, key):
+                    continue
+                report = run_file(str(test_file))
+                assert report.error is None, (section, key, report.error)
+                assert all(r.passed for r in report.results), (section, key, test_file.name)
+            renamed += 1
+    assert renamed >= 2
+    close(client, path)
+
+
+def _quoted_in_prose(test_file: Path, name: str) -> bool:
+    prose = ("reasons_contain", "log_line", "warning_messages")
+    return any(
+        name in line and any(p in line for p in prose)
+        for line in test_file.read_text("utf-8").splitlines()
+    )

@@ -22,7 +22,7 @@ from ..analysis.check import Result, check_source
 from ..diagnostics import Diagnostic, PolicyError
 from ..document.build import build_spec
 from ..document.model import PolicySpec, YamlPath
-from ..document.names import MODE_FIELDS, WINDOW_NAMESPACES, Scope
+from ..document.names import MODE_FIELDS, NAMESPACES, WINDOW_NAMESPACES, Scope
 from ..document.yaml_source import Document, parse_document
 from ..lang import syntax as s
 from ..lang.errors import ExprSyntaxError
@@ -46,11 +46,7 @@ QUOTED_KINDS = ("mode", "cohort", "strategy", "symbol")
 RULE_EXPRESSION_KEYS = ("require", "limit", "allow", "when")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 # Values of a decision test file that name something of the policy: (last keys) -> kind.
-_TEST_VALUES: dict[tuple[str, ...], str] = {
-    ("expect", "mode"): "mode",
-    ("intent", "strategy"): "strategy",
-    ("intent", "symbol"): "symbol",
-}
+_TEST_VALUES = {"mode": "mode", "mode_override": "mode", "strategy": "strategy", "symbol": "symbol"}
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +64,23 @@ class Occurrence:
         return self.line == line and self.col <= col <= self.end
 
 
+_CONTEXT_KINDS = {"params": "param", "latch": "latch", "intent": "input"}
+
+
+def _context_names(key: Occurrence, dotted: str) -> Iterator[Occurrence]:
+    """The names in a `context:` key of a decision test (``params.heat_cap``): a param, a
+    latch, an input, or a window read per a namespace (``strategy.trades_1h``)."""
+    parts = dotted.split(".")
+    if len(parts) != 2:
+        return
+    root, name = parts
+    kind = _CONTEXT_KINDS.get(root, "window")
+    col = key.col + len(root) + 1
+    yield Occurrence(key.line, col, col + len(name), kind, name)
+    if root not in _CONTEXT_KINDS and root not in NAMESPACES:
+        yield Occurrence(key.line, key.col, key.col + len(root), "scope", root)
+
+
 def empty_scope() -> Scope:
     return Scope(
         strategy_cfg={}, symbol_cfg={}, cohort_cfg={}, mode_cfg=dict(MODE_FIELDS), params={}
@@ -77,10 +90,16 @@ def empty_scope() -> Scope:
 class Analysis:
     """One version of one buffer (a policy or a decision test file)."""
 
-    def __init__(self, path: str, text: str, previous: Analysis | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        text: str,
+        previous: Analysis | None = None,
+        encoding: str = "utf-16",
+    ) -> None:
         self.path = path
         self.text = text
-        self.lines = Lines.of(text)
+        self.lines = Lines.of(text, encoding)
         self.is_test_file = path.endswith("_test.yaml")
         self._previous_scope = previous.scope if previous is not None else None
         self._previous_spec = previous.spec if previous is not None else None
@@ -128,7 +147,18 @@ class Analysis:
         for section, kind in DECLARING.items():
             entries = self.data.get(section)
             out[kind] = dict.fromkeys(map(str, entries)) if isinstance(entries, dict) else {}
+        for _, members in self._cohort_members():
+            out["symbol"].update(dict.fromkeys(map(str, members)))  # a member is a symbol
         return out
+
+    def _cohort_members(self) -> Iterator[tuple[YamlPath, list[Any]]]:
+        """(path of the list, members) of every cohort: `L1: [BTC-USD]` or `symbols: [...]`."""
+        cohorts = self.data.get("cohorts")
+        for name, cfg in cohorts.items() if isinstance(cohorts, dict) else ():
+            if isinstance(cfg, list):
+                yield ("cohorts", str(name)), cfg
+            elif isinstance(cfg, dict) and isinstance(cfg.get("symbols"), list):
+                yield ("cohorts", str(name), "symbols"), cfg["symbols"]
 
     def declared(self, kind: str) -> dict[str, None]:
         """The names of ``kind`` this buffer declares (an ordered set)."""
@@ -175,6 +205,20 @@ class Analysis:
                     found = self._key((section, str(name)), kind, True)
                     if found is not None:
                         yield found
+        for path, members in self._cohort_members():
+            for i in range(len(members)):
+                found = self._value((*path, i), "symbol")
+                if found is not None:
+                    yield found
+        scopes_raw = data.get("scopes")
+        inputs = self.declared("input")
+        for name, cfg in scopes_raw.items() if isinstance(scopes_raw, dict) else ():
+            key = cfg.get("key") if isinstance(cfg, dict) else None
+            if isinstance(key, str) and key.startswith("intent.") and key[7:] in inputs:
+                found = self._value(("scopes", str(name), "key"), "input")
+                if found is not None:  # `key: intent.venue` reads the input `venue`
+                    col = found.col + len("intent.")
+                    yield Occurrence(found.line, col, found.end, "input", key[7:])
         windows = data.get("windows")
         scopes = set(self.declared("scope"))
         if isinstance(windows, dict):
@@ -260,23 +304,24 @@ class Analysis:
             yield Occurrence(line, col, col + len(name), kind, name)
 
     def _test_occurrences(self) -> Iterator[Occurrence]:
-        """A decision test file names the policy's things in `with` overrides (keys), in
-        `expect.mode` and in an intent's `strategy` and `symbol`."""
+        """A decision test file names the policy's things as keys (`with: {params: {x: 1}}`,
+        `state: {strategies: {SCALPER: ...}, windows: {trades_1h: 3}}`, an intent's input
+        `venue:`, a `context:` key `params.x`) and as values (`strategy: SCALPER`,
+        `symbol: BTC-USD`, `mode: defensive`)."""
         assert self.doc is not None
         for path in self.doc.keys:
-            if len(path) >= 3 and path[-3] == "with" and str(path[-2]) in DECLARING:
-                found = self._key(path, DECLARING[str(path[-2])], False)
+            parent = str(path[-2]) if len(path) >= 2 else ""
+            kind = DECLARING.get(parent) or ("input" if parent == "intent" else None)
+            if kind is not None:
+                found = self._key(path, kind, False)
                 if found is not None:
                     yield found
-            if len(path) >= 2 and path[-2] == "context" and str(path[-1]).startswith("params."):
-                found = self._key(path, "param", False)  # `context: {params.heat_cap: 0.06}`
+            if parent == "context":  # `context: {params.heat_cap: 0.06, strategy.trades_1h: 3}`
+                found = self._key(path, "", False)
                 if found is not None:
-                    name = str(path[-1]).split(".")[1]
-                    col = found.col + len("params.")
-                    yield Occurrence(found.line, col, col + len(name), "param", name)
+                    yield from _context_names(found, str(path[-1]))
         for path in self.doc.values:
-            tail = tuple(str(p) for p in path[-2:])
-            kind = _TEST_VALUES.get(tail)
+            kind = _TEST_VALUES.get(str(path[-1])) if path else None
             if kind is not None:
                 found = self._value(path, kind)
                 if found is not None:

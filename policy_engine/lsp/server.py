@@ -37,6 +37,7 @@ TEST_SUFFIX = "_test.yaml"
 _NEW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NEW_QUOTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _QUOTED_KINDS = frozenset({"mode", "cohort", "strategy", "symbol"})
+BUILTIN_MODE = "normal"  # the checker requires it first, by this name
 
 TestFileProblems = Callable[[str, str], list[Diagnostic]]
 Committed = Callable[[str], bytes | None]
@@ -67,6 +68,12 @@ class PolicyServer(LanguageServer):
         self._formats: dict[str, asyncio.Future[str | None]] = {}
         self._idle: dict[str, asyncio.TimerHandle] = {}
 
+    @property
+    def encoding(self) -> str:
+        """The position encoding agreed with the client at initialisation."""
+        chosen = self.workspace.position_encoding or "utf-16"
+        return str(getattr(chosen, "value", chosen))
+
     # --- buffers --------------------------------------------------------------------------
     def analysis(self, uri: str) -> Analysis:
         """The analysis of the open buffer ``uri`` at its current version."""
@@ -76,7 +83,7 @@ class PolicyServer(LanguageServer):
         cached = self._analyses.get(uri)
         if cached is not None and cached[0] == doc.version and cached[1].text == doc.source:
             return cached[1]
-        made = Analysis(path_of(uri), doc.source, cached[1] if cached else None)
+        made = Analysis(path_of(uri), doc.source, cached[1] if cached else None, self.encoding)
         self._analyses[uri] = (doc.version, made)
         return made
 
@@ -189,7 +196,7 @@ class PolicyServer(LanguageServer):
             if other in self.workspace.text_documents:
                 out.append((other, self.analysis(other)))
             elif path.is_file():
-                out.append((other, Analysis(str(path), self._read(path))))
+                out.append((other, Analysis(str(path), self._read(path), None, self.encoding)))
         return out
 
     def _read(self, path: Path) -> str:
@@ -215,6 +222,15 @@ class PolicyServer(LanguageServer):
 
 def path_of(uri: str) -> str:
     return to_fs_path(uri) or uri
+
+
+def _renamable(
+    server: PolicyServer, uri: str, position: lsp.Position
+) -> tuple[Analysis, Occurrence]:
+    a, found = _target(server, uri, position)
+    if (found.kind, found.name) == ("mode", BUILTIN_MODE):
+        raise JsonRpcInvalidParams("`normal` is the mode every policy starts in; it keeps its name")
+    return a, found
 
 
 def _target(server: PolicyServer, uri: str, position: lsp.Position) -> tuple[Analysis, Occurrence]:
@@ -283,13 +299,13 @@ def build_server(
 
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def prepare_rename(ls: PolicyServer, params: lsp.PrepareRenameParams) -> lsp.Range:
-        a, found = _target(ls, params.text_document.uri, params.position)
+        a, found = _renamable(ls, params.text_document.uri, params.position)
         return a.lines.range(found.line, found.col, found.line, found.end)
 
     @server.feature(lsp.TEXT_DOCUMENT_RENAME)
     def rename(ls: PolicyServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit:
         uri = params.text_document.uri
-        a, found = _target(ls, uri, params.position)
+        a, found = _renamable(ls, uri, params.position)
         pattern = _NEW_QUOTED_NAME if found.kind in _QUOTED_KINDS else _NEW_NAME
         if not pattern.fullmatch(params.new_name):
             raise JsonRpcInvalidParams(f"`{params.new_name}` is not a valid {found.kind} name")
