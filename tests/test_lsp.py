@@ -19,6 +19,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
+from policy_engine import load_policy_text
 from policy_engine.analysis.check import check_file
 from policy_engine.document.formatter import format_policy
 from policy_engine.document.yaml_source import parse_document
@@ -311,26 +312,6 @@ async def test_modes_are_found_where_they_are_compared(
     close(client, path)
 
 
-async def test_outline_lists_params_modes_and_rules(
-    client: LanguageClient, workspace: Path
-) -> None:
-    path = workspace / "portfolio.yaml"
-    await open_text(client, path)
-    symbols = await client.text_document_document_symbol_async(
-        lsp.DocumentSymbolParams(text_document=doc(path))
-    )
-    assert symbols is not None
-    outline = {
-        s.name: [c.name for c in s.children or []]
-        for s in symbols
-        if isinstance(s, lsp.DocumentSymbol)
-    }
-    assert outline["params"] == ["heat_cap", "symbol_cap", "cohort_cap", "max_positions"]
-    assert outline["modes"] == ["normal", "defensive", "risk_off"]
-    assert outline["rules"][:2] == ["risk-reducing-allowed", "flatten-only"]
-    close(client, path)
-
-
 def _options() -> lsp.FormattingOptions:
     return lsp.FormattingOptions(tab_size=2, insert_spaces=True)
 
@@ -411,3 +392,56 @@ def _quoted_in_prose(test_file: Path, name: str) -> bool:
         name in line and any(p in line for p in prose)
         for line in test_file.read_text("utf-8").splitlines()
     )
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+async def test_hover_outline_completion_and_actions_on_every_bundled_policy(
+    client: LanguageClient, workspace: Path, name: str
+) -> None:
+    path = workspace / name
+    text = path.read_text("utf-8")
+    spec = load_policy_text(text, str(path)).checked.spec
+    await open_text(client, path, text)
+    for param, value in spec.params.items():  # the value of every param, where it is read
+        if f"params.{param}" not in text:
+            continue
+        at = position_of(text, f"params.{param}", shift=len("params."))
+        shown = value if not isinstance(value, float) or not value.is_integer() else int(value)
+        assert await _hover(client, path, at) == f"`params.{param}`: `number = {shown}`"
+    symbols = await client.text_document_document_symbol_async(
+        lsp.DocumentSymbolParams(text_document=doc(path))
+    )
+    assert symbols is not None
+    outline = {
+        s.name: [c.name for c in s.children or []]
+        for s in symbols
+        if isinstance(s, lsp.DocumentSymbol)
+    }
+    assert outline.get("params", []) == list(spec.params)
+    assert outline.get("modes", []) == list(
+        parse_document(text.encode(), name).data.get("modes", {})
+    )
+    assert outline["rules"] == [r.id for r in spec.rules]
+    for rule in spec.rules:  # every rule's id hovers with its meaning
+        at = position_of(text, f"id: {rule.id}\n", shift=len("id: "))
+        assert (await _hover(client, path, at)).startswith(f"rule `{rule.id}` ({rule.category})")
+    after = "require: "
+    names = await _complete(client, path, text, position_of(text, after, shift=len(after)))
+    assert {f"params.{p}" for p in spec.params} <= set(names)
+    assert {f'"{m}"' for m in spec.modes} <= set(names)
+    titles = [a.title for a in await _code_actions(client, path)]
+    assert titles == ["Insert integrity block"]
+    close(client, path)
+
+
+async def _code_actions(client: LanguageClient, path: Path) -> list[lsp.CodeAction]:
+    answer = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=doc(path),
+            range=lsp.Range(
+                start=lsp.Position(line=0, character=0), end=lsp.Position(line=0, character=0)
+            ),
+            context=lsp.CodeActionContext(diagnostics=[]),
+        )
+    )
+    return [a for a in answer or [] if isinstance(a, lsp.CodeAction)]

@@ -253,3 +253,52 @@ def _send_raw(client: LanguageClient, body: bytes) -> None:
     writer = client.protocol.writer
     assert writer is not None
     writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+EURO_POLICY = """api_version: policy-engine/v1
+name: euro
+version: 1
+description: limits in euros
+params:
+  cap: 10
+rules:
+  - id: r
+    category: C
+    require: intent.risk < params.cap
+    code: rejected_r
+    message: "€€ over {params.cpa}"
+"""
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")  # type: ignore[untyped-decorator]
+async def utf8_client(lsp_client: LanguageClient, workspace: Path) -> AsyncIterator[None]:
+    params = initialize_params(workspace)
+    params.capabilities = lsp.ClientCapabilities(
+        general=lsp.GeneralClientCapabilities(
+            position_encodings=[lsp.PositionEncodingKind.Utf8, lsp.PositionEncodingKind.Utf16]
+        )
+    )
+    await lsp_client.initialize_session(params)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_columns_are_utf16_units_by_default(client: LanguageClient, workspace: Path) -> None:
+    await _euro_column(client, workspace / "euro-16.yaml", units=1)  # `€`: one UTF-16 unit
+
+
+async def test_columns_are_utf8_bytes_when_the_client_asks(
+    utf8_client: LanguageClient, workspace: Path
+) -> None:
+    await _euro_column(utf8_client, workspace / "euro-8.yaml", units=3)  # `€`: three bytes
+
+
+async def _euro_column(speaker: LanguageClient, path: Path, units: int) -> None:
+    path.write_text(EURO_POLICY)
+    (found,) = await open_text(speaker, path, EURO_POLICY)
+    line = EURO_POLICY.splitlines()[11]
+    wanted = line.index("params.cpa") + (units - 1) * 2  # two `€` before it
+    assert found.code == "PT306"
+    assert (found.range.start.line, found.range.start.character) == (11, wanted)
+    assert found.range.end.character == wanted + len("params.cpa")
+    close(speaker, path)

@@ -110,11 +110,13 @@ def _expression_items(a: Analysis) -> list[lsp.CompletionItem]:
             )
         )
     for named in ("mode", "cohort", "strategy"):
+        # the model's modes: a policy without `modes:` still has `normal`
+        names = a.spec.modes if named == "mode" and a.spec is not None else a.declared(named)
         items += [
             lsp.CompletionItem(
                 label=f'"{name}"', kind=lsp.CompletionItemKind.EnumMember, detail=named
             )
-            for name in a.declared(named)
+            for name in names
         ]
     return items
 
