@@ -23,9 +23,10 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
+from .. import diagnostics as d
 from ..analysis.check import Result, check_bytes
 from ..analysis.diff import version_check
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Span
 from ..document.yaml_source import says_policy
 from . import actions, features
 from .index import Analysis, Occurrence
@@ -150,7 +151,15 @@ class PolicyServer(LanguageServer):
 
     def findings(self, uri: str, a: Analysis) -> list[Diagnostic]:
         """What `policy-check` says of a policy (PT420 against its committed version too),
-        or what `policy test` says on loading a decision test file."""
+        or what `policy test` says on loading a decision test file; PT499 (as `policy-check`
+        says it) when checking itself fails, never a server that stops answering."""
+        try:
+            return self._findings(uri, a)
+        except Exception as exc:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            return [d.diagnostic(d.PT499, message, Span(a.path))]
+
+    def _findings(self, uri: str, a: Analysis) -> list[Diagnostic]:
         if a.is_test_file:
             if a.doc is None or self.test_file_problems is None:
                 return a.load_problems
