@@ -72,6 +72,26 @@ async def test_a_decision_test_file_gets_what_policy_test_says_on_loading_it(
     close(client, path)
 
 
+async def test_an_open_test_file_follows_the_policy_being_edited(
+    client: LanguageClient, workspace: Path
+) -> None:
+    tests = workspace / "strategy_limits_test.yaml"
+    policy = workspace / "strategy_limits.yaml"
+    good = policy.read_text("utf-8")
+    assert await open_text(client, tests) == []
+    assert await open_text(client, policy, good) == []
+    seen = mark(client)
+    broken = good.replace("strategy.", "stratgy.", 1)
+    assert [x.code for x in await change(client, policy, broken, 2)] == ["PT301"]
+    (found,) = await diagnostics(client, tests.as_uri(), 1, seen)
+    assert found.code == "PT301" and found.message.startswith("the policy does not load:")
+    seen = mark(client)
+    assert await change(client, policy, good, 3) == []
+    assert await diagnostics(client, tests.as_uri(), 1, seen) == []
+    close(client, policy)
+    close(client, tests)
+
+
 async def _actions(
     client: LanguageClient, path: Path, context: list[lsp.Diagnostic]
 ) -> list[lsp.CodeAction]:

@@ -40,7 +40,8 @@ _NEW_QUOTED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _QUOTED_KINDS = frozenset({"mode", "cohort", "strategy", "symbol"})
 BUILTIN_MODE = "normal"  # the checker requires it first, by this name
 
-TestFileProblems = Callable[[str, str], list[Diagnostic]]
+# (test file path, its text, the text of an open buffer by path) -> what `policy test` says
+TestFileProblems = Callable[[str, str, Callable[[str], str | None]], list[Diagnostic]]
 Committed = Callable[[str], bytes | None]
 
 
@@ -120,6 +121,9 @@ class PolicyServer(LanguageServer):
         )
         self.text_document_publish_diagnostics(params)
         if not a.is_test_file:
+            for other, b in self.group(uri, a)[1:]:  # open decision tests see the new policy
+                if b.is_test_file and other in self.workspace.text_documents:
+                    self.schedule(other)
             idle = self._idle.pop(uri, None)
             if idle is not None:
                 idle.cancel()
@@ -163,7 +167,7 @@ class PolicyServer(LanguageServer):
         if a.is_test_file:
             if a.doc is None or self.test_file_problems is None:
                 return a.load_problems
-            return self.test_file_problems(a.path, a.text)
+            return self.test_file_problems(a.path, a.text, self.buffer_text)
         if not says_policy(a.text.encode("utf-8")):
             return []  # some other YAML file (a CI workflow): not ours to judge
         found = list(a.result.diagnostics)
@@ -171,6 +175,11 @@ class PolicyServer(LanguageServer):
         if baseline is not None and a.result.checked is not None:
             found += version_check(baseline, a.result)
         return found
+
+    def buffer_text(self, path: str) -> str | None:
+        """The text of ``path`` as the editor holds it, if it is open."""
+        doc = self.workspace.text_documents.get(str(from_fs_path(path)))
+        return str(doc.source) if doc is not None else None
 
     def baseline(self, uri: str, path: str) -> Result | None:
         """The committed version of the policy, checked once per opened buffer."""

@@ -26,6 +26,7 @@ in for ``policy``; it serves tests of the language itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,10 +165,13 @@ def _validated(path: str, doc: Document) -> tuple[TestFile | None, list[Diagnost
     return data, problems
 
 
-def load_problems(path: str, text: str) -> list[Diagnostic]:
+def load_problems(
+    path: str, text: str, buffer: Callable[[str], str | None] | None = None
+) -> list[Diagnostic]:
     """What `policy test` reports on loading the test file ``path`` holding ``text`` (an
     editor's buffer): its YAML and schema problems, and a policy under test that is missing
-    or does not load, said where the test file names it."""
+    or does not load, said where the test file names it. ``buffer`` gives the text of a
+    policy being edited (None: read the file)."""
     try:
         doc = parse_document(text.encode("utf-8"), path)
     except PolicyError as exc:
@@ -178,8 +182,11 @@ def load_problems(path: str, text: str) -> list[Diagnostic]:
     suite = Suite(path, doc, data)
     target = suite.policy_path
     where = doc.span(("policy",) if data.policy is not None else ("policy_text",), key=True)
+    edited = buffer(target) if buffer is not None and target is not None else None
     if target is None:
         found = check_bytes((data.policy_text or "").encode("utf-8"), f"{path}:policy_text")
+    elif edited is not None:
+        found = check_bytes(edited.encode("utf-8"), target)
     elif not Path(target).is_file():
         return [d.diagnostic(d.PT001, f"the policy under test `{target}` does not exist", where)]
     else:
