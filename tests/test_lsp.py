@@ -238,6 +238,12 @@ async def test_hover_says_types_values_signatures_and_rules(
     meaning = await _hover(client, path, at)
     assert meaning.startswith("rule `symbol-cap` (SYMBOL): clips the risk to")
     assert "rejected_symbol_cap" in meaning
+    at = position_of(text, "  defensive: {", shift=3)
+    assert await _hover(client, path, at) == (
+        "mode `defensive`: risk x 0.5, when `portfolio.drawdown >= 5%`"
+    )
+    at = position_of(text, "  L1: [", shift=2)
+    assert await _hover(client, path, at) == "cohort `L1`: BTC-USD, ETH-USD, SOL-USD"
     with_min = text.replace(
         "limit: params.symbol_cap * mode", "limit: min(params.symbol_cap, 10) * mode", 1
     )

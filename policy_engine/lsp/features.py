@@ -12,10 +12,11 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from ..document.model import RuleSpec
+from ..document.model import PolicySpec, RuleSpec
 from ..document.names import NAMESPACES, Ref
 from ..document.schema import policy_schema
 from ..lang.functions import FUNCTIONS, Function
+from ..lang.valuetypes import type_of
 from .index import RULE_EXPRESSION_KEYS, Analysis
 
 _AFTER_DOT = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\.(\w*)$")
@@ -193,10 +194,61 @@ def _yaml_keys(a: Analysis, line: int, before: str) -> list[lsp.CompletionItem]:
 
 # --- hover ------------------------------------------------------------------------------------
 def hover(a: Analysis, line: int, col: int) -> lsp.Hover | None:
-    rule = _rule_at(a, line)
+    """A name's type and value, a function's signature, a rule's meaning; on a declared name
+    (its declaration, or a mode compared by name) what the policy declares it to be."""
     token = a.lines.dotted_at(line, col)
-    if token is None:
+    answer = _hover_token(a, line, token) if token is not None else None
+    if answer is not None:
+        return answer
+    found = a.at(line, col)
+    if found is None or a.spec is None:
         return None
+    shown = declared_meaning(a.spec, found.kind, found.name)
+    if shown is None:
+        return None
+    return _markdown(shown, a.lines.range(found.line, found.col, found.line, found.end))
+
+
+def declared_meaning(spec: PolicySpec, kind: str, name: str) -> str | None:
+    """What the policy declares ``name`` (a ``kind``) to be, in one line."""
+    if kind == "param" and name in spec.params:
+        return f"`params.{name}`: `{type_of(spec.params[name])} = {_constant(spec.params[name])}`"
+    if kind == "mode" and name in spec.modes:
+        m = spec.modes[name]
+        when = f", when `{m.when.text.strip()}`" if m.when is not None else ""
+        only = ", flatten only" if m.flatten_only else ""
+        return f"mode `{name}`: risk x {_constant(m.risk_multiplier)}{only}{when}"
+    if kind == "cohort" and name in spec.cohorts:
+        return f"cohort `{name}`: {', '.join(spec.cohorts[name].symbols)}"
+    if kind in ("strategy", "symbol"):
+        configs = spec.strategies if kind == "strategy" else spec.symbols
+        cfg = configs.get(name, {})
+        shown = ", ".join(f"{k}: {_constant(v)}" for k, v in cfg.items())
+        return f"{kind} `{name}`" + (f": {shown}" if shown else "")
+    if kind == "window" and name in spec.windows:
+        w = spec.windows[name]
+        return f"window `{w.per}.{name}`: {w.count} per {w.per} in the last {w.over} s"
+    if kind == "latch" and name in spec.latches:
+        latch = spec.latches[name]
+        return f"latch `latch.{name}`: set when `{latch.when.text.strip()}`, until {latch.until}"
+    if kind == "scope" and name in spec.scopes:
+        sc = spec.scopes[name]
+        return f"scope `{name}`: a bucket per `intent.{sc.key_field}` ({', '.join(sc.values)})"
+    if kind == "input" and name in spec.inputs:
+        i = spec.inputs[name]
+        default = (
+            "required"
+            if i.required
+            else "optional, absent unless sent"
+            if i.default is None
+            else f"default {_constant(i.default)}"
+        )
+        return f"input `intent.{name}`: `{i.type}`, {default}"
+    return None
+
+
+def _hover_token(a: Analysis, line: int, token: tuple[str, int, int]) -> lsp.Hover | None:
+    rule = _rule_at(a, line)
     text, start, end = token
     where = a.lines.range(line, start, line, end)
     before = a.lines.line(line)[:start]
