@@ -186,6 +186,14 @@ def content_digest(data: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def integrity_block(data: dict[str, Any]) -> str:
+    """The `integrity` block that seals ``data`` (`policy integrity` prints it, the editor
+    inserts it): its rule count and content digest, as YAML lines."""
+    rules = data.get("rules")
+    count = len(rules) if isinstance(rules, list) else 0
+    return f'integrity:\n  rules: {count}\n  digest: "{content_digest(data)}"\n'
+
+
 def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> list[Diagnostic]:
     """PT113 when the file does not hold what its `integrity` declares: a file cut at a rule
     boundary is still valid YAML, and would load with its last caps gone."""
