@@ -172,9 +172,13 @@ def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> 
 
 
 def _timezone(doc: Document, name: str, path: YamlPath, problems: list[Diagnostic]) -> str:
-    """``name`` when it is a time zone the database knows; else PT308 with a suggestion."""
+    """``name`` when it is a canonical time zone; PT311 when it follows the host (such as
+    ``localtime``), else PT308 with a suggestion."""
     try:
         eventtime.zone(name)
+    except eventtime.HostZoneError as exc:
+        problems.append(d.diagnostic(d.PT311, f"`{path_text(path)}`: {exc}", doc.span(path)))
+        return "UTC"
     except eventtime.TimeError as exc:
         hint = d.suggest(name, eventtime.zone_names()) if "unknown" in str(exc) else None
         problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path), hint))
