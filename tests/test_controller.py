@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,30 @@ def test_watcher_poll_reloads_on_change_and_reports_failures(tmp_path: Path) -> 
     bad = watcher.poll()
     assert bad is not None and bad["ok"] is False and ctl.policy is good
     assert seen == [rec, bad]
+
+
+def test_watcher_sees_a_same_size_rewrite_with_the_same_mtime(tmp_path: Path) -> None:
+    """On a filesystem with coarse timestamps a rewrite can keep both the size and the
+    modification time: the watcher compares content, so it still reloads."""
+    path = tmp_path / "limits.yaml"
+    text = STRATEGY_LIMITS.read_text()
+    path.write_text(text)
+    before = os.stat(path)
+    ctl = controller(path)
+    watcher = PolicyWatcher(ctl, path)
+    # "true" -> "false" adds a byte; one blank line less takes it away: the same size.
+    edited = (
+        text.replace("SCALPER: {enabled: true", "SCALPER: {enabled: false")
+        .replace("version: 2", "version: 3")
+        .replace("\n\n", "\n", 1)
+    )
+    assert len(edited.encode()) == before.st_size
+    path.write_text(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == before.st_mtime_ns
+    rec = watcher.poll()
+    assert rec is not None and rec["ok"], rec
+    assert ctl.request_allocation(intent("SCALPER")).decision_code == "rejected_strategy_disabled"
 
 
 def test_watcher_thread_applies_an_edit_in_a_running_loop(tmp_path: Path) -> None:
