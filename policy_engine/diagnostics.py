@@ -108,6 +108,7 @@ PT432 = _code("PT432", E, "latch that can never clear (its `when` always holds)"
 PT433 = _code("PT433", W, "latch that can never be set (its `when` never holds)")
 PT434 = _code("PT434", W, "input with a null default read without `has()`")
 PT435 = _code("PT435", W, "window compared with a bound that cannot matter")
+PT436 = _code("PT436", W, "file not sealed while others in its folder are")
 PT499 = _code("PT499", E, "internal error while checking")
 
 

@@ -31,7 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "lint"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 FORMATS = {"text": ".txt", "concise": ".concise", "json": ".json", "github": ".github"}
-GENERATED = {"PT002"}  # inputs too big to keep in the repository: written by the test
+# Inputs written by the test: too big to keep in the repository (PT002), or a folder of two
+# files (PT436: an unsealed file checked with a sealed one, given as an extra argument).
+GENERATED = {"PT002", "PT436"}
+EXTRA_ARGS = {"PT436": ["sealed.yaml"]}
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def normalise(text: str, fmt: str) -> str:
 
 
 def run_golden(name: str, fmt: str) -> tuple[int, str]:
-    args = [f"{name}.yaml", "--format", fmt]
+    args = [f"{name}.yaml", *EXTRA_ARGS.get(name, []), "--format", fmt]
     if (Path.cwd() / f"{name}.old").exists():
         args += ["--against", f"{name}.old"]
     result = CliRunner().invoke(check_command, args, catch_exceptions=False)
@@ -66,6 +69,11 @@ def write_generated(name: str, folder: Path) -> None:
     if name == "PT002":
         header = b"api_version: policy-engine/v1\nname: big\nversion: 1\nrules: []\n"
         (folder / "PT002.yaml").write_bytes(header + b"# " + b"x" * 5_000_000 + b"\n")
+    if name == "PT436":
+        body = "rules:\n  - id: a\n    require: intent.reduce_only\n"
+        head = "api_version: policy-engine/v1\nname: golden\nversion: 1\n"
+        (folder / "PT436.yaml").write_text(head + body)
+        (folder / "sealed.yaml").write_text(head + "integrity:\n  rules: 1\n" + body)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
