@@ -1,0 +1,446 @@
+"""Expressions of a checked policy -> exact z3 terms, with when each one fails.
+
+The same AST the code generator and the interpreter read, with the same
+meaning: every value carries whether it is null and whether evaluating it
+fails (a division by zero, an undeclared strategy, a null operand, a null
+scope key), with the short-circuits of ``and``, ``or``, ``if`` and comparison
+chains. Functions come from the one registry (``Function.solver``); a term
+that is not expressible raises :class:`~.world.Unknown` with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import z3
+
+from ..document.checker import CheckedPolicy
+from ..document.names import LIVE_FIELDS, Ref
+from ..engine.runtime import ModeState, RuntimeData
+from ..lang import syntax as s
+from ..lang.functions import FUNCTIONS
+from .world import (
+    AMOUNT_FIELDS,
+    COUNT_FIELDS,
+    Time,
+    Unknown,
+    Val,
+    World,
+)
+
+_STRING_INTENT = {
+    "intent_id": "name",
+    "strategy": "name",
+    "symbol": "name",
+    "side": "side",
+    "template_id": "string",
+    "playbook_id": "string",
+    "regime_state": "string",
+    "correlation_bucket": "name",
+}
+NULLABLE_INTENT = frozenset(
+    {"template_id", "playbook_id", "regime_state", "correlation_bucket", "requested_notional_abs"}
+)
+INPUT_KINDS = {"number": "real", "string": "string", "bool": "bool", "time": "time"}
+
+
+def _or(first: Any, *xs: Any) -> Any:
+    """Or, simplified where an operand is a constant (callers pass at least one term)."""
+    items = [x for x in (first, *xs) if not z3.is_false(x)]
+    return first if not items else items[0] if len(items) == 1 else z3.Or(*items)
+
+
+def _and(first: Any, *xs: Any) -> Any:
+    items = [x for x in (first, *xs) if not z3.is_true(x)]
+    return first if not items else items[0] if len(items) == 1 else z3.And(*items)
+
+
+class Translator:
+    """One policy's expressions over a :class:`World`; an :class:`Algebra` for functions."""
+
+    def __init__(self, world: World, checked: CheckedPolicy, data: RuntimeData) -> None:
+        self.world = world
+        self.checked = checked
+        self.data = data
+        self.mode: ModeState | None = None  # the mode the chain is translated for
+        self.overridden: Any = world.false
+        self.amount: Any = world.rational(0)
+
+    def v(self, kind: str, term: Any, null: Any = None, err: Any = None, py: Any = None) -> Val:
+        """A value; null and failing are false unless given."""
+        false = self.world.false
+        return Val(kind, term, false if null is None else null, false if err is None else err, py)
+
+    # --- the intent and the state ---------------------------------------------------------
+    def intent(self, key: str) -> Val:
+        w = self.world
+        null = w.null(f"intent.{key}") if key in NULLABLE_INTENT else w.false
+        if key in _STRING_INTENT:
+            return self.v("string", w.var(f"intent.{key}", _STRING_INTENT[key]), null)
+        if key == "requested_risk_abs":
+            return self.v("number", w.number("intent.requested_risk_abs", "amount"))
+        if key == "requested_notional_abs":
+            return self.v("number", w.number("intent.requested_notional_abs", "nonneg"), null)
+        if key == "reduce_only":
+            return self.v("bool", w.var("intent.reduce_only", "bool"))
+        if key == "risk_reducing":
+            side = self.intent("side").term
+            flat = side == w.code("flat")
+            return self.v("bool", z3.Or(flat, self.intent("reduce_only").term))
+        spec = self.checked.spec.inputs.get(key)
+        if spec is None:
+            raise Unknown(f"the intent field `{key}` has no solver model")
+        kind = INPUT_KINDS[spec.type]
+        null = w.null(f"input.{key}") if spec.default is None and not spec.required else w.false
+        if kind == "time":
+            return self.v("time", w.time(f"input.{key}"), null)
+        if kind == "real":
+            return self.v("number", w.number(f"input.{key}", "number"), null)
+        return self.v(kind, w.var(f"input.{key}", kind), null)
+
+    def time(self) -> Time:
+        return self.world.time("intent.timestamp")
+
+    def cohort(self) -> Any:
+        w = self.world
+        symbol = self.intent("symbol").term
+        bucket = self.intent("correlation_bucket")
+        term = z3.If(bucket.null, symbol, bucket.term)
+        for sym, cohort in sorted(self.data.cohort_of.items(), reverse=True):
+            term = z3.If(symbol == w.code(sym), w.code(cohort), term)
+        return term
+
+    def live(self, bucket: str, key: str) -> Val:
+        w = self.world
+        if key == "heat":
+            return self._arith(
+                "+", self.live(bucket, "active_risk"), self.live(bucket, "reserved_risk")
+            )
+        if key == "net_risk":
+            return self._arith("-", self.live(bucket, "long_risk"), self.live(bucket, "short_risk"))
+        if key in AMOUNT_FIELDS:
+            return self.v("number", w.number(f"{bucket}.{key}", "amount"))
+        if key in COUNT_FIELDS:
+            return self.v("number", w.number(f"{bucket}.{key}", "count"))
+        if key == "day_realized_pnl":
+            return self.v("number", w.number(f"{bucket}.{key}", "signed"))
+        raise Unknown(f"`{bucket}.{key}` has no solver model")
+
+    def portfolio(self, key: str) -> Val:
+        w = self.world
+        equity = w.number("portfolio.equity", "positive")
+        if key == "equity":
+            return self.v("number", equity)
+        if key == "drawdown":
+            return self.v("number", w.number("portfolio.drawdown", "unit"))
+        if key == "peak_equity":
+            # peak * (1 - drawdown) = equity: not linear; z3 may give up (then: unknown)
+            known = "portfolio.peak_equity" in w.vars
+            peak = w.number("portfolio.peak_equity", "nonneg")
+            drawdown = w.number("portfolio.drawdown", "unit")
+            if not known:
+                w.domain.append(peak * (1 - drawdown) == equity)
+            return self.v("number", peak)
+        if key == "day_start_equity":
+            return self.v("number", w.number("portfolio.day_start_equity", "nonneg"))
+        if key == "day_pnl":
+            return self.v("number", equity - w.number("portfolio.day_start_equity", "nonneg"))
+        if key in LIVE_FIELDS:
+            return self.live("portfolio", key)
+        raise Unknown(f"`portfolio.{key}` has no solver model")
+
+    def override(self) -> tuple[Any, Any, Any]:
+        """The override's severity in this policy (-1 none), and whether naming an undeclared
+        mode fails the evaluation."""
+        w = self.world
+        name = w.var("state.mode_override", "name")
+        null = w.null("state.mode_override")
+        severity: Any = w.integer(-1)
+        for mode in self.data.modes:
+            severity = z3.If(name == w.code(mode.name), mode.index, severity)
+        declared = _or(w.false, *(name == w.code(m.name) for m in self.data.modes))
+        return z3.If(null, -1, severity), _and(z3.Not(null), z3.Not(declared)), null
+
+    # --- constants ---------------------------------------------------------------------------
+    def const(self, value: Any) -> Val:
+        if isinstance(value, bool):
+            return self.v("bool", z3.BoolVal(value, self.world.ctx), py=value)
+        if isinstance(value, int | float):
+            return self.v("number", self.world.rational(value), py=value)
+        if isinstance(value, str):
+            return self.v("string", self.world.code(value), py=value)
+        if isinstance(value, list | tuple):
+            return self.v("list", tuple(self.const(v) for v in value), py=list(value))
+        if isinstance(value, dict):
+            return self.v("map", None, py=value)
+        raise Unknown(f"the constant {value!r} has no solver model")
+
+    def table(self, table: dict[str, dict[str, Any]], name: Any, key: str) -> Val:
+        """A configuration value of the intent's strategy/symbol/cohort/scope key ``name``:
+        fails when the name is not declared or has no ``key``."""
+        has = [(n, cfg[key]) for n, cfg in sorted(table.items()) if key in cfg]
+        if not has:
+            return self.v("number", self.world.rational(0), err=self.world.true)
+        values = [self.const(v) for _, v in has]
+        kinds = {v.kind for v in values}
+        if len(kinds) != 1 or values[0].kind not in ("number", "bool", "string"):
+            raise Unknown(f"`{key}` is not one number, bool or string in every entry")
+        term = values[-1].term
+        for (n, _), v in zip(reversed(has[:-1]), reversed(values[:-1]), strict=True):
+            term = z3.If(name == self.world.code(n), v.term, term)
+        found = _or(self.world.false, *(name == self.world.code(n) for n, _ in has))
+        return self.v(values[0].kind, term, err=z3.Not(found))
+
+    # --- names -----------------------------------------------------------------------------
+    def name(self, node: s.Name) -> Val:
+        ref = self.checked.scope.resolve(node.path)
+        assert isinstance(ref, Ref)
+        src, key, w, data = ref.source, ref.key, self.world, self.data
+        if src == "intent":
+            return self.intent(key)
+        if src == "intent_risk":
+            return self.v("number", self.amount)
+        if src == "intent_time":
+            return self.v("time", self.time())
+        if src in ("intent_cohort", "cohort_name"):
+            return self.v("string", self.cohort())
+        if src == "portfolio":
+            return self.portfolio(key)
+        if src == "mode":
+            assert self.mode is not None
+            if key == "source":
+                return self.v(
+                    "string", z3.If(self.overridden, w.code("override"), w.code("drawdown"))
+                )
+            return self.const(self.mode.values[key])
+        if src == "param":
+            value = data.params[key]
+            for part in ref.rest:
+                value = value[part]
+            return self.const(value)
+        if src == "strategy_name":
+            return self.intent("strategy")
+        if src == "symbol_name":
+            return self.intent("symbol")
+        if src == "latch":
+            return self.v("bool", w.var(f"latch.{key}", "bool"))
+        strategy = self.intent("strategy").term
+        undeclared = z3.Not(_or(w.false, *(strategy == w.code(n) for n in data.strategies)))
+        if src == "window":
+            ns = ref.scope
+            bucket, err = self._bucket(ns)
+            if ns == "strategy":
+                err = undeclared
+            return self.v("number", w.number(f"{bucket}.windows.{key}", "count"), err=err)
+        if src.startswith("scope_"):
+            return self._scope(ref)
+        if src == "strategy_cfg":
+            return self.table(data.strategies, strategy, key)
+        if src == "strategy_live":
+            live = self.live("strategy", key)
+            return self.v(live.kind, live.term, err=undeclared)
+        if src == "symbol_cfg":
+            return self.table(data.symbols, self.intent("symbol").term, key)
+        if src == "symbol_live":
+            return self.live("symbol", key)
+        if src == "cohort_cfg":
+            return self.table(data.cohorts, self.cohort(), key)
+        if src == "cohort_live":
+            return self.live("cohort", key)
+        raise Unknown(f"`{node.dotted}` ({src}) has no solver model")
+
+    def _bucket(self, namespace: str) -> tuple[str, Any]:
+        if namespace in self.data.scope_fields:
+            selected = self.intent(self.data.scope_fields[namespace])
+            return namespace, selected.null
+        return namespace, self.world.false
+
+    def _scope(self, ref: Ref) -> Val:
+        selected = self.intent(self.data.scope_fields[ref.scope])
+        if ref.source == "scope_name":
+            return self.v("string", selected.term, err=selected.null)
+        if ref.source == "scope_live":
+            live = self.live(ref.scope, ref.key)
+            return self.v(live.kind, live.term, err=_or(selected.null, live.err))
+        found = self.table(self.data.scopes[ref.scope], selected.term, ref.key)
+        return self.v(found.kind, found.term, err=_or(selected.null, found.err))
+
+    # --- expressions ---------------------------------------------------------------------
+    def expr(self, node: s.Expr) -> Val:
+        match node:
+            case s.Num(value=v) | s.Str(value=v) | s.Bool(value=v):
+                return self.const(v)
+            case s.ListLit(items=items):
+                vals = tuple(self.expr(i) for i in items)
+                return self.v("list", vals, err=_or(self.world.false, *(v.err for v in vals)))
+            case s.Name():
+                return self.name(node)
+            case s.Index(target=target, key=key):
+                t, k = self.expr(target), self.expr(key)
+                if t.py is None or k.py is None:
+                    raise Unknown(
+                        f"`{s.unparse(node)}` indexes with a value known only at run time"
+                    )
+                container = t.py
+                try:
+                    return self.const(container[int(k.py) if isinstance(container, list) else k.py])
+                except (KeyError, IndexError, TypeError, ValueError):
+                    return self.v("number", self.world.rational(0), err=self.world.true)
+            case s.Call():
+                return self.call(node)
+            case s.Unary(operand=operand):
+                val = self.expr(operand)
+                return self.v("number", -val.term, err=_or(val.err, val.null))
+            case s.Not(operand=operand):
+                val = self.expr(operand)
+                return self.v("bool", z3.Not(self.truth(val)), err=val.err)
+            case s.Binary(op=op, left=left, right=right):
+                return self._arith(op, self.expr(left), self.expr(right))
+            case s.Compare():
+                return self.compare(node)
+            case s.BoolOp(op=op, values=values):
+                return self._boolop(op, [self.expr(x) for x in values])
+            case s.Cond(body=body, test=test, orelse=orelse):
+                return self._cond(node, self.expr(test), self.expr(body), self.expr(orelse))
+        raise Unknown(f"`{s.unparse(node)}` has no solver model")  # pragma: no cover
+
+    def _boolop(self, op: str, vals: list[Val]) -> Val:
+        truths = [self.truth(v) for v in vals]
+        errs, before = [self.world.false], self.world.true
+        for v, t in zip(vals, truths, strict=True):
+            errs.append(_and(before, v.err))  # evaluated only while the result is open
+            before = _and(before, t if op == "and" else z3.Not(t))
+        term = z3.And(*truths) if op == "and" else z3.Or(*truths)
+        return self.v("bool", term, err=_or(*errs))
+
+    def _cond(self, node: s.Expr, t: Val, b: Val, o: Val) -> Val:
+        c = self.truth(t)
+        if b.kind != o.kind or b.kind not in ("number", "bool", "string"):
+            raise Unknown(f"`{s.unparse(node)}` mixes kinds of values")
+        err = _or(t.err, _and(c, b.err), _and(z3.Not(c), o.err))
+        return self.v(b.kind, z3.If(c, b.term, o.term), z3.If(c, b.null, o.null), err)
+
+    def truth(self, v: Val) -> Any:
+        if v.kind != "bool":
+            raise Unknown("a condition that is not a bool")
+        return _and(z3.Not(v.null), v.term)
+
+    def _arith(self, op: str, a: Val, b: Val) -> Val:
+        if a.kind != "number" or b.kind != "number":
+            raise Unknown("arithmetic on a value that is not a number")
+        err = _or(a.err, b.err, a.null, b.null)
+        if op == "+":
+            return self.v("number", a.term + b.term, err=err)
+        if op == "-":
+            return self.v("number", a.term - b.term, err=err)
+        if op == "*":
+            return self.v("number", _mul(a.term, b.term), err=err)
+        zero = b.term == 0
+        return self.v("number", a.term / b.term, err=_or(err, _and(z3.Not(err), zero)))
+
+    def compare(self, node: s.Compare) -> Val:
+        left = self.expr(node.first)
+        first_err = left.err
+        results, errs, before = [self.world.true], [], self.world.true
+        for op, right_node in zip(node.ops, node.rest, strict=True):
+            right = self.expr(right_node)
+            holds, err = self._compare(op, left, right, node)
+            errs.append(_and(before, _or(right.err, err)))
+            results.append(holds)
+            before = _and(before, holds)
+            left = right
+        return self.v("bool", _and(*results), err=_or(first_err, *errs))
+
+    def _compare(self, op: str, a: Val, b: Val, node: s.Expr) -> tuple[Any, Any]:
+        if op in ("in", "not in"):
+            if b.kind != "list":
+                raise Unknown(f"`{s.unparse(node)}`: `in` over a string or a run-time list")
+            found = _or(self.world.false, *(self._equal(a, item) for item in b.term))
+            return (found if op == "in" else z3.Not(found)), self.world.false
+        if op in ("==", "!="):
+            eq = self._equal(a, b)
+            return (eq if op == "==" else z3.Not(eq)), self.world.false
+        if a.kind != "number" or b.kind != "number":
+            raise Unknown(f"`{s.unparse(node)}` orders values that are not numbers")
+        x, y = a.term, b.term
+        holds = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+        return holds, _or(a.null, b.null)
+
+    def _equal(self, a: Val, b: Val) -> Any:
+        if a.kind != b.kind or a.kind not in ("number", "bool", "string"):
+            if {a.kind, b.kind} <= {"number", "bool", "string"}:
+                return self.world.false  # values of different kinds are never equal
+            raise Unknown("equality of values that are not numbers, bools or strings")
+        both = _and(z3.Not(a.null), z3.Not(b.null))
+        return z3.Or(_and(a.null, b.null), z3.And(both, a.term == b.term))
+
+    def call(self, node: s.Call) -> Val:
+        fn = FUNCTIONS[node.func]
+        if fn.solver is None:
+            raise Unknown(f"`{node.func}` has no solver semantics")
+        vals = [self.expr(a) for a in node.args]
+        err = _or(self.world.false, *(v.err for v in vals))
+        if fn.numeric_args:
+            args: list[Any] = []
+            for v in vals:
+                if v.kind == "list":
+                    if not v.term:
+                        raise Unknown(f"`{s.unparse(node)}` of an empty list")
+                    args.append(tuple(i.term for i in v.term))
+                    err = _or(err, *(i.null for i in v.term))
+                else:
+                    args.append(v.term)
+                    err = _or(err, v.null)
+            return self.v("number", fn.solver(self, args), err=err)
+        if node.func != "has":
+            err = _or(err, vals[0].null)
+        term = fn.solver(self, list(vals))
+        return self.v("bool" if z3.is_bool(term) else "number", term, err=err)
+
+    # --- the Algebra functions are written in ----------------------------------------------
+    def num(self, value: float) -> Any:
+        return self.world.rational(value)
+
+    def ite(self, cond: Any, then: Any, orelse: Any) -> Any:
+        return z3.If(cond, then, orelse)
+
+    def le(self, a: Any, b: Any) -> Any:
+        return a <= b
+
+    def lt(self, a: Any, b: Any) -> Any:
+        return a < b
+
+    def neg(self, a: Any) -> Any:
+        return -a
+
+    def or_(self, *conds: Any) -> Any:
+        return z3.Or(*conds)
+
+    def and_(self, *conds: Any) -> Any:
+        return z3.And(*conds)
+
+    def present(self, value: Any) -> Any:
+        return z3.Not(value.null)
+
+    def weekday(self, time: Any) -> Any:
+        return z3.ToReal(time.term.weekday)
+
+    def minutes(self, time: Any) -> Any:
+        return time.term.minutes
+
+    def literal(self, value: Any) -> Any:
+        if value.py is None:
+            raise Unknown("a function argument that must be a literal is not one")
+        return value.py
+
+
+def _mul(a: Any, b: Any) -> Any:
+    """``a * b``, pushed into the branches of a conditional of constants (a mode's or a
+    strategy's multiplier) so that the product stays linear where it can."""
+    if z3.is_rational_value(a) or z3.is_rational_value(b):
+        return a * b
+    for x, y in ((a, b), (b, a)):
+        if z3.is_app_of(x, z3.Z3_OP_ITE):
+            c, t, e = x.children()
+            return z3.If(c, _mul(t, y), _mul(e, y))
+    return a * b  # not linear: z3 may still decide it, else the property is unknown
