@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -22,20 +23,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "policy_engine"
 LINT_IMPORTS = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
 
-PURE_CORE = [
-    "control/base.py",
-    "control/allocation.py",
-    "control/lifecycle.py",
-    "control/core.py",
-    "control/state.py",
-    "control/book.py",
-    "control/days.py",
-    "control/windows.py",
-    "control/latching.py",
-    "control/records.py",
-    "control/snapshot.py",
-    "control/events.py",
-]
+
+def _core_contract() -> dict[str, list[str]]:
+    """The import contract that keeps the control core apart from its shells: the one
+    place the core's modules (``source_modules``) and the shells are listed."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["importlinter"][
+        "contracts"
+    ]
+    (core,) = [c for c in contracts if c["name"] == "the control core never imports its shells"]
+    return {"core": core["source_modules"], "shells": core["forbidden_modules"]}
+
+
+def _path(module: str) -> str:
+    return module.removeprefix("policy_engine.").replace(".", "/") + ".py"
+
+
+PURE_CORE = [_path(m) for m in _core_contract()["core"]]
 FORBIDDEN_MODULES = {
     "asyncio",
     "io",
@@ -83,6 +86,20 @@ def test_the_layer_contract_fails_on_a_deliberate_violation(tmp_path: Path) -> N
     result = _lint_imports(tmp_path, env)
     assert result.returncode != 0
     assert "policy_engine.lang is not allowed to import policy_engine.engine" in result.stdout
+
+
+def test_every_control_module_is_core_or_shell() -> None:
+    """A new control module must be placed in the contract: in the pure core (checked for
+    I/O, clocks and logging below) or among the shells the core may not import."""
+    contract = _core_contract()
+    listed = [_path(m) for m in contract["core"] + contract["shells"]]
+    present = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in (PACKAGE / "control").glob("*.py")
+        if p.name != "__init__.py"
+    )
+    assert sorted(listed) == present
+    assert "control/events.py" in PURE_CORE and "control/journal.py" not in PURE_CORE
 
 
 def _imports(tree: ast.AST) -> list[tuple[int, str]]:

@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, overload
 
+from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
+from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
+from ..decision_codes import INVALID_INTENT as INVALID_INTENT_CODE
 from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, to_units
-from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
-from ..engine.verdict import Verdict
+from ..engine.verdict import Verdict, allocation_decision, outcome_facts, refusal_facts
 from .base import INFO, NOTHING, CoreBase, Log, Outputs, outputs
 from .book import Trade
-from .events import CLOCK_SKEW_CODE, Record
+from .events import Record
 from .records import decision_record, totals
-
-INVALID_INTENT_CODE = "rejected_invalid_intent"
-DUPLICATE_INTENT_CODE = "rejected_duplicate_intent"
 
 _SCALE = float(RISK_SCALE)
 

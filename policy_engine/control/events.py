@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..diagnostics import PolicyEngineError
 from ..engine.contracts import (
     MAX_AMOUNT,
     Amount,
@@ -57,7 +58,7 @@ EVENT_TYPES = (
 )
 
 
-class EventError(ValueError):
+class EventError(PolicyEngineError, ValueError):
     """An event that cannot be applied (unknown type, missing or malformed field)."""
 
 
@@ -340,7 +341,6 @@ def check_reason(reason: Any) -> str:
 
 
 # Admission (the live shells): how far ahead of the shell's clock an event may be stamped.
-CLOCK_SKEW_CODE = "rejected_clock_skew"
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
 Clock = Callable[[], datetime]
 

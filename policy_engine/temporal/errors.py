@@ -7,6 +7,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..diagnostics import PolicyEngineError
+
 # Status codes worth another attempt with the same Update id. UNAVAILABLE is not one:
 # the SDK has already retried it for about 10 s (its RetryConfig) when it reaches us.
 RETRY = {
@@ -18,7 +20,7 @@ RETRY = {
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, *RETRY}
 
 
-class ControlPlaneError(Exception):
+class ControlPlaneError(PolicyEngineError):
     """A call to the shared control plane failed (the message says why)."""
 
 

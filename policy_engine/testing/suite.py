@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..diagnostics import PolicyError
+from ..diagnostics import PolicyEngineError, PolicyError
 from ..document.model import YamlPath
 from ..document.yaml_source import Document, load_document
 
@@ -100,7 +100,7 @@ class TestFile(_Strict):
     scenarios: list[Scenario] = []
 
 
-class SuiteError(Exception):
+class SuiteError(PolicyEngineError):
     """A test file that cannot be read: its message says where and why."""
 
 
