@@ -16,7 +16,7 @@ from typing import Any
 
 import z3
 
-from ..document.names import Ref
+from ..document.names import Ref, Source
 from ..engine.outcome import APPROVED, ERROR
 from ..engine.policy import Policy
 from ..lang import syntax as s
@@ -257,19 +257,21 @@ class Verifier:
         """The premise of never-errors: the intent names what the policy declares (an
         undeclared strategy, symbol, cohort or scope key fails closed by design)."""
         tr, w, data = model.tr, self.world, policy.data
-        sources = {r.source: r for r in refs(policy)}
+        read = list(refs(policy))
+        sources = {r.source for r in read}
         out: list[Any] = [w.true]
         strategy = tr.intent("strategy").term
-        if any(src.startswith("strategy_") and src != "strategy_name" for src in sources) or any(
-            r.source == "window" and r.scope == "strategy" for r in refs(policy)
+        by_strategy = {Source.STRATEGY_CFG, Source.STRATEGY_LIVE}
+        if sources & by_strategy or any(
+            r.source is Source.WINDOW and r.scope == "strategy" for r in read
         ):
             out.append(_or(w.false, *(strategy == w.code(n) for n in data.strategies)))
-        if "symbol_cfg" in sources:
+        if Source.SYMBOL_CFG in sources:
             out.append(_or(w.false, *(tr.intent("symbol").term == w.code(n) for n in data.symbols)))
-        if "cohort_cfg" in sources:
+        if Source.COHORT_CFG in sources:
             out.append(_or(w.false, *(tr.cohort() == w.code(n) for n in data.cohorts)))
-        for ref in refs(policy):
-            if ref.source == "scope_cfg":
+        for ref in read:
+            if ref.source is Source.SCOPE_CFG:
                 key = tr.intent(data.scope_fields[ref.scope]).term
                 out.append(_or(w.false, *(key == w.code(n) for n in data.scopes[ref.scope])))
         _sev, bad, _null = tr.override()

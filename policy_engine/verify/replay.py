@@ -249,7 +249,7 @@ def replay(
         "decision_code": verdict.decision_code,
         "approved": outcome[0] == APPROVED,
         "approved_risk_abs": outcome[2] if outcome[0] == APPROVED else 0,
-        "rule_id": policy.rules[rule].id if rule >= 0 else None,
+        "rule_id": verdict.rule_id,
         "mode": policy.declared_modes[outcome[5]],
     }
     if outcome[0] == ERROR and outcome[7] is not None:

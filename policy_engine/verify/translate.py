@@ -10,12 +10,12 @@ that is not expressible raises :class:`~.world.Unknown` with the reason.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 import z3
 
 from ..document.checker import CheckedPolicy
-from ..document.names import LIVE_FIELDS, Ref
+from ..document.names import LIVE_FIELDS, Ref, Source
 from ..engine.runtime import ModeState, RuntimeData
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
@@ -193,61 +193,67 @@ class Translator:
 
     # --- names -----------------------------------------------------------------------------
     def name(self, node: s.Name) -> Val:
+        """The solver backend of name resolution: one case per :class:`Source`, like the code
+        generator's and the interpreter's (mypy lists this match when a source is added)."""
         ref = self.checked.scope.resolve(node.path)
         assert isinstance(ref, Ref)
-        src, key, w, data = ref.source, ref.key, self.world, self.data
-        if src == "intent":
-            return self.intent(key)
-        if src == "intent_risk":
-            return self.v("number", self.amount)
-        if src == "intent_time":
-            return self.v("time", self.time())
-        if src in ("intent_cohort", "cohort_name"):
-            return self.v("string", self.cohort())
-        if src == "portfolio":
-            return self.portfolio(key)
-        if src == "mode":
-            assert self.mode is not None
-            if key == "source":
-                return self.v(
-                    "string", z3.If(self.overridden, w.code("override"), w.code("drawdown"))
-                )
-            return self.const(self.mode.values[key])
-        if src == "param":
-            value = data.params[key]
-            for part in ref.rest:
-                value = value[part]
-            return self.const(value)
-        if src == "strategy_name":
-            return self.intent("strategy")
-        if src == "symbol_name":
-            return self.intent("symbol")
-        if src == "latch":
-            return self.v("bool", w.var(f"latch.{key}", "bool"))
+        key, w, data = ref.key, self.world, self.data
         strategy = self.intent("strategy").term
         undeclared = z3.Not(_or(w.false, *(strategy == w.code(n) for n in data.strategies)))
-        if src == "window":
-            ns = ref.scope
-            bucket, err = self._bucket(ns)
-            if ns == "strategy":
-                err = undeclared
-            return self.v("number", w.number(f"{bucket}.windows.{key}", "count"), err=err)
-        if src.startswith("scope_"):
-            return self._scope(ref)
-        if src == "strategy_cfg":
-            return self.table(data.strategies, strategy, key)
-        if src == "strategy_live":
-            live = self.live("strategy", key)
-            return self.v(live.kind, live.term, err=undeclared)
-        if src == "symbol_cfg":
-            return self.table(data.symbols, self.intent("symbol").term, key)
-        if src == "symbol_live":
-            return self.live("symbol", key)
-        if src == "cohort_cfg":
-            return self.table(data.cohorts, self.cohort(), key)
-        if src == "cohort_live":
-            return self.live("cohort", key)
-        raise Unknown(f"`{node.dotted}` ({src}) has no solver model")
+        match ref.source:
+            case Source.INTENT:
+                return self.intent(key)
+            case Source.INTENT_RISK:
+                return self.v("number", self.amount)
+            case Source.INTENT_TIME:
+                return self.v("time", self.time())
+            case Source.INTENT_COHORT | Source.COHORT_NAME:
+                return self.v("string", self.cohort())
+            case Source.PORTFOLIO:
+                return self.portfolio(key)
+            case Source.MODE:
+                assert self.mode is not None
+                if key == "source":
+                    source = z3.If(self.overridden, w.code("override"), w.code("drawdown"))
+                    return self.v("string", source)
+                return self.const(self.mode.values[key])
+            case Source.PARAM:
+                value = data.params[key]
+                for part in ref.rest:
+                    value = value[part]
+                return self.const(value)
+            case Source.STRATEGY_NAME:
+                return self.intent("strategy")
+            case Source.SYMBOL_NAME:
+                return self.intent("symbol")
+            case Source.LATCH:
+                return self.v("bool", w.var(f"latch.{key}", "bool"))
+            case Source.WINDOW:
+                bucket, err = self._bucket(ref.scope)
+                if ref.scope == "strategy":
+                    err = undeclared
+                return self.v("number", w.number(f"{bucket}.windows.{key}", "count"), err=err)
+            case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
+                return self._scope(ref)
+            case Source.STRATEGY_CFG:
+                return self.table(data.strategies, strategy, key)
+            case Source.STRATEGY_LIVE:
+                live = self.live("strategy", key)
+                return self.v(live.kind, live.term, err=undeclared)
+            case Source.SYMBOL_CFG:
+                return self.table(data.symbols, self.intent("symbol").term, key)
+            case Source.SYMBOL_LIVE:
+                return self.live("symbol", key)
+            case Source.COHORT_CFG:
+                return self.table(data.cohorts, self.cohort(), key)
+            case Source.COHORT_LIVE:
+                return self.live("cohort", key)
+            case Source.COHORT_SYMBOLS:
+                raise Unknown(
+                    f"`{node.dotted}` (a list known only at run time) has no solver model"
+                )
+            case _:
+                assert_never(ref.source)
 
     def _bucket(self, namespace: str) -> tuple[str, Any]:
         if namespace in self.data.scope_fields:
@@ -257,9 +263,9 @@ class Translator:
 
     def _scope(self, ref: Ref) -> Val:
         selected = self.intent(self.data.scope_fields[ref.scope])
-        if ref.source == "scope_name":
+        if ref.source is Source.SCOPE_NAME:
             return self.v("string", selected.term, err=selected.null)
-        if ref.source == "scope_live":
+        if ref.source is Source.SCOPE_LIVE:
             live = self.live(ref.scope, ref.key)
             return self.v(live.kind, live.term, err=_or(selected.null, live.err))
         found = self.table(self.data.scopes[ref.scope], selected.term, ref.key)
