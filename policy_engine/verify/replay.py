@@ -22,7 +22,7 @@ from ..engine.contracts import PortfolioSnapshot
 from ..engine.outcome import APPROVED, ERROR
 from ..engine.policy import Policy
 from .chain import Symbolic
-from .world import FRESH, GRID, World
+from .world import FRESH, GRID, STRING_KINDS, World
 
 DEFAULT_DAY = date(2026, 1, 6)  # a Tuesday
 _ROUND_REAL = {
@@ -94,7 +94,7 @@ def _term(value: Any, kind: str, ctx: z3.Context) -> Any:
     if kind == "bool":
         return z3.BoolVal(bool(value), ctx)
     f = Fraction(value)
-    if kind in ("amount", "signed", "count", "string", "name", "side"):
+    if kind in ("amount", "signed", "count", *STRING_KINDS):
         return z3.IntVal(int(f), ctx)
     return z3.RealVal(f"{f.numerator}/{f.denominator}", ctx)
 
@@ -109,7 +109,7 @@ def values(model: z3.ModelRef, world: World) -> dict[str, Any]:
     got: dict[str, Any] = {}
     for name, (kind, var) in world.vars.items():
         value = _value(model, var)
-        if kind in ("string", "name", "side"):
+        if kind in STRING_KINDS:
             got[name] = world.text(value)
         elif kind == "bool":
             got[name] = value

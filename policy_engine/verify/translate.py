@@ -153,7 +153,7 @@ class Translator:
         """The override's severity in this policy (-1 none), and whether naming an undeclared
         mode fails the evaluation."""
         w = self.world
-        name = w.var("state.mode_override", "name")
+        name = w.var("state.mode_override", "mode")
         null = w.null("state.mode_override")
         severity: Any = w.integer(-1)
         for mode in self.data.modes:

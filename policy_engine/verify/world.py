@@ -17,6 +17,7 @@ state is assumed reachable, only well-formed.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -28,8 +29,10 @@ from ..lang import syntax as s
 
 GRID = 1_000_000  # risk amounts are integers of 1e-6 (control/state.py)
 MAX_AMOUNT = 10**15
-FRESH = ("X-1", "X-2")  # names no policy declares (an unknown strategy, symbol, ...)
+FRESH = ("X-1", "X-2", "X_3")  # names no policy declares (X_3 may name a mode)
 SIDES = ("long", "short", "flat")
+STRING_KINDS = ("string", "name", "side", "mode")
+MODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # engine/contracts.py ModeName
 COUNT_FIELDS = frozenset({"open_positions", "active_trades", "loss_streak"})
 AMOUNT_FIELDS = frozenset({"active_risk", "reserved_risk", "long_risk", "short_risk"})
 
@@ -141,10 +144,9 @@ class World:
             self.domain += [v >= 0, v <= 1_000_000_000]
         elif kind == "bool":
             v = z3.Bool(name, self.ctx)
-        elif kind in ("string", "name", "side"):
+        elif kind in STRING_KINDS:
             v = z3.Int(name, self.ctx)
-            allowed = SIDES if kind == "side" else self.strings
-            self.domain.append(z3.Or(*(v == self.code(x) for x in allowed)))
+            self.domain.append(z3.Or(*(v == self.code(x) for x in self.allowed(kind))))
         else:  # real, positive, unit, number
             v = z3.Real(name, self.ctx)
             if kind == "positive":
@@ -180,6 +182,16 @@ class World:
         minutes = self.var(f"{name}.minutes", "real")
         self.domain += [minutes >= 0, minutes < 1440]
         return Time(era, wd, minutes)
+
+    def allowed(self, kind: str) -> list[str]:
+        """The strings a variable of ``kind`` ranges over: what the intent model and the
+        snapshot accept (a side, a name of 1 to 200 characters, a mode's identifier)."""
+        if kind == "side":
+            return list(SIDES)
+        if kind == "mode":
+            return [x for x in self.strings if MODE_NAME.fullmatch(x)]
+        limit = 200 if kind == "name" else 1000
+        return [x for x in self.strings if 0 < len(x) <= limit or (kind == "string" and not x)]
 
     def text(self, code: int) -> str:
         return self.strings[code]
