@@ -181,3 +181,44 @@ def test_usage_errors_and_an_inconclusive_property(tmp_path: Path) -> None:
     code, out = run(str(write(tmp_path, rounding, "r.yaml")), "--property", "caps-hold")
     assert code == 3, out
     assert "`round` has no solver semantics" in out
+
+
+PROPERTIES = """\
+properties:
+  - id: one-percent
+    assert: not decision.approved or decision.approved_risk_abs <= 1% * portfolio.equity
+  - id: nothing-new-in-risk-off
+    assert: mode.name != "risk_off" or not decision.approved or intent.risk_reducing
+  - id: caps-name-themselves
+    assert: decision.rule != "symbol-cap" or decision.approved_risk_abs <= params.cap
+"""
+
+
+def test_a_policys_own_properties_are_proved_or_shown_violated(tmp_path: Path) -> None:
+    path = write(tmp_path, SOUND + PROPERTIES)
+    # the engine ignores them: the policy loads and decides as without them
+    assert load_policy(path).rules == load_policy(write(tmp_path, SOUND, "plain.yaml")).rules
+    emitted = tmp_path / "own_test.yaml"
+    code, out = run(
+        str(path),
+        "--property",
+        "one-percent",
+        "--property",
+        "nothing-new-in-risk-off",
+        "--property",
+        "caps-name-themselves",
+        "--emit-tests",
+        str(emitted),
+    )
+    assert code == 1, out
+    assert "one-percent: violated" in out
+    assert "nothing-new-in-risk-off: proved" in out
+    assert "caps-name-themselves: proved" in out
+    assert all(t.passed for t in run_file(str(emitted)).results)
+
+
+def test_a_property_reading_an_unknown_decision_field_does_not_load(tmp_path: Path) -> None:
+    bad = SOUND + "properties:\n  - id: p\n    assert: decision.approve\n"
+    code, out = run(str(write(tmp_path, bad)))
+    assert code == 2
+    assert "decision.approve" in out

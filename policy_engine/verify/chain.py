@@ -39,6 +39,7 @@ class Symbolic:
     mode: Any  # the mode's index
     overridden: Any
     mode_err: Any
+    clip_rule: Any  # the last rule that clipped (-1 none)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class ChainModel:
             rule=pick("rule", self.world.integer(-1)),
             amount=pick("amount", self.world.rational(0)),
             clipped=pick("clipped", self.world.false),
+            clip_rule=pick("clip_rule", self.world.integer(-1)),
             fired=fired,
             mode=z3.If(mode_err, 0, m),
             overridden=z3.And(z3.Not(mode_err), overridden),
@@ -129,6 +131,7 @@ class ChainModel:
         amount = tr.intent("requested_risk_abs").term
         live: Any = self.world.true
         clipped: Any = self.world.false
+        clip_rule: Any = self.world.integer(-1)
         ends: list[tuple[Any, int, int]] = []  # (condition, status, rule)
         fired: list[Any] = []
         minimum = self.world.rational(self.data.min_risk_abs)
@@ -170,6 +173,7 @@ class ChainModel:
                     reject = _and(reject, z3.Not(clip_ok))
                     amount = z3.If(clip, q, amount)
                     clipped = _or(clipped, clip)
+                    clip_rule = z3.If(clip, i, clip_rule)
                 ends.append((reject, REJECTED, i))
                 warn = _or(_and(exceed, shadow), _and(failed, shadow))
                 fired.append(_or(reject, warn, clip if clip is not None else self.world.false))
@@ -192,9 +196,28 @@ class ChainModel:
             mode=self.world.integer(k),
             overridden=overridden,
             mode_err=self.world.false,
+            clip_rule=clip_rule,
         )
         self._per_mode[key] = out
         return out
+
+
+def rule_id(world: World, checked: CheckedPolicy, sym: Symbolic) -> tuple[Any, Any]:
+    """``decision.rule``: the deciding rule's id as the engine's verdict names it (the
+    rejecting or failing rule, the allow that approved, else the last clip; `modes` when the
+    mode failed) and whether it is null (none decided)."""
+    ids = [rule.spec.id for rule in checked.rules]
+    by_index: Any = world.code("modes")
+    for i, rid in enumerate(ids):
+        by_index = z3.If(sym.rule == i, world.code(rid), by_index)
+    by_clip: Any = world.code("modes")
+    for i, rid in enumerate(ids):
+        by_clip = z3.If(sym.clip_rule == i, world.code(rid), by_clip)
+    approved = sym.status == APPROVED
+    use_clip = z3.And(approved, sym.rule < 0, sym.clipped)
+    term = z3.If(sym.mode_err, world.code("modes"), z3.If(use_clip, by_clip, by_index))
+    null = z3.And(z3.Not(sym.mode_err), approved, sym.rule < 0, z3.Not(sym.clipped))
+    return term, null
 
 
 def _pick_bool(m: Any, values: list[Any]) -> Any:

@@ -21,7 +21,7 @@ from ..engine.outcome import APPROVED, ERROR
 from ..engine.policy import Policy
 from ..lang import syntax as s
 from . import replay as rp
-from .chain import ChainModel, Symbolic
+from .chain import ChainModel, Symbolic, rule_id
 from .translate import _and, _or
 from .world import Unknown, World
 
@@ -138,7 +138,11 @@ class Verifier:
 
     def run(self, name: str) -> Result:
         start = time.perf_counter()
-        check: Callable[[], str] = getattr(self, "_" + name.replace("-", "_"))
+        check: Callable[[], str]
+        if name in BUILTIN or name in AGAINST:
+            check = getattr(self, "_" + name.replace("-", "_"))
+        else:
+            check = lambda: self._own(name)  # noqa: E731 (a policy's own property)
         try:
             result = Result(self.policy.path or self.policy.name, name, "proved", reason=check())
         except Found as found:
@@ -276,6 +280,25 @@ class Verifier:
                 out.append(_or(w.false, *(key == w.code(n) for n in data.scopes[ref.scope])))
         _sev, bad, _null = tr.override()
         return _and(z3.Not(bad), *out)
+
+    def _own(self, name: str) -> str:
+        """A policy's own property: its `assert` holds for every state and intent, read with
+        the mode in force and the decision made (a failing assert is a violation too)."""
+        node = self.policy.checked.properties[name]
+        sym, tr = self.model.decide(), self.model.tr
+        tr.decision, tr.decision_rule = sym, rule_id(self.world, self.policy.checked, sym)
+        broken: list[Any] = [self.world.false]
+        for mode in self.policy.data.modes:
+            tr.mode, tr.overridden = mode, sym.overridden
+            tr.amount = tr.intent("requested_risk_abs").term
+            v = tr.expr(node)
+            holds = _and(z3.Not(v.err), tr.truth(v))
+            broken.append(_and(sym.mode == mode.index, z3.Not(holds)))
+        tr.decision = None
+        text = s.unparse(node)
+        note = f"{name}: `{text}` does not hold"
+        self._one(sym, _or(*broken), note, f"`{text}` does not hold for this trade")
+        return f"`{text}` holds for every state and intent"
 
     # --- between versions --------------------------------------------------------------------
     def _no_wider(self) -> str:

@@ -16,6 +16,7 @@ import z3
 
 from ..document.checker import CheckedPolicy
 from ..document.names import LIVE_FIELDS, Ref, Source
+from ..engine.outcome import APPROVED
 from ..engine.runtime import ModeState, RuntimeData
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
@@ -65,6 +66,8 @@ class Translator:
         self.mode: ModeState | None = None  # the mode the chain is translated for
         self.overridden: Any = world.false
         self.amount: Any = world.rational(0)
+        self.decision: Any = None  # the Symbolic outcome a property reads as `decision`
+        self.decision_rule: tuple[Any, Any] = (None, None)
 
     def v(self, kind: str, term: Any, null: Any = None, err: Any = None, py: Any = None) -> Val:
         """A value; null and failing are false unless given."""
@@ -195,6 +198,8 @@ class Translator:
     def name(self, node: s.Name) -> Val:
         """The solver backend of name resolution: one case per :class:`Source`, like the code
         generator's and the interpreter's (mypy lists this match when a source is added)."""
+        if node.path[0] == "decision":  # a property's reading of the decision
+            return self.decided(node.path[1])
         ref = self.checked.scope.resolve(node.path)
         assert isinstance(ref, Ref)
         key, w, data = ref.key, self.world, self.data
@@ -254,6 +259,17 @@ class Translator:
                 )
             case _:
                 assert_never(ref.source)
+
+    def decided(self, key: str) -> Val:
+        if self.decision is None:
+            raise Unknown("`decision` is read outside a property")
+        sym = self.decision
+        if key == "approved":
+            return self.v("bool", sym.status == APPROVED)
+        if key == "approved_risk_abs":
+            return self.v("number", sym.amount)
+        term, null = self.decision_rule
+        return self.v("string", term, null)
 
     def _bucket(self, namespace: str) -> tuple[str, Any]:
         if namespace in self.data.scope_fields:

@@ -110,10 +110,11 @@ class World:
                 found.update(dict.fromkeys(cohort.symbols))
             for scope in spec.scopes.values():
                 found.update(dict.fromkeys(scope.values))
-            roots = [*checked.mode_whens.values()]
+            roots = [*checked.mode_whens.values(), *checked.properties.values()]
             for rule in checked.rules:
                 roots += [rule.expr] + ([rule.when] if rule.when is not None else [])
                 found[rule.spec.code] = None
+                found[rule.spec.id] = None
                 if rule.spec.enforce_from is not None:
                     stages.add(rule.spec.enforce_from)
             for root in roots:
@@ -122,6 +123,7 @@ class World:
                         found[node.value] = None
             _params_strings(spec.params, found)
         found.update(dict.fromkeys(("override", "drawdown", "approved_full", "approved_clipped")))
+        found["modes"] = None
         found.update(dict.fromkeys(FRESH))
         return cls(strings=list(found), stages=tuple(sorted(stages)))
 
