@@ -59,7 +59,7 @@ class ChainModel:
         self.checked = checked
         self.data = data
         self.tr = Translator(world, checked, data)
-        self._per_mode: dict[tuple[int, int], Symbolic] = {}
+        self._per_mode: dict[tuple[int, int, int | None], Symbolic] = {}
 
     def staged(self, i: int) -> Any:
         """Whether rule ``i`` runs in shadow for the intent."""
@@ -87,16 +87,17 @@ class ChainModel:
         severity, bad_override, _ = self.tr.override()
         return ModeChoice(chosen, _or(err, bad_override), severity)
 
-    def decide(self) -> Symbolic:
-        """The outcome of the policy for the world's state and intent."""
+    def decide(self, only: int | None = None) -> Symbolic:
+        """The outcome of the policy for the world's state and intent (``only``: of the
+        chain that has rule ``only`` alone, as if the rules before it were not there)."""
         choice = self.mode_choice()
         stricter = choice.override > choice.drawdown
         m = z3.If(stricter, choice.override, choice.drawdown)
-        return self.select(m, stricter, choice.err)
+        return self.select(m, stricter, choice.err, only)
 
-    def select(self, m: Any, overridden: Any, mode_err: Any) -> Symbolic:
+    def select(self, m: Any, overridden: Any, mode_err: Any, only: int | None = None) -> Symbolic:
         """The outcome with mode ``m`` (a term) in force."""
-        per = [self.for_mode(k.index, overridden) for k in self.data.modes]
+        per = [self.for_mode(k.index, overridden, only) for k in self.data.modes]
 
         def pick(field: str, on_err: Any) -> Any:
             term = getattr(per[-1], field)
@@ -106,7 +107,7 @@ class ChainModel:
 
         fired = tuple(
             z3.And(z3.Not(mode_err), _pick_bool(m, [p.fired[i] for p in per]))
-            for i in range(len(self.checked.rules))
+            for i in range(len(per[0].fired))
         )
         return Symbolic(
             status=pick("status", self.world.integer(ERROR)),
@@ -120,9 +121,9 @@ class ChainModel:
             mode_err=mode_err,
         )
 
-    def for_mode(self, k: int, overridden: Any) -> Symbolic:
+    def for_mode(self, k: int, overridden: Any, only: int | None = None) -> Symbolic:
         """The chain with mode ``k`` in force (its values constants)."""
-        key = (k, overridden.get_id())
+        key = (k, overridden.get_id(), only)
         if key in self._per_mode:
             return self._per_mode[key]
         tr = self.tr
@@ -136,6 +137,8 @@ class ChainModel:
         fired: list[Any] = []
         minimum = self.world.rational(self.data.min_risk_abs)
         for i, rule in enumerate(self.checked.rules):
+            if only is not None and i != only:
+                continue
             spec = rule.spec
             shadow = self.staged(i)
             tr.amount = amount

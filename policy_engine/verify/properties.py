@@ -239,16 +239,26 @@ class Verifier:
         return f"{len(modes)} mode(s): a more severe one never approves more"
 
     def _rules_reachable(self) -> str:
+        """Every rule decides for some state and intent. A rule that never does although it
+        would, were it first, is shadowed by the rules before it: a violation. One that could
+        not even alone is a switch of the constants (`enabled: true` everywhere): noted."""
         sym = self.model.decide()
+        switches = []
         for i, rule in enumerate(self.policy.checked.rules):
-            cases = solve(
-                self.world, Query(sym.fired[i], [(self.policy, sym, None)], ""), self.timeout
-            )
-            if cases is None:
-                raise Found(
-                    f"rule `{rule.spec.id}` never decides: no state and intent reach it", []
-                )
-        return f"all {len(self.policy.rules)} rule(s) decide for some state and intent"
+            query = Query(sym.fired[i], [(self.policy, sym, None)], "")
+            if solve(self.world, query, self.timeout) is not None:
+                continue
+            alone = self.model.decide(only=i)
+            if solve(self.world, Query(alone.fired[0], [], ""), self.timeout) is None:
+                switches.append(rule.spec.id)
+                continue
+            reason = f"rule `{rule.spec.id}` never decides: the rules before it decide first"
+            raise Found(reason, [])
+        text = f"no rule of {len(self.policy.rules)} is shadowed by the rules before it"
+        if switches:
+            names = ", ".join(f"`{n}`" for n in switches)
+            text += f"; {names} never decides with the declared constants (a switch)"
+        return text
 
     def _never_errors(self) -> str:
         sym = self.model.decide()
