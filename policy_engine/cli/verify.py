@@ -118,7 +118,8 @@ def format_text(results: list[Any]) -> str:
             lines.append(f"    {case.note}")
             lines.append(f"      state:  {_flow(case.state)}")
             lines.append(f"      intent: {_flow(case.intent)}")
-            lines.append(f"      engine: {_flow(case.decision)}")
+            who = f"{case.policy.name} v{case.policy.version}"
+            lines.append(f"      engine ({who}): {_flow(case.decision)}")
     counts = {
         s: sum(1 for r in results if r.status == s) for s in ("proved", "violated", "unknown")
     }
