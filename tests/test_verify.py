@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import z3
 from click.testing import CliRunner
 
 from policy_engine.cli import cli
@@ -66,9 +67,9 @@ def write(tmp: Path, rules: str, name: str = "p.yaml", version: int = 1, cap: in
     return path
 
 
-def run(*args: str) -> tuple[int, str]:
+def run(*args: str, stdout: bool = False) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["verify", *args])
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if stdout else result.output
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
@@ -130,13 +131,16 @@ def test_a_planted_defect_is_found_and_its_counterexample_replays(
     policy = write(tmp_path, rules)
     emitted = tmp_path / "found_test.yaml"
     code, out = run(
-        str(policy), "--property", prop, "--emit-tests", str(emitted), "--format", "json"
+        str(policy),
+        *("--property", prop, "--emit-tests", str(emitted), "--format", "json"),
+        stdout=True,
     )
     assert code == 1, out
     (result,) = json.loads(out)["results"]
     assert result["status"] == "violated"
     if prop == "rules-reachable":  # unreachability has no trade to show, only the rule
         assert "shadowed" in result["reason"] and "before it" in result["reason"]
+        assert not emitted.exists()  # no trade to write
         return
     assert result["counterexample"]
     report = run_file(str(emitted))
@@ -231,3 +235,23 @@ def test_policy_check_verify_lints_then_proves(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", "--verify", str(planted)])
     assert result.exit_code == 1, result.output
     assert "caps-hold: violated" in result.output
+
+
+def test_a_model_the_engine_does_not_reproduce_is_unknown_never_a_violation(
+    tmp_path: Path,
+) -> None:
+    # The solver finds a trade the looser version approves; replaying that prediction on
+    # the stricter version (as a translation bug would) is refused, not reported.
+    from policy_engine.verify.chain import ChainModel
+    from policy_engine.verify.properties import Query, solve
+    from policy_engine.verify.world import Unknown, World
+
+    strict = load_policy(write(tmp_path, SOUND, "strict.yaml"))
+    loose = load_policy(write(tmp_path, SOUND, "loose.yaml", version=2, cap=2000))
+    world = World.of([strict.checked, loose.checked])
+    new = ChainModel(world, loose.checked, loose.data).decide()
+    old = ChainModel(world, strict.checked, strict.data).decide()
+    wider = z3.And(new.status == 0, z3.Or(old.status != 0, new.amount > old.amount))
+    assert solve(world, Query(wider, [(loose, new, None)], ""), 30)  # the real violation
+    with pytest.raises(Unknown, match="translation bug"):
+        solve(world, Query(wider, [(strict, new, None)], ""), 30)

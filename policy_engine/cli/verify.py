@@ -156,6 +156,9 @@ def write_tests(path: str, results: list[Any]) -> None:
             )
     if len(tested) > 1:
         raise UsageError("`--emit-tests` writes one policy's tests: verify one policy at a time")
+    if not cases:  # nothing violated with a trade to show: no file (an old one stays)
+        click.echo(f"note: no counterexample to write to {path}", err=True)
+        return
     target = Path(path)
     policy = os.path.relpath(next(iter(tested)), target.parent) if tested else None
     doc = {"policy": policy, "cases": cases} if policy else {"cases": cases}

@@ -16,6 +16,7 @@ from typing import Any
 
 import z3
 
+from ..decision_codes import APPROVED_CLIPPED, APPROVED_FULL, EVAL_ERROR
 from ..document.names import Ref, Source
 from ..engine.outcome import APPROVED, ERROR
 from ..engine.policy import Policy
@@ -76,7 +77,9 @@ class Query:
     note: str
 
 
-class Found(Exception):
+class _Found(Exception):
+    """A violation and its trades (internal: it ends a property's check)."""
+
     def __init__(self, reason: str, cases: list[Case]) -> None:
         super().__init__(reason)
         self.reason, self.cases = reason, cases
@@ -145,7 +148,7 @@ class Verifier:
             check = lambda: self._own(name)  # noqa: E731 (a policy's own property)
         try:
             result = Result(self.policy.path or self.policy.name, name, "proved", reason=check())
-        except Found as found:
+        except _Found as found:
             result = Result(self.policy.path or self.policy.name, name, "violated")
             result.reason, result.cases = found.reason, found.cases
         except (Unknown, z3.Z3Exception) as exc:
@@ -156,7 +159,7 @@ class Verifier:
     def _look(self, query: Query, reason: str) -> None:
         cases = solve(self.world, query, self.timeout)
         if cases is not None:
-            raise Found(reason, cases)
+            raise _Found(reason, cases)
 
     def _one(self, sym: Symbolic, condition: Any, note: str, reason: str) -> None:
         self._look(Query(condition, [(self.policy, sym, None)], note), reason)
@@ -256,7 +259,7 @@ class Verifier:
                 switches.append(rule.spec.id)
                 continue
             reason = f"rule `{rule.spec.id}` never decides: the rules before it decide first"
-            raise Found(reason, [])
+            raise _Found(reason, [])
         text = f"no rule of {len(self.policy.rules)} is shadowed by the rules before it"
         if switches:
             names = ", ".join(f"`{n}`" for n in switches)
@@ -340,11 +343,11 @@ class Verifier:
 
     def _code(self, model: ChainModel, sym: Symbolic) -> Any:
         w = self.world
-        code: Any = w.code("rejected_eval_error")
+        code: Any = w.code(EVAL_ERROR)
         for i, rule in enumerate(model.checked.rules):
             code = z3.If(sym.rule == i, w.code(rule.spec.code), code)
-        code = z3.If(sym.status == ERROR, w.code("rejected_eval_error"), code)
-        clipped = z3.If(sym.clipped, w.code("approved_clipped"), w.code("approved_full"))
+        code = z3.If(sym.status == ERROR, w.code(EVAL_ERROR), code)
+        clipped = z3.If(sym.clipped, w.code(APPROVED_CLIPPED), w.code(APPROVED_FULL))
         return z3.If(sym.status == APPROVED, clipped, code)
 
 

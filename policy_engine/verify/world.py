@@ -24,6 +24,8 @@ from typing import Any
 
 import z3
 
+from ..decision_codes import APPROVED_CLIPPED, APPROVED_FULL
+from ..diagnostics import PolicyEngineError
 from ..document.checker import CheckedPolicy
 from ..lang import syntax as s
 
@@ -37,8 +39,9 @@ COUNT_FIELDS = frozenset({"open_positions", "active_trades", "loss_streak"})
 AMOUNT_FIELDS = frozenset({"active_risk", "reserved_risk", "long_risk", "short_risk"})
 
 
-class Unknown(Exception):
-    """A term the translation cannot express exactly: the property is `unknown`."""
+class Unknown(PolicyEngineError):
+    """A term the translation cannot express exactly, a solver that gave up, or a model the
+    engine does not reproduce: the property is `unknown`, with this reason."""
 
 
 def exact(value: float | int, ctx: z3.Context) -> Any:
@@ -122,7 +125,7 @@ class World:
                     if isinstance(node, s.Str):
                         found[node.value] = None
             _params_strings(spec.params, found)
-        found.update(dict.fromkeys(("override", "drawdown", "approved_full", "approved_clipped")))
+        found.update(dict.fromkeys(("override", "drawdown", APPROVED_FULL, APPROVED_CLIPPED)))
         found["modes"] = None
         found.update(dict.fromkeys(FRESH))
         return cls(strings=list(found), stages=tuple(sorted(stages)))
