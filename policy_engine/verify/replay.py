@@ -68,6 +68,9 @@ def simplify(solver: z3.Solver, world: World, budget: float = 2.0) -> z3.ModelRe
             candidates = [*asked, 0, *(round(units / r) * r * GRID for r in (1000, 100, 10, 1))]
         elif kind == "count":
             candidates = [0]
+        elif kind in STRING_KINDS:
+            names = ["long"] if kind == "side" else world.hints.get(name, [])
+            candidates = [world.code(n).as_long() for n in names]
         elif kind in _ROUND_REAL:
             candidates = [*_ROUND_REAL[kind], *(round(current / r) * r for r in (1000, 1))]
             if name == "portfolio.equity" and "portfolio.drawdown" in world.vars:
@@ -126,10 +129,11 @@ def trade(
     def nulled(key: str) -> bool:
         return bool(got.get(f"{key}?null", False))
 
+    known_symbols = [*policy.data.symbols, *policy.data.cohort_of]  # a name the policy knows
     intent: dict[str, Any] = {
         "intent_id": "verify-1",
         "strategy": got.get("intent.strategy", next(iter(policy.data.strategies), FRESH[0])),
-        "symbol": got.get("intent.symbol", next(iter(policy.data.symbols), FRESH[0])),
+        "symbol": got.get("intent.symbol", next(iter(known_symbols), FRESH[0])),
         "side": got.get("intent.side", "long"),
         "requested_risk_abs": got.get("intent.requested_risk_abs", 100),
     }

@@ -79,6 +79,7 @@ class Translator:
         w = self.world
         null = w.null(f"intent.{key}") if key in NULLABLE_INTENT else w.false
         if key in _STRING_INTENT:
+            self._hint(f"intent.{key}", key)
             return self.v("string", w.var(f"intent.{key}", _STRING_INTENT[key]), null)
         if key == "requested_risk_abs":
             return self.v("number", w.number("intent.requested_risk_abs", "amount"))
@@ -94,12 +95,22 @@ class Translator:
         if spec is None:
             raise Unknown(f"the intent field `{key}` has no solver model")
         kind = INPUT_KINDS[spec.type]
+        self._hint(f"input.{key}", key)
         null = w.null(f"input.{key}") if spec.default is None and not spec.required else w.false
         if kind == "time":
             return self.v("time", w.time(f"input.{key}"), null)
         if kind == "real":
             return self.v("number", w.number(f"input.{key}", "number"), null)
         return self.v(kind, w.var(f"input.{key}", kind), null)
+
+    def _hint(self, name: str, key: str) -> None:
+        """The declared names a counterexample shows rather than a fresh one."""
+        data = self.data
+        found = {"strategy": list(data.strategies), "symbol": [*data.symbols, *data.cohort_of]}
+        for scope, field in data.scope_fields.items():
+            found.setdefault(field, []).extend(data.scopes[scope])
+        hints = self.world.hints.setdefault(name, [])
+        hints += [n for n in found.get(key, ()) if n not in hints]
 
     def time(self) -> Time:
         return self.world.time("intent.timestamp")

@@ -83,6 +83,8 @@ class World:
     stages: tuple[Any, ...] = ()  # every staged rule's enforce_from, sorted
     vars: dict[str, tuple[str, Any]] = field(default_factory=dict)  # name -> (kind, z3 var)
     domain: list[Any] = field(default_factory=list)
+    # per string variable, the names a counterexample should rather show (the declared ones)
+    hints: dict[str, list[str]] = field(default_factory=dict)
     # A context of its own: the solver's heuristics depend on every term ever made in a
     # context, so a shared one would make a proof's cost depend on what ran before it.
     ctx: z3.Context = field(default_factory=z3.Context)
