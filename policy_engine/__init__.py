@@ -9,6 +9,7 @@ journal: :class:`JournalError`).
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .decision_codes import DECISION_CODES
 from .diagnostics import CODES, Diagnostic, PolicyEngineError, PolicyError, Severity, Span
 from .engine.contracts import (
     AllocationDecision,
@@ -46,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CODES",
+    "DECISION_CODES",
     "AllocationDecision",
     "BucketState",
     "Clip",

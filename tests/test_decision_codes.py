@@ -12,8 +12,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from policy_engine import PortfolioController
-from policy_engine.decision_codes import DECISION_CODES, rule_code
+from policy_engine import DECISION_CODES, PortfolioController
+from policy_engine.decision_codes import rule_code
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "policy_engine"

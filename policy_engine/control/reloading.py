@@ -25,6 +25,10 @@ from .watcher import PolicyWatcher
 _logger = logging.getLogger("policy_engine")
 
 
+def _read_file(path: str) -> bytes:
+    return read_policy_bytes(path)  # bounded: a journal may name any path
+
+
 class Reloading:
     """Reloads and watchers, over the controller's lock, core, journal and record sink."""
 
@@ -58,7 +62,7 @@ class Reloading:
         """
         target = str(path if path is not None else self.policy.path)
         try:
-            policy = load_policy_text(read_policy_bytes(target), target)
+            policy = load_policy_text(_read_file(target), target)
         except Exception as exc:
             return self._refuse_reload(target, str(exc))
         return self.use_policy(policy)

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 
 def clips(policy: Policy, outcome: Outcome) -> list[Clip]:
-    """The clips of ``outcome``, in chain order: the one place they become :class:`Clip`\\ s."""
+    """The clips of ``outcome`` in chain order (the one place a list of :class:`Clip` is built)."""
     rules = policy.rules
     return [
         fast_model(Clip, {"rule_id": rules[i].id, "from_risk": a, "to_risk": b})
