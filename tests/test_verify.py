@@ -183,6 +183,11 @@ def test_usage_errors_and_an_inconclusive_property(tmp_path: Path) -> None:
     code, out = run(str(write(tmp_path, rounding, "r.yaml")), "--property", "caps-hold")
     assert code == 3, out
     assert "`round` has no solver semantics" in out
+    # of constants only, a function without solver semantics is computed like the engine does
+    constant = SOUND + "  - id: rounded\n    limit: round(params.cap / 7) * 7 - portfolio.heat\n"
+    code, out = run(str(write(tmp_path, constant, "c.yaml")), "--property", "caps-hold")
+    assert code == 0, out
+    assert "3 cap(s) hold" in out
 
 
 PROPERTIES = """\

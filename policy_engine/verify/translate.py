@@ -362,14 +362,16 @@ class Translator:
         if a.kind != "number" or b.kind != "number":
             raise Unknown("arithmetic on a value that is not a number")
         err = _or(a.err, b.err, a.null, b.null)
+        # of constants, the engine's value too (folds a function without solver semantics)
+        py = _fold(op, a.py, b.py)
         if op == "+":
-            return self.v("number", a.term + b.term, err=err)
+            return self.v("number", a.term + b.term, err=err, py=py)
         if op == "-":
-            return self.v("number", a.term - b.term, err=err)
+            return self.v("number", a.term - b.term, err=err, py=py)
         if op == "*":
-            return self.v("number", _mul(a.term, b.term), err=err)
+            return self.v("number", _mul(a.term, b.term), err=err, py=py)
         zero = b.term == 0
-        return self.v("number", a.term / b.term, err=_or(err, _and(z3.Not(err), zero)))
+        return self.v("number", a.term / b.term, err=_or(err, _and(z3.Not(err), zero)), py=py)
 
     def compare(self, node: s.Compare) -> Val:
         left = self.expr(node.first)
@@ -409,9 +411,17 @@ class Translator:
 
     def call(self, node: s.Call) -> Val:
         fn = FUNCTIONS[node.func]
-        if fn.solver is None:
-            raise Unknown(f"`{node.func}` has no solver semantics")
         vals = [self.expr(a) for a in node.args]
+        if fn.solver is None:
+            if vals and all(v.py is not None for v in vals) and not fn.needs:
+                # of constants only (`len(params.venues)`): the implementation itself, exactly
+                # as the engine computes it, with its own check
+                try:
+                    fn.guard([v.py for v in vals], node)
+                    return self.const(fn.impl(*(v.py for v in vals)))
+                except Exception:
+                    return self.v("number", self.world.rational(0), err=self.world.true)
+            raise Unknown(f"`{node.func}` has no solver semantics")
         err = _or(self.world.false, *(v.err for v in vals))
         if fn.numeric_args:
             args: list[Any] = []
@@ -465,6 +475,15 @@ class Translator:
         if value.py is None:
             raise Unknown("a function argument that must be a literal is not one")
         return value.py
+
+
+def _fold(op: str, a: Any, b: Any) -> Any:
+    numbers = (int, float)
+    if not isinstance(a, numbers) or not isinstance(b, numbers) or isinstance(a, bool):
+        return None
+    if isinstance(b, bool) or (op == "/" and b == 0):
+        return None
+    return {"+": a + b, "-": a - b, "*": a * b}[op] if op != "/" else a / b
 
 
 def _mul(a: Any, b: Any) -> Any:
