@@ -240,6 +240,9 @@ def test_policy_check_verify_lints_then_proves(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", "--verify", str(planted)])
     assert result.exit_code == 1, result.output
     assert "caps-hold: violated" in result.output
+    result = CliRunner().invoke(cli, ["check", "--verify", "--format", "json", str(sound)])
+    verified = json.loads(result.stdout)["verify"]
+    assert {r["property"]: r["status"] for r in verified} == dict.fromkeys(BUILTIN, "proved")
 
 
 def test_a_model_the_engine_does_not_reproduce_is_unknown_never_a_violation(

@@ -293,7 +293,7 @@ def _check(
     if not paths:
         raise UsageError("give at least one policy file or directory")
     report = run_check(paths, against, only_policies)
-    click.echo(FORMATTERS[output_format](report))
+    text = FORMATTERS[output_format](report)
     code = report.exit_code(strict)
     if verify and code == 0:
         # `policy verify` on every file that checked clean: its own exit codes (1 a property
@@ -302,8 +302,14 @@ def _check(
 
         clean = [r.path for r in report.results if r.rules]
         results = run_verify(clean, None, (), 30.0) if clean else []
-        click.echo(format_text(results))
+        if output_format == "json":  # one JSON object still: the results under `verify`
+            text = json.dumps(
+                {**json.loads(text), "verify": [r.as_json() for r in results]}, indent=2
+            )
+        else:
+            text += "\n" + format_text(results)
         code = exit_code(results)
+    click.echo(text)
     sys.exit(code)
 
 
