@@ -21,7 +21,8 @@ import z3
 from ..document.checker import CheckedPolicy
 from ..engine.outcome import APPROVED, ERROR, REJECTED
 from ..engine.runtime import RuntimeData
-from .translate import Translator, _and, _or
+from .terms import all_of, any_of
+from .translate import Translator
 from .world import GRID, World
 
 
@@ -82,10 +83,10 @@ class ChainModel:
             v = self.tr.expr(when)
             holds = self.tr.truth(v)
             # this tier is tested only when no more severe one held
-            err = z3.If(_and(z3.Not(v.err), holds), self.world.false, _or(v.err, err))
-            chosen = z3.If(_and(z3.Not(v.err), holds), state.index, chosen)
+            err = z3.If(all_of(z3.Not(v.err), holds), self.world.false, any_of(v.err, err))
+            chosen = z3.If(all_of(z3.Not(v.err), holds), state.index, chosen)
         severity, bad_override, _ = self.tr.override()
-        return ModeChoice(chosen, _or(err, bad_override), severity)
+        return ModeChoice(chosen, any_of(err, bad_override), severity)
 
     def decide(self, only: int | None = None) -> Symbolic:
         """The outcome of the policy for the world's state and intent (``only``: of the
@@ -150,40 +151,40 @@ class ChainModel:
             v = tr.expr(rule.expr)
             # a null condition is false (as in Python); a null limit is not a number: it fails
             null = v.null if spec.kind == "limit" else self.world.false
-            err = _or(w_err, _and(w_holds, v.err), _and(w_holds, null))
-            runs = _and(live, z3.Not(err), w_holds)
-            failed = _and(live, err)
+            err = any_of(w_err, all_of(w_holds, v.err), all_of(w_holds, null))
+            runs = all_of(live, z3.Not(err), w_holds)
+            failed = all_of(live, err)
             if spec.kind == "allow":
-                approve = _and(runs, tr.truth(v))
+                approve = all_of(runs, tr.truth(v))
                 ends.append((approve, APPROVED, i))
                 fired.append(approve)
                 stop = approve
-                warn = _and(failed, shadow)
+                warn = all_of(failed, shadow)
             elif spec.kind == "require":
-                fail = _and(runs, z3.Not(tr.truth(v)))
-                reject = _and(fail, z3.Not(shadow))
+                fail = all_of(runs, z3.Not(tr.truth(v)))
+                reject = all_of(fail, z3.Not(shadow))
                 ends.append((reject, REJECTED, i))
-                warn = _or(_and(fail, shadow), _and(failed, shadow))
-                fired.append(_or(reject, warn))
+                warn = any_of(all_of(fail, shadow), all_of(failed, shadow))
+                fired.append(any_of(reject, warn))
                 stop = reject
             else:
-                exceed = _and(runs, z3.Not(amount <= v.term))
+                exceed = all_of(runs, z3.Not(amount <= v.term))
                 q = z3.ToReal(z3.ToInt(v.term * GRID)) / GRID
-                clip_ok = _and(q > 0, q >= minimum) if spec.on_exceed == "clip" else None
-                clip = _and(exceed, z3.Not(shadow), clip_ok) if clip_ok is not None else None
-                reject = _and(exceed, z3.Not(shadow))
+                clip_ok = all_of(q > 0, q >= minimum) if spec.on_exceed == "clip" else None
+                clip = all_of(exceed, z3.Not(shadow), clip_ok) if clip_ok is not None else None
+                reject = all_of(exceed, z3.Not(shadow))
                 if clip is not None:
-                    reject = _and(reject, z3.Not(clip_ok))
+                    reject = all_of(reject, z3.Not(clip_ok))
                     amount = z3.If(clip, q, amount)
-                    clipped = _or(clipped, clip)
+                    clipped = any_of(clipped, clip)
                     clip_rule = z3.If(clip, i, clip_rule)
                 ends.append((reject, REJECTED, i))
-                warn = _or(_and(exceed, shadow), _and(failed, shadow))
-                fired.append(_or(reject, warn, clip if clip is not None else self.world.false))
+                warn = any_of(all_of(exceed, shadow), all_of(failed, shadow))
+                fired.append(any_of(reject, warn, clip if clip is not None else self.world.false))
                 stop = reject
-            error = _and(failed, z3.Not(shadow))
+            error = all_of(failed, z3.Not(shadow))
             ends.append((error, ERROR, i))
-            live = _and(live, z3.Not(stop), z3.Not(error))
+            live = all_of(live, z3.Not(stop), z3.Not(error))
         status: Any = self.world.integer(APPROVED)
         rule_term: Any = self.world.integer(-1)
         for cond, st, i in reversed(ends):
@@ -194,7 +195,7 @@ class ChainModel:
             status=status,
             rule=rule_term,
             amount=z3.If(approved, amount, self.world.rational(0)),
-            clipped=_and(approved, clipped),
+            clipped=all_of(approved, clipped),
             fired=tuple(fired),
             mode=self.world.integer(k),
             overridden=overridden,

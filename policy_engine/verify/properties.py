@@ -23,7 +23,7 @@ from ..engine.policy import Policy
 from ..lang import syntax as s
 from . import replay as rp
 from .chain import ChainModel, Symbolic, rule_id
-from .translate import _and, _or
+from .terms import all_of, any_of
 from .world import Unknown, World
 
 BUILTIN = ("caps-hold", "flatten-only-holds", "modes-monotonic", "rules-reachable", "never-errors")
@@ -189,17 +189,17 @@ class Verifier:
                 tr.amount = tr.intent("requested_risk_abs").term
                 x = tr.expr(cap.left)
                 when = tr.expr(rule.when) if rule.when is not None else None
-                ok = _and(z3.Not(x.err), z3.Not(x.null), heat.term <= x.term)
+                ok = all_of(z3.Not(x.err), z3.Not(x.null), heat.term <= x.term)
                 if when is not None:
-                    ok = _and(ok, z3.Not(when.err), tr.truth(when))
+                    ok = all_of(ok, z3.Not(when.err), tr.truth(when))
                 broken = heat.term + sym.amount > x.term
-                holds.append(_and(sym.mode == mode.index, ok, broken))
-            condition = _and(
+                holds.append(all_of(sym.mode == mode.index, ok, broken))
+            condition = all_of(
                 z3.Not(heat.err),
                 z3.Not(self.model.staged(i)),
                 self._not_reducing(),
                 sym.status == APPROVED,
-                _or(self.world.false, *holds),
+                any_of(self.world.false, *holds),
             )
             rid = rule.spec.id
             note = f"caps-hold: `{s.unparse(cap.right)}` is within the cap of `{rid}` before, above it after"
@@ -211,8 +211,8 @@ class Verifier:
         modes = [m for m in self.policy.data.modes if m.values.get("flatten_only") is True]
         if not modes:
             return "no flatten-only mode"
-        in_mode = _or(self.world.false, *(sym.mode == m.index for m in modes))
-        condition = _and(in_mode, sym.status == APPROVED, self._not_reducing())
+        in_mode = any_of(self.world.false, *(sym.mode == m.index for m in modes))
+        condition = all_of(in_mode, sym.status == APPROVED, self._not_reducing())
         note = "flatten-only-holds: an intent that reduces no risk approved in a flatten-only mode"
         self._one(
             sym, condition, note, "an intent that reduces no risk is approved in flatten-only"
@@ -230,8 +230,8 @@ class Verifier:
             k = j + 1
             mild = self.model.select(self.world.integer(j), choice.drawdown < j, self.world.false)
             severe = self.model.select(self.world.integer(k), self.world.true, self.world.false)
-            wider = _or(mild.status != APPROVED, severe.amount > mild.amount)
-            condition = _and(choice.drawdown <= j, severe.status == APPROVED, wider)
+            wider = any_of(mild.status != APPROVED, severe.amount > mild.amount)
+            condition = all_of(choice.drawdown <= j, severe.status == APPROVED, wider)
             a, b = modes[j].name, modes[k].name
             note = f"modes-monotonic: the same state and intent in {a} and in {b}"
             runs = [(self.policy, mild, a), (self.policy, severe, b)]
@@ -242,10 +242,10 @@ class Verifier:
             return "one mode: nothing to compare"
         # One query for every pair proves it fastest (the solver shares the work); only when
         # it finds a violation is each pair asked, for the pair and its trades.
-        anywhere = _and(z3.Not(choice.err), _or(*(q.condition for q, _ in queries)))
+        anywhere = all_of(z3.Not(choice.err), any_of(*(q.condition for q, _ in queries)))
         if solve(self.world, Query(anywhere, [], ""), self.timeout) is not None:
             for query, reason in queries:
-                query.condition = _and(z3.Not(choice.err), query.condition)
+                query.condition = all_of(z3.Not(choice.err), query.condition)
                 self._look(query, reason)
             raise Unknown("a mode pair approves more, but no single pair was found again")
         return f"{len(modes)} mode(s): a more severe one never approves more"
@@ -276,7 +276,7 @@ class Verifier:
         sym = self.model.decide()
         declared = self._declared(self.model, self.policy)
         note = "never-errors: a rule fails to evaluate"
-        self._one(sym, _and(declared, sym.status == ERROR), note, "a rule fails to evaluate")
+        self._one(sym, all_of(declared, sym.status == ERROR), note, "a rule fails to evaluate")
         return "no rule fails for an intent whose names the policy declares"
 
     def _declared(self, model: ChainModel, policy: Policy) -> Any:
@@ -291,17 +291,19 @@ class Verifier:
         if sources & by_strategy or any(
             r.source is Source.WINDOW and r.scope == "strategy" for r in read
         ):
-            out.append(_or(w.false, *(strategy == w.code(n) for n in data.strategies)))
+            out.append(any_of(w.false, *(strategy == w.code(n) for n in data.strategies)))
         if Source.SYMBOL_CFG in sources:
-            out.append(_or(w.false, *(tr.intent("symbol").term == w.code(n) for n in data.symbols)))
+            out.append(
+                any_of(w.false, *(tr.intent("symbol").term == w.code(n) for n in data.symbols))
+            )
         if Source.COHORT_CFG in sources:
-            out.append(_or(w.false, *(tr.cohort() == w.code(n) for n in data.cohorts)))
+            out.append(any_of(w.false, *(tr.cohort() == w.code(n) for n in data.cohorts)))
         for ref in read:
             if ref.source is Source.SCOPE_CFG:
                 key = tr.intent(data.scope_fields[ref.scope]).term
-                out.append(_or(w.false, *(key == w.code(n) for n in data.scopes[ref.scope])))
+                out.append(any_of(w.false, *(key == w.code(n) for n in data.scopes[ref.scope])))
         _sev, bad, _null = tr.override()
-        return _and(z3.Not(bad), *out)
+        return all_of(z3.Not(bad), *out)
 
     def _own(self, name: str) -> str:
         """A policy's own property: its `assert` holds for every state and intent, read with
@@ -314,20 +316,20 @@ class Verifier:
             tr.mode, tr.overridden = mode, sym.overridden
             tr.amount = tr.intent("requested_risk_abs").term
             v = tr.expr(node)
-            holds = _and(z3.Not(v.err), tr.truth(v))
-            broken.append(_and(sym.mode == mode.index, z3.Not(holds)))
+            holds = all_of(z3.Not(v.err), tr.truth(v))
+            broken.append(all_of(sym.mode == mode.index, z3.Not(holds)))
         tr.decision = None
         text = s.unparse(node)
         note = f"{name}: `{text}` does not hold"
-        self._one(sym, _or(*broken), note, f"`{text}` does not hold for this trade")
+        self._one(sym, any_of(*broken), note, f"`{text}` does not hold for this trade")
         return f"`{text}` holds for every state and intent"
 
     # --- between versions --------------------------------------------------------------------
     def _no_wider(self) -> str:
         assert self.old is not None and self.old_model is not None
         new, old = self.model.decide(), self.old_model.decide()
-        condition = _and(
-            new.status == APPROVED, _or(old.status != APPROVED, new.amount > old.amount)
+        condition = all_of(
+            new.status == APPROVED, any_of(old.status != APPROVED, new.amount > old.amount)
         )
         note = f"no-wider: v{self.policy.version} approves more than v{self.old.version}"
         runs = [(self.policy, new, None), (self.old, old, None)]
@@ -337,7 +339,7 @@ class Verifier:
     def _equivalent(self) -> str:
         assert self.old is not None and self.old_model is not None
         new, old = self.model.decide(), self.old_model.decide()
-        differs = _or(
+        differs = any_of(
             new.status != old.status,
             new.amount != old.amount,
             self._code(self.model, new) != self._code(self.old_model, old),

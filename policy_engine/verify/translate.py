@@ -20,6 +20,7 @@ from ..engine.outcome import APPROVED
 from ..engine.runtime import ModeState, RuntimeData
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
+from .terms import ExactAlgebra, all_of, any_of, fold, mul
 from .world import (
     AMOUNT_FIELDS,
     COUNT_FIELDS,
@@ -45,18 +46,7 @@ NULLABLE_INTENT = frozenset(
 INPUT_KINDS = {"number": "real", "string": "string", "bool": "bool", "time": "time"}
 
 
-def _or(first: Any, *xs: Any) -> Any:
-    """Or, simplified where an operand is a constant (callers pass at least one term)."""
-    items = [x for x in (first, *xs) if not z3.is_false(x)]
-    return first if not items else items[0] if len(items) == 1 else z3.Or(*items)
-
-
-def _and(first: Any, *xs: Any) -> Any:
-    items = [x for x in (first, *xs) if not z3.is_true(x)]
-    return first if not items else items[0] if len(items) == 1 else z3.And(*items)
-
-
-class Translator:
+class Translator(ExactAlgebra):
     """One policy's expressions over a :class:`World`; an :class:`Algebra` for functions."""
 
     def __init__(self, world: World, checked: CheckedPolicy, data: RuntimeData) -> None:
@@ -172,8 +162,8 @@ class Translator:
         severity: Any = w.integer(-1)
         for mode in self.data.modes:
             severity = z3.If(name == w.code(mode.name), mode.index, severity)
-        declared = _or(w.false, *(name == w.code(m.name) for m in self.data.modes))
-        return z3.If(null, -1, severity), _and(z3.Not(null), z3.Not(declared)), null
+        declared = any_of(w.false, *(name == w.code(m.name) for m in self.data.modes))
+        return z3.If(null, -1, severity), all_of(z3.Not(null), z3.Not(declared)), null
 
     # --- constants ---------------------------------------------------------------------------
     def const(self, value: Any) -> Val:
@@ -202,7 +192,7 @@ class Translator:
         term = values[-1].term
         for (n, _), v in zip(reversed(has[:-1]), reversed(values[:-1]), strict=True):
             term = z3.If(name == self.world.code(n), v.term, term)
-        found = _or(self.world.false, *(name == self.world.code(n) for n, _ in has))
+        found = any_of(self.world.false, *(name == self.world.code(n) for n, _ in has))
         return self.v(values[0].kind, term, err=z3.Not(found))
 
     # --- names -----------------------------------------------------------------------------
@@ -215,7 +205,7 @@ class Translator:
         assert isinstance(ref, Ref)
         key, w, data = ref.key, self.world, self.data
         strategy = self.intent("strategy").term
-        undeclared = z3.Not(_or(w.false, *(strategy == w.code(n) for n in data.strategies)))
+        undeclared = z3.Not(any_of(w.false, *(strategy == w.code(n) for n in data.strategies)))
         match ref.source:
             case Source.INTENT:
                 return self.intent(key)
@@ -264,10 +254,8 @@ class Translator:
                 return self.table(data.cohorts, self.cohort(), key)
             case Source.COHORT_LIVE:
                 return self.live("cohort", key)
-            case Source.COHORT_SYMBOLS:
-                raise Unknown(
-                    f"`{node.dotted}` (a list known only at run time) has no solver model"
-                )
+            case Source.COHORT_SYMBOLS:  # read only by `in` (_compare)
+                return self.v("cohort_symbols", None)
             case _:
                 assert_never(ref.source)
 
@@ -294,9 +282,9 @@ class Translator:
             return self.v("string", selected.term, err=selected.null)
         if ref.source is Source.SCOPE_LIVE:
             live = self.live(ref.scope, ref.key)
-            return self.v(live.kind, live.term, err=_or(selected.null, live.err))
+            return self.v(live.kind, live.term, err=any_of(selected.null, live.err))
         found = self.table(self.data.scopes[ref.scope], selected.term, ref.key)
-        return self.v(found.kind, found.term, err=_or(selected.null, found.err))
+        return self.v(found.kind, found.term, err=any_of(selected.null, found.err))
 
     # --- expressions ---------------------------------------------------------------------
     def expr(self, node: s.Expr) -> Val:
@@ -305,7 +293,7 @@ class Translator:
                 return self.const(v)
             case s.ListLit(items=items):
                 vals = tuple(self.expr(i) for i in items)
-                return self.v("list", vals, err=_or(self.world.false, *(v.err for v in vals)))
+                return self.v("list", vals, err=any_of(self.world.false, *(v.err for v in vals)))
             case s.Name():
                 return self.name(node)
             case s.Index(target=target, key=key):
@@ -323,7 +311,7 @@ class Translator:
                 return self.call(node)
             case s.Unary(operand=operand):
                 val = self.expr(operand)
-                return self.v("number", -val.term, err=_or(val.err, val.null))
+                return self.v("number", -val.term, err=any_of(val.err, val.null))
             case s.Not(operand=operand):
                 val = self.expr(operand)
                 return self.v("bool", z3.Not(self.truth(val)), err=val.err)
@@ -341,37 +329,37 @@ class Translator:
         truths = [self.truth(v) for v in vals]
         errs, before = [self.world.false], self.world.true
         for v, t in zip(vals, truths, strict=True):
-            errs.append(_and(before, v.err))  # evaluated only while the result is open
-            before = _and(before, t if op == "and" else z3.Not(t))
+            errs.append(all_of(before, v.err))  # evaluated only while the result is open
+            before = all_of(before, t if op == "and" else z3.Not(t))
         term = z3.And(*truths) if op == "and" else z3.Or(*truths)
-        return self.v("bool", term, err=_or(*errs))
+        return self.v("bool", term, err=any_of(*errs))
 
     def _cond(self, node: s.Expr, t: Val, b: Val, o: Val) -> Val:
         c = self.truth(t)
         if b.kind != o.kind or b.kind not in ("number", "bool", "string"):
             raise Unknown(f"`{s.unparse(node)}` mixes kinds of values")
-        err = _or(t.err, _and(c, b.err), _and(z3.Not(c), o.err))
+        err = any_of(t.err, all_of(c, b.err), all_of(z3.Not(c), o.err))
         return self.v(b.kind, z3.If(c, b.term, o.term), z3.If(c, b.null, o.null), err)
 
     def truth(self, v: Val) -> Any:
         if v.kind != "bool":
             raise Unknown("a condition that is not a bool")
-        return _and(z3.Not(v.null), v.term)
+        return all_of(z3.Not(v.null), v.term)
 
     def _arith(self, op: str, a: Val, b: Val) -> Val:
         if a.kind != "number" or b.kind != "number":
             raise Unknown("arithmetic on a value that is not a number")
-        err = _or(a.err, b.err, a.null, b.null)
+        err = any_of(a.err, b.err, a.null, b.null)
         # of constants, the engine's value too (folds a function without solver semantics)
-        py = _fold(op, a.py, b.py)
+        py = fold(op, a.py, b.py)
         if op == "+":
             return self.v("number", a.term + b.term, err=err, py=py)
         if op == "-":
             return self.v("number", a.term - b.term, err=err, py=py)
         if op == "*":
-            return self.v("number", _mul(a.term, b.term), err=err, py=py)
+            return self.v("number", mul(a.term, b.term), err=err, py=py)
         zero = b.term == 0
-        return self.v("number", a.term / b.term, err=_or(err, _and(z3.Not(err), zero)), py=py)
+        return self.v("number", a.term / b.term, err=any_of(err, all_of(z3.Not(err), zero)), py=py)
 
     def compare(self, node: s.Compare) -> Val:
         left = self.expr(node.first)
@@ -380,17 +368,20 @@ class Translator:
         for op, right_node in zip(node.ops, node.rest, strict=True):
             right = self.expr(right_node)
             holds, err = self._compare(op, left, right, node)
-            errs.append(_and(before, _or(right.err, err)))
+            errs.append(all_of(before, any_of(right.err, err)))
             results.append(holds)
-            before = _and(before, holds)
+            before = all_of(before, holds)
             left = right
-        return self.v("bool", _and(*results), err=_or(first_err, *errs))
+        return self.v("bool", all_of(*results), err=any_of(first_err, *errs))
 
     def _compare(self, op: str, a: Val, b: Val, node: s.Expr) -> tuple[Any, Any]:
+        if op in ("in", "not in") and b.kind == "cohort_symbols":
+            found = self._in_cohort(a)
+            return (found if op == "in" else z3.Not(found)), self.world.false
         if op in ("in", "not in"):
             if b.kind != "list":
                 raise Unknown(f"`{s.unparse(node)}`: `in` over a string or a run-time list")
-            found = _or(self.world.false, *(self._equal(a, item) for item in b.term))
+            found = any_of(self.world.false, *(self._equal(a, item) for item in b.term))
             return (found if op == "in" else z3.Not(found)), self.world.false
         if op in ("==", "!="):
             eq = self._equal(a, b)
@@ -399,15 +390,26 @@ class Translator:
             raise Unknown(f"`{s.unparse(node)}` orders values that are not numbers")
         x, y = a.term, b.term
         holds = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
-        return holds, _or(a.null, b.null)
+        return holds, any_of(a.null, b.null)
+
+    def _in_cohort(self, a: Val) -> Any:
+        """``a in cohort.symbols``: the declared cohort's symbols, else the intent's symbol."""
+        w, cohort = self.world, self.cohort()
+        symbol = self.intent("symbol")
+        declared = {n: syms for n, syms in self.data.cohort_symbols.items() if syms}
+        found: Any = self._equal(a, symbol)
+        for name, syms in sorted(declared.items()):
+            listed = any_of(w.false, *(self._equal(a, self.const(x)) for x in syms))
+            found = z3.If(cohort == w.code(name), listed, found)
+        return found
 
     def _equal(self, a: Val, b: Val) -> Any:
         if a.kind != b.kind or a.kind not in ("number", "bool", "string"):
             if {a.kind, b.kind} <= {"number", "bool", "string"}:
                 return self.world.false  # values of different kinds are never equal
             raise Unknown("equality of values that are not numbers, bools or strings")
-        both = _and(z3.Not(a.null), z3.Not(b.null))
-        return z3.Or(_and(a.null, b.null), z3.And(both, a.term == b.term))
+        both = all_of(z3.Not(a.null), z3.Not(b.null))
+        return z3.Or(all_of(a.null, b.null), z3.And(both, a.term == b.term))
 
     def call(self, node: s.Call) -> Val:
         fn = FUNCTIONS[node.func]
@@ -422,7 +424,7 @@ class Translator:
                 except Exception:
                     return self.v("number", self.world.rational(0), err=self.world.true)
             raise Unknown(f"`{node.func}` has no solver semantics")
-        err = _or(self.world.false, *(v.err for v in vals))
+        err = any_of(self.world.false, *(v.err for v in vals))
         if fn.numeric_args:
             args: list[Any] = []
             for v in vals:
@@ -430,69 +432,12 @@ class Translator:
                     if not v.term:
                         raise Unknown(f"`{s.unparse(node)}` of an empty list")
                     args.append(tuple(i.term for i in v.term))
-                    err = _or(err, *(i.null for i in v.term))
+                    err = any_of(err, *(i.null for i in v.term))
                 else:
                     args.append(v.term)
-                    err = _or(err, v.null)
+                    err = any_of(err, v.null)
             return self.v("number", fn.solver(self, args), err=err)
         if node.func != "has":
-            err = _or(err, vals[0].null)
+            err = any_of(err, vals[0].null)
         term = fn.solver(self, list(vals))
         return self.v("bool" if z3.is_bool(term) else "number", term, err=err)
-
-    # --- the Algebra functions are written in ----------------------------------------------
-    def num(self, value: float) -> Any:
-        return self.world.rational(value)
-
-    def ite(self, cond: Any, then: Any, orelse: Any) -> Any:
-        return z3.If(cond, then, orelse)
-
-    def le(self, a: Any, b: Any) -> Any:
-        return a <= b
-
-    def lt(self, a: Any, b: Any) -> Any:
-        return a < b
-
-    def neg(self, a: Any) -> Any:
-        return -a
-
-    def or_(self, *conds: Any) -> Any:
-        return z3.Or(*conds)
-
-    def and_(self, *conds: Any) -> Any:
-        return z3.And(*conds)
-
-    def present(self, value: Any) -> Any:
-        return z3.Not(value.null)
-
-    def weekday(self, time: Any) -> Any:
-        return z3.ToReal(time.term.weekday)
-
-    def minutes(self, time: Any) -> Any:
-        return time.term.minutes
-
-    def literal(self, value: Any) -> Any:
-        if value.py is None:
-            raise Unknown("a function argument that must be a literal is not one")
-        return value.py
-
-
-def _fold(op: str, a: Any, b: Any) -> Any:
-    numbers = (int, float)
-    if not isinstance(a, numbers) or not isinstance(b, numbers) or isinstance(a, bool):
-        return None
-    if isinstance(b, bool) or (op == "/" and b == 0):
-        return None
-    return {"+": a + b, "-": a - b, "*": a * b}[op] if op != "/" else a / b
-
-
-def _mul(a: Any, b: Any) -> Any:
-    """``a * b``, pushed into the branches of a conditional of constants (a mode's or a
-    strategy's multiplier) so that the product stays linear where it can."""
-    if z3.is_rational_value(a) or z3.is_rational_value(b):
-        return a * b
-    for x, y in ((a, b), (b, a)):
-        if z3.is_app_of(x, z3.Z3_OP_ITE):
-            c, t, e = x.children()
-            return z3.If(c, _mul(t, y), _mul(e, y))
-    return a * b  # not linear: z3 may still decide it, else the property is unknown
