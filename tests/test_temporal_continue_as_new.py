@@ -168,15 +168,27 @@ async def _runs(client: Any, workflow_id: str, first: str) -> list[str]:
 
 
 def test_a_large_carried_snapshot_travels_compressed() -> None:
-    """The core remembers up to 16,384 ended trades and the last 16,384 intent ids decided:
-    a carried snapshot with both windows full (here of different ids, the worst case) is
-    compressed to stay far below Temporal's 2 MB payload limit, and unpacks exactly."""
+    """The core remembers up to 8,192 ended trades (with their fill ids) and the last 16,384
+    intent ids decided: a carried snapshot with both windows full (here of different ids,
+    the worst case) is compressed to stay far below Temporal's 2 MB payload limit, and unpacks exactly."""
     core = ControlCore(load_policy_text(PORTFOLIO_POLICY, "<policy>"))
     book = core.book
     # UUID-shaped ids (deterministic), which compress worst: 16 bytes of entropy each.
     ids = [str(uuid.UUID(bytes=hashlib.sha256(b"%d" % n).digest()[:16])) for n in range(40_000)]
-    for iid in ids[:ENDED_MEMORY]:
-        book.ended[iid] = ("closed", "BREAKOUT", "BTC-USD", "L1", None, "long", None, None)
+    for iid in ids[:ENDED_MEMORY]:  # each remembers its one fill id (UUID-shaped too)
+        fills = (str(uuid.UUID(bytes=hashlib.sha256(iid.encode()).digest()[:16])),)
+        book.ended[iid] = (
+            "closed",
+            "BREAKOUT",
+            "BTC-USD",
+            "L1",
+            None,
+            "long",
+            None,
+            None,
+            fills,
+            None,
+        )
     for iid in ids[ENDED_MEMORY:]:
         book.decided(iid)
     assert len(book.seen) == len(book.seen_order) == SEEN_MEMORY

@@ -27,6 +27,8 @@ class Lifecycle(CoreBase):
         book = self.book
         trade = book.get(fill.intent_id)
         if trade is None:
+            if book.ended_fill(fill.intent_id, fill.fill_id):
+                return "duplicate"  # re-sent after its trade ended: no exposure
             return "late" if fill.intent_id in book.ended else "unknown"
         if trade.fills is not None and fill.fill_id in trade.fills:
             return "duplicate"
@@ -129,7 +131,9 @@ class Lifecycle(CoreBase):
         status = "committed"
         committed = overfill = 0
         late: str | None = None
-        if trade is None:
+        if trade is None and book.ended_fill(iid, fill.fill_id):
+            status = "duplicate"  # re-sent after its trade ended: no exposure
+        elif trade is None:
             if iid in book.ended:
                 # A fill after the trade was cancelled, expired or closed is real exposure at
                 # the venue: absorb it as an orphan position that counts against every cap.

@@ -64,7 +64,7 @@ DEFAULT_EVENTS_PER_RUN = 500
 MAX_EVENTS_PER_RUN = 1500
 DEFAULT_DECISION_MEMORY = 1000
 # A carried snapshot larger than this (JSON bytes) travels compressed: Temporal
-# refuses payloads over 2 MB, and the core remembers up to 16,384 ended trades.
+# refuses payloads over 2 MB, and the core remembers up to 8,192 ended trades (with their fill ids).
 COMPRESS_ABOVE = 64 * 1024
 
 
