@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
                 await Client.connect(temporal_address),
                 portfolio,
                 queue,
-                attempts=12,
+                deadline=90,
                 timeout=5,
                 seen=seen,
                 at=15,

@@ -54,6 +54,8 @@ JOURNAL = "journal"
 SUBSCRIBERS = "subscribers"
 INVALID_INTENT_DECISION = "invalid_intent_decision"
 LEDGER = "ledger"
+# What a continue-as-new would carry (the state `--resume` restarts a closed portfolio from).
+CARRY = "carry"
 
 # Continue-as-new after this many accepted events in one run (see the README's
 # Temporal section for the history this makes), and remember this many recent
@@ -90,6 +92,19 @@ def intent_update_id(event: Record) -> str:
 def fill_update_id(fill: FillUpdate) -> str:
     """The Update id of a fill: a fill id names one execution of one intent."""
     return f"fill:{fill.intent_id}:{fill.fill_id}"
+
+
+def request_update_id(name: str, request: dict[str, Any], request_id: str | None) -> str | None:
+    """The idempotency key of a mutating call: the caller's ``request_id``; else, when the
+    call carries a timestamp, its content (re-sent after a crash it is the same call);
+    else ``None`` (one random id per call: two identical calls without a time are two)."""
+    if request_id is not None:
+        if not isinstance(request_id, str) or not request_id:
+            raise ValueError("request_id must be a non-empty string")
+        return f"{name}:{request_id}"
+    if request.get("timestamp") is None:
+        return None
+    return f"{name}:{digest(request)}"
 
 
 def pack(data: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +152,7 @@ class ControlStart:
 __all__ = [
     "BROADCAST_CONSTRAINTS",
     "CANCEL_RESERVATION",
+    "CARRY",
     "CLOSE_POSITION",
     "COMPRESS_ABOVE",
     "CONSTRAINTS",
@@ -169,6 +185,7 @@ __all__ = [
     "fill_update_id",
     "intent_update_id",
     "pack",
+    "request_update_id",
     "unpack",
     "workflow_id",
 ]

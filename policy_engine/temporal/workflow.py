@@ -16,8 +16,10 @@ its subscriber callbacks:
   what parses. Time is the events' own timestamps; a call without one is stamped
   with ``workflow.now()``, never the wall clock.
 - Idempotency: clients use deterministic Update ids (Temporal deduplicates
-  within a run), and the workflow remembers recent ``intent_id -> decision`` so a
-  retry that lands after a continue-as-new gets its original decision.
+  within a run), and the workflow's :class:`~.memory.Answers` remembers recent
+  decisions (every live trade's too) and the first outcome of every other mutating
+  Update id, across continue-as-new: a retry gets its first answer, never a second
+  application; a retry of an intent decided too long ago fails with ``RetryTooLate``.
 - Broadcast: registered instrument workflows get the envelope on every mode
   change, override and reload, and after fills, cancels, closes and expiries
   when it changed.
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from ..control.admission import Admission
+from ..control.allocation import DUPLICATE_INTENT_CODE as DUPLICATE
 from ..control.core import ControlCore, Outputs
 from ..control.events import (
     EventError,
@@ -62,7 +64,9 @@ from ..engine.contracts import PortfolioConstraintEnvelope
 from ..engine.policy import Policy, load_policy_text
 from . import payloads
 from . import protocol as p
+from .broadcast import Broadcaster
 from .ledger import LedgerSignals
+from .memory import Answers, once
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
@@ -82,9 +86,8 @@ class PortfolioControlWorkflow(LedgerSignals):
         self._admission = Admission(None if skew is None else _now, timedelta(seconds=skew or 0))
         self._journal: list[Record] = []  # the events accepted in this run, in order
         self._run_events = 0
-        self._memory: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
-        self._subscribers: dict[str, None] = {}  # an ordered set of workflow ids
-        self._pushed: dict[str, Any] | None = None  # the envelope every subscriber holds
+        self.answers = Answers(start.decision_memory)
+        self._subscribers = Broadcaster(start.portfolio)
         self._origin: dict[str, Any] | None = None  # the snapshot this run started from
         carry = start.carry
         if carry is None:
@@ -103,13 +106,11 @@ class PortfolioControlWorkflow(LedgerSignals):
         self._core = ControlCore.restore(snapshot)
         self._origin = snapshot
         self._runs = int(carry["runs"]) + 1
-        self._subscribers = dict.fromkeys(carry["subscribers"])
-        self._pushed = carry["pushed"]
+        self._subscribers = Broadcaster(start.portfolio, carry["subscribers"], carry["pushed"])
         ledger = carry.get("ledger") or {}  # the ledger's counters and refusals across runs
         self._ledger_counts.update(ledger.get("counts", {}))
         self._ledger_refused.extend(ledger.get("refused", []))
-        for iid, seen, decision in p.unpack(carry["memory"])["decisions"]:
-            self._memory[iid] = (seen, decision)
+        self.answers = Answers.restore(start.decision_memory, carry["memory"])
 
     # --- the run: idle expiry, then continue-as-new ------------------------------------
     @workflow.run
@@ -152,7 +153,6 @@ class PortfolioControlWorkflow(LedgerSignals):
 
     def _carry(self) -> p.ControlStart:
         start = self._start
-        memory = [[iid, seen, decision] for iid, (seen, decision) in self._memory.items()]
         return p.ControlStart(
             portfolio=start.portfolio,
             policy_path=start.policy_path,
@@ -161,9 +161,8 @@ class PortfolioControlWorkflow(LedgerSignals):
             max_skew_seconds=start.max_skew_seconds,
             carry={
                 "snapshot": p.pack(self._core.snapshot()),
-                "subscribers": list(self._subscribers),
-                "pushed": self._pushed,
-                "memory": p.pack({"decisions": memory}),
+                **self._subscribers.carry(),
+                "memory": self.answers.carry(),
                 "runs": self._runs,
                 "ledger": {"counts": self._ledger_counts, "refused": list(self._ledger_refused)},
             },
@@ -209,34 +208,11 @@ class PortfolioControlWorkflow(LedgerSignals):
         differs from the one they hold."""
         if forced is not None:
             env = forced.model_dump(mode="json")
-        elif changed and self._subscribers:
+        elif changed and self._subscribers.subscribers:
             env = self._core.envelope().model_dump(mode="json")
-            if env == self._pushed:
-                return
         else:
             return
-        self._pushed = env
-        await self._send(list(self._subscribers), env)
-
-    async def _send(self, targets: list[str], env: dict[str, Any]) -> None:
-        """Signal ``targets`` and wait until every signal is delivered; a workflow that is
-        gone is unregistered."""
-        if not targets:
-            return
-        message = {"portfolio": self._start.portfolio, "seq": self._core.seq - 1, "envelope": env}
-        sent = await asyncio.gather(
-            *(
-                workflow.get_external_workflow_handle(target).signal(p.ENVELOPE_SIGNAL, message)
-                for target in targets
-            ),
-            return_exceptions=True,
-        )
-        for target, result in zip(targets, sent, strict=True):
-            if isinstance(result, BaseException):
-                self._subscribers.pop(target, None)
-                workflow.logger.warning(
-                    "unregistered %s: envelope not delivered: %s", target, result
-                )
+        await self._subscribers.publish(env, self._core.seq - 1, force=forced is not None)
 
     # --- allocation ----------------------------------------------------------------------
     @workflow.update(name=p.REQUEST_ALLOCATION)
@@ -252,10 +228,20 @@ class PortfolioControlWorkflow(LedgerSignals):
                 return self._core.invalid_decision(intent, str(exc)).model_dump(mode="json")
             event = intent_event(parsed)
             seen = p.digest(event)
-            known = self._memory.get(parsed.intent_id)
+            known = self.answers.decision(parsed.intent_id)
             if known is not None and known[0] == seen:
                 return known[1]
             refused = self._core.admit(parsed, self._admission.ahead(parsed.timestamp))
+            if refused is not None and known is None and refused[0].decision_code == DUPLICATE:
+                # Decided before, no longer remembered, its trade no longer live: a retry
+                # too late to answer (or a reused id). Nothing is reserved either way, and
+                # the caller must not read it as the intent's rejection.
+                raise ApplicationError(
+                    f"intent {parsed.intent_id} was decided too long ago for its decision to "
+                    "be remembered (a retry too late, or a reused intent id): nothing changed",
+                    type="RetryTooLate",
+                    non_retryable=True,
+                )
             if refused is not None:  # a reused id, a timestamp too far ahead: not an event
                 self._log(refused[2])
                 return refused[0].model_dump(mode="json")
@@ -264,7 +250,7 @@ class PortfolioControlWorkflow(LedgerSignals):
             )
             self._accepted(event, out)
             result = decision.model_dump(mode="json")
-            self._remember(parsed.intent_id, seen, result)
+            self.answers.decided(parsed.intent_id, seen, result, self._live)
             return result
 
     @request_allocation.validator
@@ -272,15 +258,12 @@ class PortfolioControlWorkflow(LedgerSignals):
         # A malformed intent is refused before it enters history.
         parse_intent(intent, self._core.policy.intent_model)
 
-    def _remember(self, intent_id: str, seen: str, decision: dict[str, Any]) -> None:
-        memory = self._memory
-        memory[intent_id] = (seen, decision)
-        memory.move_to_end(intent_id)
-        while len(memory) > self._start.decision_memory:
-            memory.popitem(last=False)
+    def _live(self, intent_id: str) -> bool:
+        return self._core.book.get(intent_id) is not None
 
     # --- fills, cancels, closes ----------------------------------------------------------
     @workflow.update(name=p.ON_FILL_UPDATE)
+    @once
     async def on_fill_update(self, fill: dict[str, Any]) -> Record:
         """Commit one execution; returns the fill record (a repeated fill id is a no-op)."""
         parsed = parse_fill(fill)
@@ -295,6 +278,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         parse_fill(fill)
 
     @workflow.update(name=p.CANCEL_RESERVATION)
+    @once
     async def cancel_reservation(self, request: dict[str, Any]) -> Record:
         """Release the unfilled remainder of a reservation; returns the cancel record."""
         intent_id, ts = payloads.target(request)
@@ -310,6 +294,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         payloads.target(request)
 
     @workflow.update(name=p.CLOSE_POSITION)
+    @once
     async def close_position(self, request: dict[str, Any]) -> Record:
         """End a trade, releasing its risk and its slot (with ``risk_abs`` below its position,
         take only that much off; ``realized_pnl`` feeds the day's P&L); returns the record."""
@@ -332,6 +317,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         close_amounts(request.get("risk_abs"), request.get("realized_pnl"))
 
     @workflow.update(name=p.RESET_LATCH)
+    @once
     async def reset_latch(self, request: dict[str, Any]) -> Record:
         """Clear a latch the policy declares (journaled with the reason); a reset that would
         change nothing (not set, or its `when` still holds) is answered, not an event."""
@@ -357,6 +343,7 @@ class PortfolioControlWorkflow(LedgerSignals):
 
     # --- equity, modes, policies ---------------------------------------------------------
     @workflow.update(name=p.UPDATE_EQUITY)
+    @once
     async def update_equity(self, request: dict[str, Any]) -> Record:
         """Track equity and drawdown; a tier change broadcasts. Returns the equity record."""
         equity, peak, ts = payloads.equity(request)
@@ -371,6 +358,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         payloads.equity(request)
 
     @workflow.update(name=p.SET_PORTFOLIO_MODE)
+    @once
     async def set_portfolio_mode(self, request: dict[str, Any]) -> dict[str, Any]:
         """Set (or with ``mode: null`` clear) the override; every registered instrument
         workflow has the new envelope before this returns. Returns the envelope."""
@@ -388,6 +376,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         self._declared(payloads.mode(request)[0])
 
     @workflow.update(name=p.RELOAD)
+    @once
     async def reload(self, request: dict[str, Any]) -> Record:
         """Put a new policy version in force, keeping the live state; refused (nothing
         changes) when it does not load, its content changed without a higher version, or
@@ -426,29 +415,24 @@ class PortfolioControlWorkflow(LedgerSignals):
     @workflow.update(name=p.BROADCAST_CONSTRAINTS)
     async def broadcast_constraints(self) -> dict[str, Any]:
         """Push the current envelope to every registered instrument workflow (delivered
-        before this returns); returns it. Not an event: the core does not change."""
+        before this returns); returns it. Not an event: the core does not change, so a
+        retry pushes the current envelope again (idempotent without the memory)."""
         async with self._lock:
             env = self._core.envelope().model_dump(mode="json")
-            self._pushed = env
-            await self._send(list(self._subscribers), env)
+            await self._subscribers.publish(env, self._core.seq - 1, force=True)
             return env
 
     @workflow.signal(name=p.REGISTER)
     async def register(self, workflow_id: str) -> None:
         """Subscribe an instrument workflow; it gets the current envelope at once."""
         async with self._lock:
-            self._subscribers[workflow_id] = None
             env = self._core.envelope().model_dump(mode="json")
-            if env != self._pushed:  # the others hold an older one: everyone gets this
-                self._pushed = env
-                await self._send(list(self._subscribers), env)
-            else:
-                await self._send([workflow_id], env)
+            await self._subscribers.register(workflow_id, env, self._core.seq - 1)
 
     @workflow.signal(name=p.UNREGISTER)
     async def unregister(self, workflow_id: str) -> None:
         async with self._lock:
-            self._subscribers.pop(workflow_id, None)
+            self._subscribers.unregister(workflow_id)
 
     # --- queries -------------------------------------------------------------------------
     @workflow.query(name=p.GET_PORTFOLIO_STATE)
@@ -471,9 +455,15 @@ class PortfolioControlWorkflow(LedgerSignals):
         the first run, whose journal opens with the policy) and its number."""
         return {"run": self._runs, "origin": self._origin, "events": list(self._journal)}
 
+    @workflow.query(name=p.CARRY)
+    def carry(self) -> dict[str, Any]:
+        """What a continue-as-new now would carry: the state a closed run resumes from."""
+        carried: dict[str, Any] = self._carry().carry or {}
+        return carried
+
     @workflow.query(name=p.SUBSCRIBERS)
     def subscribers(self) -> list[str]:
-        return list(self._subscribers)
+        return list(self._subscribers.subscribers)
 
     @workflow.query(name=p.INVALID_INTENT_DECISION)
     def invalid_intent_decision(self, raw: Any, message: str) -> dict[str, Any]:
