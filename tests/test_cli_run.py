@@ -138,3 +138,59 @@ def test_a_closed_pipe_exits_0(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 0, err
     assert first.startswith(b"#2 ")
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_fills_cancels_and_closes_show_with_their_status(tmp_path: Path) -> None:
+    """Each fill, cancel and close prints a line with its status, the refused ones too (a
+    duplicate, one for no trade, a late fill absorbed after a cancel); the summary counts
+    them by status, in text and in the JSON summary (issue 18, item 6)."""
+    events = tmp_path / "e.jsonl"
+
+    def ev(kind: str, **fields: object) -> str:
+        return json.dumps({"type": kind, "timestamp": TS, **fields})
+
+    lines = [
+        _intent("a", 400, strategy="SCALPER"),
+        _intent("b", 300, strategy="BREAKOUT"),
+        ev("fill", intent_id="a", fill_id="f1", filled_risk_abs=250),
+        ev("fill", intent_id="a", fill_id="f1", filled_risk_abs=250),
+        ev("fill", intent_id="ghost", fill_id="f9", filled_risk_abs=10),
+        ev("cancel", intent_id="b"),
+        ev("fill", intent_id="b", fill_id="f2", filled_risk_abs=100),
+        ev("cancel", intent_id="nothing"),
+        ev("close", intent_id="a", risk_abs=50, realized_pnl=-5),
+        ev("close", intent_id="a"),
+    ]
+    events.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(events), "--equity", "100000"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout.splitlines()
+    assert out[2:10] == [
+        "#3 fill f1 a COMMITTED 250",
+        "#4 fill f1 a DUPLICATE",
+        "#5 fill f9 ghost UNKNOWN: fill f9 for ghost: no such trade; not absorbed",
+        "#6 cancel b CANCELLED released 300",
+        "#7 fill f2 b LATE 100: fill f2 for b arrived after the trade was cancelled: "
+        "absorbed as an orphan position of 100.0",
+        "#8 cancel nothing UNKNOWN: cancel for nothing: no such trade",
+        "#9 close a REDUCED released active 50 reserved 0, 200 left, realized P&L -5",
+        "#10 close a CLOSED released active 200 reserved 150",
+    ]
+    assert "4 fills: 1 committed, 1 duplicate, 1 late, 1 unknown" in out
+    assert "2 cancels: 1 cancelled, 1 unknown" in out
+    assert "2 closes: 1 closed, 1 reduced" in out
+    as_json = CliRunner().invoke(
+        cli, ["run", str(PORTFOLIO), str(events), "--json", "--equity", "100000"]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    assert [json.loads(x)["kind"] for x in as_json.stdout.splitlines()] == ["decision"] * 2
+    assert json.loads(as_json.stderr)["summary"]["lifecycle"] == {
+        "cancel:cancelled": 1,
+        "cancel:unknown": 1,
+        "close:closed": 1,
+        "close:reduced": 1,
+        "fill:committed": 1,
+        "fill:duplicate": 1,
+        "fill:late": 1,
+        "fill:unknown": 1,
+    }

@@ -20,7 +20,7 @@ from policy_engine import (
 )
 from policy_engine.control import book as book_module
 from policy_engine.control.core import INVALID_INTENT_CODE, ControlCore
-from policy_engine.control.events import EventError, canonical
+from policy_engine.control.events import EventError, IntentEvent, canonical
 from policy_engine.control.journal import read_events
 from policy_engine.control.records import DECISION_KEYS
 from policy_engine.control.watcher import PolicyWatcher
@@ -541,9 +541,12 @@ def test_the_id_memory_is_a_bounded_window_that_never_forgets_live_or_ended_trad
     twin = ControlCore.restore(snap)
     for core in (ctl.core, twin):
         codes = [
-            core.admit(intent("SCALPER", intent_id=iid)) for iid in ("live", "ended", "r3", "r0")
+            core.refusal(IntentEvent(intent("SCALPER", intent_id=iid))).refused
+            for iid in ("live", "ended", "r3", "r0")
         ]
-        assert [None if c is None else c[0].decision_code for c in codes] == [
+        assert [
+            None if c is None or c.decision is None else c.decision.decision_code for c in codes
+        ] == [
             "rejected_duplicate_intent",  # live: always
             "rejected_duplicate_intent",  # ended and remembered: a late fill may still come
             "rejected_duplicate_intent",  # decided within the window

@@ -19,7 +19,7 @@ from policy_engine.control import book as book_module
 from policy_engine.control.book import ENDED_RETENTION
 from policy_engine.control.controller import PortfolioController
 from policy_engine.control.core import ControlCore
-from policy_engine.control.events import FillUpdate, parse_fill
+from policy_engine.control.events import FillEvent, FillUpdate, parse_fill
 from policy_engine.control.snapshot import FORMAT, MIGRATIONS, OLDEST_FORMAT
 from policy_engine.engine.policy import load_policy_text
 
@@ -59,7 +59,8 @@ def test_a_fill_re_sent_after_its_trade_closed_is_a_duplicate_and_a_new_one_is_l
     again = core.apply(_fill("a1", "f1", 300, 4)).records[-1]
     assert again["status"] == "duplicate"
     assert core.state.active_trades == 0 and core.state.heat == 0
-    assert core.fill_status(core_fill("a1", "f1")) == "duplicate"  # what the shells ask first
+    refused = core.refusal(FillEvent(core_fill("a1", "f1"))).refused  # what the shells ask first
+    assert refused is not None and refused.records[-1]["status"] == "duplicate"
     fresh = core.apply(_fill("a1", "f2", 100, 5)).records[-1]
     assert fresh["status"] == "late" and core.state.active_trades == 1
     assert core.state.heat == 100

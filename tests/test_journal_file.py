@@ -275,9 +275,12 @@ def test_an_events_file_may_end_without_a_newline_and_a_journal_feeds_policy_run
     assert b'"type":"checkpoint"' in journal.read_bytes()
     fed = CliRunner().invoke(cli, ["run", str(PORTFOLIO), str(journal)])
     assert fed.exit_code == 0, fed.output
-    numbers = [int(x.split()[0][1:]) for x in fed.output.splitlines() if x.startswith("#")]
     lines = journal.read_text().splitlines()
-    assert numbers and all('"type":"intent"' in lines[n - 1] for n in numbers)
+    shown = [x.split()[:2] for x in fed.output.splitlines() if x.startswith("#")]
+    assert shown
+    for number, what in shown:  # a decision's line, or a fill's, cancel's or close's
+        kind = what if what in ("fill", "cancel", "close") else "intent"
+        assert f'"type":"{kind}"' in lines[int(number[1:]) - 1]
 
 
 def test_repair_refuses_a_damaged_journal_and_a_live_one(tmp_path: Path) -> None:

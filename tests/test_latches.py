@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from policy_engine import PortfolioConstraintEnvelope, PortfolioController, load_policy_text
 from policy_engine.cli import cli
 from policy_engine.control.core import ControlCore
-from policy_engine.control.events import EventError, canonical
+from policy_engine.control.events import EventError, PolicyEvent, canonical
 from policy_engine.control.replay import replay
 
 from support.events import intent as make_intent
@@ -159,7 +159,7 @@ def test_a_reload_that_drops_a_latch_clears_it() -> None:
         )
         .replace("not latch.daily_loss and ", "")
     )
-    out = core.use_policy(load_policy_text(lean))
+    out = core.apply(PolicyEvent(load_policy_text(lean)))
     assert out.records[-1]["latches_dropped"] == ["daily_loss"]
     assert core.state.latches == {}
 

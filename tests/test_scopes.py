@@ -10,6 +10,7 @@ from typing import Any
 
 from policy_engine import load_policy_text
 from policy_engine.control.core import ControlCore
+from policy_engine.control.events import PolicyEvent
 
 from support.loading import problems
 
@@ -98,7 +99,7 @@ def test_a_reload_that_adds_a_scope_counts_the_live_trades_in_it() -> None:
     core = ControlCore(load_policy_text(plain))
     core.apply(intent("a", 0, "BINANCE", 700))
     assert core.state.scopes == {}
-    core.use_policy(load_policy_text(SCOPED.replace("version: 1", "version: 2")))
+    core.apply(PolicyEvent(load_policy_text(SCOPED.replace("version: 1", "version: 2"))))
     assert core.state.scopes["venue"]["BINANCE"].heat == 700
     decision = core.apply(intent("b", 1, "BINANCE", 2000)).records[-1]
     assert decision["approved_risk_abs"] == 1300  # the cap sees the trade made before

@@ -17,7 +17,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateStage
 
-from policy_engine.control.events import intent_event, parse_intent
+from policy_engine.control.events import IntentEvent, parse_intent
 from policy_engine.temporal import PortfolioClient, SymbolSpec, SymbolWorkflow
 from policy_engine.temporal import protocol as p
 
@@ -79,7 +79,7 @@ def test_risk_off_reaches_every_instrument_workflow_before_the_next_decision(
             decided = _index(
                 events,
                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
-                p.intent_update_id(intent_event(parse_intent(entry))),
+                p.intent_update_id(IntentEvent(parse_intent(entry)).journal()),
             )
             delivered = [
                 e.event_id

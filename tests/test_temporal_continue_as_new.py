@@ -22,7 +22,7 @@ from temporalio.api.enums.v1 import EventType
 from policy_engine.control.book import ENDED_MEMORY, SEEN_MEMORY
 from policy_engine.control.controller import PortfolioController
 from policy_engine.control.core import ControlCore
-from policy_engine.control.events import policy_event
+from policy_engine.control.events import PolicyEvent
 from policy_engine.engine.policy import load_policy_text
 from policy_engine.temporal import SymbolSpec, SymbolWorkflow
 from policy_engine.temporal import protocol as p
@@ -196,5 +196,5 @@ def test_a_large_carried_snapshot_travels_compressed() -> None:
     packed = p.pack(snapshot)
     assert "zlib" in packed and len(json.dumps(packed)) < 1_200_000
     assert p.unpack(packed) == snapshot
-    small = p.pack(policy_event(core.policy))
-    assert "json" in small and p.unpack(small) == policy_event(core.policy)
+    small = p.pack(PolicyEvent(core.policy).journal())
+    assert "json" in small and p.unpack(small) == PolicyEvent(core.policy).journal()

@@ -9,7 +9,7 @@ from typing import Any
 
 from policy_engine import load_policy_text
 from policy_engine.control.core import ControlCore
-from policy_engine.control.events import canonical
+from policy_engine.control.events import PolicyEvent, canonical
 
 POLICY = """\
 api_version: policy-engine/v1
@@ -142,9 +142,13 @@ def test_restored_mid_day_it_rolls_over_exactly_as_the_original() -> None:
 def test_a_reload_with_another_rollover_keeps_the_day_running() -> None:
     c = core()
     open_and_close(c, "a", 0, -10)
-    c.use_policy(
-        load_policy_text(
-            POLICY.replace("version: 1", "version: 2").replace("rollover: 17:00", "rollover: 18:00")
+    c.apply(
+        PolicyEvent(
+            load_policy_text(
+                POLICY.replace("version: 1", "version: 2").replace(
+                    "rollover: 17:00", "rollover: 18:00"
+                )
+            )
         )
     )
     assert c.state.day_realized_pnl == -10  # no rollover on reload

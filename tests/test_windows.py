@@ -10,6 +10,7 @@ from typing import Any
 
 from policy_engine import load_policy_text
 from policy_engine.control.core import ControlCore
+from policy_engine.control.events import PolicyEvent
 
 from support.events import intent as make_intent
 from support.loading import problems
@@ -85,11 +86,11 @@ def test_a_reload_keeps_what_it_declares_alike_and_drops_the_rest() -> None:
         .replace("fills_in: {count: approvals, per: strategy, over: 10m}", "")
         .replace("over: 60s}", "over: 90s}")
     )
-    core.use_policy(load_policy_text(changed))
+    core.apply(PolicyEvent(load_policy_text(changed)))
     assert core.state.windows == {}  # `asks` changed its length: it starts empty
     assert core.state.strategies["S"].windows == {}  # `fills_in` is gone
     assert core.state.cohorts["L1"].windows == {}
-    core.use_policy(load_policy_text(changed.replace("version: 2", "version: 3")))
+    core.apply(PolicyEvent(load_policy_text(changed.replace("version: 2", "version: 3"))))
     core.apply(intent("b", 1))
     assert core.state.windows == {"asks": 1}
 

@@ -41,7 +41,7 @@ def reset_latch_command(
     Exit 0, 1 if the policy does not load, 2 for a latch the policy does not
     declare, an empty or too long reason, or a malformed timestamp.
     """
-    from ..control.events import EventError, canonical, check_reason, latch_event
+    from ..control.events import EventError, ResetLatchEvent, canonical, check_reason
     from ..control.events import optional_timestamp as parse_ts
     from ..diagnostics import suggest
 
@@ -54,7 +54,7 @@ def reset_latch_command(
     try:
         if not reason.strip():
             raise EventError("reason must say why the latch is reset")
-        event = latch_event(name, check_reason(reason), parse_ts(timestamp))
+        event = ResetLatchEvent(name, check_reason(reason), parse_ts(timestamp)).journal()
     except EventError as exc:
         raise UsageError(str(exc)) from None
     line = canonical(event)

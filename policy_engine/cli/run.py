@@ -1,8 +1,10 @@
 """``policy run``: feed a stream of events through a portfolio controller.
 
 One line per decision, numbered by the events file's own line numbers, with the
-shadow (``enforcement: warn``) rules that would have blocked it; mode changes;
-then a summary by rule id. A reader that stops early (``policy run ... | head``)
+shadow (``enforcement: warn``) rules that would have blocked it; one line per fill,
+cancel and close with its status (a late fill, a duplicate, one for no trade, a
+cancel with nothing left: what happened, not a warning lost on stderr); mode
+changes; then a summary by rule id and the lifecycle outcomes. A reader that stops early (``policy run ... | head``)
 ends the run quietly with exit 0.
 """
 
@@ -63,6 +65,33 @@ def _decision_head(record: dict[str, Any], head: str) -> str:
     return f"{head} {code}: {detail}" if detail else f"{head} {code}"
 
 
+LIFECYCLE = ("fill", "cancel", "close")
+
+
+def lifecycle_line(record: dict[str, Any], line: int) -> str:
+    """One line per fill, cancel or close: where, which trade, its status (upper case) and
+    the amounts moved, or why nothing moved."""
+    kind, status = record["kind"], str(record.get("status") or "?")
+    what = f"{record.get('fill_id') or '?'} " if kind == "fill" else ""
+    head = f"#{line} {kind} {what}{record.get('intent_id') or '?'} {status.upper()}"
+    if kind == "fill" and status in ("committed", "late"):
+        head += f" {fmt(record.get('committed_risk_abs', 0.0))}"
+        overfill = record.get("overfill_risk_abs") or 0.0
+        if overfill and status == "committed":
+            head += f" (overfill {fmt(overfill)})"
+    elif kind == "cancel" and status == "cancelled":
+        head += f" released {fmt(record.get('released_risk_abs', 0.0))}"
+    elif kind == "close" and status in ("closed", "reduced"):
+        active = fmt(record.get("released_active_risk_abs", 0.0))
+        head += f" released active {active} reserved {fmt(record.get('released_reserved_risk_abs', 0.0))}"
+        if status == "reduced":
+            head += f", {fmt(record.get('remaining_active_risk_abs', 0.0))} left"
+        if record.get("realized_pnl") is not None:
+            head += f", realized P&L {fmt(record['realized_pnl'])}"
+    message = record.get("message")
+    return f"{head}: {message}" if message else head
+
+
 def _count(table: dict[str, int], key: str) -> None:
     table[key] = table.get(key, 0) + 1
 
@@ -81,6 +110,10 @@ class Tally:
         self.clipped_by_rule: dict[str, int] = {}
         self.shadow_by_rule: dict[str, int] = {}
         self.refused: dict[str, int] = {}
+        self.lifecycle: dict[str, int] = {}  # "fill:committed", "cancel:unknown", ...
+
+    def add_lifecycle(self, record: dict[str, Any]) -> None:
+        _count(self.lifecycle, f"{record['kind']}:{record.get('status') or '?'}")
 
     def add(self, record: dict[str, Any]) -> None:
         kind = outcome(record)
@@ -115,6 +148,15 @@ class Tally:
             out.append(f"  refused before any rule ran ({code}): {n}")
         for rule, n in sorted(self.shadow_by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"  shadow {rule} would have blocked {plural(n, 'decision')}")
+        for kind in LIFECYCLE:
+            counts = {
+                key.partition(":")[2]: n
+                for key, n in sorted(self.lifecycle.items())
+                if key.partition(":")[0] == kind
+            }
+            if counts:
+                parts = ", ".join(f"{n} {status}" for status, n in counts.items())
+                out.append(f"{plural(sum(counts.values()), kind)}: {parts}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -127,6 +169,7 @@ class Tally:
             "rejected_by_rule": dict(sorted(self.by_rule.items())),
             "refused_by_code": dict(sorted(self.refused.items())),
             "shadow_by_rule": dict(sorted(self.shadow_by_rule.items())),
+            "lifecycle": dict(sorted(self.lifecycle.items())),
         }
 
 
@@ -190,10 +233,12 @@ def run_command(
 
 
 class Notes(list[dict[str, Any]]):
-    """A record sink that keeps the rollovers and latches, shown between the decisions."""
+    """A record sink that keeps the rollovers and latches, shown between the decisions, and
+    the fill, cancel and close records (refused ones too: they say why nothing moved)."""
 
     def __call__(self, record: dict[str, Any]) -> None:
-        if record.get("kind") in ("rollover", "latch") and record.get("seq") is not None:
+        kind = record.get("kind")
+        if kind in LIFECYCLE or (kind in ("rollover", "latch") and record.get("seq") is not None):
             self.append(record)
 
 
@@ -224,6 +269,11 @@ def feed(ctl: Any, events_path: str, as_json: bool, done: str, notes: Notes) -> 
             if record is not None:
                 tally.add(record)
                 bar.echo(canonical(record) if as_json else decision_line(record, line))
+            for rec in notes:
+                if rec["kind"] in LIFECYCLE:
+                    tally.add_lifecycle(rec)
+                    if not as_json:
+                        bar.echo(lifecycle_line(rec, line))
             if not as_json:
                 for text in _notes(notes, before=False):
                     bar.echo(text)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any
 
-from ..engine.contracts import RISK_SCALE, AllocationDecision, PortfolioIntent, to_units
+from ..engine.contracts import RISK_SCALE, PortfolioIntent, to_units
 from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
 from ..engine.verdict import Verdict
-from .base import INFO, NOTHING, CoreBase, Log, Outputs, outputs
 from .book import Trade
-from .events import CLOCK_SKEW_CODE, Record
+from .events import CLOCK_SKEW_CODE, IntentEvent, InvalidIntentEvent, Record
+from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, outputs
 from .records import decision_record, totals
 
 INVALID_INTENT_CODE = "rejected_invalid_intent"
@@ -27,85 +27,70 @@ DUPLICATE_INTENT_CODE = "rejected_duplicate_intent"
 _SCALE = float(RISK_SCALE)
 
 
-class Allocation(CoreBase):
-    """Deciding intents."""
+class Intents:
+    """Deciding intents: the refusal and the step of an intent event (a part of the core,
+    over its :class:`~.kernel.Kernel`)."""
 
-    # --- intents ---------------------------------------------------------------------------
-    @overload
-    def request(
-        self,
-        intent: PortfolioIntent,
-        *,
-        build: bool = ...,
-        teach: bool = ...,
-        decide: Literal[True] = ...,
-        admitted: bool = ...,
-    ) -> tuple[AllocationDecision, Record | None, Outputs]: ...
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
 
-    @overload
-    def request(
-        self,
-        intent: PortfolioIntent,
-        *,
-        build: bool = ...,
-        teach: bool = ...,
-        decide: bool,
-        admitted: bool = ...,
-    ) -> tuple[AllocationDecision | None, Record | None, Outputs]: ...
-
-    def request(
-        self,
-        intent: PortfolioIntent,
-        *,
-        build: bool = True,
-        teach: bool = False,
-        decide: bool = True,
-        admitted: bool = False,
-    ) -> tuple[AllocationDecision | None, Record | None, Outputs]:
-        """Decide ``intent`` against the live state and reserve what is approved.
-
-        The decision record is built only when ``build`` (someone consumes it);
-        ``teach`` adds the teaching line. Without ``decide`` (a replay, which keeps
-        only the records) no :class:`AllocationDecision` is built. ``admitted``: the
-        shell's :meth:`admit` just passed this intent with nothing applied since, so its
-        id is not checked twice (a replay checks it here: old journals hold reused ids).
-        """
-        seq = self.next_seq()
-        book = self.book
-        ts = intent.timestamp
-        extra, logs = self.clock_to(ts, seq, teach)
-        state = self.state
-        before = totals(state) if build else None
-        policy = self.policy
-        iid = intent.intent_id
-        duplicate = None if admitted else self.duplicate_message(iid)
+    # --- refusal: what a live shell answers without journaling (pure) --------------------
+    def refusal(self, event: IntentEvent, ahead: str | None, teach: bool) -> Ruling:
+        """A reused id, or (``ahead``: the shell's admission message) a timestamp too far
+        ahead of the shell's clock: refused. Its finding (the id is free) goes to the step."""
+        intent = event.intent
+        duplicate = self.duplicate_message(intent.intent_id)
         if duplicate is not None:
-            return self.refuse(
-                seq,
-                iid,
-                intent.requested_risk_abs,
-                DUPLICATE_INTENT_CODE,
-                duplicate,
-                "CONTROLLER",
-                {
-                    "strategy": intent.strategy,
-                    "symbol": intent.symbol,
-                    "cohort": policy.cohort_of(intent.symbol, intent.correlation_bucket),
-                    "side": intent.side,
-                },
-                self.iso_of(ts),
-                extra or [],
-                logs or [],
-                teach,
-            )
+            out = self.rejection(intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach)
+            return Ruling(out, duplicate)
+        if ahead is not None:
+            return Ruling(self.rejection(intent, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach), None)
+        return ACCEPT
+
+    def invalid_refusal(self, event: InvalidIntentEvent, ahead: str | None, teach: bool) -> Ruling:
+        """An intent that failed validation is always refused (never journaled)."""
+        out = self.rejection(event.raw, INVALID_INTENT_CODE, event.message, "VALIDATION", teach)
+        return Ruling(out, event.message)
+
+    def invalid_step(
+        self, event: InvalidIntentEvent, ruling: Ruling | None, opts: Options
+    ) -> Outputs:
+        """An invalid intent an older journal holds (written before refusals stopped being
+        journaled): rejected, numbered, nothing else changes."""
+        seq = self.k.skip()
+        return self.rejection(
+            event.raw, INVALID_INTENT_CODE, event.message, "VALIDATION", opts.teach, seq
+        )
+
+    # --- the step ------------------------------------------------------------------------
+    def step(self, event: IntentEvent, ruling: Ruling | None, opts: Options) -> Outputs:
+        """Decide the intent against the live state and reserve what is approved.
+
+        The decision record is built only when ``opts.build`` (someone consumes it);
+        ``opts.teach`` adds the teaching line; without ``opts.decide`` (a replay, which keeps
+        only the records) no :class:`AllocationDecision` is built. The refusal's finding
+        (the id is free) holds unless the clock's move released something; otherwise, and
+        in a replay (older journals hold reused ids), the id is checked here."""
+        k = self.k
+        intent = event.intent
+        teach, build = opts.teach, opts.decision_record
+        ts = intent.timestamp
+        step = k.begin(ts, teach)
+        seq = step.seq
+        book = k.book
+        state = k.state
+        before = totals(state) if build else None
+        policy = k.policy
+        iid = intent.intent_id
+        checked = ruling is not None and ruling.finding is None and not step.moved
+        duplicate = None if checked else self.duplicate_message(iid)
+        if duplicate is not None:
+            return self._rejected(step, intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER")
         book.decided(iid)
         outcome = policy.decide(intent, state)
         verdict = Verdict(policy, intent, state, outcome) if teach else None
-        if teach:
-            assert verdict is not None
-            if logs is None:
-                logs = []
-            logs.append((INFO, verdict.log_line()))
+        if verdict is not None:
+            step.logs.append((INFO, verdict.log_line()))
         facts = outcome_facts(policy, intent, state, outcome, verdict)
         approved = facts["approved"]
         reserved = 0.0
@@ -119,13 +104,13 @@ class Allocation(CoreBase):
             if policy.data.scope_fields
             else None
         )
-        if self.windows.by_kind:
+        if k.windows.by_kind:
             self.count_decision(intent, cohort, approved, takes_risk, scopes)
         if takes_risk:
             mutated = True
             units = to_units(facts["approved_risk_abs"])
             created = book.clock or ts
-            ttl = self.ttl
+            ttl = k.ttl
             trade = Trade(
                 iid,
                 intent.strategy,
@@ -151,30 +136,23 @@ class Allocation(CoreBase):
             record = decision_record(
                 facts,
                 seq=seq,
-                ts=self.iso_of(ts),
+                ts=k.iso_of(ts),
                 strategy=intent.strategy,
                 symbol=intent.symbol,
                 cohort=cohort,
                 side=intent.side,
                 reserved=reserved,
-                policy=self.policy_ref,
+                policy=k.policy_ref,
                 before=before,
                 after=totals(state) if mutated else before,
             )
-            if extra is None:
-                extra = []
-            extra.append(record)
-        if not decide:  # a replay: the records only, but the latches all the same
-            out = outputs(extra or (), logs or (), None)
-            if policy.latch_names:
-                out = self.settled(out, seq, ts, teach, own=record is not None)
-            return None, record, out
+            step.records.append(record)
+        out = k.finish(step, own=record is not None) if policy.latch_names else _plain(step)
+        if not opts.decide:  # a replay: the records only, but the latches all the same
+            return out
         # Without a record nothing else holds the facts: the decision takes them over.
-        decision = allocation_decision(facts, self.envelope(), policy, consume=record is None)
-        out = NOTHING if extra is None and logs is None else outputs(extra or (), logs or (), None)
-        if policy.latch_names:
-            out = self.settled(out, seq, ts, teach, own=record is not None)
-        return decision, record, out
+        decision = allocation_decision(facts, k.envelope(), policy, consume=record is None)
+        return outputs(out.records, out.logs, out.broadcast, decision)
 
     def count_decision(
         self,
@@ -189,8 +167,8 @@ class Allocation(CoreBase):
         keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
         if scopes:
             keys.update(scopes)
-        now = self.book.clock or intent.timestamp
-        windows = self.windows
+        now = self.k.book.clock or intent.timestamp
+        windows = self.k.windows
         windows.count("requests", now, keys)
         if takes_risk:
             windows.count("approvals", now, keys)
@@ -201,47 +179,32 @@ class Allocation(CoreBase):
         """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a
         remembered ended one (a reused id could pick up a late fill of the trade it named
         before), or one of the last ``SEEN_MEMORY`` intents decided."""
-        if self.book.get(intent_id) is not None:
+        book = self.k.book
+        if book.get(intent_id) is not None:
             return f"intent {intent_id} already holds a live reservation or position"
-        if intent_id in self.book.seen or intent_id in self.book.ended:
+        if intent_id in book.seen or intent_id in book.ended:
             return f"intent id {intent_id} was already decided: intent ids must be unique"
         return None
 
-    def admit(
-        self, intent: PortfolioIntent, ahead: str | None = None, *, teach: bool = False
-    ) -> tuple[AllocationDecision, Record, Outputs] | None:
-        """The refusal of a parsed intent that a live shell must not journal, or None (decide
-        it): a reused id, or (``ahead``: the shell's admission message) a timestamp too far
-        ahead of the shell's clock. Pure: nothing is numbered, nothing changes."""
-        duplicate = self.duplicate_message(intent.intent_id)
-        if duplicate is not None:
-            return self.refusal(intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach=teach)
-        if ahead is not None:
-            return self.refusal(intent, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach=teach)
-        return None
-
-    def invalid_intent(
-        self, raw: Any, message: str, *, teach: bool = False
-    ) -> tuple[AllocationDecision, Record, Outputs]:
-        """Decide an intent that failed validation and was journaled (journals written before
-        refusals stopped being journaled): rejected, numbered, nothing else changes."""
-        return self.refusal(
-            raw, INVALID_INTENT_CODE, message, "VALIDATION", teach=teach, seq=self.next_seq()
-        )
-
-    def refusal(
+    def rejection(
         self,
         raw: Any,
         code: str,
         message: str,
         category: str,
-        *,
         teach: bool = False,
         seq: int | None = None,
-    ) -> tuple[AllocationDecision, Record, Outputs]:
-        """The rejection of an intent refused before evaluation (invalid, a reused id): no
-        state changes, and unless ``seq`` is given no event is numbered (the shells do not
-        journal what they refuse). ``raw`` is a PortfolioIntent or whatever the caller sent."""
+    ) -> Outputs:
+        """The rejection of an intent refused before evaluation (invalid, a reused id, too far
+        ahead), with its decision: no state changes, and unless ``seq`` is given no event is
+        numbered (the shells do not journal what they refuse). ``raw`` is a PortfolioIntent
+        or whatever the caller sent."""
+        step = Step(-1 if seq is None else seq, None, teach)
+        return self._rejected(step, raw, code, message, category)
+
+    def _rejected(self, step: Step, raw: Any, code: str, message: str, category: str) -> Outputs:
+        """The rejection of ``raw`` before evaluation as ``step``'s last record (``step.seq``
+        -1: no number), with its decision; the teaching line goes to its logs."""
         if isinstance(raw, PortfolioIntent):
             fields: Mapping[str, Any] = {
                 "intent_id": raw.intent_id,
@@ -254,7 +217,7 @@ class Allocation(CoreBase):
         else:
             fields = raw if isinstance(raw, Mapping) else {}
         iid = fields.get("intent_id")
-        requested = _shown_amount(fields.get("requested_risk_abs"))
+        intent_id = iid if isinstance(iid, str) else ""
         ts = fields.get("timestamp")
         ts_text = (
             ts.isoformat() if isinstance(ts, datetime) else ts if isinstance(ts, str) else None
@@ -263,64 +226,38 @@ class Allocation(CoreBase):
             k: v for k in ("strategy", "symbol", "side") if isinstance(v := fields.get(k), str)
         }
         if isinstance(raw, PortfolioIntent):
-            extra["cohort"] = self.policy.cohort_of(raw.symbol, raw.correlation_bucket)
-        return self.refuse(
-            seq,
-            iid if isinstance(iid, str) else "",
-            requested,
-            code,
-            message,
-            category,
-            extra,
-            ts_text,
-            [],
-            [],
-            teach,
-        )
-
-    def invalid_decision(self, raw: Any, message: str) -> AllocationDecision:
-        """The decision :meth:`invalid_intent` would give ``raw``, without applying an event
-        (no sequence number taken, no record): for a shell that refuses malformed input
-        before it reaches the authority's event stream."""
-        return self.refusal(raw, INVALID_INTENT_CODE, message, "VALIDATION")[0]
-
-    def refuse(
-        self,
-        seq: int | None,
-        intent_id: str,
-        requested: float,
-        code: str,
-        message: str,
-        category: str,
-        extra: Mapping[str, Any],
-        ts: str | None,
-        records: list[Record],
-        logs: list[Log],
-        teach: bool,
-    ) -> tuple[AllocationDecision, Record, Outputs]:
-        facts = refusal_facts(intent_id, requested, code, message, category, self.mode_info())
-        before = totals(self.state)
+            extra["cohort"] = self.k.policy.cohort_of(raw.symbol, raw.correlation_bucket)
+        requested = _shown_amount(fields.get("requested_risk_abs"))
+        facts = refusal_facts(intent_id, requested, code, message, category, self.k.mode_info())
+        before = totals(self.k.state)
+        if step.teach:
+            who = " ".join(str(x) for x in (extra.get("strategy"), extra.get("symbol")) if x)
+            step.logs.append(
+                (INFO, f"[RISK:{category}] {who or intent_id or '?'} → BLOCKED ({message})")
+            )
         record = decision_record(
             facts,
-            seq=seq,
-            ts=ts,
+            seq=None if step.seq < 0 else step.seq,
+            ts=ts_text,
             strategy=extra.get("strategy"),
             symbol=extra.get("symbol"),
             cohort=extra.get("cohort"),
             side=extra.get("side"),
             reserved=0.0,
-            policy=self.policy_ref,
+            policy=self.k.policy_ref,
             before=before,
             after=before,
         )
-        if teach:
-            who = " ".join(str(x) for x in (extra.get("strategy"), extra.get("symbol")) if x)
-            logs.append(
-                (INFO, f"[RISK:{category}] {who or intent_id or '?'} → BLOCKED ({message})")
-            )
-        records.append(record)
-        decision = allocation_decision(facts, self.envelope(), self.policy)
-        return decision, record, outputs(records, logs, None)
+        step.records.append(record)
+        decision = allocation_decision(facts, self.k.envelope(), self.k.policy)
+        return outputs(step.records, step.logs, None, decision)
+
+
+def _plain(step: Step) -> Outputs:
+    """A step's outputs as they are (no latch declared: nothing can follow the event)."""
+    if not step.records and not step.logs:
+        return NOTHING
+    return outputs(step.records, step.logs)
 
 
 def _shown_amount(value: Any) -> float:
@@ -334,4 +271,4 @@ def _shown_amount(value: Any) -> float:
     return amount if math.isfinite(amount) else 0.0
 
 
-__all__ = ["DUPLICATE_INTENT_CODE", "INVALID_INTENT_CODE", "Allocation"]
+__all__ = ["DUPLICATE_INTENT_CODE", "INVALID_INTENT_CODE", "Intents"]

@@ -27,35 +27,38 @@ from typing import TYPE_CHECKING, Any, Unpack
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy
 from .admission import Admission, wall_clock
-from .core import INVALID_INTENT_CODE, ControlCore, Outputs
+from .core import ControlCore, Outputs
 from .events import (
     DEFAULT_MAX_SKEW,
+    CancelEvent,
     Clock,
+    CloseEvent,
+    EquityEvent,
+    Event,
+    FillEvent,
     FillUpdate,
+    IntentEvent,
+    InvalidFillEvent,
+    InvalidIntentEvent,
+    ModeEvent,
+    PolicyEvent,
     Record,
-    check_equity,
+    ResetLatchEvent,
+    TickEvent,
     check_intent_id,
     check_mode,
     check_reason,
     check_time,
-    close_amounts,
-    equity_event,
-    fill_event,
-    intent_event,
-    latch_event,
-    lifecycle_event,
-    mode_event,
     optional_timestamp,
+    parse_event,
     parse_fill,
     parse_intent,
     parse_timestamp,
-    policy_event,
-    tick_event,
 )
-from .feed import apply_event
 from .journal import CHECKPOINT_EVERY, Durability, JournalSink, JournalWriter, journal_sink
 from .recovery import RecoverOptions, Recovery, recovered
-from .reloading import Reloading
+from .reloading import Reloads, read_file
+from .shell import Shell
 from .state import PortfolioState
 from .subscribers import Subscriber, Subscribers
 from .watcher import PolicyWatcher
@@ -71,7 +74,7 @@ _now_ns = time.perf_counter_ns
 RecordSink = Callable[[Record], None] | list[Record] | None
 
 
-class PortfolioController(Reloading):
+class PortfolioController:
     """The single authority over a portfolio's risk, in one process: decisions,
     reservations, modes.
 
@@ -109,14 +112,13 @@ class PortfolioController(Reloading):
     ) -> None:
         if not isinstance(policy, Policy):
             policy = load_policy(os.fspath(policy))
-        check_equity(equity, peak_equity)  # before the journal is opened: nothing half-written
+        opening = EquityEvent.of(equity, peak_equity, None)  # checked before the journal opens
         # A file is appended to and locked; a non-empty one is refused (see `recover`).
         sink = journal_sink(journal, durability, checkpoint_every)
         self._core = resume or ControlCore(policy)
         self._admission = Admission(clock, max_skew)
         self._lock = threading.RLock()
         self._subscribers = Subscribers()
-        self._watchers: list[PolicyWatcher] = []
         self._sink = records.append if isinstance(records, list) else records
         self._build = self._sink is not None  # decision records are built for a sink only
         self._decided = None if metrics is None else metrics.decided  # bound once: a hot path
@@ -125,13 +127,16 @@ class PortfolioController(Reloading):
         self._journal = sink
         if isinstance(sink, JournalWriter):
             sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
+        # admit -> refuse -> journal -> apply, as the Temporal workflow does (.shell)
+        self._shell = Shell(self._core, sink, self._admission.ahead)
+        self._reloads = Reloads(self._core, self._lock, self._submit, self._run)
         self.recovery: Recovery | None = None
         if resume is not None:
             return  # a core rebuilt from this journal by `recover`: nothing to open with
         with self._lock:
-            self._write(policy_event(policy))
-            self._write(equity_event(equity, peak_equity, None))
-            self._run(self._core.equity(equity, peak_equity, None, teach=self._teach()))
+            if sink is not None:  # the core opens with the policy in force: event 0
+                sink.write(PolicyEvent(policy).journal())
+            self._submit(opening)
 
     @classmethod
     def recover(
@@ -160,11 +165,26 @@ class PortfolioController(Reloading):
     def journal(self) -> JournalSink | None:
         return self._journal
 
-    def _write(self, event: dict[str, Any]) -> None:
-        # A write that fails raises (JournalWriteError) before the core sees the event:
-        # nothing is decided unrecorded.
-        if self._journal is not None:
-            self._journal.write(event)
+    @property
+    def policy(self) -> Policy:
+        """The policy in force."""
+        return self._core.policy
+
+    @staticmethod
+    def _teach() -> bool:
+        return _enabled(INFO)
+
+    def _submit(self, event: Event, want: bool = False) -> Outputs:
+        """Take one event through the shell under the lock (a journal write that fails
+        raises before the core sees the event: nothing is decided unrecorded) and hand the
+        outputs on. ``want``: an intent's decision record is built even without a sink."""
+        with self._lock:
+            out = self._shell.submit(
+                event, teach=_enabled(INFO), decision_record=want or self._build
+            ).out
+            if self._sink is not None or out.logs or out.broadcast is not None:
+                self._run(out)
+            return out
 
     def _run(self, out: Outputs) -> Outputs:
         """Hand a core step's outputs to the collaborators."""
@@ -182,7 +202,7 @@ class PortfolioController(Reloading):
 
     def close(self) -> None:
         """Stop file watchers and close the journal."""
-        for w in list(self._watchers):
+        for w in list(self._reloads.watchers):
             w.stop()
         if self._journal is not None:
             self._journal.close()
@@ -214,43 +234,20 @@ class PortfolioController(Reloading):
         core = self._core
         start = _now_ns() if self._decided is not None else 0  # the caller's wait
         model = core.policy.intent_model
+        event: IntentEvent | InvalidIntentEvent
         try:
-            parsed = parse_intent(intent, model)
+            event = IntentEvent(parse_intent(intent, model))
         except Exception as exc:  # never raise into the trading loop
-            with self._lock:
-                return self._refused(
-                    core.refusal(
-                        intent, INVALID_INTENT_CODE, str(exc), "VALIDATION", teach=self._teach()
-                    ),
-                    start,
-                )
+            event = InvalidIntentEvent(intent, str(exc))
         with self._lock:
             if core.policy.intent_model is not model:  # a reload declared other inputs
                 return self._request(intent, want)
-            refused = core.admit(
-                parsed, self._admission.ahead(parsed.timestamp), teach=self._teach()
-            )
-            if refused is not None:
-                return self._refused(refused, start)
-            if self._journal is not None:
-                self._journal.write(intent_event(parsed))
-            decision, record, out = core.request(
-                parsed, build=want or self._build, teach=self._teach(), admitted=True
-            )
-            if out.records or out.logs or out.broadcast is not None:
-                self._run(out)
+            out = self._submit(event, want)
+            decision = out.decision
+            assert decision is not None
             if self._decided is not None:
                 self._decided(decision, _now_ns() - start)
-            return decision, record
-
-    def _refused(
-        self, refused: tuple[AllocationDecision, Record, Outputs], start: int
-    ) -> tuple[AllocationDecision, Record]:
-        decision, record, out = refused
-        self._run(out)
-        if self._decided is not None:
-            self._decided(decision, _now_ns() - start)
-        return decision, record
+            return decision, out.records[-1] if want else None
 
     # --- fills, cancels, closes ----------------------------------------------------------
     def on_fill_update(self, fill: FillUpdate | Mapping[str, Any]) -> Record:
@@ -261,40 +258,21 @@ class PortfolioController(Reloading):
         ``unknown`` (no such trade) or ``invalid``; the last three change nothing and are
         not journaled.
         """
-        core = self._core
-        if fill.__class__ is FillUpdate:
-            parsed: FillUpdate = fill  # its class was just checked
+        event: FillEvent | InvalidFillEvent
+        if isinstance(fill, FillUpdate):  # a validated (frozen) fill
+            event = FillEvent(fill)
         else:
             try:
-                parsed = parse_fill(fill)
+                event = FillEvent(parse_fill(fill))
             except Exception as exc:
-                with self._lock:
-                    return self._run(
-                        core.unchanged("fill", _intent_id_of(fill), "invalid", message=str(exc))
-                    ).records[-1]
-        with self._lock:
-            refused = core.fill_refusal(parsed, self._admission.ahead(parsed.timestamp))
-            if refused is not None:
-                return self._run(refused).records[-1]
-            return self._commit(
-                lambda: fill_event(parsed),
-                lambda: core.fill(parsed, teach=_enabled(INFO)),
-            )
+                event = InvalidFillEvent(fill, str(exc))
+        return self._submit(event).records[-1]
 
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation (a no-op, not
         journaled, when there is none: ``status`` says why)."""
         check_intent_id(intent_id)
-        ts = optional_timestamp(timestamp)
-        with self._lock:
-            self._admission.check(ts)
-            refused = self._core.cancel_refusal(intent_id)
-            if refused is not None:
-                return self._run(refused).records[-1]
-            return self._commit(
-                lambda: lifecycle_event("cancel", intent_id, ts),
-                lambda: self._core.cancel(intent_id, ts, teach=_enabled(INFO)),
-            )
+        return self._submit(CancelEvent(intent_id, optional_timestamp(timestamp))).records[-1]
 
     def close_position(
         self,
@@ -311,30 +289,7 @@ class PortfolioController(Reloading):
         ``risk_abs`` above the position)."""
         check_intent_id(intent_id)
         ts = optional_timestamp(timestamp)
-        risk_units, pnl_units = close_amounts(risk_abs, realized_pnl)
-        with self._lock:
-            self._admission.check(ts)
-            refused = self._core.close_refusal(intent_id, risk_units)
-            if refused is not None:
-                return self._run(refused).records[-1]
-            return self._commit(
-                lambda: lifecycle_event(
-                    "close", intent_id, ts, risk_abs=risk_abs, realized_pnl=realized_pnl
-                ),
-                lambda: self._core.close(
-                    intent_id, ts, risk_units=risk_units, pnl_units=pnl_units, teach=_enabled(INFO)
-                ),
-            )
-
-    def _commit(self, event: Callable[[], dict[str, Any]], apply: Callable[[], Outputs]) -> Record:
-        """Journal the event (built only when there is a journal), apply it to the core, hand
-        the outputs on; returns its record. Called under the lock, refusals answered."""
-        if self._journal is not None:
-            self._journal.write(event())
-        out = apply()
-        if self._sink is not None or out.logs or out.broadcast is not None:
-            self._run(out)
-        return out.records[-1]
+        return self._submit(CloseEvent.of(intent_id, ts, risk_abs, realized_pnl)).records[-1]
 
     def reset_latch(
         self, name: str, reason: str = "", timestamp: datetime | str | None = None
@@ -344,23 +299,12 @@ class PortfolioController(Reloading):
         policy declares no such latch."""
         ts = optional_timestamp(timestamp)
         check_reason(reason)
-        with self._lock:
-            self._admission.check(ts)
-            refused = self._core.latch_refusal(name)
-            if refused is not None:
-                return self._run(refused).records[-1]
-            return self._commit(
-                lambda: latch_event(name, reason, ts),
-                lambda: self._core.reset_latch(name, reason, ts, teach=self._teach()),
-            )
+        return self._submit(ResetLatchEvent(name, reason, ts)).records[-1]
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""
         ts = check_time(parse_timestamp(timestamp))
-        with self._lock:
-            self._admission.check(ts)
-            self._write(tick_event(ts))
-            return list(self._run(self._core.tick(ts, teach=self._teach())).records)
+        return list(self._submit(TickEvent(ts)).records)
 
     # --- equity, modes, envelopes --------------------------------------------------------
     def update_equity(
@@ -372,12 +316,7 @@ class PortfolioController(Reloading):
     ) -> Record:
         """Track equity, peak and drawdown; a drawdown tier change broadcasts the new envelope."""
         ts = optional_timestamp(timestamp)
-        check_equity(equity, peak_equity)
-        with self._lock:
-            self._admission.check(ts)
-            self._write(equity_event(equity, peak_equity, ts))
-            out = self._core.equity(equity, peak_equity, ts, teach=self._teach())
-            return self._run(out).records[-1]
+        return self._submit(EquityEvent.of(equity, peak_equity, ts)).records[-1]
 
     def set_portfolio_mode(
         self,
@@ -386,17 +325,14 @@ class PortfolioController(Reloading):
         timestamp: datetime | str | None = None,
     ) -> PortfolioConstraintEnvelope:
         """Set (or with ``None`` clear) the mode override, naming a mode the policy declares;
-        the stricter of it and the drawdown mode applies. Every subscriber gets the new envelope before this returns."""
+        the stricter of it and the drawdown mode applies. Every subscriber gets the new
+        envelope before this returns."""
         ts = optional_timestamp(timestamp)
         check_reason(reason)
         check_mode(mode)
-        with self._lock:
-            self._core.check_mode(mode)
-            self._admission.check(ts)
-            self._write(mode_event(mode, reason, ts))
-            out = self._run(self._core.set_mode(mode, reason, ts, teach=self._teach()))
-            assert out.broadcast is not None
-            return out.broadcast
+        out = self._submit(ModeEvent(mode, reason, ts))
+        assert out.broadcast is not None
+        return out.broadcast
 
     def constraints(self) -> PortfolioConstraintEnvelope:
         """The current envelope (without pushing it)."""
@@ -432,20 +368,57 @@ class PortfolioController(Reloading):
         with self._lock:
             return self._core.portfolio_state()
 
+    # --- reloads --------------------------------------------------------------------------
+    def reload(self, path: str | os.PathLike[str] | None = None) -> Record:
+        """Swap in a new policy version atomically, keeping the live state.
+
+        Refused, with the old policy kept in force and a record with ``ok: false`` and the
+        reason: a file that fails to load (or does not match its declared `integrity`),
+        changed content whose `version` did not go up, or a policy that does not declare
+        the mode an override in force names. The same content again changes nothing.
+        """
+        return self._reloads.reload(path)
+
+    def use_policy(self, policy: Policy) -> Record:
+        """Put a compiled policy in force (what ``reload`` does after loading), under the
+        same rules as ``reload``."""
+        return self._reloads.use_policy(policy)
+
+    def watch(
+        self, path: str | os.PathLike[str] | None = None, interval: float = 1.0
+    ) -> PolicyWatcher:
+        """Start a polling watcher that reloads the policy file when it changes; it stops
+        with :meth:`close`."""
+        return self._reloads.watch(self, path, interval)
+
+    def attach(self, watcher: PolicyWatcher) -> None:
+        """Stop ``watcher`` when this controller closes (a started watcher attaches itself)."""
+        self._reloads.attach(watcher)
+
+    def detach(self, watcher: PolicyWatcher) -> None:
+        self._reloads.detach(watcher)
+
     # --- events --------------------------------------------------------------------------
     def apply(self, event: Mapping[str, Any]) -> Record | None:
-        """Apply one event dict (see :mod:`.events`); returns the decision record for an
-        ``intent`` and ``None`` for every other event."""
-        return apply_event(self, event)
+        """Apply one event dict (see :mod:`.events`), parsed once and taken exactly as the
+        same call made in code; returns the decision record for an ``intent`` and ``None``
+        for every other event (its records, refused ones too, go to the record sink)."""
+        if event.get("type") == "intent":
+            return self.decide(event)[1]  # parsed there, for the policy in force
+        typed = parse_event(event, read=read_file)
+        if isinstance(typed, PolicyEvent):
+            self.use_policy(typed.policy)
+            return None
+        if isinstance(typed, CancelEvent | CloseEvent):
+            check_intent_id(typed.intent_id)  # what the methods check beyond the core
+        elif isinstance(typed, ModeEvent):
+            check_reason(typed.reason)
+        self._submit(typed)
+        return None
 
     def apply_all(self, events: Iterable[Mapping[str, Any]]) -> list[Record]:
         """Apply events in order; returns the decision records."""
-        return [rec for event in events if (rec := apply_event(self, event)) is not None]
-
-
-def _intent_id_of(raw: Any) -> str:
-    iid = raw.get("intent_id") if isinstance(raw, Mapping) else None
-    return iid if isinstance(iid, str) else ""
+        return [rec for event in events if (rec := self.apply(event)) is not None]
 
 
 __all__ = ["JournalSink", "PortfolioController", "RecordSink", "Subscriber"]

@@ -2,13 +2,20 @@
 
 :class:`ControlCore` is the portfolio authority with every side effect taken
 out: no file or network I/O, no threads or locks, no wall clock, no logging,
-no randomness, no iteration over hash-ordered sets. Each method applies one
-event to the state and returns :class:`Outputs`: the records it produced (the
-expiries it caused first), the teaching lines to log (when asked for) and the
-envelope to broadcast (when the mode changed, an override was set or a policy
-loaded). The shells decide what to do with them: the in-process
+no randomness, no iteration over hash-ordered sets. It is a composition: the
+:class:`~.kernel.Kernel` (state, book, clock, event counter, and how a step starts
+and ends) and the parts that apply events over it (:class:`~.allocation.Intents`,
+:class:`~.lifecycle.Lifecycle`, :class:`~.latching.Latching`,
+:class:`~.modes.Modes`). :meth:`ControlCore.apply` is the one dispatcher: each
+typed event (:mod:`.events`) has a *refusal* (pure: what a live shell answers
+without journaling, and the finding the step takes over) and a *step* (it applies
+the event and returns :class:`Outputs`: the records it produced, the expiries it
+caused first, the teaching lines to log when asked for, the envelope to broadcast
+when the mode changed, an override was set or a policy loaded, and an intent's
+decision). The shells decide what to do with them: the in-process
 :class:`~.controller.PortfolioController` (lock, journal, sinks, subscribers,
-logging), :func:`~.replay.replay` and the Temporal workflow.
+logging) and the Temporal workflow, both through :mod:`.shell`, and
+:func:`~.replay.replay`.
 
 Trade lifecycle
 ---------------
@@ -51,285 +58,194 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..engine.policy import Policy
+from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope
+from ..engine.policy import ModeInfo, Policy
 from . import snapshot as snapshots
-from .allocation import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, Allocation
-from .base import INFO, NOTHING, Log, Outputs, outputs, policy_ref_of, ttl_of
+from .allocation import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, Intents
+from .book import Book
+from .days import Days
 from .events import (
+    CancelEvent,
+    CloseEvent,
+    EquityEvent,
+    Event,
     EventError,
+    FillEvent,
+    IntentEvent,
+    InvalidFillEvent,
+    InvalidIntentEvent,
+    ModeEvent,
+    PolicyEvent,
     Record,
-    check_equity,
-    check_mode,
-    check_reason,
-    close_amounts,
-    field,
-    optional_timestamp,
-    parse_fill,
-    parse_intent,
-    parse_timestamp,
-    policy_from_event,
+    ResetLatchEvent,
+    TickEvent,
+    parse_event,
 )
+from .kernel import NOTHING, Kernel, Log, Options, Outputs, Ruling
 from .latching import Latching
 from .lifecycle import Lifecycle
+from .modes import Modes
+from .state import PortfolioState
+from .windows import Windows
+
+Refusal = Callable[[Any, str | None, bool], Ruling]
+StepFn = Callable[[Any, Ruling | None, Options], Outputs]
 
 
-class ControlCore(Allocation, Lifecycle, Latching):
+class ControlCore:
     """The portfolio authority as a pure state machine over one :class:`Policy`.
 
     ``seq`` numbers events: every event applied takes the next number (an opening
     policy load counts as event 0, so the first event after it is 1).
     """
 
-    # --- snapshots ---------------------------------------------------------------------------
+    def __init__(self, policy: Policy, *, seq: int = 1) -> None:
+        self._k = Kernel(policy, seq=seq)
+        self._parts()
+
+    def _parts(self) -> None:
+        k = self._k
+        self._intents = intents = Intents(k)
+        self._lifecycle = life = Lifecycle(k)
+        self._latching = latching = Latching(k)
+        self._modes = modes = Modes(k)
+        # The one dispatch table: an event type, its refusal and its step. A new event type
+        # is one line here (and its part's two methods).
+        self._table: dict[type, tuple[Refusal, StepFn]] = {
+            IntentEvent: (intents.refusal, intents.step),
+            FillEvent: (life.fill_refusal, life.fill),
+            CancelEvent: (life.cancel_refusal, life.cancel),
+            CloseEvent: (life.close_refusal, life.close),
+            EquityEvent: (modes.timed_refusal, modes.equity),
+            ModeEvent: (modes.mode_refusal, modes.mode),
+            TickEvent: (modes.timed_refusal, modes.tick),
+            PolicyEvent: (modes.policy_refusal, modes.use_policy),
+            ResetLatchEvent: (latching.refusal, latching.step),
+            InvalidIntentEvent: (intents.invalid_refusal, intents.invalid_step),
+            InvalidFillEvent: (life.invalid_fill_refusal, life.invalid_fill),
+        }
+
+    # --- reading -------------------------------------------------------------------------
+    @property
+    def policy(self) -> Policy:
+        """The policy in force."""
+        return self._k.policy
+
+    @property
+    def state(self) -> PortfolioState:
+        """The live aggregates the policy reads."""
+        return self._k.state
+
+    @property
+    def book(self) -> Book:
+        """The trades and the logical clock."""
+        return self._k.book
+
+    @property
+    def windows(self) -> Windows:
+        """The rolling windows on event time."""
+        return self._k.windows
+
+    @property
+    def days(self) -> Days:
+        """The trading day the event clock is in."""
+        return self._k.days
+
+    @property
+    def seq(self) -> int:
+        """The number the next event takes."""
+        return self._k.seq
+
+    @property
+    def clock(self) -> datetime | None:
+        return self._k.book.clock
+
+    def envelope(self) -> PortfolioConstraintEnvelope:
+        """The current envelope (memoised until the state or the policy changes)."""
+        return self._k.envelope()
+
+    def mode_info(self) -> ModeInfo:
+        return self._k.mode_info()
+
+    def check_mode(self, mode: str | None) -> None:
+        """EventError unless ``mode`` is None or a mode the policy in force declares."""
+        self._k.check_mode(mode)
+
+    def portfolio_state(self) -> dict[str, Any]:
+        """A JSON-serialisable snapshot of everything: equity, mode, aggregates, reservations."""
+        return self._k.portfolio_state()
+
+    def latch_status(self, name: str) -> str:
+        """``reset``, ``not_set`` or ``still_holds``; EventError for an undeclared latch."""
+        return self._latching.latch_status(name)
+
+    def reload_refusal(self, policy: Policy) -> str | None:
+        """Why a live shell must not put ``policy`` in force (None: it may; ``unchanged``:
+        the same content again)."""
+        return self._modes.reload_refusal(policy)
+
+    def refused_reload(self, path: str, error: str) -> Outputs:
+        """The record (``ok: false``) and the error line of a reload refused for ``error``
+        (a file that does not load, say); the policy in force stays."""
+        return self._modes.refused_reload(path, error)
+
+    def invalid_decision(self, raw: Any, message: str) -> AllocationDecision:
+        """The ``rejected_invalid_intent`` decision for ``raw`` (input that failed
+        validation), without applying an event: no number taken, nothing changes."""
+        decision = self.refusal(InvalidIntentEvent(raw, message)).refused
+        assert decision is not None and decision.decision is not None
+        return decision.decision
+
+    # --- snapshots -----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The exact snapshot of this core (see :mod:`.snapshot`)."""
-        return snapshots.take(self)
+        return snapshots.take(self._k)
 
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> ControlCore:
         """The core a :meth:`snapshot` was taken from, exactly."""
-        core = snapshots.restore(dict(data), cls)
-        assert isinstance(core, cls)
+        core = cls.__new__(cls)
+        core._k = snapshots.restore(dict(data), Kernel)
+        core._parts()
         return core
 
-    # --- equity, modes, policies -----------------------------------------------------------
-    def equity(
-        self,
-        equity: float,
-        peak_equity: float | None,
-        ts: datetime | None,
-        *,
-        teach: bool = False,
-    ) -> Outputs:
-        """Track equity, peak and drawdown; a tier change broadcasts the new envelope."""
-        check_equity(equity, peak_equity)
-        seq = self.next_seq()
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
-        before_mode = self.mode_info()
-        self.state.set_equity(float(equity), None if peak_equity is None else float(peak_equity))
-        env, push = self.after_mode_change(False)
-        state = self.state
-        rec: Record = {
-            "kind": "equity",
-            "seq": seq,
-            "ts": ts and ts.isoformat(),
-            "equity": state.equity,
-            "peak_equity": state.peak_equity,
-            "drawdown": state.drawdown,
-            "mode_before": before_mode.name,
-            "mode": env.portfolio_mode,
-            "envelope": env.model_dump(mode="json"),
-        }
-        if before_mode.name != env.portfolio_mode and teach:
-            logs.append(
-                (
-                    INFO,
-                    f"[RISK:MODE] drawdown={round(state.drawdown, 6)} → "
-                    f"{env.portfolio_mode.upper()} ({self.mode_info().reason})",
-                )
-            )
-        records.append(rec)
-        return self.settled(outputs(records, logs, env if push else None), seq, ts, teach)
+    # --- events --------------------------------------------------------------------------
+    def parse(self, event: Mapping[str, Any], read: Callable[[str], bytes] | None = None) -> Event:
+        """The typed event of an event dict, for the policy in force (its intent model)."""
+        return parse_event(event, self._k.policy.intent_model, read)
 
-    def set_mode(
-        self, mode: str | None, reason: str, ts: datetime | None, *, teach: bool = False
-    ) -> Outputs:
-        """Set (or with ``None`` clear) the override; the envelope is always broadcast."""
-        check_mode(mode)
-        self.check_mode(mode)
-        seq = self.next_seq()
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
-        before = self.mode_info()
-        self.state.set_override(mode, reason or None)
-        env, _push = self.after_mode_change(True)
-        after = self.mode_info()
-        if teach:
-            logs.append(
-                (
-                    INFO,
-                    f"[RISK:MODE] override={mode} ({reason or '-'}) → {env.portfolio_mode.upper()}",
-                )
-            )
-        records.append(
-            {
-                "kind": "mode",
-                "seq": seq,
-                "ts": ts and ts.isoformat(),
-                "override": mode,
-                "reason": reason,
-                "mode_before": before.name,
-                "mode": after.name,
-                "mode_source": after.source,
-                "mode_reason": after.reason,
-                "envelope": env.model_dump(mode="json"),
-            }
-        )
-        return self.settled(outputs(records, logs, env), seq, ts, teach)
+    def refusal(self, event: Event, ahead: str | None = None, *, teach: bool = False) -> Ruling:
+        """What a live shell answers without journaling, or what the step needs to know.
+        Pure: nothing is numbered, nothing changes. ``ahead`` is the shell's admission
+        message (a timestamp too far ahead of its clock): an intent or a fill is answered
+        with it, any other event raises EventError with it."""
+        return self._table[type(event)][0](event, ahead, teach)
 
-    def reload_refusal(self, policy: Policy) -> str | None:
-        """Why a live shell must not put ``policy`` in force (None: it may). Pure.
-
-        Changed content must carry a higher version (a rollback is a new, higher version of
-        the old text), and an override in force must name a mode the new policy declares.
-        The same content again is a no-op (``"unchanged"``)."""
-        current = self.policy
-        if policy.content_hash == current.content_hash:
-            return "unchanged"
-        if policy.version <= current.version:
-            return (
-                f"policy {policy.name} v{policy.version} does not go up from "
-                f"v{current.version}: changed content needs a higher version"
-            )
-        override = self.state.mode_override
-        if override is not None and override not in policy.declared_modes:
-            return (
-                f"the override `{override}` is in force and policy {policy.name} "
-                f"v{policy.version} does not declare it: clear the override first"
-            )
-        return None
-
-    def reload_record(self, path: str, error: str | None) -> Record:
-        """The record of a reload that changes nothing: the same content again (``error``
-        None), or one refused for ``error``; the policy in force stays."""
-        if error is None:
-            return {
-                "kind": "reload",
-                "seq": None,
-                "ok": True,
-                "unchanged": True,
-                "path": path,
-                "policy": dict(self.policy_ref),
-            }
-        return {
-            "kind": "reload",
-            "ok": False,
-            "path": path,
-            "error": error,
-            "policy": dict(self.policy_ref),
-        }
-
-    def use_policy(self, policy: Policy, *, teach: bool = False) -> Outputs:
-        """Put ``policy`` in force, keeping the live state; the envelope is broadcast.
-
-        Live trades whose cohort the new policy defines differently move to it, exposure
-        and all, in this same step (a cohort cap must see what its members hold)."""
-        seq = self.next_seq()
-        old = self.policy_ref
-        self.policy = policy
-        self.policy_ref = policy_ref_of(policy)
-        self.ttl = ttl_of(policy)
-        self.days = self.days.follow(policy.calendar, self.book.clock)
-        self.windows = self.windows.follow(policy.windows)
-        moved = []
-        for trade in self.book.live():
-            cohort = policy.cohort_of(trade.symbol, trade.bucket)
-            if cohort != trade.cohort:
-                moved.append({"intent_id": trade.intent_id, "from": trade.cohort, "to": cohort})
-                self.book.move_cohort(trade, cohort)
-            scopes = policy.scopes_of(trade.field)
-            if scopes != trade.scopes:
-                self.book.move_scopes(trade, scopes)
-        dropped = [n for n in self.state.latches if n not in policy.latch_names]
-        for name in dropped:  # a latch the new policy does not declare cannot stay set
-            self.state.clear_latch(name)
-        env, _push = self.after_mode_change(True)
-        logs: list[Log] = []
-        if teach:
-            logs.append(
-                (
-                    INFO,
-                    f"[RISK:POLICY] {old['name']} v{old['version']} → {policy.name} v{policy.version}",
-                )
-            )
-        rec: Record = {
-            "kind": "reload",
-            "seq": seq,
-            "ok": True,
-            "path": policy.path,
-            "previous": old,
-            "policy": dict(self.policy_ref),
-            "mode": env.portfolio_mode,
-        }
-        if moved:
-            rec["moved"] = moved
-        if dropped:
-            rec["latches_dropped"] = dropped
-        return self.settled(outputs([rec], logs, env), seq, None, teach)
-
-    # --- events as dicts -------------------------------------------------------------------
     def apply(
         self,
-        event: Mapping[str, Any],
+        event: Event | Mapping[str, Any],
         *,
         teach: bool = False,
         read: Callable[[str], bytes] | None = None,
         records: bool = True,
+        decide: bool = False,
+        decision_record: bool = True,
+        ruling: Ruling | None = None,
     ) -> Outputs:
-        """Apply one event dict (see :mod:`.events`). An intent's decision record is the
-        last record. ``read`` resolves a policy event that carries no text. Without
-        ``records``, fills, cancels and closes build no record (a replay of decisions)."""
-        kind = event.get("type")
-        if kind == "intent":
-            try:
-                intent = parse_intent(event, self.policy.intent_model)
-            except ValueError as exc:
-                return self.invalid_intent(event, str(exc), teach=teach)[2]
-            return self.request(intent, build=True, teach=teach, decide=False)[2]
-        if kind == "fill":
-            try:
-                fill = parse_fill(event)
-            except ValueError as exc:
-                return self.invalid_fill(event, str(exc))
-            return self.fill(fill, teach=teach, build=records)
-        if kind == "cancel":
-            return self.cancel(
-                field(event, "intent_id"),
-                optional_timestamp(event.get("timestamp")),
-                teach=teach,
-                build=records,
-            )
-        if kind == "close":
-            risk_units, pnl_units = close_amounts(event.get("risk_abs"), event.get("realized_pnl"))
-            return self.close(
-                field(event, "intent_id"),
-                optional_timestamp(event.get("timestamp")),
-                risk_units=risk_units,
-                pnl_units=pnl_units,
-                teach=teach,
-                build=records,
-            )
-        if kind == "equity":
-            return self.equity(
-                field(event, "equity", (int, float)),
-                event.get("peak_equity"),
-                optional_timestamp(event.get("timestamp")),
-                teach=teach,
-            )
-        if kind == "mode":
-            return self.set_mode(
-                event.get("mode"),
-                event.get("reason") or "",
-                optional_timestamp(event.get("timestamp")),
-                teach=teach,
-            )
-        if kind == "tick":
-            return self.tick(
-                parse_timestamp(field(event, "timestamp", (str, datetime))), teach=teach
-            )
-        if kind == "policy":
-            return self.use_policy(policy_from_event(event, read), teach=teach)
-        if kind == "reset_latch":
-            return self.reset_latch(
-                field(event, "name"),
-                check_reason(event.get("reason") or ""),
-                optional_timestamp(event.get("timestamp")),
-                teach=teach,
-            )
-        raise EventError(f"unknown event type {kind!r}")
+        """Apply one event (typed, or an event dict parsed once here: see :mod:`.events`).
+        An intent's decision record is the last record (``decision_record``), its
+        AllocationDecision in ``Outputs.decision`` with ``decide``. ``read`` resolves a
+        policy event that carries no text. Without ``records``, fills, cancels and closes
+        build no record (a replay of decisions). ``ruling`` is this event's
+        :meth:`refusal`, made by a live shell that let it through (its finding is reused)."""
+        if isinstance(event, Mapping):
+            event = parse_event(event, self._k.policy.intent_model, read)
+        step = self._table[type(event)][1]
+        return step(event, ruling, Options(teach, records, decision_record, decide))
+
+    def skip(self) -> int:
+        """Count an event without applying it (a what-if replay keeps its own policy)."""
+        return self._k.skip()
 
 
 __all__ = [
@@ -337,6 +253,9 @@ __all__ = [
     "INVALID_INTENT_CODE",
     "NOTHING",
     "ControlCore",
+    "EventError",
     "Log",
     "Outputs",
+    "Record",
+    "Ruling",
 ]

@@ -18,168 +18,294 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
 ``timestamp`` may be ``null`` on ``equity`` and ``mode`` events (the clock does
 not move). The same form is what a journal holds (``schemas/journal.schema.json``)
 and what :meth:`~.core.ControlCore.apply` takes.
+
+Each input is parsed ONCE into a typed event (:data:`Event`: one small immutable
+tuple per type); the core, the controller and the Temporal workflow all pass that
+event on, and its :meth:`journal` method gives the journal form. An intent or a fill
+that fails validation parses to :class:`InvalidIntentEvent` / :class:`InvalidFillEvent`:
+a live shell answers it and journals nothing; an older journal that holds one
+replays it as the numbered event it was. The checks of single fields live in
+:mod:`.fields`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from ..engine.contracts import (
-    MAX_AMOUNT,
-    Amount,
-    Name,
-    PortfolioIntent,
-    Timestamp,
-    to_units,
-)
-from ..engine.intents import as_intent
+from ..engine.contracts import PortfolioIntent
 from ..engine.policy import Policy, load_policy_text
-from ..lang.eventtime import MAX_TIME, MIN_TIME
-
-Record = dict[str, Any]
-EVENT_TYPES = (
-    "intent",
-    "fill",
-    "cancel",
-    "close",
-    "equity",
-    "mode",
-    "tick",
-    "policy",
-    "reset_latch",
+from .fields import (
+    CLOCK_SKEW_CODE,
+    DEFAULT_MAX_SKEW,
+    Clock,
+    EventError,
+    FillUpdate,
+    Record,
+    canonical,
+    check_equity,
+    check_intent_id,
+    check_mode,
+    check_reason,
+    check_time,
+    close_amounts,
+    field,
+    json_default,
+    optional_timestamp,
+    parse_fill,
+    parse_intent,
+    parse_timestamp,
+    validation_message,
 )
 
 
-class EventError(ValueError):
-    """An event that cannot be applied (unknown type, missing or malformed field)."""
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat()
 
 
-class FillUpdate(BaseModel):
-    """One execution reported by the execution ledger (incremental risk)."""
+# --- the typed events ---------------------------------------------------------------------
+class IntentEvent(NamedTuple):
+    """An intent, validated into the policy's intent model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    intent: PortfolioIntent
 
-    intent_id: Name
-    fill_id: Name
-    filled_risk_abs: Amount
-    timestamp: Timestamp
+    @property
+    def timestamp(self) -> datetime:
+        return self.intent.timestamp
 
-
-def canonical(record: Mapping[str, Any]) -> str:
-    """The byte-exact serialisation of a record (sorted keys, no spaces)."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def json_default(value: Any) -> Any:
-    """How a journal line serialises what JSON has no type for."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    # Whatever else a caller handed in (it failed validation anyway): journal its repr.
-    return repr(value)
+    def journal(self) -> Record:
+        """The journal form (defaults left out, as a caller writes it)."""
+        return {"type": "intent", **self.intent.model_dump(mode="json", exclude_defaults=True)}
 
 
-def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
-    """An aware datetime from a datetime or an ISO 8601 string with an offset, within
-    [2000-01-01, 2200-01-01) UTC (a reservation deadline must stay a valid datetime)."""
-    if isinstance(value, str):
+class FillEvent(NamedTuple):
+    """One execution (incremental risk)."""
+
+    fill: FillUpdate
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.fill.timestamp
+
+    def journal(self) -> Record:
+        return {"type": "fill", **self.fill.model_dump(mode="json")}
+
+
+class CancelEvent(NamedTuple):
+    """Release the unfilled remainder of a reservation."""
+
+    intent_id: str
+    timestamp: datetime | None
+
+    def journal(self) -> Record:
+        return {"type": "cancel", "intent_id": self.intent_id, "timestamp": _iso(self.timestamp)}
+
+
+class CloseEvent(NamedTuple):
+    """End a trade, or (``risk_units``) take that much off its position; ``risk_abs`` and
+    ``realized_pnl`` are the amounts as the caller gave them (the journal keeps those)."""
+
+    intent_id: str
+    timestamp: datetime | None
+    risk_abs: float | None = None
+    realized_pnl: float | None = None
+    risk_units: int | None = None
+    pnl_units: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        intent_id: str,
+        timestamp: datetime | None,
+        risk_abs: float | None = None,
+        realized_pnl: float | None = None,
+    ) -> CloseEvent:
+        """A close with its amounts checked (EventError) and converted to micro-units."""
+        risk_units, pnl_units = close_amounts(risk_abs, realized_pnl)
+        return cls(intent_id, timestamp, risk_abs, realized_pnl, risk_units, pnl_units)
+
+    def journal(self) -> Record:
+        event: Record = {"type": "close", "intent_id": self.intent_id}
+        event["timestamp"] = _iso(self.timestamp)
+        if self.risk_abs is not None:
+            event["risk_abs"] = self.risk_abs
+        if self.realized_pnl is not None:
+            event["realized_pnl"] = self.realized_pnl
+        return event
+
+
+class EquityEvent(NamedTuple):
+    """The portfolio's equity (and optionally its peak), checked by :meth:`of`."""
+
+    equity: float
+    peak_equity: float | None
+    timestamp: datetime | None
+
+    @classmethod
+    def of(cls, equity: Any, peak_equity: Any, timestamp: datetime | None) -> EquityEvent:
+        check_equity(equity, peak_equity)
+        return cls(equity, peak_equity, timestamp)
+
+    def journal(self) -> Record:
+        event: Record = {"type": "equity", "equity": self.equity}
+        event["timestamp"] = _iso(self.timestamp)
+        if self.peak_equity is not None:
+            event["peak_equity"] = self.peak_equity
+        return event
+
+
+class ModeEvent(NamedTuple):
+    """Set (or with ``None`` clear) the mode override."""
+
+    mode: str | None
+    reason: str
+    timestamp: datetime | None
+
+    def journal(self) -> Record:
+        return {
+            "type": "mode",
+            "mode": self.mode,
+            "reason": self.reason,
+            "timestamp": _iso(self.timestamp),
+        }
+
+
+class TickEvent(NamedTuple):
+    """Move the logical clock."""
+
+    timestamp: datetime
+
+    def journal(self) -> Record:
+        return {"type": "tick", "timestamp": self.timestamp.isoformat()}
+
+
+class PolicyEvent(NamedTuple):
+    """Put a policy in force (its text travels with it, so replay needs no file)."""
+
+    policy: Policy
+
+    @property
+    def timestamp(self) -> None:
+        return None
+
+    def journal(self) -> Record:
+        policy = self.policy
+        return {
+            "type": "policy",
+            "name": policy.name,
+            "version": policy.version,
+            "hash": policy.content_hash,
+            "path": policy.path,
+            "source": policy.source,
+        }
+
+
+class ResetLatchEvent(NamedTuple):
+    """Clear a latch, with the operator's reason."""
+
+    name: str
+    reason: str
+    timestamp: datetime | None
+
+    def journal(self) -> Record:
+        return {
+            "type": "reset_latch",
+            "name": self.name,
+            "reason": self.reason,
+            "timestamp": _iso(self.timestamp),
+        }
+
+
+class InvalidIntentEvent(NamedTuple):
+    """An intent that failed validation (``raw``: what the caller sent)."""
+
+    raw: Any
+    message: str
+
+    @property
+    def timestamp(self) -> None:
+        return None
+
+    def journal(self) -> Record:
+        return {"type": "intent", **(self.raw if isinstance(self.raw, Mapping) else {})}
+
+
+class InvalidFillEvent(NamedTuple):
+    """A fill that failed validation (``raw``: what the caller sent)."""
+
+    raw: Any
+    message: str
+
+    @property
+    def timestamp(self) -> None:
+        return None
+
+    def journal(self) -> Record:
+        return {"type": "fill", **(self.raw if isinstance(self.raw, Mapping) else {})}
+
+
+Event = (
+    IntentEvent
+    | FillEvent
+    | CancelEvent
+    | CloseEvent
+    | EquityEvent
+    | ModeEvent
+    | TickEvent
+    | PolicyEvent
+    | ResetLatchEvent
+    | InvalidIntentEvent
+    | InvalidFillEvent
+)
+
+
+def parse_event(
+    event: Mapping[str, Any],
+    intent_model: type[PortfolioIntent] = PortfolioIntent,
+    read: Callable[[str], bytes] | None = None,
+) -> Event:
+    """The typed event of one event dict (a journal line, an events file's line), checked
+    as the core has always checked it (what an older journal holds still parses).
+    ``intent_model`` is the policy's; ``read`` resolves a policy event without text.
+    EventError for an unknown type or a malformed field."""
+    kind = event.get("type")
+    if kind == "intent":
         try:
-            value = datetime.fromisoformat(value)
+            return IntentEvent(parse_intent(event, intent_model))
         except ValueError as exc:
-            raise EventError(f"{what}: not an ISO 8601 timestamp: {value!r}") from exc
-    if not isinstance(value, datetime):
-        raise EventError(f"{what}: expected a timestamp, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise EventError(f"{what}: timestamp must carry a UTC offset")
-    return check_time(value, what)
-
-
-def check_time(value: datetime, what: str = "timestamp") -> datetime:
-    if not MIN_TIME <= value < MAX_TIME:
-        raise EventError(
-            f"{what}: {value.isoformat()} is outside [{MIN_TIME:%Y-%m-%d}, {MAX_TIME:%Y-%m-%d}) UTC"
+            return InvalidIntentEvent(event, str(exc))
+    if kind == "fill":
+        try:
+            return FillEvent(parse_fill(event))
+        except ValueError as exc:
+            return InvalidFillEvent(event, str(exc))
+    if kind == "cancel":
+        intent_id = field(event, "intent_id")
+        return CancelEvent(intent_id, optional_timestamp(event.get("timestamp")))
+    if kind == "close":
+        intent_id = field(event, "intent_id")
+        ts = optional_timestamp(event.get("timestamp"))
+        return CloseEvent.of(intent_id, ts, event.get("risk_abs"), event.get("realized_pnl"))
+    if kind == "equity":
+        equity = field(event, "equity", (int, float))
+        ts = optional_timestamp(event.get("timestamp"))
+        return EquityEvent.of(equity, event.get("peak_equity"), ts)
+    if kind == "mode":
+        mode = event.get("mode")
+        check_mode(mode)
+        return ModeEvent(
+            mode, event.get("reason") or "", optional_timestamp(event.get("timestamp"))
         )
-    return value
-
-
-def optional_timestamp(value: Any) -> datetime | None:
-    """A timestamp, or None (an event that does not move the clock)."""
-    return None if value is None else parse_timestamp(value)
-
-
-def validation_message(exc: ValidationError) -> str:
-    """A pydantic error as one line: ``field: message; field: message``."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "intent"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def field(event: Mapping[str, Any], key: str, types: tuple[type, ...] = (str,)) -> Any:
-    """A required field of ``event`` of one of ``types`` (never a bool)."""
-    value = event.get(key)
-    if value is None or isinstance(value, bool) or not isinstance(value, types):
-        raise EventError(f"{event.get('type')} event: `{key}` is missing or malformed")
-    return value
-
-
-def policy_event(policy: Policy) -> Record:
-    """The journal event that loads ``policy`` (its text, so replay needs no file)."""
-    return {
-        "type": "policy",
-        "name": policy.name,
-        "version": policy.version,
-        "hash": policy.content_hash,
-        "path": policy.path,
-        "source": policy.source,
-    }
-
-
-def intent_event(intent: PortfolioIntent) -> Record:
-    """The journal event of a validated intent (defaults left out, as a caller writes it)."""
-    return {"type": "intent", **intent.model_dump(mode="json", exclude_defaults=True)}
-
-
-def fill_event(fill: FillUpdate) -> Record:
-    """The journal event of a validated fill."""
-    return {"type": "fill", **fill.model_dump(mode="json")}
-
-
-def lifecycle_event(
-    kind: str, intent_id: str, ts: datetime | None, **amounts: float | None
-) -> Record:
-    """The journal event of a ``cancel`` or ``close`` (a close's ``risk_abs`` and
-    ``realized_pnl`` when given)."""
-    event: Record = {"type": kind, "intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-    event.update((k, v) for k, v in amounts.items() if v is not None)
-    return event
-
-
-def equity_event(equity: float, peak_equity: float | None, ts: datetime | None) -> Record:
-    """The journal event of an equity update (``peak_equity`` only when given)."""
-    event: Record = {"type": "equity", "equity": equity, "timestamp": ts and ts.isoformat()}
-    if peak_equity is not None:
-        event["peak_equity"] = peak_equity
-    return event
-
-
-def mode_event(mode: str | None, reason: str, ts: datetime | None) -> Record:
-    """The journal event that sets (``mode``) or clears (``None``) the override."""
-    return {"type": "mode", "mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
-
-
-def tick_event(ts: datetime) -> Record:
-    """The journal event that moves the logical clock to ``ts``."""
-    return {"type": "tick", "timestamp": ts.isoformat()}
+    if kind == "tick":
+        return TickEvent(parse_timestamp(field(event, "timestamp", (str, datetime))))
+    if kind == "policy":
+        return PolicyEvent(policy_from_event(event, read))
+    if kind == "reset_latch":
+        name = field(event, "name")
+        reason = check_reason(event.get("reason") or "")
+        return ResetLatchEvent(name, reason, optional_timestamp(event.get("timestamp")))
+    raise EventError(f"unknown event type {kind!r}")
 
 
 def policy_from_event(
@@ -217,157 +343,39 @@ def policy_from_event(
     return policy
 
 
-def latch_event(name: str, reason: str, ts: datetime | None) -> dict[str, Any]:
-    """The journal form of a latch reset."""
-    return {
-        "type": "reset_latch",
-        "name": name,
-        "reason": reason,
-        "timestamp": ts and ts.isoformat(),
-    }
-
-
-def close_amounts(risk_abs: Any, realized_pnl: Any) -> tuple[int | None, int | None]:
-    """A close's optional amounts as exact micro-units: ``risk_abs`` (a partial close: the
-    active risk it takes off, above zero) and ``realized_pnl`` (signed). Both are JSON
-    numbers on the 1e-6 grid, like every amount; EventError otherwise."""
-    if risk_abs is None and realized_pnl is None:
-        return None, None  # a plain close (the common case)
-    units = None if risk_abs is None else _grid_units(risk_abs, "risk_abs", signed=False)
-    if units == 0:
-        raise EventError("risk_abs must be above zero (omit it to close the whole position)")
-    pnl = None if realized_pnl is None else _grid_units(realized_pnl, "realized_pnl", signed=True)
-    return units, pnl
-
-
-def _grid_units(value: Any, what: str, *, signed: bool) -> int:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or abs(value) > MAX_AMOUNT or (value < 0 and not signed):
-        bound = f"[-{MAX_AMOUNT:.0e}, {MAX_AMOUNT:.0e}]" if signed else f"[0, {MAX_AMOUNT:.0e}]"
-        raise EventError(f"{what} must be a number in {bound}, got {value!r}")
-    units = to_units(value)
-    if units == 0 and value != 0:
-        raise EventError(f"{what} {value!r} is below the 1e-6 grid (use 0 or at least 0.000001)")
-    return units
-
-
-# --- validation of inputs ------------------------------------------------------------------
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], raw: Any) -> M:
-    """``raw`` as ``model``: the model itself, or a dict validated (a ``type`` key ignored)."""
-    if raw.__class__ is dict:
-        # The common case (a journal line, a caller's dict), without the generic checks
-        # and wrappers below: the same fields, the same validator, ~1 us less per event.
-        fields = dict(raw)
-        fields.pop("type", None)
-        try:
-            validated: M = model.__pydantic_validator__.validate_python(fields)
-        except ValidationError as exc:
-            raise ValueError(validation_message(exc)) from None
-        return validated
-    if isinstance(raw, model):
-        return raw
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"expected a {model.__name__} or a dict, got {type(raw).__name__}")
-    try:
-        return model.model_validate({k: v for k, v in raw.items() if k != "type"})
-    except ValidationError as exc:
-        raise ValueError(validation_message(exc)) from None
-
-
-def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> PortfolioIntent:
-    """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
-    intent or a dict; ValueError (the validation message) if invalid."""
-    if type(raw) is model:
-        return raw  # already an intent of this policy (the common case of a live loop)
-    if isinstance(raw, Mapping):
-        raw = {k: v for k, v in raw.items() if k != "type"}
-    elif not isinstance(raw, PortfolioIntent):
-        raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")
-    try:
-        return as_intent(model, raw)
-    except ValidationError as exc:
-        raise ValueError(validation_message(exc)) from None
-
-
-def parse_fill(raw: Any) -> FillUpdate:
-    """A fill from a model or a dict; ValueError (the validation message) if invalid."""
-    return _parse(FillUpdate, raw)
-
-
-def _bounded_number(value: Any) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and 0 <= value <= MAX_AMOUNT  # also false for NaN
-    )
-
-
-def check_equity(equity: Any, peak_equity: Any) -> None:
-    """Equity and peak: numbers (not strings, Decimals or booleans) in [0, 1e15]."""
-    if not _bounded_number(equity):
-        raise EventError(f"equity must be a number in [0, {MAX_AMOUNT:.0e}], got {equity!r}")
-    if peak_equity is not None and not _bounded_number(peak_equity):
-        raise EventError(
-            f"peak_equity must be a number in [0, {MAX_AMOUNT:.0e}], got {peak_equity!r}"
-        )
-
-
-_MODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
-
-
-def check_mode(mode: Any) -> None:
-    """A mode event names a mode (an identifier; whether the policy declares it is the
-    core's check) or None to clear the override."""
-    if mode is not None and not (isinstance(mode, str) and _MODE_NAME.fullmatch(mode)):
-        raise EventError(f"mode must be a mode's name or null, got {mode!r}")
-
-
-def check_intent_id(intent_id: Any) -> str:
-    """An intent id as the intent model takes it: a string of 1 to 200 characters."""
-    if not isinstance(intent_id, str) or not 1 <= len(intent_id) <= 200:
-        raise EventError(f"intent_id must be a string of 1 to 200 characters, got {intent_id!r}")
-    return intent_id
-
-
-def check_reason(reason: Any) -> str:
-    if not isinstance(reason, str) or len(reason) > 1000:
-        raise EventError(f"reason must be a string of at most 1000 characters, got {reason!r}")
-    return reason
-
-
-# Admission (the live shells): how far ahead of the shell's clock an event may be stamped.
-CLOCK_SKEW_CODE = "rejected_clock_skew"
-DEFAULT_MAX_SKEW = timedelta(minutes=5)
-Clock = Callable[[], datetime]
-
-
 __all__ = [
-    "EVENT_TYPES",
+    "CLOCK_SKEW_CODE",
+    "DEFAULT_MAX_SKEW",
+    "CancelEvent",
+    "Clock",
+    "CloseEvent",
+    "EquityEvent",
+    "Event",
     "EventError",
+    "FillEvent",
     "FillUpdate",
+    "IntentEvent",
+    "InvalidFillEvent",
+    "InvalidIntentEvent",
+    "ModeEvent",
+    "PolicyEvent",
     "Record",
+    "ResetLatchEvent",
+    "TickEvent",
     "canonical",
     "check_equity",
+    "check_intent_id",
     "check_mode",
+    "check_reason",
+    "check_time",
     "close_amounts",
-    "equity_event",
     "field",
-    "fill_event",
-    "intent_event",
     "json_default",
-    "latch_event",
-    "lifecycle_event",
-    "mode_event",
     "optional_timestamp",
+    "parse_event",
     "parse_fill",
     "parse_intent",
     "parse_timestamp",
-    "policy_event",
     "policy_from_event",
-    "tick_event",
     "validation_message",
 ]

@@ -1,30 +1,35 @@
-"""The lifecycle steps of the core: fills, cancels, closes and ticks.
+"""The lifecycle steps of the core: fills, cancels and closes.
 
-Each step expires what its timestamp passes, moves exact integer amounts
-through the book, and returns its record last (``status`` says what happened:
-``committed``, ``duplicate``, ``cancelled``, ``closed``, or why nothing did).
+Each has a refusal (pure: what a live shell answers without journaling, when the
+event would change nothing) and a step (expire what its timestamp passes, move
+exact integer amounts through the book, return its record last: ``status`` says
+what happened, ``committed``, ``duplicate``, ``cancelled``, ``closed``, or why
+nothing did). The refusal's status is the step's finding: it is computed once,
+and again only when the clock's move released something before the step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from ..engine.contracts import from_units, to_units
-from .base import INFO, WARNING, CoreBase, Log, Outputs, outputs
-from .events import FillUpdate, Record
+from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent
+from .kernel import INFO, WARNING, Kernel, Options, Outputs, Ruling, Step, admitted, outputs
 from .records import lifecycle_record, totals
 
 
-class Lifecycle(CoreBase):
-    """Fills, cancels, closes and ticks."""
+class Lifecycle:
+    """Fills, cancels and closes (a part of the core, over its :class:`~.kernel.Kernel`)."""
 
-    # --- admission: would the event change anything? (pure; shells journal only what does) --
+    def __init__(self, kernel: Kernel) -> None:
+        self.k = kernel
+
+    # --- what would the event change? ----------------------------------------------------
     def fill_status(self, fill: FillUpdate) -> str:
         """``commit`` (a live trade's new fill), ``late`` (absorbed as exposure after the trade
         ended or released its remainder), ``duplicate`` or ``unknown`` (nothing changes)."""
-        book = self.book
+        book = self.k.book
         trade = book.get(fill.intent_id)
         if trade is None:
             if book.ended_fill(fill.intent_id, fill.fill_id):
@@ -36,28 +41,30 @@ class Lifecycle(CoreBase):
 
     def cancel_status(self, intent_id: str) -> str:
         """``cancel`` when a reservation remainder is live; else why nothing would change."""
-        trade = self.book.get(intent_id)
+        trade = self.k.book.get(intent_id)
         if trade is None:
-            return self.book.ended_reason(intent_id) or "unknown"
+            return self.k.book.ended_reason(intent_id) or "unknown"
         return trade.released or "cancel"
 
     def close_status(self, intent_id: str, risk_units: int | None = None) -> str:
         """``close`` when the trade is live (and a partial amount fits its position); else
         why nothing would change (``invalid``: an amount the position cannot give)."""
-        trade = self.book.get(intent_id)
+        trade = self.k.book.get(intent_id)
         if trade is None:
-            return self.book.ended_reason(intent_id) or "unknown"
+            return self.k.book.ended_reason(intent_id) or "unknown"
         if risk_units is not None and risk_units > trade.filled_units:
             return "invalid"
         return "close"
 
-    def fill_refusal(self, fill: FillUpdate, ahead: str | None = None) -> Outputs | None:
-        """The record of a fill that changes nothing (not journaled), or None: a duplicate,
-        one for no trade, or one stamped too far ahead (``ahead``: the admission's reason)."""
+    # --- refusals (pure; shells journal only what they let through) -----------------------
+    def fill_refusal(self, event: FillEvent, ahead: str | None, teach: bool) -> Ruling:
+        """A duplicate, one for no trade, or one stamped too far ahead (``ahead``: the
+        admission's reason) is answered with its record; else the status is the finding."""
+        fill = event.fill
         status = "invalid" if ahead is not None else self.fill_status(fill)
         if status not in ("invalid", "duplicate", "unknown"):
-            return None
-        return self.unchanged(
+            return Ruling(None, status)
+        out = self.unchanged(
             "fill",
             fill.intent_id,
             status,
@@ -67,24 +74,38 @@ class Lifecycle(CoreBase):
             committed_risk_abs=0.0,
             **({"message": ahead} if ahead else {}),
         )
+        return Ruling(out, status)
 
-    def cancel_refusal(self, intent_id: str) -> Outputs | None:
-        """The record of a cancel that would change nothing (not journaled), or None."""
-        status = self.cancel_status(intent_id)
+    def invalid_fill_refusal(
+        self, event: InvalidFillEvent, ahead: str | None, teach: bool
+    ) -> Ruling:
+        """A fill that failed validation: reported (status ``invalid``), never journaled."""
+        raw = event.raw
+        iid = raw.get("intent_id") if isinstance(raw, Mapping) else None
+        iid = iid if isinstance(iid, str) else ""
+        return Ruling(self.unchanged("fill", iid, "invalid", message=event.message), "invalid")
+
+    def cancel_refusal(self, event: CancelEvent, ahead: str | None, teach: bool) -> Ruling:
+        """A cancel with no live remainder changes nothing: answered, not journaled."""
+        admitted(ahead)
+        status = self.cancel_status(event.intent_id)
         if status == "cancel":
-            return None
-        return self.unchanged("cancel", intent_id, status, released_risk_abs=0.0)
+            return Ruling(None, status)
+        return Ruling(
+            self.unchanged("cancel", event.intent_id, status, released_risk_abs=0.0), status
+        )
 
-    def close_refusal(self, intent_id: str, risk_units: int | None = None) -> Outputs | None:
-        """The record of a close that would change nothing or cannot apply (a partial amount
-        above the position), not journaled; None when the close applies."""
+    def close_refusal(self, event: CloseEvent, ahead: str | None, teach: bool) -> Ruling:
+        """A close of no live trade, or of more than its position: answered, not journaled."""
+        admitted(ahead)
+        intent_id, risk_units = event.intent_id, event.risk_units
         status = self.close_status(intent_id, risk_units)
         if status == "close":
-            return None
+            return Ruling(None, status)
         extra = {}
         if status == "invalid" and risk_units is not None:
             extra["message"] = self._close_problem(intent_id, risk_units)
-        return self.unchanged(
+        out = self.unchanged(
             "close",
             intent_id,
             status,
@@ -92,9 +113,10 @@ class Lifecycle(CoreBase):
             released_reserved_risk_abs=0.0,
             **extra,
         )
+        return Ruling(out, status)
 
     def _close_problem(self, intent_id: str, risk_units: int) -> str:
-        trade = self.book.get(intent_id)
+        trade = self.k.book.get(intent_id)
         held = 0 if trade is None else trade.filled_units
         if held == 0:
             return f"close of {from_units(risk_units)} for {intent_id}: no position (no fill yet)"
@@ -106,7 +128,7 @@ class Lifecycle(CoreBase):
     def unchanged(self, kind: str, intent_id: str, status: str, **fields: Any) -> Outputs:
         """The record of a fill, cancel or close that changes nothing (not journaled, no
         sequence number): a duplicate, or one for a trade that is unknown or already ended."""
-        rec = lifecycle_record(kind, -1, self.book.get(intent_id), intent_id, self.state)
+        rec = lifecycle_record(kind, -1, self.k.book.get(intent_id), intent_id, self.k.state)
         rec["seq"] = None
         rec.update(status=status, before=rec["after"], **fields)
         if status == "unknown" and kind == "fill":
@@ -118,41 +140,42 @@ class Lifecycle(CoreBase):
             rec["message"] = f"{kind} for {intent_id}: no such trade"
         return outputs([rec], ())
 
-    # --- fills, cancels, closes ------------------------------------------------------------
-    def fill(self, fill: FillUpdate, *, teach: bool = False, build: bool = True) -> Outputs:
+    # --- steps ---------------------------------------------------------------------------
+    @staticmethod
+    def _found(ruling: Ruling | None, step: Step) -> str | None:
+        """The refusal's status, while it still holds (nothing released since)."""
+        return None if ruling is None or step.moved else ruling.finding
+
+    def fill(self, event: FillEvent, ruling: Ruling | None, opts: Options) -> Outputs:
         """Commit one execution; the fill record (last) says how (``status``). Without
-        ``build`` (a replay that only wants decisions) no fill record or warning is built."""
-        seq, records, logs = self.begin(fill.timestamp, teach)
-        book = self.book
+        ``opts.records`` (a replay that only wants decisions) no record or warning is built."""
+        k = self.k
+        fill = event.fill
+        step = k.begin(fill.timestamp, opts.teach)
+        seq, records, logs = step.seq, step.records, step.logs
+        build = opts.records
+        book = k.book
         units = to_units(fill.filled_risk_abs)
-        before = totals(self.state) if build else None
+        before = totals(k.state) if build else None
         iid = fill.intent_id
+        status = self._found(ruling, step) or self.fill_status(fill)
         trade = book.get(iid)
-        status = "committed"
         committed = overfill = 0
         late: str | None = None
-        if trade is None and book.ended_fill(iid, fill.fill_id):
-            status = "duplicate"  # re-sent after its trade ended: no exposure
-        elif trade is None:
-            if iid in book.ended:
-                # A fill after the trade was cancelled, expired or closed is real exposure at
-                # the venue: absorb it as an orphan position that counts against every cap.
-                late = book.ended[iid][0]
-                trade = book.absorb(iid, fill.fill_id, units, seq, book.clock or fill.timestamp)
-                status, committed, overfill = "late", units, units
-            else:
-                status = "unknown"
-        elif trade.fills is not None and fill.fill_id in trade.fills:
-            status = "duplicate"
-        else:
+        if trade is None and status == "late":
+            # A fill after the trade was cancelled, expired or closed is real exposure at
+            # the venue: absorb it as an orphan position that counts against every cap.
+            late = book.ended[iid][0]
+            trade = book.absorb(iid, fill.fill_id, units, seq, book.clock or fill.timestamp)
+            committed, overfill = units, units
+        elif trade is not None and status in ("commit", "late"):
             late = trade.late or trade.released  # the remainder was released: a late fill
             _from_reserved, overfill = book.fill(trade, fill.fill_id, units)
             committed = units
-            if late is not None:
-                status = "late"
+            status = "late" if late is not None else "committed"
         if not build:
-            return self.settled(outputs(records, logs, None), seq, fill.timestamp, teach, own=False)
-        rec = lifecycle_record("fill", seq, trade, iid, self.state)
+            return k.finish(step, own=False)
+        rec = lifecycle_record("fill", seq, trade, iid, k.state)
         rec.update(
             fill_id=fill.fill_id,
             ts=fill.timestamp.isoformat(),
@@ -181,58 +204,58 @@ class Lifecycle(CoreBase):
                 )
             )
         records.append(rec)
-        return self.settled(outputs(records, logs, None), seq, fill.timestamp, teach)
+        return k.finish(step)
 
-    def invalid_fill(self, raw: Any, message: str) -> Outputs:
-        """Report a fill that failed validation (status ``invalid``); nothing changes."""
-        seq = self.next_seq()
-        iid = raw.get("intent_id") if isinstance(raw, Mapping) else None
-        rec = lifecycle_record("fill", seq, None, iid if isinstance(iid, str) else "", self.state)
-        rec.update(status="invalid", message=message)
-        return outputs([rec], [(WARNING, f"[RISK:FILL] invalid fill → REJECTED ({message})")], None)
-
-    def cancel(
-        self, intent_id: str, ts: datetime | None, *, teach: bool = False, build: bool = True
+    def invalid_fill(
+        self, event: InvalidFillEvent, ruling: Ruling | None, opts: Options
     ) -> Outputs:
-        """Release the unfilled remainder of ``intent_id``'s reservation."""
-        seq, records, logs = self.begin(ts, teach)
-        book = self.book
-        before = totals(self.state) if build else None
+        """A fill that failed validation, journaled by an older version: numbered, reported
+        (status ``invalid``); nothing changes."""
+        k = self.k
+        seq = k.skip()
+        raw = event.raw
+        iid = raw.get("intent_id") if isinstance(raw, Mapping) else None
+        rec = lifecycle_record("fill", seq, None, iid if isinstance(iid, str) else "", k.state)
+        rec.update(status="invalid", message=event.message)
+        return outputs(
+            [rec], [(WARNING, f"[RISK:FILL] invalid fill → REJECTED ({event.message})")], None
+        )
+
+    def cancel(self, event: CancelEvent, ruling: Ruling | None, opts: Options) -> Outputs:
+        """Release the unfilled remainder of the trade's reservation."""
+        k = self.k
+        intent_id = event.intent_id
+        step = k.begin(event.timestamp, opts.teach)
+        book = k.book
+        build = opts.records
+        before = totals(k.state) if build else None
+        status = self._found(ruling, step) or self.cancel_status(intent_id)
         trade = book.get(intent_id)
         released = 0
-        if trade is None:
-            status = book.ended_reason(intent_id) or "unknown"
-        elif trade.released is not None:
-            status = trade.released
-        else:
+        if trade is not None and status == "cancel":
             released = book.release(trade, "cancelled")
             status = "cancelled"
         if not build:
-            return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
-        rec = lifecycle_record("cancel", seq, trade, intent_id, self.state)
+            return k.finish(step, own=False)
+        rec = lifecycle_record("cancel", step.seq, trade, intent_id, k.state)
         rec.update(status=status, released_risk_abs=from_units(released), before=before)
-        records.append(rec)
-        return self.settled(outputs(records, logs, None), seq, ts, teach)
+        step.records.append(rec)
+        return k.finish(step)
 
-    def close(
-        self,
-        intent_id: str,
-        ts: datetime | None,
-        *,
-        risk_units: int | None = None,
-        pnl_units: int | None = None,
-        teach: bool = False,
-        build: bool = True,
-    ) -> Outputs:
-        """End ``intent_id``'s trade (release its active and reserved risk and its slot), or
-        with ``risk_units`` below its position take only that much off (a partial close).
+    def close(self, event: CloseEvent, ruling: Ruling | None, opts: Options) -> Outputs:
+        """End the trade (release its active and reserved risk and its slot), or with
+        ``risk_units`` below its position take only that much off (a partial close).
         ``pnl_units`` is the realized P&L the close reports."""
-        seq, records, logs = self.begin(ts, teach)
-        book = self.book
-        before = totals(self.state) if build else None
+        k = self.k
+        intent_id, risk_units, pnl_units = event.intent_id, event.risk_units, event.pnl_units
+        ts = event.timestamp
+        step = k.begin(ts, opts.teach)
+        book = k.book
+        build = opts.records
+        before = totals(k.state) if build else None
         trade = book.get(intent_id)
         active = reserved = 0
-        status = self.close_status(intent_id, risk_units)
+        status = self._found(ruling, step) or self.close_status(intent_id, risk_units)
         if trade is not None and status == "close":
             if risk_units is not None and risk_units < trade.filled_units:
                 book.reduce(trade, risk_units)
@@ -242,17 +265,17 @@ class Lifecycle(CoreBase):
                 status = "closed"
             if pnl_units is not None:
                 book.realize(trade, pnl_units)
-            if self.windows.by_kind:
+            if k.windows.by_kind:
                 keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
                 keys.update(trade.scopes or {})
                 now = book.clock or ts
                 assert now is not None
-                self.windows.count("closes", now, keys)
+                k.windows.count("closes", now, keys)
                 if pnl_units is not None and pnl_units < 0:
-                    self.windows.count("losing_closes", now, keys)
+                    k.windows.count("losing_closes", now, keys)
         if not build:
-            return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
-        rec = lifecycle_record("close", seq, trade, intent_id, self.state)
+            return k.finish(step, own=False)
+        rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)
         rec.update(
             status=status,
             released_active_risk_abs=from_units(active),
@@ -266,24 +289,16 @@ class Lifecycle(CoreBase):
         if status == "reduced":
             assert trade is not None
             rec["remaining_active_risk_abs"] = from_units(trade.filled_units)
-        if trade is not None and teach and status in ("closed", "reduced"):
-            logs.append(
+        if trade is not None and opts.teach and status in ("closed", "reduced"):
+            step.logs.append(
                 (
                     INFO,
                     f"[RISK:STRATEGY] {trade.strategy} {trade.symbol} {status} {intent_id} → "
                     f"RELEASED active={from_units(active)} reserved={from_units(reserved)}",
                 )
             )
-        records.append(rec)
-        return self.settled(outputs(records, logs, None), seq, ts, teach)
-
-    def tick(self, ts: datetime, *, teach: bool = False) -> Outputs:
-        """Move the logical clock; the records are the expiries it caused."""
-        seq = self.next_seq()
-        records: list[Record] = []
-        logs: list[Log] = []
-        self.advance(ts, seq, records, logs, teach)
-        return self.settled(outputs(records, logs, None), seq, ts, teach, own=False)
+        step.records.append(rec)
+        return k.finish(step)
 
 
 __all__ = ["Lifecycle"]

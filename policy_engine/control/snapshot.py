@@ -34,7 +34,7 @@ from .events import EventError
 from .state import COUNTERS, Bucket, PortfolioState
 
 if TYPE_CHECKING:
-    from .base import CoreBase
+    from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
 FORMAT_VERSION = 9
@@ -64,7 +64,7 @@ def _bucket(row: list[Any]) -> Bucket:
     return bucket
 
 
-def take(core: CoreBase) -> Snapshot:
+def take(core: Kernel) -> Snapshot:
     """The exact snapshot of ``core`` (JSON-serialisable)."""
     policy, state, book = core.policy, core.state, core.book
     if policy.source is None:
@@ -122,7 +122,7 @@ def take(core: CoreBase) -> Snapshot:
     }
 
 
-def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
+def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
     """The core ``data`` was taken from, built with ``factory(policy, seq=...)``.
     Raises :class:`EventError` if it is inconsistent."""
     data = migrate(data)
@@ -194,7 +194,7 @@ def restore(data: Snapshot, factory: Callable[..., CoreBase]) -> CoreBase:
     return core
 
 
-def _verify(core: CoreBase) -> None:
+def _verify(core: Kernel) -> None:
     """Every bucket equals the sum of the live trades counted in it."""
     want: dict[tuple[str, str], list[int]] = {}
     for t in core.book.trades.values():

@@ -45,13 +45,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ..control.events import (
     DEFAULT_MAX_SKEW,
+    FillEvent,
+    IntentEvent,
     Record,
     check_equity,
     check_mode,
     check_reason,
     close_amounts,
-    fill_event,
-    intent_event,
     optional_timestamp,
     parse_fill,
     parse_intent,
@@ -238,7 +238,7 @@ class PortfolioClient:
         except ValueError as exc:
             result = await self._with_inputs(intent, str(exc))
         else:
-            event = intent_event(parsed)
+            event = IntentEvent(parsed).journal()
             payload = {k: v for k, v in event.items() if k != "type"}
             result = await self._update(p.REQUEST_ALLOCATION, payload, p.intent_update_id(event))
         decision = AllocationDecision.model_validate(result)
@@ -298,7 +298,7 @@ class PortfolioClient:
                     "message": str(exc),
                 }
             )
-        payload = {k: v for k, v in fill_event(parsed).items() if k != "type"}
+        payload = {k: v for k, v in FillEvent(parsed).journal().items() if k != "type"}
         return self._counted(
             await self._update(p.ON_FILL_UPDATE, payload, p.fill_update_id(parsed))
         )

@@ -14,7 +14,8 @@ never fails the workflow; ``policy worker --metrics-port`` exports the counts
 (``policy_engine_ledger_signals_total``). A fill signalled twice is counted once
 (its fill id), so the ledger may re-send after a doubt.
 
-:class:`LedgerSignals` is the control workflow's mixin holding those handlers;
+:class:`Ledger` is the control workflow's collaborator that judges and counts them
+(the workflow declares the three signals and the query and hands each to it);
 :func:`report` is what a ledger workflow calls; :class:`ExecutionLedgerWorkflow`
 is the example: it keeps its own book of executions and forwards each to the
 authority.
@@ -23,6 +24,7 @@ authority.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from temporalio import workflow
@@ -34,42 +36,31 @@ from . import protocol as p
 LEDGER_REFUSALS_KEPT = 100  # the last refusals the `ledger` query shows
 
 
-class LedgerSignals:
-    """The control workflow's handlers for the execution ledger's signals (a mixin: the
-    workflow's constructor hands :meth:`_ledger_start` the Update handlers they reuse)."""
+Step = Callable[[dict[str, Any]], Awaitable[Record]]
 
-    def _ledger_start(self, steps: dict[str, Any]) -> None:
-        """Take the workflow's steps for ``fill``, ``cancel`` and ``close`` (its Update
-        handlers: the signals run exactly what the Updates run)."""
-        self._ledger_steps = steps
-        self._ledger_counts: dict[str, int] = {}
-        self._ledger_refused: deque[dict[str, Any]] = deque(maxlen=LEDGER_REFUSALS_KEPT)
 
-    # The payloads are typed Any on purpose: the SDK drops a signal whose argument does not
-    # decode to the annotated type, silently for the sender; here it is judged and counted.
-    @workflow.signal(name=p.LEDGER_FILL)
-    async def ledger_fill(self, fill: Any) -> None:
-        """An execution (the ``on_fill_update`` payload); a repeated fill id is a no-op."""
-        await self._from_ledger("fill", fill)
+class Ledger:
+    """What the control workflow took from the execution ledger's signals. ``steps`` are
+    the workflow's steps for ``fill``, ``cancel`` and ``close`` (its Update handlers: the
+    signals run exactly what the Updates run); ``carried`` is what a previous run kept
+    (:meth:`carry`)."""
 
-    @workflow.signal(name=p.LEDGER_CANCEL)
-    async def ledger_cancel(self, request: Any) -> None:
-        """The unfilled remainder released (the ``cancel_reservation`` payload)."""
-        await self._from_ledger("cancel", request)
+    def __init__(self, steps: Mapping[str, Step], carried: Mapping[str, Any] | None = None) -> None:
+        self._steps = dict(steps)
+        carried = carried or {}
+        self._counts: dict[str, int] = dict(carried.get("counts", {}))
+        self._refused: deque[dict[str, Any]] = deque(
+            carried.get("refused", []), maxlen=LEDGER_REFUSALS_KEPT
+        )
 
-    @workflow.signal(name=p.LEDGER_CLOSE)
-    async def ledger_close(self, request: Any) -> None:
-        """A position closed, or reduced by ``risk_abs`` (the ``close_position`` payload)."""
-        await self._from_ledger("close", request)
-
-    async def _from_ledger(self, kind: str, payload: Any) -> None:
+    async def take(self, kind: str, payload: Any) -> None:
+        """Run one signal's step; whatever the core refuses is counted, never raised."""
         # A signal handler that raises would fail the workflow task (or the workflow):
         # everything the core refuses is an outcome here, not an exception.
         try:
             if not isinstance(payload, dict):
                 raise ValueError(f"a {kind} signal carries an object, not {type(payload).__name__}")
-            # the SDK types a bound Update handler as its descriptor, hence Any above
-            record: Record = await self._ledger_steps[kind](payload)
+            record = await self._steps[kind](payload)
             status = str(record.get("status", "ok"))
             accepted = record.get("seq") is not None
         except (ApplicationError, EventError, ValueError, TypeError) as exc:
@@ -82,27 +73,26 @@ class LedgerSignals:
             record = {"message": f"{type(exc).__name__}: {exc}"}
             workflow.logger.error("ledger %s raised %s", kind, record["message"])
         key = f"{kind}:{status}"
-        self._ledger_counts[key] = self._ledger_counts.get(key, 0) + 1
+        self._counts[key] = self._counts.get(key, 0) + 1
         if not accepted:
             iid = payload.get("intent_id") if isinstance(payload, dict) else None
             iid = iid if isinstance(iid, str) else None  # an id only when it is one
             refusal = {"kind": kind, "status": status, "intent_id": iid}
             message = record.get("message") or f"{kind} of {iid}: {status}, nothing changed"
             refusal["message"] = str(message)
-            self._ledger_refused.append(refusal)
+            self._refused.append(refusal)
             workflow.logger.warning(
                 "ledger %s for %s refused (%s): %s", kind, iid, status, refusal["message"]
             )
 
-    @workflow.query(name=p.LEDGER)
-    def ledger(self) -> dict[str, Any]:
-        """What the workflow took from the ledger's signals: counts by ``kind:status`` and
-        the last refusals (kind, status, intent id, message), both kept across
-        continue-as-new (the counts only grow)."""
-        return {
-            "counts": dict(sorted(self._ledger_counts.items())),
-            "refused": list(self._ledger_refused),
-        }
+    def report(self) -> dict[str, Any]:
+        """Counts by ``kind:status`` and the last refusals (kind, status, intent id,
+        message), both kept across continue-as-new (the counts only grow)."""
+        return {"counts": dict(sorted(self._counts.items())), "refused": list(self._refused)}
+
+    def carry(self) -> dict[str, Any]:
+        """What the next run starts from."""
+        return {"counts": self._counts, "refused": list(self._refused)}
 
 
 # --- what a ledger workflow calls ---------------------------------------------------------
@@ -164,4 +154,4 @@ class ExecutionLedgerWorkflow:
         return list(self.book)
 
 
-__all__ = ["LEDGER_REFUSALS_KEPT", "SIGNALS", "ExecutionLedgerWorkflow", "LedgerSignals", "report"]
+__all__ = ["LEDGER_REFUSALS_KEPT", "SIGNALS", "ExecutionLedgerWorkflow", "Ledger", "report"]

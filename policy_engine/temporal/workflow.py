@@ -46,41 +46,42 @@ from ..control.admission import Admission
 from ..control.allocation import DUPLICATE_INTENT_CODE as DUPLICATE
 from ..control.core import ControlCore, Outputs
 from ..control.events import (
+    CancelEvent,
+    CloseEvent,
+    EquityEvent,
+    Event,
     EventError,
+    FillEvent,
+    IntentEvent,
+    ModeEvent,
+    PolicyEvent,
     Record,
+    ResetLatchEvent,
+    TickEvent,
     close_amounts,
-    equity_event,
-    fill_event,
-    intent_event,
-    latch_event,
-    lifecycle_event,
-    mode_event,
     parse_fill,
     parse_intent,
-    policy_event,
-    tick_event,
 )
+from ..control.shell import Handled, Shell
 from ..engine.contracts import PortfolioConstraintEnvelope
 from ..engine.policy import Policy, load_policy_text
 from . import payloads
 from . import protocol as p
 from .broadcast import Broadcaster
-from .ledger import LedgerSignals
+from .ledger import Ledger
 from .memory import Answers, once
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
 
 @workflow.defn(name=p.WORKFLOW_TYPE)
-class PortfolioControlWorkflow(LedgerSignals):
+class PortfolioControlWorkflow:
     """The shared portfolio authority (see the module docstring)."""
 
     @workflow.init
     def __init__(self, start: p.ControlStart) -> None:
         self._start = start
         self._lock = asyncio.Lock()
-        steps = (self.on_fill_update, self.cancel_reservation, self.close_position)
-        self._ledger_start(dict(zip(("fill", "cancel", "close"), steps, strict=True)))
         # Event time comes from the callers; workflow.now() (deterministic) bounds how far ahead.
         skew = start.max_skew_seconds
         self._admission = Admission(None if skew is None else _now, timedelta(seconds=skew or 0))
@@ -89,28 +90,32 @@ class PortfolioControlWorkflow(LedgerSignals):
         self.answers = Answers(start.decision_memory)
         self._subscribers = Broadcaster(start.portfolio)
         self._origin: dict[str, Any] | None = None  # the snapshot this run started from
+        steps = (self.on_fill_update, self.cancel_reservation, self.close_position)
+        self._ledger = Ledger(
+            dict(zip(("fill", "cancel", "close"), steps, strict=True)),  # type: ignore[arg-type]
+            (start.carry or {}).get("ledger"),  # its counters and refusals across runs
+        )
         carry = start.carry
         if carry is None:
             policy = payloads.policy(start.policy_text, start.policy_path, start.policy_hash)
             self._core = ControlCore(policy)
             self._runs = 1
-            self._journal.append(policy_event(policy))
-            opening = equity_event(start.equity, start.peak_equity, None)
             try:
+                opening = EquityEvent.of(start.equity, start.peak_equity, None)
                 self._core.apply(opening)
             except EventError as exc:
                 raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
-            self._journal.append(opening)
-            return
-        snapshot = p.unpack(carry["snapshot"])
-        self._core = ControlCore.restore(snapshot)
-        self._origin = snapshot
-        self._runs = int(carry["runs"]) + 1
-        self._subscribers = Broadcaster(start.portfolio, carry["subscribers"], carry["pushed"])
-        ledger = carry.get("ledger") or {}  # the ledger's counters and refusals across runs
-        self._ledger_counts.update(ledger.get("counts", {}))
-        self._ledger_refused.extend(ledger.get("refused", []))
-        self.answers = Answers.restore(start.decision_memory, carry["memory"])
+            # The opening (event 0 and the equity) is journaled, not counted for the run.
+            self._journal += [PolicyEvent(policy).journal(), opening.journal()]
+        else:
+            snapshot = p.unpack(carry["snapshot"])
+            self._core = ControlCore.restore(snapshot)
+            self._origin = snapshot
+            self._runs = int(carry["runs"]) + 1
+            self._subscribers = Broadcaster(start.portfolio, carry["subscribers"], carry["pushed"])
+            self.answers = Answers.restore(start.decision_memory, carry["memory"])
+        # admit -> refuse -> journal -> apply, as the in-process controller does
+        self._shell = Shell(self._core, self, self._admission.ahead)
 
     # --- the run: idle expiry, then continue-as-new ------------------------------------
     @workflow.run
@@ -148,7 +153,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         async with self._lock:
             due, now = book.next_deadline(), book.clock
             if due is not None and due <= deadline and (now is None or now < deadline):
-                self._apply(tick_event(deadline))
+                self._take(TickEvent(deadline), admit=False)  # the workflow's own timer
                 await self._publish(None, changed=True)
 
     def _carry(self) -> p.ControlStart:
@@ -164,37 +169,33 @@ class PortfolioControlWorkflow(LedgerSignals):
                 **self._subscribers.carry(),
                 "memory": self.answers.carry(),
                 "runs": self._runs,
-                "ledger": {"counts": self._ledger_counts, "refused": list(self._ledger_refused)},
+                "ledger": self._ledger.carry(),
             },
         )
 
     # --- plumbing ------------------------------------------------------------------------
-    def _apply(self, event: Record) -> Outputs:
-        """Apply one event (refusing what the core refuses) and journal it."""
+    def _take(self, event: Event, *, decide: bool = False, admit: bool = True) -> Handled:
+        """Admit, refuse, journal and apply one event (:mod:`policy_engine.control.shell`),
+        logging its outputs; what may not be taken at all fails the Update, not the task."""
         try:
-            out = self._core.apply(event, teach=_teach())
-        except EventError as exc:  # validators catch these first; never fail the task
+            handled = self._shell.submit(
+                event, teach=_teach(), decide=decide, decision_record=False, admit=admit
+            )
+        except EventError as exc:  # validators catch most of these first
             raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
-        self._accepted(event, out)
-        return out
+        self._log(handled.out)
+        return handled
 
-    def _accepted(self, event: Record, out: Outputs) -> None:
+    def write(self, event: Record) -> None:
+        """The shell's journal: this run's accepted events, counted for continue-as-new."""
         self._journal.append(event)
         self._run_events += 1
-        self._log(out)
 
     @staticmethod
     def _log(out: Outputs) -> Outputs:
         for level, text in out.logs:
             workflow.logger.log(level, text)
         return out
-
-    def _admit(self, ts: datetime | None) -> None:
-        """Refuse a timestamp too far ahead of ``workflow.now()`` (it would move the event
-        clock and expire every reservation): the update fails, nothing changes."""
-        ahead = self._admission.ahead(ts)
-        if ahead is not None:
-            raise ApplicationError(ahead, type="EventError", non_retryable=True)
 
     def _declared(self, mode: str | None) -> None:
         """An override must name a mode the policy in force declares."""
@@ -226,13 +227,14 @@ class PortfolioControlWorkflow(LedgerSignals):
                 parsed = parse_intent(intent, self._core.policy.intent_model)
             except ValueError as exc:
                 return self._core.invalid_decision(intent, str(exc)).model_dump(mode="json")
-            event = intent_event(parsed)
-            seen = p.digest(event)
+            event = IntentEvent(parsed)
+            seen = p.digest(event.journal())
             known = self.answers.decision(parsed.intent_id)
             if known is not None and known[0] == seen:
                 return known[1]
-            refused = self._core.admit(parsed, self._admission.ahead(parsed.timestamp))
-            if refused is not None and known is None and refused[0].decision_code == DUPLICATE:
+            handled = self._take(event, decide=True)
+            assert handled.out.decision is not None
+            if known is None and handled.out.decision.decision_code == DUPLICATE:
                 # Decided before, no longer remembered, its trade no longer live: a retry
                 # too late to answer (or a reused id). Nothing is reserved either way, and
                 # the caller must not read it as the intent's rejection.
@@ -242,15 +244,9 @@ class PortfolioControlWorkflow(LedgerSignals):
                     type="RetryTooLate",
                     non_retryable=True,
                 )
-            if refused is not None:  # a reused id, a timestamp too far ahead: not an event
-                self._log(refused[2])
-                return refused[0].model_dump(mode="json")
-            decision, _record, out = self._core.request(
-                parsed, build=False, teach=_teach(), admitted=True
-            )
-            self._accepted(event, out)
-            result = decision.model_dump(mode="json")
-            self.answers.decided(parsed.intent_id, seen, result, self._live)
+            result = handled.out.decision.model_dump(mode="json")
+            if handled.accepted:  # a reused id, a timestamp too far ahead: not an event
+                self.answers.decided(parsed.intent_id, seen, result, self._live)
             return result
 
     @request_allocation.validator
@@ -267,11 +263,8 @@ class PortfolioControlWorkflow(LedgerSignals):
     async def on_fill_update(self, fill: dict[str, Any]) -> Record:
         """Commit one execution; returns the fill record (a repeated fill id is a no-op)."""
         parsed = parse_fill(fill)
-        async with self._lock:
-            refused = self._core.fill_refusal(parsed, self._admission.ahead(parsed.timestamp))
-            if refused is not None:  # duplicate, unknown or too far ahead: not an event
-                return self._log(refused).records[-1]
-            return await self._lifecycle(fill_event(parsed))
+        async with self._lock:  # duplicate, unknown or too far ahead: answered, not an event
+            return await self._lifecycle(FillEvent(parsed))
 
     @on_fill_update.validator
     def _check_fill(self, fill: dict[str, Any]) -> None:
@@ -282,12 +275,8 @@ class PortfolioControlWorkflow(LedgerSignals):
     async def cancel_reservation(self, request: dict[str, Any]) -> Record:
         """Release the unfilled remainder of a reservation; returns the cancel record."""
         intent_id, ts = payloads.target(request)
-        async with self._lock:
-            self._admit(ts)
-            refused = self._core.cancel_refusal(intent_id)
-            if refused is not None:  # no live remainder: nothing changes, not an event
-                return self._log(refused).records[-1]
-            return await self._lifecycle(lifecycle_event("cancel", intent_id, ts or _now()))
+        async with self._lock:  # no live remainder: answered, not an event
+            return await self._lifecycle(CancelEvent(intent_id, ts or _now()))
 
     @cancel_reservation.validator
     def _check_cancel(self, request: dict[str, Any]) -> None:
@@ -300,16 +289,9 @@ class PortfolioControlWorkflow(LedgerSignals):
         take only that much off; ``realized_pnl`` feeds the day's P&L); returns the record."""
         intent_id, ts = payloads.target(request)
         risk, pnl = request.get("risk_abs"), request.get("realized_pnl")
-        risk_units, _pnl_units = close_amounts(risk, pnl)
-        async with self._lock:
-            self._admit(ts)
-            refused = self._core.close_refusal(intent_id, risk_units)
-            if refused is not None:  # no live trade, or more than its position: not an event
-                return self._log(refused).records[-1]
-            event = lifecycle_event(
-                "close", intent_id, ts or _now(), risk_abs=risk, realized_pnl=pnl
-            )
-            return await self._lifecycle(event)
+        close_amounts(risk, pnl)
+        async with self._lock:  # no live trade, or more than its position: not an event
+            return await self._lifecycle(CloseEvent.of(intent_id, ts or _now(), risk, pnl))
 
     @close_position.validator
     def _check_close(self, request: dict[str, Any]) -> None:
@@ -322,23 +304,17 @@ class PortfolioControlWorkflow(LedgerSignals):
         """Clear a latch the policy declares (journaled with the reason); a reset that would
         change nothing (not set, or its `when` still holds) is answered, not an event."""
         name, reason, ts = payloads.latch(request)
-        async with self._lock:
-            self._admit(ts)
-            try:
-                refused = self._core.latch_refusal(name)
-            except EventError as exc:  # a reload since the validator ran dropped the latch
-                raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
-            if refused is not None:
-                return self._log(refused).records[-1]
-            return await self._lifecycle(latch_event(name, reason, ts or _now()))
+        async with self._lock:  # a reload since the validator ran may have dropped the latch
+            return await self._lifecycle(ResetLatchEvent(name, reason, ts or _now()))
 
     @reset_latch.validator
     def _check_reset(self, request: dict[str, Any]) -> None:
         self._core.latch_status(payloads.latch(request)[0])  # EventError: no such latch
 
-    async def _lifecycle(self, event: Record) -> Record:
-        out = self._apply(event)
-        await self._publish(out.broadcast, changed=True)
+    async def _lifecycle(self, event: Event) -> Record:
+        out, accepted = self._take(event)
+        if accepted:
+            await self._publish(out.broadcast, changed=True)
         return out.records[-1]
 
     # --- equity, modes, policies ---------------------------------------------------------
@@ -348,8 +324,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         """Track equity and drawdown; a tier change broadcasts. Returns the equity record."""
         equity, peak, ts = payloads.equity(request)
         async with self._lock:
-            self._admit(ts)
-            out = self._apply(equity_event(equity, peak, ts or _now()))
+            out = self._take(EquityEvent(equity, peak, ts or _now())).out
             await self._publish(out.broadcast, changed=False)
             return out.records[-1]
 
@@ -364,9 +339,7 @@ class PortfolioControlWorkflow(LedgerSignals):
         workflow has the new envelope before this returns. Returns the envelope."""
         mode, reason, ts = payloads.mode(request)
         async with self._lock:
-            self._admit(ts)
-            self._declared(mode)
-            out = self._apply(mode_event(mode, reason, ts or _now()))
+            out = self._take(ModeEvent(mode, reason, ts or _now())).out
             assert out.broadcast is not None  # a mode event always broadcasts
             await self._publish(out.broadcast, changed=False)
             return out.broadcast.model_dump(mode="json")
@@ -387,11 +360,9 @@ class PortfolioControlWorkflow(LedgerSignals):
                 policy = self._reloadable(request)
             except ValueError as exc:  # another reload got in first
                 raise ApplicationError(str(exc), type="ReloadRefused", non_retryable=True) from None
-            if self._core.reload_refusal(policy) == "unchanged":
-                return self._core.reload_record(policy.path, None)
-            out = self._core.use_policy(policy, teach=_teach())
-            self._accepted(policy_event(policy), out)
-            await self._publish(out.broadcast, changed=False)
+            out, accepted = self._take(PolicyEvent(policy))  # the same content: `unchanged`
+            if accepted:
+                await self._publish(out.broadcast, changed=False)
             return out.records[-1]
 
     @reload.validator
@@ -433,6 +404,29 @@ class PortfolioControlWorkflow(LedgerSignals):
     async def unregister(self, workflow_id: str) -> None:
         async with self._lock:
             self._subscribers.unregister(workflow_id)
+
+    # --- the execution ledger's signals (.ledger) -----------------------------------------
+    # The payloads are typed Any on purpose: the SDK drops a signal whose argument does not
+    # decode to the annotated type, silently for the sender; the ledger judges and counts it.
+    @workflow.signal(name=p.LEDGER_FILL)
+    async def ledger_fill(self, fill: Any) -> None:
+        """An execution (the ``on_fill_update`` payload); a repeated fill id is a no-op."""
+        await self._ledger.take("fill", fill)
+
+    @workflow.signal(name=p.LEDGER_CANCEL)
+    async def ledger_cancel(self, request: Any) -> None:
+        """The unfilled remainder released (the ``cancel_reservation`` payload)."""
+        await self._ledger.take("cancel", request)
+
+    @workflow.signal(name=p.LEDGER_CLOSE)
+    async def ledger_close(self, request: Any) -> None:
+        """A position closed, or reduced by ``risk_abs`` (the ``close_position`` payload)."""
+        await self._ledger.take("close", request)
+
+    @workflow.query(name=p.LEDGER)
+    def ledger(self) -> dict[str, Any]:
+        """What the workflow took from the ledger's signals (:meth:`.Ledger.report`)."""
+        return self._ledger.report()
 
     # --- queries -------------------------------------------------------------------------
     @workflow.query(name=p.GET_PORTFOLIO_STATE)

@@ -18,7 +18,7 @@ from typing import Any
 from temporalio.client import Client
 
 from policy_engine.control.core import ControlCore
-from policy_engine.control.events import parse_intent, policy_from_event
+from policy_engine.control.events import IntentEvent, parse_intent, policy_from_event
 from policy_engine.temporal import PortfolioClient, create_worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -89,7 +89,8 @@ def replay_journal(
         core = ControlCore.restore(origin)
     for event in it:
         if event["type"] == "intent":
-            decision, _record, _out = core.request(parse_intent(event))
+            decision = core.apply(IntentEvent(parse_intent(event)), decide=True).decision
+            assert decision is not None
             decisions[decision.intent_id] = decision.model_dump(mode="json")
         else:
             core.apply(event)
@@ -107,7 +108,8 @@ def over_allocations(events: Iterable[Mapping[str, Any]]) -> list[str]:
         if event["type"] != "intent":
             core.apply(event)
             continue
-        decision = core.request(parse_intent(event))[0]
+        decision = core.apply(IntentEvent(parse_intent(event)), decide=True).decision
+        assert decision is not None
         if not decision.approved:
             continue
         state = core.state

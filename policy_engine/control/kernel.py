@@ -1,9 +1,13 @@
 """The core's state, what it reads, and the plumbing its event steps share.
 
-:class:`CoreBase` holds the policy in force, the state and the book, the event
-counter and the memoised envelope; the steps that change them live in
-:mod:`.allocation` (intents), :mod:`.lifecycle` (fills, cancels, closes, ticks)
-and :mod:`.core` (equity, modes, policies, and ``apply``).
+:class:`Kernel` holds the policy in force, the state and the book, the event
+counter and the memoised envelope. The parts of the core that apply events
+(:mod:`.allocation`: intents; :mod:`.lifecycle`: fills, cancels, closes;
+:mod:`.latching`: latch resets; :mod:`.modes`: equity, modes, ticks, policies) are
+handed the kernel; :class:`~.core.ControlCore` composes them and is the only
+dispatcher. A step starts one way, :meth:`Kernel.begin` (a :class:`Step`: its
+number, its time, the records and logs so far, the clock moved), and ends one way,
+:meth:`Kernel.finish` (latches and the mode follow the event).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from ..diagnostics import suggest
-from ..engine.contracts import PortfolioConstraintEnvelope, from_units
+from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, from_units
 from ..engine.policy import ModeInfo, Policy
 from .book import Book, Trade
 from .days import Days
@@ -24,7 +28,7 @@ from .windows import Windows
 
 # The `logging` module's level numbers: the core names the level of a teaching line and
 # the shell logs it (the core itself never logs).
-INFO, WARNING = 20, 30
+INFO, WARNING, ERROR = 20, 30, 40
 
 Log = tuple[int, str]
 
@@ -35,9 +39,10 @@ class Outputs(NamedTuple):
     records: tuple[Record, ...] | list[Record]  # in order; the event's own record last
     logs: tuple[Log, ...] | list[Log]  # teaching lines (level, text)
     broadcast: PortfolioConstraintEnvelope | None  # push to every subscriber
+    decision: AllocationDecision | None = None  # an intent's, when asked for
 
 
-NOTHING = Outputs((), (), None)
+NOTHING = Outputs((), (), None, None)
 _new = tuple.__new__
 
 
@@ -45,13 +50,59 @@ def outputs(
     records: tuple[Record, ...] | list[Record],
     logs: tuple[Log, ...] | list[Log],
     broadcast: PortfolioConstraintEnvelope | None = None,
+    decision: AllocationDecision | None = None,
 ) -> Outputs:
     """An :class:`Outputs` without the NamedTuple's Python-level ``__new__`` (hot path)."""
-    out: Outputs = _new(Outputs, (records, logs, broadcast))
+    out: Outputs = _new(Outputs, (records, logs, broadcast, decision))
     return out
 
 
-class CoreBase:
+class Ruling(NamedTuple):
+    """What a refusal found: the answer to an event refused (never journaled), or None;
+    and its finding (a status, a reused id's message), which the step takes over."""
+
+    refused: Outputs | None
+    finding: str | None
+
+
+ACCEPT = Ruling(None, None)
+
+
+def admitted(ahead: str | None) -> None:
+    """Raise the shell's admission refusal (``ahead``: a timestamp too far ahead of its
+    clock) for an event that has no refusal record of its own."""
+    if ahead is not None:
+        raise EventError(ahead)
+
+
+class Options(NamedTuple):
+    """How a step is applied: ``teach`` (teaching lines), ``records`` (a fill's, cancel's or
+    close's record), ``decision_record`` (an intent's record), ``decide`` (its
+    AllocationDecision; a replay keeps the records only)."""
+
+    teach: bool = False
+    records: bool = True
+    decision_record: bool = True
+    decide: bool = False
+
+
+class Step:
+    """One event being applied: its number, its time, whether to teach, the records and
+    logs so far (what the clock's move caused first), and whether that move released
+    anything (a finding made before it may no longer hold)."""
+
+    __slots__ = ("logs", "moved", "records", "seq", "teach", "ts")
+
+    def __init__(self, seq: int, ts: datetime | None, teach: bool) -> None:
+        self.seq = seq
+        self.ts = ts
+        self.teach = teach
+        self.records: list[Record] = []
+        self.logs: list[Log] = []
+        self.moved = False
+
+
+class Kernel:
     """State, reading and plumbing of the control core (see :class:`~.core.ControlCore`).
 
     ``seq`` numbers events: every event applied takes the next number (an opening
@@ -132,22 +183,30 @@ class CoreBase:
             "seq": self.seq,
         }
 
-    # --- plumbing --------------------------------------------------------------------------
-    def begin(self, ts: datetime | None, teach: bool) -> tuple[int, list[Record], list[Log]]:
-        """Number the event and advance the clock: (seq, records so far, logs so far)."""
+    # --- plumbing: how a step starts and ends -------------------------------------------
+    def begin(self, ts: datetime | None, teach: bool) -> Step:
+        """Number the event and move the clock to ``ts`` (what it passes happens first:
+        expiries, then a trading-day rollover, their records and logs in the step)."""
         seq = self.seq
         self.seq = seq + 1
+        step = Step(seq, ts, teach)
         if ts is not None:
-            more, more_logs = self.clock_to(ts, seq, teach)
-            return seq, more or [], more_logs or []
-        return seq, [], []
+            more, more_logs = self._clock_to(ts, seq, teach)
+            if more:
+                step.records.extend(more)
+                step.moved = True
+            if more_logs:
+                step.logs.extend(more_logs)
+        return step
 
-    def settled(
-        self, out: Outputs, seq: int, ts: datetime | None, teach: bool, *, own: bool = True
+    def finish(
+        self, step: Step, broadcast: PortfolioConstraintEnvelope | None = None, *, own: bool = True
     ) -> Outputs:
-        """``out`` once the event is applied: the latches whose `when` now holds are set (their
-        records go just before the event's own record, which stays last when ``own``), and
-        the envelope is broadcast when the mode moved (a mode may read latches)."""
+        """The step's outputs once the event is applied: the latches whose `when` now holds
+        are set (their records go just before the event's own record, which stays last
+        when ``own``), and the envelope is broadcast when the mode moved (a mode may read
+        latches)."""
+        out = outputs(step.records, step.logs, broadcast)
         policy = self.policy
         state = self.state
         if not policy.latch_names or not state.equity_seen:
@@ -158,17 +217,17 @@ class CoreBase:
         if not met and not self.latches_moved:
             return out
         self.latches_moved = False
+        seq, ts, teach = step.seq, step.ts, step.teach
         if met:
-            records, logs = list(out.records), list(out.logs)
+            records, logs = step.records, step.logs
             at = len(records) - 1 if own and records else len(records)
-            records[at:at] = [self.set_latch(n, why, seq, ts, logs, teach) for n, why in met]
-            out = outputs(records, logs, out.broadcast)
+            records[at:at] = [self._set_latch(n, why, seq, ts, logs, teach) for n, why in met]
         env, push = self.after_mode_change(False)  # a mode may read the latches that moved
         if push:
             return outputs(out.records, out.logs, env)
         return out
 
-    def set_latch(
+    def _set_latch(
         self,
         name: str,
         error: str | None,
@@ -200,14 +259,11 @@ class CoreBase:
             logs.append((WARNING, f"[RISK:LATCH] {name} → SET ({why}; until {spec.until})"))
         return rec
 
-    def next_seq(self) -> int:
+    def skip(self) -> int:
+        """Count an event without applying it (a what-if replay keeps its own policy)."""
         seq = self.seq
         self.seq = seq + 1
         return seq
-
-    def skip(self) -> int:
-        """Count an event without applying it (a what-if replay keeps its own policy)."""
-        return self.next_seq()
 
     def iso_of(self, ts: datetime) -> str:
         if ts is not self._iso_ts:
@@ -215,19 +271,7 @@ class CoreBase:
             self._iso_ts = ts
         return self._iso
 
-    def advance(
-        self, ts: datetime | None, seq: int, records: list[Record], logs: list[Log], teach: bool
-    ) -> None:
-        """Move the event clock to ``ts``: what it passes happens first (expiries, then a
-        trading-day rollover), its records and logs appended."""
-        if ts is not None:
-            more, more_logs = self.clock_to(ts, seq, teach)
-            if more:
-                records.extend(more)
-            if more_logs:
-                logs.extend(more_logs)
-
-    def clock_to(
+    def _clock_to(
         self, ts: datetime, seq: int, teach: bool
     ) -> tuple[list[Record] | None, list[Log] | None]:
         """Move the event clock to ``ts`` (never back): release the reservations whose
@@ -239,7 +283,7 @@ class CoreBase:
         logs: list[Log] | None = None
         if expired:
             records, logs = [], []
-            self.expire(expired, seq, records, logs, teach)
+            self._expire(expired, seq, records, logs, teach)
         clock = book.clock
         windows = self.windows
         if windows.queues and clock is not None:
@@ -250,10 +294,10 @@ class CoreBase:
             if crossed is not None and crossed[0] is not None:
                 if records is None or logs is None:
                     records, logs = [], []
-                self.start_day(crossed[0], crossed[1], seq, records, logs, teach)
+                self._start_day(crossed[0], crossed[1], seq, records, logs, teach)
         return records, logs
 
-    def start_day(
+    def _start_day(
         self,
         previous: date,
         day: date,
@@ -293,7 +337,7 @@ class CoreBase:
                 )
             )
 
-    def expire(
+    def _expire(
         self, expired: list[Trade], seq: int, records: list[Record], logs: list[Log], teach: bool
     ) -> None:
         for trade in expired:
@@ -330,12 +374,18 @@ def ttl_of(policy: Policy) -> timedelta | None:
 
 
 __all__ = [
+    "ACCEPT",
+    "ERROR",
     "INFO",
     "NOTHING",
     "WARNING",
-    "CoreBase",
+    "Kernel",
     "Log",
+    "Options",
     "Outputs",
+    "Ruling",
+    "Step",
+    "admitted",
     "outputs",
     "policy_ref_of",
     "ttl_of",

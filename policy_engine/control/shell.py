@@ -1,0 +1,86 @@
+"""The one shell protocol: admit -> refuse -> journal -> apply.
+
+Both live shells of the core, the in-process
+:class:`~.controller.PortfolioController` and the Temporal
+``PortfolioControlWorkflow``, take an input the same way: parsed once into a typed
+event (:mod:`.events`), they hand it to :meth:`Shell.submit`, which
+
+1. asks the shell's admission how far ahead of its clock the event is stamped
+   (``ahead``: injected; the wall clock in a process, ``workflow.now()`` on Temporal,
+   none in a simulation),
+2. asks the core's :meth:`~.core.ControlCore.refusal` whether the event would change
+   nothing (or may not be taken): then its answer is returned, nothing is journaled
+   and nothing changes,
+3. writes the event's journal form to the injected journal (a file, a list, the
+   workflow's history journal) before the core sees it, so nothing is decided
+   unrecorded (a write that fails raises, and the event is not applied),
+4. applies it, handing the refusal's finding on to the step.
+
+Pure of I/O itself: the journal and the admission are injected; what to do with the
+outputs (sinks, logs, broadcasts, locks) stays with each shell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from .core import ControlCore
+from .events import Event, Record
+from .kernel import Outputs
+
+Ahead = Callable[[datetime | None], str | None]
+
+
+class Journal(Protocol):
+    """Where a shell writes each accepted event, before it is applied."""
+
+    def write(self, event: Record) -> None: ...
+
+
+class Handled(NamedTuple):
+    """What :meth:`Shell.submit` did: the outputs, and whether the event was accepted
+    (journaled and applied) or refused (answered only)."""
+
+    out: Outputs
+    accepted: bool
+
+
+class Shell:
+    """Admit -> refuse -> journal -> apply over one core (see the module docstring)."""
+
+    def __init__(
+        self, core: ControlCore, journal: Journal | None = None, ahead: Ahead | None = None
+    ) -> None:
+        self.core = core
+        self.journal = journal
+        self.ahead = ahead
+
+    def submit(
+        self,
+        event: Event,
+        *,
+        teach: bool = False,
+        decide: bool = True,
+        decision_record: bool = True,
+        admit: bool = True,
+    ) -> Handled:
+        """Take ``event`` (the caller serialises calls: a lock). An intent's decision is in
+        ``out.decision`` with ``decide``; its record is built with ``decision_record``.
+        EventError when the event may not be taken at all (say, stamped too far ahead).
+        ``admit=False``: the shell's own event (a timer's tick), not an input to admit."""
+        core = self.core
+        ahead = None if self.ahead is None or not admit else self.ahead(event.timestamp)
+        ruling = core.refusal(event, ahead, teach=teach)
+        if ruling.refused is not None:
+            return Handled(ruling.refused, False)
+        if self.journal is not None:
+            self.journal.write(event.journal())
+        out = core.apply(
+            event, teach=teach, decide=decide, decision_record=decision_record, ruling=ruling
+        )
+        return Handled(out, True)
+
+
+__all__ = ["Ahead", "Handled", "Journal", "Shell"]
