@@ -27,7 +27,13 @@ from policy_engine.engine.policy import load_policy_text
 from policy_engine.temporal import SymbolSpec, SymbolWorkflow
 from policy_engine.temporal import protocol as p
 
-from support.control import PORTFOLIO_POLICY, control_plane, intent, replay_journal, stamp
+from support.control import (
+    PORTFOLIO_POLICY,
+    control_plane,
+    intent,
+    replay_journal,
+    stamp,
+)
 
 
 def _stream() -> list[dict[str, Any]]:
@@ -89,10 +95,15 @@ def test_continue_as_new_under_a_tiny_threshold_keeps_state_exactly(temporal_add
                 await _send(caller, event, decisions)
 
             # Follow the runs: each starts from the state the previous journal replays to.
+            # A run continues as new once it has 5 accepted events, its handlers finished
+            # and the coalesced envelope is delivered: an Update arriving meanwhile still
+            # lands in it, so a run may hold a few more than 5.
             runs = await _runs(client, caller.workflow_id, first_run)
-            assert len(runs) == 1 + len(stream) // 5  # one run per 5 accepted events
+            assert len(runs) >= 3
             journals = [await caller.journal(run_id) for run_id in runs]
             assert [j["run"] for j in journals] == list(range(1, len(runs) + 1))
+            counted = [sum(e["type"] != "policy" for e in j["events"]) for j in journals]
+            assert all(n >= 5 for n in counted[1:-1]) and counted[0] >= 5 + 1  # + the opening
             core, replayed = replay_journal(journals[0]["events"])
             for journal in journals[1:]:
                 assert journal["origin"] == core.snapshot()

@@ -54,6 +54,9 @@ JOURNAL = "journal"
 SUBSCRIBERS = "subscribers"
 INVALID_INTENT_DECISION = "invalid_intent_decision"
 LEDGER = "ledger"
+# Patches (workflow.patched): a change in the commands the workflow issues, kept replayable
+# for histories recorded before it. Remove one only when no run recorded before it is live.
+COALESCED_BROADCAST = "coalesced-broadcast"  # lifecycle envelope changes delivered beside
 # What a continue-as-new would carry (the state `--resume` restarts a closed portfolio from).
 CARRY = "carry"
 
@@ -154,6 +157,7 @@ __all__ = [
     "CANCEL_RESERVATION",
     "CARRY",
     "CLOSE_POSITION",
+    "COALESCED_BROADCAST",
     "COMPRESS_ABOVE",
     "CONSTRAINTS",
     "DEFAULT_DECISION_MEMORY",

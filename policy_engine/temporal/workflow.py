@@ -120,10 +120,16 @@ class PortfolioControlWorkflow:
     # --- the run: idle expiry, then continue-as-new ------------------------------------
     @workflow.run
     async def run(self, start: p.ControlStart) -> None:
+        # Lifecycle envelope changes are delivered beside the decisions, never in their way.
+        delivery = asyncio.create_task(self._subscribers.deliver())
         while not self._due():
             await self._expire_when_idle()
-        # Handlers still queued on the lock finish in this run; new ones go to the next.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Handlers still queued on the lock finish in this run; new ones go to the next, and
+        # so does nothing of the broadcast: the coalesced envelope is delivered first.
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._subscribers.idle()
+        )
+        delivery.cancel()
         workflow.continue_as_new(self._carry())
 
     def _due(self) -> bool:
@@ -205,15 +211,18 @@ class PortfolioControlWorkflow:
             raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
 
     async def _publish(self, forced: PortfolioConstraintEnvelope | None, changed: bool) -> None:
-        """Push ``forced`` to every subscriber, or (``changed``) the current envelope if it
-        differs from the one they hold."""
+        """Push ``forced`` (a mode change, override, reload) to every subscriber before the
+        next decision; or (``changed``: a lifecycle event) hand the current envelope to the
+        coalesced delivery beside the decisions (:mod:`.broadcast`)."""
+        seq = self._core.seq - 1
         if forced is not None:
-            env = forced.model_dump(mode="json")
+            await self._subscribers.publish(forced.model_dump(mode="json"), seq)
         elif changed and self._subscribers.subscribers:
             env = self._core.envelope().model_dump(mode="json")
-        else:
-            return
-        await self._subscribers.publish(env, self._core.seq - 1, force=forced is not None)
+            if workflow.patched(p.COALESCED_BROADCAST):
+                self._subscribers.changed(env, seq)
+            elif env != self._subscribers.pushed:  # a history recorded before the patch
+                await self._subscribers.publish(env, seq)
 
     # --- allocation ----------------------------------------------------------------------
     @workflow.update(name=p.REQUEST_ALLOCATION)
@@ -390,7 +399,7 @@ class PortfolioControlWorkflow:
         retry pushes the current envelope again (idempotent without the memory)."""
         async with self._lock:
             env = self._core.envelope().model_dump(mode="json")
-            await self._subscribers.publish(env, self._core.seq - 1, force=True)
+            await self._subscribers.publish(env, self._core.seq - 1)
             return env
 
     @workflow.signal(name=p.REGISTER)
