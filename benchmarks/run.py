@@ -233,6 +233,83 @@ def baseline(intent: Any, snap: Any) -> tuple[bool, float, str | None]:
     return True, amount, rule
 
 
+# The same 12 checks over plain dicts (issue 18's baseline for the live controller): what a
+# trading loop that keeps its state in dicts, with no models at all, would run.
+_NO_BUCKET: dict[str, Any] = {"heat": 0.0, "active_trades": 0}
+
+
+def dict_baseline(intent: dict[str, Any], snap: dict[str, Any]) -> tuple[bool, float, str | None]:
+    amount = intent["requested_risk_abs"]
+    dd = snap["drawdown"]
+    m = 2 if dd >= 0.10 else 1 if dd >= 0.05 else 0
+    o = snap["mode_override"]
+    if o is not None and SEVERITY[o] > m:
+        m = SEVERITY[o]
+    mult, flatten_only = MODES[m]
+    if flatten_only:
+        return False, 0.0, "flatten-only"
+    enabled, max_trades, budget = STRATEGY_CFG[intent["strategy"]]
+    if not enabled:
+        return False, 0.0, "strategy-enabled"
+    live = snap["strategies"].get(intent["strategy"], _NO_BUCKET)
+    if not live["active_trades"] < max_trades:
+        return False, 0.0, "strategy-max-trades"
+    if not snap["active_trades"] < MAX_POSITIONS:
+        return False, 0.0, "position-count"
+    if not dd < MAX_DRAWDOWN:
+        return False, 0.0, "drawdown-stop"
+    if not amount >= MIN_RISK:
+        return False, 0.0, "min-size"
+    if intent["side"] not in ("long", "short"):
+        return False, 0.0, "side-known"
+    if amount > budget - live["heat"]:
+        return False, 0.0, "strategy-budget"
+    if amount > MAX_SINGLE * snap["equity"]:
+        return False, 0.0, "single-trade"
+    rule = None
+    symbol = intent["symbol"]
+    lim = SYMBOL_CAP * mult - snap["symbols"].get(symbol, _NO_BUCKET)["heat"]
+    if amount > lim:
+        q = _grid_floor(lim)
+        if not (q > 0 and q >= MIN_RISK_ABS):
+            return False, 0.0, "symbol-cap"
+        amount, rule = q, "symbol-cap"
+    cohort = COHORT_OF.get(symbol) or intent.get("correlation_bucket") or symbol
+    lim = COHORT_CAP * mult - snap["cohorts"].get(cohort, _NO_BUCKET)["heat"]
+    if amount > lim:
+        q = _grid_floor(lim)
+        if not (q > 0 and q >= MIN_RISK_ABS):
+            return False, 0.0, "cohort-cap"
+        amount, rule = q, "cohort-cap"
+    lim = HEAT_CAP * snap["equity"] * mult - snap["heat"]
+    if amount > lim:
+        q = _grid_floor(lim)
+        if not (q > 0 and q >= MIN_RISK_ABS):
+            return False, 0.0, "portfolio-heat"
+        amount, rule = q, "portfolio-heat"
+    return True, amount, rule
+
+
+def as_dicts(intent: Any, snap: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain-dict inputs of :func:`dict_baseline` for a scenario's models."""
+
+    def table(buckets: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {k: {"heat": b.heat, "active_trades": b.active_trades} for k, b in buckets.items()}
+
+    plain_intent = intent.model_dump()
+    plain_snap = {
+        "drawdown": snap.drawdown,
+        "mode_override": snap.mode_override,
+        "active_trades": snap.active_trades,
+        "equity": snap.equity,
+        "heat": snap.heat,
+        "strategies": table(snap.strategies),
+        "symbols": table(snap.symbols),
+        "cohorts": table(snap.cohorts),
+    }
+    return plain_intent, plain_snap
+
+
 def engine_answer(policy: Policy, intent: Any, snap: Any) -> tuple[bool, float, str | None]:
     v = policy.evaluate(intent, snap)
     return v.approved, v.approved_risk_abs, v.rule_id
@@ -586,6 +663,12 @@ def main() -> int:
         help="only the journal cases: replay, durability cost, recovery",
     )
     ap.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only issue 18's cost rows: request_allocation + cancel vs the dict baseline, "
+        "and the journal's cost",
+    )
+    ap.add_argument(
         "--rounds", type=int, default=None, help="interleaved rounds (default 9, 5 quick)"
     )
     args = ap.parse_args()
@@ -616,6 +699,15 @@ def main() -> int:
         got, want = baseline(intent, snap), engine_answer(policy, intent, snap)
         if not same_answer(got, want):
             raise SystemExit(f"baseline disagrees with the engine on {name}: {got} != {want}")
+        got = dict_baseline(*as_dicts(intent, snap))
+        if not same_answer(got, want):
+            raise SystemExit(f"dict baseline disagrees with the engine on {name}: {got} != {want}")
+    if args.cost_only:
+        sys.path.insert(0, str(HERE))
+        import cost_bench
+
+        cost_bench.run(row, fails, args, rounds, *sc["approve"])
+        return table(rows, fails, args, rounds)
 
     ai, asnap = sc["approve"]
     gi, gsnap = sc["gate-reject"]
@@ -799,7 +891,8 @@ def table(rows: list[tuple[str, str, str, str]], fails: list[str], args: Any, ro
     print(f"Machine: {machine()}")
     print(
         f"Command: python benchmarks/run.py{' --quick' if args.quick else ''}"
-        f"{' --journal-only' if args.journal_only else ''}; {rounds} interleaved rounds, medians"
+        f"{' --journal-only' if args.journal_only else ''}"
+        f"{' --cost-only' if args.cost_only else ''}; {rounds} interleaved rounds, medians"
     )
     print()
     print("| case | median | ratio | target |")
@@ -824,6 +917,9 @@ def controller_rows(
     import controller_bench
 
     controller_bench.run(row, fails, args, rounds, target, ai, asnap, baseline)
+    import cost_bench
+
+    cost_bench.run(row, fails, args, rounds, ai, asnap)
 
 
 if __name__ == "__main__":

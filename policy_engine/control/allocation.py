@@ -18,7 +18,7 @@ from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
 from ..engine.verdict import Verdict
 from .book import Trade
 from .events import CLOCK_SKEW_CODE, IntentEvent, InvalidIntentEvent, Record
-from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, outputs
+from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
 from .records import decision_record, totals
 
 INVALID_INTENT_CODE = "rejected_invalid_intent"
@@ -147,12 +147,16 @@ class Intents:
                 after=totals(state) if mutated else before,
             )
             step.records.append(record)
-        out = k.finish(step, own=record is not None) if policy.latch_names else _plain(step)
-        if not opts.decide:  # a replay: the records only, but the latches all the same
-            return out
-        # Without a record nothing else holds the facts: the decision takes them over.
-        decision = allocation_decision(facts, k.envelope(), policy, consume=record is None)
-        return outputs(out.records, out.logs, out.broadcast, decision)
+        decision = None
+        if opts.decide:  # (a replay keeps the records only)
+            # The envelope the decision was made under (before a latch it sets moves the mode).
+            # Without a record nothing else holds the facts: the decision takes them over.
+            decision = allocation_decision(facts, k.envelope(), policy, consume=record is None)
+        if policy.latch_names:  # the latches all the same
+            return k.finish(step, own=record is not None, decision=decision)
+        if decision is None and not step.records and not step.logs:
+            return NOTHING
+        return outputs(step.records, step.logs, None, decision)
 
     def count_decision(
         self,
@@ -199,8 +203,9 @@ class Intents:
         ahead), with its decision: no state changes, and unless ``seq`` is given no event is
         numbered (the shells do not journal what they refuse). ``raw`` is a PortfolioIntent
         or whatever the caller sent."""
-        step = Step(-1 if seq is None else seq, None, teach)
-        return self._rejected(step, raw, code, message, category)
+        return self._rejected(
+            new_step(-1 if seq is None else seq, None, teach), raw, code, message, category
+        )
 
     def _rejected(self, step: Step, raw: Any, code: str, message: str, category: str) -> Outputs:
         """The rejection of ``raw`` before evaluation as ``step``'s last record (``step.seq``
@@ -251,13 +256,6 @@ class Intents:
         step.records.append(record)
         decision = allocation_decision(facts, self.k.envelope(), self.k.policy)
         return outputs(step.records, step.logs, None, decision)
-
-
-def _plain(step: Step) -> Outputs:
-    """A step's outputs as they are (no latch declared: nothing can follow the event)."""
-    if not step.records and not step.logs:
-        return NOTHING
-    return outputs(step.records, step.logs)
 
 
 def _shown_amount(value: Any) -> float:

@@ -376,8 +376,22 @@ class Book:
         trade.released = reason
         ends = not trade.is_open
         long = trade.long
+        # Bucket.move(0, -units, 0, -1 if ends else 0, long) written out, as in reserve:
+        # every cancel and expiry runs it for every bucket.
         for b in self.buckets(trade):
-            b.move(0, -units, 0, -1 if ends else 0, long)
+            r = b.reserved_units = b.reserved_units - units
+            if ends:
+                b.active_trades -= 1
+            b.reserved_risk = r / _SCALE
+            b.heat = (b.active_units + r) / _SCALE
+            if units:
+                if long:
+                    b.long_units -= units
+                    b.long_risk = b.long_units / _SCALE
+                else:
+                    b.short_units -= units
+                    b.short_risk = b.short_units / _SCALE
+                b.net_risk = (b.long_units - b.short_units) / _SCALE
         if ends:
             self._end(trade, reason)
         self.state.version += 1

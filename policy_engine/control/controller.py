@@ -128,7 +128,8 @@ class PortfolioController:
         if isinstance(sink, JournalWriter):
             sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
         # admit -> refuse -> journal -> apply, as the Temporal workflow does (.shell)
-        self._shell = Shell(self._core, sink, self._admission.ahead)
+        # (no admission clock, as in a simulation: no timestamp to read per event)
+        self._shell = Shell(self._core, sink, None if clock is None else self._admission.ahead)
         self._reloads = Reloads(self._core, self._lock, self._submit, self._run)
         self.recovery: Recovery | None = None
         if resume is not None:
@@ -174,17 +175,25 @@ class PortfolioController:
     def _teach() -> bool:
         return _enabled(INFO)
 
-    def _submit(self, event: Event, want: bool = False) -> Outputs:
+    def _submit(self, event: Event) -> Outputs:
         """Take one event through the shell under the lock (a journal write that fails
         raises before the core sees the event: nothing is decided unrecorded) and hand the
-        outputs on. ``want``: an intent's decision record is built even without a sink."""
-        with self._lock:
-            out = self._shell.submit(
-                event, teach=_enabled(INFO), decision_record=want or self._build
-            ).out
+        outputs on."""
+        with self._lock:  # (the body of _handle, without its call: a hot path)
+            out = self._shell.submit(event, teach=_enabled(INFO), decision_record=self._build)[0]
             if self._sink is not None or out.logs or out.broadcast is not None:
                 self._run(out)
             return out
+
+    def _handle(self, event: Event, want: bool) -> Outputs:
+        """:meth:`_submit` for a caller that holds the lock (``want``: an intent's decision
+        record is built even without a sink)."""
+        out = self._shell.submit(event, teach=_enabled(INFO), decision_record=want or self._build)[
+            0
+        ]
+        if self._sink is not None or out.logs or out.broadcast is not None:
+            self._run(out)
+        return out
 
     def _run(self, out: Outputs) -> Outputs:
         """Hand a core step's outputs to the collaborators."""
@@ -242,7 +251,7 @@ class PortfolioController:
         with self._lock:
             if core.policy.intent_model is not model:  # a reload declared other inputs
                 return self._request(intent, want)
-            out = self._submit(event, want)
+            out = self._handle(event, want)
             decision = out.decision
             assert decision is not None
             if self._decided is not None:

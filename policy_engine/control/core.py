@@ -88,6 +88,15 @@ from .modes import Modes
 from .state import PortfolioState
 from .windows import Windows
 
+# Every combination of the step options, built once (a NamedTuple per event costs more).
+_OPTIONS = {
+    (t, r, d, c): Options(t, r, d, c)
+    for t in (False, True)
+    for r in (False, True)
+    for d in (False, True)
+    for c in (False, True)
+}
+
 Refusal = Callable[[Any, str | None, bool], Ruling]
 StepFn = Callable[[Any, Ruling | None, Options], Outputs]
 
@@ -238,10 +247,13 @@ class ControlCore:
         policy event that carries no text. Without ``records``, fills, cancels and closes
         build no record (a replay of decisions). ``ruling`` is this event's
         :meth:`refusal`, made by a live shell that let it through (its finding is reused)."""
-        if isinstance(event, Mapping):
+        entry = self._table.get(type(event))
+        if entry is None:  # not a typed event: an event dict (a journal's line), parsed once
+            if not isinstance(event, Mapping):
+                raise EventError(f"not an event: {type(event).__name__}")
             event = parse_event(event, self._k.policy.intent_model, read)
-        step = self._table[type(event)][1]
-        return step(event, ruling, Options(teach, records, decision_record, decide))
+            entry = self._table[type(event)]
+        return entry[1](event, ruling, _OPTIONS[teach, records, decision_record, decide])
 
     def skip(self) -> int:
         """Count an event without applying it (a what-if replay keeps its own policy)."""

@@ -86,20 +86,24 @@ class Options(NamedTuple):
     decide: bool = False
 
 
-class Step:
+class Step(NamedTuple):
     """One event being applied: its number, its time, whether to teach, the records and
-    logs so far (what the clock's move caused first), and whether that move released
-    anything (a finding made before it may no longer hold)."""
+    logs so far (the lists the step appends to; what the clock's move caused comes
+    first), and whether that move released anything (a finding made before it may no
+    longer hold). Built by :meth:`Kernel.begin` (or :func:`new_step` for an unnumbered one)."""
 
-    __slots__ = ("logs", "moved", "records", "seq", "teach", "ts")
+    seq: int
+    ts: datetime | None
+    teach: bool
+    records: list[Record]
+    logs: list[Log]
+    moved: bool
 
-    def __init__(self, seq: int, ts: datetime | None, teach: bool) -> None:
-        self.seq = seq
-        self.ts = ts
-        self.teach = teach
-        self.records: list[Record] = []
-        self.logs: list[Log] = []
-        self.moved = False
+
+def new_step(seq: int, ts: datetime | None, teach: bool) -> Step:
+    """A step with nothing in it yet (``seq`` -1: not numbered)."""
+    made: Step = _new(Step, (seq, ts, teach, [], [], False))
+    return made
 
 
 class Kernel:
@@ -189,24 +193,25 @@ class Kernel:
         expiries, then a trading-day rollover, their records and logs in the step)."""
         seq = self.seq
         self.seq = seq + 1
-        step = Step(seq, ts, teach)
-        if ts is not None:
-            more, more_logs = self._clock_to(ts, seq, teach)
-            if more:
-                step.records.extend(more)
-                step.moved = True
-            if more_logs:
-                step.logs.extend(more_logs)
-        return step
+        if ts is None:
+            return new_step(seq, ts, teach)
+        more, more_logs = self._clock_to(ts, seq, teach)
+        made: Step = _new(Step, (seq, ts, teach, more or [], more_logs or [], bool(more)))
+        return made
 
     def finish(
-        self, step: Step, broadcast: PortfolioConstraintEnvelope | None = None, *, own: bool = True
+        self,
+        step: Step,
+        broadcast: PortfolioConstraintEnvelope | None = None,
+        *,
+        own: bool = True,
+        decision: AllocationDecision | None = None,
     ) -> Outputs:
         """The step's outputs once the event is applied: the latches whose `when` now holds
         are set (their records go just before the event's own record, which stays last
         when ``own``), and the envelope is broadcast when the mode moved (a mode may read
         latches)."""
-        out = outputs(step.records, step.logs, broadcast)
+        out = outputs(step.records, step.logs, broadcast, decision)
         policy = self.policy
         state = self.state
         if not policy.latch_names or not state.equity_seen:
@@ -224,7 +229,7 @@ class Kernel:
             records[at:at] = [self._set_latch(n, why, seq, ts, logs, teach) for n, why in met]
         env, push = self.after_mode_change(False)  # a mode may read the latches that moved
         if push:
-            return outputs(out.records, out.logs, env)
+            return outputs(out.records, out.logs, env, decision)
         return out
 
     def _set_latch(
@@ -386,6 +391,7 @@ __all__ = [
     "Ruling",
     "Step",
     "admitted",
+    "new_step",
     "outputs",
     "policy_ref_of",
     "ttl_of",

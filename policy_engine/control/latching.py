@@ -14,6 +14,8 @@ from ..diagnostics import suggest
 from .events import EventError, Record, ResetLatchEvent
 from .kernel import INFO, Kernel, Options, Outputs, Ruling, admitted, outputs
 
+_RESET = Ruling(None, "reset")  # what lets a reset through
+
 
 class Latching:
     """Resetting latches (a part of the core, over its :class:`~.kernel.Kernel`)."""
@@ -41,11 +43,12 @@ class Latching:
 
     def refusal(self, event: ResetLatchEvent, ahead: str | None, teach: bool) -> Ruling:
         """A reset that would change nothing is answered with its record, not journaled."""
-        admitted(ahead)
+        if ahead is not None:
+            admitted(ahead)
         name = event.name
         status = self.latch_status(name)
         if status == "reset":
-            return Ruling(None, status)
+            return _RESET
         rec: Record = {"kind": "latch", "seq": None, "name": name, "status": status}
         rec["message"] = (
             f"latch {name} is not set"

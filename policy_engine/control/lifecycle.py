@@ -15,8 +15,20 @@ from typing import Any
 
 from ..engine.contracts import from_units, to_units
 from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent
-from .kernel import INFO, WARNING, Kernel, Options, Outputs, Ruling, Step, admitted, outputs
+from .kernel import (
+    INFO,
+    WARNING,
+    Kernel,
+    Options,
+    Outputs,
+    Ruling,
+    admitted,
+    outputs,
+)
 from .records import lifecycle_record, totals
+
+# What lets a fill, cancel or close through, by its status (built once, not per event).
+_THROUGH = {status: Ruling(None, status) for status in ("commit", "late", "cancel", "close")}
 
 
 class Lifecycle:
@@ -63,7 +75,7 @@ class Lifecycle:
         fill = event.fill
         status = "invalid" if ahead is not None else self.fill_status(fill)
         if status not in ("invalid", "duplicate", "unknown"):
-            return Ruling(None, status)
+            return _THROUGH[status]
         out = self.unchanged(
             "fill",
             fill.intent_id,
@@ -87,21 +99,23 @@ class Lifecycle:
 
     def cancel_refusal(self, event: CancelEvent, ahead: str | None, teach: bool) -> Ruling:
         """A cancel with no live remainder changes nothing: answered, not journaled."""
-        admitted(ahead)
+        if ahead is not None:
+            admitted(ahead)
         status = self.cancel_status(event.intent_id)
         if status == "cancel":
-            return Ruling(None, status)
+            return _THROUGH[status]
         return Ruling(
             self.unchanged("cancel", event.intent_id, status, released_risk_abs=0.0), status
         )
 
     def close_refusal(self, event: CloseEvent, ahead: str | None, teach: bool) -> Ruling:
         """A close of no live trade, or of more than its position: answered, not journaled."""
-        admitted(ahead)
+        if ahead is not None:
+            admitted(ahead)
         intent_id, risk_units = event.intent_id, event.risk_units
         status = self.close_status(intent_id, risk_units)
         if status == "close":
-            return Ruling(None, status)
+            return _THROUGH[status]
         extra = {}
         if status == "invalid" and risk_units is not None:
             extra["message"] = self._close_problem(intent_id, risk_units)
@@ -141,11 +155,6 @@ class Lifecycle:
         return outputs([rec], ())
 
     # --- steps ---------------------------------------------------------------------------
-    @staticmethod
-    def _found(ruling: Ruling | None, step: Step) -> str | None:
-        """The refusal's status, while it still holds (nothing released since)."""
-        return None if ruling is None or step.moved else ruling.finding
-
     def fill(self, event: FillEvent, ruling: Ruling | None, opts: Options) -> Outputs:
         """Commit one execution; the fill record (last) says how (``status``). Without
         ``opts.records`` (a replay that only wants decisions) no record or warning is built."""
@@ -158,7 +167,9 @@ class Lifecycle:
         units = to_units(fill.filled_risk_abs)
         before = totals(k.state) if build else None
         iid = fill.intent_id
-        status = self._found(ruling, step) or self.fill_status(fill)
+        status = (None if ruling is None or step.moved else ruling.finding) or self.fill_status(
+            fill
+        )
         trade = book.get(iid)
         committed = overfill = 0
         late: str | None = None
@@ -229,7 +240,9 @@ class Lifecycle:
         book = k.book
         build = opts.records
         before = totals(k.state) if build else None
-        status = self._found(ruling, step) or self.cancel_status(intent_id)
+        status = (None if ruling is None or step.moved else ruling.finding) or self.cancel_status(
+            intent_id
+        )
         trade = book.get(intent_id)
         released = 0
         if trade is not None and status == "cancel":
@@ -255,7 +268,9 @@ class Lifecycle:
         before = totals(k.state) if build else None
         trade = book.get(intent_id)
         active = reserved = 0
-        status = self._found(ruling, step) or self.close_status(intent_id, risk_units)
+        status = (None if ruling is None or step.moved else ruling.finding) or self.close_status(
+            intent_id, risk_units
+        )
         if trade is not None and status == "close":
             if risk_units is not None and risk_units < trade.filled_units:
                 book.reduce(trade, risk_units)

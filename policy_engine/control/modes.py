@@ -37,13 +37,15 @@ class Modes:
         self, event: EquityEvent | TickEvent, ahead: str | None, teach: bool
     ) -> Ruling:
         """Equity and ticks are refused only when stamped too far ahead (EventError)."""
-        admitted(ahead)
+        if ahead is not None:
+            admitted(ahead)
         return ACCEPT
 
     def mode_refusal(self, event: ModeEvent, ahead: str | None, teach: bool) -> Ruling:
         """An override must name a declared mode (EventError), and be admitted in time."""
         self.k.check_mode(event.mode)
-        admitted(ahead)
+        if ahead is not None:
+            admitted(ahead)
         return ACCEPT
 
     def policy_refusal(self, event: PolicyEvent, ahead: str | None, teach: bool) -> Ruling:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from .core import ControlCore
 from .events import Event, Record
@@ -39,12 +39,9 @@ class Journal(Protocol):
     def write(self, event: Record) -> None: ...
 
 
-class Handled(NamedTuple):
-    """What :meth:`Shell.submit` did: the outputs, and whether the event was accepted
-    (journaled and applied) or refused (answered only)."""
-
-    out: Outputs
-    accepted: bool
+# What Shell.submit did: the outputs, and whether the event was accepted (journaled and
+# applied) or refused (answered only). A plain pair: it is built once per event.
+Handled = tuple[Outputs, bool]
 
 
 class Shell:
@@ -74,13 +71,13 @@ class Shell:
         ahead = None if self.ahead is None or not admit else self.ahead(event.timestamp)
         ruling = core.refusal(event, ahead, teach=teach)
         if ruling.refused is not None:
-            return Handled(ruling.refused, False)
+            return ruling.refused, False
         if self.journal is not None:
             self.journal.write(event.journal())
         out = core.apply(
             event, teach=teach, decide=decide, decision_record=decision_record, ruling=ruling
         )
-        return Handled(out, True)
+        return out, True
 
 
 __all__ = ["Ahead", "Handled", "Journal", "Shell"]

@@ -189,7 +189,7 @@ class PortfolioControlWorkflow:
             )
         except EventError as exc:  # validators catch most of these first
             raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
-        self._log(handled.out)
+        self._log(handled[0])
         return handled
 
     def write(self, event: Record) -> None:
@@ -241,9 +241,9 @@ class PortfolioControlWorkflow:
             known = self.answers.decision(parsed.intent_id)
             if known is not None and known[0] == seen:
                 return known[1]
-            handled = self._take(event, decide=True)
-            assert handled.out.decision is not None
-            if known is None and handled.out.decision.decision_code == DUPLICATE:
+            out, accepted = self._take(event, decide=True)
+            assert out.decision is not None
+            if known is None and out.decision.decision_code == DUPLICATE:
                 # Decided before, no longer remembered, its trade no longer live: a retry
                 # too late to answer (or a reused id). Nothing is reserved either way, and
                 # the caller must not read it as the intent's rejection.
@@ -253,8 +253,8 @@ class PortfolioControlWorkflow:
                     type="RetryTooLate",
                     non_retryable=True,
                 )
-            result = handled.out.decision.model_dump(mode="json")
-            if handled.accepted:  # a reused id, a timestamp too far ahead: not an event
+            result = out.decision.model_dump(mode="json")
+            if accepted:  # a reused id, a timestamp too far ahead: not an event
                 self.answers.decided(parsed.intent_id, seen, result, self._live)
             return result
 
@@ -333,7 +333,7 @@ class PortfolioControlWorkflow:
         """Track equity and drawdown; a tier change broadcasts. Returns the equity record."""
         equity, peak, ts = payloads.equity(request)
         async with self._lock:
-            out = self._take(EquityEvent(equity, peak, ts or _now())).out
+            out = self._take(EquityEvent(equity, peak, ts or _now()))[0]
             await self._publish(out.broadcast, changed=False)
             return out.records[-1]
 
@@ -348,7 +348,7 @@ class PortfolioControlWorkflow:
         workflow has the new envelope before this returns. Returns the envelope."""
         mode, reason, ts = payloads.mode(request)
         async with self._lock:
-            out = self._take(ModeEvent(mode, reason, ts or _now())).out
+            out = self._take(ModeEvent(mode, reason, ts or _now()))[0]
             assert out.broadcast is not None  # a mode event always broadcasts
             await self._publish(out.broadcast, changed=False)
             return out.broadcast.model_dump(mode="json")

@@ -1,0 +1,117 @@
+"""Issue 18's cost rows of benchmarks/run.py: what the live controller costs around its rules.
+
+- ``request_allocation + cancel_reservation``: a fresh controller per round decides a
+  pool of prebuilt ``PortfolioIntent``s (fresh intent ids, the wide 12-rule policy:
+  every intent runs the whole chain and is approved) and cancels each reservation right
+  after; per pair, against the hand-written 12-check ``if`` chain over plain dicts
+  (``dict_baseline`` in run.py), interleaved in the same rounds.
+- The same pairs with a journal file written with durability ``off`` (no fsync: the
+  disk's noise stays out; every line is still serialised, hash-chained and written),
+  against the same pairs without a journal, interleaved in the same rounds.
+
+CPU time of the thread (``run.CLOCK``), the collector paused while timing as timeit does.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def pairs(policy: Any, pool: list[Any], journal: Path | None) -> float:
+    """Seconds per request_allocation + cancel_reservation pair on a fresh controller."""
+    from policy_engine import PortfolioController
+
+    sys.path.insert(0, str(HERE))
+    from run import CLOCK
+
+    options: dict[str, Any] = {}
+    if journal is not None:
+        journal.unlink(missing_ok=True)
+        options = {"journal": str(journal), "durability": "off"}
+    ctl = PortfolioController(policy, equity=1e9, **options)
+    request, cancel = ctl.request_allocation, ctl.cancel_reservation
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = CLOCK()
+        for x in pool:
+            request(x)
+            cancel(x.intent_id)
+        spent = CLOCK() - t0
+    finally:
+        gc.enable()
+        ctl.close()
+    return spent / len(pool)
+
+
+def base(pool: list[Any], intent: dict[str, Any], snap: dict[str, Any]) -> float:
+    """Seconds per call of the dict baseline, over as many calls as the pool has intents."""
+    sys.path.insert(0, str(HERE))
+    from run import CLOCK, dict_baseline
+
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = CLOCK()
+        for _x in pool:
+            dict_baseline(intent, snap)
+        spent = CLOCK() - t0
+    finally:
+        gc.enable()
+    return spent / len(pool)
+
+
+def run(row: Any, fails: list[str], args: Any, rounds: int, ai: Any, asnap: Any) -> None:
+    from policy_engine import load_policy_text
+
+    sys.path.insert(0, str(HERE))
+    from controller_bench import intent_pool, wide_policy_text
+    from run import as_dicts
+
+    logging.getLogger("policy_engine").setLevel(logging.WARNING)  # no INFO lines built
+    policy = load_policy_text(wide_policy_text(), "wide-12.yaml")
+    pool = intent_pool("cost", 5_000 if args.quick else 20_000)
+    intent, snap = as_dicts(ai, asnap)
+    plain: list[float] = []
+    journaled: list[float] = []
+    baseline: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cost.jsonl"
+        for i in range(rounds):
+            order = (0, 1, 2) if i % 2 == 0 else (2, 1, 0)
+            for case in order:
+                if case == 0:
+                    baseline.append(base(pool, intent, snap))
+                elif case == 1:
+                    plain.append(pairs(policy, pool, None))
+                else:
+                    journaled.append(pairs(policy, pool, path))
+    ratio = statistics.median(p / b for p, b in zip(plain, baseline, strict=True))
+    ok = ratio <= 15
+    if not ok:
+        fails.append("request_allocation + cancel_reservation vs dict baseline")
+    row(
+        "request_allocation + cancel_reservation vs dict if chain",
+        f"{statistics.median(plain) * 1e6:.2f} us",
+        f"{ratio:.2f}x",
+        f"dict baseline {statistics.median(baseline) * 1e6:.2f} us; "
+        f"target <= 15x {'ok' if ok else 'MISSED'}",
+    )
+    cost = statistics.median(j / p for j, p in zip(journaled, plain, strict=True))
+    ok = cost <= 1.5
+    if not ok:
+        fails.append("journal durability off vs no journal")
+    row(
+        "  the same with a journal file (durability off) vs none",
+        f"{statistics.median(journaled) * 1e6:.2f} us",
+        f"{cost:.2f}x",
+        f"target <= 1.5x {'ok' if ok else 'MISSED'}",
+    )
