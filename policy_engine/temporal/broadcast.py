@@ -10,8 +10,8 @@ one:
   decision is made. It supersedes any envelope still waiting below.
 - :meth:`~Broadcaster.changed` (fills, cancels, closes, expiries move the headroom):
   only the latest envelope is kept (coalesced, latest wins) and :meth:`deliver`, a
-  task beside the decisions, sends it outside the lock: a decision never waits for
-  it. Instrument workflows keep the newest envelope by the authority's event number,
+  task beside the decisions, sends it outside the lock, at most once per
+  :data:`COALESCE_WINDOW`: a decision never waits for it. Instrument workflows keep the newest envelope by the authority's event number,
   so an older one arriving late never replaces a newer one.
 
 A subscriber whose signal fails because its workflow is gone (completed, failed,
@@ -31,6 +31,11 @@ from temporalio import workflow
 from . import protocol as p
 
 RETRY_AFTER = timedelta(seconds=2)  # a transient delivery failure is retried this late
+# After a coalesced delivery the next waits this long (a workflow timer), so a burst of fills
+# and closes costs one delivery per window, not one per event (each is a signal per
+# subscriber in history). An instrument's envelope is at most this stale on headroom; mode
+# changes, overrides and reloads never wait for it.
+COALESCE_WINDOW = timedelta(milliseconds=250)
 _GONE = ("not found", "already completed", "already finished")
 
 
@@ -92,6 +97,7 @@ class Broadcaster:
                 env, seq = latest
                 self.pushed, self.pushed_seq = env, seq
                 await self._outside(list(self.subscribers), env, seq)
+                await workflow.sleep(COALESCE_WINDOW)
                 continue
             await workflow.sleep(RETRY_AFTER)
             missed, self._missed = list(self._missed), {}
@@ -137,4 +143,4 @@ class Broadcaster:
         return {"subscribers": list(self.subscribers), "pushed": self.pushed}
 
 
-__all__ = ["RETRY_AFTER", "Broadcaster"]
+__all__ = ["COALESCE_WINDOW", "RETRY_AFTER", "Broadcaster"]
