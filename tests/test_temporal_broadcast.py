@@ -18,10 +18,18 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateStage
 
 from policy_engine.control.events import IntentEvent, parse_intent
-from policy_engine.temporal import PortfolioClient, SymbolSpec, SymbolWorkflow
+from policy_engine.temporal import PortfolioClient, SymbolSpec, SymbolWorkflow, create_worker
 from policy_engine.temporal import protocol as p
 
-from support.control import STRATEGIES, SYMBOLS, control_plane, eventually, intent, stamp
+from support.control import (
+    PORTFOLIO_POLICY,
+    STRATEGIES,
+    SYMBOLS,
+    control_plane,
+    eventually,
+    intent,
+    stamp,
+)
 
 N = 20
 
@@ -183,5 +191,42 @@ def test_risk_off_reaches_a_hundred_instruments_while_fills_coalesce(
             assert all(x["envelope"]["portfolio_mode"] == "risk_off" for x in held)
             await asyncio.gather(*(h.signal(SymbolWorkflow.finish) for h in symbols))
             await asyncio.gather(*(h.result() for h in symbols))
+
+    asyncio.run(scenario())
+
+
+def test_the_authority_and_the_instruments_run_on_separate_task_queues(
+    temporal_address: str,
+) -> None:
+    """A worker hosting only the authority and one hosting only the instrument side (their
+    workflows and the allocation activity), each on its own task queue."""
+    portfolio = "split-queues"
+
+    async def scenario() -> None:
+        client = await Client.connect(temporal_address)
+        caller = PortfolioClient(client, portfolio, "tq-split-authority")
+        instruments = create_worker(
+            client, "tq-split-instruments", hosts="instruments", authority_queue=caller.task_queue
+        )
+        async with create_worker(client, caller.task_queue, hosts="authority"), instruments:
+            assert await caller.start(PORTFOLIO_POLICY, equity=100_000)
+            handle = await client.start_workflow(
+                SymbolWorkflow.run,
+                SymbolSpec(portfolio, "BTC-USD", "SCALPER"),
+                id=f"{portfolio}-btc",
+                task_queue="tq-split-instruments",
+            )
+            held = await handle.execute_update("ready", result_type=dict)
+            assert held["envelope"]["portfolio_mode"] == "normal"
+            asked = await handle.execute_update(
+                "propose", {"side": "long", "risk": 100}, result_type=dict
+            )
+            assert asked["asked"] is True and asked["decision"]["approved"] is True
+            await caller.set_portfolio_mode("risk_off", "judge")
+            now: dict[str, Any] = await handle.query("envelope")
+            assert now["envelope"]["portfolio_mode"] == "risk_off"
+            await handle.signal(SymbolWorkflow.finish)
+            await handle.result()
+            await client.get_workflow_handle(caller.workflow_id).terminate("test over")
 
     asyncio.run(scenario())

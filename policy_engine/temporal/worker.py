@@ -60,24 +60,42 @@ def workflow_runner(*, passthrough: bool = True) -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions.with_passthrough_modules(*modules))
 
 
+# What a worker hosts: everything (one task queue), or the authority and the instrument side
+# on separate task queues (the instruments' workflows and the allocation activity scale on
+# their own workers; the authority's queue only carries the control workflows).
+HOSTS: dict[str, tuple[list[type], bool]] = {
+    "all": (WORKFLOWS, True),
+    "authority": ([PortfolioControlWorkflow], False),
+    "instruments": ([SymbolWorkflow, ExecutionLedgerWorkflow], True),
+}
+
+
 def create_worker(
     client: Client,
     task_queue: str = p.DEFAULT_TASK_QUEUE,
     *,
     passthrough: bool = True,
     sticky_timeout: float = 5.0,
+    hosts: str = "all",
+    authority_queue: str | None = None,
     **options: Any,
 ) -> Worker:
-    """A worker for the control workflow, the example instrument workflow and the
-    allocation activity. ``sticky_timeout`` is how long a task waits for this worker
-    before any worker may take it (after a crash, the recovery time)."""
-    activities = AllocationActivities(client, task_queue)
+    """A worker for the control workflow, the example instrument and ledger workflows and
+    the allocation activity (``hosts="all"``), or only the authority (``"authority"``) or
+    only the instrument side (``"instruments"``: its activity calls the authority on
+    ``authority_queue``, default ``task_queue``). ``sticky_timeout`` is how long a task
+    waits for this worker before any worker may take it (after a crash, the recovery
+    time)."""
+    if hosts not in HOSTS:
+        raise ValueError(f"hosts is one of {', '.join(HOSTS)}, not {hosts!r}")
+    workflows, with_activity = HOSTS[hosts]
+    activities = AllocationActivities(client, authority_queue or task_queue)
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=5))
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[activities.request_allocation],
+        workflows=workflows,
+        activities=[activities.request_allocation] if with_activity else [],
         workflow_runner=workflow_runner(passthrough=passthrough),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
         **options,
@@ -206,4 +224,12 @@ def live_reader(
     return state_reader(portfolio_state, policy, ledger)
 
 
-__all__ = ["WORKFLOWS", "Served", "create_worker", "live_reader", "serve", "workflow_runner"]
+__all__ = [
+    "HOSTS",
+    "WORKFLOWS",
+    "Served",
+    "create_worker",
+    "live_reader",
+    "serve",
+    "workflow_runner",
+]
