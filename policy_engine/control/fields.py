@@ -155,7 +155,7 @@ def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> Po
     intent or a dict; ValueError (the validation message) if invalid."""
     if type(raw) is model:
         return raw  # already an intent of this policy (the common case of a live loop)
-    if isinstance(raw, Mapping):
+    if raw.__class__ is dict or isinstance(raw, Mapping):  # (a journal line: a dict)
         raw = {k: v for k, v in raw.items() if k != "type"}
     elif not isinstance(raw, PortfolioIntent):
         raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..engine.contracts import from_units, to_units
+from .book import Trade
 from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent
 from .kernel import (
     INFO,
@@ -41,9 +42,12 @@ class Lifecycle:
     def fill_status(self, fill: FillUpdate) -> str:
         """``commit`` (a live trade's new fill), ``late`` (absorbed as exposure after the trade
         ended or released its remainder), ``duplicate`` or ``unknown`` (nothing changes)."""
-        book = self.k.book
-        trade = book.get(fill.intent_id)
+        return self._fill_status(fill, self.k.book.get(fill.intent_id))
+
+    def _fill_status(self, fill: FillUpdate, trade: Trade | None) -> str:
+        """:meth:`fill_status`, ``trade`` being the book's live trade of the fill's intent."""
         if trade is None:
+            book = self.k.book
             if book.ended_fill(fill.intent_id, fill.fill_id):
                 return "duplicate"  # re-sent after its trade ended: no exposure
             return "late" if fill.intent_id in book.ended else "unknown"
@@ -167,10 +171,9 @@ class Lifecycle:
         units = to_units(fill.filled_risk_abs)
         before = totals(k.state) if build else None
         iid = fill.intent_id
-        status = (None if ruling is None or step.moved else ruling.finding) or self.fill_status(
-            fill
-        )
         trade = book.get(iid)
+        found = None if ruling is None or step.moved else ruling.finding
+        status = found or self._fill_status(fill, trade)
         committed = overfill = 0
         late: str | None = None
         if trade is None and status == "late":
