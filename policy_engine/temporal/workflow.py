@@ -41,6 +41,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import NondeterminismError
 
 from ..control.admission import Admission
 from ..control.allocation import DUPLICATE_INTENT_CODE as DUPLICATE
@@ -65,7 +66,7 @@ from ..control.events import (
 from ..control.shell import Handled, Shell
 from ..engine.contracts import PortfolioConstraintEnvelope
 from ..engine.policy import Policy, load_policy_text
-from . import payloads
+from . import logic, payloads
 from . import protocol as p
 from .broadcast import Broadcaster
 from .ledger import Ledger
@@ -120,6 +121,15 @@ class PortfolioControlWorkflow:
     # --- the run: idle expiry, then continue-as-new ------------------------------------
     @workflow.run
     async def run(self, start: p.ControlStart) -> None:
+        # Record which decision logic made this run; a replay by other logic fails loudly.
+        if workflow.patched(logic.GUARD) and not workflow.patched(
+            logic.PREFIX + logic.fingerprint()
+        ):
+            raise NondeterminismError(
+                "this worker's decision logic differs from the one that recorded this run's "
+                "history (its decisions would differ on replay): deploy decision changes by "
+                "draining the portfolio or as a policy reload (docs/operations.md)"
+            )
         # Lifecycle envelope changes are delivered beside the decisions, never in their way.
         delivery = asyncio.create_task(self._subscribers.deliver())
         while not self._due():
