@@ -1,13 +1,16 @@
 """policy-engine: risk limits as configuration.
 
 Load a YAML policy once with :func:`load_policy`, then ask it about every
-trade intent with :meth:`Policy.evaluate`.
+trade intent with :meth:`Policy.evaluate`. Every exception it raises on purpose is a
+:class:`PolicyEngineError` (a policy that does not load: :class:`PolicyError`; the
+journal: :class:`JournalError`).
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import CODES, Diagnostic, PolicyError, Severity, Span
+from .decision_codes import DECISION_CODES
+from .diagnostics import CODES, Diagnostic, PolicyEngineError, PolicyError, Severity, Span
 from .engine.contracts import (
     AllocationDecision,
     BucketState,
@@ -22,9 +25,14 @@ from .engine.policy import Policy, Verdict, load_policy, load_policy_text
 
 if TYPE_CHECKING:
     from .control.controller import PortfolioController
+    from .control.journal import JournalError
     from .control.replay import replay
 
-_LAZY = {"PortfolioController": "control.controller", "replay": "control.replay"}
+_LAZY = {
+    "JournalError": "control.journal",
+    "PortfolioController": "control.controller",
+    "replay": "control.replay",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,11 +47,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CODES",
+    "DECISION_CODES",
     "AllocationDecision",
     "BucketState",
     "Clip",
     "Diagnostic",
+    "JournalError",
     "Policy",
+    "PolicyEngineError",
     "PolicyError",
     "PolicyRef",
     "PortfolioConstraintEnvelope",

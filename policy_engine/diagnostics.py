@@ -146,18 +146,17 @@ def suggest(word: str, options: Iterable[str]) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """`` (did you mean `X`?)`` to append to a message, or nothing. Prefer passing
-    :func:`suggest` as the diagnostic's ``help``: the rich output gives it its own line."""
-    hint = suggest(word, options)
-    return f" ({hint})" if hint else ""
-
-
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics), key=lambda d: d.sort_key)
 
 
-class PolicyError(Exception):
+class PolicyEngineError(Exception):
+    """The root of every exception policy-engine raises on purpose: ``except
+    PolicyEngineError`` catches a bad policy, bad input, an evaluation or a journal problem,
+    and nothing else (a bug still surfaces as what it is)."""
+
+
+class PolicyError(PolicyEngineError):
     """A policy could not be loaded. Carries every diagnostic, sorted."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:

@@ -137,3 +137,19 @@ def test_no_module_is_named_after_a_standard_library_module() -> None:
         if p.stem in sys.stdlib_module_names and p.stem not in ("__init__", "__main__")
     ]
     assert not clashes
+
+
+def test_every_control_module_is_core_or_shell() -> None:
+    """A new control module must be placed in the import contract: in the pure core
+    (checked for I/O, clocks and logging above) or among the shells the core may not
+    import (a listed module that does not exist fails ``lint-imports`` itself)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    (core,) = [c for c in contracts if c["name"] == "the control core never imports its shells"]
+    listed = {*core["source_modules"], *core["forbidden_modules"]}
+    present = {
+        f"policy_engine.control.{p.stem}"
+        for p in (PACKAGE / "control").glob("*.py")
+        if p.name != "__init__.py"
+    }
+    assert sorted(present - listed) == []

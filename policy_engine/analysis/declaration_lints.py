@@ -10,9 +10,10 @@ matter), one function each.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import assert_never
 
 from .. import diagnostics as d
-from ..document.names import Ref
+from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.abstract import NONNEG, Abstract, is_false, is_true
 from ..lang.lexical import fmt
@@ -31,6 +32,41 @@ def _refs(ln: Linter) -> Iterator[tuple[Expression, s.Name, Ref]]:
                 ref = scope.resolve(node.path)
                 if isinstance(ref, Ref):
                     yield e, node, ref
+
+
+def declaration_read(ref: Ref) -> tuple[str, str] | None:
+    """The declaration (section, name) that reading ``ref`` uses, if any: an input, a
+    window, a latch or a scope."""
+    match ref.source:  # every Source, or mypy says which one is missing
+        case Source.INTENT:
+            return ("inputs", ref.key)  # a built-in field is no declaration: never matched
+        case Source.WINDOW:
+            return ("windows", ref.key)
+        case Source.LATCH:
+            return ("latches", ref.key)
+        case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
+            return ("scopes", ref.scope)
+        case (
+            Source.INTENT_RISK
+            | Source.INTENT_COHORT
+            | Source.INTENT_TIME
+            | Source.PORTFOLIO
+            | Source.STRATEGY_NAME
+            | Source.STRATEGY_CFG
+            | Source.STRATEGY_LIVE
+            | Source.SYMBOL_NAME
+            | Source.SYMBOL_CFG
+            | Source.SYMBOL_LIVE
+            | Source.COHORT_NAME
+            | Source.COHORT_SYMBOLS
+            | Source.COHORT_CFG
+            | Source.COHORT_LIVE
+            | Source.MODE
+            | Source.PARAM
+        ):
+            return None
+        case unknown:
+            assert_never(unknown)
 
 
 def lint_long_windows(ln: Linter) -> None:
@@ -52,14 +88,9 @@ def lint_unread_declarations(ln: Linter) -> None:
     """PT431: a window, latch, input or scope that no expression reads."""
     read: set[tuple[str, str]] = set()
     for _e, _node, ref in _refs(ln):
-        if ref.source == "window":
-            read.add(("windows", ref.key))
-        elif ref.source == "latch":
-            read.add(("latches", ref.key))
-        elif ref.source == "intent":
-            read.add(("inputs", ref.key))
-        if ref.scope and ref.source != "window":
-            read.add(("scopes", ref.scope))
+        declaration = declaration_read(ref)
+        if declaration is not None:
+            read.add(declaration)
     for window in ln.spec.windows.values():
         if window.per in ln.spec.scopes:
             read.add(("scopes", window.per))  # counting per a scope is a use of it
@@ -165,9 +196,9 @@ def lint_window_bounds(ln: Linter) -> None:
 
     def free(name: s.Name) -> Abstract:
         ref = scope.resolve(name.path)
-        if isinstance(ref, Ref) and ref.source == "window":
+        if isinstance(ref, Ref) and ref.source is Source.WINDOW:
             return NONNEG
-        return default_free(name)
+        return default_free(scope, name)
 
     bind = ln.binding(free=free)
     for e in ln.expressions():
@@ -179,7 +210,7 @@ def lint_window_bounds(ln: Linter) -> None:
                 for n in (node.first, *node.rest)
                 if isinstance(n, s.Name)
                 and isinstance(ref := scope.resolve(n.path), Ref)
-                and ref.source == "window"
+                and ref.source is Source.WINDOW
             ]
             if not windows:
                 continue
@@ -195,6 +226,7 @@ def lint_window_bounds(ln: Linter) -> None:
 
 
 __all__ = [
+    "declaration_read",
     "lint_inputs_without_has",
     "lint_latch_conditions",
     "lint_long_windows",

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import yaml
 
@@ -20,8 +20,9 @@ from .. import diagnostics as d
 from ..diagnostics import Diagnostic, Span
 from ..document.checker import CheckedPolicy, CheckedRule
 from ..document.model import ModeSpec, YamlPath
-from ..document.names import LIVE_FIELDS
+from ..document.names import Ref, Scope, Source
 from ..document.yaml_source import Document
+from ..engine.runtime import MODE_FROM_OVERRIDE, MODE_FROM_TIERS
 from ..lang import syntax as s
 from ..lang.abstract import (
     BOTH,
@@ -37,27 +38,29 @@ from ..lang.lexical import fmt
 from .fold import Binding
 
 ANY_NUMBER = Interval(-math.inf, math.inf)
-_DOMAIN: dict[tuple[str, str], Abstract] = {
-    ("portfolio", "drawdown"): Interval(0.0, 1.0),
-    ("intent", "side"): ValueSet(frozenset({"long", "short", "flat"})),
-    ("intent", "reduce_only"): BOTH,
-    ("intent", "risk_reducing"): BOTH,
-    ("intent", "requested_risk_abs"): NONNEG,
-    ("intent", "risk"): NONNEG,
-    ("portfolio", "equity"): NONNEG,
-    ("portfolio", "peak_equity"): NONNEG,
-    ("portfolio", "active_risk"): NONNEG,
-    ("portfolio", "reserved_risk"): NONNEG,
-    ("portfolio", "heat"): NONNEG,
-    ("portfolio", "open_positions"): NONNEG,
-    ("portfolio", "active_trades"): NONNEG,
-    ("portfolio", "long_risk"): NONNEG,
-    ("portfolio", "short_risk"): NONNEG,
-    ("portfolio", "net_risk"): ANY_NUMBER,
-    ("portfolio", "day_start_equity"): NONNEG,
-    ("portfolio", "day_pnl"): ANY_NUMBER,
-    ("portfolio", "day_realized_pnl"): ANY_NUMBER,
-    ("portfolio", "loss_streak"): NONNEG,
+# The natural ranges of an intent's fields and the portfolio's values (see `domain`).
+_INTENT_DOMAIN: dict[str, Abstract] = {
+    "side": ValueSet(frozenset({"long", "short", "flat"})),
+    "reduce_only": BOTH,
+    "risk_reducing": BOTH,
+    "requested_risk_abs": NONNEG,
+}
+_PORTFOLIO_DOMAIN: dict[str, Abstract] = {
+    "drawdown": Interval(0.0, 1.0),
+    "equity": NONNEG,
+    "peak_equity": NONNEG,
+    "active_risk": NONNEG,
+    "reserved_risk": NONNEG,
+    "heat": NONNEG,
+    "open_positions": NONNEG,
+    "active_trades": NONNEG,
+    "long_risk": NONNEG,
+    "short_risk": NONNEG,
+    "net_risk": ANY_NUMBER,
+    "day_start_equity": NONNEG,
+    "day_pnl": ANY_NUMBER,
+    "day_realized_pnl": ANY_NUMBER,
+    "loss_streak": NONNEG,
 }
 # Live values that may be negative: the rest of a bucket's live values are `[0, inf)`.
 SIGNED_LIVE = frozenset({"net_risk", "day_realized_pnl"})
@@ -149,7 +152,7 @@ class Linter:
                 return hull(_mode_value(m, key) for m in modes)
             if free is not None:
                 return free(name)
-            return default_free(name)
+            return default_free(self.checked.scope, name)
 
         return bind
 
@@ -171,28 +174,56 @@ def _mode_value(mode: ModeSpec, key: str) -> Abstract:
     if key == "flatten_only":
         return const(mode.flatten_only)
     if key == "source":
-        return ValueSet(frozenset({"drawdown", "override"}))
+        return ValueSet(frozenset({MODE_FROM_TIERS, MODE_FROM_OVERRIDE}))
     return const(mode.attrs.get(key)) if key in mode.attrs else TOP
 
 
-def default_free(name: s.Name) -> Abstract:
+def default_free(scope: Scope, name: s.Name) -> Abstract:
     """What is known of a name outside params and modes: its natural range, no more."""
-    root = name.path[0]
-    key = name.path[1] if len(name.path) > 1 else ""
-    if (root, key) in _DOMAIN:
-        return _DOMAIN[(root, key)]
-    if root == "latch":
-        return BOTH
-    if root in ("strategy", "symbol", "cohort") and key in LIVE_FIELDS:
-        return ANY_NUMBER if key in SIGNED_LIVE else NONNEG
-    return TOP
+    ref = scope.resolve(name.path)
+    return domain(ref) if isinstance(ref, Ref) else TOP
 
 
-def sample_free(value: float) -> Callable[[s.Name], Abstract]:
+def domain(ref: Ref) -> Abstract:
+    """The natural range of what ``ref`` reads, whatever the policy says (TOP: unknown)."""
+    match ref.source:  # every Source, or mypy says which one is missing
+        case Source.INTENT:
+            return _INTENT_DOMAIN.get(ref.key, TOP)
+        case Source.INTENT_RISK:
+            return NONNEG
+        case Source.PORTFOLIO:
+            return _PORTFOLIO_DOMAIN.get(ref.key, TOP)
+        case Source.LATCH:
+            return BOTH
+        case Source.STRATEGY_LIVE | Source.SYMBOL_LIVE | Source.COHORT_LIVE:
+            return ANY_NUMBER if ref.key in SIGNED_LIVE else NONNEG
+        case (
+            Source.INTENT_COHORT
+            | Source.INTENT_TIME
+            | Source.STRATEGY_NAME
+            | Source.STRATEGY_CFG
+            | Source.SYMBOL_NAME
+            | Source.SYMBOL_CFG
+            | Source.COHORT_NAME
+            | Source.COHORT_SYMBOLS
+            | Source.COHORT_CFG
+            | Source.SCOPE_NAME
+            | Source.SCOPE_CFG
+            | Source.SCOPE_LIVE  # unknown to the lints so far, like a window's count
+            | Source.WINDOW
+            | Source.MODE  # params and modes are bound by the policy's own values
+            | Source.PARAM
+        ):
+            return TOP
+        case unknown:
+            assert_never(unknown)
+
+
+def sample_free(scope: Scope, value: float) -> Callable[[s.Name], Abstract]:
     """Every free numeric name takes ``value`` (booleans and strings stay unknown)."""
 
     def free(name: s.Name) -> Abstract:
-        known = default_free(name)
+        known = default_free(scope, name)
         if isinstance(known, Interval):
             return Interval(
                 min(max(value, known.lo), known.hi), min(max(value, known.lo), known.hi)

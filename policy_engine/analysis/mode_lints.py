@@ -82,7 +82,7 @@ def _looser(
     def folded(mode: ModeSpec, sample: float) -> Any:
         key = (mode.name, sample)
         if key not in memo:
-            memo[key] = fold(node, ln.binding(mode, sample_free(sample)))
+            memo[key] = fold(node, ln.binding(mode, sample_free(ln.checked.scope, sample)))
         return memo[key]
 
     for sample in _SAMPLES:

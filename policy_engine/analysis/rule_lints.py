@@ -10,7 +10,7 @@ from typing import Any
 from .. import diagnostics as d
 from ..diagnostics import suggest
 from ..document.checker import CheckedRule
-from ..document.names import Ref
+from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.abstract import (
     Interval,
@@ -159,7 +159,11 @@ def lint_strategy_limits(ln: Linter) -> None:
                 continue
             for n in names_in(node):
                 ref = ln.checked.scope.resolve(n.path)
-                if isinstance(ref, Ref) and ref.source == "strategy_cfg" and ref.key != "enabled":
+                if (
+                    isinstance(ref, Ref)
+                    and ref.source is Source.STRATEGY_CFG
+                    and ref.key != "enabled"
+                ):
                     reads.setdefault(ref.key, rule.spec.id)
     for name, cfg in ln.spec.strategies.items():
         if cfg.get("enabled") is False:

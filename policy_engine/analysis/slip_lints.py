@@ -20,7 +20,7 @@ import yaml
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic
 from ..document.model import ModeSpec
-from ..document.names import LIVE_FIELDS
+from ..document.names import LIVE_FIELDS, Scope
 from ..document.yaml_source import Document
 from ..lang import syntax as s
 from ..lang.abstract import FALSE, TOP, Abstract, Interval, ValueSet, const, is_false, is_true
@@ -172,7 +172,7 @@ def _divisions(ln: Linter, e: Expression, node: s.Expr, guards: set[str]) -> Non
 
 
 def _ordinary(
-    strategy: str | None, cfg: dict[str, object], empty: bool
+    scope: Scope, strategy: str | None, cfg: dict[str, object], empty: bool
 ) -> Callable[[s.Name], Abstract]:
     """An ordinary intent (long or short, not reducing, some risk) of ``strategy`` against a
     portfolio with equity and no drawdown; with ``empty``, nothing open or reserved."""
@@ -195,7 +195,7 @@ def _ordinary(
             return ValueSet(frozenset({strategy}))
         if strategy is not None and root == "strategy":
             return const(cfg[key]) if key in cfg else TOP
-        return default_free(name)
+        return default_free(scope, name)
 
     return free
 
@@ -215,8 +215,8 @@ def lint_rejects_on_empty_book(ln: Linter) -> None:
     strategies: list[tuple[str | None, dict[str, object]]] = list(declared) or [(None, {})]
     blamed: dict[int, list[str | None]] = {}
     for strategy, cfg in strategies:
-        empty = ln.binding(normal, _ordinary(strategy, cfg, True))
-        busy = ln.binding(normal, _ordinary(strategy, cfg, False))
+        empty = ln.binding(normal, _ordinary(ln.checked.scope, strategy, cfg, True))
+        busy = ln.binding(normal, _ordinary(ln.checked.scope, strategy, cfg, False))
         for i, rule in enumerate(ln.checked.rules):
             if is_shadow(rule):
                 continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import re
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from .. import diagnostics as d
 from ..analysis.check import Result, check_bytes, check_file
 from ..analysis.diff import semantic_diff, version_check
 from ..diagnostics import Diagnostic, Severity, Span
-from ..document.yaml_source import MAX_FILE_BYTES, read_policy_bytes
+from ..document.yaml_source import MAX_FILE_BYTES, read_policy_bytes, says_policy
 from .common import UsageError, plural, progress
 from .render import file_sources, render_all
 
@@ -153,15 +152,12 @@ def read_old(against: str, path: str) -> tuple[bytes, str]:
     return proc.stdout, f"{against}:{path}"
 
 
-_POLICY_MARK = re.compile(rb"^api_version:[ \t]*[\"']?policy-engine/", re.MULTILINE)
-
-
 def declares_policy(path: str) -> bool:
     """Whether the file says it is a policy (a top-level `api_version: policy-engine/...`):
     how `--only-policies` tells a policy from a CI workflow or any other YAML file."""
     try:
         with open(path, "rb") as fh:
-            return _POLICY_MARK.search(fh.read(MAX_FILE_BYTES + 1)) is not None
+            return says_policy(fh.read(MAX_FILE_BYTES + 1))
     except OSError:
         return True  # let the check report why it cannot be read
 

@@ -13,7 +13,7 @@ import sys
 import click
 
 from ..diagnostics import PolicyError
-from ..document.build import content_digest
+from ..document.build import integrity_block
 from ..document.yaml_source import load_document
 from .common import UsageError
 
@@ -35,9 +35,7 @@ def integrity_command(policy_path: str) -> None:
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise UsageError(f"`{policy_path}` has no `rules` list")
-    click.echo("integrity:")
-    click.echo(f"  rules: {len(data['rules'])}")
-    click.echo(f'  digest: "{content_digest(data)}"')
+    click.echo(integrity_block(data), nl=False)
 
 
 __all__ = ["integrity_command"]

@@ -13,16 +13,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
+from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
+from ..decision_codes import INVALID_INTENT as INVALID_INTENT_CODE
 from ..engine.contracts import RISK_SCALE, PortfolioIntent, to_units
-from ..engine.decision import allocation_decision, outcome_facts, refusal_facts
-from ..engine.verdict import Verdict
+from ..engine.verdict import Verdict, allocation_decision, outcome_facts, refusal_facts
 from .book import Trade
-from .events import CLOCK_SKEW_CODE, IntentEvent, InvalidIntentEvent, Record
+from .events import IntentEvent, InvalidIntentEvent, Record
 from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
 from .records import decision_record, totals
-
-INVALID_INTENT_CODE = "rejected_invalid_intent"
-DUPLICATE_INTENT_CODE = "rejected_duplicate_intent"
 
 _SCALE = float(RISK_SCALE)
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
+from ..diagnostics import PolicyEngineError
 from ..engine.contracts import MAX_AMOUNT, Amount, Name, PortfolioIntent, Timestamp, to_units
 from ..engine.intents import as_intent
 from ..lang.eventtime import MAX_TIME, MIN_TIME
@@ -24,7 +26,7 @@ from ..lang.eventtime import MAX_TIME, MIN_TIME
 Record = dict[str, Any]
 
 
-class EventError(ValueError):
+class EventError(PolicyEngineError, ValueError):
     """An event that cannot be applied (unknown type, missing or malformed field)."""
 
 
@@ -212,7 +214,6 @@ def check_reason(reason: Any) -> str:
 
 
 # Admission (the live shells): how far ahead of the shell's clock an event may be stamped.
-CLOCK_SKEW_CODE = "rejected_clock_skew"
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
 Clock = Callable[[], datetime]
 

@@ -45,6 +45,7 @@ from typing import Any, Literal, NoReturn, Protocol, cast
 
 import orjson
 
+from ..diagnostics import PolicyEngineError
 from .chain import GENESIS, MARK, SUFFIX, seal
 from .events import EventError, json_default
 
@@ -63,8 +64,8 @@ class JournalSink(Protocol):
     def close(self) -> None: ...
 
 
-class JournalError(RuntimeError):
-    """The journal file cannot be opened, locked or written."""
+class JournalError(PolicyEngineError, RuntimeError):
+    """The journal cannot be opened, locked, written or trusted: the root of its errors."""
 
 
 class JournalLockedError(JournalError):
@@ -79,7 +80,7 @@ class JournalWriteError(JournalError):
     """A write failed, or the journal vanished: the writer refuses every later event."""
 
 
-class TornJournalError(EventError):
+class TornJournalError(JournalError, EventError):
     """The journal's last line is incomplete: a write cut short by a crash."""
 
 
@@ -161,7 +162,6 @@ class JournalWriter:
         self._unsynced = 0
         self._batch_start: datetime | None = None
         self._prev: str | None = GENESIS
-        self.checkpoint_error: str | None = None
         if isinstance(target, list):
             self._list = target
             return
@@ -242,10 +242,9 @@ class JournalWriter:
         assert self._snapshot is not None
         try:
             snap = self._snapshot()
-        except EventError as exc:  # e.g. a policy without its text: checkpoints are an
+        except EventError:  # e.g. a policy without its text: checkpoints are an
             # optimisation, never a reason to refuse an event; recovery replays further back
             self.checkpoint_every = None
-            self.checkpoint_error = str(exc)
             return
         line = {"type": CHECKPOINT, "seq": snap["seq"], "snapshot": snap}
         try:

@@ -49,10 +49,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
+from ..decision_codes import APPROVED_FULL
+from ..decision_codes import EVAL_ERROR as EVAL_ERROR_CODE
 from ..engine.caps import Caps
 from ..engine.contracts import RISK_SCALE, AllocationDecision, to_units
 from ..engine.policy import Policy
-from ..engine.verdict import EVAL_ERROR_CODE
+from ..engine.runtime import MODE_FROM_OVERRIDE
 from .events import Record
 from .scrape import Live, MetricsServer, copy_state, core_reader, serve_metrics, state_reader
 from .state import Bucket, PortfolioState
@@ -66,7 +68,6 @@ OTHER = "other"
 NO_RULE = "none"  # the rule label of a decision no rule made (approved in full, refused input)
 DEFAULT_MAX_BUCKETS = 100
 _SCALE = float(RISK_SCALE)
-APPROVED_FULL = "approved_full"
 # Latency buckets are powers of two nanoseconds: a decision of ``ns`` falls in bucket
 # ``(ns - 1).bit_length()``, i.e. (2**(b-1), 2**b] ns, found without a search.
 _FIRST_BUCKET, _LAST_BUCKET = 9, 30  # 512 ns .. about 1.07 s, then +Inf
@@ -398,7 +399,7 @@ class ControlMetrics:
         yield GaugeMetricFamily(
             f"{PREFIX}_mode_overridden",
             "1 when an override (not the drawdown tiers) sets the mode.",
-            value=1.0 if mode.source == "override" else 0.0,
+            value=1.0 if mode.source == MODE_FROM_OVERRIDE else 0.0,
         )
         yield GaugeMetricFamily(f"{PREFIX}_equity", "Portfolio equity.", value=state.equity)
         yield GaugeMetricFamily(

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..decision_codes import APPROVED_CLIPPED
 from ..engine.contracts import RISK_SCALE
-from ..engine.decision import DecisionFacts
+from ..engine.verdict import DecisionFacts
 from .book import Trade
 from .events import Record
 from .state import Bucket
@@ -115,7 +116,7 @@ def outcome(record: Mapping[str, Any]) -> str:
     """A decision record's outcome: approved (in full), clipped or rejected."""
     if not record.get("approved"):
         return "rejected"
-    return "clipped" if record.get("decision_code") == "approved_clipped" else "approved"
+    return "clipped" if record.get("decision_code") == APPROVED_CLIPPED else "approved"
 
 
 def lifecycle_record(

@@ -60,15 +60,11 @@ class Recovery:
     seconds: float  # wall time of the recovery
 
 
-def _read_file(path: str) -> bytes:
-    return read_policy_bytes(path)  # bounded: a journal may name any path
-
-
 def recover_core(
     path: str | os.PathLike[str],
     durability: Durability | str = "event",
     checkpoint_every: int | None = CHECKPOINT_EVERY,
-    read: Callable[[str], bytes] = _read_file,
+    read: Callable[[str], bytes] = read_policy_bytes,
 ) -> tuple[ControlCore, JournalWriter, Recovery]:
     """The core ``path``'s events produce, a locked writer that continues it, and a report.
 

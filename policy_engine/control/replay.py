@@ -26,10 +26,6 @@ from .records import outcome
 JournalSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
 
-def _read_file(path: str) -> bytes:
-    return read_policy_bytes(path)  # bounded: a journal may name any path
-
-
 def _events(journal: JournalSource) -> Iterator[Mapping[str, Any]]:
     if isinstance(journal, str | os.PathLike):
         return read_events(journal)
@@ -46,7 +42,7 @@ def start(
     opened = first is not None and first.get("type") == "policy"
     if opened:
         assert first is not None
-        chosen = policy_from_event(first, _read_file) if policy is None else policy
+        chosen = policy_from_event(first, read_policy_bytes) if policy is None else policy
     else:
         if policy is None:
             raise EventError("the journal does not start with a policy event; pass policy=")
@@ -80,7 +76,7 @@ def replay(
             core.skip()  # counted, but the what-if policy stays in force
             continue
         # Without lifecycle records, fills, cancels and closes build none (the hot path).
-        out = apply(event, read=_read_file, records=lifecycle)
+        out = apply(event, read=read_policy_bytes, records=lifecycle)
         if lifecycle:
             yield from out.records
         elif kind == "intent":

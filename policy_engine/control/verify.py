@@ -31,6 +31,7 @@ from .events import EventError, Record, canonical
 from .journal import (
     CHECKPOINT,
     CHECKPOINT_HEAD,
+    JournalError,
     JournalLockedError,
     TornJournalError,
     loads,
@@ -38,7 +39,7 @@ from .journal import (
 )
 
 
-class JournalIntegrityError(EventError):
+class JournalIntegrityError(JournalError, EventError):
     """A journal line does not match its chain value, or a checkpoint its events."""
 
 

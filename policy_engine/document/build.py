@@ -11,18 +11,19 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 import yaml
 
 from .. import diagnostics as d
-from ..diagnostics import Diagnostic, PolicyError
+from ..decision_codes import rule_code
+from ..diagnostics import Diagnostic
 from ..lang import eventtime
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 from ..lang.lexical import parse_number
 from ..lang.valuetypes import Const
-from .budgets import size_problems
 from .model import (
     CohortSpec,
     ExprSource,
@@ -36,7 +37,7 @@ from .model import (
     WindowSpec,
     YamlPath,
 )
-from .schema import path_text, validate_schema
+from .schema import path_text
 from .yaml_source import Document
 
 API_VERSION = "policy-engine/v1"
@@ -58,75 +59,98 @@ def constant(value: Any) -> Const:
     return value  # type: ignore[no-any-return]
 
 
-def build_spec(doc: Document) -> PolicySpec:
-    """Validate ``doc`` against the budgets and the schema and build the policy model.
-    Raises PolicyError."""
-    oversized = size_problems(doc.data, doc)
-    if oversized:
-        raise PolicyError(oversized)
-    problems = validate_schema(doc)
-    if problems:
-        raise PolicyError(problems)
-    data: dict[str, Any] = doc.data
-    if data["api_version"] != API_VERSION:
-        message = (
-            f"unsupported api_version `{data['api_version']}` (this release reads `{API_VERSION}`)"
-        )
-        raise PolicyError([d.diagnostic(d.PT112, message, doc.span(("api_version",)))])
+def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec, list[Diagnostic]]:
+    """The policy model of ``doc`` and the problems found building it (constants, modes,
+    rules, inputs, windows, integrity): the stage after the schema and the API version.
 
-    def consts(section: str, value: Any, path: YamlPath) -> Any:
+    With ``bad`` (the paths of schema violations), the model of the parts that validated:
+    a rule with a violation is left out, and so is a `params`, `strategies`, `symbols` or
+    `cohorts` entry, or a whole section that is wrong as a whole (modes are all or nothing:
+    they inherit from each other); the file-wide settings keep their defaults and the
+    integrity block is not checked. Such a spec exists only so that the checker can check
+    the expressions of the rules that validated (``onepass``); it is never compiled.
+    """
+    data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
+    whole = {str(p[0]) for p in bad if len(p) == 1}
+    entries = {(str(p[0]), str(p[1])) for p in bad if len(p) > 1}
+    problems: list[Diagnostic] = []
+
+    def section(name: str) -> dict[str, Any]:
+        raw = data.get(name)
+        if name in whole or not isinstance(raw, dict):
+            return {}
+        return {k: v for k, v in raw.items() if (name, str(k)) not in entries}
+
+    def consts(value: Any, path: YamlPath) -> Any:
         try:
             return constant(value)
         except ValueError as exc:
             problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path)))
             return value
 
-    params = {k: consts("params", v, ("params", k)) for k, v in data.get("params", {}).items()}
-    strategies: dict[str, dict[str, Const]] = {}
-    for name, cfg in data.get("strategies", {}).items():
-        attrs = {k: consts("strategies", v, ("strategies", name, k)) for k, v in cfg.items()}
+    def configs(name: str) -> dict[str, dict[str, Const]]:
+        return {
+            key: {k: consts(v, (name, key, k)) for k, v in cfg.items()}
+            for key, cfg in section(name).items()
+            if isinstance(cfg, dict)
+        }
+
+    params = {k: consts(v, ("params", k)) for k, v in section("params").items()}
+    strategies = configs("strategies")
+    for attrs in strategies.values():
         attrs.setdefault("enabled", True)
-        strategies[name] = attrs
-    symbols = {
-        name: {k: consts("symbols", v, ("symbols", name, k)) for k, v in cfg.items()}
-        for name, cfg in data.get("symbols", {}).items()
-    }
+    symbols = configs("symbols")
     cohorts: dict[str, CohortSpec] = {}
-    for name, cfg in data.get("cohorts", {}).items():
-        if isinstance(cfg, list):
-            cohorts[name] = CohortSpec(name, tuple(cfg))
-        else:
-            attrs = {k: consts("cohorts", v, ("cohorts", name, k)) for k, v in cfg.items()}
-            members = attrs.pop("symbols")
-            assert isinstance(members, list)
-            cohorts[name] = CohortSpec(name, tuple(str(m) for m in members), attrs)
-    modes = _modes(doc, data.get("modes", {"normal": {}}), problems)
-    rules = tuple(_rule(doc, i, r, problems) for i, r in enumerate(data["rules"]))
+    for name, cfg in section("cohorts").items():
+        if isinstance(cfg, list):  # the short form: just the members
+            cohorts[name] = CohortSpec(name, tuple(str(m) for m in cfg))
+            continue
+        attrs = {k: consts(v, ("cohorts", name, k)) for k, v in cfg.items() if k != "symbols"}
+        cohorts[name] = CohortSpec(name, tuple(str(m) for m in cfg.get("symbols", [])), attrs)
+    modes_ok = "modes" not in whole and not any(p[0] == "modes" for p in entries)
+    raw_modes = section("modes") if "modes" in data and modes_ok else {"normal": {}}
+    if bad and "normal" not in raw_modes:
+        raw_modes = {"normal": {}}  # checking expressions needs the mildest mode
+    modes = _modes(doc, raw_modes, problems)
+    raw_rules = data.get("rules") if "rules" not in whole else None
+    bad_rules = {int(p[1]) for p in bad if len(p) > 1 and p[0] == "rules"}
+    rules = tuple(
+        _rule(doc, i, r, problems)
+        for i, r in enumerate(raw_rules if isinstance(raw_rules, list) else [])
+        if i not in bad_rules and isinstance(r, dict)
+    )
     envelope = {
         k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
-        for k in data.get("envelope", {})
+        for k in section("envelope")
     }
-    min_risk_abs = consts("min_risk_abs", data.get("min_risk_abs", 0.0), ("min_risk_abs",))
-    timezone = _timezone(doc, data.get("timezone", "UTC"), ("timezone",), problems)
-    raw_day = data.get("trading_day", {})
-    trading_day = TradingDaySpec(
-        _timezone(doc, raw_day.get("timezone", timezone), ("trading_day", "timezone"), problems),
-        raw_day.get("rollover", "00:00"),
-    )
-    inputs = _inputs(doc, data.get("inputs", {}), problems)
-    scopes = _scopes(data.get("scopes", {}), consts)
-    windows = _windows(doc, data.get("windows", {}), problems)
-    latches = _latches(doc, data.get("latches", {}))
-    problems += integrity_problems(doc, data, len(rules))
-    if problems:
-        raise PolicyError(problems)
-    return PolicySpec(
+    settings: dict[str, Any] = {
+        "version": 1,
+        "description": "",
+        "reservation_ttl_sec": None,
+        "min_risk_abs": 0.0,
+    }  # a partial spec's: it is checked, never compiled
+    if not bad:
+        timezone = _timezone(doc, data.get("timezone", "UTC"), ("timezone",), problems)
+        raw_day = data.get("trading_day", {})
+        day_zone = raw_day.get("timezone", timezone)
+        settings = {
+            "version": data["version"],
+            "description": data.get("description", ""),
+            "reservation_ttl_sec": data.get("reservation_ttl_sec"),
+            "min_risk_abs": float(consts(data.get("min_risk_abs", 0.0), ("min_risk_abs",))),
+            "timezone": timezone,
+            "trading_day": TradingDaySpec(
+                _timezone(doc, day_zone, ("trading_day", "timezone"), problems),
+                raw_day.get("rollover", "00:00"),
+            ),
+        }
+    inputs = {k: v for k, v in section("inputs").items() if isinstance(v, dict)}
+    scopes = {k: v for k, v in section("scopes").items() if isinstance(v, dict) and "key" in v}
+    spec = PolicySpec(
         path=doc.path,
         content_hash=doc.content_hash,
-        api_version=data["api_version"],
-        name=data["name"],
-        version=data["version"],
-        description=data.get("description", ""),
+        api_version=API_VERSION,
+        name=str(data.get("name")),
         params=params,
         strategies=strategies,
         symbols=symbols,
@@ -134,15 +158,24 @@ def build_spec(doc: Document) -> PolicySpec:
         modes=modes,
         rules=rules,
         envelope=envelope,
-        reservation_ttl_sec=data.get("reservation_ttl_sec"),
-        min_risk_abs=float(min_risk_abs),
-        timezone=timezone,
-        inputs=inputs,
-        trading_day=trading_day,
-        scopes=scopes,
-        windows=windows,
-        latches=latches,
+        inputs=_inputs(doc, inputs, problems),
+        scopes=_scopes(scopes, consts),
+        windows=_windows(doc, section("windows"), problems),
+        latches=_latches(doc, section("latches")),
+        **settings,
     )
+    if not bad:
+        problems += integrity_problems(doc, data, len(rules))
+    return spec, problems
+
+
+def api_version_problems(doc: Document) -> list[Diagnostic]:
+    """PT112 when the document is written for another API version than this release reads."""
+    version = doc.data["api_version"]
+    if version == API_VERSION:
+        return []
+    message = f"unsupported api_version `{version}` (this release reads `{API_VERSION}`)"
+    return [d.diagnostic(d.PT112, message, doc.span(("api_version",)))]
 
 
 def content_digest(data: dict[str, Any]) -> str:
@@ -151,6 +184,14 @@ def content_digest(data: dict[str, Any]) -> str:
     content = {k: v for k, v in data.items() if k != "integrity"}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def integrity_block(data: dict[str, Any]) -> str:
+    """The `integrity` block that seals ``data`` (`policy integrity` prints it, the editor
+    inserts it): its rule count and content digest, as YAML lines."""
+    rules = data.get("rules")
+    count = len(rules) if isinstance(rules, list) else 0
+    return f'integrity:\n  rules: {count}\n  digest: "{content_digest(data)}"\n'
 
 
 def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> list[Diagnostic]:
@@ -208,7 +249,7 @@ def _inputs(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> d
     return out
 
 
-def _scopes(raw: dict[str, Any], consts: Any) -> dict[str, ScopeSpec]:
+def _scopes(raw: dict[str, Any], consts: Callable[[Any, YamlPath], Any]) -> dict[str, ScopeSpec]:
     """The declared scopes: the intent field each is keyed by, constants per key value."""
     return {
         name: ScopeSpec(
@@ -216,8 +257,7 @@ def _scopes(raw: dict[str, Any], consts: Any) -> dict[str, ScopeSpec]:
             str(cfg["key"]).removeprefix("intent."),
             {
                 value: {
-                    k: consts("scopes", v, ("scopes", name, "values", value, k))
-                    for k, v in attrs.items()
+                    k: consts(v, ("scopes", name, "values", value, k)) for k, v in attrs.items()
                 }
                 for value, attrs in (cfg.get("values") or {}).items()
             },
@@ -355,7 +395,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         when=when,
         on_exceed=raw.get("on_exceed", "reject"),
         enforcement=raw.get("enforcement", "enforce"),
-        code=raw.get("code", "rejected_" + re.sub(r"[^a-z0-9]+", "_", rule_id.lower()).strip("_")),
+        code=raw["code"] if "code" in raw else rule_code(rule_id),
         message=text,
         description=raw.get("description"),
         enforce_from=enforce_from,
@@ -387,92 +427,3 @@ def _enforce_from(
         problems.append(d.diagnostic(d.PT308, message, where, "write it as 2026-03-01T00:00:00Z"))
         return None
     return when
-
-
-def partial_spec(doc: Document, bad: list[YamlPath]) -> tuple[PolicySpec, list[Diagnostic]]:
-    """The model of the parts of ``doc`` that validated, when other parts failed the schema.
-
-    ``bad`` are the paths of the schema violations: a rule with a violation is left out, and
-    so is a `params`, `strategies`, `symbols` or `cohorts` entry, or a whole section that is
-    wrong as a whole (modes are all or nothing: they inherit from each other). The spec
-    exists only so that the checker can check the expressions of the rules that validated;
-    it is never compiled. Returns it with any constant problems (PT308) found on the way.
-    """
-    data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
-    whole = {str(p[0]) for p in bad if len(p) == 1}
-    entries = {(str(p[0]), str(p[1])) for p in bad if len(p) > 1}
-    problems: list[Diagnostic] = []
-
-    def section(name: str) -> dict[str, Any]:
-        raw = data.get(name)
-        if name in whole or not isinstance(raw, dict):
-            return {}
-        return {k: v for k, v in raw.items() if (name, str(k)) not in entries}
-
-    def consts(value: Any, path: YamlPath) -> Any:
-        try:
-            return constant(value)
-        except ValueError as exc:
-            problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path)))
-            return value
-
-    def configs(name: str) -> dict[str, dict[str, Const]]:
-        return {
-            key: {k: consts(v, (name, key, k)) for k, v in cfg.items()}
-            for key, cfg in section(name).items()
-            if isinstance(cfg, dict)
-        }
-
-    strategies = {name: {"enabled": True, **cfg} for name, cfg in configs("strategies").items()}
-    cohorts = {}
-    for name, cfg in section("cohorts").items():
-        if isinstance(cfg, list):  # the short form: just the members
-            members, attrs = cfg, {}
-        else:
-            members = cfg.get("symbols", [])
-            attrs = {k: consts(v, ("cohorts", name, k)) for k, v in cfg.items() if k != "symbols"}
-        cohorts[name] = CohortSpec(name, tuple(str(m) for m in members), attrs)
-    modes_ok = "modes" not in whole and not any(p[0] == "modes" for p in entries)
-    raw_modes = section("modes") if modes_ok and "normal" in section("modes") else {"normal": {}}
-    rules_raw = data.get("rules") if "rules" not in whole else None
-    bad_rules = {int(p[1]) for p in bad if len(p) > 1 and p[0] == "rules"}
-    rules = tuple(
-        _rule(doc, i, r, problems)
-        for i, r in enumerate(rules_raw if isinstance(rules_raw, list) else [])
-        if i not in bad_rules and isinstance(r, dict)
-    )
-    envelope = {
-        k: ExprSource(_expr_text(doc, ("envelope", k)), ("envelope", k))
-        for k in section("envelope")
-    }
-    inputs = _inputs(
-        doc, {k: v for k, v in section("inputs").items() if isinstance(v, dict)}, problems
-    )
-    scopes = _scopes(
-        {k: v for k, v in section("scopes").items() if isinstance(v, dict) and "key" in v},
-        lambda _section, value, path: consts(value, path),
-    )
-    windows = _windows(doc, section("windows"), problems)
-    latches = _latches(doc, section("latches"))
-    spec = PolicySpec(
-        path=doc.path,
-        content_hash=doc.content_hash,
-        api_version=API_VERSION,
-        name=str(data.get("name")),
-        version=1,
-        description="",
-        params={k: consts(v, ("params", k)) for k, v in section("params").items()},
-        strategies=strategies,
-        symbols=configs("symbols"),
-        cohorts=cohorts,
-        modes=_modes(doc, raw_modes, problems),
-        rules=rules,
-        envelope=envelope,
-        reservation_ttl_sec=None,
-        min_risk_abs=0.0,
-        inputs=inputs,
-        scopes=scopes,
-        windows=windows,
-        latches=latches,
-    )
-    return spec, problems

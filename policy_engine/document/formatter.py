@@ -31,7 +31,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
-from ..diagnostics import PolicyError
+from ..diagnostics import PolicyEngineError, PolicyError
 from ..lang import syntax as s
 from ..lang.errors import ExprSyntaxError
 from ..lang.parser import parse_expression
@@ -41,7 +41,7 @@ RULE_EXPRESSIONS = ("require", "limit", "allow", "when")
 API_PREFIX = "policy-engine/"
 
 
-class FormatError(ValueError):
+class FormatError(PolicyEngineError, ValueError):
     """The text cannot be formatted (not YAML, not a policy, or the result would differ)."""
 
 

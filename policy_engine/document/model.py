@@ -10,9 +10,6 @@ from ..lang.valuetypes import Const
 
 YamlPath = tuple[str | int, ...]
 
-# The modes every policy had before modes of any number: still the usual ladder.
-BUILTIN_MODES = ("normal", "defensive", "risk_off")
-
 
 @dataclass(frozen=True, slots=True)
 class ExprSource:

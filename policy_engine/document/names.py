@@ -8,6 +8,7 @@ code generator (which read what does).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from pydantic import BaseModel
 
@@ -108,19 +109,47 @@ MODE_CONTEXT = frozenset({"portfolio", "params", "latch"})
 LATCH_CONTEXT = frozenset({"portfolio", "params"})  # a latch never reads another latch
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """What a dotted name reads.
+class Source(Enum):
+    """Where a name's value comes from: what each backend switches on.
 
-    ``source`` is one of: intent, intent_risk, intent_cohort, intent_time, portfolio,
-    strategy_name, strategy_cfg, strategy_live, symbol_name, symbol_cfg,
-    symbol_live, cohort_name, cohort_symbols, cohort_cfg, cohort_live,
-    scope_name, scope_cfg, scope_live (with ``scope``), window (with ``scope``: the namespace
-    it is counted per), mode, param. ``key`` is the attribute or config key; ``rest`` the
-    remaining path into a constant map.
+    Every backend handles every member in a ``match`` ending in ``assert_never`` (the code
+    generator, the interpreter, the heat caps, the linter's domains, the declarations a
+    lint counts as read), so ``mypy`` lists each place a new source must be handled; see
+    ARCHITECTURE.md ("Where to add things"). A plain ``Enum``, not a ``str``: comparing a
+    source with a string is a type error, not a silent ``False``.
     """
 
-    source: str
+    INTENT = "intent"  # an intent field or declared input: ``key``
+    INTENT_RISK = "intent_risk"  # the amount still requested after earlier clips
+    INTENT_COHORT = "intent_cohort"  # the intent's cohort
+    INTENT_TIME = "intent_time"  # the intent's timestamp, as a time
+    PORTFOLIO = "portfolio"  # a live portfolio value: ``key``
+    STRATEGY_NAME = "strategy_name"
+    STRATEGY_CFG = "strategy_cfg"  # the intent's strategy's configured ``key``
+    STRATEGY_LIVE = "strategy_live"  # its live counter ``key``
+    SYMBOL_NAME = "symbol_name"
+    SYMBOL_CFG = "symbol_cfg"
+    SYMBOL_LIVE = "symbol_live"
+    COHORT_NAME = "cohort_name"
+    COHORT_SYMBOLS = "cohort_symbols"
+    COHORT_CFG = "cohort_cfg"
+    COHORT_LIVE = "cohort_live"
+    SCOPE_NAME = "scope_name"  # a declared scope's key value (with ``scope``)
+    SCOPE_CFG = "scope_cfg"
+    SCOPE_LIVE = "scope_live"
+    WINDOW = "window"  # a rolling window's count (``scope``: the namespace it is counted per)
+    MODE = "mode"  # a field of the mode in force
+    PARAM = "param"  # a constant (``rest``: the path into a map)
+    LATCH = "latch"  # whether a latch is set
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """What a dotted name reads: its :class:`Source`, ``key`` the attribute or config key,
+    ``rest`` the remaining path into a constant map, ``scope`` the declared scope (or a
+    window's namespace)."""
+
+    source: Source
     key: str
     type: Type
     rest: tuple[str, ...] = ()
@@ -254,10 +283,9 @@ class Scope:
         if len(path) > 2 and not (root == "params" and kind.kind == "map"):
             return Unresolved(2, (), f"`{root}.{key}` is {_a(kind)} and has no fields")
         if key in self.windows.get(root, ()):
-            return Ref("window", key, kind, (), root)
+            return Ref(Source.WINDOW, key, kind, (), root)
         if root in self.scopes:
-            part = "name" if key == "name" else "live" if key in LIVE_FIELDS else "cfg"
-            return Ref(f"scope_{part}", key, kind, (), root)
+            return Ref(_member(root, key), key, kind, (), root)
         source = _source(root, key)
         if root == "params":
             rest = path[2:]
@@ -276,17 +304,41 @@ def _a(kind: Type) -> str:
     return ("an " if text[0] in "aeiou" else "a ") + text
 
 
-def _source(root: str, key: str) -> str:
+_INTENT_DERIVED_SOURCE = {
+    "risk": Source.INTENT_RISK,
+    "cohort": Source.INTENT_COHORT,
+    "time": Source.INTENT_TIME,
+}
+# A bucket namespace's (name, configured, live) sources; a declared scope is one too.
+_BUCKETS = {
+    "strategy": (Source.STRATEGY_NAME, Source.STRATEGY_CFG, Source.STRATEGY_LIVE),
+    "symbol": (Source.SYMBOL_NAME, Source.SYMBOL_CFG, Source.SYMBOL_LIVE),
+    "cohort": (Source.COHORT_NAME, Source.COHORT_CFG, Source.COHORT_LIVE),
+}
+_SCOPE_BUCKET = (Source.SCOPE_NAME, Source.SCOPE_CFG, Source.SCOPE_LIVE)
+_PLAIN = {"portfolio": Source.PORTFOLIO, "mode": Source.MODE, "params": Source.PARAM}
+
+
+def _member(root: str, key: str) -> Source:
+    """The source of ``key`` in a bucket namespace (a declared scope's when not built in)."""
+    name, cfg, live = _BUCKETS.get(root, _SCOPE_BUCKET)
+    if key == "name":
+        return name
+    return live if key in LIVE_FIELDS else cfg
+
+
+def live_source(namespace: str) -> Source:
+    """The source of a live counter of ``namespace`` (a bucket's or a declared scope's)."""
+    return _BUCKETS.get(namespace, _SCOPE_BUCKET)[2]
+
+
+def _source(root: str, key: str) -> Source:
     if root == "intent":
-        return {"risk": "intent_risk", "cohort": "intent_cohort", "time": "intent_time"}.get(
-            key, "intent"
-        )
-    if root in ("strategy", "symbol", "cohort"):
-        if key == "name":
-            return f"{root}_name"
-        if root == "cohort" and key == "symbols":
-            return "cohort_symbols"
-        return f"{root}_live" if key in LIVE_FIELDS else f"{root}_cfg"
-    if root == "params":
-        return "param"
-    return root
+        return _INTENT_DERIVED_SOURCE.get(key, Source.INTENT)
+    if root == "cohort" and key == "symbols":
+        return Source.COHORT_SYMBOLS
+    if root in _BUCKETS:
+        return _member(root, key)
+    if root == "latch":
+        return Source.LATCH
+    return _PLAIN[root]

@@ -18,7 +18,7 @@ from ..diagnostics import Diagnostic
 from ..lang import syntax as s
 from ..lang.errors import ExprSyntaxError
 from ..lang.parser import parse_expression
-from .build import partial_spec
+from .build import build_spec
 from .checker import check
 from .model import ExprSource, RuleSpec, YamlPath
 from .names import INTENT_DERIVED, INTENT_FIELDS, LIVE_FIELDS, MODE_FIELDS
@@ -43,7 +43,7 @@ def expression_problems_despite_schema(doc: Document) -> list[Diagnostic]:
     bad = schema_error_paths(doc)
     if not bad:
         return []
-    spec, problems = partial_spec(doc, bad)
+    spec, problems = build_spec(doc, bad)
     broken = _broken_definitions(bad)
     rules = tuple(r for r in spec.rules if not any(_reads(src, broken) for src in _sources(r)))
     modes_ok = ("mode",) not in broken and not any(

@@ -16,12 +16,14 @@ Pure: nothing here reads a clock or a file.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 
+from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.errors import EvalError
 from .interpreter import Env, evaluate
 from .policy import Policy
+from .runtime import MODE_FROM_OVERRIDE
 
 SCOPES = ("portfolio", "strategy", "symbol", "cohort")
 
@@ -60,17 +62,53 @@ def _reads(policy: Policy, expr: s.Expr, scope: str) -> tuple[bool, bool]:
         if not isinstance(node, s.Name):
             continue
         ref = policy.checked.scope.resolve(node.path)
-        source = getattr(ref, "source", None)
-        if source is None or source.startswith("intent"):
+        if not isinstance(ref, Ref):
             return False, live
-        if source == "portfolio":
-            live = live or ref.key not in _STEADY_PORTFOLIO  # type: ignore[union-attr]
-        elif source not in ("mode", "param"):
-            ns, _, part = source.partition("_")
-            if ns != scope:
-                return False, live
-            live = live or part == "live"
+        reads = bucket_read(ref)
+        if reads is None:
+            return False, live
+        namespace, reads_live = reads
+        if namespace is not None and namespace != scope:
+            return False, live
+        live = live or reads_live
     return True, live
+
+
+def bucket_read(ref: Ref) -> tuple[str | None, bool] | None:
+    """What ``ref`` reads for a heat cap: (the bucket namespace it is tied to, or None for
+    none; whether it is live), or None when no cap of one bucket can read it (the intent's
+    fields, a scope's, a window, a latch)."""
+    match ref.source:  # every Source, or mypy says which one is missing
+        case Source.PORTFOLIO:
+            return None, ref.key not in _STEADY_PORTFOLIO
+        case Source.MODE | Source.PARAM:
+            return None, False
+        case Source.STRATEGY_NAME | Source.STRATEGY_CFG:
+            return "strategy", False
+        case Source.STRATEGY_LIVE:
+            return "strategy", True
+        case Source.SYMBOL_NAME | Source.SYMBOL_CFG:
+            return "symbol", False
+        case Source.SYMBOL_LIVE:
+            return "symbol", True
+        case Source.COHORT_NAME | Source.COHORT_SYMBOLS | Source.COHORT_CFG:
+            return "cohort", False
+        case Source.COHORT_LIVE:
+            return "cohort", True
+        case (
+            Source.INTENT
+            | Source.INTENT_RISK
+            | Source.INTENT_COHORT
+            | Source.INTENT_TIME
+            | Source.SCOPE_NAME
+            | Source.SCOPE_CFG
+            | Source.SCOPE_LIVE
+            | Source.WINDOW
+            | Source.LATCH
+        ):
+            return None
+        case unknown:
+            assert_never(unknown)
 
 
 def heat_caps(policy: Policy) -> tuple[HeatCap, ...]:
@@ -127,7 +165,7 @@ class Caps:
             policy.data.modes[mode.level],
             0.0,
         )
-        env.overridden = mode.source == "override"
+        env.overridden = mode.source == MODE_FROM_OVERRIDE
         out: list[tuple[str, float]] = []
         for cap in self.caps:
             if cap.scope != scope:
@@ -150,4 +188,4 @@ class Caps:
         return result
 
 
-__all__ = ["SCOPES", "Caps", "HeatCap", "heat_caps"]
+__all__ = ["SCOPES", "Caps", "HeatCap", "bucket_read", "heat_caps"]

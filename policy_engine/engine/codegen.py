@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from ..document.checker import CheckedPolicy
-from ..document.names import Ref
+from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
 from .outcome import Outcome
-from .runtime import ZERO_BUCKET, RuntimeData, quantize_down
+from .runtime import MODE_FROM_OVERRIDE, MODE_FROM_TIERS, ZERO_BUCKET, RuntimeData, quantize_down
 
 Chain = Callable[[Any, Any], Outcome]
 EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
@@ -98,53 +98,58 @@ class Emitter:
     def name(self, node: s.Name) -> str:
         ref = self.checked.scope.resolve(node.path)
         assert isinstance(ref, Ref)
-        src, key = ref.source, ref.key
+        key = ref.key
         assert key.isidentifier()
-        if src == "intent":
-            return f"intent.{key}"
-        if src == "intent_risk":
-            return "amount"
-        if src == "intent_time":
-            return "intent.timestamp"
-        if src in ("intent_cohort", "cohort_name"):
-            return self.use("cohort_name")
-        if src == "portfolio":
-            return f"P_{key}" if key in self.hoisted else f"snap.{key}"
-        if src == "mode":
-            if key == "source":
-                return "('override' if ov else 'drawdown')"
-            return f"M_{key}" if key in self.hoisted_mode else f"M[{key!r}]"
-        if src == "param":
-            value = self.data.params[key]
-            for part in ref.rest:
-                value = value[part]
-            return self.const(value)
-        if src == "strategy_name":
-            return "intent.strategy"
-        if src == "symbol_name":
-            return "intent.symbol"
-        if src == "cohort_symbols":
-            return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
-        if src == "latch":
-            return f"snap.latches.get({key!r}, False)"
-        if src == "window":
-            return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
-        if src == "scope_name":
-            return f"_nn({self.use_scope(ref.scope, 'K')})"
-        if src == "scope_cfg":
-            return f"{self.use_scope(ref.scope, 'C')}[{key!r}]"
-        if src == "scope_live":
-            return f"{self.use_scope(ref.scope, 'L')}.{key}"
-        local = {
-            "strategy_cfg": "SC",
-            "strategy_live": "SL",
-            "symbol_cfg": "YC",
-            "symbol_live": "YL",
-            "cohort_cfg": "CC",
-            "cohort_live": "CL",
-        }[src]
-        self.use(local)
-        return f"{local}.{key}" if src.endswith("_live") else f"{local}[{key!r}]"
+        match ref.source:  # every Source, or mypy says which one is missing
+            case Source.INTENT:
+                return f"intent.{key}"
+            case Source.INTENT_RISK:
+                return "amount"
+            case Source.INTENT_TIME:
+                return "intent.timestamp"
+            case Source.INTENT_COHORT | Source.COHORT_NAME:
+                return self.use("cohort_name")
+            case Source.PORTFOLIO:
+                return f"P_{key}" if key in self.hoisted else f"snap.{key}"
+            case Source.MODE:
+                if key == "source":
+                    return f"({MODE_FROM_OVERRIDE!r} if ov else {MODE_FROM_TIERS!r})"
+                return f"M_{key}" if key in self.hoisted_mode else f"M[{key!r}]"
+            case Source.PARAM:
+                value = self.data.params[key]
+                for part in ref.rest:
+                    value = value[part]
+                return self.const(value)
+            case Source.STRATEGY_NAME:
+                return "intent.strategy"
+            case Source.SYMBOL_NAME:
+                return "intent.symbol"
+            case Source.COHORT_SYMBOLS:
+                return f"(_CSYM.get({self.use('cohort_name')}) or (intent.symbol,))"
+            case Source.LATCH:
+                return f"snap.latches.get({key!r}, False)"
+            case Source.WINDOW:
+                return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
+            case Source.SCOPE_NAME:
+                return f"_nn({self.use_scope(ref.scope, 'K')})"
+            case Source.SCOPE_CFG:
+                return f"{self.use_scope(ref.scope, 'C')}[{key!r}]"
+            case Source.SCOPE_LIVE:
+                return f"{self.use_scope(ref.scope, 'L')}.{key}"
+            case Source.STRATEGY_CFG:
+                return f"{self.use('SC')}[{key!r}]"
+            case Source.SYMBOL_CFG:
+                return f"{self.use('YC')}[{key!r}]"
+            case Source.COHORT_CFG:
+                return f"{self.use('CC')}[{key!r}]"
+            case Source.STRATEGY_LIVE:
+                return f"{self.use('SL')}.{key}"
+            case Source.SYMBOL_LIVE:
+                return f"{self.use('YL')}.{key}"
+            case Source.COHORT_LIVE:
+                return f"{self.use('CL')}.{key}"
+            case unknown:
+                assert_never(unknown)
 
     def expr(self, node: s.Expr) -> str:
         match node:
@@ -344,20 +349,20 @@ def _repeated_reads(checked: CheckedPolicy) -> tuple[set[str], set[str]]:
         roots.append(rule.expr)
         if rule.when is not None:
             roots.append(rule.when)
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[Source, str], int] = {}
     for root in roots:
         for node in s.walk(root):
             if isinstance(node, s.Name):
                 ref = checked.scope.resolve(node.path)
                 if (
                     isinstance(ref, Ref)
-                    and ref.source in ("portfolio", "mode")
+                    and ref.source in (Source.PORTFOLIO, Source.MODE)
                     and ref.key != "source"
                 ):
                     k = (ref.source, ref.key)
                     counts[k] = counts.get(k, 0) + 1
-    portfolio = {k for (src, k), n in counts.items() if n > 1 and src == "portfolio"}
-    mode = {k for (src, k), n in counts.items() if n > 1 and src == "mode"}
+    portfolio = {k for (src, k), n in counts.items() if n > 1 and src is Source.PORTFOLIO}
+    mode = {k for (src, k), n in counts.items() if n > 1 and src is Source.MODE}
     return portfolio, mode
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..document.model import RuleSpec
 from ..document.names import LIVE_FIELDS, Ref
 from ..lang import syntax as s
-from ..lang.errors import EvalError
+from ..lang.errors import EvalError, EvalErrorKind
 from ..lang.lexical import fmt
 from .contracts import RuleWarning
 from .interpreter import Env, Trace, evaluate
@@ -168,7 +168,7 @@ class Explainer:
         if outcome[STATUS] == ERROR:
             err = outcome[ERROR_AT]
             assert err is not None
-            return _new(Explained, ({"error": err.kind, "detail": err.detail}, None, err))
+            return _new(Explained, ({"error": err.code, "detail": err.detail}, None, err))
         rule = verdict.rule
         if rule is None:
             return _new(Explained, ({}, None, None))
@@ -208,7 +208,7 @@ class Explainer:
                 if self.reads_time:
                     times_as_text(trace)
                 return _new(
-                    Explained, ({**trace, "error": exc.kind, "detail": exc.detail}, None, exc)
+                    Explained, ({**trace, "error": exc.code, "detail": exc.detail}, None, exc)
                 )
         nan = None
         for key, x in trace.items():
@@ -220,7 +220,8 @@ class Explainer:
         # A NaN is the failure of a rejecting rule, and of a shadow rule it warned about.
         if nan is not None and (outcome[STATUS] != APPROVED or index in (outcome[WARNINGS] or ())):
             return _new(
-                Explained, (trace, None, EvalError("not_finite", f"`{nan}` is NaN", spec.id))
+                Explained,
+                (trace, None, EvalError(EvalErrorKind.NOT_FINITE, f"`{nan}` is NaN", spec.id)),
             )
         headroom: float | None = None
         if spec.kind == "limit":
@@ -379,7 +380,7 @@ class Explainer:
                         row["verdict"] = "pass" if value else "fail"
             except EvalError as exc:
                 row["verdict"] = "error"
-                trace["error"] = f"{exc.kind}: {exc.detail}"
+                trace["error"] = f"{exc.code}: {exc.detail}"
             if spec.shadow_at(verdict.intent.timestamp):
                 row["shadow"] = True
             if spec.enforce_from is not None:

@@ -16,15 +16,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from ..document.checker import CheckedPolicy
-from ..document.names import Ref, Scope
+from ..document.names import Ref, Scope, Source, live_source
 from ..lang import syntax as s
 from ..lang.errors import EvalError
+from ..lang.errors import EvalErrorKind as E
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
-from .runtime import ZERO_BUCKET, ModeState, RuntimeData, quantize_down, within
+from .runtime import (
+    MODE_FROM_OVERRIDE,
+    MODE_FROM_TIERS,
+    ZERO_BUCKET,
+    ModeState,
+    RuntimeData,
+    quantize_down,
+    within,
+)
 
 Trace = dict[str, Any]
 _ABSENT: Any = object()
@@ -75,9 +84,11 @@ class Env:
 def _config(table: Mapping[str, Mapping[str, Any]], name: str, key: str, what: str) -> Any:
     cfg = table.get(name)
     if cfg is None:
-        raise EvalError(f"unknown_{what}", f"{what} `{name}` is not declared in the policy")
+        raise EvalError(
+            E.UNDECLARED, f"{what} `{name}` is not declared in the policy", namespace=what
+        )
     if key not in cfg:
-        raise EvalError("missing_key", f"{what} `{name}` has no `{key}`")
+        raise EvalError(E.MISSING_KEY, f"{what} `{name}` has no `{key}`")
     return cfg[key]
 
 
@@ -86,64 +97,74 @@ def _live(table: Mapping[str, Any], name: str, key: str) -> Any:
 
 
 def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
-    intent, data, snap = env.intent, env.data, env.snap
-    src, key = ref.source, ref.key
-    value: Any
-    if src == "intent":
-        value = getattr(intent, key, _ABSENT)
-        if value is _ABSENT:  # an input read from an intent not validated by this policy
-            raise EvalError(
-                "missing_input",
-                f"the intent has no `{key}` (validate it with the policy's intent model)",
-            )
-    elif src == "intent_risk":
-        value = env.amount
-    elif src == "intent_time":
-        value = intent.timestamp
-    elif src == "intent_cohort":
-        value = data.cohort_name(intent.symbol, intent.correlation_bucket)
-    elif src == "portfolio":
-        value = getattr(snap, key)
-    elif src == "mode":
-        if env.mode is None:
-            raise EvalError("internal", "the mode is not known yet")
-        value = (
-            env.mode.values[key]
-            if key != "source"
-            else ("override" if env.overridden else "drawdown")
+    intent, data, snap, key = env.intent, env.data, env.snap, ref.key
+    match ref.source:  # every Source, or mypy says which one is missing
+        case Source.INTENT:
+            value = getattr(intent, key, _ABSENT)
+            if value is _ABSENT:  # an input read from an intent not validated by this policy
+                raise EvalError(
+                    E.MISSING_INPUT,
+                    f"the intent has no `{key}` (validate it with the policy's intent model)",
+                )
+            return value
+        case Source.INTENT_RISK:
+            return env.amount
+        case Source.INTENT_TIME:
+            return intent.timestamp
+        case Source.INTENT_COHORT | Source.COHORT_NAME:
+            return data.cohort_name(intent.symbol, intent.correlation_bucket)
+        case Source.PORTFOLIO:
+            return getattr(snap, key)
+        case Source.MODE:
+            if env.mode is None:
+                raise EvalError(E.INTERNAL, "the mode is not known yet")
+            if key == "source":
+                return MODE_FROM_OVERRIDE if env.overridden else MODE_FROM_TIERS
+            return env.mode.values[key]
+        case Source.PARAM:
+            value = data.params[key]
+            for part in ref.rest:
+                value = value[part]
+            return value
+        case Source.LATCH:
+            return getattr(snap, "latches", {}).get(key, False)
+        case Source.WINDOW:
+            return _window_value(env, ref, dotted)
+        case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
+            return _scope_value(env, ref, dotted)
+        case Source.STRATEGY_NAME:
+            return intent.strategy
+        case Source.STRATEGY_CFG:
+            return _config(data.strategies, _strategy(env), key, "strategy")
+        case Source.STRATEGY_LIVE:
+            return _live(snap.strategies, _strategy(env), key)
+        case Source.SYMBOL_NAME:
+            return intent.symbol
+        case Source.SYMBOL_CFG:
+            return _config(data.symbols, intent.symbol, key, "symbol")
+        case Source.SYMBOL_LIVE:
+            return _live(snap.symbols, intent.symbol, key)
+        case Source.COHORT_SYMBOLS:
+            cohort = data.cohort_name(intent.symbol, intent.correlation_bucket)
+            return data.cohort_symbols.get(cohort, [intent.symbol])
+        case Source.COHORT_CFG:
+            cohort = data.cohort_name(intent.symbol, intent.correlation_bucket)
+            return _config(data.cohorts, cohort, key, "cohort")
+        case Source.COHORT_LIVE:
+            cohort = data.cohort_name(intent.symbol, intent.correlation_bucket)
+            return _live(snap.cohorts, cohort, key)
+        case unknown:
+            assert_never(unknown)
+
+
+def _strategy(env: Env) -> str:
+    """The intent's strategy, which must be declared (even to read its live counters)."""
+    name: str = env.intent.strategy
+    if name not in env.data.strategies:
+        raise EvalError(
+            E.UNDECLARED, f"strategy `{name}` is not declared in the policy", namespace="strategy"
         )
-    elif src == "param":
-        value = data.params[key]
-        for part in ref.rest:
-            value = value[part]
-    elif src == "latch":
-        value = getattr(snap, "latches", {}).get(key, False)
-    elif src == "window":
-        value = _window_value(env, ref, dotted)
-    elif ref.scope:
-        value = _scope_value(env, ref, dotted)
-    else:
-        ns, _, part = src.partition("_")
-        name = intent.strategy if ns == "strategy" else intent.symbol
-        if ns == "cohort":
-            name = data.cohort_name(intent.symbol, intent.correlation_bucket)
-        if ns == "strategy" and part != "name" and name not in data.strategies:
-            raise EvalError("unknown_strategy", f"strategy `{name}` is not declared in the policy")
-        if part == "name":
-            value = name
-        elif part == "symbols":
-            value = data.cohort_symbols.get(name, [intent.symbol])
-        elif part == "live":
-            table = {"strategy": snap.strategies, "symbol": snap.symbols, "cohort": snap.cohorts}[
-                ns
-            ]
-            value = _live(table, name, key)
-        else:
-            table2 = {"strategy": data.strategies, "symbol": data.symbols, "cohort": data.cohorts}[
-                ns
-            ]
-            value = _config(table2, name, key, ns)
-    return value
+    return name
 
 
 def _window_value(env: Env, ref: Ref, dotted: str) -> Any:
@@ -152,10 +173,11 @@ def _window_value(env: Env, ref: Ref, dotted: str) -> Any:
     if namespace == "portfolio":
         bucket = env.snap
     elif namespace in env.scope.scopes:
-        bucket = _scope_value(env, Ref("scope_live", "windows", ref.type, (), namespace), dotted)
+        live = Ref(Source.SCOPE_LIVE, "windows", ref.type, (), namespace)
+        bucket = _scope_value(env, live, dotted)
         return bucket.get(ref.key, 0)
     else:
-        bucket = read_ref(env, Ref(f"{namespace}_live", "windows", ref.type), dotted)
+        bucket = read_ref(env, Ref(live_source(namespace), "windows", ref.type), dotted)
         return bucket.get(ref.key, 0)
     return bucket.windows.get(ref.key, 0)
 
@@ -165,10 +187,10 @@ def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
     scope, field = ref.scope, env.data.scope_fields[ref.scope]
     selected = getattr(env.intent, field, None)
     if selected is None:
-        raise EvalError("no_scope", f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
-    if ref.source == "scope_name":
+        raise EvalError(E.NO_SCOPE, f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
+    if ref.source is Source.SCOPE_NAME:
         return selected
-    if ref.source == "scope_live":
+    if ref.source is Source.SCOPE_LIVE:
         return _live(getattr(env.snap, "scopes", {}).get(scope, {}), selected, ref.key)
     return _config(env.data.scopes[scope], selected, ref.key, scope)
 
@@ -176,7 +198,7 @@ def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
 def _not_nan(value: float, node: s.Expr) -> float:
     # +inf is a legitimate "no limit" and -inf a closed one; only NaN has no meaning.
     if isinstance(value, float) and math.isnan(value):
-        raise EvalError("not_finite", f"`{s.unparse(node)}` is NaN")
+        raise EvalError(E.NOT_FINITE, f"`{s.unparse(node)}` is NaN")
     return value
 
 
@@ -200,7 +222,7 @@ def evaluate(
                 value = container[int(k) if isinstance(container, list) else k]
             except (KeyError, IndexError, TypeError, ValueError):
                 raise EvalError(
-                    "missing_key", f"`{s.unparse(target)}` has no entry `{k}`"
+                    E.MISSING_KEY, f"`{s.unparse(target)}` has no entry `{k}`"
                 ) from None
         case s.Call(func=func, args=args):
             vals = [evaluate(a, env, trace, seen) for a in args]
@@ -221,7 +243,7 @@ def evaluate(
             else:
                 if b == 0:
                     raise EvalError(
-                        "division_by_zero", f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`"
+                        E.DIVISION_BY_ZERO, f"`{s.unparse(right)}` is zero in `{s.unparse(node)}`"
                     )
                 value = a / b
         case s.Compare(first=first, ops=ops, rest=rest):
@@ -264,7 +286,7 @@ def _compare(op: str, a: Any, b: Any, node: s.Expr) -> bool:
         return a not in b
     for v in (a, b):
         if v is None:
-            raise EvalError("null_value", f"a null value in `{s.unparse(node)}`")
+            raise EvalError(E.NULL_VALUE, f"a null value in `{s.unparse(node)}`")
     if op == "<":
         return bool(a < b)
     if op == "<=":
@@ -298,7 +320,9 @@ def select_mode(
         severity = data.severity.get(override)
         if severity is None:
             raise EvalError(
-                "unknown_mode", f"the override `{override}` is not a mode the policy declares"
+                E.UNDECLARED,
+                f"the override `{override}` is not a mode the policy declares",
+                namespace="mode",
             )
         if severity > chosen.index:
             return data.modes[severity], True
@@ -416,6 +440,6 @@ def latch_holds(checked: CheckedPolicy, data: RuntimeData, name: str, snap: Any)
 
 
 def _internal(exc: Exception, at: str) -> EvalError:
-    err = EvalError("internal", f"{type(exc).__name__}: {exc}")
+    err = EvalError(E.INTERNAL, f"{type(exc).__name__}: {exc}")
     err.at = at
     return err

@@ -36,7 +36,7 @@ from .explain import Explainer
 from .intents import intent_model
 from .interpreter import latch_holds, run_chain
 from .outcome import Outcome
-from .runtime import ModeState, RuntimeData
+from .runtime import MODE_FROM_TIERS, ModeState, RuntimeData, mode_source_reason
 from .verdict import Verdict
 
 
@@ -55,7 +55,7 @@ class ModeInfo(NamedTuple):
     """The mode in force: its name, where it comes from and why."""
 
     name: str
-    source: str  # "drawdown" (the policy's tiers) or "override"
+    source: str  # MODE_FROM_TIERS or MODE_FROM_OVERRIDE (runtime.py)
     reason: str
     level: int  # the mode's position, mildest 0
 
@@ -102,12 +102,12 @@ class Policy:
         self.chain: Chain
         self.chain, self.chain_source = compile_chain(checked, self.data)
         self._envelope_fn: EnvelopeFn
-        self._envelope_fn, self.envelope_source = compile_envelope(checked, self.data)
+        self._envelope_fn, _source = compile_envelope(checked, self.data)
         self.latch_names: tuple[str, ...] = tuple(spec.latches)
         # The generated latch conditions (None where one raises: the interpreter then names
         # the cause); public, like `chain`, for tests that prove the fast path runs.
         self.latch_fn: LatchFn
-        self.latch_fn, self.latches_source = compile_latches(checked, self.data)
+        self.latch_fn, _source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
         self.explainer = Explainer(self)
 
@@ -192,11 +192,10 @@ class Policy:
             mode: ModeState = self.data.modes[m]
         except Exception as exc:
             worst = self.data.modes[-1]
-            return ModeInfo(worst.name, "drawdown", f"mode evaluation failed: {exc}", worst.index)
-        if overridden:
-            reason = getattr(snapshot, "mode_override_reason", None) or "override"
-            return ModeInfo(mode.name, "override", reason, mode.index)
-        return ModeInfo(mode.name, "drawdown", mode.reason, mode.index)
+            reason = f"mode evaluation failed: {exc}"
+            return ModeInfo(worst.name, MODE_FROM_TIERS, reason, worst.index)
+        source, reason = mode_source_reason(mode, overridden, snapshot)
+        return ModeInfo(mode.name, source, reason, mode.index)
 
     def envelope(self, snapshot: Any, *, fast: bool = True) -> PortfolioConstraintEnvelope:
         """The constraint envelope for ``snapshot``; fails closed to "no new risk".

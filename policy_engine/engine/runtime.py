@@ -18,11 +18,19 @@ from .contracts import RISK_SCALE, BucketState
 
 ZERO_BUCKET = BucketState()
 
+# Where the mode in force comes from (`mode.source` in expressions, `mode_source` in a
+# decision): the policy's tiers (named after the drawdown they usually read) or an override.
+MODE_FROM_TIERS = "drawdown"
+MODE_FROM_OVERRIDE = "override"
+
 __all__ = [
+    "MODE_FROM_OVERRIDE",
+    "MODE_FROM_TIERS",
     "ZERO_BUCKET",
     "EvalError",
     "ModeState",
     "RuntimeData",
+    "mode_source_reason",
     "quantize_down",
     "within",
 ]
@@ -34,6 +42,14 @@ class ModeState:
     name: str
     values: dict[str, Any]  # name, risk_multiplier, flatten_only, custom keys (no `source`)
     reason: str
+
+
+def mode_source_reason(mode: ModeState, overridden: bool, snapshot: Any) -> tuple[str, str]:
+    """Where ``mode`` comes from and why: the one place a decision's and the envelope's
+    ``mode_source``/``mode_reason`` are worked out (an override says its own reason)."""
+    if overridden:
+        return MODE_FROM_OVERRIDE, getattr(snapshot, "mode_override_reason", None) or "override"
+    return MODE_FROM_TIERS, mode.reason
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..document.checker import CheckedPolicy
-from ..document.names import Ref
+from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS, number
 from .codegen import Emitter, namespace
@@ -52,7 +52,7 @@ class _TraceEmitter(Emitter):
 
     def name(self, node: s.Name) -> str:
         ref = self.checked.scope.resolve(node.path)
-        if isinstance(ref, Ref) and ref.source == "cohort_symbols":
+        if isinstance(ref, Ref) and ref.source is Source.COHORT_SYMBOLS:
             return f"_CSYML.get({self.use('cohort_name')}, [intent.symbol])"
         return super().name(node)
 
@@ -99,7 +99,7 @@ class _TraceEmitter(Emitter):
                 self.line(f"{v} = [{', '.join(parts)}]", ind)
             case s.Name():
                 ref = self.checked.scope.resolve(node.path)
-                if isinstance(ref, Ref) and ref.source == "param" and not ref.rest:
+                if isinstance(ref, Ref) and ref.source is Source.PARAM and not ref.rest:
                     value = self.data.params[ref.key]
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         v = self.const(value)

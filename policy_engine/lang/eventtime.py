@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from ..diagnostics import PolicyEngineError
+
 # The instants an event may carry: a TTL added to any of them stays a valid datetime.
 MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
@@ -30,7 +32,7 @@ _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 MINUTES_PER_DAY = 24 * 60
 
 
-class TimeError(ValueError):
+class TimeError(PolicyEngineError, ValueError):
     """A zone or a time of day that does not exist."""
 
 

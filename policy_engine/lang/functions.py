@@ -30,6 +30,7 @@ from . import syntax as s
 from . import valuetypes as t
 from .abstract import BOTH, NONNEG, TOP, Abstract, Interval
 from .errors import EvalError
+from .errors import EvalErrorKind as E
 from .valuetypes import Type
 
 Problem = tuple[int, str]  # (argument index, message)
@@ -74,9 +75,9 @@ class Function:
 def number(value: Any, node: s.Expr) -> float:
     """``value`` as a number operand, or an EvalError naming ``node``."""
     if value is None:
-        raise EvalError("null_value", f"`{s.unparse(node)}` is null")
+        raise EvalError(E.NULL_VALUE, f"`{s.unparse(node)}` is null")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EvalError("type_error", f"`{s.unparse(node)}` is not a number")
+        raise EvalError(E.TYPE_ERROR, f"`{s.unparse(node)}` is not a number")
     return value
 
 
@@ -117,7 +118,7 @@ def _numbers_guard(values: list[Any], node: s.Call) -> None:
     for v, a in zip(items, arg_nodes, strict=False):
         number(v, a)
     if not items:
-        raise EvalError("type_error", f"`{s.unparse(node)}` of an empty list")
+        raise EvalError(E.TYPE_ERROR, f"`{s.unparse(node)}` of an empty list")
 
 
 def _no_guard(values: list[Any], node: s.Call) -> None:
@@ -224,14 +225,14 @@ def _time_guard(values: list[Any], node: s.Call) -> None:
     """The first argument is an aware timestamp, the others times of day."""
     first = values[0] if values else None
     if first is None:
-        raise EvalError("null_value", f"`{s.unparse(node.args[0])}` is null")
+        raise EvalError(E.NULL_VALUE, f"`{s.unparse(node.args[0])}` is null")
     if not isinstance(first, datetime) or first.utcoffset() is None:
-        raise EvalError("type_error", f"`{s.unparse(node.args[0])}` is not a time")
+        raise EvalError(E.TYPE_ERROR, f"`{s.unparse(node.args[0])}` is not a time")
     for value, arg in zip(values[1:], node.args[1:], strict=False):
         try:
             eventtime.minutes_of(value)
         except eventtime.TimeError as exc:
-            raise EvalError("type_error", f"`{s.unparse(arg)}`: {exc}") from None
+            raise EvalError(E.TYPE_ERROR, f"`{s.unparse(arg)}`: {exc}") from None
 
 
 def _fold_weekday(args: list[Abstract]) -> Abstract:

@@ -7,6 +7,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..diagnostics import PolicyEngineError
+
 # Status codes worth another attempt with the same Update id; UNAVAILABLE too (a worker
 # that died holding an Update makes the server abort it as UNAVAILABLE while it is up).
 RETRY = {
@@ -18,7 +20,7 @@ RETRY = {
 UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, *RETRY}
 
 
-class ControlPlaneError(Exception):
+class ControlPlaneError(PolicyEngineError):
     """A call to the shared control plane failed (the message says why)."""
 
 

@@ -29,7 +29,6 @@ from ..engine.contracts import PortfolioConstraintEnvelope
 from . import protocol as p
 
 REQUEST_ACTIVITY = "policy_engine.request_allocation"
-CONTROL_ID_PREFIX = p.WORKFLOW_ID_PREFIX
 
 
 class InstrumentWorkflow:

@@ -1,0 +1,99 @@
+"""The decision-code registry: every code the engine emits is registered, documented, and
+written nowhere else.
+
+Codes are part of journals, records and metric labels: one that is emitted but not
+registered (or registered but not documented) is a code a user cannot look up.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from policy_engine import DECISION_CODES, PortfolioController
+from policy_engine.decision_codes import rule_code
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "policy_engine"
+T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+# One rule of each outcome: a clip, a rejection with its default code, and a rule that
+# fails to evaluate for an undeclared strategy (fail closed).
+POLICY = """\
+api_version: policy-engine/v1
+name: codes
+version: 1
+strategies:
+  S: {max_risk: 100}
+rules:
+  - id: per-trade-cap
+    limit: strategy.max_risk
+    on_exceed: clip
+  - id: no-x
+    require: intent.symbol != "X"
+"""
+
+
+def _intent(
+    iid: str, strategy: str = "S", symbol: str = "A", risk: float = 50, t: float = 0
+) -> dict[str, object]:
+    return {
+        "intent_id": iid,
+        "strategy": strategy,
+        "symbol": symbol,
+        "side": "long",
+        "requested_risk_abs": risk,
+        "timestamp": (T0 + timedelta(seconds=t)).isoformat(),
+    }
+
+
+def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
+    """Driving a controller through each way an intent is answered emits exactly the
+    registered codes, plus the rule's own (its default, ``rejected_<id>``)."""
+    policy = tmp_path / "codes.yaml"
+    policy.write_text(POLICY)
+    ctl = PortfolioController(policy, equity=100_000, clock=lambda: T0)
+    answers = [
+        ctl.request_allocation(_intent("full")),
+        ctl.request_allocation(_intent("clipped", risk=500, t=1)),
+        ctl.request_allocation(_intent("rule", symbol="X", t=2)),
+        ctl.request_allocation(_intent("error", strategy="UNDECLARED", t=3)),
+        ctl.request_allocation(_intent("full", t=4)),  # the same id again
+        ctl.request_allocation({"intent_id": "bad", "strategy": "S"}),
+        ctl.request_allocation(_intent("future", t=3600)),  # beyond max_skew
+    ]
+    codes = [a.decision_code for a in answers]
+    assert codes == [
+        "approved_full",
+        "approved_clipped",
+        "rejected_no_x",
+        "rejected_eval_error",
+        "rejected_duplicate_intent",
+        "rejected_invalid_intent",
+        "rejected_clock_skew",
+    ]
+    assert set(codes) - {rule_code("no-x")} == set(DECISION_CODES)
+    assert rule_code("Per Trade--Cap") == "rejected_per_trade_cap"
+
+
+def test_every_registered_code_is_documented_with_its_meaning() -> None:
+    """docs/policy-format.md has one row per code, with the registry's words."""
+    text = (ROOT / "docs" / "policy-format.md").read_text("utf-8")
+    rows = re.findall(r"^\| `((?:approved|rejected)_[a-z_]+)` \| (.+) \|$", text, re.M)
+    assert dict(rows) == dict(DECISION_CODES)
+
+
+def test_no_module_spells_a_registered_code_itself() -> None:
+    """Every use refers to the registry: no other module has a code as a string literal."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "decision_codes.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+                continue
+            if node.value in DECISION_CODES:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
+    assert offenders == []
