@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ..engine.policy import Policy
 from . import protocol as p
 from .calls import Calls
-from .errors import PortfolioEnded, PortfolioNotRunning, rpc_error
+from .errors import ControlPlaneError, PortfolioEnded, PortfolioNotRunning, rpc_error
 
 # A run that ended on its own (it never does today, but a future version may): its state
 # was handed on or deliberately finished, so a fresh start reuses nothing by accident.
@@ -62,7 +62,14 @@ async def start_workflow(
     said = "ended" if status is None else status.name.lower()
     if resume:
         closed = calls.client.get_workflow_handle(wid, run_id=info.run_id)
-        carry: dict[str, Any] = await calls.query(p.CARRY, handle=closed)
+        try:
+            carry: dict[str, Any] = await calls.query(p.CARRY, handle=closed)
+        except ControlPlaneError as exc:  # no worker replays it: say so, start nothing
+            raise PortfolioEnded(
+                f"{wid}: cannot read the state its last run ended with ({exc}); a worker "
+                "replays that run to answer: run the version that recorded it (a worker "
+                "whose decision logic differs fails the replay), or --new-portfolio"
+            ) from None
         resumed = dataclasses.replace(start, carry=carry)
         return await _start(calls, resumed, policy, task_timeout)
     if new_portfolio or status in _ENDED_NORMALLY:
