@@ -47,13 +47,15 @@ class Broadcaster:
         portfolio: str,
         subscribers: list[str] | None = None,
         pushed: dict[str, Any] | None = None,
+        missed: list[str] | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.subscribers: dict[str, None] = dict.fromkeys(subscribers or [])  # an ordered set
         self.pushed = pushed  # the envelope every subscriber holds (or is being sent)
         self.pushed_seq = -1  # its event number (after a continue-as-new: not known, -1)
         self._latest: tuple[dict[str, Any], int] | None = None  # waiting for `deliver`
-        self._missed: dict[str, None] = {}  # a transient failure: send again later
+        # a transient failure: send again later (carried across continue-as-new)
+        self._missed: dict[str, None] = dict.fromkeys(missed or [])
         self._sending = 0  # deliveries in flight outside the lock
 
     # --- the two ways in ------------------------------------------------------------------
@@ -140,7 +142,11 @@ class Broadcaster:
                 )
 
     def carry(self) -> dict[str, Any]:
-        return {"subscribers": list(self.subscribers), "pushed": self.pushed}
+        return {
+            "subscribers": list(self.subscribers),
+            "pushed": self.pushed,
+            "missed": list(self._missed),
+        }
 
 
 __all__ = ["COALESCE_WINDOW", "RETRY_AFTER", "Broadcaster"]

@@ -113,7 +113,9 @@ class PortfolioControlWorkflow:
             self._core = ControlCore.restore(snapshot)
             self._origin = snapshot
             self._runs = int(carry["runs"]) + 1
-            self._subscribers = Broadcaster(start.portfolio, carry["subscribers"], carry["pushed"])
+            self._subscribers = Broadcaster(
+                start.portfolio, carry["subscribers"], carry["pushed"], carry.get("missed")
+            )
             self.answers = Answers.restore(start.decision_memory, carry["memory"])
         # admit -> refuse -> journal -> apply, as the in-process controller does
         self._shell = Shell(self._core, self, self._admission.ahead)
@@ -254,9 +256,8 @@ class PortfolioControlWorkflow:
             out, accepted = self._take(event, decide=True)
             assert out.decision is not None
             if known is None and out.decision.decision_code == DUPLICATE:
-                # Decided before, no longer remembered, its trade no longer live: a retry
-                # too late to answer (or a reused id). Nothing is reserved either way, and
-                # the caller must not read it as the intent's rejection.
+                # Decided before, forgotten, its trade ended: a retry too late to answer (or a
+                # reused id). Nothing is reserved; the caller must not read it as a rejection.
                 raise ApplicationError(
                     f"intent {parsed.intent_id} was decided too long ago for its decision to "
                     "be remembered (a retry too late, or a reused intent id): nothing changed",
@@ -469,10 +470,9 @@ class PortfolioControlWorkflow:
         return {"run": self._runs, "origin": self._origin, "events": list(self._journal)}
 
     @workflow.query(name=p.CARRY)
-    def carry(self) -> dict[str, Any]:
+    def carry(self) -> dict[str, Any] | None:
         """What a continue-as-new now would carry: the state a closed run resumes from."""
-        carried: dict[str, Any] = self._carry().carry or {}
-        return carried
+        return self._carry().carry
 
     @workflow.query(name=p.SUBSCRIBERS)
     def subscribers(self) -> list[str]:
