@@ -23,6 +23,7 @@ Runs inside the workflow: deterministic (insertion order, workflow timers).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -48,12 +49,16 @@ class Broadcaster:
         subscribers: list[str] | None = None,
         pushed: dict[str, Any] | None = None,
         missed: list[str] | None = None,
+        latest: list[Any] | None = None,
     ) -> None:
         self.portfolio = portfolio
         self.subscribers: dict[str, None] = dict.fromkeys(subscribers or [])  # an ordered set
         self.pushed = pushed  # the envelope every subscriber holds (or is being sent)
         self.pushed_seq = -1  # its event number (after a continue-as-new: not known, -1)
-        self._latest: tuple[dict[str, Any], int] | None = None  # waiting for `deliver`
+        # waiting for `deliver` (a run that continued as new before sending it carries it)
+        self._latest: tuple[dict[str, Any], int] | None = (
+            None if latest is None else (latest[0], int(latest[1]))
+        )
         # a transient failure: send again later (carried across continue-as-new)
         self._missed: dict[str, None] = dict.fromkeys(missed or [])
         self._sending = 0  # deliveries in flight outside the lock
@@ -113,9 +118,15 @@ class Broadcaster:
         finally:
             self._sending -= 1
 
-    def idle(self) -> bool:
-        """Nothing waiting or in flight (a continue-as-new waits for this)."""
-        return self._latest is None and self._sending == 0
+    def ready(self, carry_latest: bool) -> Callable[[], bool]:
+        """What a continue-as-new waits for: no signal in flight; the envelope still waiting
+        for :meth:`deliver` is carried to the next run, which sends it first. Waiting for it
+        to be sent could put the continue-as-new off for as long as fills and closes keep
+        coming, and the history would grow without bound. Runs recorded before
+        (``carry_latest`` false: not patched) waited for it."""
+        if carry_latest:
+            return lambda: self._sending == 0
+        return lambda: self._latest is None and self._sending == 0
 
     async def send(self, targets: list[str], env: dict[str, Any], seq: int) -> None:
         """Signal ``targets`` and wait until every signal is delivered."""
@@ -141,11 +152,23 @@ class Broadcaster:
                     "envelope not delivered to %s (retried): %s", target, result
                 )
 
+    @classmethod
+    def restore(cls, portfolio: str, carry: dict[str, Any]) -> Broadcaster:
+        """The broadcaster a previous run's :meth:`carry` describes."""
+        return cls(
+            portfolio,
+            carry["subscribers"],
+            carry["pushed"],
+            carry.get("missed"),
+            carry.get("latest"),
+        )
+
     def carry(self) -> dict[str, Any]:
         return {
             "subscribers": list(self.subscribers),
             "pushed": self.pushed,
             "missed": list(self._missed),
+            "latest": None if self._latest is None else list(self._latest),
         }
 
 

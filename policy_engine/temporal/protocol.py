@@ -57,6 +57,8 @@ LEDGER = "ledger"
 # Patches (workflow.patched): a change in the commands the workflow issues, kept replayable
 # for histories recorded before it. Remove one only when no run recorded before it is live.
 COALESCED_BROADCAST = "coalesced-broadcast"  # lifecycle envelope changes delivered beside
+# A run continues as new without waiting for the coalesced envelope: it carries it instead.
+CARRY_PENDING_ENVELOPE = "carry-pending-envelope"
 # What a continue-as-new would carry (the state `--resume` restarts a closed portfolio from).
 CARRY = "carry"
 
@@ -156,6 +158,7 @@ __all__ = [
     "BROADCAST_CONSTRAINTS",
     "CANCEL_RESERVATION",
     "CARRY",
+    "CARRY_PENDING_ENVELOPE",
     "CLOSE_POSITION",
     "COALESCED_BROADCAST",
     "COMPRESS_ABOVE",

@@ -113,9 +113,7 @@ class PortfolioControlWorkflow:
             self._core = ControlCore.restore(snapshot)
             self._origin = snapshot
             self._runs = int(carry["runs"]) + 1
-            self._subscribers = Broadcaster(
-                start.portfolio, carry["subscribers"], carry["pushed"], carry.get("missed")
-            )
+            self._subscribers = Broadcaster.restore(start.portfolio, carry)
             self.answers = Answers.restore(start.decision_memory, carry["memory"])
         # admit -> refuse -> journal -> apply, as the in-process controller does
         self._shell = Shell(self._core, self, self._admission.ahead)
@@ -137,10 +135,9 @@ class PortfolioControlWorkflow:
         while not self._due():
             await self._expire_when_idle()
         # Handlers still queued on the lock finish in this run; new ones go to the next, and
-        # so does nothing of the broadcast: the coalesced envelope is delivered first.
-        await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and self._subscribers.idle()
-        )
+        # so does a coalesced envelope not sent yet (Broadcaster.ready says why).
+        ready = self._subscribers.ready(workflow.patched(p.CARRY_PENDING_ENVELOPE))
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and ready())
         delivery.cancel()
         workflow.continue_as_new(self._carry())
 
