@@ -325,15 +325,20 @@ def test_policy_recover_prints_the_state_and_continues_the_journal(tmp_path: Pat
     assert journal.read_bytes() == lines[:-7]
 
 
+# The newest snapshot format with no migration (older than every step in MIGRATIONS).
+UNMIGRATED = min(snapshots.MIGRATIONS, default=snapshots.FORMAT_VERSION) - 1
+
+
 def _relabelled(tmp_path: Path, forge: int) -> tuple[Path, int]:
     """The closed journal with its last checkpoint's equity moved by ``forge`` and its format
-    relabelled as the previous one, the chain re-sealed (what an attacker can do)."""
+    relabelled as an older one without a migration, the chain re-sealed (what an attacker
+    can do)."""
     journal, _files = closed_journal(tmp_path)
     lines = journal.read_bytes().splitlines(keepends=True)
     cp = scan(journal).checkpoints[-1]
     held = json.loads(unseal(lines[cp.line - 1])[0])
     held["snapshot"]["equity"] += forge
-    held["snapshot"]["format"] = f"{snapshots.FORMAT_PREFIX}{snapshots.FORMAT_VERSION - 1}"
+    held["snapshot"]["format"] = f"{snapshots.FORMAT_PREFIX}{UNMIGRATED}"
     lines[cp.line - 1] = _sealable(held)
     journal.write_bytes(b"".join(reseal(lines, cp.line - 1)))
     return journal, cp.line
@@ -352,7 +357,7 @@ def test_a_forged_checkpoint_relabelled_as_an_older_format_fails_verification(
     def relabel(data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "format": snapshots.FORMAT}
 
-    monkeypatch.setitem(snapshots.MIGRATIONS, snapshots.FORMAT_VERSION - 1, relabel)
+    monkeypatch.setitem(snapshots.MIGRATIONS, UNMIGRATED, relabel)
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
     assert result.exit_code == 1, result.output
     assert f"{journal}:{line}: the checkpoint does not equal the state" in result.output
@@ -364,7 +369,7 @@ def test_an_honest_checkpoint_in_an_older_format_is_migrated_and_checked(
     def relabel(data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "format": snapshots.FORMAT}
 
-    monkeypatch.setitem(snapshots.MIGRATIONS, snapshots.FORMAT_VERSION - 1, relabel)
+    monkeypatch.setitem(snapshots.MIGRATIONS, UNMIGRATED, relabel)
     journal, _line = _relabelled(tmp_path, 0)
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
     assert result.exit_code == 0, result.output

@@ -126,6 +126,20 @@ class Bucket:
     def is_zero(self) -> bool:
         return not any(self.counters())
 
+    def is_fresh(self) -> bool:
+        """Equal to a new ``Bucket()`` in everything a rule, a snapshot or a scrape reads: no
+        live trade (every counter is a sum over live trades, so all are zero), nothing
+        realized today, no loss streak and no rolling-window count (a window deletes a count
+        that drops to zero). Such a bucket can be dropped: reading a missing bucket reads a
+        fresh one."""
+        return (
+            not self.active_trades
+            and not self.day_pnl_units
+            and not self.loss_streak
+            and not self.windows
+            and not any(self.counters())
+        )
+
     def realize(self, pnl_units: int) -> None:
         """A close realized ``pnl_units``: the day's P&L moves; a loss lengthens the streak,
         a win ends it (a break-even close leaves it)."""
@@ -248,8 +262,7 @@ class PortfolioState(Bucket):
     def buckets(self) -> list[Bucket]:
         """Every bucket: the portfolio's own, then each strategy's, symbol's, cohort's and
         scope's."""
-        tables = [self.strategies, self.symbols, self.cohorts, *self.scopes.values()]
-        return [self, *(b for table in tables for b in table.values())]
+        return [self, *(b for table in self.tables() for b in table.values())]
 
     def start_day(self) -> None:
         """A new trading day: the equity in force is its starting equity, and every bucket's
@@ -258,7 +271,26 @@ class PortfolioState(Bucket):
         self.day_pnl = 0.0
         for bucket in self.buckets():
             bucket.set_day_values(0, 0)
+        self.evict()
         self.version += 1
+
+    def tables(self) -> list[dict[str, Bucket]]:
+        """The strategy, symbol, cohort and scope tables of buckets."""
+        return [self.strategies, self.symbols, self.cohorts, *self.scopes.values()]
+
+    def evict(self) -> None:
+        """Drop every bucket equal to a fresh one (see :meth:`Bucket.is_fresh`): the
+        rollover's sweep, for what a trade's end did not drop (a bucket that only kept a
+        day's P&L or a window count)."""
+        for table in self.tables():
+            for name in [n for n, b in table.items() if b.is_fresh()]:
+                del table[name]
+
+    def drop_if_fresh(self, table: dict[str, Bucket], name: str) -> None:
+        """Drop ``table[name]`` if it is equal to a fresh bucket (or already gone)."""
+        bucket = table.get(name)
+        if bucket is not None and bucket.is_fresh():
+            del table[name]
 
 
 __all__ = ["COUNTERS", "Bucket", "PortfolioState"]

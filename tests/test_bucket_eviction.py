@@ -1,0 +1,81 @@
+"""Buckets live while something needs them (issue 19, hostile volumes): a bucket equal to a
+fresh one is dropped, so the state, the snapshots and a metrics scrape stay bounded by the
+live state, not by every symbol, cohort or scope value ever seen; and dropping one changes
+no decision and no snapshot. The speed is proven in benchmarks/hostile.py."""
+
+from __future__ import annotations
+
+import threading
+
+from policy_engine import load_policy_text
+from policy_engine.control import snapshot as snapshots
+from policy_engine.control.core import ControlCore
+from policy_engine.control.scrape import core_reader
+
+from support.hostile import DAY_POLICY, distinct_symbols
+
+
+def _core(events: list[dict[str, object]]) -> ControlCore:
+    core = ControlCore(load_policy_text(DAY_POLICY))
+    core.apply({"type": "equity", "equity": 10_000_000, "timestamp": None})
+    for event in events:
+        assert core.apply(event).records  # every event answered
+    return core
+
+
+def _names(core: ControlCore) -> dict[str, int]:
+    state = core.state
+    return {
+        "strategies": len(state.strategies),
+        "symbols": len(state.symbols),
+        "cohorts": len(state.cohorts),
+    }
+
+
+def test_a_closed_trade_leaves_no_bucket_behind() -> None:
+    """2,000 symbols traded and closed with nothing realized: no bucket stays (before: 2,000
+    symbol and 2,000 cohort buckets of zeros, in every snapshot and every scrape)."""
+    core = _core(distinct_symbols(2_000, None))
+    assert _names(core) == {"strategies": 0, "symbols": 0, "cohorts": 0}
+    assert core.snapshot()["symbols"] == [] and core.portfolio_state()["symbols"] == {}
+
+
+def test_a_bucket_holding_the_days_pnl_stays_until_the_rollover() -> None:
+    """A bucket with realized P&L or a loss streak is read by rules: it stays, exactly, until
+    the rollover zeroes the day; then it is dropped."""
+    core = _core(distinct_symbols(300, -1.5, live=2))
+    assert _names(core) == {"strategies": 1, "symbols": 302, "cohorts": 302}
+    bucket = core.state.symbols["SYM7"]
+    assert (bucket.day_pnl_units, bucket.loss_streak, bucket.active_trades) == (-1_500_000, 1, 0)
+    assert core.state.strategies["S"].loss_streak == 300
+    core.apply({"type": "tick", "timestamp": "2026-03-03T00:00:01+00:00"})  # the next day
+    # only the two live trades' buckets are left
+    assert _names(core) == {"strategies": 1, "symbols": 2, "cohorts": 2}
+    assert sorted(core.state.symbols) == ["SYM300", "SYM301"]
+
+
+def test_a_scrape_copies_only_the_buckets_of_live_trades_under_the_lock() -> None:
+    """5,000 symbols closed today keep their P&L buckets (rules read them), but a scrape
+    copies only what it shows, under the lock: the buckets of the 3 live trades."""
+    core = _core(distinct_symbols(5_000, 2.0, live=3))
+    assert len(core.state.symbols) == 5_003
+    live = core_reader(core, threading.RLock())()
+    assert sorted(live.state.symbols) == ["SYM5000", "SYM5001", "SYM5002"]
+    assert len(live.state.cohorts) == 3
+    assert list(live.state.strategies) == ["S"]
+    assert live.state.counters() == core.state.counters()
+    for name, bucket in live.state.symbols.items():
+        assert bucket.counters() == core.state.symbols[name].counters()
+
+
+def test_an_older_snapshot_with_fresh_buckets_migrates_to_the_same_state() -> None:
+    """Format 8 kept every bucket ever seen, in order of first use; migrated, it restores to
+    the state the new core has (fresh rows dropped, the rest sorted)."""
+    core = _core(distinct_symbols(20, 0.5, live=2))
+    new = core.snapshot()
+    old = dict(new, format=f"{snapshots.FORMAT_PREFIX}8")
+    zeros = [0] * 8
+    old["symbols"] = [["ZZZ", *zeros], *reversed(new["symbols"]), ["AAA", *zeros]]
+    old["scopes"] = {"venue": [["X", *zeros]]}
+    restored = ControlCore.restore(old)
+    assert restored.snapshot() == new
