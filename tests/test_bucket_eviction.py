@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import threading
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from policy_engine import load_policy_text
 from policy_engine.control import snapshot as snapshots
 from policy_engine.control.core import ControlCore
+from policy_engine.control.metrics import OTHER, ControlMetrics
 from policy_engine.control.scrape import core_reader
 
 from support.hostile import DAY_POLICY, distinct_symbols
@@ -69,13 +73,37 @@ def test_a_scrape_copies_only_the_buckets_of_live_trades_under_the_lock() -> Non
 
 
 def test_an_older_snapshot_with_fresh_buckets_migrates_to_the_same_state() -> None:
-    """Format 8 kept every bucket ever seen, in order of first use; migrated, it restores to
+    """Format 9 kept every bucket ever seen, in order of first use; migrated, it restores to
     the state the new core has (fresh rows dropped, the rest sorted)."""
     core = _core(distinct_symbols(20, 0.5, live=2))
     new = core.snapshot()
-    old = dict(new, format=f"{snapshots.FORMAT_PREFIX}8")
+    assert snapshots.FORMAT_VERSION == 10  # format 10 changed only the bucket rows
+    old = dict(new, format=f"{snapshots.FORMAT_PREFIX}9")
     zeros = [0] * 8
     old["symbols"] = [["ZZZ", *zeros], *reversed(new["symbols"]), ["AAA", *zeros]]
     old["scopes"] = {"venue": [["X", *zeros]]}
     restored = ControlCore.restore(old)
     assert restored.snapshot() == new
+
+
+def test_a_label_keeps_its_series_after_its_bucket_is_dropped() -> None:
+    """Series stay stable: a symbol once labelled, and `other` once shown, are still scraped
+    (at 0) after their trades closed and their buckets were dropped."""
+    core = _core(distinct_symbols(0, None, live=2))
+    metrics = ControlMetrics(CollectorRegistry(), max_buckets=1)
+    metrics.watch(core_reader(core, threading.RLock()))
+
+    def symbols() -> dict[str, float]:
+        text = generate_latest(metrics.registry).decode()
+        return {
+            s.labels["bucket"]: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "policy_engine_heat" and s.labels["scope"] == "symbol"
+        }
+
+    assert symbols() == {"SYM0": 1.0, OTHER: 1.0}
+    for iid in ("i0", "i1"):
+        core.apply({"type": "close", "intent_id": iid, "timestamp": "2026-03-02T11:00:00+00:00"})
+    assert core.state.symbols == {}
+    assert symbols() == {"SYM0": 0.0, OTHER: 0.0}

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
+import yaml
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from policy_engine.analysis.check import check_bytes
+from policy_engine.document.build import integrity_block
 from policy_engine.document.formatter import format_policy
 
 from support.bigpolicy import big_policy
@@ -122,7 +124,9 @@ async def test_the_integrity_block_is_inserted_and_kept_up_to_date(
     (insert,) = [a for a in await _actions(client, path, []) if "integrity" in a.title]
     assert insert.title == "Insert integrity block"
     sealed = apply(text, _edits(insert, path))
-    assert sealed.startswith(text) and "\nintegrity:\n  rules: " in sealed
+    # At the top, right after the header, where a truncation cannot remove it.
+    assert "\nversion: 2\nintegrity:\n  rules: " in sealed
+    assert sealed.replace(integrity_block(yaml.safe_load(text)), "", 1) == text
     assert await change(client, path, sealed, 2) == []
     assert not [a for a in await _actions(client, path, []) if "integrity" in a.title]
     edited = sealed.replace("max_trades: 2", "max_trades: 3", 1)

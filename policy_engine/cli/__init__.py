@@ -1,5 +1,5 @@
 """The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
-replay, report, recover, journal repair, integrity, reset-latch, worker, lsp).
+replay, report, recover, journal repair, integrity, reset-latch, verify, worker, lsp).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -31,6 +31,7 @@ from .replay import replay_command
 from .report import report_command
 from .run import run_command
 from .schema import schema_command
+from .verify import verify_command
 from .worker import worker_command
 
 
@@ -54,6 +55,7 @@ cli.add_command(worker_command)
 cli.add_command(report_command)
 cli.add_command(reset_latch_command)
 cli.add_command(lsp_command)
+cli.add_command(verify_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:

@@ -316,12 +316,29 @@ def _check(
     strict: bool,
     against: str | None,
     only_policies: bool = False,
+    verify: bool = False,
 ) -> None:
     if not paths:
         raise UsageError("give at least one policy file or directory")
     report = run_check(paths, against, only_policies)
-    click.echo(FORMATTERS[output_format](report))
-    sys.exit(report.exit_code(strict))
+    text = FORMATTERS[output_format](report)
+    code = report.exit_code(strict)
+    if verify and code == 0:
+        # `policy verify` on every file that checked clean: its own exit codes (1 a property
+        # violated, 3 inconclusive) when the lints found nothing
+        from .verify import exit_code, format_text, run_verify
+
+        clean = [r.path for r in report.results if r.rules]
+        results = run_verify(clean, None, (), 30.0) if clean else []
+        if output_format == "json":  # one JSON object still: the results under `verify`
+            text = json.dumps(
+                {**json.loads(text), "verify": [r.as_json() for r in results]}, indent=2
+            )
+        else:
+            text += "\n" + format_text(results)
+        code = exit_code(results)
+    click.echo(text)
+    sys.exit(code)
 
 
 _check_options = [
@@ -341,6 +358,12 @@ _check_options = [
         is_flag=True,
         help="Skip YAML files that do not declare `api_version: policy-engine/...` "
         "(for hooks that are given every YAML file of a repository).",
+    ),
+    click.option(
+        "--verify",
+        is_flag=True,
+        help="Also prove each clean policy's properties with `policy verify` (exit 1 when one "
+        "is violated, 3 when one is inconclusive).",
     ),
     click.option(
         "--against",
@@ -375,6 +398,7 @@ def check_command(
     output_format: str,
     strict: bool,
     only_policies: bool,
+    verify: bool,
     against: str | None,
 ) -> None:
-    _check(paths, output_format, strict, against, only_policies)
+    _check(paths, output_format, strict, against, only_policies, verify)

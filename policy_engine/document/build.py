@@ -31,6 +31,7 @@ from .model import (
     LatchSpec,
     ModeSpec,
     PolicySpec,
+    PropertySpec,
     RuleSpec,
     ScopeSpec,
     TradingDaySpec,
@@ -162,6 +163,7 @@ def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec,
         scopes=_scopes(scopes, consts),
         windows=_windows(doc, section("windows"), problems),
         latches=_latches(doc, section("latches")),
+        properties=_properties(doc, data.get("properties")),
         **settings,
     )
     if not bad:
@@ -316,6 +318,20 @@ def _latches(doc: Document, raw: dict[str, Any]) -> dict[str, LatchSpec]:
         )
         for name, cfg in raw.items()
     }
+
+
+def _properties(doc: Document, raw: Any) -> tuple[PropertySpec, ...]:
+    """The `properties:` `policy verify` proves (the schema checked their shape)."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        PropertySpec(
+            str(item["id"]),
+            ExprSource(_expr_text(doc, ("properties", i, "assert")), ("properties", i, "assert")),
+        )
+        for i, item in enumerate(raw)
+        if isinstance(item, dict) and "id" in item and "assert" in item
+    )
 
 
 def input_value(kind: str, value: Any) -> Const | datetime:

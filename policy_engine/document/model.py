@@ -92,6 +92,15 @@ class WindowSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PropertySpec:
+    """What `policy verify` proves: ``check`` holds for every state and intent (its YAML
+    key is ``assert``). The engine never evaluates it."""
+
+    id: str
+    check: ExprSource
+
+
+@dataclass(frozen=True, slots=True)
 class LatchSpec:
     """A condition that stays true once met, read as ``latch.<name>``."""
 
@@ -138,3 +147,4 @@ class PolicySpec:
     scopes: dict[str, ScopeSpec] = field(default_factory=dict)
     windows: dict[str, WindowSpec] = field(default_factory=dict)
     latches: dict[str, LatchSpec] = field(default_factory=dict)
+    properties: tuple[PropertySpec, ...] = ()  # for `policy verify` only

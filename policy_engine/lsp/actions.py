@@ -16,7 +16,7 @@ from lsprotocol import types as lsp
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, Severity
-from ..document.build import integrity_block
+from ..document.build import SEAL_HEADER, integrity_block
 from ..document.formatter import FormatError, format_policy
 from .index import Analysis
 from .text import Lines
@@ -116,14 +116,20 @@ def _bump_version(a: Analysis) -> tuple[lsp.Range, str] | None:
 
 
 def _integrity_actions(a: Analysis, uri: str) -> list[lsp.CodeAction]:
-    """Insert the `integrity` block at the end, or bring a stale one up to date."""
+    """Insert the `integrity` block at the top, right after the header (where the loader
+    wants it: a truncation cannot remove it), or bring a stale one up to date."""
     assert a.doc is not None
     block = integrity_block(a.data)
     key = a.doc.keys.get(("integrity",))
     if key is None:
-        end = a.lines.end()
-        lead = "" if a.text.endswith("\n") or not a.text else "\n"
-        where = lsp.Range(start=end, end=end)
+        header = [a.doc.values[(k,)] for k in SEAL_HEADER if (k,) in a.doc.values]
+        tail = max(header, key=lambda node: node.end_mark.index, default=None)
+        line = 0 if tail is None else tail.end_mark.line + (tail.end_mark.column > 0)
+        if line < len(a.lines.lines):
+            at, lead = a.lines.position(line, 0), ""
+        else:  # the header ends the file (no newline after it)
+            at, lead = a.lines.end(), ("" if a.text.endswith("\n") or not a.text else "\n")
+        where = lsp.Range(start=at, end=at)
         action = _fix("Insert integrity block", uri, None, [(where, lead + block)])
         action.kind = lsp.CodeActionKind.Source
         return [action]
