@@ -107,3 +107,40 @@ def test_a_label_keeps_its_series_after_its_bucket_is_dropped() -> None:
         core.apply({"type": "close", "intent_id": iid, "timestamp": "2026-03-02T11:00:00+00:00"})
     assert core.state.symbols == {}
     assert symbols() == {"SYM0": 0.0, OTHER: 0.0}
+
+
+WINDOWED = """\
+api_version: policy-engine/v1
+name: windowed
+version: 1
+strategies:
+  S: {max_trades: 1000000}
+windows:
+  approvals_1h: {count: approvals, per: symbol, over: 1h}
+rules:
+  - id: one-an-hour
+    require: symbol.approvals_1h < 1000
+"""
+
+
+def test_buckets_only_a_window_kept_are_swept_once_the_window_ran_out() -> None:
+    """No trading day, so no rollover sweep: a bucket kept by a window count and left fresh
+    when it ran out (no trade ended there) is dropped by the sweep the tables' growth
+    triggers, so they stay within twice what is live (here: 6,000 symbols, the first 3,000
+    out of their window, leave at most the 3,000 counted ones and what grew since a sweep)."""
+    core = ControlCore(load_policy_text(WINDOWED))
+    core.apply({"type": "equity", "equity": 10_000_000, "timestamp": None})
+    for event in distinct_symbols(3_000, None):
+        core.apply(event)
+    assert len(core.state.symbols) == 3_000  # each still counted by its window
+    later = []  # the same again two hours later, on other symbols
+    for event in distinct_symbols(3_000, None):
+        moved = {**event, "intent_id": f"n{event['intent_id']}"}
+        moved["timestamp"] = "2026-03-02T12:00:00+00:00"
+        if "symbol" in event:
+            moved["symbol"] = f"NEW{event['symbol']}"
+        later.append(moved)
+    for event in later:
+        core.apply(event)
+    assert all(name.startswith("NEW") for name in core.state.symbols)
+    assert len(core.state.symbols) <= 3_000

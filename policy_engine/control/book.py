@@ -274,6 +274,7 @@ class Book:
             table = s.scopes.get(scope)
             if table is not None:
                 s.drop_if_fresh(table, value)
+        s.sweep_if_grown()
 
     def ended_fill(self, intent_id: str, fill_id: str) -> bool:
         """Whether ``fill_id`` is a fill a remembered ended trade ``intent_id`` already took."""

@@ -26,6 +26,9 @@ from ..engine.contracts import RISK_SCALE
 
 _SCALE = float(RISK_SCALE)
 
+# Buckets held before the first sweep for ones left fresh where no trade ended.
+SWEEP_FLOOR = 4_096
+
 # A bucket's exact integers, in the order snapshots store them.
 COUNTERS = (
     "active_units",
@@ -214,6 +217,7 @@ class PortfolioState(Bucket):
         "peak_equity",
         "scopes",
         "strategies",
+        "swept",
         "symbols",
         "version",
     )
@@ -235,6 +239,7 @@ class PortfolioState(Bucket):
         self.latches: dict[str, bool] = {}  # the latches that are set (the chain reads this)
         self.latch_info: dict[str, dict[str, Any]] = {}  # when and why each was set
         self.version = 0  # bumped on every mutation (a cache key for derived values)
+        self.swept = 0  # how many buckets the last sweep left (see sweep_if_grown)
         if equity is not None:
             self.set_equity(equity, peak_equity)
 
@@ -285,6 +290,15 @@ class PortfolioState(Bucket):
         for table in self.tables():
             for name in [n for n, b in table.items() if b.is_fresh()]:
                 del table[name]
+
+    def sweep_if_grown(self) -> None:
+        """:meth:`evict` once the tables hold twice what the last sweep left (and at least
+        ``SWEEP_FLOOR``): a bucket left fresh where no trade ended (a rolling-window count
+        that ran out) is dropped within a bounded growth, at an amortized constant cost."""
+        size = sum(len(table) for table in self.tables())
+        if size >= max(SWEEP_FLOOR, 2 * self.swept):
+            self.evict()
+            self.swept = sum(len(table) for table in self.tables())
 
     def drop_if_fresh(self, table: dict[str, Bucket], name: str) -> None:
         """Drop ``table[name]`` if it is equal to a fresh bucket (or already gone)."""
