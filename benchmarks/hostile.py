@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from support.hostile import (  # noqa: E402
+    DAY_POLICY,
+    distinct_symbols,
     fmt_inputs,
     garbage_inputs,
     many_inputs,
@@ -72,6 +74,59 @@ def _fmt_file(text: str) -> Callable[[], object]:
     return lambda: CliRunner().invoke(cli, ["fmt", "--check", str(path)]).exit_code
 
 
+def _traded(n: int) -> tuple[object, object]:
+    """A core that traded ``n`` distinct symbols today (each closed with a realized P&L, so
+    its bucket stays until the rollover: the worst case) and holds 100 live trades, and its
+    metrics registry reading it."""
+    import threading
+
+    from policy_engine import load_policy_text
+    from policy_engine.control.core import ControlCore
+    from policy_engine.control.metrics import ControlMetrics, core_reader
+
+    core = ControlCore(load_policy_text(DAY_POLICY))
+    core.apply({"type": "equity", "equity": 10_000_000, "timestamp": None})
+    for event in distinct_symbols(n, 1.0, live=100):
+        core.apply(event)
+    metrics = ControlMetrics()
+    metrics.watch(core_reader(core, threading.RLock()))
+    return core, metrics
+
+
+def _scrape(n: int) -> Callable[[], object]:
+    """A whole scrape (the text exposition) after ``n`` distinct symbols."""
+    from prometheus_client import generate_latest
+
+    _core, metrics = _traded(n)
+    return lambda: generate_latest(metrics.registry)  # type: ignore[attr-defined]
+
+
+def _under_lock(n: int) -> Callable[[], object]:
+    """What a scrape does under the controller's lock after ``n`` distinct symbols: the
+    longest a decision waits behind it."""
+    import threading
+
+    from policy_engine.control.metrics import core_reader
+
+    core, _metrics = _traded(n)
+    return core_reader(core, threading.RLock())  # type: ignore[arg-type]
+
+
+def _report(n: int) -> Callable[[], object]:
+    """`policy report` of a day in which ``n`` distinct cohorts hold risk at once."""
+    from click.testing import CliRunner
+
+    from policy_engine.cli import cli
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "p.yaml").write_text(DAY_POLICY)
+    events = distinct_symbols(0, None, live=n)
+    (folder / "e.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    args = ["report", str(folder / "p.yaml"), str(folder / "e.jsonl"), "--equity", "10000000"]
+    args += ["-o", str(folder / "r.html")]
+    return lambda: CliRunner().invoke(cli, args).exit_code
+
+
 def cases() -> dict[str, Callable[[], Callable[[], object]]]:
     """Each case: a setup (untimed) returning the timed operation."""
     found: dict[str, Callable[[], Callable[[], object]]] = {}
@@ -85,6 +140,11 @@ def cases() -> dict[str, Callable[[], Callable[[], object]]]:
     found["load 60 expressions on Lark"] = lambda: _load(slow_parser_expressions(60))
     for name, text in fmt_inputs().items():
         found[f"fmt {name}"] = lambda text=text: _fmt_file(text)  # type: ignore[misc]
+    for n in (50_000, 100_000):
+        found[f"scrape after {n // 1000}k symbols"] = lambda n=n: _scrape(n)  # type: ignore[misc]
+        found[f"scrape's lock hold after {n // 1000}k symbols"] = lambda n=n: _under_lock(n)  # type: ignore[misc]
+    for n in (2_000, 4_000):
+        found[f"report {n:,} cohorts"] = lambda n=n: _report(n)  # type: ignore[misc]
     return found
 
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from policy_engine.control.core import ControlCore
 from policy_engine.control.events import EventError, canonical
+from policy_engine.control.state import Bucket
 from policy_engine.engine.policy import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,34 @@ def test_a_restored_core_continues_exactly_as_the_original(
     assert restored.portfolio_state() == original.portfolio_state()
     assert _run(restored, events[cut:]) == _run(original, events[cut:])
     assert restored.snapshot() == original.snapshot()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=streams(), cut=st.integers(min_value=0, max_value=60))
+def test_a_dropped_bucket_decides_and_snapshots_as_a_fresh_one(
+    events: list[dict[str, Any]], cut: int
+) -> None:
+    """A bucket equal to a fresh one is dropped: putting a fresh bucket back under every name
+    (in another order) changes no record and no snapshot from then on."""
+    cut = min(cut, len(events))
+    original = ControlCore(RICH)
+    original.apply({"type": "equity", "equity": 100_000, "timestamp": None})
+    _run(original, events[:cut])
+    state = original.state
+    for table, names in (
+        (state.strategies, STRATEGIES),
+        (state.symbols, SYMBOLS),
+        (state.cohorts, [*state.cohorts, "L1", "majors", *SYMBOLS]),
+        (state.scopes.setdefault("venue", {}), ["XNAS", "BINANCE", "LSE"]),
+    ):
+        for name in reversed(names):
+            table.setdefault(name, Bucket())
+    padded = original
+    plain = ControlCore.restore(original.snapshot())  # restored: no fresh bucket
+    assert padded.snapshot() == plain.snapshot()
+    assert padded.portfolio_state() == plain.portfolio_state()
+    assert _run(padded, events[cut:]) == _run(plain, events[cut:])
+    assert padded.snapshot() == plain.snapshot()
 
 
 def _busy_snapshot() -> dict[str, Any]:

@@ -53,7 +53,7 @@ def report_command(
     it changes are listed. Needs matplotlib (`pip install 'policy-engine[report]'`).
     """
     from ..control.events import EventError
-    from ..report import build_report, missing
+    from ..report import build_report, missing, passes
 
     why = missing()
     if why is not None:
@@ -61,7 +61,7 @@ def report_command(
     policy = load_or_report(policy_path)
     what_if = load_or_report(what_if_path) if what_if_path is not None else None
     total = count_events(events_path)
-    bar = Progress("reporting", None if total is None else total * (2 if what_if else 1))
+    bar = Progress("reporting", None if total is None else total * passes(what_if is not None))
     sources = Path(events_path).name + (
         f" · what-if {Path(what_if_path).name}" if what_if_path else ""
     )

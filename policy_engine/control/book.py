@@ -261,6 +261,21 @@ class Book:
         ended = self.ended.get(intent_id)
         return None if ended is None else ended[0]
 
+    def tidy(self, trade: Trade) -> None:
+        """Drop each bucket ``trade`` counts in that is now equal to a fresh one (see
+        :meth:`~.state.Bucket.is_fresh`): a bucket lives while a trade, the day's P&L or a
+        window count needs it, so the tables stay bounded by the live state, not by every
+        name ever seen. Reading a dropped bucket reads a fresh one: nothing changes."""
+        s = self.state
+        s.drop_if_fresh(s.strategies, trade.strategy)
+        s.drop_if_fresh(s.symbols, trade.symbol)
+        s.drop_if_fresh(s.cohorts, trade.cohort)
+        for scope, value in (trade.scopes or {}).items():
+            table = s.scopes.get(scope)
+            if table is not None:
+                s.drop_if_fresh(table, value)
+        s.sweep_if_grown()
+
     def ended_fill(self, intent_id: str, fill_id: str) -> bool:
         """Whether ``fill_id`` is a fill a remembered ended trade ``intent_id`` already took."""
         ended = self.ended.get(intent_id)
@@ -268,6 +283,7 @@ class Book:
 
     def _end(self, trade: Trade, reason: str) -> None:
         del self.trades[trade.intent_id]
+        self.tidy(trade)
         ended = self.ended
         ended[trade.intent_id] = (
             reason,
@@ -393,24 +409,31 @@ class Book:
         """A close of ``trade`` realized ``pnl_units``: every bucket it counts in takes it."""
         for b in self.buckets(trade):
             b.realize(pnl_units)
+        if trade.intent_id not in self.trades:  # closed: a break-even may leave them fresh
+            self.tidy(trade)
         self.state.version += 1
 
     def move_cohort(self, trade: Trade, cohort: str) -> None:
         """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
         position leave its old cohort's bucket and join the new one's, exactly."""
         cohorts = self.state.cohorts
-        old = cohorts[trade.cohort]
+        before = trade.cohort
+        old = cohorts[before]
         trade.cohort = cohort
         new = cohorts.get(cohort)
         if new is None:
             new = cohorts[cohort] = Bucket()
         self._shift(trade, [old], [new])
+        self.state.drop_if_fresh(cohorts, before)
 
     def move_scopes(self, trade: Trade, scopes: dict[str, str] | None) -> None:
         """Count ``trade`` in these scopes from now on (a reload changed them), exactly."""
-        old = [self.scope_bucket(k, v) for k, v in (trade.scopes or {}).items()]
+        before = trade.scopes or {}
+        old = [self.scope_bucket(k, v) for k, v in before.items()]
         trade.scopes = scopes
         self._shift(trade, old, [self.scope_bucket(k, v) for k, v in (scopes or {}).items()])
+        for scope, value in before.items():
+            self.state.drop_if_fresh(self.state.scopes[scope], value)
 
     def _shift(self, trade: Trade, out: list[Bucket], into: list[Bucket]) -> None:
         opens = 1 if trade.is_open else 0

@@ -164,7 +164,8 @@ class Kernel:
         clock = self.book.clock
 
         def table(buckets: Mapping[str, Any]) -> dict[str, Any]:
-            return {k: buckets[k].totals() for k in sorted(buckets)}
+            # a bucket equal to a fresh one (not yet dropped) shows as absent, as once dropped
+            return {k: buckets[k].totals() for k in sorted(buckets) if not buckets[k].is_fresh()}
 
         return {
             "policy": dict(self.policy_ref),
@@ -181,7 +182,8 @@ class Kernel:
             "symbols": table(state.symbols),
             "cohorts": table(state.cohorts),
             "latches": {name: dict(state.latch_info[name]) for name in sorted(state.latches)},
-            "scopes": {name: table(state.scopes[name]) for name in sorted(state.scopes)},
+            # a scope whose buckets were all dropped (fresh) shows nothing, as a new one
+            "scopes": {n: t for n in sorted(state.scopes) if (t := table(state.scopes[n]))},
             "trades": [t.as_dict() for t in self.book.live()],
             "envelope": self.envelope().model_dump(mode="json"),
             "seq": self.seq,

@@ -26,10 +26,11 @@ cost per decision at all.
 Labels are bounded: decisions carry ``code``, ``rule`` and ``mode`` (all named by the
 policy); buckets (``scope`` strategy, symbol or cohort, ``bucket`` its name) are
 labelled by name for every name the policy declares and for the first
-``max_buckets`` other names seen per scope (sorted within one scrape, then kept:
-series stay stable); the rest are summed into the bucket ``other`` (a bucket
-really named ``other`` is counted there too). No intent id or free text is ever
-a label.
+``max_buckets`` other names with a live trade per scope (sorted within one scrape,
+then kept: a series once shown stays, at 0 when its bucket is gone); the rest are
+summed into ``other`` (with a bucket really named so). A scrape reads only the
+buckets live trades count in (:func:`.scrape.copy_live`). No intent id or free
+text is ever a label.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from ..engine.contracts import RISK_SCALE, AllocationDecision, to_units
 from ..engine.policy import Policy
 from ..engine.runtime import MODE_FROM_OVERRIDE
 from .events import Record
-from .scrape import Live, MetricsServer, copy_state, core_reader, serve_metrics, state_reader
+from .scrape import Live, MetricsServer, core_reader, serve_metrics, state_reader
 from .state import Bucket, PortfolioState
 
 if TYPE_CHECKING:
@@ -461,7 +462,8 @@ class ControlMetrics:
             if names is None:
                 names = self._names[scope] = _Names(self._max_buckets)
             merged: dict[str, Bucket] = {}
-            for name in sorted({*live, *declared}):
+            # live (see copy_live), declared and admitted names: all bounded, none evicted
+            for name in sorted({*live, *declared, *names.admitted}):
                 label = names.label(name, name in declared)
                 total = merged.get(label)
                 if total is None:
@@ -469,6 +471,8 @@ class ControlMetrics:
                 bucket = live.get(name)
                 if bucket is not None:
                     _add_into(total, bucket)
+            if OTHER in merged:  # once shown, `other` stays: admitted like a name
+                names.admitted.add(OTHER)
             rows.extend((scope, label, merged[label]) for label in sorted(merged))
         for scope, label, bucket in rows:
             totals = bucket.totals()
@@ -489,7 +493,6 @@ __all__ = [
     "ControlMetrics",
     "Live",
     "MetricsServer",
-    "copy_state",
     "core_reader",
     "serve_metrics",
     "state_reader",

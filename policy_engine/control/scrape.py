@@ -1,8 +1,10 @@
 """What a metrics scrape reads of a live control plane, and the endpoint that serves it.
 
 A scrape must see one consistent state without holding the controller's lock
-for long: :func:`core_reader` copies the exact aggregates under the lock (the
-book of trades is not copied) and everything else is computed from the copy.
+for long: :func:`core_reader` copies, under the lock, the exact aggregates of the
+portfolio and of the buckets a live trade counts in (bounded by the live trades,
+never by every name ever seen; the book itself is not copied), and every metric
+family is built from the copy after the lock is released.
 :func:`state_reader` builds the same copy from ``get_portfolio_state()``'s JSON,
 for a shell whose core lives elsewhere (a Temporal worker querying its
 workflow). :func:`serve_metrics` serves a registry over HTTP: what ``policy
@@ -12,13 +14,14 @@ worker --metrics-port`` calls.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prometheus_client.registry import CollectorRegistry
 
 from ..engine.contracts import to_units
 from ..engine.policy import Policy
+from .book import Trade
 from .state import Bucket, PortfolioState
 
 if TYPE_CHECKING:
@@ -38,35 +41,39 @@ class Live(NamedTuple):
     ledger: Mapping[str, int] | None = None
 
 
-def copy_state(state: PortfolioState) -> PortfolioState:
-    """An exact copy of the aggregates (the book of trades is not copied)."""
+def copy_live(state: PortfolioState, trades: Iterable[Trade]) -> PortfolioState:
+    """An exact copy of the aggregates a scrape shows: the portfolio's, and those of every
+    bucket a live trade counts in. Any other bucket has every counter at zero (a counter is
+    a sum over live trades), which is what a missing bucket reads, so nothing shown changes;
+    the work under the lock is bounded by the live trades, not by every bucket the state
+    holds (buckets with today's P&L or a window count but no trade are not copied)."""
     out = PortfolioState(state.equity, state.peak_equity)
     out.set_override(state.mode_override, state.mode_override_reason)
     out.set_counters(state.counters())
-    tables = [
-        (out.strategies, state.strategies),
-        (out.symbols, state.symbols),
-        (out.cohorts, state.cohorts),
-        *(
-            (out.scopes.setdefault(scope, {}), values)
-            for scope, values in list(state.scopes.items())
-        ),
-    ]
-    for mine, theirs in tables:
-        for name, bucket in list(theirs.items()):
-            copy = mine[name] = Bucket()
-            copy.set_counters(bucket.counters())
+    strategies, symbols, cohorts = state.strategies, state.symbols, state.cohorts
+    for trade in trades:
+        _copy(out.strategies, strategies, trade.strategy)
+        _copy(out.symbols, symbols, trade.symbol)
+        _copy(out.cohorts, cohorts, trade.cohort)
+        for scope, value in (trade.scopes or {}).items():
+            _copy(out.scopes.setdefault(scope, {}), state.scopes[scope], value)
     return out
 
 
+def _copy(mine: dict[str, Bucket], theirs: dict[str, Bucket], name: str) -> None:
+    if name not in mine:
+        mine[name] = copy = Bucket()
+        copy.set_counters(theirs[name].counters())
+
+
 def core_reader(core: ControlCore, lock: threading.RLock) -> Callable[[], Live]:
-    """Read a core's live state under its shell's lock (held only for the copy)."""
+    """Read a core's live state under its shell's lock (held only for the copy of the live
+    buckets: see :func:`copy_live`)."""
 
     def read() -> Live:
         with lock:
-            return Live(
-                core.policy, copy_state(core.state), core.envelope().model_dump(mode="json")
-            )
+            state = copy_live(core.state, core.book.trades.values())
+            return Live(core.policy, state, core.envelope().model_dump(mode="json"))
 
     return read
 
@@ -143,7 +150,7 @@ def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1
 __all__ = [
     "Live",
     "MetricsServer",
-    "copy_state",
+    "copy_live",
     "core_reader",
     "serve_metrics",
     "state_reader",

@@ -4,7 +4,8 @@ A snapshot holds everything the core's future behaviour depends on: the
 policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the trading day and its starting equity, the override, the
 last broadcast mode, every bucket's exact integer counters and the day's
-realized P&L and loss streak (in their order of first use), the events inside every
+realized P&L and loss streak (sorted by name; a bucket equal to a fresh one is left out,
+so a snapshot does not depend on when such buckets were dropped), the events inside every
 rolling window (the counts are rebuilt from them), the latches that are set, every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills, and
 to know a re-sent fill id as a duplicate: their fill ids and when they ended)
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 OLDEST_FORMAT = 8  # the oldest format a migration chain reads
 
@@ -54,7 +55,13 @@ def _ts(text: str | None) -> datetime | None:
 
 
 def _buckets(table: dict[str, Bucket]) -> list[list[Any]]:
-    return [[name, *b.counters(), *b.day_values()] for name, b in table.items()]
+    """The rows of the buckets not equal to a fresh one, by name (a bucket whose only
+    content is a window count is kept as a row of zeros: the windows rebuild the count)."""
+    return [[name, *table[name].counters(), *table[name].day_values()] for name in _kept(table)]
+
+
+def _kept(table: dict[str, Bucket]) -> list[str]:
+    return sorted(name for name, bucket in table.items() if not bucket.is_fresh())
 
 
 def _bucket(row: list[Any]) -> Bucket:
@@ -93,7 +100,9 @@ def take(core: Kernel) -> Snapshot:
         "strategies": _buckets(state.strategies),
         "symbols": _buckets(state.symbols),
         "cohorts": _buckets(state.cohorts),
-        "scopes": {name: _buckets(table) for name, table in state.scopes.items()},
+        "scopes": {
+            name: _buckets(table) for name, table in sorted(state.scopes.items()) if _kept(table)
+        },
         "windows": core.windows.entries(),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": [
@@ -246,8 +255,24 @@ def _from_8(data: Snapshot) -> Snapshot:
     return {**data, "format": f"{FORMAT_PREFIX}9", "ended": ended}
 
 
+def _from_9(data: Snapshot) -> Snapshot:
+    """Format 9 kept every bucket ever seen, in order of first use; 10 keeps only those not
+    equal to a fresh one, sorted by name. A row of zeros is dropped: if a window still
+    counts its key, restoring the windows makes the bucket again, with its counts."""
+
+    def rows(table: list[list[Any]]) -> list[list[Any]]:
+        return sorted((r for r in table if any(r[1:])), key=lambda r: str(r[0]))
+
+    out = {**data, "format": f"{FORMAT_PREFIX}10"}
+    for key in ("strategies", "symbols", "cohorts"):
+        out[key] = rows(data[key])
+    scopes = {name: rows(table) for name, table in sorted(data["scopes"].items())}
+    out["scopes"] = {name: table for name, table in scopes.items() if table}
+    return out
+
+
 # format n -> the step that turns a format-n snapshot into format n + 1
-MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {8: _from_8}
+MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {8: _from_8, 9: _from_9}
 
 
 def migrate(data: Any) -> Snapshot:

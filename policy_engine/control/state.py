@@ -26,6 +26,9 @@ from ..engine.contracts import RISK_SCALE
 
 _SCALE = float(RISK_SCALE)
 
+# Buckets held before the first sweep for ones left fresh where no trade ended.
+SWEEP_FLOOR = 4_096
+
 # A bucket's exact integers, in the order snapshots store them.
 COUNTERS = (
     "active_units",
@@ -126,6 +129,20 @@ class Bucket:
     def is_zero(self) -> bool:
         return not any(self.counters())
 
+    def is_fresh(self) -> bool:
+        """Equal to a new ``Bucket()`` in everything a rule, a snapshot or a scrape reads: no
+        live trade (every counter is a sum over live trades, so all are zero), nothing
+        realized today, no loss streak and no rolling-window count (a window deletes a count
+        that drops to zero). Such a bucket can be dropped: reading a missing bucket reads a
+        fresh one."""
+        return (
+            not self.active_trades
+            and not self.day_pnl_units
+            and not self.loss_streak
+            and not self.windows
+            and not any(self.counters())
+        )
+
     def realize(self, pnl_units: int) -> None:
         """A close realized ``pnl_units``: the day's P&L moves; a loss lengthens the streak,
         a win ends it (a break-even close leaves it)."""
@@ -200,6 +217,7 @@ class PortfolioState(Bucket):
         "peak_equity",
         "scopes",
         "strategies",
+        "swept",
         "symbols",
         "version",
     )
@@ -221,6 +239,7 @@ class PortfolioState(Bucket):
         self.latches: dict[str, bool] = {}  # the latches that are set (the chain reads this)
         self.latch_info: dict[str, dict[str, Any]] = {}  # when and why each was set
         self.version = 0  # bumped on every mutation (a cache key for derived values)
+        self.swept = 0  # how many buckets the last sweep left (see sweep_if_grown)
         if equity is not None:
             self.set_equity(equity, peak_equity)
 
@@ -248,8 +267,7 @@ class PortfolioState(Bucket):
     def buckets(self) -> list[Bucket]:
         """Every bucket: the portfolio's own, then each strategy's, symbol's, cohort's and
         scope's."""
-        tables = [self.strategies, self.symbols, self.cohorts, *self.scopes.values()]
-        return [self, *(b for table in tables for b in table.values())]
+        return [self, *(b for table in self.tables() for b in table.values())]
 
     def start_day(self) -> None:
         """A new trading day: the equity in force is its starting equity, and every bucket's
@@ -258,7 +276,35 @@ class PortfolioState(Bucket):
         self.day_pnl = 0.0
         for bucket in self.buckets():
             bucket.set_day_values(0, 0)
+        self.evict()
         self.version += 1
+
+    def tables(self) -> list[dict[str, Bucket]]:
+        """The strategy, symbol, cohort and scope tables of buckets."""
+        return [self.strategies, self.symbols, self.cohorts, *self.scopes.values()]
+
+    def evict(self) -> None:
+        """Drop every bucket equal to a fresh one (see :meth:`Bucket.is_fresh`): the
+        rollover's sweep, for what a trade's end did not drop (a bucket that only kept a
+        day's P&L or a window count)."""
+        for table in self.tables():
+            for name in [n for n, b in table.items() if b.is_fresh()]:
+                del table[name]
+
+    def sweep_if_grown(self) -> None:
+        """:meth:`evict` once the tables hold twice what the last sweep left (and at least
+        ``SWEEP_FLOOR``): a bucket left fresh where no trade ended (a rolling-window count
+        that ran out) is dropped within a bounded growth, at an amortized constant cost."""
+        size = sum(len(table) for table in self.tables())
+        if size >= max(SWEEP_FLOOR, 2 * self.swept):
+            self.evict()
+            self.swept = sum(len(table) for table in self.tables())
+
+    def drop_if_fresh(self, table: dict[str, Bucket], name: str) -> None:
+        """Drop ``table[name]`` if it is equal to a fresh bucket (or already gone)."""
+        bucket = table.get(name)
+        if bucket is not None and bucket.is_fresh():
+            del table[name]
 
 
 __all__ = ["COUNTERS", "Bucket", "PortfolioState"]

@@ -37,17 +37,24 @@ def build_report(
     tick: Callable[[], None] | None = None,
 ) -> str:
     """The report's HTML. ``events`` gives a fresh iterable of the day's events per call
-    (it is read once, twice with ``what_if``); ``tick`` is called once per event read."""
+    (it is read :func:`passes` times); ``tick`` is called once per event read. A first run
+    finds the cohorts drawn one by one (the hottest); both timelines draw those."""
     from .page import render
-    from .timeline import simulate
+    from .timeline import hottest, simulate
 
-    base = simulate(policy, events(), equity=equity, tick=tick)
+    drawn = hottest(policy, events(), equity=equity, tick=tick)
+    base = simulate(policy, events(), equity=equity, tick=tick, cohorts=drawn)
     other = (
-        simulate(what_if, events(), what_if=True, equity=equity, tick=tick)
+        simulate(what_if, events(), what_if=True, equity=equity, tick=tick, cohorts=drawn)
         if what_if is not None
         else None
     )
     return render(base, other, title=title, sources=sources)
 
 
-__all__ = ["INSTALL_HINT", "build_report", "missing"]
+def passes(what_if: bool) -> int:
+    """How many times :func:`build_report` reads the events."""
+    return 3 if what_if else 2
+
+
+__all__ = ["INSTALL_HINT", "build_report", "missing", "passes"]

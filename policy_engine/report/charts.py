@@ -28,7 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .timeline import Decision, Sample, Timeline, units
+from .timeline import OTHER, Decision, Sample, Timeline, units
 
 MAX_POINTS = 1500
 COLOURS = {"approved": "#2e7d32", "clipped": "#ef8f00", "rejected": "#c62828"}
@@ -89,7 +89,14 @@ def thin(
     """At most MAX_POINTS steps, one per equal stretch of time: each the max (or min) of the
     samples in it, drawn from the stretch's first sample (a long day's samples are denser
     where they were merged less, so stretches are of time, not of samples)."""
-    xs = x(times)
+    return thin_at(x(times), values, peak)
+
+
+def thin_at(
+    xs: list[float], values: Sequence[float], peak: bool = True
+) -> tuple[list[float], list[float]]:
+    """:func:`thin` of times already converted with :func:`x` (a chart of many panels
+    converts its times once)."""
     if len(xs) <= MAX_POINTS:
         return xs, list(values)
     first, width = xs[0], (xs[-1] - xs[0]) / MAX_POINTS or 1.0
@@ -116,9 +123,9 @@ def _mode_bands(
     start: float | None = None
     mode = "normal"
     for s in [*samples, None]:
-        at = float(_date2num(end if s is None else s.at))
         new = "normal" if s is None else s.mode
-        if new != mode or s is None:
+        if new != mode or s is None:  # a time is converted only where the mode changes
+            at = float(_date2num(end if s is None else s.at))
             if start is not None and mode in colours:
                 ax.axvspan(start, at, color=colours[mode], alpha=0.14, lw=0)
                 shown.add(mode)
@@ -176,13 +183,15 @@ def portfolio_heat(base: Timeline, other: Timeline | None = None) -> str:
     return svg(fig)
 
 
-def cohort_heat(base: Timeline, other: Timeline | None = None, limit: int = 8) -> str:
-    """One small chart per cohort (the ``limit`` hottest): heat against its tightest cap."""
+def cohort_heat(base: Timeline, other: Timeline | None = None) -> str:
+    """One small chart per cohort the timeline draws one by one (the hottest by peak heat,
+    at most :data:`~.timeline.MAX_COHORTS`), heat against its tightest cap; then the rest
+    of the cohorts summed as one (:data:`~.timeline.OTHER`), when they held any risk."""
     peaks: dict[str, int] = {}
     for s in base.samples:
         for name, held, _cap in s.cohorts:
             peaks[name] = max(peaks.get(name, 0), held)
-    names = sorted(peaks, key=lambda n: (-peaks[n], n))[:limit]
+    names = [n for n in (*base.cohorts, OTHER) if peaks.get(n, 0) > 0]
     if not names:
         fig = Figure(figsize=(10, 1.5))
         return _empty(fig, fig.add_subplot(), "no cohort held risk")
@@ -191,6 +200,7 @@ def cohort_heat(base: Timeline, other: Timeline | None = None, limit: int = 8) -
     fig = Figure(figsize=(10, 2.4 * rows))
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     end = base.samples[-1].at
+    converted: dict[int, list[float]] = {}  # each timeline's times, converted once
     for i, name in enumerate(names):
         ax = axes[i // cols][i % cols]
         for timeline, colour, style, label in (
@@ -199,13 +209,15 @@ def cohort_heat(base: Timeline, other: Timeline | None = None, limit: int = 8) -
         ):
             if timeline is None or not timeline.samples:
                 continue
-            times = [s.at for s in timeline.samples]
+            xs = converted.get(id(timeline))
+            if xs is None:
+                xs = converted[id(timeline)] = x([s.at for s in timeline.samples])
             found = [{n: (hu, cu) for n, hu, cu in s.cohorts}.get(name) for s in timeline.samples]
             heat = [units(r[0]) if r else 0.0 for r in found]
             cap = [r[1] if r and r[1] is not None else float("nan") for r in found]
-            th, hv = thin(times, heat)
+            th, hv = thin_at(xs, heat)
             ax.step(th, hv, where="post", color=colour, lw=1.4, ls=style, label=f"heat{label}")
-            tc, c = thin(times, cap, peak=False)
+            tc, c = thin_at(xs, cap, peak=False)
             ax.step(
                 tc,
                 c,
@@ -216,7 +228,8 @@ def cohort_heat(base: Timeline, other: Timeline | None = None, limit: int = 8) -
                 label=f"cap{label}",
             )
         _mode_bands(ax, base.samples, end, mode_colours(base.policy.declared_modes))
-        ax.set_title(f"cohort {name}", loc="left", fontsize=9)
+        title = f"the other {base.cohorts_seen - len(base.cohorts):,} cohorts, summed"
+        ax.set_title(title if name == OTHER else f"cohort {name}", loc="left", fontsize=9)
         ax.set_ylim(bottom=0)
         _time_axis(ax)
     for j in range(len(names), rows * cols):

@@ -211,6 +211,17 @@ def _changes(base: Timeline, other: Timeline) -> str:
     return f"<p>{len(rows)} of {len(base.decisions)} decisions would change ({summary}).</p>{table}{tail}"
 
 
+def _cohorts_note(t: Timeline) -> str:
+    """What the cohort charts show: the hottest one by one, the rest summed."""
+    drawn, seen = len(t.cohorts), t.cohorts_seen
+    if seen <= drawn:
+        return f"Every cohort that held risk ({seen}), by peak heat."
+    return (
+        f"The {drawn} cohorts with the highest peak heat, one by one; the other "
+        f"{seen - drawn:,} of the {seen:,} cohorts that held risk are summed into one chart."
+    )
+
+
 def render(base: Timeline, other: Timeline | None, *, title: str, sources: str) -> str:
     """The whole page."""
     p = base.policy
@@ -232,6 +243,7 @@ def render(base: Timeline, other: Timeline | None, *, title: str, sources: str) 
         "Shaded: the portfolio was not in normal mode.</p>",
         f'<figure id="portfolio-heat">{charts.portfolio_heat(base, other)}</figure>',
         "<h2>Cohort heat against its cap</h2>",
+        f'<p class="note">{_cohorts_note(base)}</p>',
         f'<figure id="cohort-heat">{charts.cohort_heat(base, other)}</figure>',
         "<h2>Decisions over time</h2>",
         f'<figure id="decisions">{charts.decisions(base, "current policy" if other else "")}</figure>',

@@ -4,7 +4,10 @@
 as ``policy run`` does (no wall clock; refused input answered and not counted as an
 event), collects every record, and after each event samples what the report
 draws: the event clock, the portfolio's heat (active and reserved) against its
-caps, the mode, each cohort's heat against its caps. A what-if run keeps its own
+caps, the mode, and the heat against its caps of the ``MAX_COHORTS`` cohorts
+:func:`hottest` found (the highest peak heat), the rest summed as ``other``. So
+each event costs the same however many cohorts the day has (2,000 distinct
+cohorts sampled every one after every event: quadratic, 24 s and 389 MB). A what-if run keeps its own
 policy: the file's ``policy`` events are not applied (as ``policy replay --policy``
 does). Caps are :mod:`policy_engine.engine.caps`'s: the ``X`` of every
 ``limit: X - <scope>.heat`` rule, evaluated in the mode in force. Samples are kept
@@ -43,6 +46,10 @@ _DECISION_KEYS = (
 # Samples kept before pairs of neighbours are merged (peaks kept): a long day then costs
 # bounded memory; the charts draw at most a few thousand steps anyway.
 MAX_SAMPLES = 16_000
+# Cohorts drawn one by one (the hottest by peak heat); every other cohort is summed into
+# OTHER (its heat: the portfolio's minus theirs, since every trade counts in one cohort).
+MAX_COHORTS = 8
+OTHER = "(all others)"  # not a name a policy declares
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,8 @@ class Sample:
     reserved: int
     caps: tuple[tuple[str, float], ...]  # (rule id, cap) of the portfolio
     mode: str
-    cohorts: tuple[tuple[str, int, float | None], ...]  # (cohort, heat units, tightest cap)
+    # (cohort, heat units, tightest cap) of the cohorts drawn, then (OTHER, heat, None)
+    cohorts: tuple[tuple[str, int, float | None], ...]
 
 
 @dataclass
@@ -108,6 +116,8 @@ class Timeline:
     trades: dict[str, Trade] = field(default_factory=dict)
     still_reserved: int = 0
     events: int = 0
+    cohorts: tuple[str, ...] = ()  # the cohorts drawn one by one (the rest: OTHER)
+    cohorts_seen: int = 0  # how many cohorts held risk during the day
 
     def totals(self) -> dict[str, int]:
         """The reconciliation: every reserved unit is filled, expired, cancelled, released at
@@ -127,6 +137,46 @@ class Timeline:
         return out
 
 
+@dataclass(frozen=True)
+class Hottest:
+    """The cohorts a report draws one by one, and how many held risk in all."""
+
+    names: tuple[str, ...]
+    seen: int
+
+
+def hottest(
+    policy: Policy,
+    events: Iterable[Mapping[str, Any]],
+    *,
+    equity: float = 0.0,
+    limit: int = MAX_COHORTS,
+    tick: Callable[[], None] | None = None,
+) -> Hottest:
+    """A first run of ``events``: the ``limit`` cohorts with the highest peak heat (ties by
+    name). Linear: after each event only the cohorts its records name are read (a cohort's
+    heat moves only with a trade counted in it, and every such step records its cohort)."""
+    records: list[Record] = []
+    ctl = PortfolioController(policy, equity=equity, records=records, clock=None)
+    peaks: dict[str, int] = {}
+    for event in events:
+        if tick is not None:
+            tick()
+        records.clear()
+        ctl.apply(event)
+        cohorts = ctl.state.cohorts
+        for rec in records:
+            names = [rec.get("cohort"), *(m.get("to") for m in rec.get("moved") or ())]
+            for name in names:
+                bucket = cohorts.get(name) if isinstance(name, str) else None
+                if bucket is not None:
+                    key, heat = str(name), bucket.active_units + bucket.reserved_units
+                    peaks[key] = max(peaks.get(key, 0), heat)
+    ctl.close()
+    held = [n for n, heat in peaks.items() if heat > 0]
+    return Hottest(tuple(sorted(held, key=lambda n: (-peaks[n], n))[:limit]), len(held))
+
+
 def simulate(
     policy: Policy,
     events: Iterable[Mapping[str, Any]],
@@ -134,11 +184,13 @@ def simulate(
     what_if: bool = False,
     equity: float = 0.0,
     tick: Callable[[], None] | None = None,
+    cohorts: Hottest = Hottest((), 0),
 ) -> Timeline:
-    """Run ``events`` through a fresh controller of ``policy`` and sample the day."""
+    """Run ``events`` through a fresh controller of ``policy`` and sample the day, drawing
+    ``cohorts.names`` one by one and the rest as :data:`OTHER`."""
     records: list[Record] = []
     ctl = PortfolioController(policy, equity=equity, records=records, clock=None)
-    timeline = Timeline(policy)
+    timeline = Timeline(policy, cohorts=cohorts.names, cohorts_seen=cohorts.seen)
     caps: dict[int, Caps] = {}
     for index, event in enumerate(events):
         if tick is not None:
@@ -166,10 +218,14 @@ def simulate(
 def _sample(timeline: Timeline, ctl: PortfolioController, caps: Caps, clock: datetime) -> None:
     state = ctl.state
     mode = ctl.policy.mode_of(state).name
-    cohorts = tuple(
-        (name, bucket.active_units + bucket.reserved_units, _tightest(caps, state, name))
-        for name, bucket in sorted(state.cohorts.items())
-    )
+    table = state.cohorts
+    drawn = []
+    for name in timeline.cohorts:
+        bucket = table.get(name)
+        heat = 0 if bucket is None else bucket.active_units + bucket.reserved_units
+        drawn.append((name, heat, _tightest(caps, state, name)))
+    rest = state.active_units + state.reserved_units - sum(heat for _n, heat, _c in drawn)
+    cohorts = (*drawn, (OTHER, rest, None))
     sample = Sample(
         clock,
         state.active_units,
@@ -295,4 +351,16 @@ def units(value: int) -> float:
     return value / _SCALE
 
 
-__all__ = ["Decision", "Rule", "Sample", "Timeline", "Trade", "simulate", "units"]
+__all__ = [
+    "MAX_COHORTS",
+    "OTHER",
+    "Decision",
+    "Hottest",
+    "Rule",
+    "Sample",
+    "Timeline",
+    "Trade",
+    "hottest",
+    "simulate",
+    "units",
+]

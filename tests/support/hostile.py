@@ -64,3 +64,52 @@ def unknown_placeholders(n: int) -> str:
     """One rule whose message holds ``n`` placeholders naming nothing (each a PT306)."""
     message = " ".join(["{x}"] * n)
     return HEADER + f"rules:\n  - id: a\n    require: 'true'\n    message: '{message}'\n"
+
+
+# A policy with a trading day whose rule reads a loss streak: buckets hold what it reads.
+DAY_POLICY = """\
+api_version: policy-engine/v1
+name: volumes
+version: 1
+trading_day: {timezone: UTC, rollover: "00:00"}
+strategies:
+  S: {max_trades: 1000000}
+rules:
+  - id: pause-after-losses
+    require: strategy.loss_streak < 1000000
+"""
+
+
+def distinct_symbols(n: int, pnl: float | None, live: int = 0) -> list[dict[str, object]]:
+    """``n`` trades on ``n`` distinct symbols, each reserved, filled and closed (realizing
+    ``pnl`` when it is not None) on 2026-03-02, then ``live`` more left open."""
+    events: list[dict[str, object]] = []
+    for i in range(n + live):
+        ts = f"2026-03-02T10:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}000+00:00"
+        iid = f"i{i}"
+        events.append(
+            {
+                "type": "intent",
+                "intent_id": iid,
+                "strategy": "S",
+                "symbol": f"SYM{i}",
+                "side": "long",
+                "requested_risk_abs": 1,
+                "timestamp": ts,
+            }
+        )
+        events.append(
+            {
+                "type": "fill",
+                "intent_id": iid,
+                "fill_id": "f",
+                "filled_risk_abs": 1,
+                "timestamp": ts,
+            }
+        )
+        if i < n:
+            close: dict[str, object] = {"type": "close", "intent_id": iid, "timestamp": ts}
+            if pnl is not None:
+                close["realized_pnl"] = pnl
+            events.append(close)
+    return events
