@@ -284,11 +284,12 @@ def _day_of(data: Snapshot) -> str | None:
 
 def _from_3(data: Snapshot) -> Snapshot:
     """Format 3 had no sides, no trading day and no realized P&L. Every trade and ended trade
-    is ``long`` (its risk counts in long and net risk as it counted in the gross before; the
-    side format 3 never saw cannot be recovered). The trading day is the one the clock is in
-    (by the policy's calendar); where it started is unknown, so it started at the peak
-    equity (fail closed: the day's loss reads at least as large as it was, never smaller). Realized P&L and loss streaks start
-    at 0 (format 3 recorded none)."""
+    is ``long`` (its risk counts in long and net risk, the largest either can read, as it
+    counted in the gross before; the side format 3 never saw cannot be recovered, so a later
+    policy's short cap does not see it). The trading day is the one the clock is in (by the
+    policy's calendar); where it started is unknown, so it started at the peak equity (fail
+    closed: the day's loss reads at least as large as it was, never smaller). Realized P&L
+    and loss streaks start at 0 (format 3 recorded none)."""
     trades = [[*row[:14], "long"] for row in data["trades"]]
     ended = [[*row, "long"] for row in data["ended"]]
     equity = float(data["equity"])
