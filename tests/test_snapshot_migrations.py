@@ -5,7 +5,7 @@ tests/fixtures/snapshots/format-N.json was taken by the release that wrote forma
 stream, with what that release's ``portfolio_state()`` reported beside it. Through the chain
 of migrations (one per format) it restores to a core reporting the same state, whose own
 snapshot is a valid current one. A journal whose checkpoint an older release wrote passes
-``policy replay --verify``; the same checkpoint forged does not.
+``policy replay --verify`` and recovers from it; the same checkpoint forged does not verify.
 """
 
 from __future__ import annotations
@@ -155,6 +155,14 @@ def test_a_journal_with_an_older_formats_checkpoint_verifies_and_a_forged_one_do
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
     assert result.exit_code == 0, result.output
     assert "1 checkpoint equal to the replayed state" in result.output
+    ctl = PortfolioController.recover(journal)  # restored from the old checkpoint itself
+    try:
+        assert ctl.recovery is not None and ctl.recovery.replayed == 0
+        assert ctl.recovery.checkpoint_line == scan(journal).checkpoints[0].line
+        expected = ControlCore.restore(_load(f"format-{number}.checkpoint.json")).snapshot()
+        assert ctl.core.snapshot() == expected
+    finally:
+        ctl.close()
     (tmp_path / "forged").mkdir()
     forged = _journal_with_old_checkpoint(tmp_path / "forged", number, forge=1_000_000)
     result = CliRunner().invoke(cli, ["replay", str(forged), "--verify"])
