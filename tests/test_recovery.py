@@ -19,11 +19,12 @@ from click.testing import CliRunner
 from policy_engine import PortfolioController, replay
 from policy_engine.cli import cli
 from policy_engine.control import snapshot as snapshots
-from policy_engine.control.chain import GENESIS, seal, unseal
+from policy_engine.control.chain import unseal
 from policy_engine.control.events import EventError, canonical
 from policy_engine.control.journal import read_events
 from policy_engine.control.verify import JournalIntegrityError, repair, scan
 
+from support.forge import reseal, sealable
 from support.workload import drive, policy_versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,18 +144,6 @@ def closed_journal(tmp_path: Path, steps: int = 900, every: int = 200) -> tuple[
     return journal, files
 
 
-def reseal(lines: list[bytes], start: int) -> list[bytes]:
-    """Recompute the chain from line ``start`` on (what a forger with the file would do)."""
-    out = lines[:start]
-    prev = unseal(lines[start - 1])[1] if start else GENESIS
-    for line in lines[start:]:
-        body = unseal(line)[0]
-        assert prev is not None
-        sealed, prev = seal(body, prev)
-        out.append(sealed)
-    return out
-
-
 def test_a_tampered_checkpoint_is_refused(tmp_path: Path) -> None:
     """Recovery restores the last checkpoint only if the chain covers it and it sits where
     its event count says; `replay --verify` also re-derives it from the events, which
@@ -198,20 +187,15 @@ def test_a_tampered_checkpoint_is_refused(tmp_path: Path) -> None:
         PortfolioController.recover(journal)
 
 
-def _sealable(event: dict[str, Any]) -> bytes:
-    """A journal line for ``event`` with a placeholder chain value (for :func:`reseal`)."""
-    body = json.dumps(event, separators=(",", ":")).encode()
-    return body[:-1] + b',"chain":"' + b"0" * 64 + b'"}\n'
-
-
 def test_an_older_versions_checkpoints_are_passed_over_and_the_events_replayed(
     tmp_path: Path,
 ) -> None:
-    """A journal written by an older version holds checkpoints in a snapshot format this
-    version no longer restores: the events are the record, so recovery goes back to the
-    last checkpoint it can restore (or the start); `replay --verify` cannot check them, so
-    verification fails (it never passes a checkpoint over). A format it does not know at all
-    is still refused."""
+    """A checkpoint in a snapshot format with no migration (older than the first format,
+    :data:`OLDEST_FORMAT` - 1, the only such label since every real one migrates): the
+    events are the record, so recovery goes back to the last checkpoint it can restore (or
+    the start); `replay --verify` cannot check it, so verification fails (it never passes a
+    checkpoint over). A format it does not know at all (newer) is still refused."""
+    unmigrated = f"{snapshots.FORMAT_PREFIX}{snapshots.OLDEST_FORMAT - 1}"
     journal, _files = closed_journal(tmp_path)
     reference = PortfolioController.recover(journal)
     expected = reference.core.snapshot()
@@ -221,8 +205,8 @@ def test_an_older_versions_checkpoints_are_passed_over_and_the_events_replayed(
     older = [*lines]
     for cp in found.checkpoints[-2:]:
         held = json.loads(unseal(lines[cp.line - 1])[0])
-        held["snapshot"] = {"format": "policy-engine/core-snapshot/3", "seq": held["seq"]}
-        older[cp.line - 1] = _sealable(held)
+        held["snapshot"] = {"format": unmigrated, "seq": held["seq"]}
+        older[cp.line - 1] = sealable(held)
     first = found.checkpoints[-2].line
     journal.write_bytes(b"".join(reseal(older, first - 1)))
 
@@ -234,13 +218,13 @@ def test_an_older_versions_checkpoints_are_passed_over_and_the_events_replayed(
 
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
     assert result.exit_code == 1, result.output
-    assert "core-snapshot/3 is older than this version restores" in result.output
+    assert f"{unmigrated} is older than this version restores" in result.output
     assert "has no migration" in result.output
 
     future = [*lines]
     held = json.loads(unseal(lines[first - 1])[0])
     held["snapshot"]["format"] = "policy-engine/core-snapshot/999"
-    future[first - 1] = _sealable(held)
+    future[first - 1] = sealable(held)
     journal.write_bytes(b"".join(reseal(future[:-1], first - 1)))
     with pytest.raises(JournalIntegrityError, match="expected format"):
         PortfolioController.recover(journal)
@@ -339,7 +323,7 @@ def _relabelled(
     held = json.loads(unseal(lines[cp.line - 1])[0])
     held["snapshot"]["equity"] += forge
     held["snapshot"]["format"] = f"{snapshots.FORMAT_PREFIX}{version}"
-    lines[cp.line - 1] = _sealable(held)
+    lines[cp.line - 1] = sealable(held)
     journal.write_bytes(b"".join(reseal(lines, cp.line - 1)))
     return journal, cp.line
 
@@ -385,7 +369,7 @@ def test_a_checkpoint_whose_policy_does_not_load_fails_verification(tmp_path: Pa
     cp = scan(journal).checkpoints[-1]
     held = json.loads(unseal(lines[cp.line - 1])[0])
     held["snapshot"]["policy"]["source"] = "rules: [\n"
-    lines[cp.line - 1] = _sealable(held)
+    lines[cp.line - 1] = sealable(held)
     journal.write_bytes(b"".join(reseal(lines, cp.line - 1)))
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
     assert result.exit_code == 1, result.output

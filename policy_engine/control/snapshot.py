@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
 FORMAT_VERSION = 10
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
-OLDEST_FORMAT = 8  # the oldest format a migration chain reads
+OLDEST_FORMAT = 1  # the oldest format a migration chain reads (the first ever written)
 
 Snapshot = dict[str, Any]
 
@@ -247,12 +247,106 @@ def _format_number(data: Any) -> int | None:
     return int(number) if number.isdigit() else None
 
 
+def _step(data: Snapshot, number: int, **changes: Any) -> Snapshot:
+    """``data`` relabelled as format ``number`` with ``changes`` applied."""
+    return {**data, **changes, "format": f"{FORMAT_PREFIX}{number}"}
+
+
+def _from_1(data: Snapshot) -> Snapshot:
+    """Format 1 kept no correlation bucket or orphan mark on a trade, remembered of an ended
+    trade only why it ended, and no decided ids. A trade's bucket becomes ``None`` (its cohort
+    stays the recorded one until a reload re-derives it from the symbol) and it is no orphan
+    (format 1 had none). An ended trade's strategy, symbol and cohort are unknown, so it is
+    not remembered: a later fill for it is ``unknown`` (reported, never absorbed as invented
+    exposure in a made-up bucket), as format 1 also absorbed none. The decided ids are the
+    live and ended ids the snapshot names, so none of them can be reused."""
+    trades = [[*row[:12], None, None] for row in data["trades"]]
+    seen = sorted({str(row[0]) for row in data["trades"]} | {str(k) for k, _ in data["ended"]})
+    return _step(data, 2, trades=trades, ended=[], seen=seen)
+
+
+def _from_2(data: Snapshot) -> Snapshot:
+    """Format 2 kept the decided ids as a sorted set, format 3 in decision order: the order
+    is unknown, so the sorted order stands (it only decides which id leaves the bounded
+    window first; none is forgotten by the migration)."""
+    return _step(data, 3)
+
+
+def _sided(rows: list[list[Any]]) -> list[list[Any]]:
+    """Format-3 bucket rows with long and short risk (all long) and an empty day."""
+    return [[name, *c, c[0] + c[1], 0, 0, 0] for name, *c in rows]
+
+
+def _day_of(data: Snapshot) -> str | None:
+    """The trading day of the snapshot's clock by its policy's calendar (None before any
+    timestamped event)."""
+    clock = _ts(data["clock"])
+    if clock is None:
+        return None
+    ref = data["policy"]
+    try:
+        calendar = load_policy_text(str(ref["source"]), str(ref["path"])).calendar
+    except PolicyError as exc:
+        raise EventError(f"the snapshot's policy does not load: {exc}") from None
+    return calendar.day_of(clock).isoformat()
+
+
+def _from_3(data: Snapshot) -> Snapshot:
+    """Format 3 had no sides, no trading day and no realized P&L. Every trade and ended trade
+    is ``long`` (its risk counts in long and net risk, the largest either can read, as it
+    counted in the gross before; the side format 3 never saw cannot be recovered, so a later
+    policy's short cap does not see it). The trading day is the one the clock is in (by the
+    policy's calendar); where it started is unknown, so it started at the peak equity (fail
+    closed: the day's loss reads at least as large as it was, never smaller). Realized P&L
+    and loss streaks start at 0 (format 3 recorded none)."""
+    trades = [[*row[:14], "long"] for row in data["trades"]]
+    ended = [[*row, "long"] for row in data["ended"]]
+    equity = float(data["equity"])
+    tables = {key: _sided(data[key]) for key in ("strategies", "symbols", "cohorts")}
+    (portfolio,) = _sided([["", *data["portfolio"]]])
+    return _step(
+        data,
+        4,
+        **tables,
+        portfolio=portfolio[1:],
+        day=_day_of(data),
+        day_start_equity=float(data["peak_equity"]),
+        equity_seen=equity > 0,
+        trades=trades,
+        ended=ended,
+    )
+
+
+def _from_4(data: Snapshot) -> Snapshot:
+    """Scopes came with format 5: a format-4 policy declares none, so there are no scope
+    buckets and no trade or ended trade counts in one."""
+    trades = [[*row, None, None] for row in data["trades"]]
+    ended = [[*row, None, None] for row in data["ended"]]
+    return _step(data, 5, scopes={}, trades=trades, ended=ended)
+
+
+def _from_5(data: Snapshot) -> Snapshot:
+    """Rolling windows came with format 6: a format-5 policy declares none."""
+    return _step(data, 6, windows={})
+
+
+def _from_6(data: Snapshot) -> Snapshot:
+    """Latches came with format 7: a format-6 policy declares none, so none is set."""
+    return _step(data, 7, latches={})
+
+
+def _from_7(data: Snapshot) -> Snapshot:
+    """Format 7 kept the decided ids as a sorted set, format 8 in decision order (as
+    :func:`_from_2`): the sorted order stands."""
+    return _step(data, 8)
+
+
 def _from_8(data: Snapshot) -> Snapshot:
     """Format 8 kept no fill ids for ended trades (a re-sent fill became a late orphan) and no
     time they ended: they keep none (as before) and count as ended at the snapshot's clock,
     so the event-time retention starts from there."""
     ended = [[*row, [], data["clock"]] for row in data["ended"]]
-    return {**data, "format": f"{FORMAT_PREFIX}9", "ended": ended}
+    return _step(data, 9, ended=ended)
 
 
 def _from_9(data: Snapshot) -> Snapshot:
@@ -263,16 +357,27 @@ def _from_9(data: Snapshot) -> Snapshot:
     def rows(table: list[list[Any]]) -> list[list[Any]]:
         return sorted((r for r in table if any(r[1:])), key=lambda r: str(r[0]))
 
-    out = {**data, "format": f"{FORMAT_PREFIX}10"}
-    for key in ("strategies", "symbols", "cohorts"):
-        out[key] = rows(data[key])
     scopes = {name: rows(table) for name, table in sorted(data["scopes"].items())}
-    out["scopes"] = {name: table for name, table in scopes.items() if table}
-    return out
+    return _step(
+        data,
+        10,
+        **{key: rows(data[key]) for key in ("strategies", "symbols", "cohorts")},
+        scopes={name: table for name, table in scopes.items() if table},
+    )
 
 
 # format n -> the step that turns a format-n snapshot into format n + 1
-MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {8: _from_8, 9: _from_9}
+MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
+    1: _from_1,
+    2: _from_2,
+    3: _from_3,
+    4: _from_4,
+    5: _from_5,
+    6: _from_6,
+    7: _from_7,
+    8: _from_8,
+    9: _from_9,
+}
 
 
 def migrate(data: Any) -> Snapshot:
