@@ -23,7 +23,6 @@ from .events import IntentEvent, InvalidIntentEvent, Record
 from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
 from .records import decision_record, totals
 
-
 _SCALE = float(RISK_SCALE)
 
 
