@@ -370,6 +370,12 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
     enforce_from = _enforce_from(doc, raw, path, kind, problems)
+    if "when_missing" in raw and kind == "allow":
+        # An allow never blocks: there is nothing to let pass when its value is missing.
+        message = (
+            f"`when_missing` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
+        )
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "when_missing"), key=True)))
     if "on_exceed" in raw and kind != "limit":
         message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))
@@ -391,6 +397,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         message=text,
         description=raw.get("description"),
         enforce_from=enforce_from,
+        when_missing=raw.get("when_missing", "reject"),
     )
 
 

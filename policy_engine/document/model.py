@@ -33,6 +33,10 @@ class RuleSpec:
     message: ExprSource | None
     description: str | None = None
     enforce_from: datetime | None = None  # staged rollout: shadow before, enforced from
+    # A value the rule reads is missing (null, absent input, no scope key): `reject` fails
+    # closed (the default); `approve` lets the intent pass this rule, as Nautilus skips a
+    # notional check when there is no price.
+    when_missing: Literal["approve", "reject"] = "reject"
 
     @property
     def path(self) -> YamlPath:

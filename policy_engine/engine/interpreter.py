@@ -21,7 +21,7 @@ from typing import Any, Protocol, assert_never
 from ..document.checker import CheckedPolicy
 from ..document.names import Ref, Scope, Source, live_source
 from ..lang import syntax as s
-from ..lang.errors import EvalError
+from ..lang.errors import MISSING_KINDS, EvalError
 from ..lang.errors import EvalErrorKind as E
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
@@ -417,6 +417,13 @@ def run_chain(
             did(i, "rejected")
             return outcome(REJECTED, i)
         except Exception as exc:  # fail closed on anything
+            if (
+                spec.when_missing == "approve"
+                and isinstance(exc, EvalError)
+                and exc.kind in MISSING_KINDS
+            ):
+                did(i, "missing")  # the rule lets the intent pass: its value is missing
+                continue
             did(i, "error")
             if shadow:  # a shadow rule never blocks, not even by failing
                 warns.append(i)
