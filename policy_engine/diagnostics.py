@@ -81,6 +81,7 @@ PT307 = _code("PT307", E, "duplicate rule id")
 PT308 = _code("PT308", E, "invalid constant value")
 PT309 = _code("PT309", E, "reserved name used as a configuration key")
 PT310 = _code("PT310", E, "name not available in this context")
+PT311 = _code("PT311", E, "time zone depends on the host (not a canonical IANA zone)")
 # PT4xx: domain lints (policy-check); see docs/codes.md
 PT401 = _code("PT401", W, "rule can never fire")
 PT402 = _code("PT402", E, "rule makes every later rule unreachable")
@@ -107,6 +108,7 @@ PT432 = _code("PT432", E, "latch that can never clear (its `when` always holds)"
 PT433 = _code("PT433", W, "latch that can never be set (its `when` never holds)")
 PT434 = _code("PT434", W, "input with a null default read without `has()`")
 PT435 = _code("PT435", W, "window compared with a bound that cannot matter")
+PT436 = _code("PT436", W, "file not sealed while others in its folder are")
 PT499 = _code("PT499", E, "internal error while checking")
 
 

@@ -59,7 +59,7 @@ CLOCK_METHODS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 
 def _lint_imports(cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     if not Path(LINT_IMPORTS).exists():
-        pytest.fail("lint-imports is not installed (it comes with the `lint` extra)")
+        pytest.fail("lint-imports is not installed (the `test` extra brings it)")
     return subprocess.run(
         [LINT_IMPORTS], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,11 +25,16 @@ from policy_engine.cli import check_command, cli
 from policy_engine.control.journal import read_events
 from policy_engine.diagnostics import CODES, PolicyError, Severity
 
+from support.hostile import garbage_inputs
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "lint"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 FORMATS = {"text": ".txt", "concise": ".concise", "json": ".json", "github": ".github"}
-GENERATED = {"PT002"}  # inputs too big to keep in the repository: written by the test
+# Inputs written by the test: too big to keep in the repository (PT002), or a folder of two
+# files (PT436: an unsealed file checked with a sealed one, given as an extra argument).
+GENERATED = {"PT002", "PT436"}
+EXTRA_ARGS = {"PT436": ["sealed.yaml"]}
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def normalise(text: str, fmt: str) -> str:
 
 
 def run_golden(name: str, fmt: str) -> tuple[int, str]:
-    args = [f"{name}.yaml", "--format", fmt]
+    args = [f"{name}.yaml", *EXTRA_ARGS.get(name, []), "--format", fmt]
     if (Path.cwd() / f"{name}.old").exists():
         args += ["--against", f"{name}.old"]
     result = CliRunner().invoke(check_command, args, catch_exceptions=False)
@@ -65,6 +69,11 @@ def write_generated(name: str, folder: Path) -> None:
     if name == "PT002":
         header = b"api_version: policy-engine/v1\nname: big\nversion: 1\nrules: []\n"
         (folder / "PT002.yaml").write_bytes(header + b"# " + b"x" * 5_000_000 + b"\n")
+    if name == "PT436":
+        body = "rules:\n  - id: a\n    require: intent.reduce_only\n"
+        head = "api_version: policy-engine/v1\nname: golden\nversion: 1\n"
+        (folder / "PT436.yaml").write_text(head + body)
+        (folder / "sealed.yaml").write_text(head + "integrity:\n  rules: 1\n" + body)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -269,41 +278,17 @@ def test_console_scripts_run_as_processes(tmp_path: Path) -> None:
 # --- garbage ---------------------------------------------------------------------------
 
 
-def garbage_inputs() -> dict[str, bytes]:
-    header = "api_version: policy-engine/v1\nname: g\nversion: 1\nrules:\n  - id: a\n"
-    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n"
-    for i in range(1, 12):
-        bomb += f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]\n"
-    deep = "(" * 10_000 + "true" + ")" * 10_000
-    short_deep = "not " * 1_000 + "true"
-    return {
-        "empty": b"",
-        "binary": bytes(range(256)) * 4,
-        "invalid-utf8": b"name: caf\xe9\n",
-        "alias-bomb": bomb.encode(),
-        "deep-expression": (header + f"    require: '{deep}'\n").encode(),
-        "deep-not-chain": (header + f"    require: '{short_deep}'\n").encode(),
-        "deep-yaml": b"a: " + b"[" * 10_000 + b"]" * 10_000 + b"\n",
-        "five-mb": (header + "    require: 'true'\n# " + "x" * 5_000_000 + "\n").encode(),
-        "only-a-list": b"- 1\n- 2\n",
-        "tab-soup": b"\t\t:\t- ]]\n",
-    }
-
-
 @pytest.mark.parametrize("name", sorted(garbage_inputs()))
-def test_garbage_gives_a_diagnostic_within_a_second(name: str, tmp_path: Path) -> None:
-    """Every garbage input exits 1 with a PT diagnostic, in well under a second."""
+def test_garbage_gives_a_diagnostic(name: str, tmp_path: Path) -> None:
+    """Every garbage input exits 1 with a PT diagnostic (benchmarks/hostile.py times it)."""
     path = tmp_path / f"{name}.yaml"
     path.write_bytes(garbage_inputs()[name])
-    started = time.perf_counter()
     result = CliRunner().invoke(check_command, [str(path), "--format", "json"])
-    elapsed = time.perf_counter() - started
     assert result.exit_code == 1, result.stdout
     data = json.loads(result.stdout)
     assert data["diagnostics"], name
     assert all(re.fullmatch(r"PT\d{3}", x["code"]) for x in data["diagnostics"])
     assert not any(x["code"] == "PT499" for x in data["diagnostics"])
-    assert elapsed < 1.0, f"{name} took {elapsed:.2f}s"
 
 
 # --- explain and schema ---------------------------------------------------------------------

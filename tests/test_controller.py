@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from policy_engine import (
     AllocationDecision,
@@ -18,6 +20,7 @@ from policy_engine import (
     PortfolioController,
     PortfolioIntent,
 )
+from policy_engine.cli import cli
 from policy_engine.control import book as book_module
 from policy_engine.control.core import INVALID_INTENT_CODE, ControlCore
 from policy_engine.control.events import EventError, IntentEvent, canonical
@@ -177,6 +180,30 @@ def test_watcher_poll_reloads_on_change_and_reports_failures(tmp_path: Path) -> 
     bad = watcher.poll()
     assert bad is not None and bad["ok"] is False and ctl.policy is good
     assert seen == [rec, bad]
+
+
+def test_watcher_sees_a_same_size_rewrite_with_the_same_mtime(tmp_path: Path) -> None:
+    """On a filesystem with coarse timestamps a rewrite can keep both the size and the
+    modification time: the watcher compares content, so it still reloads."""
+    path = tmp_path / "limits.yaml"
+    text = STRATEGY_LIMITS.read_text()
+    path.write_text(text)
+    before = os.stat(path)
+    ctl = controller(path)
+    watcher = PolicyWatcher(ctl, path)
+    # "true" -> "false" adds a byte; one blank line less takes it away: the same size.
+    edited = (
+        text.replace("SCALPER: {enabled: true", "SCALPER: {enabled: false")
+        .replace("version: 2", "version: 3")
+        .replace("\n\n", "\n", 1)
+    )
+    assert len(edited.encode()) == before.st_size
+    path.write_text(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == before.st_mtime_ns
+    rec = watcher.poll()
+    assert rec is not None and rec["ok"], rec
+    assert ctl.request_allocation(intent("SCALPER")).decision_code == "rejected_strategy_disabled"
 
 
 def test_watcher_thread_applies_an_edit_in_a_running_loop(tmp_path: Path) -> None:
@@ -791,6 +818,37 @@ def test_threads_with_fills_and_closes_keep_exact_totals() -> None:
     state = ctl.state
     assert (state.active_units, state.reserved_units, state.active_trades) == (0, 0, 0)
     assert state.heat == 0.0
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda i: i.model_copy(update={"requested_risk_abs": 1e300}),
+        lambda i: i.model_copy(update={"requested_risk_abs": float("nan")}),
+        lambda i: PortfolioIntent.model_construct(**{**dict(i), "requested_risk_abs": -5.0}),
+        lambda i: PortfolioIntent.model_construct(**{**dict(i), "intent_id": "x" * 201}),
+        lambda i: i.model_copy(update={"side": "sideways"}),
+    ],
+    ids=["huge", "nan", "negative", "long-id", "bad-side"],
+)
+def test_an_intent_built_without_validation_is_refused_before_the_journal(
+    tmp_path: Path, build: Any
+) -> None:
+    """model_copy(update=...) and model_construct skip pydantic's checks: the controller
+    validates whatever arrives, so the intent is refused, nothing is journaled, the clock
+    does not move, and the journal still verifies."""
+    path = tmp_path / "j.jsonl"
+    with controller(journal=path) as ctl:
+        before = path.read_bytes()
+        seq, clock = ctl.core.seq, ctl.core.clock
+        decision = ctl.request_allocation(build(intent(t=5)))
+        assert decision.decision_code == "rejected_invalid_intent"
+        assert not decision.approved and decision.approved_risk_abs == 0
+        assert path.read_bytes() == before
+        assert (ctl.core.seq, ctl.core.clock) == (seq, clock)
+        assert ctl.request_allocation(intent(t=6)).approved  # the loop carries on
+    result = CliRunner().invoke(cli, ["replay", str(path), "--verify"])
+    assert result.exit_code == 0, result.output
 
 
 def test_close_is_safe_to_call_on_a_controller_with_a_file_journal(tmp_path: Path) -> None:

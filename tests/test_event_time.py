@@ -51,6 +51,22 @@ def test_a_time_of_day_must_be_hh_mm(text: str) -> None:
         eventtime.minutes_of(text)
 
 
+@pytest.mark.parametrize(
+    "name", ["localtime", "posixrules", "posix/UTC", "right/UTC", "/etc/localtime", "../UTC"]
+)
+def test_a_zone_that_follows_the_host_is_refused(name: str) -> None:
+    """Only canonical IANA names load: `localtime` and friends decide differently per host."""
+    assert problems(
+        f"""
+        timezone: "{name}"
+        rules: [{{id: a, require: weekday(intent.time) < 5}}]
+        """
+    ) == [
+        f"t.yaml:5:11: PT311 `timezone`: time zone `{name}` depends on the machine it runs on: "
+        "use a canonical IANA name such as `Europe/London`"
+    ]
+
+
 def test_the_checker_refuses_what_cannot_be_read_as_time() -> None:
     assert problems(
         """

@@ -45,6 +45,8 @@ def test_every_shipped_events_file_is_valid(path: Path) -> None:
         {"type": "equity", "timestamp": None},
         {"type": "equity", "equity": -5, "timestamp": None},
         {"type": "mode", "mode": "risk off!", "timestamp": None},
+        # the core refuses a reason over 1,000 characters: the schema says so too
+        {"type": "mode", "mode": "risk_off", "reason": "x" * 1001, "timestamp": None},
         {"type": "tick"},
         {"type": "close", "timestamp": "2026-01-05T09:00:00Z"},
     ],

@@ -154,23 +154,41 @@ def test_any_number_anywhere_loads_or_is_a_policy_error(value: str, where: str) 
         load_policy_text(text, "p.yaml")
 
 
+def _seal_at_top(text: str, block: str) -> str:
+    """``text`` with the integrity ``block`` right after its `version:` line."""
+    at = text.index("\nversion:")
+    end = text.index("\n", at + 1) + 1
+    return text[:end] + block + text[end:]
+
+
 def test_integrity_catches_a_file_cut_at_a_rule_boundary(tmp_path: Path) -> None:
-    """A file cut after its first rule is valid YAML; its declared rule count refuses it."""
+    """A file cut after its first rule is valid YAML; the seal at the top survives the cut
+    and its declared rule count and digest refuse it."""
     text = (ROOT / "policies" / "portfolio.yaml").read_text()
     data = yaml.safe_load(text)
     count = len(data["rules"])
     digest = content_digest(data)
-    sealed = text + f'integrity:\n  rules: {count}\n  digest: "{digest}"\n'
+    sealed = _seal_at_top(text, f'integrity:\n  rules: {count}\n  digest: "{digest}"\n')
     policy = load_policy_text(sealed, "sealed.yaml")
     assert len(policy.rules) == count
-    cut = sealed[: sealed.index("  - id: symbol-cap")] + f"integrity:\n  rules: {count}\n"
+    cut = sealed[: sealed.index("  - id: symbol-cap")]
     with pytest.raises(PolicyError) as info:
         load_policy_text(cut, "cut.yaml")
-    assert [d.code for d in info.value.diagnostics] == ["PT113"]
+    assert [d.code for d in info.value.diagnostics] == ["PT113", "PT113"]
     edited = sealed.replace("heat_cap: 6%", "heat_cap: 60%")
     with pytest.raises(PolicyError, match=r"does not match `integrity\.digest`"):
         load_policy_text(edited, "edited.yaml")
     assert load_policy_text(edited.replace(digest, content_digest(yaml.safe_load(edited))))
+
+
+def test_a_seal_at_the_end_is_refused_because_a_truncation_removes_it() -> None:
+    """Pasted at the end (where `policy integrity` used to say), a truncation cut the block
+    off with the caps and the cut file loaded: a block after the header is refused."""
+    text = (ROOT / "policies" / "portfolio.yaml").read_text()
+    count = len(yaml.safe_load(text)["rules"])
+    with pytest.raises(PolicyError, match="must be at the top of the file") as info:
+        load_policy_text(text + f"integrity:\n  rules: {count}\n", "end.yaml")
+    assert [d.code for d in info.value.diagnostics] == ["PT113"]
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
@@ -198,8 +216,9 @@ def test_policy_integrity_prints_a_block_that_seals_the_file(tmp_path: Path) -> 
     path = tmp_path / "p.yaml"
     path.write_text((ROOT / "policies" / "portfolio.yaml").read_text())
     result = CliRunner().invoke(cli, ["integrity", str(path)])
-    assert result.exit_code == 0 and result.output.startswith("integrity:\n  rules: ")
-    path.write_text(path.read_text() + result.output)
+    assert result.exit_code == 0 and result.stdout.startswith("integrity:\n  rules: ")
+    assert f"paste this block at the top of {path}, right after `version:`" in result.stderr
+    path.write_text(_seal_at_top(path.read_text(), result.stdout))
     assert load_policy(path).name == "portfolio-default"
     path.write_text(path.read_text().replace("max_positions: 5", "max_positions: 50"))
     with pytest.raises(PolicyError, match="PT113"):

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from policy_engine import PortfolioController, replay
 from policy_engine.cli import cli
+from policy_engine.control import snapshot as snapshots
 from policy_engine.control.chain import GENESIS, seal, unseal
 from policy_engine.control.events import EventError, canonical
 from policy_engine.control.journal import read_events
@@ -208,8 +209,9 @@ def test_an_older_versions_checkpoints_are_passed_over_and_the_events_replayed(
 ) -> None:
     """A journal written by an older version holds checkpoints in a snapshot format this
     version no longer restores: the events are the record, so recovery goes back to the
-    last checkpoint it can restore (or the start) and `replay --verify` says what it could
-    not check. A format it does not know at all is still refused."""
+    last checkpoint it can restore (or the start); `replay --verify` cannot check them, so
+    verification fails (it never passes a checkpoint over). A format it does not know at all
+    is still refused."""
     journal, _files = closed_journal(tmp_path)
     reference = PortfolioController.recover(journal)
     expected = reference.core.snapshot()
@@ -231,8 +233,9 @@ def test_an_older_versions_checkpoints_are_passed_over_and_the_events_replayed(
     ctl.close()
 
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
-    assert result.exit_code == 0, result.output
-    assert "2 checkpoints in an older snapshot format not checked" in result.output
+    assert result.exit_code == 1, result.output
+    assert "core-snapshot/3 is older than this version restores" in result.output
+    assert "has no migration" in result.output
 
     future = [*lines]
     held = json.loads(unseal(lines[first - 1])[0])
@@ -320,3 +323,64 @@ def test_policy_recover_prints_the_state_and_continues_the_journal(tmp_path: Pat
     assert torn.exit_code == 1
     assert "policy journal repair" in torn.output and "not recovered" in torn.output
     assert journal.read_bytes() == lines[:-7]
+
+
+def _relabelled(tmp_path: Path, forge: int) -> tuple[Path, int]:
+    """The closed journal with its last checkpoint's equity moved by ``forge`` and its format
+    relabelled as the previous one, the chain re-sealed (what an attacker can do)."""
+    journal, _files = closed_journal(tmp_path)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    cp = scan(journal).checkpoints[-1]
+    held = json.loads(unseal(lines[cp.line - 1])[0])
+    held["snapshot"]["equity"] += forge
+    held["snapshot"]["format"] = f"{snapshots.FORMAT_PREFIX}{snapshots.FORMAT_VERSION - 1}"
+    lines[cp.line - 1] = _sealable(held)
+    journal.write_bytes(b"".join(reseal(lines, cp.line - 1)))
+    return journal, cp.line
+
+
+def test_a_forged_checkpoint_relabelled_as_an_older_format_fails_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relabelling a forged checkpoint as an older format no longer hides it: without a
+    migration verification fails; with one, the migrated checkpoint is compared like any."""
+    journal, line = _relabelled(tmp_path, 1_000_000)
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
+    assert result.exit_code == 1, result.output
+    assert "has no migration" in result.output
+
+    def relabel(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "format": snapshots.FORMAT}
+
+    monkeypatch.setitem(snapshots.MIGRATIONS, snapshots.FORMAT_VERSION - 1, relabel)
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
+    assert result.exit_code == 1, result.output
+    assert f"{journal}:{line}: the checkpoint does not equal the state" in result.output
+
+
+def test_an_honest_checkpoint_in_an_older_format_is_migrated_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def relabel(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "format": snapshots.FORMAT}
+
+    monkeypatch.setitem(snapshots.MIGRATIONS, snapshots.FORMAT_VERSION - 1, relabel)
+    journal, _line = _relabelled(tmp_path, 0)
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
+    assert result.exit_code == 0, result.output
+    assert "checkpoints equal to the replayed state" in result.output
+
+
+def test_a_checkpoint_whose_policy_does_not_load_fails_verification(tmp_path: Path) -> None:
+    """A checkpoint holding a policy text that does not load is a verification failure
+    (exit 1), not a usage error (exit 2)."""
+    journal, _files = closed_journal(tmp_path)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    cp = scan(journal).checkpoints[-1]
+    held = json.loads(unseal(lines[cp.line - 1])[0])
+    held["snapshot"]["policy"]["source"] = "rules: [\n"
+    lines[cp.line - 1] = _sealable(held)
+    journal.write_bytes(b"".join(reseal(lines, cp.line - 1)))
+    result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
+    assert result.exit_code == 1, result.output
+    assert "the checkpoint is refused: the snapshot's policy does not load" in result.output

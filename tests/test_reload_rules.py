@@ -68,12 +68,12 @@ def test_the_watcher_refuses_a_file_cut_at_a_rule_boundary(tmp_path: Path) -> No
     """The reported incident: a half-written file loaded with its caps gone, and 50,000 of
     risk was approved against a 1,500 symbol cap. A declared rule count refuses it."""
     count = len(yaml.safe_load(PORTFOLIO)["rules"])
-    sealed = PORTFOLIO + f"integrity:\n  rules: {count}\n"
+    sealed = PORTFOLIO.replace("\nversion: 1\n", f"\nversion: 1\nintegrity:\n  rules: {count}\n")
     path = tmp_path / "p.yaml"
     path.write_text(sealed)
     ctl = PortfolioController(path, equity=1_000_000, clock=None)
     watcher = PolicyWatcher(ctl, path)
-    cut = bump(sealed[: sealed.index("  - id: symbol-cap")], 2) + f"integrity:\n  rules: {count}\n"
+    cut = bump(sealed[: sealed.index("  - id: symbol-cap")], 2)  # the seal at the top stays
     path.write_text(cut)
     rec = watcher.poll()
     assert rec is not None and not rec["ok"] and "PT113" in rec["error"]

@@ -166,6 +166,37 @@ def declares_policy(path: str) -> bool:
         return True  # let the check report why it cannot be read
 
 
+_SEAL_MARK = re.compile(rb"^integrity:", re.MULTILINE)
+
+
+def seal_lints(targets: Sequence[str]) -> list[Diagnostic]:
+    """PT436 on each unsealed policy file (no top-level `integrity`) in a folder where another
+    file is sealed: the folder's convention is to seal, and this one can be cut silently."""
+    sealed: dict[str, bool] = {}
+    for path in targets:
+        try:
+            with open(path, "rb") as fh:
+                sealed[path] = _SEAL_MARK.search(fh.read(MAX_FILE_BYTES + 1)) is not None
+        except OSError:
+            continue  # the check itself says why it cannot be read
+    by_folder: dict[Path, int] = {}
+    for path, mark in sealed.items():
+        by_folder[Path(path).parent] = by_folder.get(Path(path).parent, 0) + mark
+    out = []
+    for path, mark in sealed.items():
+        others = by_folder[Path(path).parent]
+        if mark or not others or not declares_policy(path):
+            continue
+        message = (
+            f"this policy file has no `integrity` block while {plural(others, 'other file')} "
+            f"in its folder {'is' if others == 1 else 'are'} sealed: a truncated copy of it "
+            f"would load"
+        )
+        help_ = f"run `policy integrity {path}` and paste the block at the top"
+        out.append(d.diagnostic(d.PT436, message, Span(path), help_))
+    return out
+
+
 def run_check(
     paths: Sequence[str], against: str | None = None, only_policies: bool = False
 ) -> Report:
@@ -178,7 +209,7 @@ def run_check(
     if against is not None and len(targets) != 1:
         raise UsageError("`--against` compares one policy file; give exactly one")
     results = _check_all(targets) if against is None else [_safe_check(targets[0])]
-    diagnostics = [x for r in results for x in r.diagnostics]
+    diagnostics = [x for r in results for x in r.diagnostics] + seal_lints(targets)
     diff: list[str] | None = None
     shown: str | None = None
     if against is not None:

@@ -152,8 +152,7 @@ def replay_command(
             "chained": bool(scan.chained),
             "lines": scan.lines,
             "events": scan.events,
-            "checkpoints": len(scan.checkpoints) - scan.older,
-            "older_checkpoints": scan.older,
+            "checkpoints": len(scan.checkpoints),
             "head": scan.head,
         }
     if as_json:
@@ -190,15 +189,10 @@ def verify_line(scan: Any) -> str:
             f"{scan.path} is unchained (written before journals were chained): its lines "
             "cannot be verified"
         )
-    older = (
-        f" ({plural(scan.older, 'checkpoint')} in an older snapshot format not checked)"
-        if scan.older
-        else ""
-    )
     return (
         f"chain verified: {plural(scan.lines, 'line')}, {plural(scan.events, 'event')}, "
-        f"{plural(len(scan.checkpoints) - scan.older, 'checkpoint')} equal to the replayed "
-        f"state{older}; head {scan.head}"
+        f"{plural(len(scan.checkpoints), 'checkpoint')} equal to the replayed "
+        f"state; head {scan.head}"
     )
 
 

@@ -154,9 +154,8 @@ def _parse(model: type[M], raw: Any) -> M:
 
 def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> PortfolioIntent:
     """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
-    intent or a dict; ValueError (the validation message) if invalid."""
-    if type(raw) is model:
-        return raw  # already an intent of this policy (the common case of a live loop)
+    intent or a dict, validated whatever type arrives (an instance of ``model`` too: see
+    :func:`~..engine.intents.as_intent`); ValueError (the validation message) if invalid."""
     if isinstance(raw, Mapping):
         raw = {k: v for k, v in raw.items() if k != "type"}
     elif not isinstance(raw, PortfolioIntent):

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..diagnostics import PolicyError
 from ..engine.policy import load_policy_text
 from .book import Trade
 from .days import Days
@@ -116,13 +117,41 @@ def take(core: Kernel) -> Snapshot:
     }
 
 
+# MIGRATIONS[n] turns a format-n snapshot into format n+1 (each a small function of its own,
+# so that migrations written apart merge as separate entries). A format without a path to
+# FORMAT is refused, never skipped: a checkpoint that cannot be restored cannot be verified.
+MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {}
+
+
+def upgrade(data: Snapshot) -> Snapshot:
+    """``data`` in the current format, migrated step by step from an older one; unchanged
+    when it is not an older format. Raises :class:`EventError` without a migration."""
+    if not older_format(data):
+        return data
+    version = int(str(data["format"]).removeprefix(FORMAT_PREFIX))
+    while version < FORMAT_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise EventError(
+                f"snapshot format {FORMAT_PREFIX}{version} is older than this version restores "
+                f"({FORMAT}) and has no migration"
+            )
+        data = step(data)
+        version += 1
+    return data
+
+
 def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
-    """The core ``data`` was taken from, built with ``factory(policy, seq=...)``.
-    Raises :class:`EventError` if it is inconsistent."""
+    """The core ``data`` was taken from (migrated first when it is an older format), built
+    with ``factory(policy, seq=...)``. Raises :class:`EventError` if it is inconsistent."""
+    data = upgrade(data)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EventError(f"not a core snapshot (expected format {FORMAT})")
     ref = data["policy"]
-    policy = load_policy_text(str(ref["source"]), str(ref["path"]))
+    try:
+        policy = load_policy_text(str(ref["source"]), str(ref["path"]))
+    except PolicyError as exc:  # a forged or damaged checkpoint: refused like any other
+        raise EventError(f"the snapshot's policy does not load: {exc}") from None
     if policy.content_hash != ref["hash"]:
         raise EventError("snapshot policy text does not match its hash")
     core = factory(policy, seq=int(data["seq"]))
@@ -234,8 +263,10 @@ __all__ = [
     "FORMAT",
     "FORMAT_PREFIX",
     "FORMAT_VERSION",
+    "MIGRATIONS",
     "Snapshot",
     "older_format",
     "restore",
     "take",
+    "upgrade",
 ]

@@ -1,10 +1,12 @@
 """A policy file watcher: reload the controller when the file's content changes.
 
 Polling with the standard library (no extra dependency): compare the file's
-size and modification time, then its hash, every ``interval`` seconds on a
-daemon thread (or once, synchronously, with :meth:`PolicyWatcher.poll`). A
+content hash every ``interval`` seconds on a daemon thread (or once, synchronously, with :meth:`PolicyWatcher.poll`). A
 file that fails to load is reported once per change and the old policy stays
-in force (the controller refuses it).
+in force (the controller refuses it). Size and modification time are not
+consulted: a same-size rewrite within one tick of a coarse-timestamp filesystem
+keeps both, and a policy file is small (bounded by the loader), so hashing it
+once a second costs little.
 """
 
 from __future__ import annotations
@@ -59,23 +61,11 @@ class PolicyWatcher:
         self.interval = interval
         self.on_reload = on_reload
         self._seen: str | None = target.policy.content_hash
-        self._signature: tuple[int, int] | None = self._stat()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _stat(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
-
     def poll(self) -> Record | None:
         """Check the file once; reload if its content changed since the last look."""
-        signature = self._stat()
-        if signature is None or signature == self._signature:
-            return None
-        self._signature = signature
         try:
             digest = "sha256:" + hashlib.sha256(read_policy_bytes(self.path)).hexdigest()
         except OSError:

@@ -186,13 +186,29 @@ def content_digest(data: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+# What may precede the `integrity` block: the header. Anything else before it could be cut
+# off by a truncation together with the block, leaving a file that loads unsealed.
+SEAL_HEADER = ("api_version", "name", "version")
+
+
 def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> list[Diagnostic]:
     """PT113 when the file does not hold what its `integrity` declares: a file cut at a rule
-    boundary is still valid YAML, and would load with its last caps gone."""
+    boundary is still valid YAML, and would load with its last caps gone. The block must sit
+    at the top (only the header before it), where a truncation cannot remove it silently."""
     declared = data.get("integrity")
     if not isinstance(declared, dict):
         return []
     out = []
+    keys = list(data)
+    before = [k for k in keys[: keys.index("integrity")] if k not in SEAL_HEADER]
+    if before:
+        message = (
+            f"the `integrity` block must be at the top of the file (after `api_version`, "
+            f"`name`, `version`), not after `{before[0]}`: a truncation cuts off a block at "
+            f"the end together with what it seals"
+        )
+        help_ = "move the block up (`policy integrity FILE` prints it)"
+        out.append(d.diagnostic(d.PT113, message, doc.span(("integrity",), key=True), help_))
     rules = declared.get("rules")
     if rules is not None and rules != rule_count:
         message = f"the file holds {rule_count} rules but `integrity` declares {rules} (truncated or edited?)"
@@ -205,9 +221,13 @@ def integrity_problems(doc: Document, data: dict[str, Any], rule_count: int) -> 
 
 
 def _timezone(doc: Document, name: str, path: YamlPath, problems: list[Diagnostic]) -> str:
-    """``name`` when it is a time zone the database knows; else PT308 with a suggestion."""
+    """``name`` when it is a canonical time zone; PT311 when it follows the host (such as
+    ``localtime``), else PT308 with a suggestion."""
     try:
         eventtime.zone(name)
+    except eventtime.HostZoneError as exc:
+        problems.append(d.diagnostic(d.PT311, f"`{path_text(path)}`: {exc}", doc.span(path)))
+        return "UTC"
     except eventtime.TimeError as exc:
         hint = d.suggest(name, eventtime.zone_names()) if "unknown" in str(exc) else None
         problems.append(d.diagnostic(d.PT308, f"`{path_text(path)}`: {exc}", doc.span(path), hint))

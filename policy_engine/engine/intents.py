@@ -60,12 +60,16 @@ def intent_model(name: str, inputs: dict[str, InputSpec]) -> type[PortfolioInten
 
 
 def as_intent(model: type[PortfolioIntent], raw: Any) -> PortfolioIntent:
-    """``raw`` (a dict, or an intent of another model) as an intent of ``model``; raises
+    """``raw`` (a dict, or an intent of any model) as a validated intent of ``model``; raises
     pydantic's ValidationError when it does not fit (a missing required input, an extra
-    field the policy does not declare)."""
+    field the policy does not declare, an amount out of bounds).
+
+    An instance of ``model`` itself is validated again, never trusted: ``model_construct``
+    and ``model_copy(update=...)`` build one without any check (a 1e300 or NaN risk), and
+    nothing a caller hands in may reach a decision or a journal unchecked."""
     if type(raw) is model:
-        return raw
-    if isinstance(raw, PortfolioIntent):
+        raw = dict(vars(raw))  # every field as it is set, re-checked below
+    elif isinstance(raw, PortfolioIntent):
         raw = raw.model_dump(exclude_unset=True)
     return model.model_validate(raw)
 

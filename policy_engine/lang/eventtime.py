@@ -3,8 +3,10 @@
 A policy reads time only from events (``intent.time``, a declared input of type
 ``time``), never from a clock. What a risk owner means by "21:55" or "Saturday"
 is local to a place, so every reading goes through the policy's ``timezone``
-(an IANA name, resolved with the standard library's :mod:`zoneinfo`; the
-``tzdata`` package supplies the database where the operating system has none).
+(a canonical IANA name from the pinned ``tzdata`` package's zone list, its rules read from
+that package too, never from the host's ``/usr/share/zoneinfo``: one policy decides the same
+on every machine; ``localtime``, ``posixrules``, ``posix/...``, ``right/...`` and paths
+follow the host and are refused).
 Conversions are DST-correct: an aware timestamp converted to the zone gives the
 local wall clock of that instant.
 
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from functools import cache, lru_cache
+from importlib import resources
+from zoneinfo import ZoneInfo
 
 from ..diagnostics import PolicyEngineError
 
@@ -36,23 +39,47 @@ class TimeError(PolicyEngineError, ValueError):
     """A zone or a time of day that does not exist."""
 
 
+class HostZoneError(TimeError):
+    """A zone name the host resolves but that is not a canonical IANA zone (``localtime``,
+    ``posixrules``, ``posix/...``, ``right/...``, a path): it would decide differently on
+    two machines."""
+
+
+# Names that zoneinfo resolves from the host's database but that are not zones of their own.
+_HOST_NAMES = ("localtime", "posixrules", "posix/", "right/", "/", ".")
+
+
+@cache
+def _canonical() -> frozenset[str]:
+    """The zone names of the pinned ``tzdata`` package (its ``zones`` list)."""
+    text = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
 @lru_cache(maxsize=64)
 def zone(name: str) -> tzinfo:
-    """The time zone ``name`` (IANA, such as ``Europe/London``; ``UTC`` needs no database).
-    Raises :class:`TimeError` with a suggestion when there is no such zone."""
+    """The time zone ``name`` (IANA, such as ``Europe/London``; ``UTC`` needs no database),
+    its rules read from the ``tzdata`` package. Raises :class:`HostZoneError` for a name that
+    depends on the host, :class:`TimeError` when there is no such zone."""
     if name == "UTC":
         return UTC
-    if not name or name.startswith(("/", ".")) or ".." in name:
+    if name not in _canonical():
+        if name.startswith(_HOST_NAMES) or ".." in name:
+            raise HostZoneError(
+                f"time zone `{name}` depends on the machine it runs on: "
+                f"use a canonical IANA name such as `Europe/London`"
+            )
         raise TimeError(f"unknown time zone `{name}`")
     try:
-        found = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise TimeError(f"unknown time zone `{name}`") from None
-    try:
+        with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as data:
+            found = ZoneInfo.from_file(data, key=name)
         MIN_TIME.astimezone(found)
-    except TypeError:
-        # A sandbox that wraps zoneinfo (Temporal's default restrictions do) hands out a proxy
-        # that datetime refuses: say so at load time rather than fail on the first event.
+    except OSError as exc:
+        raise TimeError(f"time zone `{name}` cannot be read from tzdata: {exc}") from None
+    except Exception:
+        # A sandbox that restricts zoneinfo (Temporal's default restrictions do) refuses
+        # `from_file` or hands out a proxy that datetime refuses, each with its own error
+        # type: say so at load time rather than fail on the first event.
         raise TimeError(
             f"time zone `{name}` cannot be used here: this interpreter wraps `zoneinfo` "
             f"(in a Temporal workflow, lift the sandbox's `zoneinfo` restriction)"
@@ -61,8 +88,8 @@ def zone(name: str) -> tzinfo:
 
 
 def zone_names() -> list[str]:
-    """Every IANA zone name the database knows (for did-you-mean hints)."""
-    return sorted(available_timezones() | {"UTC"})
+    """Every canonical IANA zone name (for did-you-mean hints)."""
+    return sorted(_canonical() | {"UTC"})
 
 
 def minutes_of(text: str) -> int:

@@ -46,9 +46,10 @@ def workflow_runner(*, passthrough: bool = True) -> SandboxedWorkflowRunner:
     PyYAML always passes through: its C loader builds nodes from classes it imported
     itself, which a sandboxed re-import would not recognise. One restriction is lifted:
     the one on ``zoneinfo.ZoneInfo`` (its ``clear_cache``, ``from_file`` and
-    ``reset_tzpath``, none of which we call), which otherwise wraps every zone in a proxy
-    that ``datetime`` refuses: a policy's ``timezone`` other than UTC needs real zones
-    (deterministic: the zone data is the installed ``tzdata``)."""
+    ``reset_tzpath``; we call only ``from_file``, on the pinned ``tzdata`` package's own
+    zone files), which otherwise wraps every zone in a proxy that ``datetime`` refuses: a
+    policy's ``timezone`` other than UTC needs real zones (deterministic: the same files on
+    every machine)."""
     modules = ("policy_engine", "yaml", "_yaml") if passthrough else ("yaml", "_yaml")
     restrictions = SandboxRestrictions.default
     members = restrictions.invalid_module_members
