@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
-from .state import Bucket, PortfolioState
+from .state import Bucket, PortfolioState, move_all
 
 _SCALE = float(RISK_SCALE)
 
@@ -272,8 +272,7 @@ class Book:
         trade.filled_units = units
         trade.fills = {fill_id}
         long = trade.long
-        for b in self.buckets(trade):
-            b.move(units, 0, 1, 1, long)
+        move_all(self.buckets(trade), units, 0, 1, 1, long)
         self.trades[intent_id] = trade
         self.state.version += 1
         return trade
@@ -282,20 +281,7 @@ class Book:
         """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
         u = trade.approved_units
         long = trade.long
-        # Bucket.move(0, u, 0, 1, long) written out: this loop runs for every approval,
-        # and a call per bucket costs a tenth of request_allocation.
-        for b in self.buckets(trade):
-            r = b.reserved_units = b.reserved_units + u
-            b.active_trades += 1
-            b.reserved_risk = r / _SCALE
-            b.heat = (b.active_units + r) / _SCALE
-            if long:
-                b.long_units += u
-                b.long_risk = b.long_units / _SCALE
-            else:
-                b.short_units += u
-                b.short_risk = b.short_units / _SCALE
-            b.net_risk = (b.long_units - b.short_units) / _SCALE
+        move_all(self.buckets(trade), 0, u, 0, 1, long)
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
@@ -316,8 +302,7 @@ class Book:
             trade.fills = set()
         trade.fills.add(fill_id)
         long = trade.long
-        for b in self.buckets(trade):
-            b.move(units, -from_reserved, 1 if opens else 0, 0, long)
+        move_all(self.buckets(trade), units, -from_reserved, 1 if opens else 0, 0, long)
         self.state.version += 1
         return from_reserved, overfill
 
@@ -332,8 +317,7 @@ class Book:
         trade.released = reason
         ends = not trade.is_open
         long = trade.long
-        for b in self.buckets(trade):
-            b.move(0, -units, 0, -1 if ends else 0, long)
+        move_all(self.buckets(trade), 0, -units, 0, -1 if ends else 0, long)
         if ends:
             self._end(trade, reason)
         self.state.version += 1
@@ -347,8 +331,7 @@ class Book:
         active, reserved = trade.filled_units, trade.reserved_units
         was_open = trade.is_open
         long = trade.long
-        for b in self.buckets(trade):
-            b.move(-active, -reserved, -1 if was_open else 0, -1, long)
+        move_all(self.buckets(trade), -active, -reserved, -1 if was_open else 0, -1, long)
         trade.reserved_units = 0
         self._end(trade, "closed")
         self.state.version += 1
@@ -359,8 +342,7 @@ class Book:
         risk; the trade stays open with the rest, its slot and any reservation kept."""
         trade.filled_units -= units
         long = trade.long
-        for b in self.buckets(trade):
-            b.move(-units, 0, 0, 0, long)
+        move_all(self.buckets(trade), -units, 0, 0, 0, long)
         self.state.version += 1
 
     def realize(self, trade: Trade, pnl_units: int) -> None:

@@ -247,7 +247,7 @@ class ControlCore:
         :meth:`refusal`, made by a live shell that let it through (its finding is reused)."""
         entry = self._table.get(type(event))
         if entry is None:  # not a typed event: an event dict (a journal's line), parsed once
-            if not isinstance(event, Mapping):
+            if event.__class__ is not dict and not isinstance(event, Mapping):
                 raise EventError(f"not an event: {type(event).__name__}")
             event = parse_event(event, self._k.policy.intent_model, read)
             entry = self._table[type(event)]

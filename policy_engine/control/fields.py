@@ -156,7 +156,7 @@ def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> Po
     """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
     intent or a dict, validated whatever type arrives (an instance of ``model`` too: see
     :func:`~..engine.intents.as_intent`); ValueError (the validation message) if invalid."""
-    if isinstance(raw, Mapping):
+    if raw.__class__ is dict or isinstance(raw, Mapping):  # (a journal line: a dict)
         raw = {k: v for k, v in raw.items() if k != "type"}
     elif not isinstance(raw, PortfolioIntent):
         raise ValueError(f"expected a PortfolioIntent or a dict, got {type(raw).__name__}")

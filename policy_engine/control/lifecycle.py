@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..engine.contracts import from_units, to_units
+from .book import Trade
 from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent
 from .kernel import (
     INFO,
@@ -41,10 +42,12 @@ class Lifecycle:
     def fill_status(self, fill: FillUpdate) -> str:
         """``commit`` (a live trade's new fill), ``late`` (absorbed as exposure after the trade
         ended or released its remainder), ``duplicate`` or ``unknown`` (nothing changes)."""
-        book = self.k.book
-        trade = book.get(fill.intent_id)
+        return self._fill_status(fill, self.k.book.get(fill.intent_id))
+
+    def _fill_status(self, fill: FillUpdate, trade: Trade | None) -> str:
+        """:meth:`fill_status`, ``trade`` being the book's live trade of the fill's intent."""
         if trade is None:
-            return "late" if fill.intent_id in book.ended else "unknown"
+            return "late" if fill.intent_id in self.k.book.ended else "unknown"
         if trade.fills is not None and fill.fill_id in trade.fills:
             return "duplicate"
         return "late" if trade.released else "commit"
@@ -165,10 +168,9 @@ class Lifecycle:
         units = to_units(fill.filled_risk_abs)
         before = totals(k.state) if build else None
         iid = fill.intent_id
-        status = (None if ruling is None or step.moved else ruling.finding) or self.fill_status(
-            fill
-        )
         trade = book.get(iid)
+        found = None if ruling is None or step.moved else ruling.finding
+        status = found or self._fill_status(fill, trade)
         committed = overfill = 0
         late: str | None = None
         if trade is None and status == "late":
