@@ -1,5 +1,5 @@
 """The language's live state on the shared authority: a zoned trading day, declared inputs,
-rolling windows, latches, partial closes with realized P&L and an explicit latch reset, all
+rolling windows, daily counters, latches, partial closes with realized P&L and an explicit latch reset, all
 through PortfolioClient and the control workflow, across a continue-as-new.
 
 Judged twice: by the decisions each call gets (what the policy says), and by the
@@ -31,11 +31,16 @@ strategies:
   SCALPER: {max_trades: 10}
 windows:
   trades_1h: {count: approvals, per: strategy, over: 1h}
+  today: {count: requests, per: strategy, over: trading_day}
 latches:
   stop:
     when: portfolio.day_realized_pnl <= -500
     until: reset
 rules:
+  - id: daily
+    category: STRATEGY
+    require: strategy.today < 6
+    code: rejected_daily_orders
   - id: stopped
     category: PNL
     require: not latch.stop
@@ -114,6 +119,7 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
 
             # the latch decides first (its rule comes first)
             await ask("stopped", day1 + "21:40:00Z")
+            await ask("seventh", day1 + "21:42:00Z")  # six requests decided today
             still = await caller.reset_latch("stop", "too early", day1 + "21:41:00Z")
             assert still["seq"] is None and still["status"] == "still_holds", still
             try:
@@ -144,7 +150,8 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
         "rate": "rejected_trade_rate",
         "bad-input": "rejected_invalid_intent",
         "stopped": "rejected_daily_loss",
-        "next-day": "rejected_daily_loss",
+        "seventh": "rejected_daily_orders",
+        "next-day": "rejected_daily_loss",  # a new day: the daily count starts again
         "after-reset": "approved_full",
     }
     # The last run, replayed in this process from the snapshot it started with, ends in

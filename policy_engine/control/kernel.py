@@ -316,6 +316,7 @@ class Kernel:
         state = self.state
         realized = state.day_realized_pnl
         state.start_day()
+        self.windows.new_day()  # daily counters start again
         latches = self.policy.checked.spec.latches
         cleared = [n for n in state.latches if n in latches and latches[n].until == "rollover"]
         for name in cleared:

@@ -5,7 +5,7 @@ policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the trading day and its starting equity, the override, the
 last broadcast mode, every bucket's exact integer counters and the day's
 realized P&L and loss streak (in their order of first use), the events inside every
-rolling window (the counts are rebuilt from them), the latches that are set, every live trade with its
+rolling window (the counts are rebuilt from them) and each daily window's counts, the latches that are set, every live trade with its
 fills and deadline, the memory of recently ended trades (to absorb late fills)
 and the window of intent ids decided last, in order (a reused id is refused). Floats are only
 the equity and its peak, which JSON round-trips exactly.

@@ -13,6 +13,10 @@ window lives exactly ``over``, the queue is also in expiry order: moving the clo
 pops what expired from the front, in constant time per entry. The counts
 themselves live in each bucket's ``windows`` dict, which the compiled chain reads
 like any counter. Nothing here reads a clock.
+
+A daily window (``over: trading_day``) keeps no queue: its counts only grow during the
+trading day and are dropped at the rollover (:meth:`Windows.new_day`, which the kernel
+calls when it starts a day), so its memory is one count per key seen that day.
 """
 
 from __future__ import annotations
@@ -41,6 +45,18 @@ class Windows:
         self.by_kind: dict[str, tuple[WindowSpec, ...]] = {}
         for w in self.specs.values():
             self.by_kind[w.count] = (*self.by_kind.get(w.count, ()), w)
+        self.daily = tuple(w for w in self.specs.values() if w.daily)
+        for w in self.daily:  # a daily window's events never expire one by one
+            del self.queues[w.name]
+
+    def table(self, per: str) -> Mapping[str, Bucket]:
+        """Every bucket of ``per`` by key (the portfolio's key is "")."""
+        state = self.state
+        if per == "portfolio":
+            return {"": state}
+        if per in ("strategy", "symbol", "cohort"):
+            return {"strategy": state.strategies, "symbol": state.symbols}.get(per, state.cohorts)
+        return state.scopes.get(per, {})
 
     def bucket(self, per: str, key: str) -> Bucket:
         """The bucket of ``per`` (a namespace) for ``key``, made if it is new."""
@@ -65,7 +81,14 @@ class Windows:
                 continue
             counts = self.bucket(w.per, key).windows
             counts[w.name] = counts.get(w.name, 0) + 1
-            self.queues[w.name].append((now + self.spans[w.name], key))
+            if not w.daily:
+                self.queues[w.name].append((now + self.spans[w.name], key))
+
+    def new_day(self) -> None:
+        """The trading day rolled over: every daily window starts again from zero."""
+        for w in self.daily:
+            for bucket in self.table(w.per).values():
+                bucket.windows.pop(w.name, None)
 
     def advance(self, now: datetime) -> None:
         """The clock reads ``now``: events at ``now - over`` or earlier leave their window."""
@@ -84,8 +107,15 @@ class Windows:
 
     # --- snapshots and reloads ----------------------------------------------------------
     def entries(self) -> dict[str, list[list[Any]]]:
-        """Every queued event, by window: ``[expiry (ISO 8601), key]`` in order."""
-        return {n: [[e.isoformat(), k] for e, k in q] for n, q in self.queues.items()}
+        """Every queued event, by window: ``[expiry (ISO 8601), key]`` in order; a daily
+        window's count per key as ``[null, key, count]`` (in the buckets' order)."""
+        out: dict[str, list[list[Any]]] = {
+            n: [[e.isoformat(), k] for e, k in q] for n, q in self.queues.items()
+        }
+        for w in self.daily:
+            rows = self.table(w.per).items()
+            out[w.name] = [[None, k, b.windows[w.name]] for k, b in rows if w.name in b.windows]
+        return out
 
     def load(self, entries: Mapping[str, list[list[Any]]]) -> None:
         """Restore the queues and the counts they imply (the buckets' counts are rebuilt
@@ -93,19 +123,25 @@ class Windows:
         for name, rows in entries.items():
             if name not in self.specs:
                 continue
+            per = self.specs[name].per
+            if self.specs[name].daily:
+                for _none, key, n in rows:
+                    self.bucket(per, str(key)).windows[name] = int(n)
+                continue
             queue = self.queues[name]
             for expiry, key in rows:
                 queue.append((datetime.fromisoformat(expiry), str(key)))
-                counts = self.bucket(self.specs[name].per, str(key)).windows
+                counts = self.bucket(per, str(key)).windows
                 counts[name] = counts.get(name, 0) + 1
 
     def follow(self, specs: Iterable[WindowSpec]) -> Windows:
         """The windows of a reloaded policy: one declared alike keeps its events; one that
         is new or changed starts empty; one that is gone leaves no count behind."""
         new = Windows(specs, self.state)
-        for name, queue in self.queues.items():
-            if new.specs.get(name) == self.specs[name]:
-                new.queues[name] = queue
+        for name, spec in self.specs.items():
+            if new.specs.get(name) == spec:
+                if not spec.daily:
+                    new.queues[name] = self.queues[name]
                 continue
             for bucket in self.state.buckets():
                 bucket.windows.pop(name, None)

@@ -289,6 +289,9 @@ def _windows(
     out = {}
     for name, cfg in raw.items():
         text = str(cfg["over"])
+        if text == "trading_day":  # a counter that starts again at every rollover
+            out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, daily=True)
+            continue
         seconds = int(text[:-1]) * _UNITS[text[-1]]
         if seconds > MAX_WINDOW:
             where = ("windows", name, "over")

@@ -92,7 +92,9 @@ class WindowSpec:
     name: str
     count: WindowCount
     per: str  # portfolio, strategy, symbol, cohort or a scope's name
-    over: int  # seconds: the window is (t - over, t]
+    over: int  # seconds: the window is (t - over, t]; 0 for a daily window
+    # `over: trading_day`: the window is the trading day so far; it empties at the rollover
+    daily: bool = False
 
 
 @dataclass(frozen=True, slots=True)
