@@ -90,6 +90,9 @@ NUM_NAMES = (
     "venue.heat",
     "desk.limit",  # a scope keyed by the strategy
     "desk.net_risk",
+    "book.cap",  # a scope keyed by a composite key (strategy, venue): a null part fails closed
+    "book.heat",
+    "book.w_book",
     "intent.score",
     "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
 )
@@ -322,6 +325,10 @@ def policies(draw: st.DrawFn) -> str:
                 "key": "intent.strategy",
                 "values": {"S1": {"limit": 100}, "S2": {"limit": 5}},
             },
+            "book": {
+                "key": ["intent.strategy", "intent.venue"],
+                "values": {"S1|XNAS": {"cap": draw(st.integers(0, 2000))}, "S2|LSE": {"cap": 50}},
+            },
         },
         "latches": {
             "l_loss": {
@@ -335,6 +342,7 @@ def policies(draw: st.DrawFn) -> str:
             "w_port": {"count": "requests", "per": "portfolio", "over": "30s"},
             "w_coh": {"count": "rejections", "per": "cohort", "over": "15m"},
             "w_venue": {"count": "closes", "per": "venue", "over": "1d"},
+            "w_book": {"count": "approvals", "per": "book", "over": "trading_day"},
         },
         "rules": draw(rules()),
     }
@@ -414,7 +422,7 @@ buckets = st.builds(
     day_realized_pnl=st.sampled_from((0.0, -250.5, 1200.0)),
     loss_streak=st.integers(0, 3),
     windows=st.dictionaries(
-        st.sampled_from(("w_strat", "w_coh", "w_venue")), st.integers(0, 5), max_size=2
+        st.sampled_from(("w_strat", "w_coh", "w_venue", "w_book")), st.integers(0, 5), max_size=2
     ),
 )
 
@@ -446,6 +454,11 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
                 st.dictionaries(st.sampled_from(("XNAS", "BINANCE")), buckets, max_size=2)
             ),
             "desk": draw(st.dictionaries(st.sampled_from(STRATEGIES), buckets, max_size=2)),
+            "book": draw(
+                st.dictionaries(
+                    st.sampled_from(("S1|XNAS", "S2|LSE", "S3|XNAS")), buckets, max_size=2
+                )
+            ),
         },
         mode_override=draw(
             st.sampled_from((None, None, "normal", "cautious", "defensive", "risk_off"))

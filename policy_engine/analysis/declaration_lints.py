@@ -95,7 +95,7 @@ def lint_unread_declarations(ln: Linter) -> None:
         if window.per in ln.spec.scopes:
             read.add(("scopes", window.per))  # counting per a scope is a use of it
     for scope in ln.spec.scopes.values():
-        read.add(("inputs", scope.key_field))  # so is keying a scope by an input
+        read.update(("inputs", f) for f in scope.key_fields)  # so is keying a scope by an input
     spec = ln.spec
     for section, names in (
         ("windows", spec.windows),

@@ -266,7 +266,10 @@ def _scopes(raw: dict[str, Any], consts: Callable[[Any, YamlPath], Any]) -> dict
     return {
         name: ScopeSpec(
             name,
-            str(cfg["key"]).removeprefix("intent."),
+            tuple(
+                str(k).removeprefix("intent.")
+                for k in (cfg["key"] if isinstance(cfg["key"], list) else [cfg["key"]])
+            ),
             {
                 value: {
                     k: consts(v, ("scopes", name, "values", value, k)) for k, v in attrs.items()

@@ -73,12 +73,17 @@ class InputSpec:
     required: bool = False
 
 
+KEY_SEPARATOR = "|"  # between the parts of a composite key's value: `SCALPER|long`
+
+
 @dataclass(frozen=True, slots=True)
 class ScopeSpec:
     """A bucket of the policy's own keyed by an intent field: namespace ``name``."""
 
     name: str
-    key_field: str  # the intent field whose value selects the bucket (`venue` in `intent.venue`)
+    # The intent fields whose values select the bucket (`venue` in `intent.venue`); two or
+    # more make a composite key, its value the values joined with KEY_SEPARATOR.
+    key_fields: tuple[str, ...]
     values: dict[str, dict[str, Const]] = field(default_factory=dict)
 
 

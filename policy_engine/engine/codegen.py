@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from ..document.checker import CheckedPolicy
+from ..document.model import KEY_SEPARATOR
 from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
@@ -67,9 +68,15 @@ class Emitter:
     def use_scope(self, scope: str, part: str) -> str:
         """The local holding scope ``scope``'s key value (``K``), constants (``C``) or live
         bucket (``L``); a null key leaves the bucket None, so reading it raises."""
-        field = self.data.scope_fields[scope]
+        fields = self.data.scope_fields[scope]
         lines = self.scope_lines.setdefault(scope, {})
-        lines["K"] = f"K_{scope} = intent.{field}"
+        if len(fields) == 1:
+            lines["K"] = f"K_{scope} = intent.{fields[0]}"
+        else:  # a composite key: its parts joined, None when any part is null (runtime.scope_key)
+            parts = [f"intent.{f}" for f in fields]
+            joined = f" + {KEY_SEPARATOR!r} + ".join(parts)
+            present = " and ".join(f"{p} is not None" for p in parts)
+            lines["K"] = f"K_{scope} = ({joined}) if {present} else None"
         if part == "C":
             lines["C"] = f"C_{scope} = _SCFG[{scope!r}].get(K_{scope})"
         if part == "L":

@@ -32,6 +32,7 @@ from .runtime import (
     ModeState,
     RuntimeData,
     quantize_down,
+    scope_key,
     within,
 )
 
@@ -184,10 +185,12 @@ def _window_value(env: Env, ref: Ref, dotted: str) -> Any:
 
 def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
     """A scope's key value (`venue.name`), constant or live counter, for the intent's key."""
-    scope, field = ref.scope, env.data.scope_fields[ref.scope]
-    selected = getattr(env.intent, field, None)
+    scope, fields = ref.scope, env.data.scope_fields[ref.scope]
+    intent = env.intent
+    selected = scope_key(fields, lambda f: getattr(intent, f, None))
     if selected is None:
-        raise EvalError(E.NO_SCOPE, f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
+        field = ", ".join(f"`intent.{f}`" for f in fields)
+        raise EvalError(E.NO_SCOPE, f"{field} is null: there is no {scope} for `{dotted}`")
     if ref.source is Source.SCOPE_NAME:
         return selected
     if ref.source is Source.SCOPE_LIVE:

@@ -36,7 +36,7 @@ from .explain import Explainer
 from .intents import intent_model
 from .interpreter import latch_holds, run_chain
 from .outcome import Outcome
-from .runtime import MODE_FROM_TIERS, ModeState, RuntimeData, mode_source_reason
+from .runtime import MODE_FROM_TIERS, ModeState, RuntimeData, mode_source_reason, scope_key
 from .verdict import Verdict
 
 
@@ -152,8 +152,8 @@ class Policy:
             return None
         found = {
             scope: value
-            for scope, name in self.data.scope_fields.items()
-            if (value := field(name)) is not None
+            for scope, fields in self.data.scope_fields.items()
+            if (value := scope_key(fields, field)) is not None
         }
         return found or None
 
