@@ -7,6 +7,11 @@ spacing and expressions (spacing, redundant parentheses) are made canonical
 ``api_version: policy-engine/...``) is left alone. ``--check`` writes nothing
 and exits 1 naming the files that would change. Exit 2 for a file that cannot
 be formatted (invalid YAML) or a usage error.
+
+The formatter's YAML library is pure Python and recursive, so a file first passes the
+loader's guards (size, nesting, alias expansion, section budgets: what `policy-check`
+refuses in milliseconds) and is refused with the loader's diagnostic, never formatted
+for seconds into a RecursionError.
 """
 
 from __future__ import annotations
@@ -16,8 +21,16 @@ from pathlib import Path
 
 import click
 
+from .. import diagnostics as d
+from ..diagnostics import PolicyError
+from ..document.yaml_source import parse_document, read_policy_bytes
 from .check import policy_files
 from .common import UsageError, plural
+
+# What the loader refuses before it builds anything: a file too big, nested too deep, an
+# alias bomb, a section over budget. Other load errors (a schema problem) are for
+# `policy-check`; a file that is not a policy is left alone.
+_GUARDS = frozenset((d.PT002, d.PT103, d.PT116))
 
 
 @click.command("fmt")
@@ -34,8 +47,22 @@ def fmt_command(paths: tuple[str, ...], check: bool) -> None:
     skipped = 0
     for path in policy_files(paths):
         try:
-            text = Path(path).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            raw = read_policy_bytes(path)
+            parse_document(raw, path)
+        except OSError as exc:
+            click.echo(f"{path}: cannot read: {exc}", err=True)
+            failed += 1
+            continue
+        except PolicyError as exc:
+            guarded = [x for x in exc.diagnostics if x.code in _GUARDS]
+            for x in guarded:
+                click.echo(x.format(), err=True)
+            if guarded:
+                failed += 1
+                continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
             click.echo(f"{path}: cannot read: {exc}", err=True)
             failed += 1
             continue

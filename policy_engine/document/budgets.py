@@ -6,7 +6,9 @@ PT116 at the exact place that exceeds them:
 
 - sizes, checked on the raw document before the schema (so that a 16,000-rule
   or 30,000-param file is refused in milliseconds, not checked for seconds):
-  rules, params, modes, the entries of strategies, symbols and cohorts, list lengths;
+  rules, params, modes, inputs, the entries of strategies, symbols and cohorts, list
+  lengths, the keys of any mapping (20,000 unknown keys in one rule would otherwise be
+  20,000 schema errors, each built with its position);
 - an evaluation cost, estimated on the checked expressions (as CEL estimates
   cost): one unit per AST node of every rule, `when`, mode tier and envelope
   expression, plus the length of any list a membership test or `min`/`max`/`len`
@@ -20,6 +22,7 @@ The numbers are documented in docs/policy-format.md ("Budgets").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,6 +38,9 @@ MAX_RULES = 1_000
 MAX_PARAMS = 1_000
 MAX_ENTRIES = 10_000  # strategies, symbols, cohorts: each
 MAX_LIST_ITEMS = 10_000
+MAX_KEYS = 10_000  # of any other mapping (the sections above have their own budgets)
+MAX_PLACEHOLDERS = 100  # in one rule's message: each is an expression, rendered on a reject
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
 MAX_MODES = 100  # a ladder of a hundred tiers is already no ladder
 MAX_DECLARED = 100  # scopes (and windows, latches, inputs): each is kept on every event
 MAX_COST = 6_000  # units; see the module docstring
@@ -49,8 +55,36 @@ _LIMITS = {
     "scopes": MAX_DECLARED,
     "windows": MAX_DECLARED,
     "latches": MAX_DECLARED,
+    "inputs": MAX_DECLARED,  # each one validated on every intent
     **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
 }
+
+
+_TOP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)[ \t]*:[ \t]*(?:#.*)?$", re.MULTILINE)
+_NEXT_TOP = re.compile(r"^[^\s#]", re.MULTILINE)
+_FIRST_CHILD = re.compile(r"^([ \t]+)[^\s#]", re.MULTILINE)
+
+
+def prescan_problems(text: str, position: Callable[[int], Span]) -> list[Diagnostic]:
+    """Top-level block sections over budget, counted on the text before YAML composes it
+    (composing a 20,000-entry section takes seconds): a section's entries are the lines at
+    its first child's indentation. Flow-style sections are left to :func:`section_problems`."""
+    out = []
+    for m in _TOP_KEY.finditer(text):
+        limit = _LIMITS.get(m.group(1))
+        if limit is None:
+            continue
+        nxt = _NEXT_TOP.search(text, m.end())
+        body = text[m.end() : nxt.start() if nxt else len(text)]
+        first = _FIRST_CHILD.search(body)
+        if first is None:
+            continue
+        indent = re.escape(first.group(1))
+        count = len(re.findall(rf"^{indent}[^\s#]", body, re.MULTILINE))
+        if count > limit:
+            message = f"the policy has {count} {m.group(1)} (the budget is {limit})"
+            out.append(d.diagnostic(d.PT116, message, position(m.start())))
+    return out
 
 
 def section_problems(root: yaml.Node, position: Callable[[int], Span]) -> list[Diagnostic]:
@@ -69,18 +103,33 @@ def section_problems(root: yaml.Node, position: Callable[[int], Span]) -> list[D
 
 
 def size_problems(data: Any, where: SourceMap) -> list[Diagnostic]:
-    """Lists over budget anywhere in the built document (before the schema looks at it)."""
+    """Lists and mappings over budget anywhere in the built document (before the schema
+    looks at it; the top-level sections were counted earlier)."""
     out = []
     for path, items in _lists(data, ()):
-        if len(items) > MAX_LIST_ITEMS and path != ("rules",):  # rules: counted earlier
+        if len(path) == 1 and path[0] in _LIMITS:
+            continue
+        if isinstance(items, list) and len(items) > MAX_LIST_ITEMS:
             message = f"a list of {len(items)} items (the budget is {MAX_LIST_ITEMS})"
             out.append(_over(where, path, message))
+        elif isinstance(items, dict) and path and len(items) > MAX_KEYS:
+            message = f"a mapping of {len(items)} keys (the budget is {MAX_KEYS})"
+            out.append(_over(where, path, message))
+    rules = data.get("rules") if isinstance(data, dict) else None
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        text = rule.get("message") if isinstance(rule, dict) else None
+        if isinstance(text, str) and "{" in text:
+            count = sum(1 for m in _PLACEHOLDER.finditer(text) if m.group(0) not in ("{{", "}}"))
+            if count > MAX_PLACEHOLDERS:
+                what = f"{count} placeholders in one message (the budget is {MAX_PLACEHOLDERS})"
+                out.append(_over(where, ("rules", i, "message"), what))
     return out
 
 
 def _lists(
     value: Any, path: tuple[str | int, ...]
-) -> Iterator[tuple[tuple[str | int, ...], list[Any]]]:
+) -> Iterator[tuple[tuple[str | int, ...], list[Any] | dict[Any, Any]]]:
+    """Every list and mapping in ``value``, with its path."""
     stack = [(value, path)]
     while stack:
         node, at = stack.pop()
@@ -88,6 +137,7 @@ def _lists(
             yield at, node
             stack.extend((v, (*at, i)) for i, v in enumerate(node) if isinstance(v, list | dict))
         elif isinstance(node, dict):
+            yield at, node
             stack.extend((v, (*at, k)) for k, v in node.items() if isinstance(v, list | dict))
 
 
@@ -166,12 +216,15 @@ __all__ = [
     "MAX_COST",
     "MAX_DECLARED",
     "MAX_ENTRIES",
+    "MAX_KEYS",
     "MAX_LIST_ITEMS",
     "MAX_MODES",
     "MAX_PARAMS",
+    "MAX_PLACEHOLDERS",
     "MAX_RULES",
     "cost_problem",
     "evaluation_cost",
+    "prescan_problems",
     "section_problems",
     "size_problems",
 ]

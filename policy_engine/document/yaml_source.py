@@ -23,7 +23,7 @@ import yaml
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic, PolicyError, Span
-from .budgets import section_problems
+from .budgets import prescan_problems, section_problems
 from .model import YamlPath
 from .yaml_errors import yaml_problem
 
@@ -44,6 +44,7 @@ class Document:
     keys: dict[YamlPath, yaml.Node] = field(default_factory=dict)
     source: str = ""  # the file exactly as read (a BOM kept), so that it hashes to content_hash
     _line_starts: list[int] = field(default_factory=list)
+    _offsets: dict[YamlPath, list[int]] = field(default_factory=dict)  # see expr_span
 
     def __post_init__(self) -> None:
         self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
@@ -70,33 +71,48 @@ class Document:
         node = self.values.get(path)
         if not isinstance(node, yaml.ScalarNode):
             return self.span(path)
-        start, end = node.start_mark.index, node.end_mark.index
-        raw = self.text[start:end]
-        # Greedy subsequence match of the value in the raw scalar text: it skips quotes,
-        # block indicators, indentation and folded line breaks alike. In a double-quoted
-        # scalar an escape (`\t`, `\"`, `\u0022`) is the one character it stands for, and
-        # an escaped line break stands for none.
-        escapes = node.style == '"'
-        j = 1 if node.style in ('"', "'") else 0  # the opening quote is never content
-        for i, ch in enumerate(node.value):
-            while j < len(raw):
-                if escapes and raw[j] == "\\":
-                    if raw[j + 1 : j + 2] in ("\n", "\r"):
-                        j += 2
-                        continue
-                    break
-                if raw[j] == ch:
-                    break
-                j += 1
-            if j >= len(raw):
-                break
-            if i == offset:
-                return self.position(start + j)
-            j += _escape_width(raw, j) if escapes and raw[j] == "\\" else 1
-        else:
-            if offset >= len(node.value):
-                return self.position(start + min(j, len(raw)))
+        start = node.start_mark.index
+        table = self._offsets.get(path)
+        if table is None:  # once per scalar: 70,000 placeholders in one message are linear
+            table = self._offsets[path] = _raw_offsets(node, self.text)
+        complete = len(table) == len(node.value) + 1  # else the match gave up midway
+        matched = len(node.value) if complete else len(table)
+        if offset < matched:
+            return self.position(start + table[offset])
+        if complete:  # past the end: where the value ends
+            return self.position(start + table[-1])
         return self.position(start)
+
+
+def _raw_offsets(node: yaml.ScalarNode, text: str) -> list[int]:
+    """Where each character of the scalar's value sits in its raw text (relative to the
+    scalar's start), then where the value ends; only the characters matched (no end) when
+    the match gives up.
+
+    Greedy subsequence match of the value in the raw scalar text: it skips quotes, block
+    indicators, indentation and folded line breaks alike. In a double-quoted scalar an
+    escape (`\\t`, `\\"`, `\\u0022`) is the one character it stands for, and an escaped
+    line break stands for none."""
+    raw = text[node.start_mark.index : node.end_mark.index]
+    escapes = node.style == '"'
+    j = 1 if node.style in ('"', "'") else 0  # the opening quote is never content
+    out: list[int] = []
+    for ch in node.value:
+        while j < len(raw):
+            if escapes and raw[j] == "\\":
+                if raw[j + 1 : j + 2] in ("\n", "\r"):
+                    j += 2
+                    continue
+                break
+            if raw[j] == ch:
+                break
+            j += 1
+        if j >= len(raw):
+            return out  # gave up: the characters matched so far, no end
+        out.append(j)
+        j += _escape_width(raw, j) if escapes and raw[j] == "\\" else 1
+    out.append(min(j, len(raw)))
+    return out
 
 
 def _escape_width(raw: str, j: int) -> int:
@@ -152,6 +168,9 @@ def parse_document(raw: bytes, path: str) -> Document:
     doc = Document(
         path, text, "sha256:" + hashlib.sha256(raw).hexdigest(), source=raw.decode("utf-8")
     )
+    oversized = prescan_problems(doc.text, doc.position)
+    if oversized:
+        raise PolicyError(oversized)
     root = _compose(doc)
     oversized = section_problems(root, doc.position)
     if oversized:
