@@ -32,6 +32,7 @@ strategies:
 windows:
   trades_1h: {count: approvals, per: strategy, over: 1h}
   today: {count: requests, per: strategy, over: trading_day}
+  stops_1h: {count: closes, per: strategy, over: 1h, reason: stoploss}
 latches:
   stop:
     when: portfolio.day_realized_pnl <= -500
@@ -39,7 +40,7 @@ latches:
 rules:
   - id: daily
     category: STRATEGY
-    require: strategy.today < 6
+    require: strategy.today < 6 and strategy.stops_1h < 5
     code: rejected_daily_orders
   - id: stopped
     category: PNL
@@ -112,8 +113,13 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             state = await caller.get_portfolio_state()
             assert state["totals"]["active_risk"] == 300, codes
             assert state["latches"] == {}
-            await caller.close_position("a1", day1 + "15:20:00Z", realized_pnl=-250)
+            await caller.close_position(
+                "a1", day1 + "15:20:00Z", realized_pnl=-250, reason="stoploss"
+            )
             state = await caller.get_portfolio_state()
+            # the partial close had no reason: only this one counts as a stoploss
+            stops = (await caller.snapshot())["windows"]["stops_1h"]
+            assert [key for _expiry, key in stops] == ["SCALPER"], stops
             assert "stop" in state["latches"]
             assert state["totals"]["active_risk"] == 0
 

@@ -88,6 +88,8 @@ def lifecycle_line(record: dict[str, Any], line: int) -> str:
             head += f", {fmt(record.get('remaining_active_risk_abs', 0.0))} left"
         if record.get("realized_pnl") is not None:
             head += f", realized P&L {fmt(record['realized_pnl'])}"
+        if record.get("reason") is not None:
+            head += f" ({record['reason']})"
     message = record.get("message")
     return f"{head}: {message}" if message else head
 

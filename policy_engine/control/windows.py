@@ -72,10 +72,13 @@ class Windows:
             bucket = table[key] = Bucket()
         return bucket
 
-    def count(self, kind: str, now: datetime, keys: Keys) -> None:
-        """One event of ``kind`` at ``now``: every window counting it adds one to the bucket
-        of its namespace (none when the event has no key there)."""
+    def count(self, kind: str, now: datetime, keys: Keys, reason: str | None = None) -> None:
+        """One event of ``kind`` at ``now`` (a close's exit ``reason``): every window counting
+        it adds one to the bucket of its namespace (none when the event has no key there, or
+        when the window counts only closes of other reasons)."""
         for w in self.by_kind.get(kind, ()):
+            if w.reasons and reason not in w.reasons:
+                continue
             key = "" if w.per == "portfolio" else keys.get(w.per)
             if key is None:
                 continue

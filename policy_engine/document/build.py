@@ -292,8 +292,14 @@ def _windows(
     out = {}
     for name, cfg in raw.items():
         text = str(cfg["over"])
+        why = cfg.get("reason", [])
+        reasons = tuple(why) if isinstance(why, list) else (str(why),)
+        if reasons and cfg["count"] not in ("closes", "losing_closes"):
+            where = ("windows", name, "reason")
+            message = f"`{path_text(where)}`: only closes have an exit reason, not {cfg['count']}"
+            problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
         if text == "trading_day":  # a counter that starts again at every rollover
-            out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, daily=True)
+            out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, True, reasons)
             continue
         seconds = int(text[:-1]) * _UNITS[text[-1]]
         if seconds > MAX_WINDOW:
@@ -301,7 +307,7 @@ def _windows(
             message = f"`{path_text(where)}`: a window of {text} is longer than 7d"
             problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
             continue
-        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds)
+        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds, False, reasons)
     return out
 
 

@@ -100,6 +100,8 @@ class WindowSpec:
     over: int  # seconds: the window is (t - over, t]; 0 for a daily window
     # `over: trading_day`: the window is the trading day so far; it empties at the rollover
     daily: bool = False
+    # `reason: stoploss` (or a list): only closes with one of these exit reasons count
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ from ..control.events import (
     Record,
     ResetLatchEvent,
     TickEvent,
+    check_exit_reason,
     close_amounts,
     parse_fill,
     parse_intent,
@@ -303,15 +304,17 @@ class PortfolioControlWorkflow:
         """End a trade, releasing its risk and its slot (with ``risk_abs`` below its position,
         take only that much off; ``realized_pnl`` feeds the day's P&L); returns the record."""
         intent_id, ts = payloads.target(request)
-        risk, pnl = request.get("risk_abs"), request.get("realized_pnl")
+        risk, pnl, why = request.get("risk_abs"), request.get("realized_pnl"), request.get("reason")
         close_amounts(risk, pnl)
+        check_exit_reason(why)
         async with self._lock:  # no live trade, or more than its position: not an event
-            return await self._lifecycle(CloseEvent.of(intent_id, ts or _now(), risk, pnl))
+            return await self._lifecycle(CloseEvent.of(intent_id, ts or _now(), risk, pnl, why))
 
     @close_position.validator
     def _check_close(self, request: dict[str, Any]) -> None:
         payloads.target(request)
         close_amounts(request.get("risk_abs"), request.get("realized_pnl"))
+        check_exit_reason(request.get("reason"))
 
     @workflow.update(name=p.RESET_LATCH)
     async def reset_latch(self, request: dict[str, Any]) -> Record:
