@@ -185,3 +185,34 @@ def test_a_daily_window_is_declared_with_over_trading_day() -> None:
         't.yaml:5:47: PT111 `"trading_days"` is not a valid value for `windows.w.over`',
         "t.yaml:6:26: PT301 unknown name `portfolio.w` (did you mean `portfolio.heat`?)",
     ]
+
+
+def test_the_boundary_decides_whether_an_event_exactly_over_ago_still_counts() -> None:
+    """Open (the default): (t - 1s, t], the 4th order exactly 1 s after the first passes;
+    closed: [t - 1s, t], it is refused, and one a microsecond later passes."""
+    text = """\
+api_version: policy-engine/v1
+name: flow
+version: 1
+strategies:
+  S: {max_trades: 100}
+windows:
+  flow: {count: approvals, per: portfolio, over: 1s%s}
+rules:
+  - id: three-a-second
+    require: portfolio.flow < 3
+"""
+
+    def codes(boundary: str) -> list[str]:
+        core = ControlCore(load_policy_text(text % boundary))
+        out = []
+        for iid, s in (("a", 0), ("b", 0.3), ("c", 0.6), ("d", 1), ("e", 1.000001)):
+            decision = core.apply(intent(iid, s), decide=True).decision
+            assert decision is not None
+            out.append(decision.decision_code)
+        return out
+
+    ok, no = "approved_full", "rejected_three_a_second"
+    assert codes("") == [ok, ok, ok, ok, no]  # d replaced a: b, c, d fill the next second
+    assert codes(", boundary: open") == codes("")
+    assert codes(", boundary: closed") == [ok, ok, ok, no, ok]

@@ -2,7 +2,8 @@
 
 A policy declares ``windows:`` (``trades_1h: {count: approvals, per: strategy, over:
 1h}``) and reads ``strategy.trades_1h``. The count at event time ``t`` is the
-number of counted events with a time in ``(t - over, t]``, where an event's time
+number of counted events with a time in ``(t - over, t]`` (``[t - over, t]`` for a window
+declared ``boundary: closed``), where an event's time
 is the event clock when it happened (the latest timestamp seen, which never moves
 back). The core counts after it decides, so the count an intent sees never
 includes itself, as ``active_trades`` does not.
@@ -40,7 +41,12 @@ class Windows:
     def __init__(self, specs: Iterable[WindowSpec], state: PortfolioState) -> None:
         self.state = state
         self.specs: dict[str, WindowSpec] = {w.name: w for w in specs}
-        self.spans = {name: timedelta(seconds=w.over) for name, w in self.specs.items()}
+        # An event leaves its window at its expiry; a closed window keeps it one microsecond
+        # (the event clock's grid) longer, so that one exactly `over` ago is still inside.
+        self.spans = {
+            name: timedelta(seconds=w.over, microseconds=1 if w.closed else 0)
+            for name, w in self.specs.items()
+        }
         self.queues: dict[str, deque[tuple[datetime, str]]] = {n: deque() for n in self.specs}
         self.by_kind: dict[str, tuple[WindowSpec, ...]] = {}
         for w in self.specs.values():

@@ -298,6 +298,10 @@ def _windows(
             where = ("windows", name, "reason")
             message = f"`{path_text(where)}`: only closes have an exit reason, not {cfg['count']}"
             problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
+        if text == "trading_day" and "boundary" in cfg:
+            where = ("windows", name, "boundary")
+            message = f"`{path_text(where)}`: a trading-day window has no boundary to choose"
+            problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
         if text == "trading_day":  # a counter that starts again at every rollover
             out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, True, reasons)
             continue
@@ -307,7 +311,8 @@ def _windows(
             message = f"`{path_text(where)}`: a window of {text} is longer than 7d"
             problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
             continue
-        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds, False, reasons)
+        closed = cfg.get("boundary", "open") == "closed"
+        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds, False, reasons, closed)
     return out
 
 

@@ -102,6 +102,9 @@ class WindowSpec:
     daily: bool = False
     # `reason: stoploss` (or a list): only closes with one of these exit reasons count
     reasons: tuple[str, ...] = ()
+    # `boundary: closed`: the window is [t - over, t], an event exactly `over` ago still in
+    # it (vn.py's flow limit); `open` (the default) is (t - over, t]
+    closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
