@@ -29,9 +29,11 @@ from policy_engine import (
 from policy_engine.engine.explain import amount_at
 from policy_engine.engine.interpreter import evaluate, latch_holds
 from policy_engine.engine.outcome import MODE, OVERRIDDEN
+from policy_engine.engine.runtime import epoch_us
 from policy_engine.lang.lexical import fmt
 
 TS = datetime(2026, 1, 1, tzinfo=UTC)
+LOCK_AT = epoch_us(TS)
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
 STRATEGIES = ("S1", "S2", "S3")  # S3 is never declared: the fast path must fall back
 BUCKETS = (None, "L1", "MEME")
@@ -107,6 +109,8 @@ BOOL_NAMES = (
     "intent.time == intent.time",
     "latch.l_loss",
     "latch.l_heat",
+    "lock.lk_strat",  # timed locks: an end in the bucket against the intent's time
+    "lock.lk_book",
     "has(intent.reward)",
     "has(intent.venue)",
     "intent.hedge",
@@ -344,6 +348,10 @@ def policies(draw: st.DrawFn) -> str:
             "w_venue": {"count": "closes", "per": "venue", "over": "1d"},
             "w_book": {"count": "approvals", "per": "book", "over": "trading_day"},
         },
+        "locks": {
+            "lk_strat": {"window": "w_strat", "at_least": 2, "for": "30m", "round_to": "5m"},
+            "lk_book": {"window": "w_book", "at_least": 1, "until": "rollover"},
+        },
         "rules": draw(rules()),
     }
     return yaml.safe_dump(doc, sort_keys=False)
@@ -421,8 +429,18 @@ buckets = st.builds(
     short_risk=risk,
     day_realized_pnl=st.sampled_from((0.0, -250.5, 1200.0)),
     loss_streak=st.integers(0, 3),
-    windows=st.dictionaries(
-        st.sampled_from(("w_strat", "w_coh", "w_venue", "w_book")), st.integers(0, 5), max_size=2
+    windows=st.one_of(
+        st.dictionaries(
+            st.sampled_from(("w_strat", "w_coh", "w_venue", "w_book")),
+            st.integers(0, 5),
+            max_size=2,
+        ),
+        # a lock's end (microseconds since the epoch) before, at or after the intents' times
+        st.dictionaries(
+            st.sampled_from(("lock:lk_strat", "lock:lk_book")),
+            st.sampled_from((0, LOCK_AT - 1, LOCK_AT, LOCK_AT + 1, LOCK_AT + 10**12)),
+            max_size=2,
+        ),
     ),
 )
 

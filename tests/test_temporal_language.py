@@ -1,5 +1,5 @@
 """The language's live state on the shared authority: a zoned trading day, declared inputs,
-rolling windows, daily counters, latches, partial closes with realized P&L and an explicit latch reset, all
+rolling windows, daily counters, timed locks, latches, partial closes with realized P&L and an explicit latch reset, all
 through PortfolioClient and the control workflow, across a continue-as-new.
 
 Judged twice: by the decisions each call gets (what the policy says), and by the
@@ -33,6 +33,8 @@ windows:
   trades_1h: {count: approvals, per: strategy, over: 1h}
   today: {count: requests, per: strategy, over: trading_day}
   stops_1h: {count: closes, per: strategy, over: 1h, reason: stoploss}
+locks:
+  cooldown: {window: stops_1h, at_least: 1, for: 5m}
 latches:
   stop:
     when: portfolio.day_realized_pnl <= -500
@@ -40,8 +42,12 @@ latches:
 rules:
   - id: daily
     category: STRATEGY
-    require: strategy.today < 6 and strategy.stops_1h < 5
+    require: strategy.today < 7 and strategy.stops_1h < 5
     code: rejected_daily_orders
+  - id: cooling
+    category: STRATEGY
+    require: not lock.cooldown
+    code: rejected_cooldown
   - id: stopped
     category: PNL
     require: not latch.stop
@@ -120,12 +126,17 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             # the partial close had no reason: only this one counts as a stoploss
             stops = (await caller.snapshot())["windows"]["stops_1h"]
             assert [key for _expiry, key in stops] == ["SCALPER"], stops
+            # the stoploss locks the strategy for 5 minutes from the event clock (21:30, the
+            # latest time seen): retry after 3 of them
+            cooling = await caller.request_allocation(_intent("cooling", day1 + "21:32:00Z"))
+            codes["cooling"] = cooling.decision_code
+            assert cooling.context["retry_after"] == 180, cooling
             assert "stop" in state["latches"]
             assert state["totals"]["active_risk"] == 0
 
             # the latch decides first (its rule comes first)
             await ask("stopped", day1 + "21:40:00Z")
-            await ask("seventh", day1 + "21:42:00Z")  # six requests decided today
+            await ask("seventh", day1 + "21:42:00Z")  # seven requests decided today
             still = await caller.reset_latch("stop", "too early", day1 + "21:41:00Z")
             assert still["seq"] is None and still["status"] == "still_holds", still
             try:
@@ -155,6 +166,7 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
         "a2": "approved_full",
         "rate": "rejected_trade_rate",
         "bad-input": "rejected_invalid_intent",
+        "cooling": "rejected_cooldown",
         "stopped": "rejected_daily_loss",
         "seventh": "rejected_daily_orders",
         "next-day": "rejected_daily_loss",  # a new day: the daily count starts again

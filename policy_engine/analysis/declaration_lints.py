@@ -44,6 +44,8 @@ def declaration_read(ref: Ref) -> tuple[str, str] | None:
             return ("windows", ref.key)
         case Source.LATCH:
             return ("latches", ref.key)
+        case Source.LOCK:
+            return ("locks", ref.key)
         case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
             return ("scopes", ref.scope)
         case (
@@ -96,10 +98,13 @@ def lint_unread_declarations(ln: Linter) -> None:
             read.add(("scopes", window.per))  # counting per a scope is a use of it
     for scope in ln.spec.scopes.values():
         read.update(("inputs", f) for f in scope.key_fields)  # so is keying a scope by an input
+    for lock in ln.spec.locks.values():
+        read.add(("windows", lock.window))  # a window that triggers a lock is used by it
     spec = ln.spec
     for section, names in (
         ("windows", spec.windows),
         ("latches", spec.latches),
+        ("locks", spec.locks),
         ("inputs", spec.inputs),
         ("scopes", spec.scopes),
     ):

@@ -103,6 +103,10 @@ class Intents:
             if policy.data.scope_fields
             else None
         )
+        if not approved and policy.rule_locks and outcome[1] >= 0 and policy.rule_locks[outcome[1]]:
+            self.retry_after(
+                facts["context"], policy.rule_locks[outcome[1]], intent, cohort, scopes
+            )
         if k.windows.by_kind:
             self.count_decision(intent, cohort, approved, takes_risk, scopes)
         if takes_risk:
@@ -156,6 +160,29 @@ class Intents:
         if decision is None and not step.records and not step.logs:
             return NOTHING
         return outputs(step.records, step.logs, None, decision)
+
+    def retry_after(
+        self,
+        context: dict[str, Any],
+        names: tuple[str, ...],
+        intent: Any,
+        cohort: str,
+        scopes: Mapping[str, str] | None,
+    ) -> None:
+        """A rejection by a rule that reads locks: ``retry_after`` (seconds) in its context,
+        when the latest of those that hold for the intent's keys ends."""
+        k = self.k
+        keys = {"portfolio": "", "strategy": intent.strategy, "symbol": intent.symbol}
+        keys |= {"cohort": cohort, **(scopes or {})}
+        ends = [
+            end
+            for name in names
+            if (key := keys.get(k.windows.specs[k.locks.specs[name].window].per)) is not None
+            and (end := k.locks.end(name, key)) is not None
+            and end > intent.timestamp
+        ]
+        if ends:
+            context["retry_after"] = (max(ends) - intent.timestamp).total_seconds()
 
     def count_decision(
         self,

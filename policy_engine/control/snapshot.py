@@ -89,6 +89,8 @@ def take(core: Kernel) -> Snapshot:
         "cohorts": _buckets(state.cohorts),
         "scopes": {name: _buckets(table) for name, table in state.scopes.items()},
         "windows": core.windows.entries(),
+        # (only when the policy declares locks: other snapshots are as before)
+        **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": [
             [
@@ -176,6 +178,7 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
     day = data["day"]
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     core.windows.load(data["windows"])
+    core.locks.load(data.get("locks", []))
     for name, info in data["latches"].items():
         state.latches[str(name)] = True
         state.latch_info[str(name)] = dict(info)

@@ -25,10 +25,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..document.model import WindowSpec
 from .state import Bucket, PortfolioState
+
+if TYPE_CHECKING:
+    from .locks import Locks
 
 # What a counted event says about itself: its kind, and the key of each namespace it
 # belongs to ("" for the portfolio; a scope is absent when the intent's key is null).
@@ -52,6 +55,7 @@ class Windows:
         for w in self.specs.values():
             self.by_kind[w.count] = (*self.by_kind.get(w.count, ()), w)
         self.daily = tuple(w for w in self.specs.values() if w.daily)
+        self.locks: Locks | None = None  # told of every count (control/locks.py)
         for w in self.daily:  # a daily window's events never expire one by one
             del self.queues[w.name]
 
@@ -89,7 +93,9 @@ class Windows:
             if key is None:
                 continue
             counts = self.bucket(w.per, key).windows
-            counts[w.name] = counts.get(w.name, 0) + 1
+            counts[w.name] = n = counts.get(w.name, 0) + 1
+            if self.locks is not None:
+                self.locks.counted(w, key, n, now)
             if not w.daily:
                 self.queues[w.name].append((now + self.spans[w.name], key))
 

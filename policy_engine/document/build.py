@@ -29,6 +29,7 @@ from .model import (
     ExprSource,
     InputSpec,
     LatchSpec,
+    LockSpec,
     ModeSpec,
     PolicySpec,
     RuleSpec,
@@ -162,6 +163,7 @@ def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec,
         scopes=_scopes(scopes, consts),
         windows=_windows(doc, section("windows"), problems),
         latches=_latches(doc, section("latches")),
+        locks=_locks(doc, section("locks"), problems),
         **settings,
     )
     if not bad:
@@ -313,6 +315,32 @@ def _windows(
             continue
         closed = cfg.get("boundary", "open") == "closed"
         out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds, False, reasons, closed)
+    return out
+
+
+def _seconds(text: str) -> int:
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
+def _locks(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, LockSpec]:
+    """The declared timed locks: exactly one of `for` (at most 7d) and `until`."""
+    out = {}
+    for name, cfg in raw.items():
+        where = ("locks", name)
+        if ("for" in cfg) == ("until" in cfg):
+            message = f"lock `{name}` needs exactly one of `for` and `until`"
+            problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
+            continue
+        seconds = _seconds(str(cfg["for"])) if "for" in cfg else None
+        if seconds is not None and seconds > MAX_WINDOW:
+            message = f"`{path_text((*where, 'for'))}`: a lock of {cfg['for']} is longer than 7d"
+            problems.append(d.diagnostic(d.PT308, message, doc.span((*where, "for"))))
+            continue
+        round_to = _seconds(str(cfg["round_to"])) if "round_to" in cfg else None
+        until = str(cfg["until"]) if "until" in cfg else None
+        out[name] = LockSpec(
+            name, str(cfg["window"]), int(cfg["at_least"]), seconds, until, round_to
+        )
     return out
 
 

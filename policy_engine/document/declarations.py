@@ -28,7 +28,19 @@ from .sourcemap import SourceMap
 
 def declaration_problems(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
     """Every problem of the policy's inputs, scopes and windows."""
-    return [*_inputs(spec, doc), *_scopes(spec, doc), *_windows(spec, doc)]
+    return [*_inputs(spec, doc), *_scopes(spec, doc), *_windows(spec, doc), *_locks(spec, doc)]
+
+
+def _locks(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
+    """A lock is triggered by a declared window."""
+    out = []
+    for lock in spec.locks.values():
+        if lock.window not in spec.windows:
+            message = f"unknown window `{lock.window}` in lock `{lock.name}`"
+            hint = suggest(lock.window, list(spec.windows))
+            span = doc.span(("locks", lock.name, "window"))
+            out.append(d.diagnostic(d.PT301, message, span, hint))
+    return out
 
 
 def _inputs(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:

@@ -108,6 +108,20 @@ class WindowSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LockSpec:
+    """A timed lock, read as ``lock.<name>``: set for a key when window ``window``'s count
+    for it reaches ``at_least``, until ``seconds`` later, or ``until`` (`rollover` or a
+    local `HH:MM`); the end rounded up to the next ``round_to`` boundary (seconds)."""
+
+    name: str
+    window: str
+    at_least: int
+    seconds: int | None
+    until: str | None
+    round_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LatchSpec:
     """A condition that stays true once met, read as ``latch.<name>``."""
 
@@ -154,3 +168,4 @@ class PolicySpec:
     scopes: dict[str, ScopeSpec] = field(default_factory=dict)
     windows: dict[str, WindowSpec] = field(default_factory=dict)
     latches: dict[str, LatchSpec] = field(default_factory=dict)
+    locks: dict[str, LockSpec] = field(default_factory=dict)

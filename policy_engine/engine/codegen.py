@@ -23,7 +23,15 @@ from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
 from .outcome import Outcome
-from .runtime import MODE_FROM_OVERRIDE, MODE_FROM_TIERS, ZERO_BUCKET, RuntimeData, quantize_down
+from .runtime import (
+    LOCK_PREFIX,
+    MODE_FROM_OVERRIDE,
+    MODE_FROM_TIERS,
+    ZERO_BUCKET,
+    RuntimeData,
+    locked,
+    quantize_down,
+)
 
 Chain = Callable[[Any, Any], Outcome]
 EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
@@ -137,6 +145,9 @@ class Emitter:
                 return f"snap.latches.get({key!r}, False)"
             case Source.WINDOW:
                 return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
+            case Source.LOCK:
+                end = f"{self.bucket_of(ref.scope)}.windows.get({LOCK_PREFIX + key!r}, 0)"
+                return f"_locked({end}, intent.timestamp)"
             case Source.SCOPE_NAME:
                 return f"_nn({self.use_scope(ref.scope, 'K')})"
             case Source.SCOPE_CFG:
@@ -245,6 +256,7 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_SEV": data.severity,
         "_MIN": data.min_risk_abs,
         "_qdown": quantize_down,
+        "_locked": locked,
         "_index": _index,
         "_num": _num,
         "_add": _add,

@@ -26,11 +26,13 @@ from ..lang.errors import EvalErrorKind as E
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
 from .runtime import (
+    LOCK_PREFIX,
     MODE_FROM_OVERRIDE,
     MODE_FROM_TIERS,
     ZERO_BUCKET,
     ModeState,
     RuntimeData,
+    locked,
     quantize_down,
     scope_key,
     within,
@@ -131,6 +133,9 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             return getattr(snap, "latches", {}).get(key, False)
         case Source.WINDOW:
             return _window_value(env, ref, dotted)
+        case Source.LOCK:  # the end of the intent's key's lock, against the intent's time
+            end = Ref(Source.WINDOW, LOCK_PREFIX + key, ref.type, (), ref.scope)
+            return locked(_window_value(env, end, dotted), intent.timestamp)
         case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
             return _scope_value(env, ref, dotted)
         case Source.STRATEGY_NAME:

@@ -22,6 +22,7 @@ from ..document.model import RuleSpec
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
 from ..lang.eventtime import TradingDay, zone
+from ..lang.syntax import Name, walk
 from .codegen import (
     ENVELOPE_KEYS,
     Chain,
@@ -87,6 +88,25 @@ class Policy:
         # The intents this policy reads: PortfolioIntent with its declared `inputs`.
         self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
         self.windows = tuple(spec.windows.values())  # rolling counts the core keeps
+        self.locks = tuple(spec.locks.values())  # timed locks the core keeps
+        # The locks each rule reads (a rejection by it reports when they end: retry_after).
+        self.rule_locks: tuple[tuple[str, ...], ...] = (
+            tuple(
+                tuple(
+                    dict.fromkeys(
+                        n.path[1]
+                        for part in (r.expr, r.when)
+                        if part is not None
+                        for n in walk(part)
+                        if isinstance(n, Name) and n.path[0] == "lock" and len(n.path) > 1
+                    )
+                )
+                for r in checked.rules
+            )
+            if spec.locks
+            else ()
+        )
+        self.timezone = spec.timezone  # where a lock `until: "HH:MM"` reads local time
         # The intent's optional string fields a trade remembers, so that any policy's scopes
         # can be derived for it later (strategy, symbol and correlation_bucket it keeps).
         self.key_fields: tuple[str, ...] = (

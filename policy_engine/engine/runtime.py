@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..document.checker import CheckedPolicy
@@ -107,6 +108,21 @@ class RuntimeData:
     def cohort_name(self, symbol: str, bucket: str | None) -> str:
         """The policy's cohort of ``symbol``; else the intent's bucket; else the symbol alone."""
         return self.cohort_of.get(symbol) or bucket or symbol
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+LOCK_PREFIX = "lock:"  # a lock's end lives in its bucket's `windows` as `lock:<name>`
+
+
+def epoch_us(ts: datetime) -> int:
+    """An instant as whole microseconds since the epoch (a lock's end, in a bucket)."""
+    return (ts - _EPOCH) // _MICRO
+
+
+def locked(end_us: int, now: datetime) -> bool:
+    """Whether a lock ending at ``end_us`` (0: none) holds at ``now``."""
+    return end_us > epoch_us(now)
 
 
 def scope_key(fields: tuple[str, ...], read: Callable[[str], Any]) -> str | None:
