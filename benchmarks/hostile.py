@@ -24,7 +24,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from support.hostile import garbage_inputs  # noqa: E402
+from support.hostile import (  # noqa: E402
+    fmt_inputs,
+    garbage_inputs,
+    many_inputs,
+    slow_parser_expressions,
+    unknown_keys,
+    unknown_placeholders,
+)
 
 LIMIT_SECONDS = 1.0
 LIMIT_MB = 500
@@ -41,11 +48,43 @@ def _check_file(content: bytes) -> Callable[[], object]:
     return lambda: CliRunner().invoke(check_command, [str(path), "--format", "json"]).exit_code
 
 
+def _load(text: str) -> Callable[[], object]:
+    """`load_policy_text` on ``text`` (a refusal is an answer too)."""
+    from policy_engine import PolicyError, load_policy_text
+
+    def run() -> object:
+        try:
+            return load_policy_text(text, "hostile.yaml")
+        except PolicyError as exc:
+            return exc
+
+    return run
+
+
+def _fmt_file(text: str) -> Callable[[], object]:
+    """`policy fmt --check` on a file with this content."""
+    from click.testing import CliRunner
+
+    from policy_engine.cli import cli
+
+    path = Path(tempfile.mkdtemp()) / "hostile.yaml"
+    path.write_text(text)
+    return lambda: CliRunner().invoke(cli, ["fmt", "--check", str(path)]).exit_code
+
+
 def cases() -> dict[str, Callable[[], Callable[[], object]]]:
     """Each case: a setup (untimed) returning the timed operation."""
     found: dict[str, Callable[[], Callable[[], object]]] = {}
     for name, content in garbage_inputs().items():
         found[f"garbage {name}"] = lambda content=content: _check_file(content)  # type: ignore[misc]
+    for n in (5_000, 20_000):
+        found[f"load {n} inputs"] = lambda n=n: _load(many_inputs(n))  # type: ignore[misc]
+        found[f"policy-check {n} inputs"] = lambda n=n: _check_file(many_inputs(n).encode())  # type: ignore[misc]
+    found["load 20k unknown keys in one rule"] = lambda: _load(unknown_keys(20_000))
+    found["load 70k placeholders"] = lambda: _load(unknown_placeholders(70_000))
+    found["load 60 expressions on Lark"] = lambda: _load(slow_parser_expressions(60))
+    for name, text in fmt_inputs().items():
+        found[f"fmt {name}"] = lambda text=text: _fmt_file(text)  # type: ignore[misc]
     return found
 
 
