@@ -63,6 +63,7 @@ rules:
   - id: rate
     category: STRATEGY
     require: strategy.trades_1h < 2
+    on_reject: defer
     code: rejected_trade_rate
 """
 
@@ -96,7 +97,9 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             await ask("a1", day1 + "15:00:00Z", expected_reward_abs=1_000)
             await ask("low-reward", day1 + "15:01:00Z", expected_reward_abs=100)
             await ask("a2", day1 + "15:02:00Z")
-            await ask("rate", day1 + "15:03:00Z")  # a third approval within the hour
+            rate = await caller.request_allocation(_intent("rate", day1 + "15:03:00Z"))
+            codes["rate"] = rate.decision_code  # a third approval within the hour: not now
+            assert rate.context["retry_after"] == 3420, rate
             await ask("late", day1 + "21:30:00Z")  # 16:30 New York: the session is over
             # a declared input of the wrong type is refused by the workflow's policy
             bad = await caller.request_allocation(
@@ -164,7 +167,7 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
         "low-reward": "rejected_reward_risk",
         "late": "rejected_outside_session",
         "a2": "approved_full",
-        "rate": "rejected_trade_rate",
+        "rate": "deferred",  # a1's approval at 15:00 leaves the hour at 16:00
         "bad-input": "rejected_invalid_intent",
         "cooling": "rejected_cooldown",
         "stopped": "rejected_daily_loss",

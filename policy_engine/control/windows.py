@@ -99,6 +99,14 @@ class Windows:
             if not w.daily:
                 self.queues[w.name].append((now + self.spans[w.name], key))
 
+    def next_exit(self, name: str, key: str) -> datetime | None:
+        """When the oldest event of ``key`` leaves window ``name`` (None: none inside, or a
+        daily window, which empties at the rollover)."""
+        for expiry, k in self.queues.get(name, ()):
+            if k == key:
+                return expiry
+        return None
+
     def new_day(self) -> None:
         """The trading day rolled over: every daily window starts again from zero."""
         for w in self.daily:

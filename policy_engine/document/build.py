@@ -435,6 +435,9 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
     enforce_from = _enforce_from(doc, raw, path, kind, problems)
+    if raw.get("on_reject") == "defer" and (kind == "allow" or raw.get("on_exceed") == "clip"):
+        message = f"`on_reject: defer` needs a rule that rejects, and `{raw['id']}` does not"
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_reject"), key=True)))
     if "when_missing" in raw and kind == "allow":
         # An allow never blocks: there is nothing to let pass when its value is missing.
         message = (
@@ -463,6 +466,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         description=raw.get("description"),
         enforce_from=enforce_from,
         when_missing=raw.get("when_missing", "reject"),
+        on_reject=raw.get("on_reject", "reject"),
     )
 
 

@@ -37,6 +37,8 @@ class RuleSpec:
     # closed (the default); `approve` lets the intent pass this rule, as Nautilus skips a
     # notional check when there is no price.
     when_missing: Literal["approve", "reject"] = "reject"
+    # `defer`: a rejection on a window or a lock answers "retry after N s" (`deferred`)
+    on_reject: Literal["reject", "defer"] = "reject"
 
     @property
     def path(self) -> YamlPath:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from ..diagnostics import Diagnostic
 from ..document.checker import CheckedPolicy
 from ..document.model import RuleSpec
+from ..document.names import Ref, Source
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
 from ..lang.eventtime import TradingDay, zone
@@ -89,22 +90,10 @@ class Policy:
         self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
         self.windows = tuple(spec.windows.values())  # rolling counts the core keeps
         self.locks = tuple(spec.locks.values())  # timed locks the core keeps
-        # The locks each rule reads (a rejection by it reports when they end: retry_after).
-        self.rule_locks: tuple[tuple[str, ...], ...] = (
-            tuple(
-                tuple(
-                    dict.fromkeys(
-                        n.path[1]
-                        for part in (r.expr, r.when)
-                        if part is not None
-                        for n in walk(part)
-                        if isinstance(n, Name) and n.path[0] == "lock" and len(n.path) > 1
-                    )
-                )
-                for r in checked.rules
-            )
-            if spec.locks
-            else ()
+        # The windows and locks each rule reads, ("window" | "lock", name): a rejection by it
+        # reports when they free up (retry_after; `on_reject: defer` answers `deferred`).
+        self.rule_waits: tuple[tuple[tuple[str, str], ...], ...] = (
+            tuple(_waits(checked, r) for r in checked.rules) if spec.locks or spec.windows else ()
         )
         self.timezone = spec.timezone  # where a lock `until: "HH:MM"` reads local time
         # The intent's optional string fields a trade remembers, so that any policy's scopes
@@ -288,6 +277,20 @@ def _cap(value: Any) -> float | None:
 def _count(value: Any) -> int | None:
     capped = _cap(value)
     return None if capped is None else math.floor(capped)
+
+
+def _waits(checked: CheckedPolicy, rule: Any) -> tuple[tuple[str, str], ...]:
+    """The windows and locks ``rule`` reads, in order, once each."""
+    found: dict[tuple[str, str], None] = {}
+    for part in (rule.expr, rule.when):
+        for node in walk(part) if part is not None else ():
+            if isinstance(node, Name):
+                ref = checked.scope.resolve(node.path)
+                if isinstance(ref, Ref) and ref.source is Source.WINDOW:
+                    found[("window", ref.key)] = None
+                elif isinstance(ref, Ref) and ref.source is Source.LOCK:
+                    found[("lock", ref.key)] = None
+    return tuple(found)
 
 
 def _envelope_templates(policy: Policy) -> tuple[dict[str, Any], ...] | None:
