@@ -9,6 +9,7 @@ from typing import Any
 
 from policy_engine import PortfolioController, load_policy_text
 from policy_engine.control.core import ControlCore
+from policy_engine.control.events import PolicyEvent
 from policy_engine.control.replay import replay
 
 from support.events import intent
@@ -112,3 +113,16 @@ def test_a_lock_names_a_declared_window_and_one_end() -> None:
         rules: [{id: r, require: "true"}]
         """
     ) == ["t.yaml:7:15: PT301 unknown window `ww` in lock `a` (did you mean `w`?)"]
+
+
+def test_a_reload_keeps_a_lock_declared_alike_and_drops_one_that_changed() -> None:
+    core = ControlCore(load_policy_text(POLICY))
+    core.apply({"type": "intent", **intent("a", "2026-01-05T09:00:00+00:00")})
+    core.apply({"type": "close", "intent_id": "a", "timestamp": "2026-01-05T09:10:00+00:00"})
+    kept = POLICY.replace("version: 1", "version: 2")
+    core.apply(PolicyEvent(load_policy_text(kept)))
+    assert core.snapshot()["locks"] == [["cooldown", "BTC-USD", "2026-01-05T10:15:00+00:00"]]
+    changed = kept.replace("version: 2", "version: 3").replace("for: 60m", "for: 30m")
+    core.apply(PolicyEvent(load_policy_text(changed)))
+    assert core.snapshot()["locks"] == []
+    assert core.state.symbols["BTC-USD"].windows == {"closes_any": 1}  # no lock end left
