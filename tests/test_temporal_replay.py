@@ -5,6 +5,10 @@ The recorded histories must replay without a non-determinism error, with
 re-imported under the sandbox's restrictions, and every Update handler must
 return, on replay, exactly the result recorded in history.
 
+Both this release's recordings (tests/fixtures/temporal/) and the previous
+release's (tests/fixtures/temporal/previous/) must replay: a deploy must not fail
+the tasks of runs the previous release recorded.
+
 And the replay must FAIL when the decision logic changes. The Replayer compares
 the workflow's commands, not Update results, so the fixture's scenario makes
 decisions show in the commands: a reservation starts the idle-expiry timer, and
@@ -41,15 +45,16 @@ from policy_engine.engine.policy import Policy
 from policy_engine.temporal import WORKFLOWS, workflow_runner
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "temporal"
+PREVIOUS = FIXTURES / "previous"  # recorded by the previous release: still replayed
 
 
-def _histories() -> dict[str, WorkflowHistory]:
+def _histories(folder: Path = FIXTURES) -> dict[str, WorkflowHistory]:
     """Each fixture by file name (its workflow id, which the workflow reads, from
     workflow-ids.json)."""
-    ids = json.loads((FIXTURES / "workflow-ids.json").read_text())
+    ids = json.loads((folder / "workflow-ids.json").read_text())
     assert sorted(ids) == ["control-run1.json", "control-run2.json", "ledger.json", "symbol.json"]
     return {
-        name: WorkflowHistory.from_json(workflow_id, (FIXTURES / name).read_text())
+        name: WorkflowHistory.from_json(workflow_id, (folder / name).read_text())
         for name, workflow_id in sorted(ids.items())
     }
 
@@ -84,7 +89,7 @@ def _recorded(history: WorkflowHistory) -> dict[str, Any]:
     return out
 
 
-def _replay(passthrough: bool) -> tuple[dict[str, Exception], list[str]]:
+def _replay(passthrough: bool, folder: Path = FIXTURES) -> tuple[dict[str, Exception], list[str]]:
     """Replay every fixture: the non-determinism failures by file name, and the
     Updates whose recomputed result differs from the recorded one."""
     results = _Results()
@@ -96,7 +101,7 @@ def _replay(passthrough: bool) -> tuple[dict[str, Exception], list[str]]:
 
     async def run() -> tuple[dict[str, Exception], list[str]]:
         failures, differ = {}, []
-        for name, history in _histories().items():
+        for name, history in _histories(folder).items():
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             if result.replay_failure is not None:
                 failures[name] = result.replay_failure
@@ -110,9 +115,12 @@ def _replay(passthrough: bool) -> tuple[dict[str, Exception], list[str]]:
     return asyncio.run(run())
 
 
+@pytest.mark.parametrize("folder", [FIXTURES, PREVIOUS], ids=["this-release", "previous-release"])
 @pytest.mark.parametrize("passthrough", [True, False], ids=["passthrough", "fully-sandboxed"])
-def test_the_recorded_histories_replay_without_nondeterminism(passthrough: bool) -> None:
-    assert _replay(passthrough) == ({}, [])
+def test_the_recorded_histories_replay_without_nondeterminism(
+    passthrough: bool, folder: Path
+) -> None:
+    assert _replay(passthrough, folder) == ({}, [])
 
 
 Decide = Callable[[Policy, Any, Any], Any]
@@ -146,13 +154,23 @@ def _smaller(decide: Decide) -> Decide:
 def test_the_replay_fails_when_approvals_change(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Policy, "decide", _stricter(Policy.decide))
     failures, _differ = _replay(passthrough=True)  # the workflow runs the patched module
+    # this release's runs: the guard fails the first task, before any decision is replayed
+    assert "decision logic differs" in str(failures.get("control-run1.json"))
+    # the previous release's (no guard): other timers and signals, a non-determinism error
+    failures, _differ = _replay(passthrough=True, folder=PREVIOUS)
     assert isinstance(failures.get("control-run1.json"), NondeterminismError)
 
 
 def test_the_replay_fails_when_only_approved_amounts_change(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The same commands, other amounts: the workflow's decision-logic guard fails the
+    replay loudly (a history recorded before the guard: the recomputed Update results
+    differ from the recorded ones, which only this test's interceptor notices)."""
     monkeypatch.setattr(Policy, "decide", _smaller(Policy.decide))
-    failures, differ = _replay(passthrough=True)
+    failures, _differ = _replay(passthrough=True)
+    for name in ("control-run1.json", "control-run2.json"):
+        assert "decision logic" in str(failures.get(name)), failures
+    failures, differ = _replay(passthrough=True, folder=PREVIOUS)
     assert failures == {}  # the same commands: the Replayer alone would not notice
     assert "intent:a1:" in " ".join(differ) and len(differ) >= 3  # the decisions do

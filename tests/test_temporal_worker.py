@@ -1,9 +1,11 @@
 """``policy worker`` as a real process: serving, crashing, restarting, refusing to start.
 
 The worker process is SIGKILLed in the middle of a stream of requests from four
-concurrent clients and a new one is started: every request gets exactly one
-decision, none is lost or duplicated, and the decisions and the final state
-equal the in-process replay of the workflow's journal.
+concurrent clients (default settings: a call in flight whose Update is aborted is
+retried with its id until its 30 s deadline, and raises nothing) and a new one is
+started: every request gets exactly one decision, none is lost or duplicated, and
+the decisions and the final state equal the in-process replay of the workflow's
+journal.
 """
 
 from __future__ import annotations
@@ -13,47 +15,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from temporalio.client import Client
 
 from policy_engine.temporal import PortfolioClient
 
 from support.control import drive, replay_journal
+from support.processes import POLICY, POLICY_CLI, ready_line, worker
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY = str(ROOT / "policies" / "portfolio.yaml")
-POLICY_CLI = str(Path(sys.executable).parent / "policy")
-
-
-def _worker(address: str, portfolio: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [POLICY_CLI, "worker", POLICY, "--address", address, "--portfolio", portfolio, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-async def _ready_line(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout=60)
-    assert line, proc.stderr.read() if proc.stderr else "no output"
-    return line
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test started; any still running at the end are killed."""
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 class Counting(PortfolioClient):
@@ -78,17 +50,15 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
     tune = ["--task-queue", queue, "--task-timeout", "2", "--sticky-timeout", "1"]
 
     async def scenario() -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
-        first = _worker(temporal_address, portfolio, "--equity", "20000", *tune)
+        first = worker(temporal_address, portfolio, "--equity", "20000", *tune)
         reaper.append(first)
-        assert "workflow started" in await _ready_line(first)
+        assert "workflow started" in await ready_line(first)
         seen, reached = [0], asyncio.Event()
         callers = [
             Counting(
                 await Client.connect(temporal_address),
                 portfolio,
                 queue,
-                attempts=12,
-                timeout=5,
                 seen=seen,
                 at=15,
                 reached=reached,
@@ -100,9 +70,9 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
         first.send_signal(signal.SIGKILL)  # in the middle of the stream
         await asyncio.to_thread(first.wait)
         assert 15 <= seen[0] < 48
-        second = _worker(temporal_address, portfolio, *tune)
+        second = worker(temporal_address, portfolio, *tune)
         reaper.append(second)
-        assert "workflow already running" in await _ready_line(second)
+        assert "workflow already running" in await ready_line(second)
         results = await asyncio.wait_for(streams, timeout=120)
         got = {d["intent_id"]: d for decisions in results for d in decisions}
         assert sum(len(d) for d in results) == len(got) == 48
@@ -193,12 +163,12 @@ def test_a_worker_without_equity_serves_a_running_portfolio_but_starts_none(
     )
 
     async def scenario() -> tuple[str, str]:
-        first = _worker(temporal_address, "no-eq", "--equity", "50000", "--task-queue", "tq-neq")
+        first = worker(temporal_address, "no-eq", "--equity", "50000", "--task-queue", "tq-neq")
         reaper.append(first)
-        started = await _ready_line(first)
-        second = _worker(temporal_address, "no-eq", "--task-queue", "tq-neq")
+        started = await ready_line(first)
+        second = worker(temporal_address, "no-eq", "--task-queue", "tq-neq")
         reaper.append(second)
-        served = await _ready_line(second)
+        served = await ready_line(second)
         caller = PortfolioClient(await Client.connect(temporal_address), "no-eq", "tq-neq")
         assert (await caller.get_portfolio_state())["equity"] == 50_000
         await caller.client.get_workflow_handle(caller.workflow_id).terminate("test over")

@@ -1,5 +1,5 @@
 """The command line: ``policy-check`` and ``policy`` (check, test, fmt, explain, schema, run,
-replay, report, recover, journal repair, integrity, reset-latch, worker).
+replay, report, recover, journal repair, integrity, reset-latch, verify, worker, lsp).
 
 The top layer. Exit codes everywhere: 0 clean, 1 findings (diagnostics,
 rejected or changed decisions), 2 usage or internal error. Output meant for
@@ -25,11 +25,13 @@ from .fmt import fmt_command
 from .integrity import integrity_command
 from .journal import journal_command
 from .latch import reset_latch_command
+from .lsp import lsp_command
 from .recover import recover_command
 from .replay import replay_command
 from .report import report_command
 from .run import run_command
 from .schema import schema_command
+from .verify import verify_command
 from .worker import worker_command
 
 
@@ -52,6 +54,8 @@ cli.add_command(journal_command)
 cli.add_command(worker_command)
 cli.add_command(report_command)
 cli.add_command(reset_latch_command)
+cli.add_command(lsp_command)
+cli.add_command(verify_command)
 
 
 def _entry(command: click.Command, argv: Sequence[str] | None) -> int:

@@ -27,7 +27,7 @@ from .. import diagnostics as d
 from ..analysis.check import Result, check_bytes, check_file
 from ..analysis.diff import semantic_diff, version_check
 from ..diagnostics import Diagnostic, Severity, Span
-from ..document.yaml_source import MAX_FILE_BYTES, read_policy_bytes
+from ..document.yaml_source import MAX_FILE_BYTES, read_policy_bytes, says_policy
 from .common import UsageError, plural, progress
 from .render import file_sources, render_all
 
@@ -153,15 +153,12 @@ def read_old(against: str, path: str) -> tuple[bytes, str]:
     return proc.stdout, f"{against}:{path}"
 
 
-_POLICY_MARK = re.compile(rb"^api_version:[ \t]*[\"']?policy-engine/", re.MULTILINE)
-
-
 def declares_policy(path: str) -> bool:
     """Whether the file says it is a policy (a top-level `api_version: policy-engine/...`):
     how `--only-policies` tells a policy from a CI workflow or any other YAML file."""
     try:
         with open(path, "rb") as fh:
-            return _POLICY_MARK.search(fh.read(MAX_FILE_BYTES + 1)) is not None
+            return says_policy(fh.read(MAX_FILE_BYTES + 1))
     except OSError:
         return True  # let the check report why it cannot be read
 
@@ -319,12 +316,29 @@ def _check(
     strict: bool,
     against: str | None,
     only_policies: bool = False,
+    verify: bool = False,
 ) -> None:
     if not paths:
         raise UsageError("give at least one policy file or directory")
     report = run_check(paths, against, only_policies)
-    click.echo(FORMATTERS[output_format](report))
-    sys.exit(report.exit_code(strict))
+    text = FORMATTERS[output_format](report)
+    code = report.exit_code(strict)
+    if verify and code == 0:
+        # `policy verify` on every file that checked clean: its own exit codes (1 a property
+        # violated, 3 inconclusive) when the lints found nothing
+        from .verify import exit_code, format_text, run_verify
+
+        clean = [r.path for r in report.results if r.rules]
+        results = run_verify(clean, None, (), 30.0) if clean else []
+        if output_format == "json":  # one JSON object still: the results under `verify`
+            text = json.dumps(
+                {**json.loads(text), "verify": [r.as_json() for r in results]}, indent=2
+            )
+        else:
+            text += "\n" + format_text(results)
+        code = exit_code(results)
+    click.echo(text)
+    sys.exit(code)
 
 
 _check_options = [
@@ -344,6 +358,12 @@ _check_options = [
         is_flag=True,
         help="Skip YAML files that do not declare `api_version: policy-engine/...` "
         "(for hooks that are given every YAML file of a repository).",
+    ),
+    click.option(
+        "--verify",
+        is_flag=True,
+        help="Also prove each clean policy's properties with `policy verify` (exit 1 when one "
+        "is violated, 3 when one is inconclusive).",
     ),
     click.option(
         "--against",
@@ -378,6 +398,7 @@ def check_command(
     output_format: str,
     strict: bool,
     only_policies: bool,
+    verify: bool,
     against: str | None,
 ) -> None:
-    _check(paths, output_format, strict, against, only_policies)
+    _check(paths, output_format, strict, against, only_policies, verify)

@@ -14,7 +14,7 @@ import sys
 import click
 
 from ..diagnostics import PolicyError
-from ..document.build import SEAL_HEADER, content_digest
+from ..document.build import SEAL_HEADER, integrity_block
 from ..document.yaml_source import load_document
 from .common import UsageError
 
@@ -41,9 +41,7 @@ def integrity_command(policy_path: str) -> None:
     after = next((k for k in reversed(SEAL_HEADER) if k in data), None)
     where = f"right after `{after}:`" if after else "as the first key"
     click.echo(f"paste this block at the top of {policy_path}, {where}:", err=True)
-    click.echo("integrity:")
-    click.echo(f"  rules: {len(data['rules'])}")
-    click.echo(f'  digest: "{content_digest(data)}"')
+    click.echo(integrity_block(data), nl=False)
 
 
 __all__ = ["integrity_command"]

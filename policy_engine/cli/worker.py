@@ -83,6 +83,26 @@ def ran_the_sdk() -> bool:
     show_default=True,
     help="Seconds a task waits for this worker before any worker may take it.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="The portfolio's last run was terminated or failed: continue from the exact state "
+    "its history holds (its book, subscribers and idempotency memory).",
+)
+@click.option(
+    "--new-portfolio",
+    is_flag=True,
+    help="The portfolio's last run was terminated or failed: DISCARD its book and start "
+    "afresh with --equity.",
+)
+@click.option(
+    "--startup-timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds start-up keeps retrying while the server answers but the workflow does "
+    "not yet (after a crash its task must time out first).",
+)
 def worker_command(
     policy_path: str,
     address: str,
@@ -95,6 +115,9 @@ def worker_command(
     sticky_timeout: float,
     metrics_port: int | None,
     metrics_addr: str,
+    resume: bool,
+    new_portfolio: bool,
+    startup_timeout: float,
 ) -> None:
     """Run a worker for a portfolio's shared control workflow on Temporal.
 
@@ -104,7 +127,9 @@ def worker_command(
     SIGINT or SIGTERM. Exit 0 when stopped, 1 if POLICY does not load, 2 if the
     server cannot be reached. With --metrics-port, /metrics serves the workflow's live
     state (heat, caps, reserved and active risk, mode, envelope, equity), read with a
-    Query at each scrape.
+    Query at each scrape. A portfolio whose last run was terminated or failed is never
+    restarted implicitly: give --resume (continue from its last state) or
+    --new-portfolio (discard its book).
     """
     policy = load_or_report(policy_path)
     try:
@@ -120,6 +145,10 @@ def worker_command(
         workflow_id(portfolio)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if resume and new_portfolio:
+        raise UsageError("--resume and --new-portfolio exclude each other")
+    if new_portfolio and equity is None:
+        raise UsageError("--new-portfolio starts afresh: give its opening --equity")
 
     def ready(served: Served) -> None:
         running = served.running_policy
@@ -171,6 +200,9 @@ def worker_command(
             task_timeout=task_timeout,
             sticky_timeout=sticky_timeout,
             metrics=metrics,
+            resume=resume,
+            new_portfolio=new_portfolio,
+            startup_timeout=startup_timeout,
         )
 
     _ran.append(True)

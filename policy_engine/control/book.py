@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
@@ -25,9 +25,16 @@ _SCALE = float(RISK_SCALE)
 # How many ended trades are remembered with their strategy, symbol and cohort, so that a
 # late fill for one of them can still be absorbed as an orphan position (it is real exposure
 # at the venue). A fill for a trade ended longer ago than that cannot be attributed. Sized so
-# that both windows full of UUID ids (16 bytes of entropy each) still carry across a Temporal
-# continue-as-new in under 1 MB compressed (Temporal refuses payloads over 2 MB).
-ENDED_MEMORY = 16_384
+# that this window (each with a UUID fill id) and the id window below, full of UUID ids (16
+# bytes of entropy each), still carry across a Temporal continue-as-new in about 1 MB
+# compressed (Temporal refuses payloads over 2 MB).
+ENDED_MEMORY = 8_192
+# An ended trade keeps its fill ids, so a fill re-sent after the trade ended is a `duplicate`
+# (no exposure), while a NEW fill id is a late orphan (real exposure). It is remembered for at
+# most ENDED_MEMORY trades AND at most ENDED_RETENTION of event time after it ended, whichever
+# forgets first; past that a fill for it is `unknown`: reported and not absorbed (neither a
+# phantom position nor exposure), so the ledger must reconcile anything that late by hand.
+ENDED_RETENTION = timedelta(days=7)
 # How many decided intent ids are remembered, so that a reused id is refused. A live trade's
 # id and a remembered ended trade's id are always refused (a reused id could pick up a late
 # fill of the trade it named); beyond that window a retry is implausible, and remembering
@@ -36,8 +43,20 @@ ENDED_MEMORY = 16_384
 SEEN_MEMORY = 16_384
 
 
-# why, strategy, symbol, cohort, correlation bucket, side, scopes, keys
-Ended = tuple[str, str, str, str, str | None, str, dict[str, str] | None, dict[str, str] | None]
+# why, strategy, symbol, cohort, correlation bucket, side, scopes, keys, fill ids (sorted),
+# and the event time it ended (None: restored from a snapshot that did not say)
+Ended = tuple[
+    str,
+    str,
+    str,
+    str,
+    str | None,
+    str,
+    dict[str, str] | None,
+    dict[str, str] | None,
+    tuple[str, ...],
+    datetime | None,
+]
 
 
 class Trade:
@@ -191,6 +210,7 @@ class Book:
         clock = self.clock
         if clock is None or now > clock:
             self.clock = clock = now
+            self.forget_ended()
         heap = self.deadlines
         if not heap or heap[0][0] > clock:
             return []
@@ -243,6 +263,11 @@ class Book:
         ended = self.ended.get(intent_id)
         return None if ended is None else ended[0]
 
+    def ended_fill(self, intent_id: str, fill_id: str) -> bool:
+        """Whether ``fill_id`` is a fill a remembered ended trade ``intent_id`` already took."""
+        ended = self.ended.get(intent_id)
+        return ended is not None and fill_id in ended[8]
+
     def _end(self, trade: Trade, reason: str) -> None:
         del self.trades[trade.intent_id]
         ended = self.ended
@@ -255,9 +280,26 @@ class Book:
             trade.side,
             trade.scopes,
             trade.keys,
+            tuple(sorted(trade.fills or ())),
+            self.clock,
         )
         ended.move_to_end(trade.intent_id)
-        if len(ended) > ENDED_MEMORY:
+        self.forget_ended()
+
+    def forget_ended(self) -> None:
+        """Forget the oldest ended trades beyond ENDED_MEMORY or ended more than
+        ENDED_RETENTION of event time ago (they end in event-time order: the oldest first)."""
+        ended = self.ended
+        while len(ended) > ENDED_MEMORY:
+            ended.popitem(last=False)
+        clock = self.clock
+        if clock is None:
+            return
+        horizon = clock - ENDED_RETENTION
+        while ended:
+            at = next(iter(ended.values()))[9]
+            if at is None or at >= horizon:
+                break
             ended.popitem(last=False)
 
     def absorb(
@@ -266,13 +308,15 @@ class Book:
         """A late fill for an ended trade: real exposure at the venue, so an orphan position
         (active risk, one live trade, one open position) that counts against every cap
         until it is closed. The caller has checked the trade is remembered in ``ended``."""
-        why, strategy, symbol, cohort, bucket, side, scopes, keys = self.ended.pop(intent_id)
+        why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, _at = self.ended.pop(
+            intent_id
+        )
         trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket, side)
         trade.scopes, trade.keys = scopes, keys
         trade.late = why
         trade.released = why  # no reservation: nothing left to cancel or expire
         trade.filled_units = units
-        trade.fills = {fill_id}
+        trade.fills = {*fills, fill_id}  # the ended trade's fills stay duplicates
         long = trade.long
         move_all(self.buckets(trade), units, 0, 1, 1, long)
         self.trades[intent_id] = trade
@@ -388,4 +432,4 @@ class Book:
         return iter(sorted(self.trades.values(), key=lambda t: t.seq))
 
 
-__all__ = ["ENDED_MEMORY", "SEEN_MEMORY", "Book", "Ended", "Trade"]
+__all__ = ["ENDED_MEMORY", "ENDED_RETENTION", "SEEN_MEMORY", "Book", "Ended", "Trade"]

@@ -32,7 +32,9 @@ Trade lifecycle
   after the trade was cancelled, expired or closed is real exposure at the
   venue: it is absorbed as an orphan position (status ``late``, ``late_after``)
   that counts against every cap until it is closed. A fill for an intent never
-  seen (or ended too long ago to attribute) is reported, not absorbed.
+  seen (or ended too long ago to attribute) is reported, not absorbed. An ended
+  trade keeps its fill ids (for ENDED_MEMORY trades and ENDED_RETENTION of event
+  time): a fill id re-sent after it ended is a ``duplicate``, a new one a late orphan.
 - Intent ids must be unique: an id that names a live trade, a remembered
   ended one or one of the last ``SEEN_MEMORY`` intents decided is refused (it
   could otherwise pick up a late fill of the trade it named).

@@ -47,7 +47,10 @@ class Lifecycle:
     def _fill_status(self, fill: FillUpdate, trade: Trade | None) -> str:
         """:meth:`fill_status`, ``trade`` being the book's live trade of the fill's intent."""
         if trade is None:
-            return "late" if fill.intent_id in self.k.book.ended else "unknown"
+            book = self.k.book
+            if book.ended_fill(fill.intent_id, fill.fill_id):
+                return "duplicate"  # re-sent after its trade ended: no exposure
+            return "late" if fill.intent_id in book.ended else "unknown"
         if trade.fills is not None and fill.fill_id in trade.fills:
             return "duplicate"
         return "late" if trade.released else "commit"

@@ -5,13 +5,19 @@ policy in force (its text and hash), the event counter, the logical clock,
 equity and peak, the trading day and its starting equity, the override, the
 last broadcast mode, every bucket's exact integer counters and the day's
 realized P&L and loss streak (in their order of first use), the events inside every
-rolling window (the counts are rebuilt from them) and each daily window's counts, the latches that are set, every live trade with its
-fills and deadline, the memory of recently ended trades (to absorb late fills)
+rolling window (the counts are rebuilt from them) and each daily window's counts, the
+latches that are set, every live trade with its fills and deadline, the memory of recently
+ended trades (to absorb late fills, and to know a re-sent fill id as a duplicate: their
+fill ids and when they ended), the timed locks that hold (only when the policy declares any)
 and the window of intent ids decided last, in order (a reused id is refused). Floats are only
 the equity and its peak, which JSON round-trips exactly.
 
 ``restore(snapshot(core))`` behaves exactly as ``core`` from then on, and
-``snapshot(restore(s)) == s``. A snapshot whose buckets disagree with its
+``snapshot(restore(s)) == s``. Every earlier format from :data:`OLDEST_FORMAT` on stays
+readable: ``MIGRATIONS[n]`` turns a format-``n`` snapshot into format ``n + 1`` (a
+snapshot carried across a Temporal continue-as-new by the previous release, or a
+journal checkpoint, restores after an upgrade; tests/fixtures/snapshots/ holds one of
+each format). A snapshot whose buckets disagree with its
 trades, or whose policy text does not match its hash, is refused.
 """
 
@@ -33,8 +39,9 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
+OLDEST_FORMAT = 8  # the oldest format a migration chain reads
 
 Snapshot = dict[str, Any]
 
@@ -114,41 +121,15 @@ def take(core: Kernel) -> Snapshot:
             ]
             for t in book.trades.values()
         ],
-        "ended": [[k, *v] for k, v in book.ended.items()],
+        "ended": [[k, *v[:8], list(v[8]), _iso(v[9])] for k, v in book.ended.items()],
         "seen": list(book.seen_order),
     }
 
 
-# MIGRATIONS[n] turns a format-n snapshot into format n+1 (each a small function of its own,
-# so that migrations written apart merge as separate entries). A format without a path to
-# FORMAT is refused, never skipped: a checkpoint that cannot be restored cannot be verified.
-MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {}
-
-
-def upgrade(data: Snapshot) -> Snapshot:
-    """``data`` in the current format, migrated step by step from an older one; unchanged
-    when it is not an older format. Raises :class:`EventError` without a migration."""
-    if not older_format(data):
-        return data
-    version = int(str(data["format"]).removeprefix(FORMAT_PREFIX))
-    while version < FORMAT_VERSION:
-        step = MIGRATIONS.get(version)
-        if step is None:
-            raise EventError(
-                f"snapshot format {FORMAT_PREFIX}{version} is older than this version restores "
-                f"({FORMAT}) and has no migration"
-            )
-        data = step(data)
-        version += 1
-    return data
-
-
 def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
-    """The core ``data`` was taken from (migrated first when it is an older format), built
-    with ``factory(policy, seq=...)``. Raises :class:`EventError` if it is inconsistent."""
-    data = upgrade(data)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise EventError(f"not a core snapshot (expected format {FORMAT})")
+    """The core ``data`` was taken from, built with ``factory(policy, seq=...)``.
+    Raises :class:`EventError` if it is inconsistent."""
+    data = migrate(data)
     ref = data["policy"]
     try:
         policy = load_policy_text(str(ref["source"]), str(ref["path"]))
@@ -211,8 +192,9 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys in data["ended"]:
-        book.ended[iid] = (why, strategy, symbol, cohort, bucket, side, scopes, keys)
+    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, at in data["ended"]:
+        ended = (why, strategy, symbol, cohort, bucket, side, scopes, keys, tuple(fills), _ts(at))
+        book.ended[iid] = ended
     book.seen_order.extend(data["seen"])
     book.seen.update(book.seen_order)
     core.last_mode = str(data["last_mode"])
@@ -252,14 +234,53 @@ def _verify(core: Kernel) -> None:
             raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
 
 
-def older_format(data: Any) -> bool:
-    """Whether ``data`` names a snapshot format an older version wrote (one this version no
-    longer restores; its events, not its snapshot, are then the record)."""
+def _format_number(data: Any) -> int | None:
     name = data.get("format") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name.startswith(FORMAT_PREFIX):
-        return False
+        return None
     number = name.removeprefix(FORMAT_PREFIX)
-    return number.isdigit() and int(number) < FORMAT_VERSION
+    return int(number) if number.isdigit() else None
+
+
+def _from_8(data: Snapshot) -> Snapshot:
+    """Format 8 kept no fill ids for ended trades (a re-sent fill became a late orphan) and no
+    time they ended: they keep none (as before) and count as ended at the snapshot's clock,
+    so the event-time retention starts from there."""
+    ended = [[*row, [], data["clock"]] for row in data["ended"]]
+    return {**data, "format": f"{FORMAT_PREFIX}9", "ended": ended}
+
+
+# format n -> the step that turns a format-n snapshot into format n + 1
+MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {8: _from_8}
+
+
+def migrate(data: Any) -> Snapshot:
+    """``data`` in the current format (each older format through its migrations in turn);
+    raises :class:`EventError` when it is no snapshot this version reads."""
+    number = _format_number(data)
+    if number is None or number > FORMAT_VERSION:
+        raise EventError(
+            f"not a core snapshot (expected format {FORMAT_PREFIX}{OLDEST_FORMAT} "
+            f"to {FORMAT_VERSION})"
+        )
+    if number < OLDEST_FORMAT:  # refused, never skipped: it could hide a forged checkpoint
+        raise EventError(
+            f"snapshot format {FORMAT_PREFIX}{number} is older than this version restores "
+            f"({FORMAT_PREFIX}{OLDEST_FORMAT} to {FORMAT_VERSION}) and has no migration"
+        )
+    while number < FORMAT_VERSION:
+        data = MIGRATIONS[number](data)
+        number += 1
+    snapshot: Snapshot = data
+    return snapshot
+
+
+def older_format(data: Any) -> bool:
+    """Whether ``data`` names a snapshot format an older version wrote that this version no
+    longer restores (before :data:`OLDEST_FORMAT`; its events, not its snapshot, are then the
+    record)."""
+    number = _format_number(data)
+    return number is not None and number < OLDEST_FORMAT
 
 
 __all__ = [
@@ -267,9 +288,10 @@ __all__ = [
     "FORMAT_PREFIX",
     "FORMAT_VERSION",
     "MIGRATIONS",
+    "OLDEST_FORMAT",
     "Snapshot",
+    "migrate",
     "older_format",
     "restore",
     "take",
-    "upgrade",
 ]

@@ -29,16 +29,16 @@ from .model import (
     ExprSource,
     InputSpec,
     LatchSpec,
-    LockSpec,
     ModeSpec,
     PolicySpec,
+    PropertySpec,
     RuleSpec,
     ScopeSpec,
     TradingDaySpec,
-    WindowSpec,
     YamlPath,
 )
 from .schema import path_text
+from .timed import locks_of, windows_of
 from .yaml_source import Document
 
 API_VERSION = "policy-engine/v1"
@@ -161,9 +161,10 @@ def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec,
         envelope=envelope,
         inputs=_inputs(doc, inputs, problems),
         scopes=_scopes(scopes, consts),
-        windows=_windows(doc, section("windows"), problems),
+        windows=windows_of(doc, section("windows"), problems),
         latches=_latches(doc, section("latches")),
-        locks=_locks(doc, section("locks"), problems),
+        locks=locks_of(doc, section("locks"), problems),
+        properties=_properties(doc, data.get("properties")),
         **settings,
     )
     if not bad:
@@ -186,6 +187,14 @@ def content_digest(data: dict[str, Any]) -> str:
     content = {k: v for k, v in data.items() if k != "integrity"}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def integrity_block(data: dict[str, Any]) -> str:
+    """The `integrity` block that seals ``data`` (`policy integrity` prints it, the editor
+    inserts it): its rule count and content digest, as YAML lines."""
+    rules = data.get("rules")
+    count = len(rules) if isinstance(rules, list) else 0
+    return f'integrity:\n  rules: {count}\n  digest: "{content_digest(data)}"\n'
 
 
 # What may precede the `integrity` block: the header. Anything else before it could be cut
@@ -283,67 +292,6 @@ def _scopes(raw: dict[str, Any], consts: Callable[[Any, YamlPath], Any]) -> dict
     }
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-MAX_WINDOW = 7 * 86_400  # a rolling window keeps every event inside it: a week at most
-
-
-def _windows(
-    doc: Document, raw: dict[str, Any], problems: list[Diagnostic]
-) -> dict[str, WindowSpec]:
-    """The declared rolling windows, their lengths in seconds (at most a week)."""
-    out = {}
-    for name, cfg in raw.items():
-        text = str(cfg["over"])
-        why = cfg.get("reason", [])
-        reasons = tuple(why) if isinstance(why, list) else (str(why),)
-        if reasons and cfg["count"] not in ("closes", "losing_closes"):
-            where = ("windows", name, "reason")
-            message = f"`{path_text(where)}`: only closes have an exit reason, not {cfg['count']}"
-            problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
-        if text == "trading_day" and "boundary" in cfg:
-            where = ("windows", name, "boundary")
-            message = f"`{path_text(where)}`: a trading-day window has no boundary to choose"
-            problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
-        if text == "trading_day":  # a counter that starts again at every rollover
-            out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, True, reasons)
-            continue
-        seconds = int(text[:-1]) * _UNITS[text[-1]]
-        if seconds > MAX_WINDOW:
-            where = ("windows", name, "over")
-            message = f"`{path_text(where)}`: a window of {text} is longer than 7d"
-            problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
-            continue
-        closed = cfg.get("boundary", "open") == "closed"
-        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds, False, reasons, closed)
-    return out
-
-
-def _seconds(text: str) -> int:
-    return int(text[:-1]) * _UNITS[text[-1]]
-
-
-def _locks(doc: Document, raw: dict[str, Any], problems: list[Diagnostic]) -> dict[str, LockSpec]:
-    """The declared timed locks: exactly one of `for` (at most 7d) and `until`."""
-    out = {}
-    for name, cfg in raw.items():
-        where = ("locks", name)
-        if ("for" in cfg) == ("until" in cfg):
-            message = f"lock `{name}` needs exactly one of `for` and `until`"
-            problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
-            continue
-        seconds = _seconds(str(cfg["for"])) if "for" in cfg else None
-        if seconds is not None and seconds > MAX_WINDOW:
-            message = f"`{path_text((*where, 'for'))}`: a lock of {cfg['for']} is longer than 7d"
-            problems.append(d.diagnostic(d.PT308, message, doc.span((*where, "for"))))
-            continue
-        round_to = _seconds(str(cfg["round_to"])) if "round_to" in cfg else None
-        until = str(cfg["until"]) if "until" in cfg else None
-        out[name] = LockSpec(
-            name, str(cfg["window"]), int(cfg["at_least"]), seconds, until, round_to
-        )
-    return out
-
-
 def _latches(doc: Document, raw: dict[str, Any]) -> dict[str, LatchSpec]:
     return {
         name: LatchSpec(
@@ -353,6 +301,20 @@ def _latches(doc: Document, raw: dict[str, Any]) -> dict[str, LatchSpec]:
         )
         for name, cfg in raw.items()
     }
+
+
+def _properties(doc: Document, raw: Any) -> tuple[PropertySpec, ...]:
+    """The `properties:` `policy verify` proves (the schema checked their shape)."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        PropertySpec(
+            str(item["id"]),
+            ExprSource(_expr_text(doc, ("properties", i, "assert")), ("properties", i, "assert")),
+        )
+        for i, item in enumerate(raw)
+        if isinstance(item, dict) and "id" in item and "assert" in item
+    )
 
 
 def input_value(kind: str, value: Any) -> Const | datetime:

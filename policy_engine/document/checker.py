@@ -20,12 +20,14 @@ from ..lang.valuetypes import Type
 from .declarations import declaration_problems
 from .model import ExprSource, PolicySpec, RuleSpec
 from .names import (
+    DECISION_FIELDS,
     ENVELOPE_CONTEXT,
     INTENT_CONTEXT,
     LATCH_CONTEXT,
     LIVE_FIELDS,
     MODE_CONTEXT,
     MODE_FIELDS,
+    PROPERTY_CONTEXT,
     RESERVED_KEYS,
     Ref,
     Scope,
@@ -61,6 +63,7 @@ class CheckedPolicy:
     envelope: dict[str, s.Expr]
     warnings: tuple[Diagnostic, ...] = ()
     latch_whens: dict[str, s.Expr] = field(default_factory=dict)
+    properties: dict[str, s.Expr] = field(default_factory=dict)  # id -> assert (verify only)
 
 
 @dataclass
@@ -231,6 +234,13 @@ class _Checker:
             )
 
     def name(self, node: s.Name, src: ExprSource, allowed: frozenset[str], base: int) -> Type:
+        if node.path[0] == "decision" and "decision" in allowed:
+            kind = DECISION_FIELDS.get(node.path[1]) if len(node.path) == 2 else None
+            if kind is None:
+                hint = suggest(node.dotted, [f"decision.{k}" for k in DECISION_FIELDS])
+                self.report(d.PT301, f"unknown name `{node.dotted}`", src, base + node.start, hint)
+                return t.ANY
+            return kind
         found = self.scope.resolve(node.path)
         if isinstance(found, Unresolved):
             if found.message:
@@ -408,6 +418,11 @@ def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[
         node = c.boolean(latch.when, LATCH_CONTEXT, f"the `when` of latch `{latch.name}`")
         if node is not None:
             latch_whens[latch.name] = node
+    properties: dict[str, s.Expr] = {}
+    for prop in spec.properties:
+        node = c.boolean(prop.check, PROPERTY_CONTEXT, f"the `assert` of property `{prop.id}`")
+        if node is not None:
+            properties[prop.id] = node
     envelope: dict[str, s.Expr] = {}
     for key, src in spec.envelope.items():
         node = c.numeric(src, ENVELOPE_CONTEXT, f"envelope `{key}`")
@@ -417,6 +432,6 @@ def check(spec: PolicySpec, doc: SourceMap) -> tuple[CheckedPolicy | None, list[
     if any(p.severity is d.Severity.ERROR for p in problems):
         return None, problems
     checked = CheckedPolicy(
-        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems), latch_whens
+        spec, c.scope, tuple(rules), mode_whens, envelope, tuple(problems), latch_whens, properties
     )
     return checked, problems

@@ -124,6 +124,15 @@ class LockSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PropertySpec:
+    """What `policy verify` proves: ``check`` holds for every state and intent (its YAML
+    key is ``assert``). The engine never evaluates it."""
+
+    id: str
+    check: ExprSource
+
+
+@dataclass(frozen=True, slots=True)
 class LatchSpec:
     """A condition that stays true once met, read as ``latch.<name>``."""
 
@@ -171,3 +180,4 @@ class PolicySpec:
     windows: dict[str, WindowSpec] = field(default_factory=dict)
     latches: dict[str, LatchSpec] = field(default_factory=dict)
     locks: dict[str, LockSpec] = field(default_factory=dict)
+    properties: tuple[PropertySpec, ...] = ()  # for `policy verify` only

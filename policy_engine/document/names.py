@@ -102,7 +102,7 @@ def input_reserved(name: str) -> bool:
 
 
 # Names a scope cannot take: the built-in namespaces, and the ones declared elsewhere.
-RESERVED_NAMESPACES = frozenset({*NAMESPACES, "latch"})
+RESERVED_NAMESPACES = frozenset({*NAMESPACES, "latch", "decision"})
 
 # The namespaces a window may be counted per (besides the declared scopes).
 WINDOW_NAMESPACES = ("portfolio", "strategy", "symbol", "cohort")
@@ -117,6 +117,14 @@ INTENT_CONTEXT = frozenset(NAMESPACES)
 ENVELOPE_CONTEXT = frozenset({"portfolio", "mode", "params", "latch"})
 MODE_CONTEXT = frozenset({"portfolio", "params", "latch"})
 LATCH_CONTEXT = frozenset({"portfolio", "params"})  # a latch never reads another latch
+# A policy's `properties:` (what `policy verify` proves) read the decision as well: names the
+# checker types here and only the solver reads (the engine never evaluates a property).
+PROPERTY_CONTEXT = INTENT_CONTEXT | {"decision"}
+DECISION_FIELDS: dict[str, Type] = {
+    "approved": t.BOOL,
+    "approved_risk_abs": t.NUMBER,
+    "rule": t.NULL_STRING,  # the deciding rule's id; null when none decided
+}
 
 
 class Source(Enum):

@@ -120,6 +120,15 @@ def _escape_width(raw: str, j: int) -> int:
     return {"x": 4, "u": 6, "U": 10}.get(raw[j + 1 : j + 2], 2)
 
 
+_POLICY_MARK = re.compile(rb"^api_version:[ \t]*[\"']?policy-engine/", re.MULTILINE)
+
+
+def says_policy(raw: bytes) -> bool:
+    """Whether the bytes say they are a policy (a top-level `api_version: policy-engine/...`):
+    how a YAML file that is a policy is told from a CI workflow or any other YAML file."""
+    return _POLICY_MARK.search(raw) is not None
+
+
 def load_document(path: str | Path, display: str | None = None) -> Document:
     """Read and parse a policy file. Raises :class:`PolicyError` on any problem."""
     shown = display if display is not None else str(path)

@@ -13,6 +13,10 @@ the implementation takes those values after its arguments, and the code
 generator and the interpreter both pass them from the one place the policy
 keeps them (``RuntimeData.context``), so there is no second table.
 
+Its solver semantics (``solver``, read by ``policy verify``) is written over an
+:class:`Algebra` of exact terms, so that this layer never imports the solver; a function
+without one makes every property that reads it ``unknown``, never ``proved``.
+
 To add a function, add one ``Function(...)`` to :data:`FUNCTIONS`; nothing
 else in the code base lists functions.
 """
@@ -23,7 +27,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import reduce
+from typing import Any, Protocol
 
 from . import eventtime
 from . import syntax as s
@@ -37,6 +42,28 @@ Problem = tuple[int, str]  # (argument index, message)
 TypeRule = Callable[[Sequence[s.Expr], Sequence[Type]], tuple[Type, list[Problem]]]
 Guard = Callable[[list[Any], s.Call], None]
 Fold = Callable[[list[Abstract]], Abstract]
+
+
+class Algebra(Protocol):
+    """The exact terms a function's solver semantics is written in (``policy verify``
+    implements it over z3). Numbers are exact rationals; a time is the intent's local time."""
+
+    def num(self, value: float) -> Any: ...
+    def ite(self, cond: Any, then: Any, orelse: Any) -> Any: ...
+    def le(self, a: Any, b: Any) -> Any: ...
+    def lt(self, a: Any, b: Any) -> Any: ...
+    def neg(self, a: Any) -> Any: ...
+    def or_(self, *conds: Any) -> Any: ...
+    def and_(self, *conds: Any) -> Any: ...
+    def present(self, value: Any) -> Any: ...  # not null
+    def weekday(self, time: Any) -> Any: ...  # local day of the week, 0 Monday
+    def minutes(self, time: Any) -> Any: ...  # local minutes since midnight
+    def literal(self, value: Any) -> Any: ...  # the Python value of a literal argument
+
+
+# The arguments come as terms: numbers (a single list argument as a tuple of numbers) for a
+# function with ``numeric_args``, the translator's values otherwise.
+Solver = Callable[[Algebra, list[Any]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +80,7 @@ class Function:
     fold: Fold  # abstract semantics over intervals (linter)
     needs: tuple[str, ...] = ()  # context the implementation takes after its arguments
     numeric_args: bool = True  # arguments are numbers (generated code checks untyped ones)
+    solver: Solver | None = None  # exact semantics for `policy verify`; None: not expressible
 
     def arity_problem(self, count: int) -> str | None:
         """The message for ``count`` arguments, or None when the count is right."""
@@ -255,6 +283,52 @@ def _has(value: Any) -> bool:
     return value is not None
 
 
+# --- solver semantics (exact, over an Algebra) ---------------------------------------------
+
+
+def _items(args: list[Any]) -> list[Any]:
+    return list(args[0]) if len(args) == 1 and isinstance(args[0], tuple) else args
+
+
+def _solve_min(a: Algebra, args: list[Any]) -> Any:
+    return reduce(lambda x, y: a.ite(a.le(x, y), x, y), _items(args))
+
+
+def _solve_max(a: Algebra, args: list[Any]) -> Any:
+    return reduce(lambda x, y: a.ite(a.le(y, x), x, y), _items(args))
+
+
+def _solve_abs(a: Algebra, args: list[Any]) -> Any:
+    (x,) = args
+    return a.ite(a.le(a.num(0), x), x, a.neg(x))
+
+
+def _solve_clamp(a: Algebra, args: list[Any]) -> Any:
+    x, lo, hi = args
+    return a.ite(a.lt(x, lo), lo, a.ite(a.lt(hi, x), hi, x))
+
+
+def _solve_has(a: Algebra, args: list[Any]) -> Any:
+    return a.present(args[0])
+
+
+def _solve_weekday(a: Algebra, args: list[Any]) -> Any:
+    return a.weekday(args[0])
+
+
+def _solve_time_of_day(a: Algebra, args: list[Any]) -> Any:
+    return a.minutes(args[0])
+
+
+def _solve_in_window(a: Algebra, args: list[Any]) -> Any:
+    lo = a.num(eventtime.minutes_of(a.literal(args[1])))
+    hi = a.num(eventtime.minutes_of(a.literal(args[2])))
+    now = a.minutes(args[0])
+    if eventtime.minutes_of(a.literal(args[1])) < eventtime.minutes_of(a.literal(args[2])):
+        return a.and_(a.le(lo, now), a.lt(now, hi))
+    return a.or_(a.le(lo, now), a.lt(now, hi))
+
+
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
@@ -267,6 +341,7 @@ FUNCTIONS: dict[str, Function] = {
             _minmax(min),
             _numbers_guard,
             _fold_min,
+            solver=_solve_min,
         ),
         Function(
             "max",
@@ -277,9 +352,18 @@ FUNCTIONS: dict[str, Function] = {
             _minmax(max),
             _numbers_guard,
             _fold_max,
+            solver=_solve_max,
         ),
         Function(
-            "abs", 1, 1, "the absolute value", _numbers_rule("abs"), abs, _numbers_guard, _fold_abs
+            "abs",
+            1,
+            1,
+            "the absolute value",
+            _numbers_rule("abs"),
+            abs,
+            _numbers_guard,
+            _fold_abs,
+            solver=_solve_abs,
         ),
         Function(
             "round",
@@ -300,6 +384,7 @@ FUNCTIONS: dict[str, Function] = {
             _clamp,
             _numbers_guard,
             _fold_clamp,
+            solver=_solve_clamp,
         ),
         Function(
             "len",
@@ -322,6 +407,7 @@ FUNCTIONS: dict[str, Function] = {
             _no_guard,
             _fold_bool,
             numeric_args=False,
+            solver=_solve_has,
         ),
         Function(
             "weekday",
@@ -334,6 +420,7 @@ FUNCTIONS: dict[str, Function] = {
             _fold_weekday,
             needs=("timezone",),
             numeric_args=False,
+            solver=_solve_weekday,
         ),
         Function(
             "time_of_day",
@@ -346,6 +433,7 @@ FUNCTIONS: dict[str, Function] = {
             _fold_time_of_day,
             needs=("timezone",),
             numeric_args=False,
+            solver=_solve_time_of_day,
         ),
         Function(
             "in_window",
@@ -358,6 +446,7 @@ FUNCTIONS: dict[str, Function] = {
             _fold_bool,
             needs=("timezone",),
             numeric_args=False,
+            solver=_solve_in_window,
         ),
     )
 }

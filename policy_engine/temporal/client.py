@@ -11,13 +11,18 @@ Input is validated here first, as the controller does: a malformed intent gets
 ``rejected_invalid_intent`` (its envelope read with a Query, nothing enters the
 workflow's history), a malformed fill a record with status ``invalid``.
 
-Retries are idempotent. Intents and fills travel with deterministic Update ids
-(``intent:<id>:<content hash>``, ``fill:<intent id>:<fill id>``), other calls with
-one random id reused by every attempt of the call; Temporal answers a repeated
-id with the first outcome, and the workflow remembers recent decisions across
-continue-as-new. A call that gets no answer is retried with the same id, a
-bounded number of times; then it raises :class:`ControlPlaneUnavailable`.
-Errors are one-line exceptions, never gRPC tracebacks.
+Retries are idempotent. Every mutating call has an idempotency key, its Update id:
+intents and fills a deterministic one (``intent:<id>:<content hash>``,
+``fill:<intent id>:<fill id>``); close, cancel, equity, mode, latch reset and reload
+the caller's ``request_id`` if given, else one derived from the content when the
+call carries a ``timestamp`` (the same call re-sent after a client crash is the same
+call), else one random id per call. The workflow answers a repeated id with its
+first outcome, in this run or after a continue-as-new (:mod:`.memory`); a retry of an
+intent too old to be remembered raises :class:`RetryTooLate`. A call that gets no
+answer is retried with the same id until its deadline (:mod:`.calls`); then it
+raises :class:`ControlPlaneUnavailable`. At most ``concurrency`` Updates are in
+flight per client; more callers queue. Errors are one-line exceptions, never gRPC
+tracebacks. ``close()`` (or ``async with``) waits for the calls in flight.
 
 Metrics: given a :class:`~policy_engine.control.metrics.ControlMetrics`, a client
 counts every decision it receives (with the round trip it waited for) and every
@@ -28,25 +33,14 @@ exports the live state.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any
 
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..control.events import (
@@ -59,7 +53,6 @@ from ..control.events import (
     check_mode,
     check_reason,
     close_amounts,
-    json_default,
     optional_timestamp,
     parse_fill,
     parse_intent,
@@ -67,24 +60,28 @@ from ..control.events import (
 from ..control.metrics import ControlMetrics
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, PortfolioIntent
 from ..engine.policy import Policy, load_policy_text
+from . import payloads
 from . import protocol as p
+from .calls import DEFAULT_CONCURRENCY, DEFAULT_DEADLINE, Calls
 from .errors import (
-    RETRY,
     ControlPlaneError,
     ControlPlaneUnavailable,
+    PortfolioEnded,
     PortfolioNotRunning,
     RequestRefused,
-    failure_message,
+    RetryTooLate,
     reason_of,
     rpc_error,
 )
+from .starting import start_workflow
 
 
 class PortfolioClient:
     """A caller of one portfolio's control workflow (see the module docstring).
 
-    ``attempts`` bounds the retries of a call that gets no answer, each waiting up to
-    ``timeout`` seconds for the workflow to answer.
+    A mutating call retries with the same id for up to ``deadline`` seconds, each attempt
+    waiting up to ``timeout`` seconds for the workflow to answer; at most ``concurrency``
+    Updates are in flight at once (the rest queue).
     """
 
     def __init__(
@@ -93,8 +90,9 @@ class PortfolioClient:
         portfolio: str,
         task_queue: str = p.DEFAULT_TASK_QUEUE,
         *,
-        attempts: int = 3,
         timeout: float = 10.0,
+        deadline: float = DEFAULT_DEADLINE,
+        concurrency: int = DEFAULT_CONCURRENCY,
         metrics: ControlMetrics | None = None,
     ) -> None:
         self.client = client
@@ -102,10 +100,15 @@ class PortfolioClient:
         self.portfolio = portfolio
         self.task_queue = task_queue
         self.workflow_id = p.workflow_id(portfolio)
-        self._attempts = max(1, attempts)
-        self._timeout = timedelta(seconds=timeout)
-        # No run id: every call follows the workflow across continue-as-new.
-        self._handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(self.workflow_id)
+        self.calls = Calls(
+            client,
+            self.workflow_id,
+            task_queue,
+            timeout=timeout,
+            deadline=deadline,
+            concurrency=concurrency,
+        )
+        self._closed = False
 
     @classmethod
     async def connect(
@@ -115,8 +118,9 @@ class PortfolioClient:
         portfolio: str,
         task_queue: str = p.DEFAULT_TASK_QUEUE,
         namespace: str = "default",
-        attempts: int = 3,
         timeout: float = 10.0,
+        deadline: float = DEFAULT_DEADLINE,
+        concurrency: int = DEFAULT_CONCURRENCY,
         metrics: ControlMetrics | None = None,
     ) -> PortfolioClient:
         """Connect to the Temporal server at ``address`` (``host:port``)."""
@@ -127,8 +131,31 @@ class PortfolioClient:
                 f"cannot reach the Temporal server at {address}: {reason_of(exc)}"
             ) from None
         return cls(
-            client, portfolio, task_queue, attempts=attempts, timeout=timeout, metrics=metrics
+            client,
+            portfolio,
+            task_queue,
+            timeout=timeout,
+            deadline=deadline,
+            concurrency=concurrency,
+            metrics=metrics,
         )
+
+    async def close(self) -> None:
+        """Wait for the calls in flight, then refuse new ones (idempotent). The connection
+        closes when the last reference to ``client`` goes (the SDK has no explicit close)."""
+        self._closed = True
+        await self.calls.drain()
+
+    async def __aenter__(self) -> PortfolioClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     # --- the workflow --------------------------------------------------------------------
     async def start(
@@ -141,21 +168,33 @@ class PortfolioClient:
         decision_memory: int = p.DEFAULT_DECISION_MEMORY,
         max_skew: timedelta | None = DEFAULT_MAX_SKEW,
         task_timeout: float | None = None,
+        resume: bool = False,
+        new_portfolio: bool = False,
     ) -> bool:
         """Start the portfolio's control workflow unless it is running; ``True`` if this
         call started it. ``policy`` is a compiled policy or its YAML text. Event timestamps
         more than ``max_skew`` ahead of the workflow's clock are refused (``None``: no
-        bound, for a simulation over future times)."""
+        bound, for a simulation over future times).
+
+        A portfolio whose last run was terminated, failed, was cancelled or timed out is
+        never restarted implicitly (it would start empty: :class:`PortfolioEnded`). With
+        ``resume`` it continues from the exact state its history holds (the closed run's
+        state, read by a Query a worker answers by replaying that history: its book,
+        subscribers and idempotency memory); with ``new_portfolio`` its book is
+        discarded and it starts afresh with ``equity``."""
         if not 1 <= events_per_run <= p.MAX_EVENTS_PER_RUN:
             raise ValueError(
                 f"events_per_run must be 1 to {p.MAX_EVENTS_PER_RUN} (Temporal allows 2,000 "
                 f"Updates in one run), got {events_per_run}"
             )
+        if resume and new_portfolio:
+            raise ValueError("resume and new_portfolio exclude each other")
         if isinstance(policy, str):
             policy = load_policy_text(policy, "<policy>")
         if policy.source is None:
             raise ValueError("the policy has no text to hand to the workflow")
-        check_equity(equity, peak_equity)
+        if not resume:  # a resumed portfolio has its equity in the state it resumes
+            check_equity(equity, peak_equity)
         start = p.ControlStart(
             portfolio=self.portfolio,
             policy_text=policy.source,
@@ -167,27 +206,20 @@ class PortfolioClient:
             decision_memory=decision_memory,
             max_skew_seconds=None if max_skew is None else max_skew.total_seconds(),
         )
-        try:
-            await self.client.start_workflow(
-                p.WORKFLOW_TYPE,
-                start,
-                id=self.workflow_id,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                task_timeout=None if task_timeout is None else timedelta(seconds=task_timeout),
-                memo={"policy": dict(policy.ref.model_dump()), "portfolio": self.portfolio},
-            )
-        except WorkflowAlreadyStartedError:
-            return False
-        except RPCError as exc:
-            raise rpc_error(self.workflow_id, exc) from None
-        return True
+        return await start_workflow(
+            self.calls,
+            start,
+            policy,
+            task_timeout=task_timeout,
+            resume=resume,
+            new_portfolio=new_portfolio,
+        )
 
     async def running(self) -> bool:
         """Whether the portfolio's control workflow is running (a closed one answers
         queries but decides nothing)."""
         try:
-            info = await self._handle.describe(rpc_timeout=self._timeout)
+            info = await self.calls.handle.describe(rpc_timeout=self.calls.timeout)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return False
@@ -221,8 +253,12 @@ class PortfolioClient:
         """An intent the base contract refuses: if only its extra fields are the problem they
         may be inputs the policy declares, and the workflow (which holds the policy) checks
         them; otherwise, or when the workflow refuses them, ``rejected_invalid_intent``."""
-        raw = _plain(intent)
-        base = {k: v for k, v in raw.items() if k in _BASE_FIELDS} if isinstance(raw, dict) else {}
+        raw = payloads.plain(intent)
+        base = (
+            {k: v for k, v in raw.items() if k in payloads.BASE_FIELDS}
+            if isinstance(raw, dict)
+            else {}
+        )
         if isinstance(raw, dict) and len(base) < len(raw):
             try:
                 parse_intent(base)
@@ -269,12 +305,16 @@ class PortfolioClient:
         )
 
     async def cancel_reservation(
-        self, intent_id: str, timestamp: datetime | str | None = None
+        self,
+        intent_id: str,
+        timestamp: datetime | str | None = None,
+        *,
+        request_id: str | None = None,
     ) -> Record:
         """Release the unfilled remainder of ``intent_id``'s reservation."""
-        return self._counted(
-            await self._update(p.CANCEL_RESERVATION, _target(intent_id, timestamp))
-        )
+        request = payloads.request_target(intent_id, timestamp)
+        key = p.request_update_id(p.CANCEL_RESERVATION, request, request_id)
+        return self._counted(await self._update(p.CANCEL_RESERVATION, request, key))
 
     async def close_position(
         self,
@@ -284,6 +324,7 @@ class PortfolioClient:
         risk_abs: float | None = None,
         realized_pnl: float | None = None,
         reason: str | None = None,
+        request_id: str | None = None,
     ) -> Record:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot; with
         ``risk_abs`` below its position, take only that much off (a partial close).
@@ -291,14 +332,20 @@ class PortfolioClient:
         reason (`stoploss`) windows and locks may filter on."""
         close_amounts(risk_abs, realized_pnl)  # refused here, without a round trip
         check_exit_reason(reason)
-        request = _target(intent_id, timestamp)
+        request = payloads.request_target(intent_id, timestamp)
         request.update(risk_abs=risk_abs, realized_pnl=realized_pnl)
         if reason is not None:  # (absent otherwise: a request without one is as before)
             request["reason"] = reason
-        return self._counted(await self._update(p.CLOSE_POSITION, request))
+        key = p.request_update_id(p.CLOSE_POSITION, request, request_id)
+        return self._counted(await self._update(p.CLOSE_POSITION, request, key))
 
     async def reset_latch(
-        self, name: str, reason: str = "", timestamp: datetime | str | None = None
+        self,
+        name: str,
+        reason: str = "",
+        timestamp: datetime | str | None = None,
+        *,
+        request_id: str | None = None,
     ) -> Record:
         """Clear latch ``name`` (journaled with ``reason``); a reset that would change
         nothing (not set, or its `when` still holds) is answered with ``status`` saying why
@@ -306,7 +353,9 @@ class PortfolioClient:
         check_reason(reason)
         ts = optional_timestamp(timestamp)
         request = {"name": name, "reason": reason, "timestamp": ts and ts.isoformat()}
-        return await self._update(p.RESET_LATCH, request)
+        return await self._update(
+            p.RESET_LATCH, request, p.request_update_id(p.RESET_LATCH, request, request_id)
+        )
 
     # --- equity, modes, envelopes, policies ----------------------------------------------
     async def update_equity(
@@ -315,6 +364,7 @@ class PortfolioClient:
         timestamp: datetime | str | None = None,
         *,
         peak_equity: float | None = None,
+        request_id: str | None = None,
     ) -> Record:
         """Track equity, peak and drawdown; a drawdown tier change broadcasts the envelope."""
         check_equity(equity, peak_equity)
@@ -324,32 +374,40 @@ class PortfolioClient:
             "peak_equity": peak_equity,
             "timestamp": ts and ts.isoformat(),
         }
-        return self._counted(await self._update(p.UPDATE_EQUITY, request))
+        key = p.request_update_id(p.UPDATE_EQUITY, request, request_id)
+        return self._counted(await self._update(p.UPDATE_EQUITY, request, key))
 
     async def set_portfolio_mode(
         self,
         mode: str | None,
         reason: str = "",
         timestamp: datetime | str | None = None,
+        *,
+        request_id: str | None = None,
     ) -> PortfolioConstraintEnvelope:
         """Set (or with ``None`` clear) the override; every registered instrument workflow
         has the new envelope before this returns."""
         check_mode(mode)
         ts = optional_timestamp(timestamp)
         request = {"mode": mode, "reason": reason, "timestamp": ts and ts.isoformat()}
-        env = await self._update(p.SET_PORTFOLIO_MODE, request)
+        key = p.request_update_id(p.SET_PORTFOLIO_MODE, request, request_id)
+        env = await self._update(p.SET_PORTFOLIO_MODE, request, key)
         return PortfolioConstraintEnvelope.model_validate(env)
 
-    async def reload(self, policy_text: str, path: str | None = None) -> Record:
+    async def reload(
+        self, policy_text: str, path: str | None = None, *, request_id: str | None = None
+    ) -> Record:
         """Put a new policy version in force, keeping the live state. Refused (``ok: false``
         and the reason; the old policy stays) when it does not load or its version is not
         higher than the one in force."""
         where = path or "<reload>"
         try:
             load_policy_text(policy_text, where)  # the diagnostics, without a round trip
-            return self._counted(
-                await self._update(p.RELOAD, {"policy_text": policy_text, "path": where})
-            )
+            request = {"policy_text": policy_text, "path": where}
+            key = p.request_update_id(
+                p.RELOAD, request, request_id
+            )  # no timestamp: random unless given
+            return self._counted(await self._update(p.RELOAD, request, key))
         except (ValueError, RequestRefused) as exc:
             message = str(exc)
         except Exception as exc:  # PolicyError and its diagnostics
@@ -381,7 +439,7 @@ class PortfolioClient:
     async def journal(self, run_id: str | None = None) -> dict[str, Any]:
         """The accepted events of the current run (or of ``run_id``), the snapshot it
         started from (``None`` for the first run) and the run's number."""
-        handle = self._handle
+        handle = self.calls.handle
         if run_id is not None:
             handle = self.client.get_workflow_handle(self.workflow_id, run_id=run_id)
         journal: dict[str, Any] = await self._query(p.JOURNAL, handle=handle)
@@ -407,87 +465,28 @@ class PortfolioClient:
 
     # --- plumbing ------------------------------------------------------------------------
     async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
-        """One Update (``arg`` ``None``: no argument), retried with the same id while no
-        answer comes back."""
-        update_id = update_id or f"{name}:{uuid.uuid4()}"
-        args = [] if arg is None else [arg]
-        last = "no answer"
-        for _attempt in range(self._attempts):
-            try:
-                result: dict[str, Any] = await self._handle.execute_update(
-                    name, args=args, id=update_id, result_type=dict, rpc_timeout=self._timeout
-                )
-                return result
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                _reraise_cancellation()
-                last = f"no answer within {self._timeout.total_seconds():g} s"
-            except WorkflowUpdateFailedError as exc:
-                raise RequestRefused(failure_message(exc)) from None
-            except RPCError as exc:
-                if exc.status not in RETRY:
-                    raise rpc_error(self.workflow_id, exc) from None
-                last = reason_of(exc)
-        raise ControlPlaneUnavailable(
-            f"{self.workflow_id}: {name} got no answer after {self._attempts} attempts "
-            f"({last}); is the Temporal server up and a `policy worker` running on task "
-            f"queue {self.task_queue!r}?"
-        )
+        """One Update (``arg`` ``None``: no argument) under ``update_id`` (``None``: one
+        random id, reused by every retry of this call)."""
+        if self._closed:
+            raise ControlPlaneError(f"{self.workflow_id}: {name}: the client is closed")
+        return await self.calls.update(name, arg, update_id or f"{name}:{uuid.uuid4()}")
 
     async def _query(
         self, name: str, *args: Any, handle: WorkflowHandle[Any, Any] | None = None
     ) -> Any:
-        try:
-            return await (handle or self._handle).query(
-                name, args=list(args), rpc_timeout=self._timeout
-            )
-        except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
-            raise ControlPlaneError(f"{self.workflow_id}: {name}: {exc}") from None
-        except RPCError as exc:
-            raise rpc_error(self.workflow_id, exc) from None
+        return await self.calls.query(name, *args, handle=handle)
 
     async def _signal(self, name: str, arg: Any) -> None:
-        try:
-            await self._handle.signal(name, arg, rpc_timeout=self._timeout)
-        except RPCError as exc:
-            raise rpc_error(self.workflow_id, exc) from None
-
-
-def _reraise_cancellation() -> None:
-    """The SDK reports our own cancellation as an RPC timeout: do not retry that."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-def _target(intent_id: str, timestamp: datetime | str | None) -> dict[str, Any]:
-    if not isinstance(intent_id, str) or not intent_id:
-        raise ValueError("intent_id must be a non-empty string")
-    ts = optional_timestamp(timestamp)
-    return {"intent_id": intent_id, "timestamp": ts and ts.isoformat()}
-
-
-_BASE_FIELDS = frozenset(PortfolioIntent.model_fields)
-
-
-def _plain(raw: Any) -> Any:
-    """``raw`` as JSON data (what a Query can carry): a value JSON cannot hold exactly (a
-    NaN, an object) becomes ``None``, which the refusal reads as missing."""
-    if not isinstance(raw, Mapping):
-        return repr(raw)
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            out[str(key)] = json.loads(json.dumps(value, default=json_default, allow_nan=False))
-        except (TypeError, ValueError):
-            out[str(key)] = None
-    return out
+        await self.calls.signal(name, arg)
 
 
 __all__ = [
     "ControlPlaneError",
     "ControlPlaneUnavailable",
     "PortfolioClient",
+    "PortfolioEnded",
     "PortfolioNotRunning",
     "RequestRefused",
+    "RetryTooLate",
     "reason_of",
 ]

@@ -9,8 +9,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ..diagnostics import PolicyEngineError
 
-# Status codes worth another attempt with the same Update id. UNAVAILABLE is not one:
-# the SDK has already retried it for about 10 s (its RetryConfig) when it reaches us.
+# Status codes worth another attempt with the same Update id; UNAVAILABLE too (a worker
+# that died holding an Update makes the server abort it as UNAVAILABLE while it is up).
 RETRY = {
     RPCStatusCode.DEADLINE_EXCEEDED,
     RPCStatusCode.RESOURCE_EXHAUSTED,
@@ -34,6 +34,18 @@ class PortfolioNotRunning(ControlPlaneError):
 
 class RequestRefused(ControlPlaneError):
     """The control workflow refused the request; nothing changed."""
+
+
+class RetryTooLate(ControlPlaneError):
+    """A retry of an intent decided so long ago that its decision is no longer remembered
+    (and its trade no longer live), or a reused intent id: nothing changed. Not a
+    rejection of the intent: look its outcome up in the journal or the trade book."""
+
+
+class PortfolioEnded(ControlPlaneError):
+    """The portfolio's last run was terminated, failed, cancelled or timed out: it is not
+    restarted implicitly (that would start it empty). Resume it from the last state its
+    history holds (``--resume``) or discard it explicitly (``--new-portfolio``)."""
 
 
 def reason_of(exc: BaseException) -> str:
@@ -75,8 +87,10 @@ __all__ = [
     "UNAVAILABLE",
     "ControlPlaneError",
     "ControlPlaneUnavailable",
+    "PortfolioEnded",
     "PortfolioNotRunning",
     "RequestRefused",
+    "RetryTooLate",
     "failure_message",
     "reason_of",
     "rpc_error",

@@ -17,6 +17,7 @@ without asking and asks the authority for the rest.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -103,13 +104,27 @@ class InstrumentWorkflow:
         return decision
 
 
+# Continue as new past this many history events (or when Temporal suggests it): every
+# envelope signal is history, so a long-lived instrument's history would grow without bound.
+MAX_HISTORY = 10_000
+
+
 @dataclass
 class SymbolSpec:
-    """What one symbol workflow trades, and for which portfolio."""
+    """What one symbol workflow trades, and for which portfolio (``carry``: the state a
+    continue-as-new hands the next run)."""
 
     portfolio: str
     symbol: str
     strategy: str
+    max_history: int = MAX_HISTORY
+    carry: dict[str, Any] | None = None
+
+
+def history_full(limit: int) -> bool:
+    """Whether this run's history is long enough to continue as new."""
+    info = workflow.info()
+    return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
 
 
 @workflow.defn(name="SymbolWorkflow")
@@ -122,11 +137,23 @@ class SymbolWorkflow(InstrumentWorkflow):
         self.spec = spec
         self.proposals = 0
         self.finished = False
+        carry = spec.carry
+        if carry is not None:  # a continued run: still registered, holding the envelope
+            self.portfolio = spec.portfolio
+            self.proposals = int(carry["proposals"])
+            self.envelope_seq = int(carry["seq"])
+            self._envelope = carry["envelope"]
 
     @workflow.run
     async def run(self, spec: SymbolSpec) -> dict[str, Any]:
-        await self.join(spec.portfolio)
-        await workflow.wait_condition(lambda: self.finished and workflow.all_handlers_finished())
+        if spec.carry is None:
+            await self.join(spec.portfolio)
+        await workflow.wait_condition(lambda: self.finished or history_full(spec.max_history))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self.finished:  # registered by workflow id: the next run stays subscribed
+            carry: dict[str, Any] = {"proposals": self.proposals, "seq": self.envelope_seq}
+            carry["envelope"] = self._envelope
+            workflow.continue_as_new(dataclasses.replace(spec, carry=carry))
         await self.leave()
         return {"symbol": spec.symbol, "proposals": self.proposals}
 
@@ -162,4 +189,11 @@ class SymbolWorkflow(InstrumentWorkflow):
         self.finished = True
 
 
-__all__ = ["REQUEST_ACTIVITY", "InstrumentWorkflow", "SymbolSpec", "SymbolWorkflow"]
+__all__ = [
+    "MAX_HISTORY",
+    "REQUEST_ACTIVITY",
+    "InstrumentWorkflow",
+    "SymbolSpec",
+    "SymbolWorkflow",
+    "history_full",
+]

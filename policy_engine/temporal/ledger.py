@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 
 from ..control.events import EventError, Record
 from . import protocol as p
+from .instrument import history_full
 
 LEDGER_REFUSALS_KEPT = 100  # the last refusals the `ledger` query shows
 
@@ -110,23 +111,40 @@ async def report(portfolio: str, kind: str, payload: Any) -> None:
     await handle.signal(SIGNALS[kind], payload)
 
 
+LEDGER_BOOK_KEPT = 1_000  # the executions a ledger run keeps (and carries) for its query
+
+
 @workflow.defn(name="ExecutionLedgerWorkflow")
 class ExecutionLedgerWorkflow:
     """The example execution ledger of one portfolio: the broker side signals it every
     execution (``execution``: an ``on_fill_update`` payload), cancel (``order_cancelled``)
     and close (``position_closed``); it keeps them in order and forwards each to the
-    portfolio's authority. ``finish`` ends it; the ``executions`` query lists its book."""
+    portfolio's authority. ``finish`` ends it; the ``executions`` query lists the last
+    :data:`LEDGER_BOOK_KEPT`. Its history stays bounded: past ``max_history`` events (or
+    when Temporal suggests it) it continues as new with the count and the last entries."""
 
     @workflow.init
-    def __init__(self, portfolio: str) -> None:
+    def __init__(
+        self, portfolio: str, carry: dict[str, Any] | None = None, max_history: int = 10_000
+    ) -> None:
         self.portfolio = portfolio
-        self.book: list[dict[str, Any]] = []
+        self.book: deque[dict[str, Any]] = deque(maxlen=LEDGER_BOOK_KEPT)
+        self.count = 0
         self.finished = False
+        if carry is not None:
+            self.book.extend(carry["book"])
+            self.count = int(carry["count"])
 
     @workflow.run
-    async def run(self, portfolio: str) -> int:
-        await workflow.wait_condition(lambda: self.finished and workflow.all_handlers_finished())
-        return len(self.book)
+    async def run(
+        self, portfolio: str, carry: dict[str, Any] | None = None, max_history: int = 10_000
+    ) -> int:
+        await workflow.wait_condition(lambda: self.finished or history_full(max_history))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self.finished:
+            more = {"book": list(self.book), "count": self.count}
+            workflow.continue_as_new(args=[portfolio, more, max_history])
+        return self.count
 
     @workflow.signal(name="execution")
     async def execution(self, fill: Any) -> None:
@@ -143,6 +161,7 @@ class ExecutionLedgerWorkflow:
     async def _forward(self, kind: str, payload: Any) -> None:
         # Kept as received (the authority judges it), forwarded in the order received.
         self.book.append({"kind": kind, "payload": payload})
+        self.count += 1
         await report(self.portfolio, kind, payload)
 
     @workflow.signal(name="finish")
@@ -154,4 +173,11 @@ class ExecutionLedgerWorkflow:
         return list(self.book)
 
 
-__all__ = ["LEDGER_REFUSALS_KEPT", "SIGNALS", "ExecutionLedgerWorkflow", "Ledger", "report"]
+__all__ = [
+    "LEDGER_BOOK_KEPT",
+    "LEDGER_REFUSALS_KEPT",
+    "SIGNALS",
+    "ExecutionLedgerWorkflow",
+    "Ledger",
+    "report",
+]

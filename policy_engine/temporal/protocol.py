@@ -54,6 +54,11 @@ JOURNAL = "journal"
 SUBSCRIBERS = "subscribers"
 INVALID_INTENT_DECISION = "invalid_intent_decision"
 LEDGER = "ledger"
+# Patches (workflow.patched): a change in the commands the workflow issues, kept replayable
+# for histories recorded before it. Remove one only when no run recorded before it is live.
+COALESCED_BROADCAST = "coalesced-broadcast"  # lifecycle envelope changes delivered beside
+# What a continue-as-new would carry (the state `--resume` restarts a closed portfolio from).
+CARRY = "carry"
 
 # Continue-as-new after this many accepted events in one run (see the README's
 # Temporal section for the history this makes), and remember this many recent
@@ -64,7 +69,7 @@ DEFAULT_EVENTS_PER_RUN = 500
 MAX_EVENTS_PER_RUN = 1500
 DEFAULT_DECISION_MEMORY = 1000
 # A carried snapshot larger than this (JSON bytes) travels compressed: Temporal
-# refuses payloads over 2 MB, and the core remembers up to 16,384 ended trades.
+# refuses payloads over 2 MB, and the core remembers up to 8,192 ended trades (with their fill ids).
 COMPRESS_ABOVE = 64 * 1024
 
 
@@ -90,6 +95,19 @@ def intent_update_id(event: Record) -> str:
 def fill_update_id(fill: FillUpdate) -> str:
     """The Update id of a fill: a fill id names one execution of one intent."""
     return f"fill:{fill.intent_id}:{fill.fill_id}"
+
+
+def request_update_id(name: str, request: dict[str, Any], request_id: str | None) -> str | None:
+    """The idempotency key of a mutating call: the caller's ``request_id``; else, when the
+    call carries a timestamp, its content (re-sent after a crash it is the same call);
+    else ``None`` (one random id per call: two identical calls without a time are two)."""
+    if request_id is not None:
+        if not isinstance(request_id, str) or not request_id:
+            raise ValueError("request_id must be a non-empty string")
+        return f"{name}:{request_id}"
+    if request.get("timestamp") is None:
+        return None
+    return f"{name}:{digest(request)}"
 
 
 def pack(data: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +155,9 @@ class ControlStart:
 __all__ = [
     "BROADCAST_CONSTRAINTS",
     "CANCEL_RESERVATION",
+    "CARRY",
     "CLOSE_POSITION",
+    "COALESCED_BROADCAST",
     "COMPRESS_ABOVE",
     "CONSTRAINTS",
     "DEFAULT_DECISION_MEMORY",
@@ -169,6 +189,7 @@ __all__ = [
     "fill_update_id",
     "intent_update_id",
     "pack",
+    "request_update_id",
     "unpack",
     "workflow_id",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,7 @@ from ..control.scrape import Live, state_reader
 from ..engine.policy import Policy, load_policy_text
 from . import protocol as p
 from .activities import AllocationActivities
-from .client import PortfolioClient, PortfolioNotRunning
+from .client import ControlPlaneUnavailable, PortfolioClient, PortfolioNotRunning
 from .instrument import SymbolWorkflow
 from .ledger import ExecutionLedgerWorkflow
 from .workflow import PortfolioControlWorkflow
@@ -60,24 +61,42 @@ def workflow_runner(*, passthrough: bool = True) -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions.with_passthrough_modules(*modules))
 
 
+# What a worker hosts: everything (one task queue), or the authority and the instrument side
+# on separate task queues (the instruments' workflows and the allocation activity scale on
+# their own workers; the authority's queue only carries the control workflows).
+HOSTS: dict[str, tuple[list[type], bool]] = {
+    "all": (WORKFLOWS, True),
+    "authority": ([PortfolioControlWorkflow], False),
+    "instruments": ([SymbolWorkflow, ExecutionLedgerWorkflow], True),
+}
+
+
 def create_worker(
     client: Client,
     task_queue: str = p.DEFAULT_TASK_QUEUE,
     *,
     passthrough: bool = True,
     sticky_timeout: float = 5.0,
+    hosts: str = "all",
+    authority_queue: str | None = None,
     **options: Any,
 ) -> Worker:
-    """A worker for the control workflow, the example instrument workflow and the
-    allocation activity. ``sticky_timeout`` is how long a task waits for this worker
-    before any worker may take it (after a crash, the recovery time)."""
-    activities = AllocationActivities(client, task_queue)
+    """A worker for the control workflow, the example instrument and ledger workflows and
+    the allocation activity (``hosts="all"``), or only the authority (``"authority"``) or
+    only the instrument side (``"instruments"``: its activity calls the authority on
+    ``authority_queue``, default ``task_queue``). ``sticky_timeout`` is how long a task
+    waits for this worker before any worker may take it (after a crash, the recovery
+    time)."""
+    if hosts not in HOSTS:
+        raise ValueError(f"hosts is one of {', '.join(HOSTS)}, not {hosts!r}")
+    workflows, with_activity = HOSTS[hosts]
+    activities = AllocationActivities(client, authority_queue or task_queue)
     options.setdefault("graceful_shutdown_timeout", timedelta(seconds=5))
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[activities.request_allocation],
+        workflows=workflows,
+        activities=[activities.request_allocation] if with_activity else [],
         workflow_runner=workflow_runner(passthrough=passthrough),
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=sticky_timeout),
         **options,
@@ -107,12 +126,21 @@ async def serve(
     task_timeout: float | None = None,
     sticky_timeout: float = 5.0,
     metrics: ControlMetrics | None = None,
+    resume: bool = False,
+    new_portfolio: bool = False,
+    startup_timeout: float = 60.0,
 ) -> None:
     """Run a worker until ``stop`` is set, starting ``portfolio``'s control workflow with
     ``equity`` if it is not running (``equity=None`` only serves a running one: a missing
-    equity must not start a portfolio at zero, where every cap is zero). Raises
-    :class:`~.client.ControlPlaneUnavailable` when the server cannot be reached,
-    :class:`~.client.PortfolioNotRunning` when there is nothing to serve and no equity."""
+    equity must not start a portfolio at zero, where every cap is zero). A portfolio
+    whose last run was terminated or failed starts only with ``resume`` (from the state
+    its history holds) or ``new_portfolio`` (its book discarded; see :mod:`.starting`).
+    Start-up (start, then read the state) is retried while the server answers but the
+    workflow does not yet (a dead worker's task must time out first), for up to
+    ``startup_timeout`` seconds. Raises :class:`~.client.ControlPlaneUnavailable` when
+    the server cannot be reached or start-up does not finish in time,
+    :class:`~.client.PortfolioNotRunning` when there is nothing to serve and no equity,
+    :class:`~.errors.PortfolioEnded` when the portfolio ended and neither flag is given."""
     caller = await PortfolioClient.connect(
         address, portfolio=portfolio, task_queue=task_queue, namespace=namespace
     )
@@ -120,20 +148,48 @@ async def serve(
         metrics.watch(live_reader(caller, asyncio.get_running_loop()))
     worker = create_worker(caller.client, task_queue, sticky_timeout=sticky_timeout)
     async with worker:
-        if equity is None:
-            if not await caller.running():
-                raise PortfolioNotRunning(
-                    f"{caller.workflow_id} is not running: give its opening equity "
-                    "(--equity) to start it"
+        end = time.monotonic() + startup_timeout
+        while True:
+            try:
+                started = await _start(
+                    caller, policy, equity, events_per_run, task_timeout, resume, new_portfolio
                 )
-            started = False
-        else:
-            started = await caller.start(
-                policy, equity=equity, events_per_run=events_per_run, task_timeout=task_timeout
-            )
-        state = await caller.get_portfolio_state()
+                state = await caller.get_portfolio_state()
+                break
+            except ControlPlaneUnavailable:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise
+                # the server answers: the workflow waits for a dead worker's task to time out
+                await asyncio.sleep(min(1.0, left))
         ready(Served(caller.workflow_id, started, dict(state["policy"])))
         await stop.wait()
+
+
+async def _start(
+    caller: PortfolioClient,
+    policy: Policy,
+    equity: float | None,
+    events_per_run: int,
+    task_timeout: float | None,
+    resume: bool,
+    new_portfolio: bool,
+) -> bool:
+    if equity is None and not resume:
+        if not await caller.running():
+            raise PortfolioNotRunning(
+                f"{caller.workflow_id} is not running: give its opening equity "
+                "(--equity) to start it"
+            )
+        return False
+    return await caller.start(
+        policy,
+        equity=0.0 if equity is None else equity,
+        events_per_run=events_per_run,
+        task_timeout=task_timeout,
+        resume=resume,
+        new_portfolio=new_portfolio,
+    )
 
 
 def live_reader(
@@ -169,4 +225,12 @@ def live_reader(
     return state_reader(portfolio_state, policy, ledger)
 
 
-__all__ = ["WORKFLOWS", "Served", "create_worker", "live_reader", "serve", "workflow_runner"]
+__all__ = [
+    "HOSTS",
+    "WORKFLOWS",
+    "Served",
+    "create_worker",
+    "live_reader",
+    "serve",
+    "workflow_runner",
+]

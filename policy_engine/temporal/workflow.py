@@ -16,8 +16,10 @@ its subscriber callbacks:
   what parses. Time is the events' own timestamps; a call without one is stamped
   with ``workflow.now()``, never the wall clock.
 - Idempotency: clients use deterministic Update ids (Temporal deduplicates
-  within a run), and the workflow remembers recent ``intent_id -> decision`` so a
-  retry that lands after a continue-as-new gets its original decision.
+  within a run), and the workflow's :class:`~.memory.Answers` remembers recent
+  decisions (every live trade's too) and the first outcome of every other mutating
+  Update id, across continue-as-new: a retry gets its first answer, never a second
+  application; a retry of an intent decided too long ago fails with ``RetryTooLate``.
 - Broadcast: registered instrument workflows get the envelope on every mode
   change, override and reload, and after fills, cancels, closes and expiries
   when it changed.
@@ -34,18 +36,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import NondeterminismError
 
 from ..control.admission import Admission
+from ..control.allocation import DUPLICATE_INTENT_CODE as DUPLICATE
 from ..control.core import ControlCore, Outputs
 from ..control.events import (
     CancelEvent,
-    CloseEvent,
     EquityEvent,
     Event,
     EventError,
@@ -56,17 +58,17 @@ from ..control.events import (
     Record,
     ResetLatchEvent,
     TickEvent,
-    check_exit_reason,
-    close_amounts,
     parse_fill,
     parse_intent,
 )
 from ..control.shell import Handled, Shell
 from ..engine.contracts import PortfolioConstraintEnvelope
 from ..engine.policy import Policy, load_policy_text
-from . import payloads
+from . import logic, payloads
 from . import protocol as p
+from .broadcast import Broadcaster
 from .ledger import Ledger
+from .memory import Answers, once
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
@@ -84,9 +86,8 @@ class PortfolioControlWorkflow:
         self._admission = Admission(None if skew is None else _now, timedelta(seconds=skew or 0))
         self._journal: list[Record] = []  # the events accepted in this run, in order
         self._run_events = 0
-        self._memory: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
-        self._subscribers: dict[str, None] = {}  # an ordered set of workflow ids
-        self._pushed: dict[str, Any] | None = None  # the envelope every subscriber holds
+        self.answers = Answers(start.decision_memory)
+        self._subscribers = Broadcaster(start.portfolio)
         self._origin: dict[str, Any] | None = None  # the snapshot this run started from
         steps = (self.on_fill_update, self.cancel_reservation, self.close_position)
         self._ledger = Ledger(
@@ -110,20 +111,35 @@ class PortfolioControlWorkflow:
             self._core = ControlCore.restore(snapshot)
             self._origin = snapshot
             self._runs = int(carry["runs"]) + 1
-            self._subscribers = dict.fromkeys(carry["subscribers"])
-            self._pushed = carry["pushed"]
-            for iid, seen, decision in p.unpack(carry["memory"])["decisions"]:
-                self._memory[iid] = (seen, decision)
+            self._subscribers = Broadcaster(
+                start.portfolio, carry["subscribers"], carry["pushed"], carry.get("missed")
+            )
+            self.answers = Answers.restore(start.decision_memory, carry["memory"])
         # admit -> refuse -> journal -> apply, as the in-process controller does
         self._shell = Shell(self._core, self, self._admission.ahead)
 
     # --- the run: idle expiry, then continue-as-new ------------------------------------
     @workflow.run
     async def run(self, start: p.ControlStart) -> None:
+        # Record which decision logic made this run; a replay by other logic fails loudly.
+        if workflow.patched(logic.GUARD) and not workflow.patched(
+            logic.PREFIX + logic.fingerprint()
+        ):
+            raise NondeterminismError(
+                "this worker's decision logic differs from the one that recorded this run's "
+                "history (its decisions would differ on replay): deploy decision changes by "
+                "draining the portfolio or as a policy reload (docs/operations.md)"
+            )
+        # Lifecycle envelope changes are delivered beside the decisions, never in their way.
+        delivery = asyncio.create_task(self._subscribers.deliver())
         while not self._due():
             await self._expire_when_idle()
-        # Handlers still queued on the lock finish in this run; new ones go to the next.
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # Handlers still queued on the lock finish in this run; new ones go to the next, and
+        # so does nothing of the broadcast: the coalesced envelope is delivered first.
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._subscribers.idle()
+        )
+        delivery.cancel()
         workflow.continue_as_new(self._carry())
 
     def _due(self) -> bool:
@@ -158,7 +174,6 @@ class PortfolioControlWorkflow:
 
     def _carry(self) -> p.ControlStart:
         start = self._start
-        memory = [[iid, seen, decision] for iid, (seen, decision) in self._memory.items()]
         return p.ControlStart(
             portfolio=start.portfolio,
             policy_path=start.policy_path,
@@ -167,9 +182,8 @@ class PortfolioControlWorkflow:
             max_skew_seconds=start.max_skew_seconds,
             carry={
                 "snapshot": p.pack(self._core.snapshot()),
-                "subscribers": list(self._subscribers),
-                "pushed": self._pushed,
-                "memory": p.pack({"decisions": memory}),
+                **self._subscribers.carry(),
+                "memory": self.answers.carry(),
                 "runs": self._runs,
                 "ledger": self._ledger.carry(),
             },
@@ -207,38 +221,18 @@ class PortfolioControlWorkflow:
             raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
 
     async def _publish(self, forced: PortfolioConstraintEnvelope | None, changed: bool) -> None:
-        """Push ``forced`` to every subscriber, or (``changed``) the current envelope if it
-        differs from the one they hold."""
+        """Push ``forced`` (a mode change, override, reload) to every subscriber before the
+        next decision; or (``changed``: a lifecycle event) hand the current envelope to the
+        coalesced delivery beside the decisions (:mod:`.broadcast`)."""
+        seq = self._core.seq - 1
         if forced is not None:
-            env = forced.model_dump(mode="json")
-        elif changed and self._subscribers:
+            await self._subscribers.publish(forced.model_dump(mode="json"), seq)
+        elif changed and self._subscribers.subscribers:
             env = self._core.envelope().model_dump(mode="json")
-            if env == self._pushed:
-                return
-        else:
-            return
-        self._pushed = env
-        await self._send(list(self._subscribers), env)
-
-    async def _send(self, targets: list[str], env: dict[str, Any]) -> None:
-        """Signal ``targets`` and wait until every signal is delivered; a workflow that is
-        gone is unregistered."""
-        if not targets:
-            return
-        message = {"portfolio": self._start.portfolio, "seq": self._core.seq - 1, "envelope": env}
-        sent = await asyncio.gather(
-            *(
-                workflow.get_external_workflow_handle(target).signal(p.ENVELOPE_SIGNAL, message)
-                for target in targets
-            ),
-            return_exceptions=True,
-        )
-        for target, result in zip(targets, sent, strict=True):
-            if isinstance(result, BaseException):
-                self._subscribers.pop(target, None)
-                workflow.logger.warning(
-                    "unregistered %s: envelope not delivered: %s", target, result
-                )
+            if workflow.patched(p.COALESCED_BROADCAST):
+                self._subscribers.changed(env, seq)
+            elif env != self._subscribers.pushed:  # a history recorded before the patch
+                await self._subscribers.publish(env, seq)
 
     # --- allocation ----------------------------------------------------------------------
     @workflow.update(name=p.REQUEST_ALLOCATION)
@@ -254,14 +248,23 @@ class PortfolioControlWorkflow:
                 return self._core.invalid_decision(intent, str(exc)).model_dump(mode="json")
             event = IntentEvent(parsed)
             seen = p.digest(event.journal())
-            known = self._memory.get(parsed.intent_id)
+            known = self.answers.decision(parsed.intent_id)
             if known is not None and known[0] == seen:
                 return known[1]
             out, accepted = self._take(event, decide=True)
             assert out.decision is not None
+            if known is None and out.decision.decision_code == DUPLICATE:
+                # Decided before, forgotten, its trade ended: a retry too late to answer (or a
+                # reused id). Nothing is reserved; the caller must not read it as a rejection.
+                raise ApplicationError(
+                    f"intent {parsed.intent_id} was decided too long ago for its decision to "
+                    "be remembered (a retry too late, or a reused intent id): nothing changed",
+                    type="RetryTooLate",
+                    non_retryable=True,
+                )
             result = out.decision.model_dump(mode="json")
             if accepted:  # a reused id, a timestamp too far ahead: not an event
-                self._remember(parsed.intent_id, seen, result)
+                self.answers.decided(parsed.intent_id, seen, result, self._live)
             return result
 
     @request_allocation.validator
@@ -269,15 +272,12 @@ class PortfolioControlWorkflow:
         # A malformed intent is refused before it enters history.
         parse_intent(intent, self._core.policy.intent_model)
 
-    def _remember(self, intent_id: str, seen: str, decision: dict[str, Any]) -> None:
-        memory = self._memory
-        memory[intent_id] = (seen, decision)
-        memory.move_to_end(intent_id)
-        while len(memory) > self._start.decision_memory:
-            memory.popitem(last=False)
+    def _live(self, intent_id: str) -> bool:
+        return self._core.book.get(intent_id) is not None
 
     # --- fills, cancels, closes ----------------------------------------------------------
     @workflow.update(name=p.ON_FILL_UPDATE)
+    @once
     async def on_fill_update(self, fill: dict[str, Any]) -> Record:
         """Commit one execution; returns the fill record (a repeated fill id is a no-op)."""
         parsed = parse_fill(fill)
@@ -289,6 +289,7 @@ class PortfolioControlWorkflow:
         parse_fill(fill)
 
     @workflow.update(name=p.CANCEL_RESERVATION)
+    @once
     async def cancel_reservation(self, request: dict[str, Any]) -> Record:
         """Release the unfilled remainder of a reservation; returns the cancel record."""
         intent_id, ts = payloads.target(request)
@@ -300,23 +301,20 @@ class PortfolioControlWorkflow:
         payloads.target(request)
 
     @workflow.update(name=p.CLOSE_POSITION)
+    @once
     async def close_position(self, request: dict[str, Any]) -> Record:
         """End a trade, releasing its risk and its slot (with ``risk_abs`` below its position,
         take only that much off; ``realized_pnl`` feeds the day's P&L); returns the record."""
-        intent_id, ts = payloads.target(request)
-        risk, pnl, why = request.get("risk_abs"), request.get("realized_pnl"), request.get("reason")
-        close_amounts(risk, pnl)
-        check_exit_reason(why)
+        event = payloads.close(request)
         async with self._lock:  # no live trade, or more than its position: not an event
-            return await self._lifecycle(CloseEvent.of(intent_id, ts or _now(), risk, pnl, why))
+            return await self._lifecycle(event._replace(timestamp=event.timestamp or _now()))
 
     @close_position.validator
     def _check_close(self, request: dict[str, Any]) -> None:
-        payloads.target(request)
-        close_amounts(request.get("risk_abs"), request.get("realized_pnl"))
-        check_exit_reason(request.get("reason"))
+        payloads.close(request)
 
     @workflow.update(name=p.RESET_LATCH)
+    @once
     async def reset_latch(self, request: dict[str, Any]) -> Record:
         """Clear a latch the policy declares (journaled with the reason); a reset that would
         change nothing (not set, or its `when` still holds) is answered, not an event."""
@@ -336,6 +334,7 @@ class PortfolioControlWorkflow:
 
     # --- equity, modes, policies ---------------------------------------------------------
     @workflow.update(name=p.UPDATE_EQUITY)
+    @once
     async def update_equity(self, request: dict[str, Any]) -> Record:
         """Track equity and drawdown; a tier change broadcasts. Returns the equity record."""
         equity, peak, ts = payloads.equity(request)
@@ -349,6 +348,7 @@ class PortfolioControlWorkflow:
         payloads.equity(request)
 
     @workflow.update(name=p.SET_PORTFOLIO_MODE)
+    @once
     async def set_portfolio_mode(self, request: dict[str, Any]) -> dict[str, Any]:
         """Set (or with ``mode: null`` clear) the override; every registered instrument
         workflow has the new envelope before this returns. Returns the envelope."""
@@ -364,6 +364,7 @@ class PortfolioControlWorkflow:
         self._declared(payloads.mode(request)[0])
 
     @workflow.update(name=p.RELOAD)
+    @once
     async def reload(self, request: dict[str, Any]) -> Record:
         """Put a new policy version in force, keeping the live state; refused (nothing
         changes) when it does not load, its content changed without a higher version, or
@@ -400,29 +401,24 @@ class PortfolioControlWorkflow:
     @workflow.update(name=p.BROADCAST_CONSTRAINTS)
     async def broadcast_constraints(self) -> dict[str, Any]:
         """Push the current envelope to every registered instrument workflow (delivered
-        before this returns); returns it. Not an event: the core does not change."""
+        before this returns); returns it. Not an event: the core does not change, so a
+        retry pushes the current envelope again (idempotent without the memory)."""
         async with self._lock:
             env = self._core.envelope().model_dump(mode="json")
-            self._pushed = env
-            await self._send(list(self._subscribers), env)
+            await self._subscribers.publish(env, self._core.seq - 1)
             return env
 
     @workflow.signal(name=p.REGISTER)
     async def register(self, workflow_id: str) -> None:
         """Subscribe an instrument workflow; it gets the current envelope at once."""
         async with self._lock:
-            self._subscribers[workflow_id] = None
             env = self._core.envelope().model_dump(mode="json")
-            if env != self._pushed:  # the others hold an older one: everyone gets this
-                self._pushed = env
-                await self._send(list(self._subscribers), env)
-            else:
-                await self._send([workflow_id], env)
+            await self._subscribers.register(workflow_id, env, self._core.seq - 1)
 
     @workflow.signal(name=p.UNREGISTER)
     async def unregister(self, workflow_id: str) -> None:
         async with self._lock:
-            self._subscribers.pop(workflow_id, None)
+            self._subscribers.unregister(workflow_id)
 
     # --- the execution ledger's signals (.ledger) -----------------------------------------
     # The payloads are typed Any on purpose: the SDK drops a signal whose argument does not
@@ -468,9 +464,14 @@ class PortfolioControlWorkflow:
         the first run, whose journal opens with the policy) and its number."""
         return {"run": self._runs, "origin": self._origin, "events": list(self._journal)}
 
+    @workflow.query(name=p.CARRY)
+    def carry(self) -> dict[str, Any] | None:
+        """What a continue-as-new now would carry: the state a closed run resumes from."""
+        return self._carry().carry
+
     @workflow.query(name=p.SUBSCRIBERS)
     def subscribers(self) -> list[str]:
-        return list(self._subscribers)
+        return list(self._subscribers.subscribers)
 
     @workflow.query(name=p.INVALID_INTENT_DECISION)
     def invalid_intent_decision(self, raw: Any, message: str) -> dict[str, Any]:

@@ -26,14 +26,17 @@ in for ``policy``; it serves tests of the language itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..diagnostics import PolicyEngineError, PolicyError
+from .. import diagnostics as d
+from ..analysis.check import check_bytes, check_file
+from ..diagnostics import Diagnostic, PolicyEngineError, PolicyError
 from ..document.model import YamlPath
-from ..document.yaml_source import Document, load_document
+from ..document.yaml_source import Document, load_document, parse_document
 
 TEST_SUFFIX = "_test.yaml"
 OVERRIDABLE = ("params", "strategies", "symbols", "cohorts", "modes")
@@ -118,22 +121,9 @@ class Suite:
             doc = load_document(path)
         except PolicyError as exc:
             raise SuiteError("; ".join(x.format() for x in exc.diagnostics)) from None
-        try:
-            data = TestFile.model_validate(doc.data)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors(include_url=False):
-                loc: YamlPath = tuple(err["loc"])
-                where = doc.span(tuple(p for p in loc if p != "with_"))
-                shown = ".".join(str(p) for p in loc) or "the file"
-                problems.append(f"{where}: {shown}: {err['msg']}")
-            raise SuiteError("; ".join(problems)) from None
-        ids = [t.id for t in [*data.cases, *data.scenarios]]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
-            raise SuiteError(f"{path}: test ids used twice: {', '.join(twice)}")
-        if data.policy is not None and data.policy_text is not None:
-            raise SuiteError(f"{path}: give `policy` or `policy_text`, not both")
+        data, problems = _validated(path, doc)
+        if data is None or problems:
+            raise SuiteError("; ".join(f"{x.span}: {x.message}" for x in problems)) from None
         return cls(path, doc, data)
 
     @property
@@ -147,6 +137,68 @@ class Suite:
 
     def line(self, section: str, index: int) -> int:
         return self.doc.span((section, index)).line
+
+
+def _validated(path: str, doc: Document) -> tuple[TestFile | None, list[Diagnostic]]:
+    """The test file's model and what is wrong with it (PT111: it breaks the test file's
+    schema), each problem where it is written."""
+    try:
+        data = TestFile.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc: YamlPath = tuple(err["loc"])
+            unknown = err["type"] == "extra_forbidden"  # point at the key that should not be
+            where = doc.span(tuple(p for p in loc if p != "with_"), key=unknown)
+            shown = ".".join(str(p) for p in loc) or "the file"
+            problems.append(d.diagnostic(d.PT111, f"{shown}: {err['msg']}", where))
+        return None, problems
+    problems = []
+    ids = [t.id for t in [*data.cases, *data.scenarios]]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        where = doc.span(("scenarios",) if "scenarios" in doc.data else ("cases",), key=True)
+        problems.append(d.diagnostic(d.PT111, f"test ids used twice: {', '.join(twice)}", where))
+    if data.policy is not None and data.policy_text is not None:
+        message = "give `policy` or `policy_text`, not both"
+        problems.append(d.diagnostic(d.PT111, message, doc.span(("policy_text",), key=True)))
+    return data, problems
+
+
+def load_problems(
+    path: str, text: str, buffer: Callable[[str], str | None] | None = None
+) -> list[Diagnostic]:
+    """What `policy test` reports on loading the test file ``path`` holding ``text`` (an
+    editor's buffer): its YAML and schema problems, and a policy under test that is missing
+    or does not load, said where the test file names it. ``buffer`` gives the text of a
+    policy being edited (None: read the file)."""
+    try:
+        doc = parse_document(text.encode("utf-8"), path)
+    except PolicyError as exc:
+        return list(exc.diagnostics)
+    data, problems = _validated(path, doc)
+    if data is None or problems:
+        return problems
+    suite = Suite(path, doc, data)
+    target = suite.policy_path
+    where = doc.span(("policy",) if data.policy is not None else ("policy_text",), key=True)
+    edited = buffer(target) if buffer is not None and target is not None else None
+    if target is None:
+        found = check_bytes((data.policy_text or "").encode("utf-8"), f"{path}:policy_text")
+    elif edited is not None:
+        found = check_bytes(edited.encode("utf-8"), target)
+    elif not Path(target).is_file():
+        return [d.diagnostic(d.PT001, f"the policy under test `{target}` does not exist", where)]
+    else:
+        found = check_file(target)
+    errors = [x for x in found.diagnostics if x.severity is d.Severity.ERROR]
+    if errors:
+        first = errors[0]
+        message = f"the policy does not load: {first.format()}" + (
+            f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        )
+        return [d.diagnostic(first.code, message, where)]
+    return []
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -192,5 +244,6 @@ __all__ = [
     "SuiteError",
     "TestFile",
     "find_test_files",
+    "load_problems",
     "merge",
 ]
