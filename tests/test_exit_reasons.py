@@ -91,3 +91,21 @@ def test_only_a_window_of_closes_takes_a_reason() -> None:
         rules: [{id: r, require: portfolio.w < 3}]
         """
     ) == ["t.yaml:5:51: PT111 `windows.w.reason`: only closes have an exit reason, not approvals"]
+
+
+def test_policy_run_shows_the_exit_reason_and_when_to_retry(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import cli
+
+    base = {"strategy": "ALGO", "symbol": "AUD-USD", "side": "long", "requested_risk_abs": 100}
+    events = [
+        {"type": "intent", "intent_id": f"m{i}", **base, "timestamp": at(0)} for i in range(6)
+    ]
+    events.append({"type": "close", "intent_id": "m0", "reason": "stop_loss", "timestamp": at(0)})
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    policy = ROOT / "docs" / "cookbook" / "throttle_defer.yaml"
+    out = CliRunner().invoke(cli, ["run", str(policy), str(path), "--equity", "100000"])
+    assert "m5 ALGO AUD-USD 100 -> 0 REJECTED deferred (retry after 1 s)" in out.stdout
+    assert "realized P&L" not in out.stdout and "(stop_loss)" in out.stdout

@@ -62,6 +62,9 @@ def _decision_head(record: dict[str, Any], head: str) -> str:
     if outcome(record) == "approved" and not rule:
         return f"{head} {code}"
     detail = "; ".join(reasons) if reasons else (rule or "")
+    retry = (record.get("context") or {}).get("retry_after")
+    if retry is not None:  # a lock or a deferral says when to ask again
+        code = f"{code} (retry after {fmt(retry)} s)"
     return f"{head} {code}: {detail}" if detail else f"{head} {code}"
 
 
