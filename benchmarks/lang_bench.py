@@ -4,7 +4,8 @@
   prebuilt intents, on benchmarks/policy12.yaml with wide limits (the 12-rule baseline) and
   on the same policy plus a daily counter (``over: trading_day``), a closed 1 s window, a
   window per a composite-key scope (``[intent.strategy, intent.side]``), a window of
-  stoploss closes and a rule with ``when_missing``, each read by a rule. Interleaved
+  stoploss closes with a timed lock on it (a deferring rule reads it), each read by a rule;
+  and that plus a rule with ``when_missing`` whose value is missing. Interleaved
   rounds; the ratio is the median of per-round ratios.
 - Replay: a trading day's journal on that policy (intents, fills, closes with exit
   reasons, a rollover), replayed from memory; events per second.
@@ -39,12 +40,17 @@ windows:
   flow_1s: {count: approvals, per: portfolio, over: 1s, boundary: closed}
   book_1h: {count: approvals, per: book, over: 1h}
   stops_1h: {count: losing_closes, per: symbol, over: 1h, reason: stop_loss}
+locks:
+  cool: {window: stops_1h, at_least: 2, for: 30s, round_to: 5s}
 """
 RULES = """
   - id: daily-orders
     require: strategy.orders_today < 1e12
   - id: flow
     require: portfolio.flow_1s < 1e12 and book.book_1h < 1e12 and symbol.stops_1h < 1e12
+  - id: cooling
+    require: not lock.cool
+    on_reject: defer
 """
 # A rule that steps aside when the price is missing: the generated chain cannot tell a
 # missing value from a failure, so such an intent is decided by the reference interpreter.
@@ -112,7 +118,7 @@ def main() -> int:
     from policy_engine.control.controller import PortfolioController
     from policy_engine.control.replay import replay
 
-    logging.getLogger("policy_engine").setLevel(logging.WARNING)
+    logging.getLogger("policy_engine").setLevel(logging.ERROR)  # (fills of deferred intents)
     base = load_policy_text(wide_policy_text(), "wide-12.yaml")
     lang = load_policy_text(language_policy_text(), "lang.yaml")
     missing = load_policy_text(language_policy_text(MISSING), "missing.yaml")
@@ -124,7 +130,7 @@ def main() -> int:
     base_t = times[0]
     labels = (
         "12-rule baseline",
-        "+ daily counter, closed, composite-key and reason windows",
+        "+ daily counter, closed, composite-key and reason windows, a lock",
         "+ the same and a when_missing rule, the value missing",
     )
     for label, t in zip(labels, times, strict=True):
