@@ -23,6 +23,7 @@ EVAL_ERROR = "rejected_eval_error"
 INVALID_INTENT = "rejected_invalid_intent"
 DUPLICATE_INTENT = "rejected_duplicate_intent"
 CLOCK_SKEW = "rejected_clock_skew"
+DEFERRED = "deferred"
 
 #: Each code the engine can emit, with its meaning (the docs' table holds the same words).
 DECISION_CODES = MappingProxyType(
@@ -33,6 +34,7 @@ DECISION_CODES = MappingProxyType(
         INVALID_INTENT: "the intent did not validate against the policy's intent model",
         DUPLICATE_INTENT: "the intent id names a live, recently ended or recently decided intent",
         CLOCK_SKEW: "the intent is stamped further ahead of the controller's clock than `max_skew`",
+        DEFERRED: "not now: a rule with `on_reject: defer` rejected it on a window or a lock that frees up later; `context.retry_after` says in how many seconds",
     }
 )
 
@@ -50,6 +52,7 @@ __all__ = [
     "APPROVED_FULL",
     "CLOCK_SKEW",
     "DECISION_CODES",
+    "DEFERRED",
     "DUPLICATE_INTENT",
     "EVAL_ERROR",
     "INVALID_INTENT",

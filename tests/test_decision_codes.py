@@ -19,20 +19,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "policy_engine"
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
-# One rule of each outcome: a clip, a rejection with its default code, and a rule that
-# fails to evaluate for an undeclared strategy (fail closed).
+# One rule of each outcome: a clip, a rejection with its default code, a rule that fails to
+# evaluate for an undeclared strategy (fail closed), and a pace that defers.
 POLICY = """\
 api_version: policy-engine/v1
 name: codes
 version: 1
 strategies:
   S: {max_risk: 100}
+windows:
+  asks_1m: {count: approvals, per: symbol, over: 1m}
 rules:
   - id: per-trade-cap
     limit: strategy.max_risk
     on_exceed: clip
   - id: no-x
     require: intent.symbol != "X"
+  - id: pace
+    require: symbol.asks_1m < 2
+    on_reject: defer
 """
 
 
@@ -63,6 +68,7 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         ctl.request_allocation(_intent("full", t=4)),  # the same id again
         ctl.request_allocation({"intent_id": "bad", "strategy": "S"}),
         ctl.request_allocation(_intent("future", t=3600)),  # beyond max_skew
+        ctl.request_allocation(_intent("later", t=5)),  # a third on A within the minute
     ]
     codes = [a.decision_code for a in answers]
     assert codes == [
@@ -73,7 +79,9 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         "rejected_duplicate_intent",
         "rejected_invalid_intent",
         "rejected_clock_skew",
+        "deferred",
     ]
+    assert answers[-1].context["retry_after"] == 55  # A's first approval leaves at t=60
     assert set(codes) - {rule_code("no-x")} == set(DECISION_CODES)
     assert rule_code("Per Trade--Cap") == "rejected_per_trade_cap"
 
@@ -81,7 +89,7 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
 def test_every_registered_code_is_documented_with_its_meaning() -> None:
     """docs/policy-format.md has one row per code, with the registry's words."""
     text = (ROOT / "docs" / "policy-format.md").read_text("utf-8")
-    rows = re.findall(r"^\| `((?:approved|rejected)_[a-z_]+)` \| (.+) \|$", text, re.M)
+    rows = re.findall(r"^\| `((?:approved|rejected)_[a-z_]+|deferred)` \| (.+) \|$", text, re.M)
     assert dict(rows) == dict(DECISION_CODES)
 
 

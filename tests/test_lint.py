@@ -388,6 +388,20 @@ def test_pt411_ratio_form_and_percent_written_params() -> None:
     )
 
 
+def test_pt411_silent_for_a_ratio_of_exactly_one() -> None:
+    """`tradable_balance_ratio: 1` (all of the equity) is a normal ratio; 1.5 is not."""
+    body = """
+        params:
+          tradable_balance_ratio: %s
+        rules:
+          - id: a
+            limit: params.tradable_balance_ratio * portfolio.equity - portfolio.heat
+        """
+    assert codes(body % "1") == []
+    assert codes(body % "1.0") == []
+    assert codes(body % "1.5") == ["PT411"]
+
+
 def test_pt412_in_config_sections_only() -> None:
     """Percentages in params, strategies, symbols, cohorts and modes count; descriptions do not."""
     body = """

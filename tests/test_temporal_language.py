@@ -1,5 +1,5 @@
 """The language's live state on the shared authority: a zoned trading day, declared inputs,
-rolling windows, latches, partial closes with realized P&L and an explicit latch reset, all
+rolling windows, daily counters, timed locks, latches, partial closes with realized P&L and an explicit latch reset, all
 through PortfolioClient and the control workflow, across a continue-as-new.
 
 Judged twice: by the decisions each call gets (what the policy says), and by the
@@ -31,11 +31,23 @@ strategies:
   SCALPER: {max_trades: 10}
 windows:
   trades_1h: {count: approvals, per: strategy, over: 1h}
+  today: {count: requests, per: strategy, over: trading_day}
+  stops_1h: {count: closes, per: strategy, over: 1h, reason: stoploss}
+locks:
+  cooldown: {window: stops_1h, at_least: 1, for: 5m}
 latches:
   stop:
     when: portfolio.day_realized_pnl <= -500
     until: reset
 rules:
+  - id: daily
+    category: STRATEGY
+    require: strategy.today < 7 and strategy.stops_1h < 5
+    code: rejected_daily_orders
+  - id: cooling
+    category: STRATEGY
+    require: not lock.cooldown
+    code: rejected_cooldown
   - id: stopped
     category: PNL
     require: not latch.stop
@@ -51,6 +63,7 @@ rules:
   - id: rate
     category: STRATEGY
     require: strategy.trades_1h < 2
+    on_reject: defer
     code: rejected_trade_rate
 """
 
@@ -84,7 +97,9 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             await ask("a1", day1 + "15:00:00Z", expected_reward_abs=1_000)
             await ask("low-reward", day1 + "15:01:00Z", expected_reward_abs=100)
             await ask("a2", day1 + "15:02:00Z")
-            await ask("rate", day1 + "15:03:00Z")  # a third approval within the hour
+            rate = await caller.request_allocation(_intent("rate", day1 + "15:03:00Z"))
+            codes["rate"] = rate.decision_code  # a third approval within the hour: not now
+            assert rate.context["retry_after"] == 3420, rate
             await ask("late", day1 + "21:30:00Z")  # 16:30 New York: the session is over
             # a declared input of the wrong type is refused by the workflow's policy
             bad = await caller.request_allocation(
@@ -107,13 +122,24 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             state = await caller.get_portfolio_state()
             assert state["totals"]["active_risk"] == 300, codes
             assert state["latches"] == {}
-            await caller.close_position("a1", day1 + "15:20:00Z", realized_pnl=-250)
+            await caller.close_position(
+                "a1", day1 + "15:20:00Z", realized_pnl=-250, reason="stoploss"
+            )
             state = await caller.get_portfolio_state()
+            # the partial close had no reason: only this one counts as a stoploss
+            stops = (await caller.snapshot())["windows"]["stops_1h"]
+            assert [key for _expiry, key in stops] == ["SCALPER"], stops
+            # the stoploss locks the strategy for 5 minutes from the event clock (21:30, the
+            # latest time seen): retry after 3 of them
+            cooling = await caller.request_allocation(_intent("cooling", day1 + "21:32:00Z"))
+            codes["cooling"] = cooling.decision_code
+            assert cooling.context["retry_after"] == 180, cooling
             assert "stop" in state["latches"]
             assert state["totals"]["active_risk"] == 0
 
             # the latch decides first (its rule comes first)
             await ask("stopped", day1 + "21:40:00Z")
+            await ask("seventh", day1 + "21:42:00Z")  # seven requests decided today
             still = await caller.reset_latch("stop", "too early", day1 + "21:41:00Z")
             assert still["seq"] is None and still["status"] == "still_holds", still
             try:
@@ -141,10 +167,12 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
         "low-reward": "rejected_reward_risk",
         "late": "rejected_outside_session",
         "a2": "approved_full",
-        "rate": "rejected_trade_rate",
+        "rate": "deferred",  # a1's approval at 15:00 leaves the hour at 16:00
         "bad-input": "rejected_invalid_intent",
+        "cooling": "rejected_cooldown",
         "stopped": "rejected_daily_loss",
-        "next-day": "rejected_daily_loss",
+        "seventh": "rejected_daily_orders",
+        "next-day": "rejected_daily_loss",  # a new day: the daily count starts again
         "after-reset": "approved_full",
     }
     # The last run, replayed in this process from the snapshot it started with, ends in

@@ -263,3 +263,14 @@ def test_a_model_the_engine_does_not_reproduce_is_unknown_never_a_violation(
     assert solve(world, Query(wider, [(loose, new, None)], ""), 30)  # the real violation
     with pytest.raises(Unknown, match="translation bug"):
         solve(world, Query(wider, [(strict, new, None)], ""), 30)
+
+
+def test_a_lock_is_any_state_and_a_composite_key_is_unknown_by_name() -> None:
+    """Issue 22: `lock.NAME` is a free boolean per key (its counterexamples replay with a
+    lock that ends after the intent); a scope with a composite key is not modelled."""
+    cookbook = ROOT / "docs" / "cookbook"
+    results = verify(load_policy(cookbook / "cooldown_lock.yaml"), list(BUILTIN), timeout=60)
+    assert {r.property: r.status for r in results} == dict.fromkeys(BUILTIN, "proved")
+    (reach,) = verify(load_policy(cookbook / "pair_side_guard.yaml"), ["rules-reachable"], 60)
+    assert reach.status == "unknown"
+    assert "scope `pair_side` has a composite key" in reach.reason

@@ -130,3 +130,89 @@ def test_what_a_window_cannot_be_is_refused() -> None:
     assert problems(head + "rules: [{id: r, require: venue.a < 3}]\n")[-1] == (
         "t.yaml:9:26: PT301 unknown name `venue.a` (did you mean `venue.name`?)"
     )
+
+
+DAILY = """\
+api_version: policy-engine/v1
+name: daily
+version: 1
+timezone: Asia/Shanghai
+trading_day: {rollover: "15:30"}
+strategies:
+  S: {max_trades: 100}
+windows:
+  today: {count: approvals, per: strategy, over: trading_day}
+rules:
+  - id: two-a-day
+    require: strategy.today < 2
+"""
+
+
+def test_a_daily_window_counts_the_trading_day_and_starts_again_at_the_rollover() -> None:
+    """`over: trading_day`: no expiry one by one; every count drops at the rollover (15:30
+    in Shanghai is 07:30 UTC), and a snapshot carries the counts exactly."""
+    core = ControlCore(load_policy_text(DAILY))
+    t = datetime(2026, 1, 5, 1, tzinfo=UTC)  # 09:00 in Shanghai
+
+    def ask(iid: str, hours: float) -> str:
+        ts = (t + timedelta(hours=hours)).isoformat()
+        decision = core.apply({"type": "intent", **make_intent(iid, ts)}, decide=True).decision
+        assert decision is not None
+        return decision.decision_code
+
+    assert [ask("a", 0), ask("b", 1), ask("c", 6.49)] == [
+        "approved_full",
+        "approved_full",
+        "rejected_two_a_day",
+    ]
+    assert core.windows.entries() == {"today": [[None, "S", 2]]}
+    restored = ControlCore.restore(core.snapshot())
+    assert restored.snapshot() == core.snapshot()
+    assert restored.state.strategies["S"].windows == {"today": 2}
+    assert ask("d", 6.5) == "approved_full"  # 15:30 local: a new trading day
+    assert core.state.strategies["S"].windows == {"today": 1}
+    assert core.windows.queues == {}  # nothing kept per event
+
+
+def test_a_daily_window_is_declared_with_over_trading_day() -> None:
+    assert problems(
+        """\
+        windows:
+          w: {count: approvals, per: portfolio, over: trading_days}
+        rules: [{id: r, require: portfolio.w < 3}]
+        """
+    ) == [
+        't.yaml:5:47: PT111 `"trading_days"` is not a valid value for `windows.w.over`',
+        "t.yaml:6:26: PT301 unknown name `portfolio.w` (did you mean `portfolio.heat`?)",
+    ]
+
+
+def test_the_boundary_decides_whether_an_event_exactly_over_ago_still_counts() -> None:
+    """Open (the default): (t - 1s, t], the 4th order exactly 1 s after the first passes;
+    closed: [t - 1s, t], it is refused, and one a microsecond later passes."""
+    text = """\
+api_version: policy-engine/v1
+name: flow
+version: 1
+strategies:
+  S: {max_trades: 100}
+windows:
+  flow: {count: approvals, per: portfolio, over: 1s%s}
+rules:
+  - id: three-a-second
+    require: portfolio.flow < 3
+"""
+
+    def codes(boundary: str) -> list[str]:
+        core = ControlCore(load_policy_text(text % boundary))
+        out = []
+        for iid, s in (("a", 0), ("b", 0.3), ("c", 0.6), ("d", 1), ("e", 1.000001)):
+            decision = core.apply(intent(iid, s), decide=True).decision
+            assert decision is not None
+            out.append(decision.decision_code)
+        return out
+
+    ok, no = "approved_full", "rejected_three_a_second"
+    assert codes("") == [ok, ok, ok, ok, no]  # d replaced a: b, c, d fill the next second
+    assert codes(", boundary: open") == codes("")
+    assert codes(", boundary: closed") == [ok, ok, ok, no, ok]

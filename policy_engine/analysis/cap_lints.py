@@ -145,7 +145,7 @@ def _factors(node: s.Expr) -> list[s.Expr]:
 
 
 def lint_equity_fraction(ln: Linter) -> None:
-    """PT411: `heat_cap: 6` where an expression multiplies it by the equity."""
+    """PT411: `heat_cap: 6` where an expression multiplies it by the equity (1 is fine)."""
     flagged: set[str] = set()
     for name in ln.spec.params:
         raw = ln.doc.values.get(("params", name))
@@ -175,7 +175,9 @@ def lint_equity_fraction(ln: Linter) -> None:
                 if p.path[0] != "params" or len(p.path) != 2 or p.path[1] in flagged:
                     continue
                 value = ln.spec.params.get(p.path[1])
-                if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+                # Exactly 1 is the whole equity, a normal ratio (freqtrade's
+                # `tradable_balance_ratio: 1`); only more than the equity is suspect.
+                if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
                     flagged.add(p.path[1])
                     ln.report(
                         d.PT411,

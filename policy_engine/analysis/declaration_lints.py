@@ -44,6 +44,8 @@ def declaration_read(ref: Ref) -> tuple[str, str] | None:
             return ("windows", ref.key)
         case Source.LATCH:
             return ("latches", ref.key)
+        case Source.LOCK:
+            return ("locks", ref.key)
         case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
             return ("scopes", ref.scope)
         case (
@@ -95,11 +97,14 @@ def lint_unread_declarations(ln: Linter) -> None:
         if window.per in ln.spec.scopes:
             read.add(("scopes", window.per))  # counting per a scope is a use of it
     for scope in ln.spec.scopes.values():
-        read.add(("inputs", scope.key_field))  # so is keying a scope by an input
+        read.update(("inputs", f) for f in scope.key_fields)  # so is keying a scope by an input
+    for lock in ln.spec.locks.values():
+        read.add(("windows", lock.window))  # a window that triggers a lock is used by it
     spec = ln.spec
     for section, names in (
         ("windows", spec.windows),
         ("latches", spec.latches),
+        ("locks", spec.locks),
         ("inputs", spec.inputs),
         ("scopes", spec.scopes),
     ):
@@ -142,6 +147,8 @@ def lint_inputs_without_has(ln: Linter) -> None:
         return
     for e in ln.expressions():
         rule = e.rule
+        if rule is not None and rule.spec.when_missing == "approve":
+            continue  # a null there lets the intent pass this rule, by the rule's own word
         guards = _has_names(rule.when) if rule is not None and rule.when is not None else set()
         if rule is not None and e.node is rule.when:
             guards = set()

@@ -132,6 +132,7 @@ def _rule_fields(a: CheckedRule, b: CheckedRule) -> list[tuple[str, Any, Any]]:
         ("on_exceed", a.spec.on_exceed, b.spec.on_exceed),
         ("enforcement", a.spec.enforcement, b.spec.enforcement),
         ("enforce_from", _instant(a), _instant(b)),
+        ("when_missing", a.spec.when_missing, b.spec.when_missing),
         ("code", a.spec.code, b.spec.code),
         ("message", msg(a), msg(b)),
     ]

@@ -193,7 +193,7 @@ def domain(ref: Ref) -> Abstract:
             return NONNEG
         case Source.PORTFOLIO:
             return _PORTFOLIO_DOMAIN.get(ref.key, TOP)
-        case Source.LATCH:
+        case Source.LATCH | Source.LOCK:
             return BOTH
         case Source.STRATEGY_LIVE | Source.SYMBOL_LIVE | Source.COHORT_LIVE:
             return ANY_NUMBER if ref.key in SIGNED_LIVE else NONNEG

@@ -62,6 +62,9 @@ def _decision_head(record: dict[str, Any], head: str) -> str:
     if outcome(record) == "approved" and not rule:
         return f"{head} {code}"
     detail = "; ".join(reasons) if reasons else (rule or "")
+    retry = (record.get("context") or {}).get("retry_after")
+    if retry is not None:  # a lock or a deferral says when to ask again
+        code = f"{code} (retry after {fmt(retry)} s)"
     return f"{head} {code}: {detail}" if detail else f"{head} {code}"
 
 
@@ -88,6 +91,8 @@ def lifecycle_line(record: dict[str, Any], line: int) -> str:
             head += f", {fmt(record.get('remaining_active_risk_abs', 0.0))} left"
         if record.get("realized_pnl") is not None:
             head += f", realized P&L {fmt(record['realized_pnl'])}"
+        if record.get("reason") is not None:
+            head += f" ({record['reason']})"
     message = record.get("message")
     return f"{head}: {message}" if message else head
 

@@ -123,6 +123,8 @@ class Trade:
             return self.symbol
         if name == "correlation_bucket":
             return self.bucket
+        if name == "side":
+            return self.side
         return None if self.keys is None else self.keys.get(name)
 
     @property

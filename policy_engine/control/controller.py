@@ -290,15 +290,18 @@ class PortfolioController:
         *,
         risk_abs: float | None = None,
         realized_pnl: float | None = None,
+        reason: str | None = None,
     ) -> Record:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot; with
         ``risk_abs`` below its position, a partial close that takes only that much off.
-        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks. A no-op, not
+        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks; ``reason`` (an exit
+        reason, `stoploss`) is what windows and locks may filter on. A no-op, not
         journaled, when there is nothing to close (``status`` says why: ``invalid`` for a
         ``risk_abs`` above the position)."""
         check_intent_id(intent_id)
         ts = optional_timestamp(timestamp)
-        return self._submit(CloseEvent.of(intent_id, ts, risk_abs, realized_pnl)).records[-1]
+        event = CloseEvent.of(intent_id, ts, risk_abs, realized_pnl, reason)
+        return self._submit(event).records[-1]
 
     def reset_latch(
         self, name: str, reason: str = "", timestamp: datetime | str | None = None

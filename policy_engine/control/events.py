@@ -45,6 +45,7 @@ from .fields import (
     Record,
     canonical,
     check_equity,
+    check_exit_reason,
     check_intent_id,
     check_mode,
     check_reason,
@@ -112,6 +113,7 @@ class CloseEvent(NamedTuple):
     realized_pnl: float | None = None
     risk_units: int | None = None
     pnl_units: int | None = None
+    reason: str | None = None  # why it closed (`stoploss`): windows and locks filter on it
 
     @classmethod
     def of(
@@ -120,10 +122,13 @@ class CloseEvent(NamedTuple):
         timestamp: datetime | None,
         risk_abs: float | None = None,
         realized_pnl: float | None = None,
+        reason: str | None = None,
     ) -> CloseEvent:
-        """A close with its amounts checked (EventError) and converted to micro-units."""
+        """A close with its amounts and exit reason checked (EventError), the amounts
+        converted to micro-units."""
         risk_units, pnl_units = close_amounts(risk_abs, realized_pnl)
-        return cls(intent_id, timestamp, risk_abs, realized_pnl, risk_units, pnl_units)
+        why = check_exit_reason(reason)
+        return cls(intent_id, timestamp, risk_abs, realized_pnl, risk_units, pnl_units, why)
 
     def journal(self) -> Record:
         event: Record = {"type": "close", "intent_id": self.intent_id}
@@ -132,6 +137,8 @@ class CloseEvent(NamedTuple):
             event["risk_abs"] = self.risk_abs
         if self.realized_pnl is not None:
             event["realized_pnl"] = self.realized_pnl
+        if self.reason is not None:
+            event["reason"] = self.reason
         return event
 
 
@@ -286,7 +293,8 @@ def parse_event(
     if kind == "close":
         intent_id = field(event, "intent_id")
         ts = optional_timestamp(event.get("timestamp"))
-        return CloseEvent.of(intent_id, ts, event.get("risk_abs"), event.get("realized_pnl"))
+        risk, pnl, why = event.get("risk_abs"), event.get("realized_pnl"), event.get("reason")
+        return CloseEvent.of(intent_id, ts, risk, pnl, why)
     if kind == "equity":
         equity = field(event, "equity", (int, float))
         ts = optional_timestamp(event.get("timestamp"))
@@ -364,6 +372,7 @@ __all__ = [
     "TickEvent",
     "canonical",
     "check_equity",
+    "check_exit_reason",
     "check_intent_id",
     "check_mode",
     "check_reason",

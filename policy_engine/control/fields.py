@@ -212,6 +212,21 @@ def check_reason(reason: Any) -> str:
     return reason
 
 
+_EXIT_REASON = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
+
+
+def check_exit_reason(reason: Any) -> str | None:
+    """A close's exit reason (`stoploss`): None, or a word of at most 64 characters (letters,
+    digits, `_ . : -`), since windows and locks compare it exactly."""
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or _EXIT_REASON.fullmatch(reason) is None:
+        raise EventError(
+            f"an exit reason is a word of at most 64 letters, digits or `_.:-`, got {reason!r}"
+        )
+    return reason
+
+
 # Admission (the live shells): how far ahead of the shell's clock an event may be stamped.
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
 Clock = Callable[[], datetime]
@@ -226,6 +241,7 @@ __all__ = [
     "Record",
     "canonical",
     "check_equity",
+    "check_exit_reason",
     "check_intent_id",
     "check_mode",
     "check_reason",

@@ -22,6 +22,7 @@ from ..engine.policy import ModeInfo, Policy
 from .book import Book, Trade
 from .days import Days
 from .events import EventError, Record
+from .locks import Locks
 from .records import lifecycle_record
 from .state import PortfolioState
 from .windows import Windows
@@ -119,6 +120,7 @@ class Kernel:
         self.book = Book(self.state)
         self.days = Days(policy.calendar)  # the trading day the event clock is in
         self.windows = Windows(policy.windows, self.state)  # rolling counts on event time
+        self.locks = Locks(policy.locks, self.windows, policy.calendar, policy.timezone)
         self.latches_moved = False  # a rollover cleared latches: the mode may move with them
         self.seq = seq
         self.last_mode: str = policy.mode_of(self.state).name
@@ -295,6 +297,8 @@ class Kernel:
         windows = self.windows
         if windows.queues and clock is not None:
             windows.advance(clock)
+        if self.locks.heap and clock is not None:
+            self.locks.advance(clock)
         days = self.days
         if clock is not None and (days.check is None or clock >= days.check):
             crossed = days.crossed(clock)
@@ -318,6 +322,7 @@ class Kernel:
         state = self.state
         realized = state.day_realized_pnl
         state.start_day()
+        self.windows.new_day()  # daily counters start again
         latches = self.policy.checked.spec.latches
         cleared = [n for n in state.latches if n in latches and latches[n].until == "rollover"]
         for name in cleared:

@@ -288,9 +288,9 @@ class Lifecycle:
                 keys.update(trade.scopes or {})
                 now = book.clock or ts
                 assert now is not None
-                k.windows.count("closes", now, keys)
+                k.windows.count("closes", now, keys, event.reason)
                 if pnl_units is not None and pnl_units < 0:
-                    k.windows.count("losing_closes", now, keys)
+                    k.windows.count("losing_closes", now, keys, event.reason)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)
@@ -304,6 +304,8 @@ class Lifecycle:
             rec["message"] = self._close_problem(intent_id, risk_units)
         if pnl_units is not None:
             rec["realized_pnl"] = from_units(pnl_units)
+        if event.reason is not None:
+            rec["reason"] = event.reason
         if status == "reduced":
             assert trade is not None
             rec["remaining_active_risk_abs"] = from_units(trade.filled_units)

@@ -191,6 +191,7 @@ class Modes:
         k.ttl = ttl_of(policy)
         k.days = k.days.follow(policy.calendar, k.book.clock)
         k.windows = k.windows.follow(policy.windows)
+        k.locks = k.locks.follow(policy.locks, k.windows, policy.calendar, policy.timezone)
         moved = []
         for trade in k.book.live():
             cohort = policy.cohort_of(trade.symbol, trade.bucket)

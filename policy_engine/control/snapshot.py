@@ -6,9 +6,10 @@ equity and peak, the trading day and its starting equity, the override, the
 last broadcast mode, every bucket's exact integer counters and the day's
 realized P&L and loss streak (sorted by name; a bucket equal to a fresh one is left out,
 so a snapshot does not depend on when such buckets were dropped), the events inside every
-rolling window (the counts are rebuilt from them), the latches that are set, every live trade with its
-fills and deadline, the memory of recently ended trades (to absorb late fills, and
-to know a re-sent fill id as a duplicate: their fill ids and when they ended)
+rolling window (the counts are rebuilt from them) and each daily window's counts, the
+latches that are set, every live trade with its fills and deadline, the memory of recently
+ended trades (to absorb late fills, and to know a re-sent fill id as a duplicate: their
+fill ids and when they ended), the timed locks that hold (only when the policy declares any)
 and the window of intent ids decided last, in order (a reused id is refused). Floats are only
 the equity and its peak, which JSON round-trips exactly.
 
@@ -104,6 +105,8 @@ def take(core: Kernel) -> Snapshot:
             name: _buckets(table) for name, table in sorted(state.scopes.items()) if _kept(table)
         },
         "windows": core.windows.entries(),
+        # (only when the policy declares locks: other snapshots are as before)
+        **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": [
             [
@@ -165,6 +168,7 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
     day = data["day"]
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     core.windows.load(data["windows"])
+    core.locks.load(data.get("locks", []))
     for name, info in data["latches"].items():
         state.latches[str(name)] = True
         state.latch_info[str(name)] = dict(info)

@@ -55,6 +55,7 @@ _LIMITS = {
     "scopes": MAX_DECLARED,
     "windows": MAX_DECLARED,
     "latches": MAX_DECLARED,
+    "locks": MAX_DECLARED,
     "inputs": MAX_DECLARED,  # each one validated on every intent
     **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
 }
@@ -158,8 +159,10 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
         parts.append((f"envelope.{key}", _cost(node, params)))
     for name in checked.spec.scopes:  # one more bucket every trade moves through
         parts.append((f"scopes.{name}", 1))
-    for name in checked.spec.windows:  # one count and one expiry per counted event
-        parts.append((f"windows.{name}", 2))
+    for name, w in checked.spec.windows.items():  # a count, and an expiry per counted event
+        parts.append((f"windows.{name}", 1 if w.daily else 2))  # a daily one has no expiry
+    for name in checked.spec.locks:  # a threshold test per counted event, an end per key
+        parts.append((f"locks.{name}", 2))
     for name, node in checked.latch_whens.items():  # evaluated after every event
         parts.append((f"latches.{name}.when", _cost(node, params)))
     return sum(c for _, c in parts), parts

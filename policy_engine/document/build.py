@@ -35,10 +35,10 @@ from .model import (
     RuleSpec,
     ScopeSpec,
     TradingDaySpec,
-    WindowSpec,
     YamlPath,
 )
 from .schema import path_text
+from .timed import locks_of, windows_of
 from .yaml_source import Document
 
 API_VERSION = "policy-engine/v1"
@@ -161,8 +161,9 @@ def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec,
         envelope=envelope,
         inputs=_inputs(doc, inputs, problems),
         scopes=_scopes(scopes, consts),
-        windows=_windows(doc, section("windows"), problems),
+        windows=windows_of(doc, section("windows"), problems),
         latches=_latches(doc, section("latches")),
+        locks=locks_of(doc, section("locks"), problems),
         properties=_properties(doc, data.get("properties")),
         **settings,
     )
@@ -276,7 +277,10 @@ def _scopes(raw: dict[str, Any], consts: Callable[[Any, YamlPath], Any]) -> dict
     return {
         name: ScopeSpec(
             name,
-            str(cfg["key"]).removeprefix("intent."),
+            tuple(
+                str(k).removeprefix("intent.")
+                for k in (cfg["key"] if isinstance(cfg["key"], list) else [cfg["key"]])
+            ),
             {
                 value: {
                     k: consts(v, ("scopes", name, "values", value, k)) for k, v in attrs.items()
@@ -286,27 +290,6 @@ def _scopes(raw: dict[str, Any], consts: Callable[[Any, YamlPath], Any]) -> dict
         )
         for name, cfg in raw.items()
     }
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-MAX_WINDOW = 7 * 86_400  # a rolling window keeps every event inside it: a week at most
-
-
-def _windows(
-    doc: Document, raw: dict[str, Any], problems: list[Diagnostic]
-) -> dict[str, WindowSpec]:
-    """The declared rolling windows, their lengths in seconds (at most a week)."""
-    out = {}
-    for name, cfg in raw.items():
-        text = str(cfg["over"])
-        seconds = int(text[:-1]) * _UNITS[text[-1]]
-        if seconds > MAX_WINDOW:
-            where = ("windows", name, "over")
-            message = f"`{path_text(where)}`: a window of {text} is longer than 7d"
-            problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
-            continue
-        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds)
-    return out
 
 
 def _latches(doc: Document, raw: dict[str, Any]) -> dict[str, LatchSpec]:
@@ -414,6 +397,15 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         message = f"`enforcement: warn` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "enforcement"))))
     enforce_from = _enforce_from(doc, raw, path, kind, problems)
+    if raw.get("on_reject") == "defer" and (kind == "allow" or raw.get("on_exceed") == "clip"):
+        message = f"`on_reject: defer` needs a rule that rejects, and `{raw['id']}` does not"
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_reject"), key=True)))
+    if "when_missing" in raw and kind == "allow":
+        # An allow never blocks: there is nothing to let pass when its value is missing.
+        message = (
+            f"`when_missing` cannot apply to an `allow` rule (`{raw['id']}`): an allow never blocks"
+        )
+        problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "when_missing"), key=True)))
     if "on_exceed" in raw and kind != "limit":
         message = f"`on_exceed` only applies to a `limit` rule, and `{raw['id']}` is a `{kind}`"
         problems.append(d.diagnostic(d.PT111, message, doc.span((*path, "on_exceed"), key=True)))
@@ -435,6 +427,8 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         message=text,
         description=raw.get("description"),
         enforce_from=enforce_from,
+        when_missing=raw.get("when_missing", "reject"),
+        on_reject=raw.get("on_reject", "reject"),
     )
 
 

@@ -28,7 +28,19 @@ from .sourcemap import SourceMap
 
 def declaration_problems(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
     """Every problem of the policy's inputs, scopes and windows."""
-    return [*_inputs(spec, doc), *_scopes(spec, doc), *_windows(spec, doc)]
+    return [*_inputs(spec, doc), *_scopes(spec, doc), *_windows(spec, doc), *_locks(spec, doc)]
+
+
+def _locks(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
+    """A lock is triggered by a declared window."""
+    out = []
+    for lock in spec.locks.values():
+        if lock.window not in spec.windows:
+            message = f"unknown window `{lock.window}` in lock `{lock.name}`"
+            hint = suggest(lock.window, list(spec.windows))
+            span = doc.span(("locks", lock.name, "window"))
+            out.append(d.diagnostic(d.PT301, message, span, hint))
+    return out
 
 
 def _inputs(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
@@ -45,25 +57,27 @@ def _scopes(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
     """A scope takes a name of its own, is keyed by a string field of the intent, and
     configures no live or built-in name."""
     out = []
-    strings = {*SCOPE_KEYS, *(n for n, i in spec.inputs.items() if i.type == "string")}
+    strings = {*SCOPE_KEYS, "side", *(n for n, i in spec.inputs.items() if i.type == "string")}
     for scope in spec.scopes.values():
         where = ("scopes", scope.name)
         if scope.name in RESERVED_NAMESPACES:
             message = f"`{scope.name}` is a built-in namespace and cannot name a scope"
             out.append(d.diagnostic(d.PT309, message, doc.span(where, key=True)))
-        if scope.key_field not in strings:
+        for n, key_field in enumerate(scope.key_fields):
+            if key_field in strings:
+                continue
             known = {*INTENT_FIELDS, *spec.inputs}
-            if scope.key_field in known:
+            if key_field in known:
                 code, hint = d.PT302, None
                 message = (
-                    f"a scope is keyed by a string field of the intent, "
-                    f"not `intent.{scope.key_field}`"
+                    f"a scope is keyed by a string field of the intent, not `intent.{key_field}`"
                 )
             else:
                 code = d.PT301
-                message = f"unknown name `intent.{scope.key_field}`"
-                hint = suggest(f"intent.{scope.key_field}", [f"intent.{k}" for k in strings])
-            out.append(d.diagnostic(code, message, doc.span((*where, "key")), hint))
+                message = f"unknown name `intent.{key_field}`"
+                hint = suggest(f"intent.{key_field}", [f"intent.{k}" for k in strings])
+            at = (*where, "key") if len(scope.key_fields) == 1 else (*where, "key", n)
+            out.append(d.diagnostic(code, message, doc.span(at), hint))
         for value, cfg in scope.values.items():
             for key in cfg:
                 if key in RESERVED_KEYS:

@@ -33,6 +33,12 @@ class RuleSpec:
     message: ExprSource | None
     description: str | None = None
     enforce_from: datetime | None = None  # staged rollout: shadow before, enforced from
+    # A value the rule reads is missing (null, absent input, no scope key): `reject` fails
+    # closed (the default); `approve` lets the intent pass this rule, as Nautilus skips a
+    # notional check when there is no price.
+    when_missing: Literal["approve", "reject"] = "reject"
+    # `defer`: a rejection on a window or a lock answers "retry after N s" (`deferred`)
+    on_reject: Literal["reject", "defer"] = "reject"
 
     @property
     def path(self) -> YamlPath:
@@ -69,12 +75,17 @@ class InputSpec:
     required: bool = False
 
 
+KEY_SEPARATOR = "|"  # between the parts of a composite key's value: `SCALPER|long`
+
+
 @dataclass(frozen=True, slots=True)
 class ScopeSpec:
     """A bucket of the policy's own keyed by an intent field: namespace ``name``."""
 
     name: str
-    key_field: str  # the intent field whose value selects the bucket (`venue` in `intent.venue`)
+    # The intent fields whose values select the bucket (`venue` in `intent.venue`); two or
+    # more make a composite key, its value the values joined with KEY_SEPARATOR.
+    key_fields: tuple[str, ...]
     values: dict[str, dict[str, Const]] = field(default_factory=dict)
 
 
@@ -88,7 +99,28 @@ class WindowSpec:
     name: str
     count: WindowCount
     per: str  # portfolio, strategy, symbol, cohort or a scope's name
-    over: int  # seconds: the window is (t - over, t]
+    over: int  # seconds: the window is (t - over, t]; 0 for a daily window
+    # `over: trading_day`: the window is the trading day so far; it empties at the rollover
+    daily: bool = False
+    # `reason: stoploss` (or a list): only closes with one of these exit reasons count
+    reasons: tuple[str, ...] = ()
+    # `boundary: closed`: the window is [t - over, t], an event exactly `over` ago still in
+    # it (vn.py's flow limit); `open` (the default) is (t - over, t]
+    closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LockSpec:
+    """A timed lock, read as ``lock.<name>``: set for a key when window ``window``'s count
+    for it reaches ``at_least``, until ``seconds`` later, or ``until`` (`rollover` or a
+    local `HH:MM`); the end rounded up to the next ``round_to`` boundary (seconds)."""
+
+    name: str
+    window: str
+    at_least: int
+    seconds: int | None
+    until: str | None
+    round_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,4 +179,5 @@ class PolicySpec:
     scopes: dict[str, ScopeSpec] = field(default_factory=dict)
     windows: dict[str, WindowSpec] = field(default_factory=dict)
     latches: dict[str, LatchSpec] = field(default_factory=dict)
+    locks: dict[str, LockSpec] = field(default_factory=dict)
     properties: tuple[PropertySpec, ...] = ()  # for `policy verify` only

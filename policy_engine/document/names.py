@@ -16,7 +16,17 @@ from ..lang import valuetypes as t
 from ..lang.valuetypes import Const, Type
 from .model import PolicySpec
 
-NAMESPACES = ("intent", "portfolio", "strategy", "symbol", "cohort", "mode", "params", "latch")
+NAMESPACES = (
+    "intent",
+    "portfolio",
+    "strategy",
+    "symbol",
+    "cohort",
+    "mode",
+    "params",
+    "latch",
+    "lock",
+)
 
 INTENT_FIELDS: dict[str, Type] = {
     "intent_id": t.STRING,
@@ -149,6 +159,7 @@ class Source(Enum):
     MODE = "mode"  # a field of the mode in force
     PARAM = "param"  # a constant (``rest``: the path into a map)
     LATCH = "latch"  # whether a latch is set
+    LOCK = "lock"  # whether a timed lock holds for the intent's key (``scope``: its namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +207,7 @@ class Scope:
     # rolling windows by the namespace they are read in (`per`): namespace -> window names
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     latches: tuple[str, ...] = ()  # declared latches, read as `latch.<name>`
+    locks: dict[str, str] = field(default_factory=dict)  # lock -> the namespace it keys
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -229,6 +241,11 @@ class Scope:
                 for per in dict.fromkeys(w.per for w in spec.windows.values())
             },
             latches=tuple(spec.latches),
+            locks={
+                n: spec.windows[lk.window].per
+                for n, lk in spec.locks.items()
+                if lk.window in spec.windows
+            },
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
@@ -258,6 +275,8 @@ class Scope:
                 return dict(self.params)
             case "latch":
                 return dict.fromkeys(self.latches, t.BOOL)
+            case "lock":
+                return dict.fromkeys(self.locks, t.BOOL)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -292,6 +311,8 @@ class Scope:
             return Unresolved(2, (), f"`{root}.{key}` is {_a(kind)} and has no fields")
         if key in self.windows.get(root, ()):
             return Ref(Source.WINDOW, key, kind, (), root)
+        if root == "lock":
+            return Ref(Source.LOCK, key, kind, (), self.locks[key])
         if root in self.scopes:
             return Ref(_member(root, key), key, kind, (), root)
         source = _source(root, key)

@@ -105,6 +105,7 @@ def bucket_read(ref: Ref) -> tuple[str | None, bool] | None:
             | Source.SCOPE_LIVE
             | Source.WINDOW
             | Source.LATCH
+            | Source.LOCK
         ):
             return None
         case unknown:

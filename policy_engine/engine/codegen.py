@@ -18,11 +18,20 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from ..document.checker import CheckedPolicy
+from ..document.model import KEY_SEPARATOR
 from ..document.names import Ref, Source
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
 from .outcome import Outcome
-from .runtime import MODE_FROM_OVERRIDE, MODE_FROM_TIERS, ZERO_BUCKET, RuntimeData, quantize_down
+from .runtime import (
+    LOCK_PREFIX,
+    MODE_FROM_OVERRIDE,
+    MODE_FROM_TIERS,
+    ZERO_BUCKET,
+    RuntimeData,
+    locked,
+    quantize_down,
+)
 
 Chain = Callable[[Any, Any], Outcome]
 EnvelopeFn = Callable[[Any], tuple[int, bool, dict[str, Any]]]
@@ -67,9 +76,15 @@ class Emitter:
     def use_scope(self, scope: str, part: str) -> str:
         """The local holding scope ``scope``'s key value (``K``), constants (``C``) or live
         bucket (``L``); a null key leaves the bucket None, so reading it raises."""
-        field = self.data.scope_fields[scope]
+        fields = self.data.scope_fields[scope]
         lines = self.scope_lines.setdefault(scope, {})
-        lines["K"] = f"K_{scope} = intent.{field}"
+        if len(fields) == 1:
+            lines["K"] = f"K_{scope} = intent.{fields[0]}"
+        else:  # a composite key: its parts joined, None when any part is null (runtime.scope_key)
+            parts = [f"intent.{f}" for f in fields]
+            joined = f" + {KEY_SEPARATOR!r} + ".join(parts)
+            present = " and ".join(f"{p} is not None" for p in parts)
+            lines["K"] = f"K_{scope} = ({joined}) if {present} else None"
         if part == "C":
             lines["C"] = f"C_{scope} = _SCFG[{scope!r}].get(K_{scope})"
         if part == "L":
@@ -130,6 +145,9 @@ class Emitter:
                 return f"snap.latches.get({key!r}, False)"
             case Source.WINDOW:
                 return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
+            case Source.LOCK:
+                end = f"{self.bucket_of(ref.scope)}.windows.get({LOCK_PREFIX + key!r}, 0)"
+                return f"_locked({end}, intent.timestamp)"
             case Source.SCOPE_NAME:
                 return f"_nn({self.use_scope(ref.scope, 'K')})"
             case Source.SCOPE_CFG:
@@ -238,6 +256,7 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_SEV": data.severity,
         "_MIN": data.min_risk_abs,
         "_qdown": quantize_down,
+        "_locked": locked,
         "_index": _index,
         "_num": _num,
         "_add": _add,

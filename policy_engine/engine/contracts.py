@@ -132,6 +132,8 @@ FiniteNonNeg = Annotated[
     float, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
 ]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)]
+# A window's count, or a timed lock's end (`lock:<name>`, microseconds since the epoch).
+WindowValue = Annotated[int, Strict(), Field(ge=0, le=2**53)]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
 Text = Annotated[str, Strict(), Field(max_length=1000)]
 Flag = Annotated[bool, Strict()]
@@ -179,7 +181,7 @@ class BucketState(_Strict):
     short_risk: Amount = 0.0
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
-    windows: dict[str, Count] = Field(default_factory=dict)  # rolling counts, by window name
+    windows: dict[str, WindowValue] = Field(default_factory=dict)  # counts, lock ends, by name
 
     @property
     def heat(self) -> float:
@@ -204,7 +206,7 @@ class PortfolioSnapshot(_Strict):
     day_start_equity: FiniteNonNeg | None = None  # the trading day's first; default: equity
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
-    windows: dict[str, Count] = Field(default_factory=dict)  # the portfolio's rolling counts
+    windows: dict[str, WindowValue] = Field(default_factory=dict)  # the portfolio's counts, locks
     latches: dict[str, Flag] = Field(default_factory=dict)  # latch name -> set
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)

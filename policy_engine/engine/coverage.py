@@ -22,7 +22,7 @@ from ..document.checker import CheckedPolicy
 from ..lang import syntax as s
 
 FIRED = ("approved", "clipped", "rejected", "warned")
-OUTCOMES = ("approved", "clipped", "rejected", "warned", "error", "passed", "skipped")
+OUTCOMES = ("approved", "clipped", "rejected", "warned", "error", "passed", "skipped", "missing")
 
 BranchKey = tuple[int, str, int]  # rule index, part (`when` or the kind), offset in the text
 
@@ -101,7 +101,8 @@ class Coverage:
         return sum(1 for b in self.branches.values() if b.both)
 
     def status(self, index: int) -> str:
-        """`fired`, `passed only`, `skipped only` (by its `when`), or `never ran`."""
+        """`fired`, `passed only`, `skipped only` (by its `when`), `missing only` (let pass by
+        `when_missing: approve`), or `never ran`."""
         counts = self.outcomes[index]
         if self.fired(index):
             return "fired"
@@ -109,6 +110,8 @@ class Coverage:
             return "passed only"
         if counts["skipped"]:
             return "skipped only"
+        if counts["missing"]:
+            return "missing only"  # let pass by `when_missing: approve`
         return "never ran"
 
     def as_dict(self) -> dict[str, Any]:

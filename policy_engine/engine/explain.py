@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..document.model import RuleSpec
 from ..document.names import LIVE_FIELDS, Ref
 from ..lang import syntax as s
-from ..lang.errors import EvalError, EvalErrorKind
+from ..lang.errors import MISSING_KINDS, EvalError, EvalErrorKind
 from ..lang.lexical import fmt
 from .contracts import RuleWarning
 from .interpreter import Env, Trace, evaluate
@@ -379,7 +379,8 @@ class Explainer:
                     else:
                         row["verdict"] = "pass" if value else "fail"
             except EvalError as exc:
-                row["verdict"] = "error"
+                missing = spec.when_missing == "approve" and exc.kind in MISSING_KINDS
+                row["verdict"] = "missing" if missing else "error"
                 trace["error"] = f"{exc.code}: {exc.detail}"
             if spec.shadow_at(verdict.intent.timestamp):
                 row["shadow"] = True

@@ -21,17 +21,20 @@ from typing import Any, Protocol, assert_never
 from ..document.checker import CheckedPolicy
 from ..document.names import Ref, Scope, Source, live_source
 from ..lang import syntax as s
-from ..lang.errors import EvalError
+from ..lang.errors import MISSING_KINDS, EvalError
 from ..lang.errors import EvalErrorKind as E
 from ..lang.functions import FUNCTIONS, number
 from .outcome import APPROVED, ERROR, REJECTED, Outcome
 from .runtime import (
+    LOCK_PREFIX,
     MODE_FROM_OVERRIDE,
     MODE_FROM_TIERS,
     ZERO_BUCKET,
     ModeState,
     RuntimeData,
+    locked,
     quantize_down,
+    scope_key,
     within,
 )
 
@@ -130,6 +133,9 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             return getattr(snap, "latches", {}).get(key, False)
         case Source.WINDOW:
             return _window_value(env, ref, dotted)
+        case Source.LOCK:  # the end of the intent's key's lock, against the intent's time
+            end = Ref(Source.WINDOW, LOCK_PREFIX + key, ref.type, (), ref.scope)
+            return locked(_window_value(env, end, dotted), intent.timestamp)
         case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
             return _scope_value(env, ref, dotted)
         case Source.STRATEGY_NAME:
@@ -184,10 +190,12 @@ def _window_value(env: Env, ref: Ref, dotted: str) -> Any:
 
 def _scope_value(env: Env, ref: Ref, dotted: str) -> Any:
     """A scope's key value (`venue.name`), constant or live counter, for the intent's key."""
-    scope, field = ref.scope, env.data.scope_fields[ref.scope]
-    selected = getattr(env.intent, field, None)
+    scope, fields = ref.scope, env.data.scope_fields[ref.scope]
+    intent = env.intent
+    selected = scope_key(fields, lambda f: getattr(intent, f, None))
     if selected is None:
-        raise EvalError(E.NO_SCOPE, f"`intent.{field}` is null: there is no {scope} for `{dotted}`")
+        field = ", ".join(f"`intent.{f}`" for f in fields)
+        raise EvalError(E.NO_SCOPE, f"{field} is null: there is no {scope} for `{dotted}`")
     if ref.source is Source.SCOPE_NAME:
         return selected
     if ref.source is Source.SCOPE_LIVE:
@@ -417,6 +425,13 @@ def run_chain(
             did(i, "rejected")
             return outcome(REJECTED, i)
         except Exception as exc:  # fail closed on anything
+            if (
+                spec.when_missing == "approve"
+                and isinstance(exc, EvalError)
+                and exc.kind in MISSING_KINDS
+            ):
+                did(i, "missing")  # the rule lets the intent pass: its value is missing
+                continue
             did(i, "error")
             if shadow:  # a shadow rule never blocks, not even by failing
                 warns.append(i)

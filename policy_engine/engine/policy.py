@@ -19,9 +19,11 @@ from typing import Any, NamedTuple
 from ..diagnostics import Diagnostic
 from ..document.checker import CheckedPolicy
 from ..document.model import RuleSpec
+from ..document.names import Ref, Source
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
 from ..lang.eventtime import TradingDay, zone
+from ..lang.syntax import Name, walk
 from .codegen import (
     ENVELOPE_KEYS,
     Chain,
@@ -36,7 +38,7 @@ from .explain import Explainer
 from .intents import intent_model
 from .interpreter import latch_holds, run_chain
 from .outcome import Outcome
-from .runtime import MODE_FROM_TIERS, ModeState, RuntimeData, mode_source_reason
+from .runtime import MODE_FROM_TIERS, ModeState, RuntimeData, mode_source_reason, scope_key
 from .verdict import Verdict
 
 
@@ -87,6 +89,13 @@ class Policy:
         # The intents this policy reads: PortfolioIntent with its declared `inputs`.
         self.intent_model: type[PortfolioIntent] = intent_model(spec.name, spec.inputs)
         self.windows = tuple(spec.windows.values())  # rolling counts the core keeps
+        self.locks = tuple(spec.locks.values())  # timed locks the core keeps
+        # The windows and locks each rule reads, ("window" | "lock", name): a rejection by it
+        # reports when they free up (retry_after; `on_reject: defer` answers `deferred`).
+        self.rule_waits: tuple[tuple[tuple[str, str], ...], ...] = (
+            tuple(_waits(checked, r) for r in checked.rules) if spec.locks or spec.windows else ()
+        )
+        self.timezone = spec.timezone  # where a lock `until: "HH:MM"` reads local time
         # The intent's optional string fields a trade remembers, so that any policy's scopes
         # can be derived for it later (strategy, symbol and correlation_bucket it keeps).
         self.key_fields: tuple[str, ...] = (
@@ -152,8 +161,8 @@ class Policy:
             return None
         found = {
             scope: value
-            for scope, name in self.data.scope_fields.items()
-            if (value := field(name)) is not None
+            for scope, fields in self.data.scope_fields.items()
+            if (value := scope_key(fields, field)) is not None
         }
         return found or None
 
@@ -268,6 +277,20 @@ def _cap(value: Any) -> float | None:
 def _count(value: Any) -> int | None:
     capped = _cap(value)
     return None if capped is None else math.floor(capped)
+
+
+def _waits(checked: CheckedPolicy, rule: Any) -> tuple[tuple[str, str], ...]:
+    """The windows and locks ``rule`` reads, in order, once each."""
+    found: dict[tuple[str, str], None] = {}
+    for part in (rule.expr, rule.when):
+        for node in walk(part) if part is not None else ():
+            if isinstance(node, Name):
+                ref = checked.scope.resolve(node.path)
+                if isinstance(ref, Ref) and ref.source is Source.WINDOW:
+                    found[("window", ref.key)] = None
+                elif isinstance(ref, Ref) and ref.source is Source.LOCK:
+                    found[("lock", ref.key)] = None
+    return tuple(found)
 
 
 def _envelope_templates(policy: Policy) -> tuple[dict[str, Any], ...] | None:

@@ -8,10 +8,13 @@ Also the error type of evaluation and the clip quantiser.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..document.checker import CheckedPolicy
+from ..document.model import KEY_SEPARATOR
 from ..lang.errors import EvalError
 from ..lang.eventtime import zone
 from .contracts import RISK_SCALE, BucketState
@@ -66,8 +69,8 @@ class RuntimeData:
     # What functions `need` besides their arguments (lang/functions.py), by name: the
     # generated code and the interpreter both pass these, from here.
     context: dict[str, Any]
-    # Declared scopes: name -> the intent field it is keyed by, and its constants by value.
-    scope_fields: dict[str, str]
+    # Declared scopes: name -> the intent fields it is keyed by, and its constants by value.
+    scope_fields: dict[str, tuple[str, ...]]
     scopes: dict[str, dict[str, dict[str, Any]]]
 
     @classmethod
@@ -98,13 +101,39 @@ class RuntimeData:
             severity={m.name: m.index for m in modes},
             min_risk_abs=spec.min_risk_abs,
             context={"timezone": zone(spec.timezone)},
-            scope_fields={k: sc.key_field for k, sc in spec.scopes.items()},
+            scope_fields={k: sc.key_fields for k, sc in spec.scopes.items()},
             scopes={k: {v: dict(c) for v, c in sc.values.items()} for k, sc in spec.scopes.items()},
         )
 
     def cohort_name(self, symbol: str, bucket: str | None) -> str:
         """The policy's cohort of ``symbol``; else the intent's bucket; else the symbol alone."""
         return self.cohort_of.get(symbol) or bucket or symbol
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+LOCK_PREFIX = "lock:"  # a lock's end lives in its bucket's `windows` as `lock:<name>`
+
+
+def epoch_us(ts: datetime) -> int:
+    """An instant as whole microseconds since the epoch (a lock's end, in a bucket)."""
+    return (ts - _EPOCH) // _MICRO
+
+
+def locked(end_us: int, now: datetime) -> bool:
+    """Whether a lock ending at ``end_us`` (0: none) holds at ``now``."""
+    return end_us > epoch_us(now)
+
+
+def scope_key(fields: tuple[str, ...], read: Callable[[str], Any]) -> str | None:
+    """The value of a scope's key, its ``fields`` read with ``read``: one field's value, or a
+    composite key's values joined with ``|`` (None when any part is null: no bucket)."""
+    if len(fields) == 1:
+        return read(fields[0])  # type: ignore[no-any-return]
+    parts = [read(f) for f in fields]
+    if any(p is None for p in parts):
+        return None
+    return KEY_SEPARATOR.join(parts)
 
 
 def quantize_down(value: float) -> float:

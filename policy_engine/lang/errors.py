@@ -39,6 +39,13 @@ class EvalErrorKind(StrEnum):
     INTERNAL = "internal"
 
 
+# The kinds that mean "a value is missing" (not "the policy is wrong"): a rule with
+# `when_missing: approve` lets the intent pass on these and fails closed on every other.
+MISSING_KINDS = frozenset(
+    {EvalErrorKind.NULL_VALUE, EvalErrorKind.MISSING_INPUT, EvalErrorKind.NO_SCOPE}
+)
+
+
 class EvalError(PolicyEngineError):
     """An evaluation problem; the decision fails closed with ``code`` and ``detail``.
 

@@ -233,7 +233,8 @@ def declared_meaning(spec: PolicySpec, kind: str, name: str) -> str | None:
         return f"latch `latch.{name}`: set when `{latch.when.text.strip()}`, until {latch.until}"
     if kind == "scope" and name in spec.scopes:
         sc = spec.scopes[name]
-        return f"scope `{name}`: a bucket per `intent.{sc.key_field}` ({', '.join(sc.values)})"
+        key = ", ".join(f"intent.{f}" for f in sc.key_fields)
+        return f"scope `{name}`: a bucket per `{key}` ({', '.join(sc.values)})"
     if kind == "input" and name in spec.inputs:
         i = spec.inputs[name]
         default = (

@@ -49,6 +49,7 @@ from ..control.events import (
     IntentEvent,
     Record,
     check_equity,
+    check_exit_reason,
     check_mode,
     check_reason,
     close_amounts,
@@ -322,14 +323,19 @@ class PortfolioClient:
         *,
         risk_abs: float | None = None,
         realized_pnl: float | None = None,
+        reason: str | None = None,
         request_id: str | None = None,
     ) -> Record:
         """End ``intent_id``'s trade: release its active and reserved risk and its slot; with
         ``risk_abs`` below its position, take only that much off (a partial close).
-        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks."""
+        ``realized_pnl`` (signed) feeds the day's P&L and loss streaks; ``reason`` is the exit
+        reason (`stoploss`) windows and locks may filter on."""
         close_amounts(risk_abs, realized_pnl)  # refused here, without a round trip
+        check_exit_reason(reason)
         request = payloads.request_target(intent_id, timestamp)
         request.update(risk_abs=risk_abs, realized_pnl=realized_pnl)
+        if reason is not None:  # (absent otherwise: a request without one is as before)
+            request["reason"] = reason
         key = p.request_update_id(p.CLOSE_POSITION, request, request_id)
         return self._counted(await self._update(p.CLOSE_POSITION, request, key))
 

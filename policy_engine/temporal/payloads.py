@@ -16,6 +16,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from ..control.events import (
+    CloseEvent,
     check_equity,
     check_mode,
     check_reason,
@@ -47,6 +48,14 @@ def target(request: dict[str, Any]) -> tuple[str, datetime | None]:
     if not isinstance(intent_id, str) or not intent_id:
         raise ValueError("`intent_id` must be a non-empty string")
     return intent_id, optional_timestamp(request.get("timestamp"))
+
+
+def close(request: dict[str, Any]) -> CloseEvent:
+    """A close request as the core's event (its amounts and exit reason checked), stamped
+    with the request's timestamp (None: the handler stamps it)."""
+    intent_id, ts = target(request)
+    risk, pnl, why = request.get("risk_abs"), request.get("realized_pnl"), request.get("reason")
+    return CloseEvent.of(intent_id, ts, risk, pnl, why)
 
 
 def equity(request: dict[str, Any]) -> tuple[float, float | None, datetime | None]:

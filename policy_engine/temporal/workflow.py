@@ -48,7 +48,6 @@ from ..control.allocation import DUPLICATE_INTENT_CODE as DUPLICATE
 from ..control.core import ControlCore, Outputs
 from ..control.events import (
     CancelEvent,
-    CloseEvent,
     EquityEvent,
     Event,
     EventError,
@@ -59,7 +58,6 @@ from ..control.events import (
     Record,
     ResetLatchEvent,
     TickEvent,
-    close_amounts,
     parse_fill,
     parse_intent,
 )
@@ -304,16 +302,13 @@ class PortfolioControlWorkflow:
     async def close_position(self, request: dict[str, Any]) -> Record:
         """End a trade, releasing its risk and its slot (with ``risk_abs`` below its position,
         take only that much off; ``realized_pnl`` feeds the day's P&L); returns the record."""
-        intent_id, ts = payloads.target(request)
-        risk, pnl = request.get("risk_abs"), request.get("realized_pnl")
-        close_amounts(risk, pnl)
+        event = payloads.close(request)
         async with self._lock:  # no live trade, or more than its position: not an event
-            return await self._lifecycle(CloseEvent.of(intent_id, ts or _now(), risk, pnl))
+            return await self._lifecycle(event._replace(timestamp=event.timestamp or _now()))
 
     @close_position.validator
     def _check_close(self, request: dict[str, Any]) -> None:
-        payloads.target(request)
-        close_amounts(request.get("risk_abs"), request.get("realized_pnl"))
+        payloads.close(request)
 
     @workflow.update(name=p.RESET_LATCH)
     @once

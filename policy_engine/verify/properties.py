@@ -300,7 +300,7 @@ class Verifier:
             out.append(any_of(w.false, *(tr.cohort() == w.code(n) for n in data.cohorts)))
         for ref in read:
             if ref.source is Source.SCOPE_CFG:
-                key = tr.intent(data.scope_fields[ref.scope]).term
+                key = tr.intent(tr.key_field(ref.scope)).term
                 out.append(any_of(w.false, *(key == w.code(n) for n in data.scopes[ref.scope])))
         _sev, bad, _null = tr.override()
         return all_of(z3.Not(bad), *out)

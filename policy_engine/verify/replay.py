@@ -21,6 +21,7 @@ import z3
 from ..engine.contracts import PortfolioSnapshot
 from ..engine.outcome import APPROVED, ERROR
 from ..engine.policy import Policy
+from ..engine.runtime import LOCK_PREFIX, epoch_us, scope_key
 from .chain import Symbolic
 from .world import FRESH, GRID, STRING_KINDS, World
 
@@ -171,6 +172,9 @@ def trade(
     }
     for name, value in sorted(got.items()):
         head, _, field = name.partition(".")
+        if field.startswith("lock.") and value:  # a lock that holds: it ends after the intent
+            field = f"windows.{LOCK_PREFIX}{field.partition('.')[2]}"
+            value = epoch_us(datetime.fromisoformat(str(intent["timestamp"]))) + 1
         if head == "latch" and value:
             state.setdefault("latches", {})[field] = True
         elif head == "portfolio" and field not in ("equity", "drawdown", "day_start_equity"):
@@ -179,7 +183,7 @@ def trade(
             table, key = buckets[head]
             _put(state.setdefault(table, {}).setdefault(key, {}), field, value)
         elif head in policy.data.scope_fields and value:
-            selected = intent.get(policy.data.scope_fields[head])
+            selected = scope_key(policy.data.scope_fields[head], intent.get)
             if selected is not None:
                 scope = state.setdefault("scopes", {}).setdefault(head, {})
                 _put(scope.setdefault(selected, {}), field, value)

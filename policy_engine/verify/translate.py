@@ -97,8 +97,9 @@ class Translator(ExactAlgebra):
         """The declared names a counterexample shows rather than a fresh one."""
         data = self.data
         found = {"strategy": list(data.strategies), "symbol": [*data.symbols, *data.cohort_of]}
-        for scope, field in data.scope_fields.items():
-            found.setdefault(field, []).extend(data.scopes[scope])
+        for scope, fields in data.scope_fields.items():
+            if len(fields) == 1:  # (a composite key's values name no single field)
+                found.setdefault(fields[0], []).extend(data.scopes[scope])
         hints = self.world.hints.setdefault(name, [])
         hints += [n for n in found.get(key, ()) if n not in hints]
 
@@ -234,6 +235,11 @@ class Translator(ExactAlgebra):
                 return self.intent("symbol")
             case Source.LATCH:
                 return self.v("bool", w.var(f"latch.{key}", "bool"))
+            case Source.LOCK:  # whether a timed lock holds: any state may hold one
+                bucket, err = self._bucket(ref.scope)
+                if ref.scope == "strategy":
+                    err = undeclared
+                return self.v("bool", w.var(f"{bucket}.lock.{key}", "bool"), err=err)
             case Source.WINDOW:
                 bucket, err = self._bucket(ref.scope)
                 if ref.scope == "strategy":
@@ -270,14 +276,22 @@ class Translator(ExactAlgebra):
         term, null = self.decision_rule
         return self.v("string", term, null)
 
+    def key_field(self, scope: str) -> str:
+        """The intent field a scope is keyed by (Unknown for a composite key: the prover
+        does not model joined keys)."""
+        fields = self.data.scope_fields[scope]
+        if len(fields) != 1:
+            raise Unknown(f"scope `{scope}` has a composite key, which the prover does not model")
+        return fields[0]
+
     def _bucket(self, namespace: str) -> tuple[str, Any]:
         if namespace in self.data.scope_fields:
-            selected = self.intent(self.data.scope_fields[namespace])
+            selected = self.intent(self.key_field(namespace))
             return namespace, selected.null
         return namespace, self.world.false
 
     def _scope(self, ref: Ref) -> Val:
-        selected = self.intent(self.data.scope_fields[ref.scope])
+        selected = self.intent(self.key_field(ref.scope))
         if ref.source is Source.SCOPE_NAME:
             return self.v("string", selected.term, err=selected.null)
         if ref.source is Source.SCOPE_LIVE:

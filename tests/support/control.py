@@ -89,7 +89,9 @@ def replay_journal(
         core = ControlCore.restore(origin)
     for event in it:
         if event["type"] == "intent":
-            decision = core.apply(IntentEvent(parse_intent(event)), decide=True).decision
+            # parsed with the policy's intent model: its declared inputs included
+            intent = parse_intent(event, core.policy.intent_model)
+            decision = core.apply(IntentEvent(intent), decide=True).decision
             assert decision is not None
             decisions[decision.intent_id] = decision.model_dump(mode="json")
         else:
