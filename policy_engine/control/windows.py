@@ -131,12 +131,13 @@ class Windows:
     # --- snapshots and reloads ----------------------------------------------------------
     def entries(self) -> dict[str, list[list[Any]]]:
         """Every queued event, by window: ``[expiry (ISO 8601), key]`` in order; a daily
-        window's count per key as ``[null, key, count]`` (in the buckets' order)."""
+        window's count per key as ``[null, key, count]``, sorted by key (buckets come and go:
+        their order must not show in a snapshot)."""
         out: dict[str, list[list[Any]]] = {
             n: [[e.isoformat(), k] for e, k in q] for n, q in self.queues.items()
         }
         for w in self.daily:
-            rows = self.table(w.per).items()
+            rows = sorted(self.table(w.per).items())
             out[w.name] = [[None, k, b.windows[w.name]] for k, b in rows if w.name in b.windows]
         return out
 
