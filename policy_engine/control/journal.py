@@ -21,7 +21,7 @@ A journal file is:
   its own bytes (:mod:`.chain`); ``policy replay --verify`` checks it;
 - **durable as configured**: :class:`Durability` says when lines are forced to
   disk (``fdatasync``): per event (the default: no decision is returned before
-  its event is on disk), per batch (a bound in events and in event time), or
+  its event is on disk; threads deciding together share one sync, :mod:`.durable`), per batch (a bound in events and in event time), or
   never (the page cache only: survives a process crash, not a power cut);
 - **checkpointed**: every ``checkpoint_every`` events (and on close) a
   ``checkpoint`` line holds the core's exact snapshot, so that recovery
@@ -33,7 +33,6 @@ A journal file is:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -47,6 +46,7 @@ import orjson
 
 from ..diagnostics import PolicyEngineError
 from .chain import GENESIS, MARK, SUFFIX, seal
+from .durable import GroupSync, open_locked, sync_directory, write_all
 from .events import EventError, json_default
 
 # How often, by default, a checkpoint line is written (events between checkpoints): the
@@ -149,6 +149,7 @@ class JournalWriter:
         durability: Durability | str = "event",
         checkpoint_every: int | None = CHECKPOINT_EVERY,
         resume: bool = False,
+        fsync: Callable[[int], None] = os.fdatasync,
     ) -> None:
         self._list: list[dict[str, Any]] | None = None
         self._fd: int | None = None
@@ -162,11 +163,18 @@ class JournalWriter:
         self._unsynced = 0
         self._batch_start: datetime | None = None
         self._prev: str | None = GENESIS
+        self._fsync = fsync  # injectable: a test records what was on disk when
+        self._group: GroupSync | None = None
         if isinstance(target, list):
             self._list = target
             return
         self.path = Path(target)
-        self._fd = _open_locked(self.path)
+        try:
+            self._fd = open_locked(self.path, JournalLockedError)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot open journal {self.path} for appending: {exc.strerror}"
+            ) from None
         stat = os.fstat(self._fd)
         self._identity = (stat.st_dev, stat.st_ino)
         if stat.st_size and not resume:
@@ -179,12 +187,31 @@ class JournalWriter:
         if resume:
             self._prev = None  # positioned by continue_after
         elif os.name == "posix":
-            _sync_directory(self.path)  # the new file's name survives a power cut too
+            sync_directory(self.path)  # the new file's name survives a power cut too
 
     # --- set-up ----------------------------------------------------------------------------
     def bind(self, snapshot: Callable[[], dict[str, Any]]) -> None:
         """Where checkpoint lines get the core's snapshot (the controller binds its core)."""
         self._snapshot = snapshot
+
+    def group(self) -> bool:
+        """With durability ``event``, leave the sync of each line to :meth:`wait_durable`
+        (group commit, :mod:`.durable`): the caller must wait on every line's
+        :meth:`ticket` before acknowledging it. False (nothing changes) otherwise."""
+        if self._fd is None or self.durability.mode != "event":
+            return False
+        if self._group is None:
+            self._group = GroupSync(lambda: self._guard(self._fsync))
+        return True
+
+    def ticket(self) -> int:
+        """How many lines are written: what a caller waits on to see them all on disk."""
+        return 0 if self._group is None else self._group.written
+
+    def wait_durable(self, ticket: int) -> None:
+        """Return once the first ``ticket`` lines are on disk (group commit)."""
+        if self._group is not None:
+            self._group.wait(ticket)
 
     def continue_after(self, head: str, since_checkpoint: int) -> None:
         """Continue a resumed journal whose last line has chain value ``head``."""
@@ -208,8 +235,10 @@ class JournalWriter:
 
     def sync(self) -> None:
         """Force every line written so far to disk (whatever the durability mode)."""
-        if self._fd is not None and self._failed is None and self._unsynced:
-            self._guard(lambda fd: os.fdatasync(fd))
+        if self._group is not None and self._failed is None:
+            self._group.wait(self._group.written)
+        elif self._fd is not None and self._failed is None and self._unsynced:
+            self._guard(self._fsync)
             self._unsynced = 0
             self._batch_start = None
 
@@ -230,7 +259,8 @@ class JournalWriter:
     @property
     def unsynced(self) -> int:
         """Lines written but not yet forced to disk."""
-        return self._unsynced
+        group = self._group
+        return self._unsynced if group is None else group.written - group.synced
 
     @property
     def failed(self) -> str | None:
@@ -279,11 +309,14 @@ class JournalWriter:
     def _append(self, body: bytes, timestamp: Any) -> None:
         assert self._fd is not None and self._prev is not None
         line, chain = seal(body, self._prev)
-        self._guard(lambda fd: _write_all(fd, line))
+        self._guard(lambda fd: write_all(fd, line))
         self._prev = chain
+        if self._group is not None:
+            self._group.written += 1  # synced by the caller's wait_durable, outside its lock
+            return
         mode = self.durability.mode
         if mode == "event":
-            self._guard(lambda fd: os.fdatasync(fd))
+            self._guard(self._fsync)
             return
         self._unsynced += 1
         if mode == "batch" and (
@@ -337,41 +370,6 @@ def journal_sink(
     if journal is None or not isinstance(journal, str | os.PathLike | list):
         return journal
     return JournalWriter(journal, durability=durability, checkpoint_every=checkpoint_every)
-
-
-def _open_locked(path: Path) -> int:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise JournalError(f"cannot open journal {path} for appending: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise JournalLockedError(
-            f"journal {path} is locked by another writer (a controller in this or another "
-            "process): one journal has one writer"
-        ) from None
-    return fd
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _sync_directory(path: Path) -> None:
-    try:
-        dfd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass  # some filesystems cannot sync a directory; the file itself is synced
-    finally:
-        os.close(dfd)
 
 
 # --- reading -------------------------------------------------------------------------------
