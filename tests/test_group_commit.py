@@ -5,6 +5,7 @@ record how far the file was on disk when each call returned; no timing is involv
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from policy_engine import PortfolioController, PortfolioIntent
+from policy_engine.cli import cli
 from policy_engine.control.durable import GroupSync
 from policy_engine.control.journal import JournalWriteError, JournalWriter
 from policy_engine.control.replay import replay
+from policy_engine.control.verify import scan
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
@@ -53,7 +57,8 @@ class Disk:
 def test_no_decision_returns_before_its_line_is_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     disk = Disk()
-    writer = JournalWriter(path, durability="event", fsync=disk)
+    # A checkpoint every 7 lines: many are in flight while threads decide.
+    writer = JournalWriter(path, durability="event", fsync=disk, checkpoint_every=7)
     seen: dict[str, int] = {}
     records: dict[str, dict[str, Any]] = {}
     with PortfolioController(PORTFOLIO, equity=100_000, journal=writer) as ctl:
@@ -84,6 +89,49 @@ def test_no_decision_returns_before_its_line_is_on_disk(tmp_path: Path) -> None:
     # The lines are in the order of application: replay decides each intent as live did.
     replayed = {r["intent_id"]: r for r in replay(path)}
     assert replayed == records
+    # Every checkpoint sits where its snapshot was taken and equals the state replayed there.
+    result = CliRunner().invoke(cli, ["replay", str(path), "--verify", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.splitlines()[-1])["summary"]["journal"]["checkpoints"] > 20
+
+
+class Blocker:
+    """A value in a snapshot whose serialisation waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.entered, self.go = threading.Event(), threading.Event()
+
+    def __repr__(self) -> str:  # what the journal's encoder falls back to
+        self.entered.set()
+        self.go.wait()
+        return "'probe'"
+
+
+def test_a_checkpoint_being_written_does_not_hold_decisions(tmp_path: Path) -> None:
+    """The snapshot is taken in order; its line is serialised and written by a thread of
+    its own: decisions are made and returned meanwhile, and their lines follow it."""
+    path = tmp_path / "j.jsonl"
+    writer = JournalWriter(path, durability="off", checkpoint_every=4)
+    ctl = PortfolioController(PORTFOLIO, equity=100_000, journal=writer)
+    probe = Blocker()
+    writer.bind(lambda: {**ctl.core.snapshot(), "probe": probe})
+    for n in range(3):  # after 4 lines (the opening two, t0-0, t0-1): the checkpoint
+        ctl.request_allocation(intent(0, n))
+    probe.entered.wait()  # the checkpoint's thread is stuck serialising it
+    writer.checkpoint_every = 1_000  # (the next one would wait for this one to be written)
+    decided = [ctl.request_allocation(intent(1, n)) for n in range(10)]  # not held
+    assert len(decided) == 10
+    assert b"t1-0" not in path.read_bytes()  # they wait behind the checkpoint's line
+    probe.go.set()
+    writer.bind(ctl.core.snapshot)
+    ctl.close()
+    lines = path.read_bytes().splitlines()
+    kinds = [json.loads(raw)["type"] for raw in lines]
+    at = kinds.index("checkpoint")
+    assert json.loads(lines[at])["seq"] == at  # the events before it, as it says
+    after = [json.loads(raw)["intent_id"] for raw in lines[at + 1 :] if b'"intent"' in raw]
+    assert after == ["t0-2"] + [f"t1-{n}" for n in range(10)]  # t0-2: the line it preceded
+    assert scan(path).chained  # and the chain runs through it unbroken
 
 
 def test_waiters_share_the_sync_that_follows_the_running_one() -> None:

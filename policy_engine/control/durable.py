@@ -17,7 +17,7 @@ waits on leaving the lock for everything written so far (:class:`DurableSection`
 nothing it returns rests on a line that is not on disk. A sync that fails fails the
 writer closed (every later event is refused) and raises in every thread waiting on it.
 
-Also here: opening and locking a journal file, and the raw writes.
+Also here: the durability settings, opening and locking a journal file, the raw writes.
 """
 
 from __future__ import annotations
@@ -26,8 +26,40 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, cast
+
+
+@dataclass(frozen=True)
+class Durability:
+    """When journal lines are forced to disk.
+
+    ``mode``: ``event`` (fdatasync after every line, before the event is applied),
+    ``batch`` (after ``events`` unsynced lines, or once a line's timestamp is ``ms``
+    milliseconds of event time after the first unsynced line's; and on close), or
+    ``off`` (never: lines reach the page cache and survive a crash of the process,
+    not of the machine).
+    """
+
+    mode: Literal["event", "batch", "off"] = "event"
+    events: int = 256
+    ms: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("event", "batch", "off"):
+            raise ValueError(f"durability mode must be event, batch or off, not {self.mode!r}")
+        if self.events < 1 or not self.ms >= 0:
+            raise ValueError("a batch needs events >= 1 and ms >= 0")
+
+
+def durability_of(value: Durability | str, events: int = 256, ms: float = 100.0) -> Durability:
+    """A :class:`Durability` from itself, or from a mode's name and the batch bounds."""
+    if isinstance(value, Durability):
+        return value
+    if value not in ("event", "batch", "off"):
+        raise ValueError(f"durability mode must be event, batch or off, not {value!r}")
+    return Durability(cast(Literal["event", "batch", "off"], value), events=events, ms=ms)
 
 
 class GroupSync:
@@ -51,7 +83,8 @@ class GroupSync:
             while self.synced < ticket:
                 if self._error is not None:
                     raise self._error
-                if not self._leader:
+                # (a line still waiting behind a checkpoint in flight: wake() will say)
+                if not self._leader and self.written >= ticket:
                     self._leader = True
                     break
                 cv.wait()
@@ -70,6 +103,17 @@ class GroupSync:
             self.synced = max(self.synced, target)
             self._leader = False
             cv.notify_all()
+
+    def wake(self) -> None:
+        """More lines were written (the lines that waited behind a checkpoint)."""
+        with self._cv:
+            self._cv.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        """The lines will never be written: every waiter raises ``error``."""
+        with self._cv:
+            self._error = error
+            self._cv.notify_all()
 
 
 class _Ticketed(Protocol):
@@ -135,4 +179,12 @@ def sync_directory(path: Path) -> None:
         os.close(dfd)
 
 
-__all__ = ["DurableSection", "GroupSync", "open_locked", "sync_directory", "write_all"]
+__all__ = [
+    "Durability",
+    "DurableSection",
+    "GroupSync",
+    "durability_of",
+    "open_locked",
+    "sync_directory",
+    "write_all",
+]
