@@ -128,7 +128,7 @@ class PortfolioController:
             self._sink = metrics.attach(self._core, self._lock, self._sink)
         self._journal = sink
         if isinstance(sink, JournalWriter):
-            sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
+            sink.bind(self._core.checkpoint)  # checkpoint lines hold this core's exact snapshot
         # Durability `event`: a thread syncs (sharing the sync with the threads deciding
         # with it) after it leaves the lock, before it returns (.durable: group commit).
         self._locked: AbstractContextManager[Any] = self._lock
