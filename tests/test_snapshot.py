@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -130,6 +131,8 @@ def test_a_restored_core_continues_exactly_as_the_original(
     original.apply({"type": "equity", "equity": 100_000, "timestamp": None})
     _run(original, events[:cut])
     snapshot = original.snapshot()
+    # A checkpoint line's cheap capture serialises to exactly the snapshot.
+    assert json.loads(orjson.dumps(original.checkpoint())) == snapshot
     wire = json.loads(json.dumps(snapshot))  # through JSON, as a workflow or a file holds it
     restored = ControlCore.restore(wire)
     assert restored.snapshot() == snapshot

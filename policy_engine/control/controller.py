@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -28,6 +29,7 @@ from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope, 
 from ..engine.policy import Policy, load_policy
 from .admission import Admission, wall_clock
 from .core import ControlCore, Outputs
+from .durable import DurableSection
 from .events import (
     DEFAULT_MAX_SKEW,
     CancelEvent,
@@ -126,7 +128,12 @@ class PortfolioController:
             self._sink = metrics.attach(self._core, self._lock, self._sink)
         self._journal = sink
         if isinstance(sink, JournalWriter):
-            sink.bind(self._core.snapshot)  # checkpoint lines hold this core's exact snapshot
+            sink.bind(self._core.checkpoint)  # checkpoint lines hold this core's exact snapshot
+        # Durability `event`: a thread syncs (sharing the sync with the threads deciding
+        # with it) after it leaves the lock, before it returns (.durable: group commit).
+        self._locked: AbstractContextManager[Any] = self._lock
+        if isinstance(sink, JournalWriter) and sink.group():
+            self._locked = DurableSection(self._lock, sink)
         # admit -> refuse -> journal -> apply, as the Temporal workflow does (.shell)
         # (no admission clock, as in a simulation: no timestamp to read per event)
         self._shell = Shell(self._core, sink, None if clock is None else self._admission.ahead)
@@ -134,7 +141,7 @@ class PortfolioController:
         self.recovery: Recovery | None = None
         if resume is not None:
             return  # a core rebuilt from this journal by `recover`: nothing to open with
-        with self._lock:
+        with self._locked:
             if sink is not None:  # the core opens with the policy in force: event 0
                 sink.write(PolicyEvent(policy).journal())
             self._submit(opening)
@@ -179,7 +186,7 @@ class PortfolioController:
         """Take one event through the shell under the lock (a journal write that fails
         raises before the core sees the event: nothing is decided unrecorded) and hand the
         outputs on."""
-        with self._lock:  # (the body of _handle, without its call: a hot path)
+        with self._locked:  # (the body of _handle, without its call: a hot path)
             out = self._shell.submit(event, teach=_enabled(INFO), decision_record=self._build)[0]
             if self._sink is not None or out.logs or out.broadcast is not None:
                 self._run(out)
@@ -248,7 +255,7 @@ class PortfolioController:
             event = IntentEvent(parse_intent(intent, model))
         except Exception as exc:  # never raise into the trading loop
             event = InvalidIntentEvent(intent, str(exc))
-        with self._lock:
+        with self._locked:
             if core.policy.intent_model is not model:  # a reload declared other inputs
                 return self._request(intent, want)
             out = self._handle(event, want)
@@ -348,12 +355,12 @@ class PortfolioController:
 
     def constraints(self) -> PortfolioConstraintEnvelope:
         """The current envelope (without pushing it)."""
-        with self._lock:
+        with self._locked:
             return self._core.envelope()
 
     def broadcast_constraints(self) -> PortfolioConstraintEnvelope:
         """Push the current envelope to every subscriber; returns it."""
-        with self._lock:
+        with self._locked:
             env = self._core.envelope()
             self._broadcast(env)
             return env
@@ -364,12 +371,12 @@ class PortfolioController:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Register an instrument workflow; it gets the current envelope at once and
         every broadcast after. Returns a function that unsubscribes it."""
-        with self._lock:
+        with self._locked:
             token = self._subscribers.add(callback)
             self._subscribers.send(self._core.envelope(), only=callback)
 
         def unsubscribe() -> None:
-            with self._lock:
+            with self._locked:
                 self._subscribers.remove(token)
 
         return unsubscribe
@@ -377,7 +384,7 @@ class PortfolioController:
     # --- audit ---------------------------------------------------------------------------
     def get_portfolio_state(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of everything: equity, mode, aggregates, reservations."""
-        with self._lock:
+        with self._locked:
             return self._core.portfolio_state()
 
     # --- reloads --------------------------------------------------------------------------

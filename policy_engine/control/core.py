@@ -210,6 +210,11 @@ class ControlCore:
         """The exact snapshot of this core (see :mod:`.snapshot`)."""
         return snapshots.take(self._k)
 
+    def checkpoint(self) -> dict[str, Any]:
+        """:meth:`snapshot` for a journal's checkpoint line, taken cheaply (not plain JSON
+        data: only for orjson to serialise, see :func:`.snapshot.capture`)."""
+        return snapshots.capture(self._k)
+
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> ControlCore:
         """The core a :meth:`snapshot` was taken from, exactly."""

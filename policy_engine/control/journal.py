@@ -21,7 +21,7 @@ A journal file is:
   its own bytes (:mod:`.chain`); ``policy replay --verify`` checks it;
 - **durable as configured**: :class:`Durability` says when lines are forced to
   disk (``fdatasync``): per event (the default: no decision is returned before
-  its event is on disk), per batch (a bound in events and in event time), or
+  its event is on disk; threads deciding together share one sync, :mod:`.durable`), per batch (a bound in events and in event time), or
   never (the page cache only: survives a process crash, not a power cut);
 - **checkpointed**: every ``checkpoint_every`` events (and on close) a
   ``checkpoint`` line holds the core's exact snapshot, so that recovery
@@ -33,21 +33,29 @@ A journal file is:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal, NoReturn, Protocol, cast
+from typing import Any, NoReturn, Protocol
 
 import orjson
 
 from ..diagnostics import PolicyEngineError
 from .chain import GENESIS, MARK, SUFFIX, seal
-from .events import EventError, json_default
+from .durable import Durability, GroupSync, durability_of, open_locked, sync_directory, write_all
+from .events import EventError
+from .lines import (
+    DIGITS_TO_ZERO,
+    LONG_RUN,
+    checkpoint_body,
+    dumps_event,
+    fast_loads,
+    loads,
+)
 
 # How often, by default, a checkpoint line is written (events between checkpoints): the
 # recovery tail is at most this long, and each checkpoint costs one snapshot.
@@ -84,56 +92,6 @@ class TornJournalError(JournalError, EventError):
     """The journal's last line is incomplete: a write cut short by a crash."""
 
 
-@dataclass(frozen=True)
-class Durability:
-    """When journal lines are forced to disk.
-
-    ``mode``: ``event`` (fdatasync after every line, before the event is applied),
-    ``batch`` (after ``events`` unsynced lines, or once a line's timestamp is ``ms``
-    milliseconds of event time after the first unsynced line's; and on close), or
-    ``off`` (never: lines reach the page cache and survive a crash of the process,
-    not of the machine).
-    """
-
-    mode: Literal["event", "batch", "off"] = "event"
-    events: int = 256
-    ms: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("event", "batch", "off"):
-            raise ValueError(f"durability mode must be event, batch or off, not {self.mode!r}")
-        if self.events < 1 or not self.ms >= 0:
-            raise ValueError("a batch needs events >= 1 and ms >= 0")
-
-
-def durability_of(value: Durability | str, events: int = 256, ms: float = 100.0) -> Durability:
-    """A :class:`Durability` from itself, or from a mode's name and the batch bounds."""
-    if isinstance(value, Durability):
-        return value
-    if value not in ("event", "batch", "off"):
-        raise ValueError(f"durability mode must be event, batch or off, not {value!r}")
-    return Durability(cast(Literal["event", "batch", "off"], value), events=events, ms=ms)
-
-
-def _dumps(value: Any) -> bytes:
-    """An event's journal line body. orjson writes what the standard encoder writes (no
-    spaces, UTF-8, keys in order) in a fraction of the time; the lines read back to the
-    same values (a float may be spelt differently, 0.00001 for 1e-05: the same number).
-    What orjson refuses (an integer beyond 64 bits, a non-string key, a lone surrogate)
-    takes the standard encoder, as every line did before. Accepted events hold no NaN or
-    infinity (every amount is checked finite before it is journaled), which orjson would
-    write as null."""
-    try:
-        return orjson.dumps(value, default=json_default)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        pass
-    try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=json_default)
-    except (TypeError, ValueError):  # e.g. non-string keys in a caller's bad intent
-        text = json.dumps({"type": value.get("type"), "value": repr(value)})
-    return text.encode("utf-8")
-
-
 class JournalWriter:
     """Appends events to a journal file (or to a list, in memory).
 
@@ -149,6 +107,7 @@ class JournalWriter:
         durability: Durability | str = "event",
         checkpoint_every: int | None = CHECKPOINT_EVERY,
         resume: bool = False,
+        fsync: Callable[[int], None] = os.fdatasync,
     ) -> None:
         self._list: list[dict[str, Any]] | None = None
         self._fd: int | None = None
@@ -162,11 +121,25 @@ class JournalWriter:
         self._unsynced = 0
         self._batch_start: datetime | None = None
         self._prev: str | None = GENESIS
+        self._fsync = fsync  # injectable: a test records what was on disk when
+        self._group: GroupSync | None = None
+        # A checkpoint in flight (see _checkpoint): the event lines waiting behind it, the
+        # thread writing it, and the lock they share; ``_lines`` counts lines in order,
+        # written or waiting.
+        self._queue: list[tuple[bytes, Any]] | None = None
+        self._flusher: threading.Thread | None = None
+        self._io = threading.Lock()
+        self._lines = 0
         if isinstance(target, list):
             self._list = target
             return
         self.path = Path(target)
-        self._fd = _open_locked(self.path)
+        try:
+            self._fd = open_locked(self.path, JournalLockedError)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot open journal {self.path} for appending: {exc.strerror}"
+            ) from None
         stat = os.fstat(self._fd)
         self._identity = (stat.st_dev, stat.st_ino)
         if stat.st_size and not resume:
@@ -179,12 +152,32 @@ class JournalWriter:
         if resume:
             self._prev = None  # positioned by continue_after
         elif os.name == "posix":
-            _sync_directory(self.path)  # the new file's name survives a power cut too
+            sync_directory(self.path)  # the new file's name survives a power cut too
 
     # --- set-up ----------------------------------------------------------------------------
     def bind(self, snapshot: Callable[[], dict[str, Any]]) -> None:
         """Where checkpoint lines get the core's snapshot (the controller binds its core)."""
         self._snapshot = snapshot
+
+    def group(self) -> bool:
+        """With durability ``event``, leave the sync of each line to :meth:`wait_durable`
+        (group commit, :mod:`.durable`): the caller must wait on every line's
+        :meth:`ticket` before acknowledging it. False (nothing changes) otherwise."""
+        if self._fd is None or self.durability.mode != "event":
+            return False
+        if self._group is None:
+            self._group = GroupSync(lambda: self._guard(self._fsync))
+        return True
+
+    def ticket(self) -> int:
+        """How many lines are in the journal's order (written, or waiting behind a
+        checkpoint in flight): what a caller waits on to see them all on disk."""
+        return self._lines
+
+    def wait_durable(self, ticket: int) -> None:
+        """Return once the first ``ticket`` lines are on disk (group commit)."""
+        if self._group is not None:
+            self._group.wait(ticket)
 
     def continue_after(self, head: str, since_checkpoint: int) -> None:
         """Continue a resumed journal whose last line has chain value ``head``."""
@@ -197,19 +190,34 @@ class JournalWriter:
         :class:`JournalWriteError` instead of ever dropping it."""
         if self._list is not None:
             # A JSON round trip: the in-memory journal holds exactly what a file would.
-            self._list.append(loads(_dumps(event)))
+            self._list.append(loads(dumps_event(event)))
             return
         self._check_usable()
         every = self.checkpoint_every
         if every is not None and self._since_checkpoint >= every and self._snapshot is not None:
-            self._checkpoint()
-        self._append(_dumps(event), event.get("timestamp"))
+            self._checkpoint(defer=True)
+        body, ts = dumps_event(event), event.get("timestamp")
         self._since_checkpoint += 1
+        if self._queue is not None:  # (only this thread starts a checkpoint: no race to None)
+            with self._io:
+                if self._queue is not None:  # still in flight: the line waits behind it
+                    self._queue.append((body, ts))
+                    self._lines += 1
+                    return
+        self._append(body, ts)
+        self._lines += 1  # (counted once written: a failed write is no line to wait for)
 
     def sync(self) -> None:
         """Force every line written so far to disk (whatever the durability mode)."""
+        self._settle()
+        if self._group is not None and self._failed is None:
+            self._group.wait(self._lines)
+        else:
+            self._sync_now()
+
+    def _sync_now(self) -> None:
         if self._fd is not None and self._failed is None and self._unsynced:
-            self._guard(lambda fd: os.fdatasync(fd))
+            self._guard(self._fsync)
             self._unsynced = 0
             self._batch_start = None
 
@@ -219,9 +227,10 @@ class JournalWriter:
         if self._fd is None:
             return
         try:
+            self._settle()
             if self._failed is None and self._prev is not None:
                 if self._since_checkpoint and self._snapshot is not None:
-                    self._checkpoint()
+                    self._checkpoint(defer=False)
                 if self.durability.mode != "off":
                     self.sync()
         finally:
@@ -230,7 +239,8 @@ class JournalWriter:
     @property
     def unsynced(self) -> int:
         """Lines written but not yet forced to disk."""
-        return self._unsynced
+        group = self._group
+        return self._unsynced if group is None else self._lines - group.synced
 
     @property
     def failed(self) -> str | None:
@@ -238,8 +248,16 @@ class JournalWriter:
         return self._failed
 
     # --- internals -------------------------------------------------------------------------
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, defer: bool) -> None:
+        """A checkpoint line at this point of the journal. The snapshot is taken here
+        (under the caller's lock: the state as of the last line); with ``defer`` it is
+        serialised, chained and written by a thread of its own while the caller goes on
+        deciding: the lines written meanwhile wait in order behind it (:meth:`_finish`),
+        so the file's order and the chain are as if it had been written here. (A 63 MB
+        checkpoint once held the controller's lock for 7 s.) An ``event`` journal without
+        group commit has no caller to wait for its lines: it writes the line here."""
         assert self._snapshot is not None
+        self._settle()  # the previous checkpoint is in the file first
         try:
             snap = self._snapshot()
         except EventError:  # e.g. a policy without its text: checkpoints are an
@@ -247,14 +265,44 @@ class JournalWriter:
             self.checkpoint_every = None
             return
         line = {"type": CHECKPOINT, "seq": snap["seq"], "snapshot": snap}
-        try:
-            # The controller waits for this under its lock: orjson serialises a snapshot
-            # about 6x faster (its plain data reads back identically).
-            body = orjson.dumps(line)
-        except TypeError:  # an integer beyond 64 bits
-            body = _dumps(line)
-        self._append(body, None)
         self._since_checkpoint = 0
+        if not defer or (self._group is None and self.durability.mode == "event"):
+            self._append(checkpoint_body(line), None)
+            self._lines += 1
+            return
+        self._lines += 1
+        self._queue = []
+        self._flusher = threading.Thread(
+            target=self._finish, args=(line, self._prev), name="journal-checkpoint", daemon=True
+        )
+        self._flusher.start()
+
+    def _finish(self, line: dict[str, Any], prev: str) -> None:
+        """The checkpoint thread: write the line, then the lines that waited behind it."""
+        try:
+            text, chain = seal(checkpoint_body(line), prev)
+            self._guard(lambda fd: write_all(fd, text))  # nobody else writes meanwhile
+            with self._io:
+                self._prev = chain
+                self._written(None)
+                for body, ts in self._queue or ():  # (new lines queue behind the lock)
+                    self._append(body, ts)
+                self._queue = None
+        except BaseException as exc:
+            self._queue = None
+            if self._failed is None:
+                self._failed = f"the checkpoint could not be written: {exc}"
+            if self._group is not None:
+                self._group.fail(exc)
+            return
+        if self._group is not None:
+            self._group.wake()
+
+    def _settle(self) -> None:
+        """Wait for a checkpoint in flight to be in the file."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.join()
 
     def _check_usable(self) -> None:
         if self._failed is not None:
@@ -279,17 +327,24 @@ class JournalWriter:
     def _append(self, body: bytes, timestamp: Any) -> None:
         assert self._fd is not None and self._prev is not None
         line, chain = seal(body, self._prev)
-        self._guard(lambda fd: _write_all(fd, line))
+        self._guard(lambda fd: write_all(fd, line))
         self._prev = chain
+        self._written(timestamp)
+
+    def _written(self, timestamp: Any) -> None:
+        """One more line in the file: sync it as the durability mode says."""
+        if self._group is not None:
+            self._group.written += 1  # synced by the caller's wait_durable, outside its lock
+            return
         mode = self.durability.mode
         if mode == "event":
-            self._guard(lambda fd: os.fdatasync(fd))
+            self._guard(self._fsync)
             return
         self._unsynced += 1
         if mode == "batch" and (
             self._unsynced >= self.durability.events or self._batch_due(timestamp)
         ):
-            self.sync()
+            self._sync_now()
 
     def _batch_due(self, timestamp: Any) -> bool:
         """Has event time moved ``ms`` past the first unsynced line's timestamp?"""
@@ -316,10 +371,13 @@ class JournalWriter:
 
     def _fail(self, why: str) -> NoReturn:
         self._failed = why
-        raise JournalWriteError(
+        error = JournalWriteError(
             f"cannot record in journal {self.path}: {why}; this controller accepts no more "
             "events (fail closed): close it and recover from the journal"
         )
+        if self._group is not None:  # no line is synced any more: nobody may wait for one
+            self._group.fail(error)
+        raise error
 
     def _release(self) -> None:
         fd, self._fd = self._fd, None
@@ -339,62 +397,7 @@ def journal_sink(
     return JournalWriter(journal, durability=durability, checkpoint_every=checkpoint_every)
 
 
-def _open_locked(path: Path) -> int:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise JournalError(f"cannot open journal {path} for appending: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise JournalLockedError(
-            f"journal {path} is locked by another writer (a controller in this or another "
-            "process): one journal has one writer"
-        ) from None
-    return fd
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _sync_directory(path: Path) -> None:
-    try:
-        dfd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass  # some filesystems cannot sync a directory; the file itself is synced
-    finally:
-        os.close(dfd)
-
-
 # --- reading -------------------------------------------------------------------------------
-
-# orjson reads an integer beyond 64 bits as a float where the standard parser keeps an
-# int: a line with a run of 19 digits anywhere (even inside a string), and whatever orjson
-# refuses (NaN, 1e400, lone surrogates), goes to the standard parser, so every line parses
-# exactly as json.loads parses it. The digit-run test is two C calls (translate, find):
-# a regex scan cost more than the parse itself.
-_fast = orjson.loads
-_slow = json.loads
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_RUN = b"0" * 19
-
-
-def loads(body: bytes) -> Any:
-    """One JSON text, exactly as :func:`json.loads` parses it, faster."""
-    if _LONG_RUN not in body.translate(_DIGITS_TO_ZERO):
-        try:
-            return _fast(body)
-        except orjson.JSONDecodeError:
-            pass
-    return _slow(body)
 
 
 def read_events(
@@ -409,7 +412,7 @@ def read_events(
     """
     # The hot loop of every replay: the chain suffix is cut inline (see chain.unseal) and
     # the common line goes straight to orjson.
-    fast, head, zeros, run = _fast, CHECKPOINT_HEAD, _DIGITS_TO_ZERO, _LONG_RUN
+    fast, head, zeros, run = fast_loads, CHECKPOINT_HEAD, DIGITS_TO_ZERO, LONG_RUN
     with open(path, "rb") as fh:
         for number, line in enumerate(fh, 1):
             if line[-3:] == b'"}\n' and line[-SUFFIX : -SUFFIX + 10] == MARK:
