@@ -346,7 +346,10 @@ def _rule_body(em: Emitter, i: int, checked: CheckedPolicy, shadow: bool) -> lis
             body.append(f"        {reject}")
     if rule.when is not None:
         body = [f"if {em.expr(rule.when)}:", *("    " + b for b in body)]
-    if shadow:  # a shadow rule never blocks, not even by failing
+    # A shadow rule never blocks, not even by failing; but one that lets a missing value
+    # pass (`when_missing: approve`) must not warn for it either: its failures go to the
+    # interpreter, which tells a missing value from any other (rare: only such intents).
+    if shadow and spec.when_missing != "approve":
         body = [
             "try:",
             *("    " + b for b in body),
