@@ -37,7 +37,18 @@ RETRY_AFTER = timedelta(seconds=2)  # a transient delivery failure is retried th
 # subscriber in history). An instrument's envelope is at most this stale on headroom; mode
 # changes, overrides and reloads never wait for it.
 COALESCE_WINDOW = timedelta(milliseconds=250)
+# What the server (through the SDK) says when a signalled workflow is closed or never
+# existed: "Unable to signal external workflow because it was not found".
 _GONE = ("not found", "already completed", "already finished")
+
+
+def gone(error: BaseException) -> bool:
+    """Whether a failed envelope signal means its workflow is gone for good (unregister it)
+    rather than a failure that may pass (keep it and send again): only the words a closed
+    or missing workflow is reported with count, so anything else (the per-workflow signal
+    limit, a timeout, an internal error) keeps the subscriber."""
+    said = str(error).lower()
+    return any(word in said for word in _GONE)
 
 
 class Broadcaster:
@@ -143,7 +154,7 @@ class Broadcaster:
         for target, result in zip(targets, sent, strict=True):
             if not isinstance(result, BaseException) or target not in self.subscribers:
                 continue
-            if any(word in str(result).lower() for word in _GONE):
+            if gone(result):
                 self.unregister(target)
                 workflow.logger.warning("unregistered %s: its workflow is gone: %s", target, result)
             else:
@@ -172,4 +183,4 @@ class Broadcaster:
         }
 
 
-__all__ = ["COALESCE_WINDOW", "RETRY_AFTER", "Broadcaster"]
+__all__ = ["COALESCE_WINDOW", "RETRY_AFTER", "Broadcaster", "gone"]

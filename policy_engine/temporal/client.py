@@ -189,6 +189,7 @@ class PortfolioClient:
             )
         if resume and new_portfolio:
             raise ValueError("resume and new_portfolio exclude each other")
+        self._open("start")
         if isinstance(policy, str):
             policy = load_policy_text(policy, "<policy>")
         if policy.source is None:
@@ -467,17 +468,23 @@ class PortfolioClient:
     async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
         """One Update (``arg`` ``None``: no argument) under ``update_id`` (``None``: one
         random id, reused by every retry of this call)."""
-        if self._closed:
-            raise ControlPlaneError(f"{self.workflow_id}: {name}: the client is closed")
+        self._open(name)
         return await self.calls.update(name, arg, update_id or f"{name}:{uuid.uuid4()}")
 
     async def _query(
         self, name: str, *args: Any, handle: WorkflowHandle[Any, Any] | None = None
     ) -> Any:
+        self._open(name)
         return await self.calls.query(name, *args, handle=handle)
 
     async def _signal(self, name: str, arg: Any) -> None:
+        self._open(name)
         await self.calls.signal(name, arg)
+
+    def _open(self, name: str) -> None:
+        """Every call after :meth:`close` is refused alike, reads too (one rule, one place)."""
+        if self._closed:
+            raise ControlPlaneError(f"{self.workflow_id}: {name}: the client is closed")
 
 
 __all__ = [
