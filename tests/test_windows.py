@@ -11,6 +11,7 @@ from typing import Any
 from policy_engine import load_policy_text
 from policy_engine.control.core import ControlCore
 from policy_engine.control.events import PolicyEvent
+from policy_engine.document.budgets import evaluation_cost
 
 from support.events import intent as make_intent
 from support.loading import problems
@@ -310,3 +311,16 @@ def test_what_an_aggregate_window_cannot_be_is_refused() -> None:
         't.yaml:8:58: PT111 `windows.d.drawdown` must be one of `realized_pnl`, not `"risk"`',
         "t.yaml:11:15: PT111 lock `l` needs a counting window, `e` aggregates",
     ]
+
+
+def test_the_budget_charges_an_aggregate_for_the_walk_it_makes() -> None:
+    _total, parts = evaluation_cost(load_policy_text(AGGREGATES).checked)
+    costs = {name: cost for name, cost in parts if name.startswith("windows.")}
+    # a sum moves by the quantity too; a min, max or drawdown walks the window's closes
+    assert costs == {
+        "windows.pnl": 3,
+        "windows.worst": 10,
+        "windows.best": 10,
+        "windows.fall": 10,
+        "windows.stops": 3,
+    }

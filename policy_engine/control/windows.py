@@ -179,11 +179,12 @@ class Windows:
         self._show(w, key, value)
 
     def _show(self, w: WindowSpec, key: str, value: int | None) -> None:
-        counts = self.bucket(w.per, key).windows
+        """Set the bucket's mirror of the exact ``value``; 0 or none is no entry (and makes
+        no bucket: a missing one reads 0)."""
         if value:
-            counts[w.name] = from_units(value)
-        else:  # nothing inside (or exactly 0) reads as 0: the key need not stay
-            counts.pop(w.name, None)
+            self.bucket(w.per, key).windows[w.name] = from_units(value)
+        elif (bucket := self.table(w.per).get(key)) is not None:
+            bucket.windows.pop(w.name, None)
 
     def aggregate(self, w: WindowSpec, key: str) -> int | None:
         """The exact aggregate in micro-units of ``key``'s entries in window ``w`` (None when
