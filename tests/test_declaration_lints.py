@@ -82,6 +82,10 @@ def test_pt435_only_for_bounds_that_cannot_be_crossed() -> None:
     assert codes(head + "rules: [{id: r, require: strategy.w < 3}]\n") == []
     assert codes(head + "rules: [{id: r, require: strategy.w < 0}]\n") == ["PT435"]
     assert codes(head + "rules: [{id: r, when: strategy.w >= 0, require: 'false'}]\n") == ["PT435"]
+    # an aggregate of realized P&L may be negative: a bound below 0 matters
+    head = "windows:\n  pnl: {count: closes, per: strategy, over: 1h, sum: realized_pnl}\n"
+    head += "strategies:\n  S: {max_trades: 3}\n"
+    assert codes(head + "rules: [{id: r, require: strategy.pnl > -100}]\n") == []
 
 
 def test_a_window_per_strategy_is_not_a_strategy_constant() -> None:

@@ -88,6 +88,7 @@ NUM_NAMES = (
     "portfolio.w_port",
     "cohort.w_coh",
     "venue.w_venue",
+    "strategy.w_pnl",  # an aggregate window: a signed amount, not a count
     "venue.cap",  # a scope keyed by an optional input: null and undeclared values fail closed
     "venue.heat",
     "desk.limit",  # a scope keyed by the strategy
@@ -346,6 +347,7 @@ def policies(draw: st.DrawFn) -> str:
             "w_port": {"count": "requests", "per": "portfolio", "over": "30s"},
             "w_coh": {"count": "rejections", "per": "cohort", "over": "15m"},
             "w_venue": {"count": "closes", "per": "venue", "over": "1d"},
+            "w_pnl": {"count": "closes", "per": "strategy", "over": "1h", "sum": "realized_pnl"},
             "w_book": {"count": "approvals", "per": "book", "over": "trading_day"},
         },
         "locks": {
@@ -435,6 +437,7 @@ buckets = st.builds(
             st.integers(0, 5),
             max_size=2,
         ),
+        st.dictionaries(st.just("w_pnl"), st.sampled_from((-120.5, -0.000001, 33.3))),
         # a lock's end (microseconds since the epoch) before, at or after the intents' times
         st.dictionaries(
             st.sampled_from(("lock:lk_strat", "lock:lk_book")),

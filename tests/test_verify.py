@@ -274,3 +274,23 @@ def test_a_lock_is_any_state_and_a_composite_key_is_unknown_by_name() -> None:
     (reach,) = verify(load_policy(cookbook / "pair_side_guard.yaml"), ["rules-reachable"], 60)
     assert reach.status == "unknown"
     assert "scope `pair_side` has a composite key" in reach.reason
+
+
+def test_a_sum_window_is_a_signed_amount_to_the_verifier(tmp_path: Path) -> None:
+    """Issue 22: a sum of realized P&L may be negative (a count may not), so the first loss
+    limit can decide and only the looser one after it is shadowed."""
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "api_version: policy-engine/v1\nname: agg\nversion: 1\n"
+        "strategies: {A: {max_trades: 2}}\nwindows:\n"
+        "  pnl: {count: closes, per: portfolio, over: 1h, sum: realized_pnl}\n"
+        "  fall: {count: closes, per: portfolio, over: 1h, drawdown: realized_pnl}\n"
+        "rules:\n"
+        "  - {id: loss, require: portfolio.pnl > -100}\n"
+        "  - {id: looser-loss, require: portfolio.pnl > -200}\n"
+        "  - {id: fall, require: portfolio.fall < 50}\n",
+        encoding="utf-8",
+    )
+    (reach,) = verify(load_policy(path), ["rules-reachable"], 60)
+    assert reach.status == "violated"
+    assert "rule `looser-loss` never decides" in reach.reason

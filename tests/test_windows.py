@@ -11,6 +11,7 @@ from typing import Any
 from policy_engine import load_policy_text
 from policy_engine.control.core import ControlCore
 from policy_engine.control.events import PolicyEvent
+from policy_engine.document.budgets import evaluation_cost
 
 from support.events import intent as make_intent
 from support.loading import problems
@@ -216,3 +217,110 @@ rules:
     assert codes("") == [ok, ok, ok, ok, no]  # d replaced a: b, c, d fill the next second
     assert codes(", boundary: open") == codes("")
     assert codes(", boundary: closed") == [ok, ok, ok, no, ok]
+
+
+AGGREGATES = """\
+api_version: policy-engine/v1
+name: aggregates
+version: 1
+strategies:
+  S: {max_trades: 100}
+windows:
+  pnl: {count: closes, per: strategy, over: 1h, sum: realized_pnl}
+  worst: {count: closes, per: strategy, over: 1h, min: realized_pnl}
+  best: {count: closes, per: strategy, over: 1h, max: realized_pnl}
+  fall: {count: closes, per: strategy, over: 1h, drawdown: realized_pnl}
+  stops: {count: losing_closes, per: portfolio, over: 1h, sum: realized_pnl, reason: stop_loss}
+rules:
+  - id: fall
+    require: strategy.fall < 25
+"""
+# Closes 10 s apart, the running total 10.1, -10.1, -5.05, -12.35, 17.65: its highest point
+# 10.1, its lowest after it -12.35, a drawdown of 22.45.
+PNLS = (10.1, -20.2, 5.05, -7.3, 30)
+
+
+def aggregated(closes: tuple[float, ...] = PNLS) -> ControlCore:
+    core = ControlCore(load_policy_text(AGGREGATES))
+    for n in range(len(closes)):
+        core.apply(intent(f"i{n}", 0))
+    for n, pnl in enumerate(closes):
+        reason = "stop_loss" if n < 2 else "roi"
+        close = {"intent_id": f"i{n}", "realized_pnl": pnl, "reason": reason}
+        core.apply({"type": "close", **close, "timestamp": at(10 * (n + 1))})
+    return core
+
+
+def test_a_window_sums_and_takes_the_least_most_and_drawdown_of_realized_pnl_exactly() -> None:
+    core = aggregated()
+    windows = core.state.strategies["S"].windows
+    # exact: the sum is kept in micro-units (a float total would read 17.650000000000002)
+    assert windows == {"pnl": 17.65, "worst": -20.2, "best": 30, "fall": 22.45}
+    assert core.state.windows == {"stops": -20.2}  # a's close was a win: only b's counts
+    core.apply({"type": "tick", "timestamp": at(3610)})  # a's close (at 10 s) has left
+    # -20.2, -15.15, -22.45, 7.55: from the start (0) down to -22.45
+    assert windows == {"pnl": 7.55, "worst": -20.2, "best": 30, "fall": 22.45}
+    core.apply({"type": "tick", "timestamp": at(3620)})  # and b's
+    # 5.05, -2.25, 27.75: down 7.3 from 5.05
+    assert windows == {"pnl": 27.75, "worst": -7.3, "best": 30, "fall": 7.3}
+    assert core.state.windows == {}
+    core.apply({"type": "tick", "timestamp": at(3650)})  # every close has left
+    assert windows == {}
+
+
+def test_a_rule_reads_the_drawdown_and_a_close_without_pnl_adds_nothing() -> None:
+    core = aggregated((-10, -20))
+    core.apply({"type": "close", "intent_id": "gone", "timestamp": at(25)})  # unknown: no-op
+    core.apply(intent("x", 30))
+    assert core.state.strategies["S"].windows["fall"] == 30
+    decision = core.apply(intent("y", 31), decide=True).decision
+    assert decision is not None and decision.rule_id == "fall"
+    core.apply({"type": "close", "intent_id": "x", "timestamp": at(32)})  # no realized_pnl
+    assert core.state.strategies["S"].windows == {"pnl": -30, "worst": -20, "best": -10, "fall": 30}
+
+
+def test_an_aggregate_window_is_restored_from_its_entries_with_their_quantities() -> None:
+    core = aggregated()
+    snapshot = core.snapshot()
+    assert snapshot["windows"]["pnl"][0][1:] == ["S", 10_100_000]  # micro-units
+    assert snapshot["windows"]["stops"] == [[at(3620), "", -20_200_000]]
+    restored = ControlCore.restore(snapshot)
+    assert restored.state.strategies["S"].windows == core.state.strategies["S"].windows
+    assert restored.snapshot() == snapshot
+    for c in (core, restored):
+        c.apply({"type": "tick", "timestamp": at(3620)})
+    assert restored.state.strategies["S"].windows == core.state.strategies["S"].windows
+    assert restored.windows.sums == core.windows.sums == {"pnl": {"S": 27_750_000}, "stops": {}}
+
+
+def test_what_an_aggregate_window_cannot_be_is_refused() -> None:
+    head = "windows:\n"
+    assert problems(
+        head
+        + "  a: {count: approvals, per: portfolio, over: 1h, sum: realized_pnl}\n"
+        + "  b: {count: closes, per: portfolio, over: 1h, min: realized_pnl, max: realized_pnl}\n"
+        + "  c: {count: closes, per: portfolio, over: trading_day, sum: realized_pnl}\n"
+        + "  d: {count: closes, per: portfolio, over: 1h, drawdown: risk}\n"
+        + "  e: {count: closes, per: portfolio, over: 1h, drawdown: realized_pnl}\n"
+        + "locks:\n  l: {window: e, at_least: 1, for: 1h}\n"
+        + 'rules: [{id: r, require: "true"}]\n'
+    ) == [
+        "t.yaml:5:51: PT111 `windows.a.sum`: only closes carry a realized_pnl, not approvals",
+        "t.yaml:6:67: PT111 `windows.b.max`: one aggregate per window, not `min` and `max`",
+        "t.yaml:7:57: PT111 `windows.c.sum`: a trading-day window keeps no events to aggregate",
+        't.yaml:8:58: PT111 `windows.d.drawdown` must be one of `realized_pnl`, not `"risk"`',
+        "t.yaml:11:15: PT111 lock `l` needs a counting window, `e` aggregates",
+    ]
+
+
+def test_the_budget_charges_an_aggregate_for_the_walk_it_makes() -> None:
+    _total, parts = evaluation_cost(load_policy_text(AGGREGATES).checked)
+    costs = {name: cost for name, cost in parts if name.startswith("windows.")}
+    # a sum moves by the quantity too; a min, max or drawdown walks the window's closes
+    assert costs == {
+        "windows.pnl": 3,
+        "windows.worst": 10,
+        "windows.best": 10,
+        "windows.fall": 10,
+        "windows.stops": 3,
+    }

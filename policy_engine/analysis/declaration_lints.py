@@ -198,12 +198,20 @@ def _unguarded(
 
 def lint_window_bounds(ln: Linter) -> None:
     """PT435: a window's count compared with a bound that makes the comparison always hold
-    or never hold (a count is a whole number from 0 up)."""
+    or never hold (a count is a whole number from 0 up; an aggregate of realized P&L may be
+    anything, so it is left out)."""
     scope = ln.checked.scope
+    windows = ln.spec.windows
+
+    def counting(ref: object) -> bool:
+        return (
+            isinstance(ref, Ref)
+            and ref.source is Source.WINDOW
+            and (ref.key not in windows or windows[ref.key].aggregate is None)
+        )
 
     def free(name: s.Name) -> Abstract:
-        ref = scope.resolve(name.path)
-        if isinstance(ref, Ref) and ref.source is Source.WINDOW:
+        if counting(scope.resolve(name.path)):
             return NONNEG
         return default_free(scope, name)
 
@@ -212,21 +220,19 @@ def lint_window_bounds(ln: Linter) -> None:
         for node in s.walk(e.node):
             if not isinstance(node, s.Compare):
                 continue
-            windows = [
+            counts = [
                 n
                 for n in (node.first, *node.rest)
-                if isinstance(n, s.Name)
-                and isinstance(ref := scope.resolve(n.path), Ref)
-                and ref.source is Source.WINDOW
+                if isinstance(n, s.Name) and counting(scope.resolve(n.path))
             ]
-            if not windows:
+            if not counts:
                 continue
             value = fold(node, bind)
             if is_true(value) or is_false(value):
                 always = "always holds" if is_true(value) else "never holds"
                 ln.report(
                     d.PT435,
-                    f"`{ln.source(e.path, node)}` {always}: `{windows[0].dotted}` counts events "
+                    f"`{ln.source(e.path, node)}` {always}: `{counts[0].dotted}` counts events "
                     f"from 0 up, so this bound cannot matter",
                     ln.at(e.path, node.start),
                 )

@@ -288,9 +288,9 @@ class Lifecycle:
                 keys.update(trade.scopes or {})
                 now = book.clock or ts
                 assert now is not None
-                k.windows.count("closes", now, keys, event.reason)
+                k.windows.count("closes", now, keys, event.reason, pnl_units)
                 if pnl_units is not None and pnl_units < 0:
-                    k.windows.count("losing_closes", now, keys, event.reason)
+                    k.windows.count("losing_closes", now, keys, event.reason, pnl_units)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)

@@ -87,7 +87,8 @@ class Bucket:
         self.day_pnl_units = 0
         self.day_realized_pnl = 0.0
         self.loss_streak = 0
-        self.windows: dict[str, int] = {}  # rolling counts by window name (control.windows)
+        # rolling counts by window name (control.windows); an aggregate window's float mirror
+        self.windows: dict[str, int | float] = {}
 
     def sync(self) -> None:
         """Recompute the float mirrors from the integers."""

@@ -160,12 +160,18 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
     for name in checked.spec.scopes:  # one more bucket every trade moves through
         parts.append((f"scopes.{name}", 1))
     for name, w in checked.spec.windows.items():  # a count, and an expiry per counted event
-        parts.append((f"windows.{name}", 1 if w.daily else 2))  # a daily one has no expiry
+        parts.append((f"windows.{name}", _WINDOW_COST.get(w.aggregate, 1 if w.daily else 2)))
     for name in checked.spec.locks:  # a threshold test per counted event, an end per key
         parts.append((f"locks.{name}", 2))
     for name, node in checked.latch_whens.items():  # evaluated after every event
         parts.append((f"latches.{name}.when", _cost(node, params)))
     return sum(c for _, c in parts), parts
+
+
+# What a window costs per event: a daily count has no expiry (1), a rolling one has (2); a
+# sum moves by the quantity too (3); a min, max or drawdown is a pass over the window's
+# entries, its length unknown here: charged as a small loop (10).
+_WINDOW_COST: dict[str | None, int] = {"sum": 3, "min": 10, "max": 10, "drawdown": 10}
 
 
 def _cost(root: s.Expr, params: dict[str, Any]) -> int:

@@ -40,6 +40,10 @@ def _locks(spec: PolicySpec, doc: SourceMap) -> list[Diagnostic]:
             hint = suggest(lock.window, list(spec.windows))
             span = doc.span(("locks", lock.name, "window"))
             out.append(d.diagnostic(d.PT301, message, span, hint))
+        elif spec.windows[lock.window].aggregate is not None:  # a lock fires on a count
+            message = f"lock `{lock.name}` needs a counting window, `{lock.window}` aggregates"
+            span = doc.span(("locks", lock.name, "window"))
+            out.append(d.diagnostic(d.PT111, message, span))
     return out
 
 

@@ -90,6 +90,9 @@ class ScopeSpec:
 
 
 WindowCount = Literal["approvals", "requests", "rejections", "closes", "losing_closes"]
+WindowAggregate = Literal["sum", "min", "max", "drawdown"]
+# The quantity each aggregate reads: a close's realized P&L (the only one so far)
+WINDOW_QUANTITIES = ("realized_pnl",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,9 @@ class WindowSpec:
     # `boundary: closed`: the window is [t - over, t], an event exactly `over` ago still in
     # it (vn.py's flow limit); `open` (the default) is (t - over, t]
     closed: bool = False
+    # `sum: realized_pnl` (or min, max, drawdown): the window reads that aggregate of the
+    # counted events' quantity instead of their number (None: a count)
+    aggregate: WindowAggregate | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,12 @@ from typing import Any
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic
-from .model import LockSpec, WindowSpec
+from .model import LockSpec, WindowAggregate, WindowSpec
 from .schema import path_text
 from .yaml_source import Document
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+_AGGREGATES: tuple[WindowAggregate, ...] = ("sum", "min", "max", "drawdown")
 MAX_WINDOW = 7 * 86_400  # a rolling window keeps every event inside it: a week at most
 
 
@@ -30,6 +31,7 @@ def windows_of(
             where = ("windows", name, "reason")
             message = f"`{path_text(where)}`: only closes have an exit reason, not {cfg['count']}"
             problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
+        aggregate = _aggregate(doc, name, cfg, problems)
         if text == "trading_day" and "boundary" in cfg:
             where = ("windows", name, "boundary")
             message = f"`{path_text(where)}`: a trading-day window has no boundary to choose"
@@ -44,8 +46,30 @@ def windows_of(
             problems.append(d.diagnostic(d.PT308, message, doc.span(where)))
             continue
         closed = cfg.get("boundary", "open") == "closed"
-        out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), seconds, False, reasons, closed)
+        per = str(cfg["per"])
+        out[name] = WindowSpec(name, cfg["count"], per, seconds, False, reasons, closed, aggregate)
     return out
+
+
+def _aggregate(
+    doc: Document, name: str, cfg: dict[str, Any], problems: list[Diagnostic]
+) -> WindowAggregate | None:
+    """The aggregate a window reads instead of its count (at most one; of closes, over a
+    rolling length: a trading-day window keeps no events to aggregate)."""
+    found: list[WindowAggregate] = [a for a in _AGGREGATES if a in cfg]
+    problem = None
+    if len(found) > 1:
+        problem = (found[1], f"one aggregate per window, not `{found[0]}` and `{found[1]}`")
+    elif found and cfg["count"] not in ("closes", "losing_closes"):
+        problem = (found[0], f"only closes carry a realized_pnl, not {cfg['count']}")
+    elif found and str(cfg["over"]) == "trading_day":
+        problem = (found[0], "a trading-day window keeps no events to aggregate")
+    if problem is not None:
+        where = ("windows", name, problem[0])
+        message = f"`{path_text(where)}`: {problem[1]}"
+        problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
+        return None
+    return found[0] if found else None
 
 
 def _seconds(text: str) -> int:

@@ -132,8 +132,9 @@ FiniteNonNeg = Annotated[
     float, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
 ]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)]
-# A window's count, or a timed lock's end (`lock:<name>`, microseconds since the epoch).
-WindowValue = Annotated[int, Strict(), Field(ge=0, le=2**53)]
+# A window's count, or a timed lock's end (`lock:<name>`, microseconds since the epoch);
+# an aggregate window's value is an amount (a sum of realized P&L may be negative).
+WindowValue = Annotated[int, Strict(), Field(ge=0, le=2**53)] | SignedAmount
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
 Text = Annotated[str, Strict(), Field(max_length=1000)]
 Flag = Annotated[bool, Strict()]

@@ -241,10 +241,15 @@ class Translator(ExactAlgebra):
                     err = undeclared
                 return self.v("bool", w.var(f"{bucket}.lock.{key}", "bool"), err=err)
             case Source.WINDOW:
+                # a count is a whole number; an aggregate of realized P&L an amount of any sign
+                # (a drawdown never below 0)
+                spec = self.checked.spec.windows.get(key)
+                aggregate = None if spec is None else spec.aggregate
+                kind = {None: "count", "drawdown": "amount"}.get(aggregate, "signed")
                 bucket, err = self._bucket(ref.scope)
                 if ref.scope == "strategy":
                     err = undeclared
-                return self.v("number", w.number(f"{bucket}.windows.{key}", "count"), err=err)
+                return self.v("number", w.number(f"{bucket}.windows.{key}", kind), err=err)
             case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
                 return self._scope(ref)
             case Source.STRATEGY_CFG:
