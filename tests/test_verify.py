@@ -4,6 +4,8 @@ found with a counterexample that replays through `policy test`, the exit codes."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -294,3 +296,19 @@ def test_a_sum_window_is_a_signed_amount_to_the_verifier(tmp_path: Path) -> None
     (reach,) = verify(load_policy(path), ["rules-reachable"], 60)
     assert reach.status == "violated"
     assert "rule `looser-loss` never decides" in reach.reason
+
+
+def test_without_z3_verify_says_which_extra_to_install() -> None:
+    """A base install (no `verify` extra) gets a usage error naming the extra, not a
+    traceback: z3 is made unimportable in a fresh interpreter."""
+    code = (
+        "import sys; sys.modules['z3'] = None\n"
+        "from policy_engine.cli import main\n"
+        "main(['verify', 'policies/portfolio.yaml'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install 'policy-engine[verify]'" in proc.stderr
+    assert "Traceback" not in proc.stderr

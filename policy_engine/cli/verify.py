@@ -74,7 +74,14 @@ def run_verify(
     """Load the policies (a usage error when one does not) and verify each."""
     from ..diagnostics import PolicyError
     from ..engine.policy import load_policy
-    from ..verify import AGAINST, BUILTIN, verify
+
+    try:
+        from ..verify import AGAINST, BUILTIN, verify
+    except ImportError as exc:  # z3-solver is the `verify` extra
+        raise UsageError(
+            f"`policy verify` needs the `verify` extra (z3): pip install 'policy-engine[verify]' "
+            f"({exc})"
+        ) from None
 
     if not paths:
         raise UsageError("give at least one policy file")
