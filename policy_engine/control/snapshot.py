@@ -94,29 +94,19 @@ _ROW = attrgetter(
     "scopes",
     "keys",
 )
+_CREATED = 8  # the row's datetimes: created, then expires
 _FILLS = 10  # the row's one mutable member (a set), copied in capture
 
 
 def _trade_row(t: Trade) -> list[Any]:
-    return [
-        t.intent_id,
-        t.strategy,
-        t.symbol,
-        t.cohort,
-        t.approved_units,
-        t.reserved_units,
-        t.filled_units,
-        t.seq,
-        t.created.isoformat(),
-        _iso(t.expires),
-        None if t.fills is None else sorted(t.fills),
-        t.released,
-        t.bucket,
-        t.late,
-        t.side,
-        t.scopes,
-        t.keys,
-    ]
+    """A trade's row as plain JSON data: :data:`_ROW` with its times as ISO 8601 text and its
+    fill ids sorted (one list of a trade's fields, for both kinds of snapshot)."""
+    row = list(_ROW(t))
+    row[_CREATED] = row[_CREATED].isoformat()
+    row[_CREATED + 1] = _iso(row[_CREATED + 1])
+    fills = row[_FILLS]
+    row[_FILLS] = None if fills is None else sorted(fills)
+    return row
 
 
 def take(core: Kernel) -> Snapshot:
