@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from policy_engine import PortfolioController, replay
 from policy_engine.cli import cli
 from policy_engine.control.chain import GENESIS, seal
+from policy_engine.control.durable import PATH_CHECK_EVERY
 from policy_engine.control.events import canonical
 from policy_engine.control.journal import (
     Durability,
@@ -343,21 +344,17 @@ def test_durability_modes_bound_the_unsynced_lines(tmp_path: Path) -> None:
 # --- fail closed ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["deleted", "renamed", "replaced"])
-def test_a_vanished_journal_stops_every_decision(tmp_path: Path, how: str) -> None:
-    path = tmp_path / "j.jsonl"
-    ctl = PortfolioController(PORTFOLIO, equity=100_000, journal=path, durability="off")
-    assert ctl.request_allocation(intent(1)).approved
+def _vanish(path: Path, how: str) -> None:
     if how == "deleted":
         path.unlink()
     elif how == "renamed":
-        path.rename(tmp_path / "moved.jsonl")
+        path.rename(path.with_name("moved.jsonl"))
     else:
-        path.rename(tmp_path / "moved.jsonl")
+        path.rename(path.with_name("moved.jsonl"))
         path.write_text("")
-    before = ctl.core.snapshot()
-    with pytest.raises(JournalWriteError, match="deleted or renamed"):
-        ctl.request_allocation(intent(2))
+
+
+def _refuses_everything(ctl: PortfolioController) -> None:
     for call in (
         lambda: ctl.request_allocation(intent(3)),
         lambda: ctl.close_position("i1", T0),
@@ -366,7 +363,64 @@ def test_a_vanished_journal_stops_every_decision(tmp_path: Path, how: str) -> No
     ):
         with pytest.raises(JournalWriteError, match="failed earlier"):
             call()
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed", "replaced"])
+def test_a_vanished_journal_stops_the_next_decision_with_durability_event(
+    tmp_path: Path, how: str
+) -> None:
+    """With durability `event` the path is checked before every line."""
+    path = tmp_path / "j.jsonl"
+    ctl = PortfolioController(PORTFOLIO, equity=100_000, journal=path, durability="event")
+    assert ctl.request_allocation(intent(1)).approved
+    _vanish(path, how)
+    before = ctl.core.snapshot()
+    with pytest.raises(JournalWriteError, match="deleted or renamed"):
+        ctl.request_allocation(intent(2))
+    _refuses_everything(ctl)
     assert ctl.core.snapshot() == before  # nothing was decided or applied unrecorded
+    ctl.close()
+
+
+@pytest.mark.parametrize("durability", ["off", "batch"])
+@pytest.mark.parametrize("how", ["deleted", "renamed", "replaced"])
+def test_a_vanished_journal_stops_decisions_within_a_bounded_number_of_lines(
+    tmp_path: Path, how: str, durability: str
+) -> None:
+    """With `off` and `batch` the path is checked before every PATH_CHECK_EVERY-th line (a
+    stat costs as much as the line's hash and write): at most PATH_CHECK_EVERY - 1 events are
+    accepted after the move, then every event is refused and nothing more is applied."""
+    path = tmp_path / "j.jsonl"
+    mode = Durability("batch", events=10_000, ms=1e9) if durability == "batch" else "off"
+    ctl = PortfolioController(PORTFOLIO, equity=100_000, journal=path, durability=mode)
+    assert ctl.request_allocation(intent(1)).approved
+    _vanish(path, how)
+    accepted = 0
+    before = ctl.core.snapshot()
+    with pytest.raises(JournalWriteError, match="deleted or renamed"):
+        while True:
+            before = ctl.core.snapshot()
+            ctl.advance_time(T0 + timedelta(seconds=accepted))
+            accepted += 1
+    assert accepted < PATH_CHECK_EVERY
+    _refuses_everything(ctl)
+    assert ctl.core.snapshot() == before  # the refused event was not applied
+    ctl.close()
+
+
+@pytest.mark.parametrize("how", ["deleted", "renamed", "replaced"])
+def test_a_sync_checks_the_path_first(tmp_path: Path, how: str) -> None:
+    """A batch's sync (and an explicit one) checks the path before it: the lines it makes
+    durable are under the journal's name, or the writer fails closed."""
+    path = tmp_path / "j.jsonl"
+    ctl = PortfolioController(PORTFOLIO, equity=100_000, journal=path, durability="batch")
+    assert ctl.request_allocation(intent(1)).approved
+    _vanish(path, how)
+    writer = ctl.journal
+    assert isinstance(writer, JournalWriter)
+    with pytest.raises(JournalWriteError, match="deleted or renamed"):
+        writer.sync()
+    _refuses_everything(ctl)
     ctl.close()
 
 

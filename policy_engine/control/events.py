@@ -77,7 +77,12 @@ class IntentEvent(NamedTuple):
 
     def journal(self) -> Record:
         """The journal form (defaults left out, as a caller writes it)."""
-        return {"type": "intent", **self.intent.model_dump(mode="json", exclude_defaults=True)}
+        intent = self.intent
+        # The model's serializer itself: model_dump's Python wrapper cost a third more.
+        form = type(intent).__pydantic_serializer__.to_python(
+            intent, mode="json", exclude_defaults=True
+        )
+        return {"type": "intent", **form}
 
 
 class FillEvent(NamedTuple):

@@ -28,7 +28,9 @@ A journal file is:
   (:mod:`.recovery`) replays only the tail;
 - **fail closed**: once a write fails (disk full, I/O error, the path deleted
   or renamed under the writer) every later write raises
-  :class:`JournalWriteError`, so no decision is made that is not recorded.
+  :class:`JournalWriteError`, so no decision is made that is not recorded. The
+  path is checked before every line with durability ``event``, before every
+  ``PATH_CHECK_EVERY``-th line and every sync otherwise (:class:`~.durable.PathWatch`).
 """
 
 from __future__ import annotations
@@ -36,32 +38,32 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-import orjson
-
 from ..diagnostics import PolicyEngineError
-from .chain import GENESIS, MARK, SUFFIX, seal
-from .durable import Durability, GroupSync, durability_of, open_locked, sync_directory, write_all
-from .events import EventError
-from .lines import (
-    DIGITS_TO_ZERO,
-    LONG_RUN,
-    checkpoint_body,
-    dumps_event,
-    fast_loads,
-    loads,
+from .chain import GENESIS, seal
+from .durable import (
+    PATH_CHECK_EVERY,
+    Durability,
+    GroupSync,
+    PathWatch,
+    durability_of,
+    open_locked,
+    sync_directory,
+    write_all,
 )
+from .events import EventError
+from .lines import checkpoint_body, dumps_event, loads
+from .reader import CHECKPOINT_HEAD, read_events, torn_message
 
 # How often, by default, a checkpoint line is written (events between checkpoints): the
 # recovery tail is at most this long, and each checkpoint costs one snapshot.
 CHECKPOINT_EVERY = 50_000
 CHECKPOINT = "checkpoint"
-CHECKPOINT_HEAD = b'{"type":"checkpoint"'
 
 
 class JournalSink(Protocol):
@@ -140,12 +142,14 @@ class JournalWriter:
             raise JournalError(
                 f"cannot open journal {self.path} for appending: {exc.strerror}"
             ) from None
-        stat = os.fstat(self._fd)
-        self._identity = (stat.st_dev, stat.st_ino)
-        if stat.st_size and not resume:
+        # `event` checks the path before every line (a stat is nothing next to a sync);
+        # `batch` and `off` before every PATH_CHECK_EVERY-th line and every sync.
+        every = 1 if self.durability.mode == "event" else PATH_CHECK_EVERY
+        self._watch = PathWatch(self.path, self._fd, every)
+        if self._watch.size and not resume:
             self._release()
             raise JournalExistsError(
-                f"journal {self.path} already holds {stat.st_size:,} bytes of events; a new "
+                f"journal {self.path} already holds {self._watch.size:,} bytes of events; a new "
                 f"controller never overwrites one: continue it with `policy recover {self.path}` "
                 "(PortfolioController.recover), or choose a new journal path"
             )
@@ -192,7 +196,13 @@ class JournalWriter:
             # A JSON round trip: the in-memory journal holds exactly what a file would.
             self._list.append(loads(dumps_event(event)))
             return
-        self._check_usable()
+        if self._failed is not None or self._prev is None:
+            self._check_usable()  # (raises)
+        watch = self._watch
+        if watch.left:
+            watch.left -= 1
+        else:
+            self._check_path()
         every = self.checkpoint_every
         if every is not None and self._since_checkpoint >= every and self._snapshot is not None:
             self._checkpoint(defer=True)
@@ -217,6 +227,7 @@ class JournalWriter:
 
     def _sync_now(self) -> None:
         if self._fd is not None and self._failed is None and self._unsynced:
+            self._check_path()  # the lines synced are under the journal's name
             self._guard(self._fsync)
             self._unsynced = 0
             self._batch_start = None
@@ -312,22 +323,21 @@ class JournalWriter:
             )
         if self._prev is None:
             raise JournalWriteError(f"journal {self.path} was opened to resume but not positioned")
-        try:
-            stat = os.stat(self.path)
-            moved = (stat.st_dev, stat.st_ino) != self._identity
-        except FileNotFoundError:
-            moved = True
-        except OSError as exc:
-            self._fail(f"cannot stat it: {exc.strerror or exc}")
-        if moved:
-            self._fail(
-                "the path no longer names the file this writer appends to: deleted or renamed"
-            )
+
+    def _check_path(self) -> None:
+        why = self._watch.moved()
+        if why is not None:
+            self._fail(why)
 
     def _append(self, body: bytes, timestamp: Any) -> None:
         assert self._fd is not None and self._prev is not None
         line, chain = seal(body, self._prev)
-        self._guard(lambda fd: write_all(fd, line))
+        try:
+            written = os.write(self._fd, line)  # one call for the whole line, nearly always
+            if written != len(line):
+                write_all(self._fd, line[written:])
+        except OSError as exc:
+            self._fail(f"{exc.strerror or exc} (errno {exc.errno})")
         self._prev = chain
         self._written(timestamp)
 
@@ -395,80 +405,6 @@ def journal_sink(
     if journal is None or not isinstance(journal, str | os.PathLike | list):
         return journal
     return JournalWriter(journal, durability=durability, checkpoint_every=checkpoint_every)
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def read_events(
-    path: str | os.PathLike[str], *, lenient_tail: bool = False
-) -> Iterator[dict[str, Any]]:
-    """Stream the events of a JSON Lines journal (constant memory), without checkpoint
-    lines or chain values (verification is :func:`~.verify.verify_journal`'s).
-
-    Blank lines are skipped. A last line without its newline is a write cut by a
-    crash: :class:`TornJournalError` (``lenient_tail`` accepts it when it parses, as
-    for an events file written by hand).
-    """
-    # The hot loop of every replay: the chain suffix is cut inline (see chain.unseal) and
-    # the common line goes straight to orjson.
-    fast, head, zeros, run = fast_loads, CHECKPOINT_HEAD, DIGITS_TO_ZERO, LONG_RUN
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, 1):
-            if line[-3:] == b'"}\n' and line[-SUFFIX : -SUFFIX + 10] == MARK:
-                body = line[:-SUFFIX] + b"}"
-            elif line[-1:] != b"\n":
-                yield from _last_line(path, number, line, lenient_tail)
-                return
-            else:
-                body = line
-            if body[:20] == head:
-                continue
-            if run not in body.translate(zeros):
-                try:
-                    event = fast(body)
-                except orjson.JSONDecodeError:
-                    pass
-                else:
-                    if event.__class__ is dict:
-                        yield event
-                        continue
-            if body.strip():
-                yield _event(path, number, body)
-
-
-def _last_line(
-    path: str | os.PathLike[str], number: int, line: bytes, lenient: bool
-) -> Iterator[dict[str, Any]]:
-    if lenient and line.strip():
-        try:
-            event = _event(path, number, line)
-        except EventError:
-            pass
-        else:
-            yield event
-            return
-    if not line.strip(b" \t\r\x00") and lenient:
-        return
-    raise TornJournalError(torn_message(path, number, len(line)))
-
-
-def torn_message(path: str | os.PathLike[str], number: int, size: int) -> str:
-    return (
-        f"{path}:{number}: the last line is incomplete ({size} bytes without a newline: a "
-        f"write cut short by a crash); drop it with `policy journal repair {path}`"
-    )
-
-
-def _event(path: str | os.PathLike[str], number: int, body: bytes) -> dict[str, Any]:
-    try:
-        event = loads(body)
-    except ValueError as exc:
-        msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise EventError(f"{path}:{number}: not valid JSON: {msg}") from exc
-    if not isinstance(event, dict):
-        raise EventError(f"{path}:{number}: an event must be a JSON object")
-    return event
 
 
 def journal_schema() -> dict[str, Any]:
