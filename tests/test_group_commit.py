@@ -174,3 +174,94 @@ def test_a_failed_sync_fails_the_journal_closed(tmp_path: Path) -> None:
     with pytest.raises(JournalWriteError):
         writer.write({"type": "tick", "timestamp": T0.isoformat()})
     writer.close()
+
+
+class Gated:
+    """An injected sync that stops at each call until the test lets it go."""
+
+    def __init__(self, group_of: list[GroupSync], fail_at: int = 0) -> None:
+        self.group_of = group_of
+        self.fail_at = fail_at
+        self.calls: list[int] = []  # lines written when each sync started
+        self.entered = [threading.Event() for _ in range(4)]
+        self.go = [threading.Event() for _ in range(4)]
+
+    def __call__(self) -> None:
+        n = len(self.calls)
+        self.calls.append(self.group_of[0].written)
+        self.entered[n].set()
+        self.go[n].wait()
+        if n + 1 == self.fail_at:
+            raise OSError(5, "Input/output error")
+
+
+def _asleep(group: GroupSync, n: int) -> None:
+    while group.waiting < n:  # the waiters are parked on their gates (no timing involved)
+        threading.Event().wait(0.001)
+
+
+def test_a_sync_wakes_the_lines_it_covered_and_one_thread_to_run_the_next() -> None:
+    """Line 1's sync runs while lines 2-4 are written: their threads sleep; when it ends,
+    exactly one of them is woken to sync 2-4 while the other two sleep on; every thread
+    returns only once its line is on disk."""
+    holder: list[GroupSync] = []
+    sync = Gated(holder)
+    group = GroupSync(sync)
+    holder.append(group)
+    returned: dict[int, int] = {}
+
+    def wait(ticket: int) -> None:
+        group.wait(ticket)
+        returned[ticket] = group.synced
+
+    group.written = 1
+    first = threading.Thread(target=wait, args=(1,))
+    first.start()
+    sync.entered[0].wait()
+    group.written = 4
+    others = [threading.Thread(target=wait, args=(n,)) for n in (2, 3, 4)]
+    for t in others:
+        t.start()
+    _asleep(group, 3)
+    sync.go[0].set()
+    sync.entered[1].wait()  # one of them leads the next sync...
+    first.join()
+    assert returned == {1: 1}
+    assert group.waiting == 2  # ...and the other two were not woken for nothing
+    sync.go[1].set()
+    for t in others:
+        t.join()
+    assert sync.calls == [1, 4] and group.synced == 4 and group.waiting == 0
+    assert all(synced >= ticket for ticket, synced in returned.items())
+
+
+def test_a_failed_group_sync_raises_in_every_waiting_thread() -> None:
+    """The sync for line 1 fails while lines 2 and 3 wait for the next: all three raise,
+    and so does anyone who waits later (nothing is acknowledged off a failed sync)."""
+    holder: list[GroupSync] = []
+    sync = Gated(holder, fail_at=1)
+    group = GroupSync(sync)
+    holder.append(group)
+    errors: dict[int, BaseException] = {}
+
+    def wait(ticket: int) -> None:
+        try:
+            group.wait(ticket)
+        except OSError as exc:
+            errors[ticket] = exc
+
+    group.written = 1
+    threads = [threading.Thread(target=wait, args=(1,))]
+    threads[0].start()
+    sync.entered[0].wait()
+    group.written = 3
+    threads += [threading.Thread(target=wait, args=(n,)) for n in (2, 3)]
+    for t in threads[1:]:
+        t.start()
+    _asleep(group, 2)
+    sync.go[0].set()
+    for t in threads:
+        t.join()
+    assert sorted(errors) == [1, 2, 3] and group.synced == 0 and sync.calls == [1]
+    with pytest.raises(OSError):
+        group.wait(3)
