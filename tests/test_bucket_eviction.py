@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,6 +16,7 @@ from policy_engine.control import snapshot as snapshots
 from policy_engine.control.core import ControlCore
 from policy_engine.control.metrics import OTHER, ControlMetrics
 from policy_engine.control.scrape import core_reader
+from policy_engine.control.state import COUNTERS, Bucket
 
 from support.hostile import DAY_POLICY, distinct_symbols
 
@@ -144,3 +146,16 @@ def test_buckets_only_a_window_kept_are_swept_once_the_window_ran_out() -> None:
         core.apply(event)
     assert all(name.startswith("NEW") for name in core.state.symbols)
     assert len(core.state.symbols) <= 3_000
+
+
+@pytest.mark.parametrize("name", [*COUNTERS, "day_pnl_units", "loss_streak"])
+def test_a_bucket_with_any_counter_set_is_not_fresh(name: str) -> None:
+    """`is_fresh` reads every counter (written out one by one for speed: a counter added to
+    COUNTERS and not to it would let a live bucket be dropped)."""
+    bucket = Bucket()
+    assert bucket.is_fresh()
+    setattr(bucket, name, 1)
+    assert not bucket.is_fresh()
+    setattr(bucket, name, 0)
+    bucket.windows["w"] = 1
+    assert not bucket.is_fresh()

@@ -268,3 +268,33 @@ def test_garbage_intents_are_refused_never_journaled_and_replay_stays_clean() ->
     ]
     replayed = [canonical(r) for r in replay(journal)]
     assert replayed == [canonical(decisions[2])]
+
+
+def test_the_replay_step_equals_apply_for_dicts_typed_events_and_non_events() -> None:
+    """`ControlCore.replayer` (the replay's and recovery's step, its options fixed once)
+    takes what `apply` takes: an event dict, a typed event; anything else is refused."""
+    from policy_engine.control.core import ControlCore
+
+    events: list[dict[str, Any]] = [
+        {"type": "equity", "equity": 100_000, "timestamp": T0.isoformat()},
+        {
+            "type": "intent",
+            "intent_id": "a",
+            "strategy": "SCALPER",
+            "symbol": "BTC-USD",
+            "side": "long",
+            "requested_risk_abs": 300.0,
+            "timestamp": T0.isoformat(),
+        },
+        {"type": "cancel", "intent_id": "a", "timestamp": T0.isoformat()},
+    ]
+    policy = load_policy(PORTFOLIO)
+    applied, stepped, typed = ControlCore(policy), ControlCore(policy), ControlCore(policy)
+    step, typed_step = stepped.replayer(), typed.replayer()
+    for event in events:
+        want = [canonical(r) for r in applied.apply(event).records]
+        assert [canonical(r) for r in step(event).records] == want
+        assert [canonical(r) for r in typed_step(typed.parse(event)).records] == want
+    assert canonical(stepped.snapshot()) == canonical(applied.snapshot())
+    with pytest.raises(EventError, match="not an event"):
+        step(42)  # type: ignore[arg-type]

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope
 from ..engine.policy import ModeInfo, Policy
@@ -259,6 +259,21 @@ class ControlCore:
             event = parse_event(event, self._k.policy.intent_model, read)
             entry = self._table[type(event)]
         return entry[1](event, ruling, _OPTIONS[teach, records, decision_record, decide])
+
+    def replayer(
+        self, *, records: bool = True, read: Callable[[str], bytes] | None = None
+    ) -> Callable[[Event | Mapping[str, Any]], Outputs]:
+        """:meth:`apply` for a stream of event dicts (a replay, a recovery): each parsed
+        once and stepped, the options fixed here rather than per event."""
+        table, k, options = self._table, self._k, _OPTIONS[False, records, True, False]
+
+        def step(event: Event | Mapping[str, Any]) -> Outputs:
+            if event.__class__ is not dict:  # (a typed event, or not an event at all)
+                return self.apply(event, read=read, records=records)
+            typed = parse_event(cast(Mapping[str, Any], event), k.policy.intent_model, read)
+            return table[type(typed)][1](typed, None, options)
+
+        return step
 
     def skip(self) -> int:
         """Count an event without applying it (a what-if replay keeps its own policy)."""

@@ -159,9 +159,9 @@ def _rebuild(result: Scan, read: Callable[[str], bytes]) -> tuple[ControlCore, i
             stream = _events(where, fh, last.line + 1, result.lines)
             cp_line = last.line
         replayed = 0
-        apply = core.apply
+        step = core.replayer(records=False, read=read)  # the state is what matters here
         for event in stream:
-            apply(event, read=read, records=False)  # the state is what matters here
+            step(event)
             replayed += 1
     return core, replayed, cp_line
 

@@ -69,14 +69,14 @@ def replay(
     events = _events(journal)
     core, pending = start(events, policy)
     what_if = policy is not None
-    apply = core.apply
+    # Without lifecycle records, fills, cancels and closes build none (the hot path).
+    step = core.replayer(records=lifecycle, read=read_policy_bytes)
     for event in itertools.chain(pending, events):
         kind = event.get("type")
         if what_if and kind == "policy":
             core.skip()  # counted, but the what-if policy stays in force
             continue
-        # Without lifecycle records, fills, cancels and closes build none (the hot path).
-        out = apply(event, read=read_policy_bytes, records=lifecycle)
+        out = step(event)
         if lifecycle:
             yield from out.records
         elif kind == "intent":

@@ -197,8 +197,9 @@ def verified_replay(
     stream = events()
     core, pending = start(stream, None)
     cores.append(core)
+    step = core.replayer(records=lifecycle, read=read)
     for event in itertools.chain(pending, stream):
-        records = core.apply(event, read=read, records=lifecycle).records
+        records = step(event).records
         if lifecycle:
             yield from records
         elif event.get("type") == "intent":
