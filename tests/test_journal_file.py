@@ -37,7 +37,7 @@ from policy_engine.control.journal import (
 )
 from policy_engine.control.verify import JournalIntegrityError, repair, scan
 
-from support.workload import drive, policy_versions
+from support.workload import journaled_run, policy_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
@@ -506,17 +506,7 @@ def test_a_long_journal_with_reloads_verifies_across_checkpoints(tmp_path: Path)
     """2,000 mixed events with a checkpoint every 300: the chain verifies, every checkpoint
     equals the replayed state, and records replay byte for byte."""
     path = tmp_path / "j.jsonl"
-    records: list[dict[str, Any]] = []
-    files = policy_versions(tmp_path)
-    with PortfolioController(
-        files[0],
-        equity=100_000,
-        journal=path,
-        records=records,
-        durability="off",
-        checkpoint_every=300,
-    ) as ctl:
-        drive(ctl, 2_000, files)
+    records = journaled_run(path, policy_versions(tmp_path), 2_000, 300)
     result = CliRunner().invoke(cli, ["replay", str(path), "--verify", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.splitlines()[-1])["summary"]

@@ -123,3 +123,22 @@ def drive(
             ctl.reload(policy_paths[flip % len(policy_paths)])
         if after is not None:
             after(k)
+
+
+def journaled_run(
+    path: Path, files: Sequence[Path], n: int, every: int, **options: Any
+) -> list[dict[str, Any]]:
+    """Drive ``n`` steps through a controller journaling to ``path`` (durability ``off``, a
+    checkpoint every ``every`` events; ``files``: the policy versions); every record."""
+    records: list[dict[str, Any]] = []
+    with PortfolioController(
+        files[0],
+        equity=100_000,
+        journal=path,
+        records=records,
+        durability="off",
+        checkpoint_every=every,
+        **options,
+    ) as ctl:
+        drive(ctl, n, files)
+    return records
