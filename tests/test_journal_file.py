@@ -22,7 +22,7 @@ from policy_engine import PortfolioController, replay
 from policy_engine.cli import cli
 from policy_engine.control.chain import GENESIS, seal
 from policy_engine.control.durable import PATH_CHECK_EVERY
-from policy_engine.control.events import canonical
+from policy_engine.control.events import TickEvent, canonical
 from policy_engine.control.journal import (
     Durability,
     JournalError,
@@ -329,6 +329,16 @@ def test_durability_modes_bound_the_unsynced_lines(tmp_path: Path) -> None:
     assert seen == [1, 2, 3, 0, 1, 2, 0, 1]
     batch.close()
     assert batch.unsynced == 0
+    # The same through a shell's typed events (their timestamps datetimes, not text).
+    typed = writer("typed", Durability("batch", events=4, ms=1_000))
+    seen = []
+    for t in (0, 0.1, 0.2, 0.3, 0.4, 0.5, 2.0, 2.1):
+        typed.write_event(TickEvent(T0 + timedelta(seconds=t)))
+        seen.append(typed.unsynced)
+    assert seen == [1, 2, 3, 0, 1, 2, 0, 1]
+    typed.close()
+    same = (tmp_path / "typed.jsonl").read_bytes() == (tmp_path / "batch.jsonl").read_bytes()
+    assert same  # the same lines, byte for byte
 
     off = writer("off", "off")
     for s in range(300):

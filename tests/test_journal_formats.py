@@ -17,7 +17,7 @@ from policy_engine.control.chain import unseal
 from policy_engine.control.events import IntentEvent, canonical
 from policy_engine.control.fields import parse_intent
 from policy_engine.control.journal import read_events
-from policy_engine.control.lines import dumps_event
+from policy_engine.control.lines import dumps_event, event_body
 from policy_engine.control.verify import scan
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "journals"
@@ -80,7 +80,7 @@ def test_an_earlier_releases_journal_is_continued_on_the_same_chain(tmp_path: Pa
 
 
 def test_an_intent_line_is_written_as_the_earlier_release_wrote_it() -> None:
-    """The intent's journal form now comes from its serializer directly: the same bytes."""
+    """The intent's line now comes from its serializer straight to JSON: the same bytes."""
     bodies = [
         unseal(line)[0]
         for line in JOURNAL.read_bytes().splitlines(keepends=True)
@@ -89,4 +89,5 @@ def test_an_intent_line_is_written_as_the_earlier_release_wrote_it() -> None:
     events = [e for e in read_events(JOURNAL) if e["type"] == "intent"]
     assert len(bodies) == len(events) > 40
     for body, event in zip(bodies, events, strict=True):
-        assert dumps_event(IntentEvent(parse_intent(event)).journal()) == body
+        typed = IntentEvent(parse_intent(event))
+        assert event_body(typed) == dumps_event(typed.journal()) == body

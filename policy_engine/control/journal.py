@@ -56,8 +56,8 @@ from .durable import (
     sync_directory,
     write_all,
 )
-from .events import EventError
-from .lines import checkpoint_body, dumps_event, loads
+from .events import Event, EventError
+from .lines import checkpoint_body, dumps_event, event_body, loads
 from .reader import CHECKPOINT_HEAD, read_events, torn_message
 
 # How often, by default, a checkpoint line is written (events between checkpoints): the
@@ -192,9 +192,18 @@ class JournalWriter:
     def write(self, event: dict[str, Any]) -> None:
         """Append one event (after a checkpoint line when one is due); raise
         :class:`JournalWriteError` instead of ever dropping it."""
+        self.write_body(dumps_event(event), event.get("timestamp"))
+
+    def write_event(self, event: Event) -> None:
+        """:meth:`write` of a typed event's journal form (what a shell calls: an intent
+        goes straight to its line, :func:`~.lines.event_body`)."""
+        self.write_body(event_body(event), event.timestamp)
+
+    def write_body(self, body: bytes, timestamp: Any) -> None:
+        """:meth:`write` of an event's line body (compact JSON) and its timestamp."""
         if self._list is not None:
             # A JSON round trip: the in-memory journal holds exactly what a file would.
-            self._list.append(loads(dumps_event(event)))
+            self._list.append(loads(body))
             return
         if self._failed is not None or self._prev is None:
             self._check_usable()  # (raises)
@@ -206,7 +215,7 @@ class JournalWriter:
         every = self.checkpoint_every
         if every is not None and self._since_checkpoint >= every and self._snapshot is not None:
             self._checkpoint(defer=True)
-        body, ts = dumps_event(event), event.get("timestamp")
+        ts = timestamp
         self._since_checkpoint += 1
         if self._queue is not None:  # (only this thread starts a checkpoint: no race to None)
             with self._io:
@@ -358,11 +367,14 @@ class JournalWriter:
 
     def _batch_due(self, timestamp: Any) -> bool:
         """Has event time moved ``ms`` past the first unsynced line's timestamp?"""
-        if not isinstance(timestamp, str):
-            return False
-        try:
-            ts = datetime.fromisoformat(timestamp)
-        except ValueError:
+        if isinstance(timestamp, datetime):
+            ts = timestamp
+        elif isinstance(timestamp, str):
+            try:
+                ts = datetime.fromisoformat(timestamp)
+            except ValueError:
+                return False
+        else:
             return False
         if ts.tzinfo is None:
             return False

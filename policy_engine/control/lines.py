@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .events import json_default
+from .events import Event, IntentEvent, json_default
 
 
 def dumps_event(value: Any) -> bytes:
@@ -32,6 +32,27 @@ def dumps_event(value: Any) -> bytes:
     except (TypeError, ValueError):  # e.g. non-string keys in a caller's bad intent
         text = json.dumps({"type": value.get("type"), "value": repr(value)})
     return text.encode("utf-8")
+
+
+INTENT_HEAD = b'{"type":"intent",'
+
+
+def event_body(event: Event) -> bytes:
+    """A typed event's journal line body: ``dumps_event(event.journal())``, an intent
+    serialised straight to JSON by its model's serializer (the same bytes: the same
+    serializer makes the journal form, and orjson writes its values as pydantic does;
+    tests/test_journal_formats.py holds an earlier release's lines to it), without the
+    intermediate dict (about 0.5 us of a decision)."""
+    if event.__class__ is IntentEvent:
+        intent = event.intent
+        try:
+            raw = type(intent).__pydantic_serializer__.to_json(intent, exclude_defaults=True)
+        except ValueError:  # (pydantic's serialisation errors): the dict, as ever
+            pass
+        else:
+            if raw[:1] == b"{" and raw != b"{}":
+                return INTENT_HEAD + raw[1:]
+    return dumps_event(event.journal())
 
 
 def checkpoint_body(line: dict[str, Any]) -> bytes:
@@ -63,4 +84,12 @@ def loads(body: bytes) -> Any:
     return _slow(body)
 
 
-__all__ = ["DIGITS_TO_ZERO", "LONG_RUN", "checkpoint_body", "dumps_event", "fast_loads", "loads"]
+__all__ = [
+    "DIGITS_TO_ZERO",
+    "LONG_RUN",
+    "checkpoint_body",
+    "dumps_event",
+    "event_body",
+    "fast_loads",
+    "loads",
+]

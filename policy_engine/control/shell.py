@@ -53,6 +53,16 @@ class Shell:
         self.core = core
         self.journal = journal
         self.ahead = ahead
+        # A journal that takes typed events (the file writer: an intent goes straight to
+        # its line) gets them; any other gets each event's journal form.
+        typed = getattr(journal, "write_event", None)
+        self._write: Callable[[Event], None] | None = (
+            None
+            if journal is None
+            else typed
+            if typed is not None
+            else lambda event: journal.write(event.journal())
+        )
 
     def submit(
         self,
@@ -72,8 +82,8 @@ class Shell:
         ruling = core.refusal(event, ahead, teach=teach)
         if ruling.refused is not None:
             return ruling.refused, False
-        if self.journal is not None:
-            self.journal.write(event.journal())
+        if self._write is not None:
+            self._write(event)
         out = core.apply(
             event, teach=teach, decide=decide, decision_record=decision_record, ruling=ruling
         )
