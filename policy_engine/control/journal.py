@@ -116,6 +116,7 @@ class JournalWriter:
         self._failed: str | None = None
         self._snapshot: Callable[[], dict[str, Any]] | None = None
         self.durability = durability_of(durability)
+        self._off = self.durability.mode == "off"
         if checkpoint_every is not None and checkpoint_every < 1:
             raise ValueError("checkpoint_every must be >= 1 (or None for no checkpoints)")
         self.checkpoint_every = checkpoint_every
@@ -348,7 +349,10 @@ class JournalWriter:
         except OSError as exc:
             self._fail(f"{exc.strerror or exc} (errno {exc.errno})")
         self._prev = chain
-        self._written(timestamp)
+        if self._off:  # (nothing to sync, nothing to time: the common line of `off`)
+            self._unsynced += 1
+        else:
+            self._written(timestamp)
 
     def _written(self, timestamp: Any) -> None:
         """One more line in the file: sync it as the durability mode says."""
