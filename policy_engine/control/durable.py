@@ -191,8 +191,9 @@ PATH_CHECK_EVERY = 64
 class PathWatch:
     """Notices that a journal's path no longer names the file a writer appends to (the
     file was deleted, renamed or replaced): lines written after that would be lost or land
-    under another name. :meth:`due` counts lines; :meth:`moved` says why the path is
-    wrong (``None`` while it is right)."""
+    under another name. The writer counts ``left`` down to the next check; :meth:`moved`
+    checks (and restarts the count), saying why the path is wrong (``None`` while it is
+    right)."""
 
     def __init__(self, path: Path, fd: int, every: int) -> None:
         stat = os.fstat(fd)

@@ -216,15 +216,14 @@ class JournalWriter:
         every = self.checkpoint_every
         if every is not None and self._since_checkpoint >= every and self._snapshot is not None:
             self._checkpoint(defer=True)
-        ts = timestamp
         self._since_checkpoint += 1
         if self._queue is not None:  # (only this thread starts a checkpoint: no race to None)
             with self._io:
                 if self._queue is not None:  # still in flight: the line waits behind it
-                    self._queue.append((body, ts))
+                    self._queue.append((body, timestamp))
                     self._lines += 1
                     return
-        self._append(body, ts)
+        self._append(body, timestamp)
         self._lines += 1  # (counted once written: a failed write is no line to wait for)
 
     def sync(self) -> None:
