@@ -25,10 +25,10 @@ from ..engine.verdict import (
     outcome_facts,
     refusal_facts,
 )
-from .book import Trade
 from .events import IntentEvent, InvalidIntentEvent, Record
 from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
 from .records import decision_record, totals
+from .trade import Trade, approved_notional
 
 _SCALE = float(RISK_SCALE)
 
@@ -136,6 +136,9 @@ class Intents:
                 keys = zip(policy.key_fields, values, strict=True)
                 trade.keys = {k: v for k, v in keys if v is not None}
             trade.scopes = scopes
+            trade.reserved_notional = approved_notional(
+                intent.requested_notional_abs, to_units(intent.requested_risk_abs), units
+            )
             book.reserve(trade)
             reserved = units / _SCALE
         record: Record | None = None

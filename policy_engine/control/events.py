@@ -90,7 +90,7 @@ class FillEvent(NamedTuple):
         return self.fill.timestamp
 
     def journal(self) -> Record:
-        return {"type": "fill", **self.fill.model_dump(mode="json")}
+        return {"type": "fill", **self.fill.model_dump(mode="json", exclude_none=True)}
 
 
 class CancelEvent(NamedTuple):

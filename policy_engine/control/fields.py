@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
 from ..diagnostics import PolicyEngineError
-from ..engine.contracts import MAX_AMOUNT, Amount, Name, PortfolioIntent, Timestamp, to_units
+from ..engine.contracts import (
+    MAX_AMOUNT,
+    Amount,
+    Name,
+    PortfolioIntent,
+    Price,
+    Timestamp,
+    to_units,
+)
 from ..engine.intents import as_intent
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 
@@ -39,6 +47,9 @@ class FillUpdate(BaseModel):
     fill_id: Name
     filled_risk_abs: Amount
     timestamp: Timestamp
+    # the execution price: with the intent's notional, the position's quantity (what a mark
+    # values); optional, left out of the journal when absent (older journals stay as they are)
+    price: Price | None = None
 
 
 def canonical(record: Mapping[str, Any]) -> str:

@@ -41,6 +41,7 @@ INTENT_FIELDS: dict[str, Type] = {
     "correlation_bucket": t.NULL_STRING,
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
+    "notional": t.NULL_NUMBER,  # `requested_notional_abs` by its short name
 }
 # Derived per evaluation: the amount still requested after earlier clips, the cohort, and
 # the intent's event time (its `timestamp`, read as a time).
@@ -59,6 +60,16 @@ LIVE_FIELDS: dict[str, Type] = {
     "net_risk": t.NUMBER,
     "day_realized_pnl": t.NUMBER,
     "loss_streak": t.NUMBER,
+    # notional (size x price) reserved, filled (`active_`), both (`gross_`), by side and net,
+    # and the filled positions' unrealized P&L at the last marks with its drawdown from peak
+    "active_notional": t.NUMBER,
+    "reserved_notional": t.NUMBER,
+    "gross_notional": t.NUMBER,
+    "long_notional": t.NUMBER,
+    "short_notional": t.NUMBER,
+    "net_notional": t.NUMBER,
+    "unrealized_pnl": t.NUMBER,
+    "unrealized_drawdown": t.NUMBER,
 }
 
 # The portfolio has every live counter of a bucket, and its equity, peak, drawdown and the
