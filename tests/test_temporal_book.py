@@ -50,53 +50,130 @@ NOTIONAL_STEPS: list[tuple[str, Any]] = [
 ]
 
 
-def _in_process() -> tuple[dict[str, str], dict[str, Any]]:
-    ctl = PortfolioController(COOKBOOK / "gross_exposure.yaml", equity=100_000, clock=None)
+Steps = list[tuple[str, Any]]
+
+
+def _local(recipe: str, steps: Steps) -> tuple[dict[str, str], list[Any], dict[str, Any]]:
+    """The steps through an in-process controller: the decision codes by intent id, the
+    other calls' answers (a mark's positions, a fill's or a cancel's status), the state."""
+    ctl = PortfolioController(COOKBOOK / recipe, equity=100_000, clock=None)
     codes: dict[str, str] = {}
-    for kind, payload in NOTIONAL_STEPS:
+    answers: list[Any] = []
+    for kind, payload in steps:
         if kind == "intent":
             codes[payload["intent_id"]] = ctl.request_allocation(payload).decision_code
         elif kind == "fill":
-            ctl.on_fill_update(payload)
+            answers.append(ctl.on_fill_update(payload)["status"])
+        elif kind == "cancel":
+            answers.append(ctl.cancel_reservation(*payload)["status"])
         else:
-            ctl.cancel_reservation(*payload)
-    return codes, ctl.get_portfolio_state()
+            answers.append(ctl.mark(*payload)["positions"])
+    return codes, answers, ctl.get_portfolio_state()
+
+
+async def _remote(caller: Any, steps: Steps) -> tuple[dict[str, str], list[Any]]:
+    """The same steps through PortfolioClient; then waits for a continue-as-new."""
+    codes: dict[str, str] = {}
+    answers: list[Any] = []
+    for kind, payload in steps:
+        if kind == "intent":
+            decision = await caller.request_allocation(payload)
+            codes[payload["intent_id"]] = decision.decision_code
+        elif kind == "fill":
+            answers.append((await caller.on_fill_update(payload))["status"])
+        elif kind == "cancel":
+            answers.append((await caller.cancel_reservation(*payload))["status"])
+        else:
+            answers.append((await caller.mark(*payload))["positions"])
+
+    async def continued() -> bool:
+        return int((await caller.journal())["run"]) >= 2
+
+    await eventually(continued, "a continue-as-new")
+    return codes, answers
+
+
+def _same_as_replayed(codes: dict[str, str], journal: Any, snapshot: Any) -> None:
+    """The in-process core replaying the last run's journal reaches the workflow's
+    snapshot and makes the decisions the callers got."""
+    core, decisions = replay_journal(journal["events"], journal["origin"])
+    assert canonical(core.snapshot()) == canonical(snapshot)
+    assert all(codes[iid] == d["decision_code"] for iid, d in decisions.items())
 
 
 def test_a_notional_cap_decides_on_the_workflow_as_in_process(temporal_address: str) -> None:
     policy = (COOKBOOK / "gross_exposure.yaml").read_text()
 
-    async def scenario() -> tuple[dict[str, str], dict[str, Any], dict[str, Any], dict[str, Any]]:
-        codes: dict[str, str] = {}
+    async def scenario() -> tuple[Any, ...]:
         async with control_plane(
             temporal_address, "book-notional", policy=policy, events_per_run=4
         ) as caller:
-            for kind, payload in NOTIONAL_STEPS:
-                if kind == "intent":
-                    decision = await caller.request_allocation(payload)
-                    codes[payload["intent_id"]] = decision.decision_code
-                elif kind == "fill":
-                    await caller.on_fill_update(payload)
-                else:
-                    await caller.cancel_reservation(*payload)
-
-            async def continued() -> bool:
-                return int((await caller.journal())["run"]) >= 2
-
-            await eventually(continued, "a continue-as-new")
+            codes, answers = await _remote(caller, NOTIONAL_STEPS)
             state = await caller.get_portfolio_state()
-            return codes, state, await caller.journal(), await caller.snapshot()
+            return codes, answers, state, await caller.journal(), await caller.snapshot()
 
-    codes, state, journal, snapshot = asyncio.run(scenario())
-    local_codes, local_state = _in_process()
-    assert codes == local_codes
-    assert state["totals"] == local_state["totals"]
+    codes, answers, state, journal, snapshot = asyncio.run(scenario())
+    assert (codes, answers) == _local("gross_exposure.yaml", NOTIONAL_STEPS)[:2]
+    assert state["totals"] == _local("gross_exposure.yaml", NOTIONAL_STEPS)[2]["totals"]
     assert codes["t2"] == "rejected_gross_exposure" and codes["t3"] == "approved_full"
     assert codes["none"] == "rejected_eval_error"  # no notional: the cap cannot be checked
     assert codes["t4"] == "approved_clipped"
     # 120,000 filled + 80,000 pending + the clipped order's share of 150,000 (its risk
     # rounded down to the grid: 333.333333 of 500) stays within 3 x equity
     assert state["totals"]["gross_notional"] == 299_999.9999
-    core, decisions = replay_journal(journal["events"], journal["origin"])
-    assert canonical(core.snapshot()) == canonical(snapshot)
-    assert all(codes[iid] == d["decision_code"] for iid, d in decisions.items())
+    _same_as_replayed(codes, journal, snapshot)
+
+
+DRAWDOWN_STEPS: list[tuple[str, Any]] = [
+    ("intent", {**_intent("buy", "01", 1_000, symbol="AAPL"), "requested_risk_abs": 100}),
+    (
+        "fill",
+        {
+            "intent_id": "buy",
+            "fill_id": "f1",
+            "filled_risk_abs": 100,
+            "price": 100,
+            "timestamp": "2026-01-05T09:00:02Z",
+        },
+    ),
+    ("mark", ("AAPL", 90, "2026-01-05T09:00:03Z")),
+    ("intent", _intent("at-minus-100", "04", 500, symbol="AAPL")),
+    ("mark", ("AAPL", 85, "2026-01-05T09:00:05Z")),
+    ("mark", ("MSFT", 85, "2026-01-05T09:00:06Z")),
+    ("intent", _intent("at-minus-150", "07", 500, symbol="AAPL")),
+    ("intent", _intent("other", "08", 500, symbol="MSFT")),
+]
+
+
+def test_marks_decide_on_the_workflow_as_in_process(temporal_address: str) -> None:
+    policy = (COOKBOOK / "security_drawdown.yaml").read_text()
+
+    async def scenario() -> tuple[Any, ...]:
+        async with control_plane(
+            temporal_address, "book-marks", policy=policy, events_per_run=3
+        ) as caller:
+            codes, moved = await _remote(caller, DRAWDOWN_STEPS)
+            # the same mark again (same content, same idempotency key): answered with its
+            # first outcome, not applied twice (no event numbered for it)
+            seq = (await caller.snapshot())["seq"]
+            again = await caller.mark("AAPL", 85, "2026-01-05T09:00:05Z")
+            assert again["positions"] == 1 and (await caller.snapshot())["seq"] == seq
+            try:
+                await caller.mark("AAPL", -1, "2026-01-05T09:00:09Z")
+            except ValueError as exc:
+                assert "price must be a number" in str(exc)
+            else:
+                raise AssertionError("a negative price must be refused")
+            state = await caller.get_portfolio_state()
+            return codes, moved, state, await caller.journal(), await caller.snapshot()
+
+    codes, moved, state, journal, snapshot = asyncio.run(scenario())
+    local_codes, local_moved, local_state = _local("security_drawdown.yaml", DRAWDOWN_STEPS)
+    assert codes == local_codes and moved == local_moved == ["committed", 1, 1, 0]
+    assert codes["at-minus-100"] == "approved_full"
+    assert codes["at-minus-150"] == "rejected_security_drawdown"
+    assert codes["other"] == "approved_full"
+    assert state["totals"] == local_state["totals"]
+    assert state["symbols"]["AAPL"]["unrealized_pnl"] == -150
+    assert snapshot["marks"] == {"AAPL": 85.0, "MSFT": 85.0}
+    _same_as_replayed(codes, journal, snapshot)

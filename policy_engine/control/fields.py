@@ -217,6 +217,21 @@ def check_intent_id(intent_id: Any) -> str:
     return intent_id
 
 
+def check_mark(symbol: Any, price: Any) -> tuple[str, float]:
+    """A mark's symbol (a name, as an intent's) and price (a number above 0, finite, at most
+    1e15; an int is taken as the float it is)."""
+    if not isinstance(symbol, str) or not 1 <= len(symbol) <= 200:
+        raise EventError(f"symbol must be a string of 1 to 200 characters, got {symbol!r}")
+    if (
+        isinstance(price, bool)
+        or not isinstance(price, int | float)
+        or not 0 < price <= MAX_AMOUNT  # also false for NaN
+        or not math.isfinite(price)
+    ):
+        raise EventError(f"price must be a number in (0, {MAX_AMOUNT:.0e}], got {price!r}")
+    return symbol, float(price)
+
+
 def check_reason(reason: Any) -> str:
     if not isinstance(reason, str) or len(reason) > 1000:
         raise EventError(f"reason must be a string of at most 1000 characters, got {reason!r}")
