@@ -15,6 +15,7 @@ import heapq
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..engine.contracts import RISK_SCALE
 from .state import Bucket, PortfolioState, move_all, move_notional
@@ -357,8 +358,30 @@ class Book:
         trades = self.priced.get(symbol)
         if not trades:
             return 0
+        # A bucket takes the sum of its positions' moves once (its peak after the whole mark:
+        # one instant). Positions are grouped by what their buckets depend on, so the
+        # buckets are looked up once per group (usually one), not once per position.
+        groups: dict[tuple[str, str, int], list[Any]] = {}
         for trade in trades.values():
-            self.revalue(trade)
+            new = trade.pnl_at(price)
+            delta = new - trade.unrealized
+            if delta:
+                trade.unrealized = new
+                key = (trade.strategy, trade.cohort, id(trade.scopes))
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [trade, delta]
+                else:
+                    group[1] += delta
+        if not groups:  # no position moved: nothing a rule reads changed
+            return len(trades)
+        moves: dict[int, tuple[Bucket, int]] = {}
+        for trade, delta in groups.values():
+            for b in self.buckets(trade):
+                held = moves.get(id(b))
+                moves[id(b)] = (b, delta if held is None else held[1] + delta)
+        for b, delta in moves.values():
+            b.mark(delta)
         self.state.version += 1
         return len(trades)
 

@@ -237,11 +237,14 @@ class Bucket:
         """The filled positions' unrealized P&L moved by ``delta_units``: the peak follows it
         up; with no filled notional left the peak starts again from zero."""
         u = self.unrealized_units = self.unrealized_units + delta_units
-        if not self.active_notional_units:
+        a = self.active_notional_units
+        if not a:
             self.peak_unrealized_units = 0
         elif u > self.peak_unrealized_units:
             self.peak_unrealized_units = u
-        self.sync_notional()
+        # only the P&L mirrors move (the notional ones are as they were)
+        self.unrealized_pnl = u / _SCALE
+        self.unrealized_drawdown = (self.peak_unrealized_units - u) / a if a > 0 else 0.0
 
     def set_day_values(self, pnl_units: int, streak: int) -> None:
         self.day_pnl_units, self.loss_streak = int(pnl_units), int(streak)
