@@ -177,3 +177,61 @@ def test_marks_decide_on_the_workflow_as_in_process(temporal_address: str) -> No
     assert state["symbols"]["AAPL"]["unrealized_pnl"] == -150
     assert snapshot["marks"] == {"AAPL": 85.0, "MSFT": 85.0}
     _same_as_replayed(codes, journal, snapshot)
+
+
+def _position(iid: str, at: str, **extra: Any) -> dict[str, Any]:
+    return {**_intent(iid, at, None, symbol="AUD-USD"), "requested_risk_abs": 100_000, **extra}
+
+
+REDUCE = {"side": "short", "reduce_only": True}
+POSITION_STEPS: Steps = [
+    ("intent", _position("custom", "01", position_id="CUSTOM-001", **REDUCE)),
+    ("intent", _position("P-1", "02", requested_notional_abs=65_000)),  # 100,000 at 0.65
+    (
+        "fill",
+        {
+            "intent_id": "P-1",
+            "fill_id": "f1",
+            "filled_risk_abs": 100_000,
+            "price": 0.65,
+            "timestamp": "2026-01-05T09:00:03Z",
+        },
+    ),
+    (
+        "intent",
+        _position("exceeds", "04", position_id="P-1", requested_risk_abs=100_000.01, **REDUCE),
+    ),
+    ("intent", _position("adds", "05", position_id="P-1", side="long", reduce_only=True)),
+    ("mark", ("AUD-USD", 0.6, "2026-01-05T09:00:06Z")),
+    ("intent", _position("to-a-loser", "07", position_id="P-1")),
+    ("intent", _position("closes-all", "08", position_id="P-1", **REDUCE)),
+]
+
+
+def test_positions_by_id_decide_on_the_workflow_as_in_process(temporal_address: str) -> None:
+    policy = (COOKBOOK / "positions_by_id.yaml").read_text()
+
+    async def scenario() -> tuple[Any, ...]:
+        async with control_plane(
+            temporal_address, "book-positions", policy=policy, events_per_run=3
+        ) as caller:
+            codes, answers = await _remote(caller, POSITION_STEPS)
+            state = await caller.get_portfolio_state()
+            return codes, answers, state, await caller.journal(), await caller.snapshot()
+
+    codes, answers, state, journal, snapshot = asyncio.run(scenario())
+    local_codes, local_answers, local_state = _local("positions_by_id.yaml", POSITION_STEPS)
+    assert (codes, answers) == (local_codes, local_answers)
+    assert codes == {
+        "custom": "rejected_unknown_position",
+        "P-1": "approved_full",
+        "exceeds": "rejected_reduce_only_position",
+        "adds": "rejected_reduce_only_position",
+        "to-a-loser": "rejected_add_to_position",  # 5 s in, and losing
+        "closes-all": "approved_full",
+    }
+    assert state["totals"] == local_state["totals"]
+    # marked at 0.60: 100,000 x 0.60 - 65,000; closed by nothing yet (a reduce-only intent
+    # is a decision; the close event ends the position)
+    assert state["symbols"]["AUD-USD"]["unrealized_pnl"] == -5_000
+    _same_as_replayed(codes, journal, snapshot)

@@ -65,6 +65,7 @@ def declaration_read(ref: Ref) -> tuple[str, str] | None:
             | Source.COHORT_LIVE
             | Source.MODE
             | Source.PARAM
+            | Source.POSITION
         ):
             return None
         case unknown:

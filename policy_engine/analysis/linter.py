@@ -71,6 +71,12 @@ _PORTFOLIO_DOMAIN: dict[str, Abstract] = {
     "unrealized_pnl": ANY_NUMBER,
     "unrealized_drawdown": NONNEG,
 }
+_POSITION_DOMAIN: dict[str, Abstract] = {
+    "side": ValueSet(frozenset({"long", "short"})),
+    "size": NONNEG,
+    "notional": NONNEG,
+    "unrealized_pnl": ANY_NUMBER,
+}
 # Live values that may be negative: the rest of a bucket's live values are `[0, inf)`.
 SIGNED_LIVE = frozenset({"net_risk", "day_realized_pnl", "net_notional", "unrealized_pnl"})
 EQUITY_NAMES = {("portfolio", "equity"), ("portfolio", "peak_equity")}
@@ -204,6 +210,8 @@ def domain(ref: Ref) -> Abstract:
             return _PORTFOLIO_DOMAIN.get(ref.key, TOP)
         case Source.LATCH | Source.LOCK:
             return BOTH
+        case Source.POSITION:
+            return _POSITION_DOMAIN.get(ref.key, TOP)
         case Source.STRATEGY_LIVE | Source.SYMBOL_LIVE | Source.COHORT_LIVE:
             return ANY_NUMBER if ref.key in SIGNED_LIVE else NONNEG
         case (

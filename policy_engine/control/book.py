@@ -81,6 +81,7 @@ class Book:
         # price, by symbol (what a mark revalues: O(priced positions in that symbol))
         self.marks: dict[str, float] = {}
         self.priced: dict[str, dict[str, Trade]] = {}
+        state.positions = self.trades  # what `position.*` reads (one table, not a copy)
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, ...]:

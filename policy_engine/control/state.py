@@ -320,6 +320,7 @@ class PortfolioState(Bucket):
         "mode_override",
         "mode_override_reason",
         "peak_equity",
+        "positions",
         "scopes",
         "strategies",
         "swept",
@@ -343,6 +344,8 @@ class PortfolioState(Bucket):
         self.scopes: dict[str, dict[str, Bucket]] = {}  # scope -> key value -> bucket
         self.latches: dict[str, bool] = {}  # the latches that are set (the chain reads this)
         self.latch_info: dict[str, dict[str, Any]] = {}  # when and why each was set
+        # the open positions by id (`position.*`): the book's own table of live trades
+        self.positions: dict[str, Any] = {}
         self.version = 0  # bumped on every mutation (a cache key for derived values)
         self.swept = 0  # how many buckets the last sweep left (see sweep_if_grown)
         if equity is not None:

@@ -82,6 +82,26 @@ class Trade:
         self.quantity: float | None = None
         self.unrealized = 0
 
+    # --- what `position.*` reads (engine/runtime.position_value) -----------------------
+    @property
+    def size(self) -> float:
+        """The filled risk."""
+        return self.filled_units / _SCALE
+
+    @property
+    def notional(self) -> float:
+        """The filled notional."""
+        return self.filled_notional / _SCALE
+
+    @property
+    def entry_time(self) -> datetime:
+        """When its intent was approved (the clock then)."""
+        return self.created
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return self.unrealized / _SCALE
+
     def pnl_at(self, price: float) -> int:
         """The unrealized P&L (micro-units) of the priced position at ``price``: quantity x
         price less the filled notional, negated for a short (0 without a priced fill)."""

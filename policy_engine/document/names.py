@@ -26,6 +26,7 @@ NAMESPACES = (
     "params",
     "latch",
     "lock",
+    "position",
 )
 
 INTENT_FIELDS: dict[str, Type] = {
@@ -42,6 +43,7 @@ INTENT_FIELDS: dict[str, Type] = {
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
     "notional": t.NULL_NUMBER,  # `requested_notional_abs` by its short name
+    "position_id": t.NULL_STRING,  # the open position (its opening intent's id) it reduces
 }
 # Derived per evaluation: the amount still requested after earlier clips, the cohort, and
 # the intent's event time (its `timestamp`, read as a time).
@@ -83,6 +85,19 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
     "day_pnl": t.NUMBER,
 }
 
+# The open position an intent names (`position_id`): its id (the intent id that opened it),
+# side, filled risk (`size`) and notional, when its intent was approved (`entry_time`; `age`:
+# the seconds from then to the intent's timestamp), and its unrealized P&L.
+POSITION_FIELDS: dict[str, Type] = {
+    "id": t.STRING,
+    "side": t.STRING,
+    "size": t.NUMBER,
+    "notional": t.NUMBER,
+    "entry_time": t.TIME,
+    "age": t.NUMBER,
+    "unrealized_pnl": t.NUMBER,
+}
+
 MODE_FIELDS: dict[str, Type] = {
     "name": t.STRING,
     "risk_multiplier": t.NUMBER,
@@ -120,7 +135,9 @@ WINDOW_NAMESPACES = ("portfolio", "strategy", "symbol", "cohort")
 
 # The intent fields a scope may be keyed by: the strings (a declared string input too).
 SCOPE_KEYS = frozenset(
-    k for k, v in INTENT_FIELDS.items() if v.kind == "string" and k not in ("intent_id", "side")
+    k
+    for k, v in INTENT_FIELDS.items()
+    if v.kind == "string" and k not in ("intent_id", "side", "position_id")
 )
 
 # Which namespaces each kind of expression may read.
@@ -171,6 +188,7 @@ class Source(Enum):
     PARAM = "param"  # a constant (``rest``: the path into a map)
     LATCH = "latch"  # whether a latch is set
     LOCK = "lock"  # whether a timed lock holds for the intent's key (``scope``: its namespace)
+    POSITION = "position"  # a field of the open position the intent names (``position_id``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +306,8 @@ class Scope:
                 return dict.fromkeys(self.latches, t.BOOL)
             case "lock":
                 return dict.fromkeys(self.locks, t.BOOL)
+            case "position":
+                return dict(POSITION_FIELDS)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -381,4 +401,6 @@ def _source(root: str, key: str) -> Source:
         return _member(root, key)
     if root == "latch":
         return Source.LATCH
+    if root == "position":
+        return Source.POSITION
     return _PLAIN[root]

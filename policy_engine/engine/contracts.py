@@ -167,6 +167,8 @@ class PortfolioIntent(_Strict):
     correlation_bucket: Name | None = None
     reduce_only: Flag = False
     timestamp: Timestamp
+    # the open position it reduces: the intent id of the trade that opened it (issue 23)
+    position_id: Name | None = None
 
     @property
     def notional(self) -> float | None:
@@ -196,6 +198,17 @@ class _Notional(_Strict):
     @property
     def net_notional(self) -> float:
         return self.long_notional - self.short_notional
+
+
+class PositionState(_Strict):
+    """One open position as a hand-made snapshot states it (``positions`` by id): what
+    `position.*` reads (the control plane reads its own trades)."""
+
+    side: Literal["long", "short"]
+    size: Amount  # its filled risk
+    notional: Amount = 0.0
+    entry_time: Timestamp
+    unrealized_pnl: SignedAmount = 0.0
 
 
 class BucketState(_Notional):
@@ -241,6 +254,7 @@ class PortfolioSnapshot(_Notional):
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
     scopes: dict[str, dict[str, BucketState]] = Field(default_factory=dict)  # scope -> key value
+    positions: dict[str, PositionState] = Field(default_factory=dict)  # open ones, by id
     mode_override: ModeName | None = None
     mode_override_reason: Text | None = None
 
@@ -353,6 +367,7 @@ __all__ = [
     "PortfolioConstraintEnvelope",
     "PortfolioIntent",
     "PortfolioSnapshot",
+    "PositionState",
     "RuleWarning",
     "datetime",
     "finite",

@@ -279,6 +279,8 @@ class Translator(ExactAlgebra):
                 return self.live("cohort", key)
             case Source.COHORT_SYMBOLS:  # read only by `in` (_compare)
                 return self.v("cohort_symbols", None)
+            case Source.POSITION:  # a trade of the book: not in the symbolic state
+                raise Unknown(f"`position.{key}` has no solver model")
             case _:
                 assert_never(ref.source)
 
