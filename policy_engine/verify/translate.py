@@ -137,6 +137,8 @@ class Translator(ExactAlgebra):
             return self.v("number", w.number(f"{bucket}.{key}", "amount"))
         if key == "unrealized_pnl":
             return self.v("number", w.number(f"{bucket}.{key}", "signed"))
+        if key == "unrealized_drawdown":  # a ratio from the book's history: any value >= 0
+            return self.v("number", w.number(f"{bucket}.{key}", "nonneg"))
         if key in COUNT_FIELDS:
             return self.v("number", w.number(f"{bucket}.{key}", "count"))
         if key == "day_realized_pnl":
