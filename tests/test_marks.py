@@ -177,3 +177,40 @@ def test_policy_run_takes_marks_and_the_gauge_shows_the_pnl(tmp_path: Path) -> N
     ctl.mark("AAPL", 110, at(5))  # long 10 x 110 - 1,000 = +100, short 1,000 - 5 x 110 = +450
     text = generate_latest(registry).decode()
     assert 'policy_engine_unrealized_pnl{bucket="AAPL",scope="symbol"} 550.0' in text
+
+
+LATCHED = """\
+api_version: policy-engine/v1
+name: marked-latch
+version: 1
+modes:
+  normal: {}
+  defensive: {risk_multiplier: 0.5, when: "portfolio.unrealized_pnl <= -50"}
+latches:
+  deep:
+    when: portfolio.unrealized_pnl <= -100
+    until: reset
+rules:
+  - id: exits-allowed
+    allow: intent.risk_reducing
+  - id: deep-loss
+    require: not latch.deep
+"""
+
+
+def test_a_mark_sets_a_latch_and_moves_the_mode(tmp_path: Path) -> None:
+    policy = tmp_path / "latched.yaml"
+    policy.write_text(LATCHED)
+    envelopes: list[str] = []
+    ctl = PortfolioController(policy, equity=100_000, clock=None)
+    ctl.subscribe(lambda env: envelopes.append(env.portfolio_mode))
+    ctl.request_allocation(intent("a", 1, risk=10))
+    ctl.on_fill_update(fill("a", "f1", 10, 2, 100))  # 10 at 100
+    ctl.mark("AAPL", 94, at(3))  # -60: the defensive tier
+    assert envelopes[-1] == "defensive"
+    assert ctl.request_allocation(intent("b", 4, risk=10)).mode == "defensive"
+    ctl.mark("AAPL", 89.5, at(5))  # -105: the latch is set, and stays set
+    ctl.mark("AAPL", 100, at(6))
+    refused = ctl.request_allocation(intent("c", 7, risk=10))
+    assert refused.decision_code == "rejected_deep_loss"
+    assert envelopes[-1] == "normal"  # the tier follows the P&L back; the latch does not
