@@ -150,3 +150,22 @@ def test_gross_notional_is_a_gauge() -> None:
     ctl.request_allocation(intent("a", 12_345, 1))
     text = generate_latest(registry).decode()
     assert 'policy_engine_gross_notional{bucket="portfolio",scope="portfolio"} 12345.0' in text
+
+
+def test_a_late_fill_after_a_cancel_is_absorbed_with_its_notional() -> None:
+    """An orphan is real exposure: it counts its risk and its notional (at the ended trade's
+    notional per unit of risk), so a notional cap cannot be passed by a fill after a cancel."""
+    ctl = controller()
+    ctl.request_allocation(intent("a", 100_000, 1))  # 500 risk, 100,000 notional
+    ctl.cancel_reservation("a", at(2))
+    late = ctl.on_fill_update(
+        {"intent_id": "a", "fill_id": "f1", "filled_risk_abs": 250, "price": 50, "timestamp": at(3)}
+    )
+    assert late["status"] == "late"
+    assert notional(ctl)["active_notional"] == 50_000
+    ctl.mark("BTC-USDT-PERP", 55, at(4))  # 1,000 bought at 50
+    assert ctl.get_portfolio_state()["totals"]["unrealized_pnl"] == 5_000
+    snap = ctl.core.snapshot()
+    assert ControlCore.restore(snap).snapshot() == snap
+    ctl.close_position("a", at(5))
+    assert "gross_notional" not in ctl.get_portfolio_state()["totals"]

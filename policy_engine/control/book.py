@@ -45,7 +45,8 @@ SEEN_MEMORY = 16_384
 
 
 # why, strategy, symbol, cohort, correlation bucket, side, scopes, keys, fill ids (sorted),
-# and the event time it ended (None: restored from a snapshot that did not say)
+# the event time it ended (None: restored from a snapshot that did not say), and its notional
+# and risk units when it ended (an orphan's notional per unit of risk; 0, 0: none known)
 Ended = tuple[
     str,
     str,
@@ -57,6 +58,8 @@ Ended = tuple[
     dict[str, str] | None,
     tuple[str, ...],
     datetime | None,
+    int,
+    int,
 ]
 
 
@@ -191,7 +194,7 @@ class Book:
         ended = self.ended.get(intent_id)
         return ended is not None and fill_id in ended[8]
 
-    def _end(self, trade: Trade, reason: str) -> None:
+    def _end(self, trade: Trade, reason: str, notional: int = 0, units: int = 0) -> None:
         del self.trades[trade.intent_id]
         priced = self.priced.get(trade.symbol)
         if priced is not None and trade.intent_id in priced:
@@ -211,6 +214,8 @@ class Book:
             trade.keys,
             tuple(sorted(trade.fills or ())),
             self.clock,
+            notional,
+            units,
         )
         ended.move_to_end(trade.intent_id)
         self.forget_ended()
@@ -237,9 +242,9 @@ class Book:
         """A late fill for an ended trade: real exposure at the venue, so an orphan position
         (active risk, one live trade, one open position) that counts against every cap
         until it is closed. The caller has checked the trade is remembered in ``ended``."""
-        why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, _at = self.ended.pop(
-            intent_id
-        )
+        ended = self.ended.pop(intent_id)
+        why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, _at = ended[:10]
+        notional, per = ended[10:]
         trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket, side)
         trade.scopes, trade.keys = scopes, keys
         trade.late = why
@@ -248,6 +253,9 @@ class Book:
         trade.fills = {*fills, fill_id}  # the ended trade's fills stay duplicates
         long = trade.long
         move_all(self.buckets(trade), units, 0, 1, 1, long)
+        if notional and per:  # at the ended trade's notional per unit of risk
+            trade.filled_notional = notional * units // per
+            move_notional(self.buckets(trade), trade.filled_notional, 0, long)
         self.trades[intent_id] = trade
         self.state.version += 1
         return trade
@@ -301,16 +309,17 @@ class Book:
         one stays open as a position until closed.
         """
         units = trade.reserved_units
+        notional = trade.reserved_notional
         trade.reserved_units = 0
         trade.released = reason
         ends = not trade.is_open
         long = trade.long
         move_all(self.buckets(trade), 0, -units, 0, -1 if ends else 0, long)
-        if trade.reserved_notional:
-            move_notional(self.buckets(trade), 0, -trade.reserved_notional, long)
+        if notional:
+            move_notional(self.buckets(trade), 0, -notional, long)
             trade.reserved_notional = 0
         if ends:
-            self._end(trade, reason)
+            self._end(trade, reason, notional, units)
         self.state.version += 1
         return units
 
@@ -325,11 +334,12 @@ class Book:
         buckets = self.buckets(trade)
         move_all(buckets, -active, -reserved, -1 if was_open else 0, -1, long)
         self.unmark(trade, buckets)
-        if trade.reserved_notional or trade.filled_notional:
+        notional = trade.reserved_notional + trade.filled_notional
+        if notional:
             move_notional(buckets, -trade.filled_notional, -trade.reserved_notional, long)
             trade.reserved_notional = trade.filled_notional = 0
         trade.reserved_units = 0
-        self._end(trade, "closed")
+        self._end(trade, "closed", notional, active + reserved)
         self.state.version += 1
         return active, reserved
 

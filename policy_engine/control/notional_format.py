@@ -18,7 +18,8 @@ def from_10(data: Snapshot) -> Snapshot:
     """Notional, prices and marks came with format 11: a format-10 book kept none, so every
     bucket's notional and unrealized P&L (and its peak) are 0, no trade has a notional or a
     priced fill (a notional cap reads what it reserves from now on; no mark revalues an older
-    position), and no symbol is marked."""
+    position), no symbol is marked, and an ended trade's notional is unknown (a late fill of
+    one is absorbed with risk and no notional, as before)."""
 
     def row(r: list[Any]) -> list[Any]:
         return [*r[: RISK_COUNTERS + 1], 0, 0, 0, 0, 0, *r[RISK_COUNTERS + 1 :], 0]
@@ -33,6 +34,7 @@ def from_10(data: Snapshot) -> Snapshot:
         "scopes": {name: rows(table) for name, table in data["scopes"].items()},
         "portfolio": row(["", *data["portfolio"]])[1:],
         "trades": [[*r, 0, 0, None, 0] for r in data["trades"]],
+        "ended": [[*r, 0, 0] for r in data["ended"]],
         "marks": {},
     }
 

@@ -181,7 +181,7 @@ def _take(core: Kernel, trades: list[Any]) -> Snapshot:
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": trades,
-        "ended": [[k, *v[:8], list(v[8]), _iso(v[9])] for k, v in book.ended.items()],
+        "ended": [[k, *v[:8], list(v[8]), _iso(v[9]), *v[10:]] for k, v in book.ended.items()],
         "seen": list(book.seen_order),
         "marks": dict(sorted(book.marks.items())),
     }
@@ -260,9 +260,11 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, at in data["ended"]:
+    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, at, *n in data[
+        "ended"
+    ]:
         ended = (why, strategy, symbol, cohort, bucket, side, scopes, keys, tuple(fills), _ts(at))
-        book.ended[iid] = ended
+        book.ended[iid] = (*ended, int(n[0]), int(n[1]))
     book.seen_order.extend(data["seen"])
     book.seen.update(book.seen_order)
     book.marks.update((str(k), float(v)) for k, v in data["marks"].items())
