@@ -16,6 +16,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from policy_engine import PortfolioController
+from policy_engine.analysis.check import check_bytes
 from policy_engine.cli import cli
 from policy_engine.control.core import ControlCore
 from policy_engine.control.replay import replay
@@ -113,3 +114,23 @@ def test_explain_reads_positions_from_a_state_file_and_typos_do_not_load(tmp_pat
     assert "rejected_add_to_position" in result.output
     found = problems("rules:\n  - id: r\n    require: position.sise > 0\n")
     assert any("position.size" in p for p in found), found
+
+
+def test_reading_a_position_unguarded_is_pt434() -> None:
+    """`position.*` fails for an intent that names no position: read without
+    `has(intent.position_id)` it is PT434 (as an input with a null default); guarded, silent."""
+
+    def check_text(text: str, name: str) -> list[Any]:
+        return check_bytes(text.encode(), name).diagnostics
+
+    head = "api_version: policy-engine/v1\nname: p\nversion: 1\nrules:\n  - id: r\n"
+    bare = check_text(head + "    require: position.size < 10\n", "p.yaml")
+    assert [d.code for d in bare] == ["PT434"]
+    guarded = check_text(
+        head + "    when: has(intent.position_id)\n    require: position.size < 10\n", "p.yaml"
+    )
+    assert [d.code for d in guarded] == []
+    inline = check_text(
+        head + "    require: has(intent.position_id) and position.size < 10\n", "p.yaml"
+    )
+    assert [d.code for d in inline] == []
