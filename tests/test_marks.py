@@ -168,10 +168,12 @@ def test_policy_run_takes_marks_and_the_gauge_shows_the_pnl(tmp_path: Path) -> N
     result = CliRunner().invoke(cli, ["run", str(POLICY), str(path)])
     assert result.exit_code == 0, result.output
     assert "rejected_security_drawdown" in result.output
-    page = tmp_path / "day.html"  # the report takes marks too (it draws no P&L yet)
+    page = tmp_path / "day.html"  # the report counts the marks and shows the P&L they made
     drawn = CliRunner().invoke(cli, ["report", str(POLICY), str(path), "-o", str(page)])
     assert drawn.exit_code == 0, drawn.output
-    assert "security-drawdown" in page.read_text()
+    html = page.read_text()
+    assert "security-drawdown" in html
+    assert "<b>1</b>marks" in html and "<b>-200</b>lowest unrealized P&amp;L" in html
     registry = CollectorRegistry()
     ctl = opened(metrics=ControlMetrics(registry))
     ctl.mark("AAPL", 110, at(5))  # long 10 x 110 - 1,000 = +100, short 1,000 - 5 x 110 = +450
