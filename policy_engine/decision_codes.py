@@ -24,6 +24,8 @@ INVALID_INTENT = "rejected_invalid_intent"
 DUPLICATE_INTENT = "rejected_duplicate_intent"
 CLOCK_SKEW = "rejected_clock_skew"
 DEFERRED = "deferred"
+UNKNOWN_POSITION = "rejected_unknown_position"
+REDUCE_ONLY_POSITION = "rejected_reduce_only_position"
 
 #: Each code the engine can emit, with its meaning (the docs' table holds the same words).
 DECISION_CODES = MappingProxyType(
@@ -34,6 +36,8 @@ DECISION_CODES = MappingProxyType(
         INVALID_INTENT: "the intent did not validate against the policy's intent model",
         DUPLICATE_INTENT: "the intent id names a live, recently ended or recently decided intent",
         CLOCK_SKEW: "the intent is stamped further ahead of the controller's clock than `max_skew`",
+        UNKNOWN_POSITION: "the intent's `position_id` names no open position in its symbol (never opened, not yet filled, or closed)",
+        REDUCE_ONLY_POSITION: "a reduce-only intent on the side of the position it names, or for more risk than that position holds",
         DEFERRED: "not now: a rule with `on_reject: defer` rejected it on a window or a lock that frees up later; `context.retry_after` says in how many seconds",
     }
 )
@@ -56,6 +60,8 @@ __all__ = [
     "DUPLICATE_INTENT",
     "EVAL_ERROR",
     "INVALID_INTENT",
+    "REDUCE_ONLY_POSITION",
     "RULE_CODE_PREFIX",
+    "UNKNOWN_POSITION",
     "rule_code",
 ]

@@ -6,6 +6,7 @@ no decision and no snapshot. The speed is proven in benchmarks/hostile.py."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -79,10 +80,21 @@ def test_an_older_snapshot_with_fresh_buckets_migrates_to_the_same_state() -> No
     the state the new core has (fresh rows dropped, the rest sorted)."""
     core = _core(distinct_symbols(20, 0.5, live=2))
     new = core.snapshot()
-    assert snapshots.FORMAT_VERSION == 10  # format 10 changed only the bucket rows
+    # format 10 changed only the bucket rows; 11 added notional columns, dropped here again
+    assert snapshots.FORMAT_VERSION == 11
+
+    def row10(row: list[Any]) -> list[Any]:
+        return [*row[:7], *row[12:14]]
+
     old = dict(new, format=f"{snapshots.FORMAT_PREFIX}9")
+    old["portfolio"] = row10(["", *new["portfolio"]])[1:]
+    old["trades"] = [t[:-4] for t in new["trades"]]
+    del old["marks"]
     zeros = [0] * 8
-    old["symbols"] = [["ZZZ", *zeros], *reversed(new["symbols"]), ["AAA", *zeros]]
+    symbols = [row10(r) for r in new["symbols"]]
+    old["symbols"] = [["ZZZ", *zeros], *reversed(symbols), ["AAA", *zeros]]
+    for key in ("strategies", "cohorts"):
+        old[key] = [row10(r) for r in new[key]]
     old["scopes"] = {"venue": [["X", *zeros]]}
     restored = ControlCore.restore(old)
     assert restored.snapshot() == new

@@ -69,7 +69,14 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         ctl.request_allocation({"intent_id": "bad", "strategy": "S"}),
         ctl.request_allocation(_intent("future", t=3600)),  # beyond max_skew
         ctl.request_allocation(_intent("later", t=5)),  # a third on A within the minute
+        ctl.request_allocation(_intent("ghost", symbol="B", t=6) | {"position_id": "nope"}),
     ]
+    ctl.on_fill_update(
+        {"intent_id": "full", "fill_id": "f", "filled_risk_abs": 50, "timestamp": T0.isoformat()}
+    )
+    # a reduce-only short of 60 against the 50 filled of long position `full`
+    reduce = _intent("too-much", risk=60, t=7) | {"side": "short", "reduce_only": True}
+    answers.append(ctl.request_allocation(reduce | {"position_id": "full"}))
     codes = [a.decision_code for a in answers]
     assert codes == [
         "approved_full",
@@ -80,8 +87,10 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         "rejected_invalid_intent",
         "rejected_clock_skew",
         "deferred",
+        "rejected_unknown_position",
+        "rejected_reduce_only_position",
     ]
-    assert answers[-1].context["retry_after"] == 55  # A's first approval leaves at t=60
+    assert answers[7].context["retry_after"] == 55  # A's first approval leaves at t=60
     assert set(codes) - {rule_code("no-x")} == set(DECISION_CODES)
     assert rule_code("Per Trade--Cap") == "rejected_per_trade_cap"
 

@@ -26,6 +26,7 @@ from policy_engine import (
     Verdict,
     load_policy_text,
 )
+from policy_engine.engine.contracts import PositionState
 from policy_engine.engine.explain import amount_at
 from policy_engine.engine.interpreter import evaluate, latch_holds
 from policy_engine.engine.outcome import MODE, OVERRIDDEN
@@ -98,6 +99,16 @@ NUM_NAMES = (
     "book.w_book",
     "intent.score",
     "intent.reward",  # a number input whose default is null: arithmetic on it fails closed
+    # issue 23: notional, unrealized P&L, the position an intent names (a missing one and a
+    # null notional fail closed)
+    "portfolio.gross_notional",
+    "portfolio.unrealized_pnl",
+    "symbol.net_notional",
+    "cohort.unrealized_drawdown",
+    "intent.notional",
+    "position.size",
+    "position.unrealized_pnl",
+    "position.age",
 )
 BOOL_NAMES = (
     "strategy.enabled",
@@ -407,6 +418,7 @@ def intents(draw: st.DrawFn) -> dict[str, Any]:
         "reduce_only": draw(st.integers(0, 5)) == 0,
         "timestamp": draw(TIMES),
         "urgency": draw(st.sampled_from(("normal", "high"))),
+        "position_id": draw(st.sampled_from((None, "P-1", "P-2"))),
     }
     optional = {
         "score": st.sampled_from((-2.5, 0, 3)),
@@ -431,6 +443,11 @@ buckets = st.builds(
     short_risk=risk,
     day_realized_pnl=st.sampled_from((0.0, -250.5, 1200.0)),
     loss_streak=st.integers(0, 3),
+    active_notional=risk,
+    reserved_notional=risk,
+    long_notional=risk,
+    unrealized_pnl=st.sampled_from((0.0, -75.25, 310.0)),
+    unrealized_drawdown=st.sampled_from((0.0, 0.1, 0.35)),
     windows=st.one_of(
         st.dictionaries(
             st.sampled_from(("w_strat", "w_coh", "w_venue", "w_book")),
@@ -445,6 +462,16 @@ buckets = st.builds(
             max_size=2,
         ),
     ),
+)
+
+
+positions = st.builds(
+    PositionState,
+    side=st.sampled_from(("long", "short")),
+    size=risk,
+    notional=risk,
+    entry_time=TIMES,
+    unrealized_pnl=st.sampled_from((0.0, -12.5, 40.0)),
 )
 
 
@@ -465,6 +492,10 @@ def snapshots(draw: st.DrawFn) -> PortfolioSnapshot:
         day_start_equity=draw(st.sampled_from((None, 0.0, 102_000.0))),
         day_realized_pnl=draw(st.sampled_from((0.0, -1_999.999999, 450.0))),
         loss_streak=draw(st.integers(0, 3)),
+        active_notional=draw(risk),
+        short_notional=draw(risk),
+        unrealized_pnl=draw(st.sampled_from((0.0, -1_000.5, 75.0))),
+        positions=draw(st.dictionaries(st.just("P-1"), positions, max_size=1)),
         windows=draw(st.dictionaries(st.just("w_port"), st.integers(0, 9))),
         latches=draw(st.dictionaries(st.sampled_from(("l_loss", "l_heat")), st.booleans())),
         strategies=draw(st.dictionaries(keys, buckets, max_size=2)),

@@ -42,7 +42,7 @@ def _ts(seconds: float) -> str:
 
 EVENT = st.one_of(
     st.builds(
-        lambda iid, strat, sym, side, risk, venue: {
+        lambda iid, strat, sym, side, risk, venue, notional, position: {
             "type": "intent",
             "intent_id": iid,
             "strategy": strat,
@@ -50,6 +50,8 @@ EVENT = st.one_of(
             "side": side,
             "requested_risk_abs": risk,
             **({} if venue is None else {"venue": venue}),
+            **({} if notional is None else {"requested_notional_abs": notional}),
+            **({} if position is None else {"position_id": position, "reduce_only": True}),
         },
         st.sampled_from(IDS),
         st.sampled_from(STRATEGIES),
@@ -57,17 +59,26 @@ EVENT = st.one_of(
         st.sampled_from(["long", "long", "short", "flat"]),
         st.sampled_from([0, 0.1, 100, 333.333333, 800, 1500, 5000]),
         st.sampled_from([None, "XNAS", "BINANCE", "LSE"]),
+        st.sampled_from([None, 1_000, 12_345.678901]),  # notional (issue 23)
+        st.sampled_from([None, None, None, *IDS[:2]]),  # a position it reduces
     ),
     st.builds(
-        lambda iid, fid, risk: {
+        lambda iid, fid, risk, price: {
             "type": "fill",
             "intent_id": iid,
             "fill_id": fid,
             "filled_risk_abs": risk,
+            **({} if price is None else {"price": price}),
         },
         st.sampled_from(IDS),
         st.sampled_from(["f1", "f2", "f3"]),
         st.sampled_from([0.1, 50, 200, 999.999999]),
+        st.sampled_from([None, 99.5, 101]),
+    ),
+    st.builds(
+        lambda sym, price: {"type": "mark", "symbol": sym, "price": price},
+        st.sampled_from(SYMBOLS),
+        st.sampled_from([90, 100.25, 120]),
     ),
     st.builds(lambda iid: {"type": "cancel", "intent_id": iid}, st.sampled_from(IDS)),
     st.builds(lambda iid: {"type": "close", "intent_id": iid}, st.sampled_from(IDS)),

@@ -199,6 +199,8 @@ def test_a_large_carried_snapshot_travels_compressed() -> None:
             None,
             fills,
             None,
+            0,
+            0,
         )
     for iid in ids[ENDED_MEMORY:]:
         book.decided(iid)

@@ -65,6 +65,7 @@ def declaration_read(ref: Ref) -> tuple[str, str] | None:
             | Source.COHORT_LIVE
             | Source.MODE
             | Source.PARAM
+            | Source.POSITION
         ):
             return None
         case unknown:
@@ -139,12 +140,12 @@ def lint_latch_conditions(ln: Linter) -> None:
 
 
 def lint_inputs_without_has(ln: Linter) -> None:
-    """PT434: an input whose default is null read (outside `has()`) where nothing tested it."""
+    """PT434: an input whose default is null read (outside `has()`) where nothing tested it;
+    so is `position.*` where nothing tested `has(intent.position_id)` (an intent that names no
+    position fails there)."""
     optional = {
         f"intent.{n}" for n, i in ln.spec.inputs.items() if i.default is None and not i.required
     }
-    if not optional:
-        return
     for e in ln.expressions():
         rule = e.rule
         if rule is not None and rule.spec.when_missing == "approve":
@@ -153,6 +154,9 @@ def lint_inputs_without_has(ln: Linter) -> None:
         if rule is not None and e.node is rule.when:
             guards = set()
         _unguarded(ln, e, e.node, guards, optional)
+
+
+_POSITION = "intent.position_id"
 
 
 def _has_names(node: s.Expr) -> set[str]:
@@ -170,6 +174,16 @@ def _unguarded(
     ln: Linter, e: Expression, node: s.Expr, guards: set[str], optional: set[str]
 ) -> None:
     if isinstance(node, s.Call) and node.func == "has":
+        return
+    if isinstance(node, s.Name) and node.path[0] == "position" and _POSITION not in guards:
+        ln.report(
+            d.PT434,
+            f"`{node.dotted}` reads the position the intent names, and an intent may name none "
+            f"(`intent.position_id` null): `{ln.source(e.path, e.node)}` then fails, and the "
+            f"decision fails closed (rejected)",
+            ln.at(e.path, node.start),
+            f"read it under `when: has({_POSITION})`, or write `has({_POSITION}) and ...`",
+        )
         return
     if isinstance(node, s.Name) and node.dotted in optional and node.dotted not in guards:
         ln.report(

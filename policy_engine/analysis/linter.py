@@ -44,6 +44,7 @@ _INTENT_DOMAIN: dict[str, Abstract] = {
     "reduce_only": BOTH,
     "risk_reducing": BOTH,
     "requested_risk_abs": NONNEG,
+    "notional": NONNEG,
 }
 _PORTFOLIO_DOMAIN: dict[str, Abstract] = {
     "drawdown": Interval(0.0, 1.0),
@@ -61,9 +62,23 @@ _PORTFOLIO_DOMAIN: dict[str, Abstract] = {
     "day_pnl": ANY_NUMBER,
     "day_realized_pnl": ANY_NUMBER,
     "loss_streak": NONNEG,
+    "active_notional": NONNEG,
+    "reserved_notional": NONNEG,
+    "gross_notional": NONNEG,
+    "long_notional": NONNEG,
+    "short_notional": NONNEG,
+    "net_notional": ANY_NUMBER,
+    "unrealized_pnl": ANY_NUMBER,
+    "unrealized_drawdown": NONNEG,
+}
+_POSITION_DOMAIN: dict[str, Abstract] = {
+    "side": ValueSet(frozenset({"long", "short"})),
+    "size": NONNEG,
+    "notional": NONNEG,
+    "unrealized_pnl": ANY_NUMBER,
 }
 # Live values that may be negative: the rest of a bucket's live values are `[0, inf)`.
-SIGNED_LIVE = frozenset({"net_risk", "day_realized_pnl"})
+SIGNED_LIVE = frozenset({"net_risk", "day_realized_pnl", "net_notional", "unrealized_pnl"})
 EQUITY_NAMES = {("portfolio", "equity"), ("portfolio", "peak_equity")}
 MULTIPLE_NAME = re.compile(r"lever|mult|factor|times", re.IGNORECASE)
 PERCENT_TEXT = re.compile(r"^\s*[+-]?[0-9][0-9_]*(\.[0-9_]+)?%\s*$")
@@ -195,6 +210,8 @@ def domain(ref: Ref) -> Abstract:
             return _PORTFOLIO_DOMAIN.get(ref.key, TOP)
         case Source.LATCH | Source.LOCK:
             return BOTH
+        case Source.POSITION:
+            return _POSITION_DOMAIN.get(ref.key, TOP)
         case Source.STRATEGY_LIVE | Source.SYMBOL_LIVE | Source.COHORT_LIVE:
             return ANY_NUMBER if ref.key in SIGNED_LIVE else NONNEG
         case (

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
-from ..decision_codes import DEFERRED
+from ..decision_codes import DEFERRED, REDUCE_ONLY_POSITION, UNKNOWN_POSITION
 from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
 from ..decision_codes import INVALID_INTENT as INVALID_INTENT_CODE
 from ..engine.contracts import RISK_SCALE, PortfolioIntent, to_units
@@ -25,10 +25,10 @@ from ..engine.verdict import (
     outcome_facts,
     refusal_facts,
 )
-from .book import Trade
 from .events import IntentEvent, InvalidIntentEvent, Record
 from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
 from .records import decision_record, totals
+from .trade import Trade, approved_notional
 
 _SCALE = float(RISK_SCALE)
 
@@ -51,6 +51,11 @@ class Intents:
             return Ruling(out, duplicate)
         if ahead is not None:
             return Ruling(self.rejection(intent, CLOCK_SKEW_CODE, ahead, "VALIDATION", teach), None)
+        if intent.position_id is not None:
+            problem = self.position_problem(intent)
+            if problem is not None:
+                out = self.rejection(intent, *problem, "POSITION", teach)
+                return Ruling(out, problem[1])
         return ACCEPT
 
     def invalid_refusal(self, event: InvalidIntentEvent, ahead: str | None, teach: bool) -> Ruling:
@@ -92,6 +97,10 @@ class Intents:
         duplicate = None if checked else self.duplicate_message(iid)
         if duplicate is not None:
             return self._rejected(step, intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER")
+        if not checked and intent.position_id is not None:  # (a replay, a what-if)
+            problem = self.position_problem(intent)
+            if problem is not None:
+                return self._rejected(step, intent, *problem, "POSITION")
         book.decided(iid)
         outcome = policy.decide(intent, state)
         verdict = Verdict(policy, intent, state, outcome) if teach else None
@@ -136,6 +145,9 @@ class Intents:
                 keys = zip(policy.key_fields, values, strict=True)
                 trade.keys = {k: v for k, v in keys if v is not None}
             trade.scopes = scopes
+            trade.reserved_notional = approved_notional(
+                intent.requested_notional_abs, to_units(intent.requested_risk_abs), units
+            )
             book.reserve(trade)
             reserved = units / _SCALE
         record: Record | None = None
@@ -237,6 +249,26 @@ class Intents:
             return f"intent {intent_id} already holds a live reservation or position"
         if intent_id in book.seen or intent_id in book.ended:
             return f"intent id {intent_id} was already decided: intent ids must be unique"
+        return None
+
+    def position_problem(self, intent: PortfolioIntent) -> tuple[str, str] | None:
+        """Why an intent naming a position (``position_id``) is refused, as (code, message),
+        or None: the id must name an open position (a live trade with a fill) in the
+        intent's symbol; a reduce-only intent must be on the other side (or flat) and ask
+        for no more risk than the position holds (NautilusTrader's reduce-only checks)."""
+        pid = intent.position_id
+        trade = self.k.book.get(pid) if pid is not None else None
+        if trade is None or not trade.is_open or trade.symbol != intent.symbol:
+            return UNKNOWN_POSITION, f"no open position {pid!r} in {intent.symbol}"
+        if intent.reduce_only:
+            if intent.side == trade.side:
+                why = f"reduce-only {intent.side} would add to {trade.side} position {pid}"
+                return REDUCE_ONLY_POSITION, why
+            if to_units(intent.requested_risk_abs) > trade.filled_units:
+                why = (
+                    f"reduce-only {intent.requested_risk_abs} exceeds position {pid} ({trade.size})"
+                )
+                return REDUCE_ONLY_POSITION, why
         return None
 
     def rejection(

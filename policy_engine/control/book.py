@@ -1,6 +1,6 @@
 """The book of trades: every approved intent from reservation to close, and the event clock.
 
-:class:`Trade` is one approved intent: its reservation, its fills, its position.
+:class:`~.trade.Trade` is one approved intent: its reservation, its fills, its position.
 :class:`Book` holds the live trades, their deadlines and the logical clock, with
 one method per lifecycle step (reserve, fill, release, close, absorb a late fill,
 move a trade to another cohort); each step moves exact integer micro-units
@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
-from .state import Bucket, PortfolioState, move_all
+from .state import Bucket, PortfolioState, move_all, move_notional
+from .trade import Trade
 
 _SCALE = float(RISK_SCALE)
 
@@ -44,7 +45,8 @@ SEEN_MEMORY = 16_384
 
 
 # why, strategy, symbol, cohort, correlation bucket, side, scopes, keys, fill ids (sorted),
-# and the event time it ended (None: restored from a snapshot that did not say)
+# the event time it ended (None: restored from a snapshot that did not say), and its notional
+# and risk units when it ended (an orphan's notional per unit of risk; 0, 0: none known)
 Ended = tuple[
     str,
     str,
@@ -56,105 +58,9 @@ Ended = tuple[
     dict[str, str] | None,
     tuple[str, ...],
     datetime | None,
+    int,
+    int,
 ]
-
-
-class Trade:
-    """One approved intent from reservation to close: its reservation and its position."""
-
-    __slots__ = (
-        "approved_units",
-        "bucket",
-        "cohort",
-        "created",
-        "expires",
-        "filled_units",
-        "fills",
-        "intent_id",
-        "keys",
-        "late",
-        "released",
-        "reserved_units",
-        "scopes",
-        "seq",
-        "side",
-        "strategy",
-        "symbol",
-    )
-
-    def __init__(
-        self,
-        intent_id: str,
-        strategy: str,
-        symbol: str,
-        cohort: str,
-        units: int,
-        seq: int,
-        created: datetime,
-        expires: datetime | None,
-        bucket: str | None = None,
-        side: str = "long",
-    ) -> None:
-        self.intent_id = intent_id
-        self.strategy = strategy
-        self.symbol = symbol
-        self.cohort = cohort
-        self.approved_units = units
-        self.reserved_units = units  # the unfilled remainder still held
-        self.filled_units = 0
-        self.seq = seq
-        self.created = created
-        self.expires = expires
-        self.fills: set[str] | None = None
-        self.released: str | None = None  # "cancelled" / "expired": remainder released
-        self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
-        self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
-        self.side = side  # "long" or "short": a risk-reducing intent takes no trade
-        # The scopes it counts in (scope name -> key value), and the intent's other string
-        # fields a scope may be keyed by (so that a reload can re-derive them).
-        self.scopes: dict[str, str] | None = None
-        self.keys: dict[str, str] | None = None
-
-    def field(self, name: str) -> str | None:
-        """The value of the intent's string field ``name`` this trade was reserved with."""
-        if name == "strategy":
-            return self.strategy
-        if name == "symbol":
-            return self.symbol
-        if name == "correlation_bucket":
-            return self.bucket
-        if name == "side":
-            return self.side
-        return None if self.keys is None else self.keys.get(name)
-
-    @property
-    def long(self) -> bool:
-        return self.side == "long"
-
-    @property
-    def is_open(self) -> bool:
-        """Has at least one fill: it is a position, not only a reservation."""
-        return self.filled_units > 0 or bool(self.fills)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "intent_id": self.intent_id,
-            "strategy": self.strategy,
-            "symbol": self.symbol,
-            "cohort": self.cohort,
-            "side": self.side,
-            "approved_risk_abs": self.approved_units / _SCALE,
-            "filled_risk_abs": self.filled_units / _SCALE,
-            "reserved_risk_abs": self.reserved_units / _SCALE,
-            "fills": len(self.fills or ()),
-            "status": f"open/orphan after {self.late}"
-            if self.late
-            else ("open" if self.is_open else "reserved")
-            + (f"/{self.released}" if self.released else ""),
-            "created": self.created.isoformat(),
-            "expires": None if self.expires is None or self.released else self.expires.isoformat(),
-            "seq": self.seq,
-        }
 
 
 class Book:
@@ -174,6 +80,11 @@ class Book:
         # the last SEEN_MEMORY intent ids decided: a set to look up, a queue to forget in order
         self.seen: set[str] = set()
         self.seen_order: deque[str] = deque()
+        # the last mark of each symbol marked (a price), and the trades whose fills carried a
+        # price, by symbol (what a mark revalues: O(priced positions in that symbol))
+        self.marks: dict[str, float] = {}
+        self.priced: dict[str, dict[str, Trade]] = {}
+        state.positions = self.trades  # what `position.*` reads (one table, not a copy)
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
@@ -283,8 +194,13 @@ class Book:
         ended = self.ended.get(intent_id)
         return ended is not None and fill_id in ended[8]
 
-    def _end(self, trade: Trade, reason: str) -> None:
+    def _end(self, trade: Trade, reason: str, notional: int = 0, units: int = 0) -> None:
         del self.trades[trade.intent_id]
+        priced = self.priced.get(trade.symbol)
+        if priced is not None and trade.intent_id in priced:
+            del priced[trade.intent_id]
+            if not priced:
+                del self.priced[trade.symbol]
         self.tidy(trade)
         ended = self.ended
         ended[trade.intent_id] = (
@@ -298,6 +214,8 @@ class Book:
             trade.keys,
             tuple(sorted(trade.fills or ())),
             self.clock,
+            notional,
+            units,
         )
         ended.move_to_end(trade.intent_id)
         self.forget_ended()
@@ -324,9 +242,9 @@ class Book:
         """A late fill for an ended trade: real exposure at the venue, so an orphan position
         (active risk, one live trade, one open position) that counts against every cap
         until it is closed. The caller has checked the trade is remembered in ``ended``."""
-        why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, _at = self.ended.pop(
-            intent_id
-        )
+        ended = self.ended.pop(intent_id)
+        why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, _at = ended[:10]
+        notional, per = ended[10:]
         trade = Trade(intent_id, strategy, symbol, cohort, 0, seq, created, None, bucket, side)
         trade.scopes, trade.keys = scopes, keys
         trade.late = why
@@ -335,29 +253,45 @@ class Book:
         trade.fills = {*fills, fill_id}  # the ended trade's fills stay duplicates
         long = trade.long
         move_all(self.buckets(trade), units, 0, 1, 1, long)
+        if notional and per:  # at the ended trade's notional per unit of risk
+            trade.filled_notional = notional * units // per
+            move_notional(self.buckets(trade), trade.filled_notional, 0, long)
         self.trades[intent_id] = trade
         self.state.version += 1
         return trade
 
     def reserve(self, trade: Trade) -> None:
-        """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
+        """Hold ``trade.approved_units`` as reserved risk (and its reserved notional) and
+        count one live trade."""
         u = trade.approved_units
         long = trade.long
-        move_all(self.buckets(trade), 0, u, 0, 1, long)
+        buckets = self.buckets(trade)
+        move_all(buckets, 0, u, 0, 1, long)
+        if trade.reserved_notional:
+            move_notional(buckets, 0, trade.reserved_notional, long)
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
         self.state.version += 1
 
     def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
-        """Commit a fill: move ``units`` from reserved to active (reserved never below zero).
-
-        Returns ``(released_from_reservation, overfill)``; the caller has checked
-        that the fill id is new.
+        """Commit a fill: move ``units`` from reserved to active (reserved never below zero),
+        and the notional with it, pro rata (an overfill at the trade's own notional per unit
+        of risk). Returns ``(released_from_reservation, overfill)``; the caller has checked
+        that the fill id is new (and applies the fill's price: control.marks).
         """
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
+        moved = 0
+        if trade.reserved_notional or trade.filled_notional:
+            rn, held = trade.reserved_notional, trade.reserved_units
+            taken = rn if from_reserved == held else rn * from_reserved // held
+            total, per = rn + trade.filled_notional, held + trade.filled_units
+            moved = taken + (total * overfill // per if overfill and per else 0)
+            trade.reserved_notional -= taken
+            trade.filled_notional += moved
+            move_notional(self.buckets(trade), moved, -taken, trade.long)
         trade.reserved_units -= from_reserved
         trade.filled_units += units
         if trade.fills is None:
@@ -375,13 +309,17 @@ class Book:
         one stays open as a position until closed.
         """
         units = trade.reserved_units
+        notional = trade.reserved_notional
         trade.reserved_units = 0
         trade.released = reason
         ends = not trade.is_open
         long = trade.long
         move_all(self.buckets(trade), 0, -units, 0, -1 if ends else 0, long)
+        if notional:
+            move_notional(self.buckets(trade), 0, -notional, long)
+            trade.reserved_notional = 0
         if ends:
-            self._end(trade, reason)
+            self._end(trade, reason, notional, units)
         self.state.version += 1
         return units
 
@@ -393,19 +331,97 @@ class Book:
         active, reserved = trade.filled_units, trade.reserved_units
         was_open = trade.is_open
         long = trade.long
-        move_all(self.buckets(trade), -active, -reserved, -1 if was_open else 0, -1, long)
+        buckets = self.buckets(trade)
+        move_all(buckets, -active, -reserved, -1 if was_open else 0, -1, long)
+        self.unmark(trade, buckets)
+        notional = trade.reserved_notional + trade.filled_notional
+        if notional:
+            move_notional(buckets, -trade.filled_notional, -trade.reserved_notional, long)
+            trade.reserved_notional = trade.filled_notional = 0
         trade.reserved_units = 0
-        self._end(trade, "closed")
+        self._end(trade, "closed", notional, active + reserved)
         self.state.version += 1
         return active, reserved
 
     def reduce(self, trade: Trade, units: int) -> None:
         """A partial close: take ``units`` (less than the position) off the trade's active
         risk; the trade stays open with the rest, its slot and any reservation kept."""
+        held = trade.filled_units
         trade.filled_units -= units
         long = trade.long
-        move_all(self.buckets(trade), -units, 0, 0, 0, long)
+        buckets = self.buckets(trade)
+        move_all(buckets, -units, 0, 0, 0, long)
+        if trade.filled_notional:  # the notional and quantity shrink with it, pro rata
+            off = trade.filled_notional * units // held
+            self.unmark(trade, buckets)
+            trade.filled_notional -= off
+            move_notional(buckets, -off, 0, long)
+            if trade.quantity is not None:
+                trade.quantity = trade.quantity * (held - units) / held
+                self.revalue(trade)
         self.state.version += 1
+
+    # --- marks -----------------------------------------------------------------------------
+    def mark(self, symbol: str, price: float) -> int:
+        """``symbol``'s last price is ``price``: revalue its priced positions; returns how
+        many (no other symbol's trade is looked at)."""
+        self.marks[symbol] = price
+        trades = self.priced.get(symbol)
+        if not trades:
+            return 0
+        # A bucket takes the sum of its positions' moves once (its peak after the whole mark:
+        # one instant). Positions are grouped by what their buckets depend on, so the
+        # buckets are looked up once per group (usually one), not once per position.
+        groups: dict[tuple[str, str, int], list[Any]] = {}
+        for trade in trades.values():
+            new = trade.pnl_at(price)
+            delta = new - trade.unrealized
+            if delta:
+                trade.unrealized = new
+                key = (trade.strategy, trade.cohort, id(trade.scopes))
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [trade, delta]
+                else:
+                    group[1] += delta
+        if not groups:  # no position moved: nothing a rule reads changed
+            return len(trades)
+        moves: dict[int, tuple[Bucket, int]] = {}
+        for trade, delta in groups.values():
+            for b in self.buckets(trade):
+                held = moves.get(id(b))
+                moves[id(b)] = (b, delta if held is None else held[1] + delta)
+        for b, delta in moves.values():
+            b.mark(delta)
+        self.state.version += 1
+        return len(trades)
+
+    def priced_fill(self, trade: Trade, notional: int, price: float) -> None:
+        """A fill of ``notional`` micro-units at ``price``: the position's quantity grows by
+        notional / price, and its unrealized P&L is put at the symbol's last mark."""
+        if notional > 0 and trade.intent_id in self.trades:
+            trade.quantity = (trade.quantity or 0.0) + notional / _SCALE / price
+            self.priced.setdefault(trade.symbol, {})[trade.intent_id] = trade
+            self.revalue(trade)
+
+    def revalue(self, trade: Trade) -> None:
+        """Put ``trade``'s unrealized P&L at its symbol's last mark (before any mark: 0, the
+        position at its own entry), moving the difference through its buckets."""
+        price = self.marks.get(trade.symbol)
+        new = 0 if price is None else trade.pnl_at(price)
+        delta = new - trade.unrealized
+        if delta:
+            trade.unrealized = new
+            for b in self.buckets(trade):
+                b.mark(delta)
+
+    def unmark(self, trade: Trade, buckets: tuple[Bucket, ...]) -> None:
+        """Take ``trade``'s unrealized P&L out of its buckets (a close or partial close;
+        control.marks puts a remaining position's back at the symbol's mark)."""
+        if trade.unrealized:
+            for b in buckets:
+                b.mark(-trade.unrealized)
+            trade.unrealized = 0
 
     def realize(self, trade: Trade, pnl_units: int) -> None:
         """A close of ``trade`` realized ``pnl_units``: every bucket it counts in takes it."""
@@ -448,6 +464,13 @@ class Book:
                     sign,
                     trade.long,
                 )
+                if sign < 0:
+                    bucket.mark(-trade.unrealized)  # before its notional leaves (the peak)
+                bucket.move_notional(
+                    sign * trade.filled_notional, sign * trade.reserved_notional, trade.long
+                )
+                if sign > 0:
+                    bucket.mark(trade.unrealized)
         self.state.version += 1
 
     def live(self) -> Iterator[Trade]:

@@ -42,6 +42,7 @@ from .events import (
     IntentEvent,
     InvalidFillEvent,
     InvalidIntentEvent,
+    MarkEvent,
     ModeEvent,
     PolicyEvent,
     Record,
@@ -319,6 +320,13 @@ class PortfolioController:
         ts = optional_timestamp(timestamp)
         check_reason(reason)
         return self._submit(ResetLatchEvent(name, reason, ts)).records[-1]
+
+    def mark(self, symbol: str, price: float, timestamp: datetime | str) -> Record:
+        """``symbol``'s last price: its positions whose fills carried a price are revalued
+        (``symbol.unrealized_pnl``, ``portfolio.unrealized_pnl``, ...); the record says how
+        many. EventError for a malformed symbol, price or timestamp."""
+        ts = check_time(parse_timestamp(timestamp))
+        return self._submit(MarkEvent.of(symbol, price, ts)).records[-1]
 
     def advance_time(self, timestamp: datetime | str) -> list[Record]:
         """Move the logical clock (a ``tick``); returns the expiry records it caused."""

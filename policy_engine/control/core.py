@@ -74,6 +74,7 @@ from .events import (
     IntentEvent,
     InvalidFillEvent,
     InvalidIntentEvent,
+    MarkEvent,
     ModeEvent,
     PolicyEvent,
     Record,
@@ -84,6 +85,7 @@ from .events import (
 from .kernel import NOTHING, Kernel, Log, Options, Outputs, Ruling
 from .latching import Latching
 from .lifecycle import Lifecycle
+from .marks import Marks
 from .modes import Modes
 from .state import PortfolioState
 from .windows import Windows
@@ -118,6 +120,7 @@ class ControlCore:
         self._lifecycle = life = Lifecycle(k)
         self._latching = latching = Latching(k)
         self._modes = modes = Modes(k)
+        marks = Marks(k)
         # The one dispatch table: an event type, its refusal and its step. A new event type
         # is one line here (and its part's two methods).
         self._table: dict[type, tuple[Refusal, StepFn]] = {
@@ -130,6 +133,7 @@ class ControlCore:
             TickEvent: (modes.timed_refusal, modes.tick),
             PolicyEvent: (modes.policy_refusal, modes.use_policy),
             ResetLatchEvent: (latching.refusal, latching.step),
+            MarkEvent: (marks.refusal, marks.step),
             InvalidIntentEvent: (intents.invalid_refusal, intents.invalid_step),
             InvalidFillEvent: (life.invalid_fill_refusal, life.invalid_fill),
         }

@@ -12,6 +12,7 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "mode", "mode": "risk_off", "reason": "judge", "timestamp": "..."}  # mode null clears
     {"type": "tick", "timestamp": "..."}                              # advance the logical clock
     {"type": "reset_latch", "name": "daily_loss", "reason": "risk desk", "timestamp": "..."}
+    {"type": "mark", "symbol": "BTC-USD", "price": 64250.5, "timestamp": "..."}  # a last price
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -47,6 +48,7 @@ from .fields import (
     check_equity,
     check_exit_reason,
     check_intent_id,
+    check_mark,
     check_mode,
     check_reason,
     check_time,
@@ -95,7 +97,7 @@ class FillEvent(NamedTuple):
         return self.fill.timestamp
 
     def journal(self) -> Record:
-        return {"type": "fill", **self.fill.model_dump(mode="json")}
+        return {"type": "fill", **self.fill.model_dump(mode="json", exclude_none=True)}
 
 
 class CancelEvent(NamedTuple):
@@ -229,6 +231,26 @@ class ResetLatchEvent(NamedTuple):
         }
 
 
+class MarkEvent(NamedTuple):
+    """A symbol's last price at an event time (revalues its priced positions)."""
+
+    symbol: str
+    price: float
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, symbol: Any, price: Any, timestamp: datetime) -> MarkEvent:
+        return cls(*check_mark(symbol, price), timestamp)
+
+    def journal(self) -> Record:
+        return {
+            "type": "mark",
+            "symbol": self.symbol,
+            "price": self.price,
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+
 class InvalidIntentEvent(NamedTuple):
     """An intent that failed validation (``raw``: what the caller sent)."""
 
@@ -267,6 +289,7 @@ Event = (
     | TickEvent
     | PolicyEvent
     | ResetLatchEvent
+    | MarkEvent
     | InvalidIntentEvent
     | InvalidFillEvent
 )
@@ -318,6 +341,9 @@ def parse_event(
         name = field(event, "name")
         reason = check_reason(event.get("reason") or "")
         return ResetLatchEvent(name, reason, optional_timestamp(event.get("timestamp")))
+    if kind == "mark":
+        ts = parse_timestamp(field(event, "timestamp", (str, datetime)))
+        return MarkEvent.of(event.get("symbol"), event.get("price"), ts)
     raise EventError(f"unknown event type {kind!r}")
 
 
@@ -370,6 +396,7 @@ __all__ = [
     "IntentEvent",
     "InvalidFillEvent",
     "InvalidIntentEvent",
+    "MarkEvent",
     "ModeEvent",
     "PolicyEvent",
     "Record",
@@ -379,6 +406,7 @@ __all__ = [
     "check_equity",
     "check_exit_reason",
     "check_intent_id",
+    "check_mark",
     "check_mode",
     "check_reason",
     "check_time",

@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
 from ..diagnostics import PolicyEngineError
-from ..engine.contracts import MAX_AMOUNT, Amount, Name, PortfolioIntent, Timestamp, to_units
+from ..engine.contracts import (
+    MAX_AMOUNT,
+    Amount,
+    Name,
+    PortfolioIntent,
+    Price,
+    Timestamp,
+    to_units,
+)
 from ..engine.intents import as_intent
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 
@@ -39,6 +47,9 @@ class FillUpdate(BaseModel):
     fill_id: Name
     filled_risk_abs: Amount
     timestamp: Timestamp
+    # the execution price: with the intent's notional, the position's quantity (what a mark
+    # values); optional, left out of the journal when absent (older journals stay as they are)
+    price: Price | None = None
 
 
 def canonical(record: Mapping[str, Any]) -> str:
@@ -204,6 +215,21 @@ def check_intent_id(intent_id: Any) -> str:
     if not isinstance(intent_id, str) or not 1 <= len(intent_id) <= 200:
         raise EventError(f"intent_id must be a string of 1 to 200 characters, got {intent_id!r}")
     return intent_id
+
+
+def check_mark(symbol: Any, price: Any) -> tuple[str, float]:
+    """A mark's symbol (a name, as an intent's) and price (a number above 0, finite, at most
+    1e15; an int is taken as the float it is)."""
+    if not isinstance(symbol, str) or not 1 <= len(symbol) <= 200:
+        raise EventError(f"symbol must be a string of 1 to 200 characters, got {symbol!r}")
+    if (
+        isinstance(price, bool)
+        or not isinstance(price, int | float)
+        or not 0 < price <= MAX_AMOUNT  # also false for NaN
+        or not math.isfinite(price)
+    ):
+        raise EventError(f"price must be a number in (0, {MAX_AMOUNT:.0e}], got {price!r}")
+    return symbol, float(price)
 
 
 def check_reason(reason: Any) -> str:

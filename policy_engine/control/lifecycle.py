@@ -182,9 +182,14 @@ class Lifecycle:
             late = book.ended[iid][0]
             trade = book.absorb(iid, fill.fill_id, units, seq, book.clock or fill.timestamp)
             committed, overfill = units, units
+            if fill.price is not None:
+                book.priced_fill(trade, trade.filled_notional, fill.price)
         elif trade is not None and status in ("commit", "late"):
             late = trade.late or trade.released  # the remainder was released: a late fill
+            notional = trade.filled_notional
             _from_reserved, overfill = book.fill(trade, fill.fill_id, units)
+            if fill.price is not None:
+                book.priced_fill(trade, trade.filled_notional - notional, fill.price)
             committed = units
             status = "late" if late is not None else "committed"
         if not build:

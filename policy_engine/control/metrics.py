@@ -57,7 +57,7 @@ from ..engine.contracts import RISK_SCALE, AllocationDecision, to_units
 from ..engine.policy import Policy
 from ..engine.runtime import MODE_FROM_OVERRIDE
 from .events import Record
-from .scrape import Live, MetricsServer, core_reader, serve_metrics, state_reader
+from .scrape import BUCKET_GAUGES, Live, MetricsServer, core_reader, serve_metrics, state_reader
 from .state import Bucket, PortfolioState
 
 if TYPE_CHECKING:
@@ -428,18 +428,9 @@ class ControlMetrics:
         if caps is None or caps.policy is not policy:
             caps = self._caps = Caps(policy)
         labels = ("scope", "bucket")
-        fields = (
-            ("heat", "Active plus reserved risk (account currency)."),
-            ("active_risk", "Filled risk (account currency)."),
-            ("reserved_risk", "Approved, not yet filled risk (account currency)."),
-            ("open_positions", "Trades with at least one fill."),
-            ("active_trades", "Live trades (reserved or open)."),
-            ("long_risk", "Heat of long trades (account currency)."),
-            ("short_risk", "Heat of short trades (account currency)."),
-            ("net_risk", "Long minus short heat (account currency)."),
-        )
         families = {
-            name: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels) for name, doc in fields
+            name: GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
+            for name, doc in BUCKET_GAUGES
         }
         cap_family = GaugeMetricFamily(
             f"{PREFIX}_heat_cap",
@@ -475,9 +466,8 @@ class ControlMetrics:
                 names.admitted.add(OTHER)
             rows.extend((scope, label, merged[label]) for label in sorted(merged))
         for scope, label, bucket in rows:
-            totals = bucket.totals()
-            for name, _doc in fields:
-                families[name].add_metric((scope, label), float(totals[name]))
+            for name, _doc in BUCKET_GAUGES:  # the float mirrors of the exact integers
+                families[name].add_metric((scope, label), float(getattr(bucket, name)))
             if label == OTHER or scope not in caps.scopes:
                 continue
             for rule, cap in caps.values(state, scope, "" if scope == "portfolio" else label):

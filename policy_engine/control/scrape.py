@@ -41,6 +41,22 @@ class Live(NamedTuple):
     ledger: Mapping[str, int] | None = None
 
 
+# The gauges of every bucket: (its attribute, its help text).
+BUCKET_GAUGES = (
+    ("heat", "Active plus reserved risk (account currency)."),
+    ("active_risk", "Filled risk (account currency)."),
+    ("reserved_risk", "Approved, not yet filled risk (account currency)."),
+    ("open_positions", "Trades with at least one fill."),
+    ("active_trades", "Live trades (reserved or open)."),
+    ("long_risk", "Heat of long trades (account currency)."),
+    ("short_risk", "Heat of short trades (account currency)."),
+    ("net_risk", "Long minus short heat (account currency)."),
+    ("gross_notional", "Filled plus reserved notional (account currency)."),
+    ("net_notional", "Long minus short notional (account currency)."),
+    ("unrealized_pnl", "Unrealized P&L of priced positions at the last marks."),
+)
+
+
 def copy_live(state: PortfolioState, trades: Iterable[Trade]) -> PortfolioState:
     """An exact copy of the aggregates a scrape shows: the portfolio's, and those of every
     bucket a live trade counts in. Any other bucket has every counter at zero (a counter is
@@ -118,7 +134,18 @@ def _counters(totals: Mapping[str, Any]) -> tuple[int, ...]:
         int(totals["active_trades"]),
         to_units(totals["long_risk"]),
         to_units(totals["short_risk"]),
+        *(to_units(totals.get(key, 0.0)) for key in _NOTIONAL_TOTALS),
     )
+
+
+# totals() keys of the notional counters, in COUNTERS order (absent when all are zero)
+_NOTIONAL_TOTALS = (
+    "active_notional",
+    "reserved_notional",
+    "long_notional",
+    "short_notional",
+    "unrealized_pnl",
+)
 
 
 class MetricsServer:
@@ -148,6 +175,7 @@ def serve_metrics(registry: CollectorRegistry, port: int, addr: str = "127.0.0.1
 
 
 __all__ = [
+    "BUCKET_GAUGES",
     "Live",
     "MetricsServer",
     "copy_live",

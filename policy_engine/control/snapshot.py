@@ -35,13 +35,14 @@ from ..engine.policy import load_policy_text
 from .book import Trade
 from .days import Days
 from .events import EventError
+from .notional_format import from_10
 from .state import COUNTERS, Bucket, PortfolioState
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 OLDEST_FORMAT = 1  # the oldest format a migration chain reads (the first ever written)
 
@@ -59,7 +60,13 @@ def _ts(text: str | None) -> datetime | None:
 def _buckets(table: dict[str, Bucket]) -> list[list[Any]]:
     """The rows of the buckets not equal to a fresh one, by name (a bucket whose only
     content is a window count is kept as a row of zeros: the windows rebuild the count)."""
-    return [[name, *table[name].counters(), *table[name].day_values()] for name in _kept(table)]
+    return [_row(table[name], [name]) for name in _kept(table)]
+
+
+def _row(bucket: Bucket, head: list[Any]) -> list[Any]:
+    """A bucket's row: its counters, the day's realized P&L and loss streak, the peak of its
+    unrealized P&L."""
+    return [*head, *bucket.counters(), *bucket.day_values(), bucket.peak_unrealized_units]
 
 
 def _kept(table: dict[str, Bucket]) -> list[str]:
@@ -69,9 +76,15 @@ def _kept(table: dict[str, Bucket]) -> list[str]:
 def _bucket(row: list[Any]) -> Bucket:
     """A bucket from its row (counters, then the day's realized P&L and loss streak)."""
     bucket = Bucket()
-    bucket.set_counters(row[: len(COUNTERS)])
-    bucket.set_day_values(*row[len(COUNTERS) :])
+    _set_row(bucket, row)
     return bucket
+
+
+def _set_row(bucket: Bucket, row: list[Any]) -> None:
+    n = len(COUNTERS)
+    bucket.peak_unrealized_units = int(row[n + 2])
+    bucket.set_counters(row[:n])
+    bucket.set_day_values(*row[n : n + 2])
 
 
 # A trade's row, as a tuple of its attributes, read in one C call (see capture).
@@ -93,6 +106,10 @@ _ROW = attrgetter(
     "side",
     "scopes",
     "keys",
+    "reserved_notional",
+    "filled_notional",
+    "quantity",
+    "unrealized",
 )
 _CREATED = 8  # the row's datetimes: created, then expires
 _FILLS = 10  # the row's one mutable member (a set), copied in capture
@@ -152,7 +169,7 @@ def _take(core: Kernel, trades: list[Any]) -> Snapshot:
         "day": None if core.days.day is None else core.days.day.isoformat(),
         "day_start_equity": state.day_start_equity,
         "equity_seen": state.equity_seen,
-        "portfolio": [*state.counters(), *state.day_values()],
+        "portfolio": _row(state, []),
         "strategies": _buckets(state.strategies),
         "symbols": _buckets(state.symbols),
         "cohorts": _buckets(state.cohorts),
@@ -164,8 +181,9 @@ def _take(core: Kernel, trades: list[Any]) -> Snapshot:
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": trades,
-        "ended": [[k, *v[:8], list(v[8]), _iso(v[9])] for k, v in book.ended.items()],
+        "ended": [[k, *v[:8], list(v[8]), _iso(v[9]), *v[10:]] for k, v in book.ended.items()],
         "seen": list(book.seen_order),
+        "marks": dict(sorted(book.marks.items())),
     }
 
 
@@ -187,9 +205,7 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
     state.day_start_equity = float(data["day_start_equity"])
     state.day_pnl = state.equity - state.day_start_equity
     state.set_override(data["override"], data["override_reason"])
-    counters = data["portfolio"]
-    state.set_counters(counters[: len(COUNTERS)])
-    state.set_day_values(*counters[len(COUNTERS) :])
+    _set_row(state, data["portfolio"])
     for key, table in (
         ("strategies", state.strategies),
         ("symbols", state.symbols),
@@ -213,6 +229,7 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
             :10
         ]
         fills, released, bucket, late, side, scopes, keys = row[10:17]
+        reserved_notional, filled_notional, quantity, unrealized = row[17:21]
         trade = Trade(
             iid,
             strategy,
@@ -231,15 +248,26 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
         trade.released = released
         trade.late = late
         trade.scopes, trade.keys = scopes, keys
+        trade.reserved_notional, trade.filled_notional = (
+            int(reserved_notional),
+            int(filled_notional),
+        )
+        trade.quantity = None if quantity is None else float(quantity)
+        trade.unrealized = int(unrealized)
+        if trade.quantity is not None:
+            book.priced.setdefault(symbol, {})[iid] = trade
         book.trades[iid] = trade
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
-    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, at in data["ended"]:
+    for iid, why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, at, *n in data[
+        "ended"
+    ]:
         ended = (why, strategy, symbol, cohort, bucket, side, scopes, keys, tuple(fills), _ts(at))
-        book.ended[iid] = ended
+        book.ended[iid] = (*ended, int(n[0]), int(n[1]))
     book.seen_order.extend(data["seen"])
     book.seen.update(book.seen_order)
+    book.marks.update((str(k), float(v)) for k, v in data["marks"].items())
     core.last_mode = str(data["last_mode"])
     _verify(core)
     return core
@@ -253,12 +281,16 @@ def _verify(core: Kernel) -> None:
         keys.append(("cohorts", t.cohort))
         keys += [(f"scopes.{k}", v) for k, v in (t.scopes or {}).items()]
         for key in keys:
-            c = want.setdefault(key, [0] * 6)
+            c = want.setdefault(key, [0] * len(COUNTERS))
             c[0] += t.filled_units
             c[1] += t.reserved_units
             c[2] += 1 if t.is_open else 0
             c[3] += 1
             c[4 if t.long else 5] += t.filled_units + t.reserved_units
+            c[6] += t.filled_notional
+            c[7] += t.reserved_notional
+            c[8 if t.long else 9] += t.filled_notional + t.reserved_notional
+            c[10] += t.unrealized
     state = core.state
     got: dict[tuple[str, str], list[int]] = {("portfolio", ""): list(state.counters())}
     for section, table in (
@@ -272,7 +304,8 @@ def _verify(core: Kernel) -> None:
         for name, bucket in buckets.items():
             got[(f"scopes.{scope}", name)] = list(bucket.counters())
     for key in sorted(set(want) | set(got)):
-        if want.get(key, [0] * 6) != got.get(key, [0] * 6):
+        zero = [0] * len(COUNTERS)
+        if want.get(key, zero) != got.get(key, zero):
             where = key[0] if not key[1] else f"{key[0]}.{key[1]}"
             raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
 
@@ -415,6 +448,7 @@ MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     7: _from_7,
     8: _from_8,
     9: _from_9,
+    10: from_10,
 }
 
 

@@ -37,7 +37,17 @@ COUNTERS = (
     "active_trades",
     "long_units",
     "short_units",
+    # notional (size x price, micro-units of the account currency) filled / reserved / by
+    # side, and the filled positions' unrealized P&L at the symbols' last marks: sums over
+    # live trades like the risk (control.marks keeps the P&L)
+    "active_notional_units",
+    "reserved_notional_units",
+    "long_notional_units",
+    "short_notional_units",
+    "unrealized_units",
 )
+# The risk counters (the first six): what a format-10 snapshot row held.
+RISK_COUNTERS = 6
 
 
 class Bucket:
@@ -47,27 +57,47 @@ class Bucket:
     ``reserved_risk`` and ``heat`` are their float mirrors for the evaluator. The heat
     is split by side too: ``long_units`` / ``short_units`` (active + reserved risk of
     long and of short trades), mirrored as ``long_risk``, ``short_risk`` and
-    ``net_risk`` (long minus short). The trading day's realized P&L is exact too
+    ``net_risk`` (long minus short). Notional is kept the same way in ``*_notional_units``
+    (mirrored as ``active_notional``, ``reserved_notional``, ``gross_notional``,
+    ``long_notional``, ``short_notional``, ``net_notional``), and the filled positions'
+    unrealized P&L at the last marks in ``unrealized_units`` (``unrealized_pnl``) with its
+    peak since the bucket last held no position (``peak_unrealized_units``) and the
+    drawdown from that peak as a fraction of the filled notional (``unrealized_drawdown``).
+    The trading day's realized P&L is exact too
     (``day_pnl_units``, mirrored as ``day_realized_pnl``), with the ``loss_streak``: the
     losing closes since the last winning one (both start again at the rollover).
     """
 
     __slots__ = (
+        "active_notional",
+        "active_notional_units",
         "active_risk",
         "active_trades",
         "active_units",
         "day_pnl_units",
         "day_realized_pnl",
+        "gross_notional",
         "heat",
+        "long_notional",
+        "long_notional_units",
         "long_risk",
         "long_units",
         "loss_streak",
+        "net_notional",
         "net_risk",
         "open_positions",
+        "peak_unrealized_units",
+        "reserved_notional",
+        "reserved_notional_units",
         "reserved_risk",
         "reserved_units",
+        "short_notional",
+        "short_notional_units",
         "short_risk",
         "short_units",
+        "unrealized_drawdown",
+        "unrealized_pnl",
+        "unrealized_units",
         "windows",
     )
 
@@ -87,6 +117,13 @@ class Bucket:
         self.day_pnl_units = 0
         self.day_realized_pnl = 0.0
         self.loss_streak = 0
+        self.active_notional_units = 0
+        self.reserved_notional_units = 0
+        self.long_notional_units = 0
+        self.short_notional_units = 0
+        self.unrealized_units = 0
+        self.peak_unrealized_units = 0
+        self.sync_notional()
         # rolling counts by window name (control.windows); an aggregate window's float mirror
         self.windows: dict[str, int | float] = {}
 
@@ -100,6 +137,26 @@ class Bucket:
         self.long_risk = lo / _SCALE
         self.short_risk = sh / _SCALE
         self.net_risk = (lo - sh) / _SCALE
+        self.sync_notional()
+
+    def sync_notional(self) -> None:
+        """Recompute the notional and unrealized P&L mirrors from their integers."""
+        a, r = self.active_notional_units, self.reserved_notional_units
+        self.active_notional = a / _SCALE
+        self.reserved_notional = r / _SCALE
+        self.gross_notional = (a + r) / _SCALE
+        lo, sh = self.long_notional_units, self.short_notional_units
+        self.long_notional = lo / _SCALE
+        self.short_notional = sh / _SCALE
+        self.net_notional = (lo - sh) / _SCALE
+        u = self.unrealized_units
+        self.unrealized_pnl = u / _SCALE
+        # the drawdown from the peak, over the filled notional (0 with nothing filled)
+        self.unrealized_drawdown = (self.peak_unrealized_units - u) / a if a > 0 else 0.0
+
+    def move_notional(self, active: int, reserved: int, long: bool) -> None:
+        """Add these notional amounts (negative: remove them) for a trade on one side."""
+        move_notional((self,), active, reserved, long)
 
     def move(self, active: int, reserved: int, positions: int, trades: int, long: bool) -> None:
         """Add these amounts (negative: remove them) for a trade on one side, and resync."""
@@ -115,8 +172,9 @@ class Bucket:
         self.sync()
 
     def totals(self) -> dict[str, Any]:
-        """JSON-ready counters (floats from the exact integers)."""
-        return {
+        """JSON-ready counters (floats from the exact integers); the notional and unrealized
+        P&L only when any is not zero (a book without either reads as it always did)."""
+        out = {
             "active_risk": self.active_units / _SCALE,
             "reserved_risk": self.reserved_units / _SCALE,
             "heat": (self.active_units + self.reserved_units) / _SCALE,
@@ -125,6 +183,22 @@ class Bucket:
             "long_risk": self.long_units / _SCALE,
             "short_risk": self.short_units / _SCALE,
             "net_risk": (self.long_units - self.short_units) / _SCALE,
+        }
+        if any(self.counters()[RISK_COUNTERS:]) or self.peak_unrealized_units:
+            out.update(self.notional_totals())
+        return out
+
+    def notional_totals(self) -> dict[str, Any]:
+        """The notional and unrealized P&L mirrors, JSON-ready."""
+        return {
+            "active_notional": self.active_notional,
+            "reserved_notional": self.reserved_notional,
+            "gross_notional": self.gross_notional,
+            "long_notional": self.long_notional,
+            "short_notional": self.short_notional,
+            "net_notional": self.net_notional,
+            "unrealized_pnl": self.unrealized_pnl,
+            "unrealized_drawdown": self.unrealized_drawdown,
         }
 
     def is_zero(self) -> bool:
@@ -147,6 +221,12 @@ class Bucket:
             or self.open_positions
             or self.long_units
             or self.short_units
+            or self.active_notional_units
+            or self.reserved_notional_units
+            or self.long_notional_units
+            or self.short_notional_units
+            or self.unrealized_units
+            or self.peak_unrealized_units
         )
 
     def realize(self, pnl_units: int) -> None:
@@ -163,9 +243,38 @@ class Bucket:
         """(the day's realized P&L in units, the loss streak)."""
         return self.day_pnl_units, self.loss_streak
 
+    def mark(self, delta_units: int) -> None:
+        """The filled positions' unrealized P&L moved by ``delta_units``: the peak follows it
+        up; with no filled notional left the peak starts again from zero."""
+        u = self.unrealized_units = self.unrealized_units + delta_units
+        a = self.active_notional_units
+        if not a:
+            self.peak_unrealized_units = 0
+        elif u > self.peak_unrealized_units:
+            self.peak_unrealized_units = u
+        # only the P&L mirrors move (the notional ones are as they were)
+        self.unrealized_pnl = u / _SCALE
+        self.unrealized_drawdown = (self.peak_unrealized_units - u) / a if a > 0 else 0.0
+
     def set_day_values(self, pnl_units: int, streak: int) -> None:
         self.day_pnl_units, self.loss_streak = int(pnl_units), int(streak)
         self.day_realized_pnl = self.day_pnl_units / _SCALE
+
+
+def move_notional(buckets: tuple[Bucket, ...], active: int, reserved: int, long: bool) -> None:
+    """Move notional through ``buckets`` as :func:`move_all` moves risk (its own call: an
+    intent without a notional moves none, and pays nothing for it)."""
+    gross = active + reserved
+    for b in buckets:
+        b.active_notional_units += active
+        b.reserved_notional_units += reserved
+        if long:
+            b.long_notional_units += gross
+        else:
+            b.short_notional_units += gross
+        if not b.active_notional_units:
+            b.peak_unrealized_units = 0  # no position left: the next one starts from zero
+        b.sync_notional()
 
 
 def move_all(
@@ -221,6 +330,7 @@ class PortfolioState(Bucket):
         "mode_override",
         "mode_override_reason",
         "peak_equity",
+        "positions",
         "scopes",
         "strategies",
         "swept",
@@ -244,6 +354,8 @@ class PortfolioState(Bucket):
         self.scopes: dict[str, dict[str, Bucket]] = {}  # scope -> key value -> bucket
         self.latches: dict[str, bool] = {}  # the latches that are set (the chain reads this)
         self.latch_info: dict[str, dict[str, Any]] = {}  # when and why each was set
+        # the open positions by id (`position.*`): the book's own table of live trades
+        self.positions: dict[str, Any] = {}
         self.version = 0  # bumped on every mutation (a cache key for derived values)
         self.swept = 0  # how many buckets the last sweep left (see sweep_if_grown)
         if equity is not None:

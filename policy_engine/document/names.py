@@ -26,6 +26,7 @@ NAMESPACES = (
     "params",
     "latch",
     "lock",
+    "position",
 )
 
 INTENT_FIELDS: dict[str, Type] = {
@@ -41,6 +42,8 @@ INTENT_FIELDS: dict[str, Type] = {
     "correlation_bucket": t.NULL_STRING,
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
+    "notional": t.NULL_NUMBER,  # `requested_notional_abs` by its short name
+    "position_id": t.NULL_STRING,  # the open position (its opening intent's id) it reduces
 }
 # Derived per evaluation: the amount still requested after earlier clips, the cohort, and
 # the intent's event time (its `timestamp`, read as a time).
@@ -59,6 +62,16 @@ LIVE_FIELDS: dict[str, Type] = {
     "net_risk": t.NUMBER,
     "day_realized_pnl": t.NUMBER,
     "loss_streak": t.NUMBER,
+    # notional (size x price) reserved, filled (`active_`), both (`gross_`), by side and net,
+    # and the filled positions' unrealized P&L at the last marks with its drawdown from peak
+    "active_notional": t.NUMBER,
+    "reserved_notional": t.NUMBER,
+    "gross_notional": t.NUMBER,
+    "long_notional": t.NUMBER,
+    "short_notional": t.NUMBER,
+    "net_notional": t.NUMBER,
+    "unrealized_pnl": t.NUMBER,
+    "unrealized_drawdown": t.NUMBER,
 }
 
 # The portfolio has every live counter of a bucket, and its equity, peak, drawdown and the
@@ -70,6 +83,19 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
     **LIVE_FIELDS,
     "day_start_equity": t.NUMBER,
     "day_pnl": t.NUMBER,
+}
+
+# The open position an intent names (`position_id`): its id (the intent id that opened it),
+# side, filled risk (`size`) and notional, when its intent was approved (`entry_time`; `age`:
+# the seconds from then to the intent's timestamp), and its unrealized P&L.
+POSITION_FIELDS: dict[str, Type] = {
+    "id": t.STRING,
+    "side": t.STRING,
+    "size": t.NUMBER,
+    "notional": t.NUMBER,
+    "entry_time": t.TIME,
+    "age": t.NUMBER,
+    "unrealized_pnl": t.NUMBER,
 }
 
 MODE_FIELDS: dict[str, Type] = {
@@ -109,7 +135,9 @@ WINDOW_NAMESPACES = ("portfolio", "strategy", "symbol", "cohort")
 
 # The intent fields a scope may be keyed by: the strings (a declared string input too).
 SCOPE_KEYS = frozenset(
-    k for k, v in INTENT_FIELDS.items() if v.kind == "string" and k not in ("intent_id", "side")
+    k
+    for k, v in INTENT_FIELDS.items()
+    if v.kind == "string" and k not in ("intent_id", "side", "position_id")
 )
 
 # Which namespaces each kind of expression may read.
@@ -160,6 +188,7 @@ class Source(Enum):
     PARAM = "param"  # a constant (``rest``: the path into a map)
     LATCH = "latch"  # whether a latch is set
     LOCK = "lock"  # whether a timed lock holds for the intent's key (``scope``: its namespace)
+    POSITION = "position"  # a field of the open position the intent names (``position_id``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +306,8 @@ class Scope:
                 return dict.fromkeys(self.latches, t.BOOL)
             case "lock":
                 return dict.fromkeys(self.locks, t.BOOL)
+            case "position":
+                return dict(POSITION_FIELDS)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -370,4 +401,6 @@ def _source(root: str, key: str) -> Source:
         return _member(root, key)
     if root == "latch":
         return Source.LATCH
+    if root == "position":
+        return Source.POSITION
     return _PLAIN[root]

@@ -30,6 +30,7 @@ from .runtime import (
     ZERO_BUCKET,
     RuntimeData,
     locked,
+    position_value,
     quantize_down,
 )
 
@@ -145,6 +146,8 @@ class Emitter:
                 return f"snap.latches.get({key!r}, False)"
             case Source.WINDOW:
                 return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
+            case Source.POSITION:  # a missing one raises: the interpreter names the cause
+                return f"_pos(snap, intent, {key!r})"
             case Source.LOCK:
                 end = f"{self.bucket_of(ref.scope)}.windows.get({LOCK_PREFIX + key!r}, 0)"
                 return f"_locked({end}, intent.timestamp)"
@@ -257,6 +260,7 @@ def namespace(em: Emitter, data: RuntimeData) -> dict[str, Any]:
         "_MIN": data.min_risk_abs,
         "_qdown": quantize_down,
         "_locked": locked,
+        "_pos": position_value,
         "_index": _index,
         "_num": _num,
         "_add": _add,

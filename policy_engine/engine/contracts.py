@@ -131,6 +131,10 @@ SignedAmount = Annotated[
 FiniteNonNeg = Annotated[
     float, Field(ge=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
 ]
+# A price (a fill's, a mark's): positive and finite, bounded like every amount.
+Price = Annotated[
+    float, Field(gt=0, le=MAX_AMOUNT), BeforeValidator(strict_number), AfterValidator(finite)
+]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000_000)]
 # A window's count, or a timed lock's end (`lock:<name>`, microseconds since the epoch);
 # an aggregate window's value is an amount (a sum of realized P&L may be negative).
@@ -163,6 +167,13 @@ class PortfolioIntent(_Strict):
     correlation_bucket: Name | None = None
     reduce_only: Flag = False
     timestamp: Timestamp
+    # the open position it reduces: the intent id of the trade that opened it (issue 23)
+    position_id: Name | None = None
+
+    @property
+    def notional(self) -> float | None:
+        """The intent's notional (``requested_notional_abs``; null when it carries none)."""
+        return self.requested_notional_abs
 
     @property
     def risk_reducing(self) -> bool:
@@ -170,7 +181,37 @@ class PortfolioIntent(_Strict):
         return self.side == "flat" or self.reduce_only
 
 
-class BucketState(_Strict):
+class _Notional(_Strict):
+    """The notional and unrealized P&L a bucket (or the portfolio) states (control/state.py)."""
+
+    active_notional: Amount = 0.0
+    reserved_notional: Amount = 0.0
+    long_notional: Amount = 0.0
+    short_notional: Amount = 0.0
+    unrealized_pnl: SignedAmount = 0.0
+    unrealized_drawdown: FiniteNonNeg = 0.0
+
+    @property
+    def gross_notional(self) -> float:
+        return self.active_notional + self.reserved_notional
+
+    @property
+    def net_notional(self) -> float:
+        return self.long_notional - self.short_notional
+
+
+class PositionState(_Strict):
+    """One open position as a hand-made snapshot states it (``positions`` by id): what
+    `position.*` reads (the control plane reads its own trades)."""
+
+    side: Literal["long", "short"]
+    size: Amount  # its filled risk
+    notional: Amount = 0.0
+    entry_time: Timestamp
+    unrealized_pnl: SignedAmount = 0.0
+
+
+class BucketState(_Notional):
     """Live counters of one strategy, symbol or cohort. ``long_risk`` and ``short_risk``
     split the heat by side (what the control plane keeps; a hand-made snapshot states it)."""
 
@@ -193,7 +234,7 @@ class BucketState(_Strict):
         return self.long_risk - self.short_risk
 
 
-class PortfolioSnapshot(_Strict):
+class PortfolioSnapshot(_Notional):
     """The portfolio aggregates a decision depends on (what `Policy.evaluate` reads)."""
 
     equity: FiniteNonNeg
@@ -213,6 +254,7 @@ class PortfolioSnapshot(_Strict):
     symbols: dict[str, BucketState] = Field(default_factory=dict)
     cohorts: dict[str, BucketState] = Field(default_factory=dict)
     scopes: dict[str, dict[str, BucketState]] = Field(default_factory=dict)  # scope -> key value
+    positions: dict[str, PositionState] = Field(default_factory=dict)  # open ones, by id
     mode_override: ModeName | None = None
     mode_override_reason: Text | None = None
 
@@ -325,6 +367,7 @@ __all__ = [
     "PortfolioConstraintEnvelope",
     "PortfolioIntent",
     "PortfolioSnapshot",
+    "PositionState",
     "RuleWarning",
     "datetime",
     "finite",

@@ -130,6 +130,7 @@ def _base_valid(d: dict[str, Any]) -> bool:
             and (bucket is None or _name(bucket))
             and d["reduce_only"].__class__ is bool
             and _time(d["timestamp"])
+            and (d["position_id"] is None or _name(d["position_id"]))
         )
     except KeyError:  # a required field left out by model_construct
         return False

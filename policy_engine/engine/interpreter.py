@@ -33,6 +33,7 @@ from .runtime import (
     ModeState,
     RuntimeData,
     locked,
+    position_value,
     quantize_down,
     scope_key,
     within,
@@ -131,6 +132,8 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             return value
         case Source.LATCH:
             return getattr(snap, "latches", {}).get(key, False)
+        case Source.POSITION:
+            return position_value(snap, intent, key)
         case Source.WINDOW:
             return _window_value(env, ref, dotted)
         case Source.LOCK:  # the end of the intent's key's lock, against the intent's time

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..document.checker import CheckedPolicy
 from ..document.model import KEY_SEPARATOR
-from ..lang.errors import EvalError
+from ..lang.errors import EvalError, EvalErrorKind
 from ..lang.eventtime import zone
 from .contracts import RISK_SCALE, BucketState
 
@@ -34,6 +34,8 @@ __all__ = [
     "ModeState",
     "RuntimeData",
     "mode_source_reason",
+    "position_of",
+    "position_value",
     "quantize_down",
     "within",
 ]
@@ -123,6 +125,32 @@ def epoch_us(ts: datetime) -> int:
 def locked(end_us: int, now: datetime) -> bool:
     """Whether a lock ending at ``end_us`` (0: none) holds at ``now``."""
     return end_us > epoch_us(now)
+
+
+def position_of(snap: Any, intent: Any) -> Any:
+    """The open position ``intent`` names (``position_id``) in the state: the control plane's
+    trade, or a hand-made snapshot's :class:`~.contracts.PositionState`. EvalError (a missing
+    value: ``when_missing`` applies) when the intent names none or the state holds no such
+    open position."""
+    pid = getattr(intent, "position_id", None)
+    if pid is None:
+        raise EvalError(EvalErrorKind.NULL_VALUE, "`intent.position_id` is null: no position")
+    found = getattr(snap, "positions", {}).get(pid)
+    # the control plane's table holds reservations too: a position is a trade with a fill
+    if found is None or not (getattr(found, "is_open", False) or getattr(found, "size", 0) > 0):
+        raise EvalError(EvalErrorKind.NULL_VALUE, f"no open position {pid!r}")
+    return found
+
+
+def position_value(snap: Any, intent: Any, key: str) -> Any:
+    """``position.<key>`` for ``intent`` (``id`` is the id the intent names; ``age`` the
+    seconds from the position's entry to the intent's timestamp)."""
+    found = position_of(snap, intent)
+    if key == "id":
+        return intent.position_id
+    if key == "age":
+        return (intent.timestamp - found.entry_time).total_seconds()
+    return getattr(found, key)
 
 
 def scope_key(fields: tuple[str, ...], read: Callable[[str], Any]) -> str | None:

@@ -68,6 +68,12 @@ def _summary(t: Timeline) -> str:
         ("peak heat", _money(peak)),
         ("modes", ", ".join(modes)),
     ]
+    if t.marks:  # marks revalued positions: their unrealized P&L (issue 23)
+        cells += [
+            ("marks", f"{t.marks:,}"),
+            ("unrealized P&L at the end", _money(t.unrealized_end)),
+            ("lowest unrealized P&L", _money(t.unrealized_low)),
+        ]
     return "".join(
         f'<span class="k {escape(k)}"><b>{escape(v)}</b>{escape(k)}</span>' for k, v in cells
     )

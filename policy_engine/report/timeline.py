@@ -118,6 +118,9 @@ class Timeline:
     events: int = 0
     cohorts: tuple[str, ...] = ()  # the cohorts drawn one by one (the rest: OTHER)
     cohorts_seen: int = 0  # how many cohorts held risk during the day
+    marks: int = 0  # `mark` events applied, and the portfolio's unrealized P&L (micro-units):
+    unrealized_low: int = 0  # its lowest after any event, and at the end
+    unrealized_end: int = 0
 
     def totals(self) -> dict[str, int]:
         """The reconciliation: every reserved unit is filled, expired, cancelled, released at
@@ -201,6 +204,11 @@ def simulate(
         records.clear()
         decision = ctl.apply(event)
         clock = ctl.core.clock
+        pnl = ctl.state.unrealized_units
+        if event.get("type") == "mark":
+            timeline.marks += 1
+        timeline.unrealized_low = min(timeline.unrealized_low, pnl)
+        timeline.unrealized_end = pnl
         for rec in records:
             _account(timeline, rec, index, clock, rec is decision)
         if clock is not None:

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from ..control.events import (
     CloseEvent,
     check_equity,
+    check_mark,
     check_mode,
     check_reason,
     json_default,
@@ -77,6 +78,12 @@ def latch(request: dict[str, Any]) -> tuple[str, str, datetime | None]:
     return name, reason, optional_timestamp(request.get("timestamp"))
 
 
+def mark(request: dict[str, Any]) -> tuple[str, float, datetime | None]:
+    """A mark request's symbol, price (checked as the core checks them) and timestamp."""
+    symbol, price = check_mark(request.get("symbol"), request.get("price"))
+    return symbol, price, optional_timestamp(request.get("timestamp"))
+
+
 def mode(request: dict[str, Any]) -> tuple[str | None, str, datetime | None]:
     mode, reason = request.get("mode"), request.get("reason") or ""
     check_mode(mode)
@@ -114,6 +121,7 @@ __all__ = [
     "BASE_FIELDS",
     "equity",
     "latch",
+    "mark",
     "mode",
     "plain",
     "policy",

@@ -32,6 +32,7 @@ CLOSE_POSITION = "close_position"
 UPDATE_EQUITY = "update_equity"
 SET_PORTFOLIO_MODE = "set_portfolio_mode"
 RESET_LATCH = "reset_latch"
+MARK = "mark"  # a symbol's last price (issue 23): temporal/marks.py
 RELOAD = "reload"
 BROADCAST_CONSTRAINTS = "broadcast_constraints"
 # Signals to the control workflow: a workflow can signal another workflow but not
@@ -174,6 +175,7 @@ __all__ = [
     "LEDGER_CANCEL",
     "LEDGER_CLOSE",
     "LEDGER_FILL",
+    "MARK",
     "MAX_EVENTS_PER_RUN",
     "ON_FILL_UPDATE",
     "REGISTER",

@@ -68,13 +68,14 @@ from . import logic, payloads
 from . import protocol as p
 from .broadcast import Broadcaster
 from .ledger import Ledger
+from .marks import MarkUpdates
 from .memory import Answers, once
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
 
 @workflow.defn(name=p.WORKFLOW_TYPE)
-class PortfolioControlWorkflow:
+class PortfolioControlWorkflow(MarkUpdates):
     """The shared portfolio authority (see the module docstring)."""
 
     @workflow.init
@@ -322,6 +323,10 @@ class PortfolioControlWorkflow:
     @reset_latch.validator
     def _check_reset(self, request: dict[str, Any]) -> None:
         self._core.latch_status(payloads.latch(request)[0])  # EventError: no such latch
+
+    async def take_lifecycle(self, event: Event) -> Record:
+        async with self._lock:  # (the Updates of mixins: marks.py)
+            return await self._lifecycle(event)
 
     async def _lifecycle(self, event: Event) -> Record:
         out, accepted = self._take(event)

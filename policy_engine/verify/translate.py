@@ -24,6 +24,7 @@ from .terms import ExactAlgebra, all_of, any_of, fold, mul
 from .world import (
     AMOUNT_FIELDS,
     COUNT_FIELDS,
+    NOTIONAL_FIELDS,
     Time,
     Unknown,
     Val,
@@ -73,7 +74,8 @@ class Translator(ExactAlgebra):
             return self.v("string", w.var(f"intent.{key}", _STRING_INTENT[key]), null)
         if key == "requested_risk_abs":
             return self.v("number", w.number("intent.requested_risk_abs", "amount"))
-        if key == "requested_notional_abs":
+        if key in ("requested_notional_abs", "notional"):  # one field, two names
+            null = w.null("intent.requested_notional_abs")
             return self.v("number", w.number("intent.requested_notional_abs", "nonneg"), null)
         if key == "reduce_only":
             return self.v("bool", w.var("intent.reduce_only", "bool"))
@@ -123,8 +125,20 @@ class Translator(ExactAlgebra):
             )
         if key == "net_risk":
             return self._arith("-", self.live(bucket, "long_risk"), self.live(bucket, "short_risk"))
-        if key in AMOUNT_FIELDS:
+        if key == "gross_notional":
+            return self._arith(
+                "+", self.live(bucket, "active_notional"), self.live(bucket, "reserved_notional")
+            )
+        if key == "net_notional":
+            return self._arith(
+                "-", self.live(bucket, "long_notional"), self.live(bucket, "short_notional")
+            )
+        if key in AMOUNT_FIELDS or key in NOTIONAL_FIELDS:
             return self.v("number", w.number(f"{bucket}.{key}", "amount"))
+        if key == "unrealized_pnl":
+            return self.v("number", w.number(f"{bucket}.{key}", "signed"))
+        if key == "unrealized_drawdown":  # a ratio from the book's history: any value >= 0
+            return self.v("number", w.number(f"{bucket}.{key}", "nonneg"))
         if key in COUNT_FIELDS:
             return self.v("number", w.number(f"{bucket}.{key}", "count"))
         if key == "day_realized_pnl":
@@ -267,6 +281,8 @@ class Translator(ExactAlgebra):
                 return self.live("cohort", key)
             case Source.COHORT_SYMBOLS:  # read only by `in` (_compare)
                 return self.v("cohort_symbols", None)
+            case Source.POSITION:  # a trade of the book: not in the symbolic state
+                raise Unknown(f"`position.{key}` has no solver model")
             case _:
                 assert_never(ref.source)
 

@@ -37,6 +37,10 @@ STRING_KINDS = ("string", "name", "side", "mode")
 MODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # engine/contracts.py ModeName
 COUNT_FIELDS = frozenset({"open_positions", "active_trades", "loss_streak"})
 AMOUNT_FIELDS = frozenset({"active_risk", "reserved_risk", "long_risk", "short_risk"})
+# Notional is on the same grid as risk (control/state.py), unrealized P&L signed on it.
+NOTIONAL_FIELDS = frozenset(
+    {"active_notional", "reserved_notional", "long_notional", "short_notional"}
+)
 
 
 class Unknown(PolicyEngineError):
