@@ -310,7 +310,8 @@ def _verify(core: Kernel) -> None:
             raise EventError(f"snapshot is inconsistent: {where} does not match its trades")
 
 
-def _format_number(data: Any) -> int | None:
+def format_number(data: Any) -> int | None:
+    """The format number ``data`` names (None: not a core snapshot)."""
     name = data.get("format") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name.startswith(FORMAT_PREFIX):
         return None
@@ -455,7 +456,7 @@ MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
 def migrate(data: Any) -> Snapshot:
     """``data`` in the current format (each older format through its migrations in turn);
     raises :class:`EventError` when it is no snapshot this version reads."""
-    number = _format_number(data)
+    number = format_number(data)
     if number is None or number > FORMAT_VERSION:
         raise EventError(
             f"not a core snapshot (expected format {FORMAT_PREFIX}{OLDEST_FORMAT} "
@@ -477,7 +478,7 @@ def older_format(data: Any) -> bool:
     """Whether ``data`` names a snapshot format an older version wrote that this version no
     longer restores (before :data:`OLDEST_FORMAT`; its events, not its snapshot, are then the
     record)."""
-    number = _format_number(data)
+    number = format_number(data)
     return number is not None and number < OLDEST_FORMAT
 
 
@@ -488,6 +489,7 @@ __all__ = [
     "MIGRATIONS",
     "OLDEST_FORMAT",
     "Snapshot",
+    "format_number",
     "migrate",
     "older_format",
     "restore",
