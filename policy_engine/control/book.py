@@ -12,12 +12,14 @@ reads a clock, a file or a random number.
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
+from .captured import Captured
 from .state import Bucket, PortfolioState, move_all
 
 _SCALE = float(RISK_SCALE)
@@ -174,6 +176,28 @@ class Book:
         # the last SEEN_MEMORY intent ids decided: a set to look up, a queue to forget in order
         self.seen: set[str] = set()
         self.seen_order: deque[str] = deque()
+        # The captures still alive (a checkpoint being encoded): each keeps a trade's row
+        # before the trade changes (see :mod:`.captured`). Empty but during a checkpoint.
+        self._views: list[weakref.ref[Captured]] = []
+
+    # --- captures ------------------------------------------------------------------------
+    def capture(self) -> Captured:
+        """The live trades as they are now, for a reader that may run later or on another
+        thread: a shallow copy of the trades, O(1) work per trade."""
+        view = Captured(dict(self.trades))
+        self._views = [ref for ref in self._views if ref() is not None]
+        self._views.append(weakref.ref(view))
+        return view
+
+    def _keep(self, trade: Trade) -> None:
+        """``trade`` is about to change: every capture still alive keeps its row."""
+        alive = []
+        for ref in self._views:
+            view = ref()
+            if view is not None:
+                view.keep(trade)
+                alive.append(ref)
+        self._views = alive
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
@@ -355,6 +379,8 @@ class Book:
         Returns ``(released_from_reservation, overfill)``; the caller has checked
         that the fill id is new.
         """
+        if self._views:  # a capture holds it: keep its row first
+            self._keep(trade)
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
@@ -374,6 +400,8 @@ class Book:
         A trade with no fill ends here (its trade slot is freed); a partly filled
         one stays open as a position until closed.
         """
+        if self._views:  # a capture holds it: keep its row first
+            self._keep(trade)
         units = trade.reserved_units
         trade.reserved_units = 0
         trade.released = reason
@@ -390,6 +418,8 @@ class Book:
 
         Returns ``(active_released, reserved_released)``.
         """
+        if self._views:  # a capture holds it: keep its row first
+            self._keep(trade)
         active, reserved = trade.filled_units, trade.reserved_units
         was_open = trade.is_open
         long = trade.long
@@ -402,6 +432,8 @@ class Book:
     def reduce(self, trade: Trade, units: int) -> None:
         """A partial close: take ``units`` (less than the position) off the trade's active
         risk; the trade stays open with the rest, its slot and any reservation kept."""
+        if self._views:  # a capture holds it: keep its row first
+            self._keep(trade)
         trade.filled_units -= units
         long = trade.long
         move_all(self.buckets(trade), -units, 0, 0, 0, long)
@@ -418,6 +450,8 @@ class Book:
     def move_cohort(self, trade: Trade, cohort: str) -> None:
         """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
         position leave its old cohort's bucket and join the new one's, exactly."""
+        if self._views:  # a capture holds it: keep its row first
+            self._keep(trade)
         cohorts = self.state.cohorts
         before = trade.cohort
         old = cohorts[before]
@@ -430,6 +464,8 @@ class Book:
 
     def move_scopes(self, trade: Trade, scopes: dict[str, str] | None) -> None:
         """Count ``trade`` in these scopes from now on (a reload changed them), exactly."""
+        if self._views:  # a capture holds it: keep its row first
+            self._keep(trade)
         before = trade.scopes or {}
         old = [self.scope_bucket(k, v) for k, v in before.items()]
         trade.scopes = scopes

@@ -48,14 +48,7 @@ from ..diagnostics import PolicyEngineError
 from .chain import GENESIS, MARK, SUFFIX, seal
 from .durable import Durability, GroupSync, durability_of, open_locked, sync_directory, write_all
 from .events import EventError
-from .lines import (
-    DIGITS_TO_ZERO,
-    LONG_RUN,
-    checkpoint_body,
-    dumps_event,
-    fast_loads,
-    loads,
-)
+from .lines import DIGITS_TO_ZERO, LONG_RUN, checkpoint_body, dumps_event, fast_loads, loads
 
 # How often, by default, a checkpoint line is written (events between checkpoints): the
 # recovery tail is at most this long, and each checkpoint costs one snapshot.
@@ -285,9 +278,12 @@ class JournalWriter:
             with self._io:
                 self._prev = chain
                 self._written(None)
-                for body, ts in self._queue or ():  # (new lines queue behind the lock)
+                batch, self._queue = self._queue or [], (None if not self._queue else [])
+            while batch:  # the lines that waited, written outside the lock a batch at a time
+                for body, ts in batch:  # (so a decision queues behind them, never waits)
                     self._append(body, ts)
-                self._queue = None
+                with self._io:
+                    batch, self._queue = self._queue or [], (None if not self._queue else [])
         except BaseException as exc:
             self._queue = None
             if self._failed is None:
