@@ -171,24 +171,25 @@ def portfolio_heat(base: Timeline, other: Timeline | None = None) -> str:
     if not samples:
         return _empty(fig, ax, "no timestamped event")
     end = samples[-1].at
-    times = [s.at for s in samples]
+    times = x([s.at for s in samples])  # (converted once for every series)
     active = [units(s.active) for s in samples]
     heat = [units(s.active + s.reserved) for s in samples]
-    t, h = thin(times, heat)
-    ta, a = thin(times, active)
+    t, h = thin_at(times, heat)
+    ta, a = thin_at(times, active)
     ax.fill_between(ta, a, step="post", color=BASE, alpha=0.25, lw=0, label="active (filled)")
     ax.step(t, h, where="post", color=BASE, lw=1.6, label="heat (active + reserved)")
     for rule in sorted({r for s in samples for r, _ in s.caps}):
         caps = [dict(s.caps).get(rule, float("nan")) for s in samples]
-        tc, c = thin(times, caps, peak=False)
+        tc, c = thin_at(times, caps, peak=False)
         ax.step(tc, c, where="post", color="#555", lw=1.2, ls="--", label=f"cap: {rule}")
     if other is not None and other.samples:
         o = other.samples
-        to, ho = thin([s.at for s in o], [units(s.active + s.reserved) for s in o])
+        other_times = x([s.at for s in o])
+        to, ho = thin_at(other_times, [units(s.active + s.reserved) for s in o])
         ax.step(to, ho, where="post", color=WHAT_IF, lw=1.4, ls="-.", label="heat, what-if")
         for rule in sorted({r for s in o for r, _ in s.caps}):
             caps = [dict(s.caps).get(rule, float("nan")) for s in o]
-            tc, c = thin([s.at for s in o], caps, peak=False)
+            tc, c = thin_at(other_times, caps, peak=False)
             ax.step(tc, c, where="post", color=WHAT_IF, lw=1, ls=":", label=f"cap, what-if: {rule}")
     colours = mode_colours(base.policy.declared_modes)
     shown = _mode_bands(ax, samples, end, colours)
@@ -327,19 +328,13 @@ def _binned(ax: Axes, timed: list[Decision]) -> None:
     for d, at in zip(timed, points, strict=True):
         i = min(int((at - first) / width), bins - 1)
         counts[d.outcome][i] += 1
-    lefts = [first + i * width for i in range(bins)]
+    edges = [first + i * width for i in range(bins + 1)]
     bottom = [0] * bins
-    for kind, colour in COLOURS.items():
-        ax.bar(
-            lefts,
-            counts[kind],
-            width=width,
-            bottom=bottom,
-            align="edge",
-            color=colour,
-            label=f"{kind} ({sum(counts[kind])})",
-        )
-        bottom = [b + c for b, c in zip(bottom, counts[kind], strict=True)]
+    for kind, colour in COLOURS.items():  # stacked: one filled outline per outcome, not a
+        top = [b + c for b, c in zip(bottom, counts[kind], strict=True)]  # bar per interval
+        label = f"{kind} ({sum(counts[kind])})"
+        ax.stairs(top, edges, baseline=bottom, fill=True, color=colour, lw=0, label=label)
+        bottom = top
     ax.set_ylabel("decisions per interval")
 
 
