@@ -18,6 +18,7 @@ from policy_engine.report import charts as report_charts
 from policy_engine.report.timeline import MAX_COHORTS, OTHER, Timeline, hottest, simulate
 
 from support.hostile import DAY_POLICY, distinct_symbols
+from support.report_content import content
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTFOLIO = ROOT / "policies" / "portfolio.yaml"
@@ -103,6 +104,20 @@ def test_the_page_is_deterministic_and_escapes_names() -> None:
     two = build_report(load_policy(PORTFOLIO), lambda: odd)
     assert one == two
     assert "<b>x</b>" not in one
+
+
+def test_the_sample_day_says_what_it_said_before_the_charts_were_made_lean() -> None:
+    """The example day with its what-if: the page apart from its charts, and every word and
+    number each chart writes (titles, legend entries, tick labels, bar labels), are those
+    of the report drawn before the charts were made cheaper (tests/fixtures/report/)."""
+    expected = json.loads((ROOT / "tests" / "fixtures" / "report" / "day.content.json").read_text())
+    html = build_report(
+        load_policy(PORTFOLIO),
+        events,
+        what_if=load_policy(PROPOSED),
+        sources="events.jsonl",
+    )
+    assert content(html) == expected
 
 
 def test_a_long_day_is_thinned_to_its_peaks() -> None:

@@ -15,9 +15,9 @@ import heapq
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 from ..engine.contracts import RISK_SCALE
+from .captured import Captured, Captures
 from .state import Bucket, PortfolioState, move_all, move_notional
 from .trade import Trade
 
@@ -85,6 +85,14 @@ class Book:
         self.marks: dict[str, float] = {}
         self.priced: dict[str, dict[str, Trade]] = {}
         state.positions = self.trades  # what `position.*` reads (one table, not a copy)
+        # The captures still alive (a checkpoint being encoded): each keeps a trade's row
+        # before the trade changes (see :mod:`.captured`). Empty but during a checkpoint.
+        self.captures = Captures()
+
+    def capture(self) -> Captured:
+        """The live trades as they are now, for a reader that may run later or on another
+        thread: a shallow copy of the trades, O(1) work per trade."""
+        return self.captures.take(self.trades)
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
@@ -280,6 +288,8 @@ class Book:
         of risk). Returns ``(released_from_reservation, overfill)``; the caller has checked
         that the fill id is new (and applies the fill's price: control.marks).
         """
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
@@ -308,6 +318,8 @@ class Book:
         A trade with no fill ends here (its trade slot is freed); a partly filled
         one stays open as a position until closed.
         """
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
         units = trade.reserved_units
         notional = trade.reserved_notional
         trade.reserved_units = 0
@@ -328,6 +340,8 @@ class Book:
 
         Returns ``(active_released, reserved_released)``.
         """
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
         active, reserved = trade.filled_units, trade.reserved_units
         was_open = trade.is_open
         long = trade.long
@@ -347,6 +361,8 @@ class Book:
         """A partial close: take ``units`` (less than the position) off the trade's active
         risk; the trade stays open with the rest, its slot and any reservation kept."""
         held = trade.filled_units
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
         trade.filled_units -= units
         long = trade.long
         buckets = self.buckets(trade)
@@ -362,44 +378,12 @@ class Book:
         self.state.version += 1
 
     # --- marks -----------------------------------------------------------------------------
-    def mark(self, symbol: str, price: float) -> int:
-        """``symbol``'s last price is ``price``: revalue its priced positions; returns how
-        many (no other symbol's trade is looked at)."""
-        self.marks[symbol] = price
-        trades = self.priced.get(symbol)
-        if not trades:
-            return 0
-        # A bucket takes the sum of its positions' moves once (its peak after the whole mark:
-        # one instant). Positions are grouped by what their buckets depend on, so the
-        # buckets are looked up once per group (usually one), not once per position.
-        groups: dict[tuple[str, str, int], list[Any]] = {}
-        for trade in trades.values():
-            new = trade.pnl_at(price)
-            delta = new - trade.unrealized
-            if delta:
-                trade.unrealized = new
-                key = (trade.strategy, trade.cohort, id(trade.scopes))
-                group = groups.get(key)
-                if group is None:
-                    groups[key] = [trade, delta]
-                else:
-                    group[1] += delta
-        if not groups:  # no position moved: nothing a rule reads changed
-            return len(trades)
-        moves: dict[int, tuple[Bucket, int]] = {}
-        for trade, delta in groups.values():
-            for b in self.buckets(trade):
-                held = moves.get(id(b))
-                moves[id(b)] = (b, delta if held is None else held[1] + delta)
-        for b, delta in moves.values():
-            b.mark(delta)
-        self.state.version += 1
-        return len(trades)
-
     def priced_fill(self, trade: Trade, notional: int, price: float) -> None:
         """A fill of ``notional`` micro-units at ``price``: the position's quantity grows by
         notional / price, and its unrealized P&L is put at the symbol's last mark."""
         if notional > 0 and trade.intent_id in self.trades:
+            if self.captures.views:  # a capture holds it: keep its row first
+                self.captures.keep(trade)
             trade.quantity = (trade.quantity or 0.0) + notional / _SCALE / price
             self.priced.setdefault(trade.symbol, {})[trade.intent_id] = trade
             self.revalue(trade)
@@ -411,6 +395,8 @@ class Book:
         new = 0 if price is None else trade.pnl_at(price)
         delta = new - trade.unrealized
         if delta:
+            if self.captures.views:  # a capture holds it: keep its row first
+                self.captures.keep(trade)
             trade.unrealized = new
             for b in self.buckets(trade):
                 b.mark(delta)
@@ -419,6 +405,8 @@ class Book:
         """Take ``trade``'s unrealized P&L out of its buckets (a close or partial close;
         control.marks puts a remaining position's back at the symbol's mark)."""
         if trade.unrealized:
+            if self.captures.views:  # a capture holds it: keep its row first
+                self.captures.keep(trade)
             for b in buckets:
                 b.mark(-trade.unrealized)
             trade.unrealized = 0
@@ -434,6 +422,8 @@ class Book:
     def move_cohort(self, trade: Trade, cohort: str) -> None:
         """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
         position leave its old cohort's bucket and join the new one's, exactly."""
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
         cohorts = self.state.cohorts
         before = trade.cohort
         old = cohorts[before]
@@ -446,6 +436,8 @@ class Book:
 
     def move_scopes(self, trade: Trade, scopes: dict[str, str] | None) -> None:
         """Count ``trade`` in these scopes from now on (a reload changed them), exactly."""
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
         before = trade.scopes or {}
         old = [self.scope_bucket(k, v) for k, v in before.items()]
         trade.scopes = scopes

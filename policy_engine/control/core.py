@@ -215,8 +215,9 @@ class ControlCore:
         return snapshots.take(self._k)
 
     def checkpoint(self) -> dict[str, Any]:
-        """:meth:`snapshot` for a journal's checkpoint line, taken cheaply (not plain JSON
-        data: only for orjson to serialise, see :func:`.snapshot.capture`)."""
+        """:meth:`snapshot` for a journal's checkpoint line, taken in O(1) work per trade
+        (its rows are built later, possibly on another thread, by
+        :func:`.lines.checkpoint_body`: see :func:`.snapshot.capture`)."""
         return snapshots.capture(self._k)
 
     @classmethod

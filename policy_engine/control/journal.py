@@ -305,9 +305,12 @@ class JournalWriter:
             with self._io:
                 self._prev = chain
                 self._written(None)
-                for body, ts in self._queue or ():  # (new lines queue behind the lock)
+                batch, self._queue = self._queue or [], (None if not self._queue else [])
+            while batch:  # the lines that waited, written outside the lock a batch at a time
+                for body, ts in batch:  # (so a decision queues behind them, never waits)
                     self._append(body, ts)
-                self._queue = None
+                with self._io:
+                    batch, self._queue = self._queue or [], (None if not self._queue else [])
         except BaseException as exc:
             self._queue = None
             if self._failed is None:

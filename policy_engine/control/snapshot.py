@@ -25,14 +25,14 @@ trades, or whose policy text does not match its hash, is refused.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import PolicyError
 from ..engine.policy import load_policy_text
 from .book import Trade
+from .captured import CREATED, Rows, trade_row
 from .days import Days
 from .events import EventError
 from .notional_format import from_10
@@ -87,66 +87,43 @@ def _set_row(bucket: Bucket, row: list[Any]) -> None:
     bucket.set_day_values(*row[n : n + 2])
 
 
-# A trade's row, as a tuple of its attributes, read in one C call (see capture).
-_ROW = attrgetter(
-    "intent_id",
-    "strategy",
-    "symbol",
-    "cohort",
-    "approved_units",
-    "reserved_units",
-    "filled_units",
-    "seq",
-    "created",
-    "expires",
-    "fills",
-    "released",
-    "bucket",
-    "late",
-    "side",
-    "scopes",
-    "keys",
-    "reserved_notional",
-    "filled_notional",
-    "quantity",
-    "unrealized",
-)
-_CREATED = 8  # the row's datetimes: created, then expires
-_FILLS = 10  # the row's one mutable member (a set), copied in capture
-
-
 def _trade_row(t: Trade) -> list[Any]:
-    """A trade's row as plain JSON data: :data:`_ROW` with its times as ISO 8601 text and its
-    fill ids sorted (one list of a trade's fields, for both kinds of snapshot)."""
-    row = list(_ROW(t))
-    row[_CREATED] = row[_CREATED].isoformat()
-    row[_CREATED + 1] = _iso(row[_CREATED + 1])
-    fills = row[_FILLS]
-    row[_FILLS] = None if fills is None else sorted(fills)
+    """A trade's row as plain JSON data: its :data:`~.captured.ROW` with its times as ISO
+    8601 text and its fill ids sorted (one list of a trade's fields, for both kinds of
+    snapshot)."""
+    row = list(trade_row(t))
+    row[CREATED] = row[CREATED].isoformat()
+    row[CREATED + 1] = _iso(row[CREATED + 1])
     return row
 
 
 def take(core: Kernel) -> Snapshot:
     """The exact snapshot of ``core`` (JSON-serialisable)."""
-    return _take(core, [_trade_row(t) for t in core.book.trades.values()])
+    return _take(
+        core,
+        [_trade_row(t) for t in core.book.trades.values()],
+        [[k, *v[:8], list(v[8]), _iso(v[9]), *v[10:]] for k, v in core.book.ended.items()],
+    )
 
 
 def capture(core: Kernel) -> Snapshot:
-    """:func:`take` for a checkpoint line, at a fraction of the cost to the caller's lock:
-    the trades are rows of their attributes as they are (datetimes, not their ISO text),
-    read in C, for orjson to serialise later (it writes a datetime exactly as
-    ``isoformat`` does); they share nothing the core changes afterwards (a trade's fills
-    are copied; its strings, numbers, datetimes and key dicts are never changed in place).
-    Not plain JSON data: only for serialising."""
-    rows = list(map(_ROW, core.book.trades.values()))
-    for i, row in enumerate(rows):
-        fills = row[_FILLS]
-        if fills is not None:
-            rows[i] = (*row[:_FILLS], sorted(fills), *row[_FILLS + 1 :])
-    return _take(core, rows)
+    """:func:`take` for a checkpoint line, in O(1) work per live trade under the caller's
+    lock: the trades are captured by the book (:mod:`.captured`: a shallow copy, their rows
+    kept on write) and the ended trades' immutable records copied by reference; their rows
+    are built when the line is encoded (:class:`~.captured.Rows`, by the checkpoint's own
+    thread), with their datetimes left to orjson (it writes one exactly as ``isoformat``
+    does). Not plain JSON data: only for :func:`~.lines.checkpoint_body`."""
+    trades = core.book.capture()
+    ids, ended = list(core.book.ended), list(core.book.ended.values())
+
+    def ended_rows() -> Iterator[list[Any]]:
+        for k, v in zip(ids, ended, strict=True):
+            yield [k, *v[:8], list(v[8]), v[9], *v[10:]]
+
+    return _take(core, Rows(trades.rows, trades.chunks), Rows(ended_rows))
 
 
-def _take(core: Kernel, trades: list[Any]) -> Snapshot:
+def _take(core: Kernel, trades: Any, ended: Any) -> Snapshot:
     policy, state, book = core.policy, core.state, core.book
     if policy.source is None:
         raise EventError(f"policy {policy.name} v{policy.version} has no text to snapshot")
@@ -181,7 +158,7 @@ def _take(core: Kernel, trades: list[Any]) -> Snapshot:
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": trades,
-        "ended": [[k, *v[:8], list(v[8]), _iso(v[9]), *v[10:]] for k, v in book.ended.items()],
+        "ended": ended,
         "seen": list(book.seen_order),
         "marks": dict(sorted(book.marks.items())),
     }

@@ -147,16 +147,22 @@ class Caps:
         self.caps = heat_caps(policy)
         self.scopes = tuple(sc for sc in SCOPES if any(c.scope == sc for c in self.caps))
         self._memo: dict[tuple[Any, ...], tuple[tuple[str, float], ...]] = {}
+        # a scope whose caps read no live counter: its values are memoised
+        self._steady = {sc: not any(c.live for c in self.caps if c.scope == sc) for sc in SCOPES}
 
-    def values(self, state: Any, scope: str, name: str = "") -> tuple[tuple[str, float], ...]:
+    def values(
+        self, state: Any, scope: str, name: str = "", mode: Any = None
+    ) -> tuple[tuple[str, float], ...]:
         """``(rule id, cap)`` for each cap of ``scope`` in force for bucket ``name`` (the
         portfolio has no name). A cap that fails to evaluate, is not a finite number, or
-        whose ``when`` does not hold is left out."""
+        whose ``when`` does not hold is left out. ``mode``: the policy's ``mode_of(state)``,
+        if the caller has it (a report reads many buckets of one state)."""
         policy = self.policy
-        mode = policy.mode_of(state)
+        if mode is None:
+            mode = policy.mode_of(state)
         key = (scope, name, mode.level, mode.source, state.equity, state.peak_equity)
         memo = self._memo
-        steady = not any(c.live for c in self.caps if c.scope == scope)
+        steady = self._steady.get(scope, True)
         if steady and key in memo:
             return memo[key]
         env = Env(

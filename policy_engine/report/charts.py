@@ -22,11 +22,13 @@ from datetime import datetime
 from typing import Any, cast
 
 import matplotlib
+import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from .timeline import OTHER, Decision, Sample, Timeline, units
 
@@ -69,10 +71,23 @@ matplotlib.rcParams.update(
 )
 
 
+def margins(
+    fig: Figure, left: float = 0.8, right: float = 0.2, top: float = 0.3, bottom: float = 0.55
+) -> None:
+    """Fixed margins, in inches, around the axes (room for the tick labels, the axis labels
+    and a legend outside the axes). Laid out once, by arithmetic: matplotlib's tight layout
+    and ``bbox_inches="tight"`` each draw the whole figure again to measure it, and took
+    most of a report's time."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height
+    )
+
+
 def svg(fig: Figure) -> str:
     """The figure as an inline ``<svg>`` element (no XML prolog, no date)."""
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     # The RDF metadata block only names the tool, with namespace URLs a reader may mistake for
@@ -96,40 +111,47 @@ def thin_at(
     xs: list[float], values: Sequence[float], peak: bool = True
 ) -> tuple[list[float], list[float]]:
     """:func:`thin` of times already converted with :func:`x` (a chart of many panels
-    converts its times once)."""
+    converts its times once). A NaN (no cap) never wins a stretch that has a number."""
     if len(xs) <= MAX_POINTS:
         return xs, list(values)
-    first, width = xs[0], (xs[-1] - xs[0]) / MAX_POINTS or 1.0
-    pick = max if peak else min
-    out_x: list[float] = []
-    out_v: list[float] = []
-    current = -1
-    for at, value in zip(xs, values, strict=True):
-        slot = min(int((at - first) / width), MAX_POINTS - 1)
-        if slot != current:
-            current = slot
-            out_x.append(at)
-            out_v.append(value)
-        elif value == value:  # NaN (no cap) never wins
-            out_v[-1] = pick(out_v[-1], value) if out_v[-1] == out_v[-1] else value
-    return out_x, out_v
+    at = np.asarray(xs, dtype=float)
+    first, width = at[0], (at[-1] - at[0]) / MAX_POINTS or 1.0
+    slots = np.minimum(((at - first) / width).astype(np.int64), MAX_POINTS - 1)
+    starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])  # each stretch's first
+    pick = np.fmax if peak else np.fmin  # (fmax and fmin pass over a NaN)
+    picked = pick.reduceat(np.asarray(values, dtype=float), starts)
+    return at[starts].tolist(), picked.tolist()
 
 
-def _mode_bands(
-    ax: Axes, samples: Sequence[Sample], end: datetime, colours: Mapping[str, str]
-) -> set[str]:
-    """Shade the stretches in a mode other than normal; returns the modes shown."""
-    shown: set[str] = set()
+def _bands(samples: Sequence[Sample], end: datetime) -> list[tuple[float, float, str]]:
+    """The stretches of ``samples`` in each mode other than normal: (start, end, mode)."""
+    out: list[tuple[float, float, str]] = []
     start: float | None = None
     mode = "normal"
     for s in [*samples, None]:
         new = "normal" if s is None else s.mode
         if new != mode or s is None:  # a time is converted only where the mode changes
             at = float(_date2num(end if s is None else s.at))
-            if start is not None and mode in colours:
-                ax.axvspan(start, at, color=colours[mode], alpha=0.14, lw=0)
-                shown.add(mode)
+            if start is not None and mode != "normal":
+                out.append((start, at, mode))
             start, mode = at, new
+    return out
+
+
+def _mode_bands(
+    ax: Axes,
+    samples: Sequence[Sample],
+    end: datetime,
+    colours: Mapping[str, str],
+    bands: list[tuple[float, float, str]] | None = None,
+) -> set[str]:
+    """Shade the stretches in a mode other than normal (``bands``, if already found);
+    returns the modes shown."""
+    shown: set[str] = set()
+    for start, stop, mode in _bands(samples, end) if bands is None else bands:
+        if mode in colours:
+            ax.axvspan(start, stop, color=colours[mode], alpha=0.14, lw=0)
+            shown.add(mode)
     return shown
 
 
@@ -149,24 +171,25 @@ def portfolio_heat(base: Timeline, other: Timeline | None = None) -> str:
     if not samples:
         return _empty(fig, ax, "no timestamped event")
     end = samples[-1].at
-    times = [s.at for s in samples]
+    times = x([s.at for s in samples])  # (converted once for every series)
     active = [units(s.active) for s in samples]
     heat = [units(s.active + s.reserved) for s in samples]
-    t, h = thin(times, heat)
-    ta, a = thin(times, active)
+    t, h = thin_at(times, heat)
+    ta, a = thin_at(times, active)
     ax.fill_between(ta, a, step="post", color=BASE, alpha=0.25, lw=0, label="active (filled)")
     ax.step(t, h, where="post", color=BASE, lw=1.6, label="heat (active + reserved)")
     for rule in sorted({r for s in samples for r, _ in s.caps}):
         caps = [dict(s.caps).get(rule, float("nan")) for s in samples]
-        tc, c = thin(times, caps, peak=False)
+        tc, c = thin_at(times, caps, peak=False)
         ax.step(tc, c, where="post", color="#555", lw=1.2, ls="--", label=f"cap: {rule}")
     if other is not None and other.samples:
         o = other.samples
-        to, ho = thin([s.at for s in o], [units(s.active + s.reserved) for s in o])
+        other_times = x([s.at for s in o])
+        to, ho = thin_at(other_times, [units(s.active + s.reserved) for s in o])
         ax.step(to, ho, where="post", color=WHAT_IF, lw=1.4, ls="-.", label="heat, what-if")
         for rule in sorted({r for s in o for r, _ in s.caps}):
             caps = [dict(s.caps).get(rule, float("nan")) for s in o]
-            tc, c = thin([s.at for s in o], caps, peak=False)
+            tc, c = thin_at(other_times, caps, peak=False)
             ax.step(tc, c, where="post", color=WHAT_IF, lw=1, ls=":", label=f"cap, what-if: {rule}")
     colours = mode_colours(base.policy.declared_modes)
     shown = _mode_bands(ax, samples, end, colours)
@@ -180,6 +203,7 @@ def portfolio_heat(base: Timeline, other: Timeline | None = None) -> str:
         for m in sorted(shown, key=order.index)
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    margins(fig, right=2.6)
     return svg(fig)
 
 
@@ -198,21 +222,29 @@ def cohort_heat(base: Timeline, other: Timeline | None = None) -> str:
     cols = 2 if len(names) > 1 else 1
     rows = -(-len(names) // cols)
     fig = Figure(figsize=(10, 2.4 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
     end = base.samples[-1].at
-    converted: dict[int, list[float]] = {}  # each timeline's times, converted once
+    bands = _bands(base.samples, end)
+    colours = mode_colours(base.policy.declared_modes)
+    # each timeline's times converted, and its samples' cohorts looked up by name, once
+    converted: dict[int, tuple[list[float], list[dict[str, tuple[int, float | None]]]]] = {}
+    panels: list[Axes] = []
     for i, name in enumerate(names):
-        ax = axes[i // cols][i % cols]
+        ax = fig.add_subplot(rows, cols, i + 1)  # (only the cells drawn: no hidden axes)
+        panels.append(ax)
         for timeline, colour, style, label in (
             (base, BASE, "-", ""),
             (other, WHAT_IF, "-.", ", what-if"),
         ):
             if timeline is None or not timeline.samples:
                 continue
-            xs = converted.get(id(timeline))
-            if xs is None:
-                xs = converted[id(timeline)] = x([s.at for s in timeline.samples])
-            found = [{n: (hu, cu) for n, hu, cu in s.cohorts}.get(name) for s in timeline.samples]
+            seen = converted.get(id(timeline))
+            if seen is None:
+                seen = converted[id(timeline)] = (
+                    x([s.at for s in timeline.samples]),
+                    [{n: (hu, cu) for n, hu, cu in s.cohorts} for s in timeline.samples],
+                )
+            xs, by_name = seen
+            found = [row.get(name) for row in by_name]
             heat = [units(r[0]) if r else 0.0 for r in found]
             cap = [r[1] if r and r[1] is not None else float("nan") for r in found]
             th, hv = thin_at(xs, heat)
@@ -227,16 +259,26 @@ def cohort_heat(base: Timeline, other: Timeline | None = None) -> str:
                 ls="--",
                 label=f"cap{label}",
             )
-        _mode_bands(ax, base.samples, end, mode_colours(base.policy.declared_modes))
+        _mode_bands(ax, base.samples, end, colours, bands)
         title = f"the other {base.cohorts_seen - len(base.cohorts):,} cohorts, summed"
         ax.set_title(title if name == OTHER else f"cohort {name}", loc="left", fontsize=9)
         ax.set_ylim(bottom=0)
-        _time_axis(ax)
-    for j in range(len(names), rows * cols):
-        axes[j // cols][j % cols].set_visible(False)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    # One time axis for all (as sharex would, without its shared tickers): its dates on the
+    # last row only, the panels above without ticks of their own (cheaper to draw).
+    limits = [ax.get_xlim() for ax in panels]
+    left, right = min(lo for lo, _ in limits), max(hi for _, hi in limits)
+    for i, ax in enumerate(panels):
+        ax.set_xlim(left, right)
+        if i // cols == rows - 1:
+            _time_axis(ax)
+        else:
+            ax.xaxis.set_major_locator(NullLocator())
+            ax.set_xlabel("event time (UTC)")
+            ax.grid(True, axis="y", alpha=0.3)
+    handles, labels = panels[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.4 * rows)))
+    margins(fig, top=0.6)  # (the legend above the panels)
+    fig.subplots_adjust(hspace=0.5, wspace=0.15)
     return svg(fig)
 
 
@@ -259,6 +301,7 @@ def decisions(timeline: Timeline, title: str = "") -> str:
         _mode_bands(ax, timeline.samples, timeline.samples[-1].at, colours)
     _time_axis(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    margins(fig, right=1.7)
     return svg(fig)
 
 
@@ -285,19 +328,13 @@ def _binned(ax: Axes, timed: list[Decision]) -> None:
     for d, at in zip(timed, points, strict=True):
         i = min(int((at - first) / width), bins - 1)
         counts[d.outcome][i] += 1
-    lefts = [first + i * width for i in range(bins)]
+    edges = [first + i * width for i in range(bins + 1)]
     bottom = [0] * bins
-    for kind, colour in COLOURS.items():
-        ax.bar(
-            lefts,
-            counts[kind],
-            width=width,
-            bottom=bottom,
-            align="edge",
-            color=colour,
-            label=f"{kind} ({sum(counts[kind])})",
-        )
-        bottom = [b + c for b, c in zip(bottom, counts[kind], strict=True)]
+    for kind, colour in COLOURS.items():  # stacked: one filled outline per outcome, not a
+        top = [b + c for b, c in zip(bottom, counts[kind], strict=True)]  # bar per interval
+        label = f"{kind} ({sum(counts[kind])})"
+        ax.stairs(top, edges, baseline=bottom, fill=True, color=colour, lw=0, label=label)
+        bottom = top
     ax.set_ylabel("decisions per interval")
 
 
@@ -322,6 +359,7 @@ def reconciliation(base: Timeline, other: Timeline | None = None) -> str:
     ax.set_xlabel("risk")
     ax.margins(x=0.12)  # room for the "reserved" label at the end of each bar
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45), ncol=5, frameon=False)
+    margins(fig, top=0.1, bottom=0.95)
     return svg(fig)
 
 

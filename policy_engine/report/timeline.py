@@ -225,21 +225,21 @@ def simulate(
 
 def _sample(timeline: Timeline, ctl: PortfolioController, caps: Caps, clock: datetime) -> None:
     state = ctl.state
-    mode = ctl.policy.mode_of(state).name
+    mode = ctl.policy.mode_of(state)  # (once: every cap below is read in it)
     table = state.cohorts
     drawn = []
     for name in timeline.cohorts:
         bucket = table.get(name)
         heat = 0 if bucket is None else bucket.active_units + bucket.reserved_units
-        drawn.append((name, heat, _tightest(caps, state, name)))
+        drawn.append((name, heat, _tightest(caps, state, name, mode)))
     rest = state.active_units + state.reserved_units - sum(heat for _n, heat, _c in drawn)
     cohorts = (*drawn, (OTHER, rest, None))
     sample = Sample(
         clock,
         state.active_units,
         state.reserved_units,
-        caps.values(state, "portfolio"),
-        mode,
+        caps.values(state, "portfolio", mode=mode),
+        mode.name,
         cohorts,
     )
     samples = timeline.samples
@@ -288,8 +288,8 @@ def _merge(severity: Mapping[str, int], a: Sample, b: Sample | None = None) -> S
     )
 
 
-def _tightest(caps: Caps, state: Any, cohort: str) -> float | None:
-    values = [cap for _rule, cap in caps.values(state, "cohort", cohort)]
+def _tightest(caps: Caps, state: Any, cohort: str, mode: Any) -> float | None:
+    values = [cap for _rule, cap in caps.values(state, "cohort", cohort, mode)]
     return min(values) if values else None
 
 
