@@ -21,6 +21,7 @@ from policy_engine import PortfolioController
 from policy_engine.cli import cli
 from policy_engine.control.core import ControlCore
 from policy_engine.control.events import EventError
+from policy_engine.control.lines import checkpoint_body
 from policy_engine.control.marks import revalue_symbol
 from policy_engine.control.metrics import ControlMetrics
 from policy_engine.control.replay import replay
@@ -219,3 +220,18 @@ def test_a_mark_sets_a_latch_and_moves_the_mode(tmp_path: Path) -> None:
     refused = ctl.request_allocation(intent("c", 7, risk=10))
     assert refused.decision_code == "rejected_deep_loss"
     assert envelopes[-1] == "normal"  # the tier follows the P&L back; the latch does not
+
+
+def test_a_checkpoint_captured_before_a_mark_holds_the_positions_as_they_were() -> None:
+    """A checkpoint's rows are read by its own thread after the core went on: a mark made
+    meanwhile changes its positions' unrealized P&L in place, so the book must keep each
+    captured position's row before the mark changes it."""
+    ctl = opened()
+    core = ctl.core
+    revalue_symbol(core.book, "AAPL", 110)
+    snapshot = core.snapshot()
+    captured = core.checkpoint()
+    revalue_symbol(core.book, "AAPL", 80)  # both positions move, after the capture
+    line = json.loads(checkpoint_body({"type": "checkpoint", "snapshot": captured}))
+    assert line["snapshot"]["trades"] == snapshot["trades"]
+    assert line["snapshot"] != core.snapshot()
