@@ -24,6 +24,7 @@ INVALID_INTENT = "rejected_invalid_intent"
 DUPLICATE_INTENT = "rejected_duplicate_intent"
 CLOCK_SKEW = "rejected_clock_skew"
 DEFERRED = "deferred"
+REQUEST_CLIPPED = "rejected_request_clipped"
 
 #: Each code the engine can emit, with its meaning (the docs' table holds the same words).
 DECISION_CODES = MappingProxyType(
@@ -35,6 +36,7 @@ DECISION_CODES = MappingProxyType(
         DUPLICATE_INTENT: "the intent id names a live, recently ended or recently decided intent",
         CLOCK_SKEW: "the intent is stamped further ahead of the controller's clock than `max_skew`",
         DEFERRED: "not now: a rule with `on_reject: defer` rejected it on a window or a lock that frees up later; `context.retry_after` says in how many seconds",
+        REQUEST_CLIPPED: "a `limit` clipped a cancel or modify request: a cancel is all or nothing, a modify may not be cut below its order's size (when it grows it) or its filled risk; `rule_id` names the clipping rule",
     }
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "DUPLICATE_INTENT",
     "EVAL_ERROR",
     "INVALID_INTENT",
+    "REQUEST_CLIPPED",
     "RULE_CODE_PREFIX",
     "rule_code",
 ]

@@ -109,6 +109,7 @@ PT433 = _code("PT433", W, "latch that can never be set (its `when` never holds)"
 PT434 = _code("PT434", W, "input with a null default read without `has()`")
 PT435 = _code("PT435", W, "window compared with a bound that cannot matter")
 PT436 = _code("PT436", W, "file not sealed while others in its folder are")
+PT437 = _code("PT437", W, "clipping limit that decides only cancels (a cancel is all or nothing)")
 PT499 = _code("PT499", E, "internal error while checking")
 
 

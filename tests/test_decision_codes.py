@@ -38,6 +38,10 @@ rules:
   - id: pace
     require: symbol.asks_1m < 2
     on_reject: defer
+  - id: cancel-slice
+    applies_to: [cancel]
+    limit: 10
+    on_exceed: clip
 """
 
 
@@ -71,6 +75,9 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         ctl.request_allocation(_intent("later", t=5)),  # a third on A within the minute
     ]
     codes = [a.decision_code for a in answers]
+    # a cancel request a rule would clip (a cancel is all or nothing)
+    cancel = ctl.request_cancel("clipped", (T0 + timedelta(seconds=6)).isoformat())
+    codes.append(str(cancel["decision_code"]))
     assert codes == [
         "approved_full",
         "approved_clipped",
@@ -80,6 +87,7 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         "rejected_invalid_intent",
         "rejected_clock_skew",
         "deferred",
+        "rejected_request_clipped",
     ]
     assert answers[-1].context["retry_after"] == 55  # A's first approval leaves at t=60
     assert set(codes) - {rule_code("no-x")} == set(DECISION_CODES)

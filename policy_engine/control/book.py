@@ -399,6 +399,31 @@ class Book:
         self.state.version += 1
         return active, reserved
 
+    def lift(self, trade: Trade) -> None:
+        """Take ``trade`` out of its buckets (its active and reserved risk, position and slot)
+        while a request to modify it is decided as if it were placed anew; :meth:`resize`
+        puts it back, exactly."""
+        opens = -1 if trade.is_open else 0
+        move_all(
+            self.buckets(trade), -trade.filled_units, -trade.reserved_units, opens, -1, trade.long
+        )
+        self.state.version += 1
+
+    def resize(self, trade: Trade, units: int) -> None:
+        """Put a lifted ``trade`` back with ``units`` of approved risk: its reservation is
+        what its fills have not taken (the caller keeps ``units`` at least the filled risk).
+        A reservation that comes back from zero gets its deadline again."""
+        was = trade.reserved_units
+        trade.approved_units = units
+        trade.reserved_units = units - trade.filled_units
+        opens = 1 if trade.is_open else 0
+        move_all(
+            self.buckets(trade), trade.filled_units, trade.reserved_units, opens, 1, trade.long
+        )
+        if was == 0 and trade.reserved_units and trade.expires is not None:
+            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        self.state.version += 1
+
     def reduce(self, trade: Trade, units: int) -> None:
         """A partial close: take ``units`` (less than the position) off the trade's active
         risk; the trade stays open with the rest, its slot and any reservation kept."""

@@ -310,6 +310,31 @@ class PortfolioController:
         event = CloseEvent.of(intent_id, ts, risk_abs, realized_pnl, reason)
         return self._submit(event).records[-1]
 
+    def request_cancel(self, intent_id: str, timestamp: datetime | str, **fields: Any) -> Record:
+        """Ask to cancel ``intent_id``'s unfilled remainder: decided by the rules that apply
+        to cancels (`applies_to: [cancel]`); approved, released as by
+        :meth:`cancel_reservation`. Returns the ``request_cancel`` record (``status``
+        ``cancelled`` or ``rejected``, with the deciding rule; a request about no live order
+        is answered and not journaled). ``fields``: amounts the rules read (declared inputs)."""
+        return self._order_request("request_cancel", intent_id, timestamp, fields)
+
+    def request_modify(
+        self, intent_id: str, requested_risk_abs: float, timestamp: datetime | str, **fields: Any
+    ) -> Record:
+        """Ask to change ``intent_id``'s total risk to ``requested_risk_abs`` (and any amount
+        the rules read, a declared `price`): decided by the modify rules, and by the intent
+        rules too when it grows the order (see :mod:`.requests`). Returns the
+        ``request_modify`` record (``status`` ``modified`` or ``rejected``)."""
+        fields = {**fields, "requested_risk_abs": requested_risk_abs}
+        return self._order_request("request_modify", intent_id, timestamp, fields)
+
+    def _order_request(
+        self, kind: str, intent_id: str, timestamp: datetime | str, fields: Mapping[str, Any]
+    ) -> Record:
+        event = {**fields, "type": kind, "intent_id": intent_id, "timestamp": timestamp}
+        with self._locked:  # the policy in force (its intent model) parses it
+            return self._handle(self._core.parse(event), False).records[-1]
+
     def reset_latch(
         self, name: str, reason: str = "", timestamp: datetime | str | None = None
     ) -> Record:
@@ -424,7 +449,7 @@ class PortfolioController:
         for every other event (its records, refused ones too, go to the record sink)."""
         if event.get("type") == "intent":
             return self.decide(event)[1]  # parsed there, for the policy in force
-        typed = parse_event(event, read=read_file)
+        typed = parse_event(event, self._core.policy.intent_model, read=read_file)
         if isinstance(typed, PolicyEvent):
             self.use_policy(typed.policy)
             return None

@@ -85,6 +85,8 @@ from .kernel import NOTHING, Kernel, Log, Options, Outputs, Ruling
 from .latching import Latching
 from .lifecycle import Lifecycle
 from .modes import Modes
+from .orders import RequestCancelEvent, RequestModifyEvent
+from .requests import Requests
 from .state import PortfolioState
 from .windows import Windows
 
@@ -118,6 +120,7 @@ class ControlCore:
         self._lifecycle = life = Lifecycle(k)
         self._latching = latching = Latching(k)
         self._modes = modes = Modes(k)
+        requests = Requests(k)
         # The one dispatch table: an event type, its refusal and its step. A new event type
         # is one line here (and its part's two methods).
         self._table: dict[type, tuple[Refusal, StepFn]] = {
@@ -130,6 +133,8 @@ class ControlCore:
             TickEvent: (modes.timed_refusal, modes.tick),
             PolicyEvent: (modes.policy_refusal, modes.use_policy),
             ResetLatchEvent: (latching.refusal, latching.step),
+            RequestCancelEvent: (requests.refusal, requests.cancel),
+            RequestModifyEvent: (requests.refusal, requests.modify),
             InvalidIntentEvent: (intents.invalid_refusal, intents.invalid_step),
             InvalidFillEvent: (life.invalid_fill_refusal, life.invalid_fill),
         }

@@ -12,6 +12,8 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "mode", "mode": "risk_off", "reason": "judge", "timestamp": "..."}  # mode null clears
     {"type": "tick", "timestamp": "..."}                              # advance the logical clock
     {"type": "reset_latch", "name": "daily_loss", "reason": "risk desk", "timestamp": "..."}
+    {"type": "request_cancel", "intent_id": "i1", "timestamp": "..."}   # decided (.orders)
+    {"type": "request_modify", "intent_id": "i1", "requested_risk_abs": 80, "timestamp": "..."}
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -59,6 +61,7 @@ from .fields import (
     parse_timestamp,
     validation_message,
 )
+from .orders import REQUEST_TYPES, RequestCancelEvent, RequestModifyEvent, parse_request
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -262,6 +265,8 @@ Event = (
     | TickEvent
     | PolicyEvent
     | ResetLatchEvent
+    | RequestCancelEvent
+    | RequestModifyEvent
     | InvalidIntentEvent
     | InvalidFillEvent
 )
@@ -313,6 +318,8 @@ def parse_event(
         name = field(event, "name")
         reason = check_reason(event.get("reason") or "")
         return ResetLatchEvent(name, reason, optional_timestamp(event.get("timestamp")))
+    if kind in REQUEST_TYPES:  # decided order requests (control/orders.py)
+        return parse_request(event, intent_model)
     raise EventError(f"unknown event type {kind!r}")
 
 
@@ -368,6 +375,8 @@ __all__ = [
     "ModeEvent",
     "PolicyEvent",
     "Record",
+    "RequestCancelEvent",
+    "RequestModifyEvent",
     "ResetLatchEvent",
     "TickEvent",
     "canonical",

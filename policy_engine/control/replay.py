@@ -21,6 +21,7 @@ from ..engine.policy import Policy, load_policy
 from .core import ControlCore
 from .events import EventError, Record, policy_from_event
 from .journal import read_events
+from .orders import REQUEST_TYPES
 from .records import outcome
 
 JournalSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
@@ -79,7 +80,7 @@ def replay(
         out = apply(event, read=read_policy_bytes, records=lifecycle)
         if lifecycle:
             yield from out.records
-        elif kind == "intent":
+        elif kind == "intent" or kind in REQUEST_TYPES:  # decided requests are decisions too
             yield out.records[-1]
 
 

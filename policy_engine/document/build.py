@@ -429,6 +429,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         enforce_from=enforce_from,
         when_missing=raw.get("when_missing", "reject"),
         on_reject=raw.get("on_reject", "reject"),
+        applies_to=tuple(raw.get("applies_to", ("intent",))),
     )
 
 

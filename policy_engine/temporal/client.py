@@ -73,10 +73,11 @@ from .errors import (
     reason_of,
     rpc_error,
 )
+from .orders import OrderCalls
 from .starting import start_workflow
 
 
-class PortfolioClient:
+class PortfolioClient(OrderCalls):
     """A caller of one portfolio's control workflow (see the module docstring).
 
     A mutating call retries with the same id for up to ``deadline`` seconds, each attempt

@@ -34,6 +34,8 @@ SET_PORTFOLIO_MODE = "set_portfolio_mode"
 RESET_LATCH = "reset_latch"
 RELOAD = "reload"
 BROADCAST_CONSTRAINTS = "broadcast_constraints"
+REQUEST_CANCEL = "request_cancel"  # decided order requests (temporal/orders.py)
+REQUEST_MODIFY = "request_modify"
 # Signals to the control workflow: a workflow can signal another workflow but not
 # update it, and (un)registering is idempotent and needs no answer.
 REGISTER = "register"
@@ -179,6 +181,8 @@ __all__ = [
     "REGISTER",
     "RELOAD",
     "REQUEST_ALLOCATION",
+    "REQUEST_CANCEL",
+    "REQUEST_MODIFY",
     "RESET_LATCH",
     "SET_PORTFOLIO_MODE",
     "SNAPSHOT",

@@ -69,12 +69,13 @@ from . import protocol as p
 from .broadcast import Broadcaster
 from .ledger import Ledger
 from .memory import Answers, once
+from .orders import OrderUpdates
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
 
 @workflow.defn(name=p.WORKFLOW_TYPE)
-class PortfolioControlWorkflow:
+class PortfolioControlWorkflow(OrderUpdates):
     """The shared portfolio authority (see the module docstring)."""
 
     @workflow.init

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -81,6 +81,9 @@ class _Test(_Strict):
 class Case(_Test):
     state: dict[str, Any] = {}
     intent: dict[str, Any] = {}
+    # whose rules decide (`applies_to`): an intent's, a cancel's, a modify's, or a modify that
+    # grows its order (the intent and modify rules); the intent stands for the order
+    request: Literal["intent", "cancel", "modify", "grow"] = "intent"
     expect: Expect
 
 

@@ -1,0 +1,117 @@
+"""Decided order requests on the shared authority (issue 23): a modify that grows against a
+cap, a throttled modify and a decided cancel through PortfolioClient and the control workflow,
+across a continue-as-new, decide exactly as the in-process controller decides them; the
+workflow's journal replays in this process to the workflow's own state."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from policy_engine import PortfolioController, load_policy_text
+from policy_engine.control.events import canonical
+from policy_engine.temporal import RequestRefused
+
+from support.control import control_plane, eventually, replay_journal
+
+POLICY = """\
+api_version: policy-engine/v1
+name: orders
+version: 1
+windows:
+  modifies_1s: {count: modify_requests, per: portfolio, over: 1s}
+rules:
+  - id: heat-cap
+    limit: 1000 - portfolio.heat
+    on_exceed: clip
+  - id: modify-rate
+    applies_to: [modify]
+    require: portfolio.modifies_1s < 2
+  - id: keep-btc
+    applies_to: [cancel]
+    require: intent.symbol != "BTC-USD"
+"""
+
+
+def _intent(iid: str, at: str, risk: float, symbol: str = "ETH-USD") -> dict[str, Any]:
+    return {
+        "intent_id": iid,
+        "strategy": "S",
+        "symbol": symbol,
+        "side": "long",
+        "requested_risk_abs": risk,
+        "timestamp": at,
+    }
+
+
+T = "2026-01-05T09:00:"
+CALLS: list[tuple[str, tuple[Any, ...]]] = [
+    ("intent", (_intent("a", T + "00Z", 600),)),
+    ("intent", (_intent("b", T + "00Z", 300, "BTC-USD"),)),
+    ("modify", ("a", 900, T + "01Z")),  # clipped to 700: grows less
+    ("modify", ("a", 650, T + "01.5Z")),  # shrinks
+    ("modify", ("a", 700, T + "01.7Z")),  # the third in a second: throttled
+    ("cancel", ("b", T + "02Z")),  # a BTC cancel: refused by its rule
+    ("cancel", ("a", T + "03Z")),
+    ("modify", ("a", 100, T + "04Z")),  # nothing live: answered, not an event
+]
+
+
+def _summary(rec: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        rec["status"],
+        rec.get("decision_code"),
+        rec.get("rule_id"),
+        rec.get("approved_risk_abs"),
+    )
+
+
+def test_modifies_and_cancels_decide_alike_on_the_workflow(temporal_address: str) -> None:
+    async def scenario() -> tuple[list[tuple[Any, ...]], dict[str, Any], dict[str, Any]]:
+        seen: list[tuple[Any, ...]] = []
+        async with control_plane(
+            temporal_address, "orders", policy=POLICY, events_per_run=4
+        ) as caller:
+            for kind, args in CALLS:
+                if kind == "intent":
+                    seen.append(((await caller.request_allocation(args[0])).decision_code,))
+                elif kind == "modify":
+                    seen.append(_summary(await caller.request_modify(*args)))
+                else:
+                    seen.append(_summary(await caller.request_cancel(*args)))
+            again = await caller.request_cancel("b", T + "02Z")  # a retry: its first answer
+            assert _summary(again) == seen[5]
+            try:
+                await caller.request_modify("a", 10, T + "05Z", symbol="X")
+            except RequestRefused as exc:
+                assert "cannot be restated" in str(exc)
+            else:
+                raise AssertionError("a modify restating the symbol must be refused")
+
+            async def continued() -> bool:
+                return int((await caller.journal())["run"]) >= 2
+
+            await eventually(continued, "a continue-as-new")
+            return seen, await caller.journal(), await caller.snapshot()
+
+    seen, journal, snapshot = asyncio.run(scenario())
+    ctl = PortfolioController(load_policy_text(POLICY), equity=100_000, clock=None)
+    local: list[tuple[Any, ...]] = []
+    for kind, args in CALLS:
+        if kind == "intent":
+            local.append((ctl.request_allocation(args[0]).decision_code,))
+        elif kind == "modify":
+            local.append(_summary(ctl.request_modify(*args)))
+        else:
+            local.append(_summary(ctl.request_cancel(*args)))
+    assert seen == local
+    assert [s[0] for s in seen[2:]] == [
+        "modified",
+        "modified",
+        "rejected",
+        "rejected",
+        "cancelled",
+        "cancelled",
+    ]
+    core, _decisions = replay_journal(journal["events"], journal["origin"])
+    assert canonical(core.snapshot()) == canonical(snapshot)
