@@ -25,6 +25,7 @@ DUPLICATE_INTENT = "rejected_duplicate_intent"
 CLOCK_SKEW = "rejected_clock_skew"
 DEFERRED = "deferred"
 REQUEST_CLIPPED = "rejected_request_clipped"
+GROUP_REJECTED = "rejected_group"
 
 #: Each code the engine can emit, with its meaning (the docs' table holds the same words).
 DECISION_CODES = MappingProxyType(
@@ -36,6 +37,7 @@ DECISION_CODES = MappingProxyType(
         DUPLICATE_INTENT: "the intent id names a live, recently ended or recently decided intent",
         CLOCK_SKEW: "the intent is stamped further ahead of the controller's clock than `max_skew`",
         DEFERRED: "not now: a rule with `on_reject: defer` rejected it on a window or a lock that frees up later; `context.retry_after` says in how many seconds",
+        GROUP_REJECTED: "a member of an order group was rejected or clipped, so nothing in the group is reserved: `context.member` names the member, `rule_id` its rule",
         REQUEST_CLIPPED: "a `limit` clipped a cancel or modify request: a cancel is all or nothing, a modify may not be cut below its order's size (when it grows it) or its filled risk; `rule_id` names the clipping rule",
     }
 )
@@ -57,6 +59,7 @@ __all__ = [
     "DEFERRED",
     "DUPLICATE_INTENT",
     "EVAL_ERROR",
+    "GROUP_REJECTED",
     "INVALID_INTENT",
     "REQUEST_CLIPPED",
     "RULE_CODE_PREFIX",

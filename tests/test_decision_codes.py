@@ -78,6 +78,12 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
     # a cancel request a rule would clip (a cancel is all or nothing)
     cancel = ctl.request_cancel("clipped", (T0 + timedelta(seconds=6)).isoformat())
     codes.append(str(cancel["decision_code"]))
+    # an order group one of whose members a rule rejects: the others say `rejected_group`
+    at = (T0 + timedelta(seconds=7)).isoformat()
+    group = ctl.request_group(
+        "g", [{**_intent("g1"), "timestamp": at}, {**_intent("g2", symbol="X"), "timestamp": at}]
+    )
+    codes.append(str(group["decision_code"]))
     assert codes == [
         "approved_full",
         "approved_clipped",
@@ -88,6 +94,7 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         "rejected_clock_skew",
         "deferred",
         "rejected_request_clipped",
+        "rejected_group",
     ]
     assert answers[-1].context["retry_after"] == 55  # A's first approval leaves at t=60
     assert set(codes) - {rule_code("no-x")} == set(DECISION_CODES)

@@ -29,7 +29,8 @@ from policy_engine.engine.policy import load_policy_text
 from support.forge import reseal, sealable
 
 SNAPSHOTS = Path(__file__).resolve().parent / "fixtures" / "snapshots"
-GENERATED = range(1, 8)  # format 8's fixture is tests/test_fill_retention.py's scenario
+# format 8's fixture is tests/test_fill_retention.py's scenario; 9's the eviction change's
+GENERATED = [*range(1, 8), 10]
 
 
 def _load(name: str) -> Any:

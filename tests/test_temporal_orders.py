@@ -115,3 +115,82 @@ def test_modifies_and_cancels_decide_alike_on_the_workflow(temporal_address: str
     ]
     core, _decisions = replay_journal(journal["events"], journal["origin"])
     assert canonical(core.snapshot()) == canonical(snapshot)
+
+
+GROUP_POLICY = """\
+api_version: policy-engine/v1
+name: groups
+version: 1
+rules:
+  - id: exits
+    allow: intent.risk_reducing
+  - id: group-risk
+    require: group.risk <= 800
+  - id: heat-cap
+    limit: 1000 - portfolio.heat
+    on_exceed: clip
+"""
+
+
+def _bracket(prefix: str, risk: float, at: str) -> list[dict[str, Any]]:
+    leg = {"side": "short", "reduce_only": True, "requested_risk_abs": 0}
+    return [
+        _intent(f"{prefix}-entry", at, risk),
+        {**_intent(f"{prefix}-sl", at, 0), **leg},
+        {**_intent(f"{prefix}-tp", at, 0), **leg},
+    ]
+
+
+GROUPS: list[tuple[str, list[dict[str, Any]]]] = [
+    ("b1", _bracket("b1", 600, T + "00Z")),
+    ("b2", _bracket("b2", 500, T + "01Z")),  # the heat cap would clip its entry: none
+    ("b3", _bracket("b3", 900, T + "02Z")),  # over the group's risk: none
+    ("b4", [_intent("b4-a", T + "03Z", 200), _intent("b4-b", T + "03Z", 200)]),
+]
+
+
+def _group_summary(rec: dict[str, Any]) -> tuple[Any, ...]:
+    members = tuple((d["intent_id"], d["decision_code"]) for d in rec.get("decisions", []))
+    return (rec["approved"], rec["decision_code"], rec["member"], rec["rule_id"], members)
+
+
+def test_order_groups_decide_alike_on_the_workflow(temporal_address: str) -> None:
+    async def scenario() -> tuple[list[tuple[Any, ...]], dict[str, Any], dict[str, Any]]:
+        seen = []
+        async with control_plane(
+            temporal_address, "groups", policy=GROUP_POLICY, events_per_run=3
+        ) as caller:
+            for group_id, members in GROUPS:
+                seen.append(_group_summary(await caller.request_group(group_id, members)))
+            retry = await caller.request_group(*GROUPS[0])  # the same content: its first answer
+            assert _group_summary(retry) == seen[0]
+            released = await caller.cancel_group("b1", T + "04Z")
+            assert released["members"] == ["b1-entry"] and released["released_risk_abs"] == 600
+
+            async def continued() -> bool:
+                return int((await caller.journal())["run"]) >= 2
+
+            await eventually(continued, "a continue-as-new")
+            return seen, await caller.journal(), await caller.snapshot()
+
+    seen, journal, snapshot = asyncio.run(scenario())
+    records: list[dict[str, Any]] = []
+    ctl = PortfolioController(
+        load_policy_text(GROUP_POLICY), equity=100_000, clock=None, records=records
+    )
+    local = []
+    for group_id, members in GROUPS:
+        records.clear()
+        rec = ctl.request_group(group_id, members)
+        decisions = [r for r in records if r["kind"] == "decision"]
+        local.append(_group_summary({**rec, "decisions": decisions}))
+    assert seen == local
+    assert [s[:4] for s in seen] == [
+        (True, "approved_full", None, None),
+        (False, "rejected_group", "b2-entry", "heat-cap"),
+        (False, "rejected_group", "b3-entry", "group-risk"),
+        (True, "approved_full", None, None),
+    ]
+    assert seen[2][4][0] == ("b3-entry", "rejected_group_risk")  # the member keeps its code
+    core, _decisions = replay_journal(journal["events"], journal["origin"])
+    assert canonical(core.snapshot()) == canonical(snapshot)

@@ -44,6 +44,8 @@ _INTENT_DOMAIN: dict[str, Abstract] = {
     "reduce_only": BOTH,
     "risk_reducing": BOTH,
     "requested_risk_abs": NONNEG,
+    "group_count": Interval(1.0, math.inf),
+    "group_risk": NONNEG,
 }
 _PORTFOLIO_DOMAIN: dict[str, Abstract] = {
     "drawdown": Interval(0.0, 1.0),

@@ -116,28 +116,9 @@ class Intents:
             self.count_decision(intent, cohort, approved, takes_risk, scopes)
         if takes_risk:
             mutated = True
-            units = to_units(facts["approved_risk_abs"])
-            created = book.clock or ts
-            ttl = k.ttl
-            trade = Trade(
-                iid,
-                intent.strategy,
-                intent.symbol,
-                cohort,
-                units,
-                seq,
-                created,
-                None if ttl is None else created + ttl,
-                intent.correlation_bucket,
-                intent.side,
-            )
-            values = policy.read_keys(intent)
-            if values != policy.no_keys:  # most intents carry none of these fields
-                keys = zip(policy.key_fields, values, strict=True)
-                trade.keys = {k: v for k, v in keys if v is not None}
-            trade.scopes = scopes
+            trade = self.trade_of(intent, seq, facts["approved_risk_abs"], cohort, scopes)
             book.reserve(trade)
-            reserved = units / _SCALE
+            reserved = trade.approved_units / _SCALE
         record: Record | None = None
         if build:
             assert before is not None
@@ -165,6 +146,44 @@ class Intents:
         if decision is None and not step.records and not step.logs:
             return NOTHING
         return outputs(step.records, step.logs, None, decision)
+
+    def trade_of(
+        self,
+        intent: PortfolioIntent,
+        seq: int,
+        approved: float,
+        cohort: str | None = None,
+        scopes: dict[str, str] | None = None,
+    ) -> Trade:
+        """The trade an approval of ``approved`` risk for ``intent`` reserves (not reserved
+        yet): its buckets (``cohort``, ``scopes``: derived when not given), the string fields
+        a scope may be keyed by, and its deadline from the event clock."""
+        k = self.k
+        policy = k.policy
+        if cohort is None:
+            cohort = policy.cohort_of(intent.symbol, intent.correlation_bucket)
+            if policy.data.scope_fields:
+                scopes = policy.scopes_of(lambda name: getattr(intent, name, None))
+        created = k.book.clock or intent.timestamp
+        ttl = k.ttl
+        trade = Trade(
+            intent.intent_id,
+            intent.strategy,
+            intent.symbol,
+            cohort,
+            to_units(approved),
+            seq,
+            created,
+            None if ttl is None else created + ttl,
+            intent.correlation_bucket,
+            intent.side,
+        )
+        values = policy.read_keys(intent)
+        if values != policy.no_keys:  # most intents carry none of these fields
+            keys = zip(policy.key_fields, values, strict=True)
+            trade.keys = {k: v for k, v in keys if v is not None}
+        trade.scopes = scopes
+        return trade
 
     def wait(
         self,

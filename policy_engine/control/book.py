@@ -70,6 +70,7 @@ class Trade:
         "expires",
         "filled_units",
         "fills",
+        "group",
         "intent_id",
         "keys",
         "late",
@@ -114,6 +115,7 @@ class Trade:
         # fields a scope may be keyed by (so that a reload can re-derive them).
         self.scopes: dict[str, str] | None = None
         self.keys: dict[str, str] | None = None
+        self.group: str | None = None  # the order group it was decided in (cancel_group)
 
     def field(self, name: str) -> str | None:
         """The value of the intent's string field ``name`` this trade was reserved with."""
@@ -347,6 +349,15 @@ class Book:
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        self.state.version += 1
+
+    def unreserve(self, trade: Trade) -> None:
+        """Undo :meth:`reserve` of ``trade`` exactly (a group that is not approved whole
+        reserves nothing): its reservation and slot leave every bucket, and it is no trade
+        (its deadline, if any, is left to be skipped as stale)."""
+        move_all(self.buckets(trade), 0, -trade.approved_units, 0, -1, trade.long)
+        del self.trades[trade.intent_id]
+        self.tidy(trade)
         self.state.version += 1
 
     def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:

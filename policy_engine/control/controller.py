@@ -328,6 +328,26 @@ class PortfolioController:
         fields = {**fields, "requested_risk_abs": requested_risk_abs}
         return self._order_request("request_modify", intent_id, timestamp, fields)
 
+    def request_group(
+        self, group_id: str, intents: Iterable[PortfolioIntent | Mapping[str, Any]]
+    ) -> Record:
+        """Decide an order group (a bracket, an order list) all or none: every member is
+        decided in order against the portfolio with the members before it reserved, and the
+        group is reserved only if every member is approved in full (see :mod:`.groups`).
+        Returns the ``group`` record (``approved``, ``decision_code``, the failing ``member``
+        and ``rule_id``); each member's decision record goes to the record sink before it.
+        EventError for a group that does not validate (nothing is journaled)."""
+        items = [i.model_dump() if isinstance(i, PortfolioIntent) else i for i in intents]
+        event = {"type": "group", "group_id": group_id, "intents": items}
+        with self._locked:  # the policy in force (its intent model) parses it
+            return self._handle(self._core.parse(event), False).records[-1]
+
+    def cancel_group(self, group_id: str, timestamp: datetime | str | None = None) -> Record:
+        """Release the unfilled remainder of every live member of ``group_id`` (not decided,
+        like :meth:`cancel_reservation`); returns the ``cancel_group`` record."""
+        event = {"type": "cancel_group", "group_id": group_id, "timestamp": timestamp}
+        return self._submit(self._core.parse(event)).records[-1]
+
     def _order_request(
         self, kind: str, intent_id: str, timestamp: datetime | str, fields: Mapping[str, Any]
     ) -> Record:

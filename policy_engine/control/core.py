@@ -81,11 +81,12 @@ from .events import (
     TickEvent,
     parse_event,
 )
+from .groups import Groups
 from .kernel import NOTHING, Kernel, Log, Options, Outputs, Ruling
 from .latching import Latching
 from .lifecycle import Lifecycle
 from .modes import Modes
-from .orders import RequestCancelEvent, RequestModifyEvent
+from .orders import CancelGroupEvent, GroupEvent, RequestCancelEvent, RequestModifyEvent
 from .requests import Requests
 from .state import PortfolioState
 from .windows import Windows
@@ -121,6 +122,7 @@ class ControlCore:
         self._latching = latching = Latching(k)
         self._modes = modes = Modes(k)
         requests = Requests(k)
+        groups = Groups(k, intents)
         # The one dispatch table: an event type, its refusal and its step. A new event type
         # is one line here (and its part's two methods).
         self._table: dict[type, tuple[Refusal, StepFn]] = {
@@ -135,6 +137,8 @@ class ControlCore:
             ResetLatchEvent: (latching.refusal, latching.step),
             RequestCancelEvent: (requests.refusal, requests.cancel),
             RequestModifyEvent: (requests.refusal, requests.modify),
+            GroupEvent: (groups.refusal, groups.step),
+            CancelGroupEvent: (groups.cancel_refusal, groups.cancel),
             InvalidIntentEvent: (intents.invalid_refusal, intents.invalid_step),
             InvalidFillEvent: (life.invalid_fill_refusal, life.invalid_fill),
         }

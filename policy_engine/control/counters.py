@@ -38,6 +38,12 @@ COUNTERS = (
         "Decided modify requests (request_modify) by status: modified, rejected, or why "
         "nothing was decided (no live order, invalid).",
     ),
+    (
+        "order_groups",
+        "outcome",
+        "Order groups decided (all or none): approved, rejected, or refused (an id reused, "
+        "stamped too far ahead: not journaled). Members' decisions are not in decisions_total.",
+    ),
 )
 AMOUNTS = (
     ("filled_risk", "status", "Risk committed by fills (account currency), by fill status."),

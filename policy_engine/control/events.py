@@ -14,6 +14,8 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "reset_latch", "name": "daily_loss", "reason": "risk desk", "timestamp": "..."}
     {"type": "request_cancel", "intent_id": "i1", "timestamp": "..."}   # decided (.orders)
     {"type": "request_modify", "intent_id": "i1", "requested_risk_abs": 80, "timestamp": "..."}
+    {"type": "group", "group_id": "b1", "intents": [{...}, {...}]}     # all or none (.groups)
+    {"type": "cancel_group", "group_id": "b1", "timestamp": "..."}
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -61,7 +63,14 @@ from .fields import (
     parse_timestamp,
     validation_message,
 )
-from .orders import REQUEST_TYPES, RequestCancelEvent, RequestModifyEvent, parse_request
+from .orders import (
+    ORDER_TYPES,
+    CancelGroupEvent,
+    GroupEvent,
+    RequestCancelEvent,
+    RequestModifyEvent,
+    parse_order_event,
+)
 
 
 def _iso(ts: datetime | None) -> str | None:
@@ -267,6 +276,8 @@ Event = (
     | ResetLatchEvent
     | RequestCancelEvent
     | RequestModifyEvent
+    | GroupEvent
+    | CancelGroupEvent
     | InvalidIntentEvent
     | InvalidFillEvent
 )
@@ -318,8 +329,8 @@ def parse_event(
         name = field(event, "name")
         reason = check_reason(event.get("reason") or "")
         return ResetLatchEvent(name, reason, optional_timestamp(event.get("timestamp")))
-    if kind in REQUEST_TYPES:  # decided order requests (control/orders.py)
-        return parse_request(event, intent_model)
+    if kind in ORDER_TYPES:  # decided requests, order groups (control/orders.py)
+        return parse_order_event(event, intent_model)
     raise EventError(f"unknown event type {kind!r}")
 
 
@@ -362,6 +373,7 @@ __all__ = [
     "CLOCK_SKEW_CODE",
     "DEFAULT_MAX_SKEW",
     "CancelEvent",
+    "CancelGroupEvent",
     "Clock",
     "CloseEvent",
     "EquityEvent",
@@ -369,6 +381,7 @@ __all__ = [
     "EventError",
     "FillEvent",
     "FillUpdate",
+    "GroupEvent",
     "IntentEvent",
     "InvalidFillEvent",
     "InvalidIntentEvent",

@@ -230,6 +230,9 @@ class ControlMetrics:
             self._bump(f"{kind[8:]}_requests", "status", str(record.get("status")))
             if record.get("status") == "cancelled":
                 self._add("released_risk", "reason", "cancelled", record.get("released_risk_abs"))
+        elif kind == "group":
+            outcome = "refused" if record.get("seq") is None else "rejected"
+            self._bump("order_groups", "outcome", "approved" if record.get("approved") else outcome)
 
     def _bump(self, metric: str, label: str, value: str) -> None:
         key = (metric, label, value)

@@ -11,6 +11,13 @@ inputs); a modify carries the order's new total risk, ``requested_risk_abs``::
     {"type": "request_modify", "intent_id": "i1", "requested_risk_abs": 80,
      "timestamp": "...", "price": 1.00011}               # + any declared input
 
+An order group (NautilusTrader's order lists and brackets) is decided all or none: ``group``
+carries its id and its member intents, and ``cancel_group`` releases the remainder of every
+live member (not decided, like ``cancel``)::
+
+    {"type": "group", "group_id": "b1", "intents": [{...intent...}, {...}, {...}]}
+    {"type": "cancel_group", "group_id": "b1", "timestamp": "..."}
+
 Pure, like :mod:`.events` (which lists them in its ``Event`` union).
 """
 
@@ -21,7 +28,14 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ..engine.contracts import PortfolioIntent
-from .fields import EventError, Record, check_intent_id, close_amounts, parse_timestamp
+from .fields import (
+    EventError,
+    Record,
+    check_intent_id,
+    close_amounts,
+    parse_intent,
+    parse_timestamp,
+)
 
 # The fields of an intent a request may not restate: the order's identity is the book's.
 _IDENTITY = frozenset(
@@ -119,13 +133,98 @@ def parse_request(
     return RequestModifyEvent(intent_id, risk, units, ts, fields)
 
 
+# How many intents a group may hold (a bracket is 3; an order list of Nautilus is any length,
+# but every member is decided in one step under the lock).
+MAX_GROUP = 64
+
+
+class GroupEvent(NamedTuple):
+    """An order group: its member intents, decided all or none (:mod:`.groups`)."""
+
+    group_id: str
+    intents: tuple[PortfolioIntent, ...]
+
+    @property
+    def timestamp(self) -> datetime:
+        """The group's event time: its latest member's."""
+        return max(i.timestamp for i in self.intents)
+
+    def journal(self) -> Record:
+        return {
+            "type": "group",
+            "group_id": self.group_id,
+            "intents": [i.model_dump(mode="json", exclude_defaults=True) for i in self.intents],
+        }
+
+
+class CancelGroupEvent(NamedTuple):
+    """Release the unfilled remainder of every live member of a group (not decided)."""
+
+    group_id: str
+    timestamp: datetime | None
+
+    def journal(self) -> Record:
+        ts = None if self.timestamp is None else self.timestamp.isoformat()
+        return {"type": "cancel_group", "group_id": self.group_id, "timestamp": ts}
+
+
+def parse_group(event: Mapping[str, Any], model: type[PortfolioIntent]) -> GroupEvent:
+    """A group from its event dict; EventError naming the member that does not validate
+    (a group is refused whole: it is decided whole)."""
+    group_id = check_group_id(event.get("group_id"))
+    raw = event.get("intents")
+    if not isinstance(raw, list | tuple) or not 1 <= len(raw) <= MAX_GROUP:
+        raise EventError(f"group {group_id}: `intents` must be a list of 1 to {MAX_GROUP} intents")
+    members = []
+    for n, item in enumerate(raw):
+        try:
+            members.append(parse_intent(item, model))
+        except ValueError as exc:
+            raise EventError(f"group {group_id}: intent {n + 1}: {exc}") from None
+    ids = [m.intent_id for m in members]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise EventError(f"group {group_id}: intent id {twice[0]} appears twice")
+    return GroupEvent(group_id, tuple(members))
+
+
+def check_group_id(group_id: Any) -> str:
+    """A group id: a string of 1 to 200 characters, as an intent id."""
+    if not isinstance(group_id, str) or not 1 <= len(group_id) <= 200:
+        raise EventError(f"group_id must be a string of 1 to 200 characters, got {group_id!r}")
+    return group_id
+
+
+def parse_order_event(
+    event: Mapping[str, Any], model: type[PortfolioIntent] = PortfolioIntent
+) -> RequestCancelEvent | RequestModifyEvent | GroupEvent | CancelGroupEvent:
+    """The typed event of an order event dict (a request, a group, a group's cancel)."""
+    kind = event.get("type")
+    if kind == "group":
+        return parse_group(event, model)
+    if kind == "cancel_group":
+        ts = event.get("timestamp")
+        return CancelGroupEvent(
+            check_group_id(event.get("group_id")), None if ts is None else parse_timestamp(ts)
+        )
+    return parse_request(event, model)
+
+
 REQUEST_TYPES = frozenset({"request_cancel", "request_modify"})
+ORDER_TYPES = REQUEST_TYPES | {"group", "cancel_group"}
 
 __all__ = [
+    "MAX_GROUP",
+    "ORDER_TYPES",
     "REQUEST_TYPES",
+    "CancelGroupEvent",
     "Fields",
+    "GroupEvent",
     "RequestCancelEvent",
     "RequestModifyEvent",
+    "check_group_id",
+    "parse_group",
+    "parse_order_event",
     "parse_request",
     "request_fields",
 ]

@@ -82,6 +82,8 @@ def replay(
             yield from out.records
         elif kind == "intent" or kind in REQUEST_TYPES:  # decided requests are decisions too
             yield out.records[-1]
+        elif kind == "group":  # every member's decision (the group's record last, left out)
+            yield from (r for r in out.records if r["kind"] == "decision")
 
 
 def diff_records(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:

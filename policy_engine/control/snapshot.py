@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 OLDEST_FORMAT = 1  # the oldest format a migration chain reads (the first ever written)
 
@@ -93,6 +93,7 @@ _ROW = attrgetter(
     "side",
     "scopes",
     "keys",
+    "group",
 )
 _CREATED = 8  # the row's datetimes: created, then expires
 _FILLS = 10  # the row's one mutable member (a set), copied in capture
@@ -231,6 +232,7 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
         trade.released = released
         trade.late = late
         trade.scopes, trade.keys = scopes, keys
+        trade.group = row[17]
         book.trades[iid] = trade
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
@@ -404,6 +406,11 @@ def _from_9(data: Snapshot) -> Snapshot:
     )
 
 
+def _from_10(data: Snapshot) -> Snapshot:
+    """Format 10 had no order groups: every trade was decided alone (its group is none)."""
+    return _step(data, 11, trades=[[*row, None] for row in data["trades"]])
+
+
 # format n -> the step that turns a format-n snapshot into format n + 1
 MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     1: _from_1,
@@ -415,6 +422,7 @@ MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     7: _from_7,
     8: _from_8,
     9: _from_9,
+    10: _from_10,
 }
 
 

@@ -26,6 +26,7 @@ NAMESPACES = (
     "params",
     "latch",
     "lock",
+    "group",
 )
 
 INTENT_FIELDS: dict[str, Type] = {
@@ -71,6 +72,11 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
     "day_start_equity": t.NUMBER,
     "day_pnl": t.NUMBER,
 }
+
+# The order group an intent is decided in (a lone intent is a group of one): how many
+# intents, their requested risk and notional in all (null when a member has no notional).
+# Read from the intent (`intent.group_count`, ...): the control plane sets them on a member.
+GROUP_FIELDS: dict[str, Type] = {"count": t.NUMBER, "risk": t.NUMBER, "notional": t.NULL_NUMBER}
 
 MODE_FIELDS: dict[str, Type] = {
     "name": t.STRING,
@@ -277,6 +283,8 @@ class Scope:
                 return dict.fromkeys(self.latches, t.BOOL)
             case "lock":
                 return dict.fromkeys(self.locks, t.BOOL)
+            case "group":
+                return dict(GROUP_FIELDS)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -316,6 +324,8 @@ class Scope:
         if root in self.scopes:
             return Ref(_member(root, key), key, kind, (), root)
         source = _source(root, key)
+        if root == "group":
+            return Ref(source, f"group_{key}", kind)
         if root == "params":
             rest = path[2:]
             for i, part in enumerate(rest):
@@ -362,6 +372,8 @@ def live_source(namespace: str) -> Source:
 
 
 def _source(root: str, key: str) -> Source:
+    if root == "group":  # read from the intent: `group.count` is `intent.group_count`
+        return Source.INTENT
     if root == "intent":
         return _INTENT_DERIVED_SOURCE.get(key, Source.INTENT)
     if root == "cohort" and key == "symbols":

@@ -169,6 +169,31 @@ class PortfolioIntent(_Strict):
         """Flattening or reduce-only: allowed even when new risk is not."""
         return self.side == "flat" or self.reduce_only
 
+    # The order group this intent is decided in (`group.count`, `group.risk`,
+    # `group.notional`): set by the control plane on a copy of a group's member, never by a
+    # caller (it is no field: no input carries it). A lone intent is a group of one.
+    def in_group(self, count: int, risk: float, notional: float | None) -> PortfolioIntent:
+        """A copy of this intent decided as a member of a group of ``count`` intents of
+        ``risk`` and ``notional`` in all."""
+        member = self.model_copy()
+        object.__setattr__(member, "_group", (count, risk, notional))
+        return member
+
+    @property
+    def group_count(self) -> int:
+        group = self.__dict__.get("_group")
+        return 1 if group is None else int(group[0])
+
+    @property
+    def group_risk(self) -> float:
+        group = self.__dict__.get("_group")
+        return float(self.requested_risk_abs) if group is None else float(group[1])
+
+    @property
+    def group_notional(self) -> float | None:
+        group = self.__dict__.get("_group")
+        return self.requested_notional_abs if group is None else group[2]
+
 
 class BucketState(_Strict):
     """Live counters of one strategy, symbol or cohort. ``long_risk`` and ``short_risk``

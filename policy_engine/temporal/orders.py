@@ -1,5 +1,6 @@
 """The decided order requests on Temporal: the control workflow's Updates and the client's
-calls for ``request_cancel`` and ``request_modify`` (:mod:`policy_engine.control.requests`).
+calls for ``request_cancel`` and ``request_modify`` (:mod:`policy_engine.control.requests`),
+``request_group`` and ``cancel_group`` (:mod:`policy_engine.control.groups`).
 
 Kept here, not in ``workflow.py`` and ``client.py``: :class:`OrderUpdates` is a base of
 :class:`~.workflow.PortfolioControlWorkflow` (Temporal collects the Updates of its bases)
@@ -23,6 +24,9 @@ from temporalio.exceptions import ApplicationError
 from ..control.core import ControlCore
 from ..control.events import Event, EventError, Record, check_intent_id, parse_timestamp
 from ..control.fields import close_amounts
+from ..control.orders import check_group_id
+from ..control.shell import Handled
+from ..engine.contracts import PortfolioConstraintEnvelope
 from . import protocol as p
 from .memory import Answers, once
 
@@ -72,6 +76,45 @@ class OrderUpdates:
     def _check_request_modify(self, request: dict[str, Any]) -> None:
         self._order(request, "request_modify")
 
+    @workflow.update(name=p.REQUEST_GROUP)
+    @once
+    async def request_group(self, request: dict[str, Any]) -> Record:
+        """Decide an order group all or none; returns the ``group`` record with every
+        member's decision record (``decisions``)."""
+        async with self._lock:
+            try:
+                event = self._order(request, "group")
+            except EventError as exc:
+                raise ApplicationError(str(exc), type="EventError", non_retryable=True) from None
+            return await self._group(event)
+
+    @request_group.validator
+    def _check_request_group(self, request: dict[str, Any]) -> None:
+        self._order(request, "group")
+
+    async def _group(self, event: Event) -> Record:
+        out, accepted = self._take(event)  # its members' records come before the group's
+        if accepted:
+            await self._publish(out.broadcast, changed=True)
+        decisions = [r for r in out.records if r["kind"] == "decision"]
+        return {**out.records[-1], "decisions": decisions}
+
+    def _take(self, event: Event, *, decide: bool = False, admit: bool = True) -> Handled:
+        raise NotImplementedError  # the workflow's own
+
+    async def _publish(self, forced: PortfolioConstraintEnvelope | None, changed: bool) -> None:
+        raise NotImplementedError  # the workflow's own
+
+    @workflow.update(name=p.CANCEL_GROUP)
+    @once
+    async def cancel_group(self, request: dict[str, Any]) -> Record:
+        """Release the remainder of every live member of a group; its ``cancel_group`` record."""
+        return await self._decided(request, "cancel_group")
+
+    @cancel_group.validator
+    def _check_cancel_group(self, request: dict[str, Any]) -> None:
+        self._order(request, "cancel_group")
+
 
 class OrderCalls:
     """:class:`~.client.PortfolioClient`'s calls for decided cancels and modifies."""
@@ -113,6 +156,27 @@ class OrderCalls:
         request["requested_risk_abs"] = requested_risk_abs
         key = p.request_update_id(p.REQUEST_MODIFY, request, request_id)
         return self._counted(await self._update(p.REQUEST_MODIFY, request, key))
+
+    async def request_group(
+        self, group_id: str, intents: list[dict[str, Any]], *, request_id: str | None = None
+    ) -> Record:
+        """Decide an order group all or none (a bracket, an order list); returns the
+        ``group`` record with every member's decision record (``decisions``). The
+        idempotency key is the group's content: a retry gets its first answer."""
+        request = {"group_id": check_group_id(group_id), "intents": list(intents)}
+        key = f"{p.REQUEST_GROUP}:{group_id}:{request_id or p.digest(request)}"
+        return self._counted(await self._update(p.REQUEST_GROUP, request, key))
+
+    async def cancel_group(
+        self, group_id: str, timestamp: datetime | str, *, request_id: str | None = None
+    ) -> Record:
+        """Release the remainder of every live member of ``group_id``."""
+        request = {
+            "group_id": check_group_id(group_id),
+            "timestamp": parse_timestamp(timestamp).isoformat(),
+        }
+        key = p.request_update_id(p.CANCEL_GROUP, request, request_id)
+        return self._counted(await self._update(p.CANCEL_GROUP, request, key))
 
 
 def _request(intent_id: str, timestamp: datetime | str, fields: dict[str, Any]) -> Record:

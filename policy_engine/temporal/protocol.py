@@ -36,6 +36,8 @@ RELOAD = "reload"
 BROADCAST_CONSTRAINTS = "broadcast_constraints"
 REQUEST_CANCEL = "request_cancel"  # decided order requests (temporal/orders.py)
 REQUEST_MODIFY = "request_modify"
+REQUEST_GROUP = "request_group"  # an order group, decided all or none
+CANCEL_GROUP = "cancel_group"
 # Signals to the control workflow: a workflow can signal another workflow but not
 # update it, and (un)registering is idempotent and needs no answer.
 REGISTER = "register"
@@ -158,6 +160,7 @@ class ControlStart:
 
 __all__ = [
     "BROADCAST_CONSTRAINTS",
+    "CANCEL_GROUP",
     "CANCEL_RESERVATION",
     "CARRY",
     "CARRY_PENDING_ENVELOPE",
@@ -182,6 +185,7 @@ __all__ = [
     "RELOAD",
     "REQUEST_ALLOCATION",
     "REQUEST_CANCEL",
+    "REQUEST_GROUP",
     "REQUEST_MODIFY",
     "RESET_LATCH",
     "SET_PORTFOLIO_MODE",

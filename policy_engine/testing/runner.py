@@ -161,6 +161,8 @@ def _run_case(
     defaults = suite.data.defaults
     intent = _model(policy.intent_model, merge(defaults.intent, case.intent), "intent")
     state = _model(PortfolioSnapshot, merge(defaults.state, case.state), "state")
+    if case.group is not None:  # a member of an order group (`group.count`, ...)
+        intent = intent.in_group(case.group.count, case.group.risk, case.group.notional)
     if case.request != "intent":  # the chain of a cancel or modify request (`applies_to`)
         policy = policy.for_request(case.request)
     verdict = policy.evaluate(intent, state)
@@ -184,6 +186,8 @@ def _run_scenario(
     with PortfolioController(observed, equity=float(equity), records=records.append) as ctl:
         for n, raw in enumerate(scenario.events, 1):
             event = merge(defaults.intent, raw) if raw.get("type") == "intent" else dict(raw)
+            if raw.get("type") == "group":  # each member over `defaults.intent`
+                event["intents"] = [merge(defaults.intent, m) for m in raw.get("intents") or []]
             if timestamp is not None and "timestamp" not in event:
                 event["timestamp"] = timestamp
             try:
@@ -195,6 +199,10 @@ def _run_scenario(
             elif records and str(records[-1].get("kind", "")).startswith("request_"):
                 last = records[-1]
                 decisions[f"{str(last['kind'])[8:]}:{last['intent_id']}"] = last
+            else:  # an order group: each member's decision, by its intent id
+                for rec in records:
+                    if rec.get("kind") == "decision" and rec.get("seq") is not None:
+                        decisions[str(rec["intent_id"])] = rec
             records.clear()
     for intent_id, expect in scenario.expect.items():
         found = decisions.get(intent_id)
