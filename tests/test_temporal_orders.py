@@ -6,6 +6,7 @@ workflow's journal replays in this process to the workflow's own state."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from policy_engine import PortfolioController, load_policy_text
@@ -194,3 +195,85 @@ def test_order_groups_decide_alike_on_the_workflow(temporal_address: str) -> Non
     assert seen[2][4][0] == ("b3-entry", "rejected_group_risk")  # the member keeps its code
     core, _decisions = replay_journal(journal["events"], journal["origin"])
     assert canonical(core.snapshot()) == canonical(snapshot)
+
+
+BALANCE_POLICY = """\
+api_version: policy-engine/v1
+name: balances
+version: 1
+currencies: [USD]
+rules:
+  - id: free-balance
+    when: has(intent.requested_notional_abs)
+    require: intent.requested_notional_abs <= balance.quote.free
+"""
+
+
+def _buy(iid: str, notional: float, at: str) -> dict[str, Any]:
+    return {**_intent(iid, at, 100), "requested_notional_abs": notional, "quote_currency": "USD"}
+
+
+def test_a_balance_cap_decides_alike_on_the_workflow(temporal_address: str) -> None:
+    """Balances, the locks of live reservations, an order list against the cumulative free
+    balance and a modify that resizes a lock, across a continue-as-new."""
+    steps: list[tuple[str, tuple[Any, ...]]] = [
+        ("balance", ("USD", 1_000_000, 0, T + "00Z")),
+        ("balance", ("EUR", 5, 0, T + "00Z")),  # undeclared: answered, not an event
+        ("intent", (_buy("a", 500_000, T + "01Z"),)),
+        ("intent", (_buy("b", 600_000, T + "02Z"),)),
+        ("group", ("list", [_buy("l1", 200_000, T + "03Z"), _buy("l2", 400_000, T + "03Z")])),
+        ("modify", ("a", 50, T + "04Z")),  # half the notional: 250,000 locked
+        ("group", ("list-2", [_buy("m1", 200_000, T + "05Z"), _buy("m2", 400_000, T + "05Z")])),
+    ]
+
+    def summary(kind: str, out: Any) -> Any:
+        if kind == "intent":
+            return out.decision_code
+        if kind == "group":
+            return (out["approved"], out["member"], out["rule_id"])
+        return out["status"]
+
+    async def scenario() -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        seen = []
+        async with control_plane(
+            temporal_address, "balances", policy=BALANCE_POLICY, events_per_run=3
+        ) as caller:
+            calls: dict[str, Callable[..., Awaitable[Any]]] = {
+                "balance": caller.update_balance,
+                "intent": caller.request_allocation,
+                "group": caller.request_group,
+                "modify": caller.request_modify,
+            }
+            for kind, args in steps:
+                seen.append(summary(kind, await calls[kind](*args)))
+            state = await caller.snapshot()
+            assert state["balances"] == {"USD": [1_000_000_000_000, 0]}
+
+            async def continued() -> bool:
+                return int((await caller.journal())["run"]) >= 2
+
+            await eventually(continued, "a continue-as-new")
+            return seen, await caller.journal(), await caller.snapshot()
+
+    seen, journal, snapshot = asyncio.run(scenario())
+    ctl = PortfolioController(load_policy_text(BALANCE_POLICY), equity=100_000, clock=None)
+    local_calls: dict[str, Callable[..., Any]] = {
+        "balance": ctl.update_balance,
+        "intent": ctl.request_allocation,
+        "group": ctl.request_group,
+        "modify": ctl.request_modify,
+    }
+    local = [summary(kind, local_calls[kind](*args)) for kind, args in steps]
+    assert seen == local
+    assert seen == [
+        "recorded",
+        "undeclared",
+        "approved_full",
+        "rejected_free_balance",
+        (False, "l2", "free-balance"),
+        "modified",
+        (True, None, None),
+    ]
+    core, _decisions = replay_journal(journal["events"], journal["origin"])
+    assert canonical(core.snapshot()) == canonical(snapshot)
+    assert core.state.balance("USD", "free") == ctl.state.balance("USD", "free") == 150_000

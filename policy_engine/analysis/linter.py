@@ -195,6 +195,8 @@ def domain(ref: Ref) -> Abstract:
             return NONNEG
         case Source.PORTFOLIO:
             return _PORTFOLIO_DOMAIN.get(ref.key, TOP)
+        case Source.BALANCE:  # free less this portfolio's locks may go below 0; null unreported
+            return TOP
         case Source.LATCH | Source.LOCK:
             return BOTH
         case Source.STRATEGY_LIVE | Source.SYMBOL_LIVE | Source.COHORT_LIVE:

@@ -183,6 +183,10 @@ class Intents:
             keys = zip(policy.key_fields, values, strict=True)
             trade.keys = {k: v for k, v in keys if v is not None}
         trade.scopes = scopes
+        if intent.quote_currency is not None and intent.requested_notional_abs:
+            # its notional's approved share locks its quote currency (control/balances.py)
+            trade.currency = intent.quote_currency
+            trade.notional_units = notional_share(intent, trade.approved_units)
         return trade
 
     def wait(
@@ -324,6 +328,16 @@ class Intents:
         step.records.append(record)
         decision = allocation_decision(facts, self.k.envelope(), self.k.policy)
         return outputs(step.records, step.logs, None, decision)
+
+
+def notional_share(intent: Any, approved_units: int) -> int:
+    """The notional (micro-units) of ``approved_units`` of ``intent``'s requested risk: its
+    ``requested_notional_abs`` in the same proportion (all of it for an intent of no risk).
+    Read here from the intent's own fields; the notional of an intent is this module's one
+    definition until a shared ``intent.notional`` exists."""
+    notional = to_units(intent.requested_notional_abs or 0.0)
+    requested = to_units(intent.requested_risk_abs)
+    return notional if not requested else notional * approved_units // requested
 
 
 def _shown_amount(value: Any) -> float:

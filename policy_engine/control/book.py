@@ -15,10 +15,11 @@ import heapq
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 from ..engine.contracts import RISK_SCALE
+from .balances import lock_of
 from .state import Bucket, PortfolioState, move_all
+from .trade import Trade
 
 _SCALE = float(RISK_SCALE)
 
@@ -57,106 +58,6 @@ Ended = tuple[
     tuple[str, ...],
     datetime | None,
 ]
-
-
-class Trade:
-    """One approved intent from reservation to close: its reservation and its position."""
-
-    __slots__ = (
-        "approved_units",
-        "bucket",
-        "cohort",
-        "created",
-        "expires",
-        "filled_units",
-        "fills",
-        "group",
-        "intent_id",
-        "keys",
-        "late",
-        "released",
-        "reserved_units",
-        "scopes",
-        "seq",
-        "side",
-        "strategy",
-        "symbol",
-    )
-
-    def __init__(
-        self,
-        intent_id: str,
-        strategy: str,
-        symbol: str,
-        cohort: str,
-        units: int,
-        seq: int,
-        created: datetime,
-        expires: datetime | None,
-        bucket: str | None = None,
-        side: str = "long",
-    ) -> None:
-        self.intent_id = intent_id
-        self.strategy = strategy
-        self.symbol = symbol
-        self.cohort = cohort
-        self.approved_units = units
-        self.reserved_units = units  # the unfilled remainder still held
-        self.filled_units = 0
-        self.seq = seq
-        self.created = created
-        self.expires = expires
-        self.fills: set[str] | None = None
-        self.released: str | None = None  # "cancelled" / "expired": remainder released
-        self.bucket = bucket  # the intent's correlation_bucket: the cohort is re-derived on reload
-        self.late: str | None = None  # an orphan: filled after it "cancelled"/"expired"/"closed"
-        self.side = side  # "long" or "short": a risk-reducing intent takes no trade
-        # The scopes it counts in (scope name -> key value), and the intent's other string
-        # fields a scope may be keyed by (so that a reload can re-derive them).
-        self.scopes: dict[str, str] | None = None
-        self.keys: dict[str, str] | None = None
-        self.group: str | None = None  # the order group it was decided in (cancel_group)
-
-    def field(self, name: str) -> str | None:
-        """The value of the intent's string field ``name`` this trade was reserved with."""
-        if name == "strategy":
-            return self.strategy
-        if name == "symbol":
-            return self.symbol
-        if name == "correlation_bucket":
-            return self.bucket
-        if name == "side":
-            return self.side
-        return None if self.keys is None else self.keys.get(name)
-
-    @property
-    def long(self) -> bool:
-        return self.side == "long"
-
-    @property
-    def is_open(self) -> bool:
-        """Has at least one fill: it is a position, not only a reservation."""
-        return self.filled_units > 0 or bool(self.fills)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "intent_id": self.intent_id,
-            "strategy": self.strategy,
-            "symbol": self.symbol,
-            "cohort": self.cohort,
-            "side": self.side,
-            "approved_risk_abs": self.approved_units / _SCALE,
-            "filled_risk_abs": self.filled_units / _SCALE,
-            "reserved_risk_abs": self.reserved_units / _SCALE,
-            "fills": len(self.fills or ()),
-            "status": f"open/orphan after {self.late}"
-            if self.late
-            else ("open" if self.is_open else "reserved")
-            + (f"/{self.released}" if self.released else ""),
-            "created": self.created.isoformat(),
-            "expires": None if self.expires is None or self.released else self.expires.isoformat(),
-            "seq": self.seq,
-        }
 
 
 class Book:
@@ -341,11 +242,24 @@ class Book:
         self.state.version += 1
         return trade
 
+    def lock(self, trade: Trade, before: int) -> None:
+        """``trade``'s balance lock is now its remainder's share of its notional; it was
+        ``before`` (see :func:`~.balances.lock_of`)."""
+        if trade.currency is not None:
+            now = lock_of(trade.notional_units, trade.reserved_units, trade.approved_units)
+            self.state.balances.lock(trade.currency, now - before)
+
+    def locked(self, trade: Trade) -> int:
+        """What ``trade``'s reservation locks of its currency now."""
+        return lock_of(trade.notional_units, trade.reserved_units, trade.approved_units)
+
     def reserve(self, trade: Trade) -> None:
         """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
         u = trade.approved_units
         long = trade.long
         move_all(self.buckets(trade), 0, u, 0, 1, long)
+        if trade.currency is not None:
+            self.lock(trade, 0)
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
@@ -355,6 +269,8 @@ class Book:
         """Undo :meth:`reserve` of ``trade`` exactly (a group that is not approved whole
         reserves nothing): its reservation and slot leave every bucket, and it is no trade
         (its deadline, if any, is left to be skipped as stale)."""
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
         move_all(self.buckets(trade), 0, -trade.approved_units, 0, -1, trade.long)
         del self.trades[trade.intent_id]
         self.tidy(trade)
@@ -366,6 +282,7 @@ class Book:
         Returns ``(released_from_reservation, overfill)``; the caller has checked
         that the fill id is new.
         """
+        before = self.locked(trade) if trade.currency is not None else 0
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
@@ -376,6 +293,8 @@ class Book:
         trade.fills.add(fill_id)
         long = trade.long
         move_all(self.buckets(trade), units, -from_reserved, 1 if opens else 0, 0, long)
+        if trade.currency is not None:
+            self.lock(trade, before)
         self.state.version += 1
         return from_reserved, overfill
 
@@ -386,6 +305,8 @@ class Book:
         one stays open as a position until closed.
         """
         units = trade.reserved_units
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
         trade.reserved_units = 0
         trade.released = reason
         ends = not trade.is_open
@@ -402,6 +323,8 @@ class Book:
         Returns ``(active_released, reserved_released)``.
         """
         active, reserved = trade.filled_units, trade.reserved_units
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
         was_open = trade.is_open
         long = trade.long
         move_all(self.buckets(trade), -active, -reserved, -1 if was_open else 0, -1, long)
@@ -415,6 +338,8 @@ class Book:
         while a request to modify it is decided as if it were placed anew; :meth:`resize`
         puts it back, exactly."""
         opens = -1 if trade.is_open else 0
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
         move_all(
             self.buckets(trade), -trade.filled_units, -trade.reserved_units, opens, -1, trade.long
         )
@@ -433,6 +358,8 @@ class Book:
         )
         if was == 0 and trade.reserved_units and trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        if trade.currency is not None:
+            self.lock(trade, 0)
         self.state.version += 1
 
     def reduce(self, trade: Trade, units: int) -> None:

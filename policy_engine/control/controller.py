@@ -331,21 +331,31 @@ class PortfolioController:
     def request_group(
         self, group_id: str, intents: Iterable[PortfolioIntent | Mapping[str, Any]]
     ) -> Record:
-        """Decide an order group (a bracket, an order list) all or none: every member is
-        decided in order against the portfolio with the members before it reserved, and the
-        group is reserved only if every member is approved in full (see :mod:`.groups`).
-        Returns the ``group`` record (``approved``, ``decision_code``, the failing ``member``
-        and ``rule_id``); each member's decision record goes to the record sink before it.
-        EventError for a group that does not validate (nothing is journaled)."""
+        """Decide an order group (a bracket, an order list) all or none (:mod:`.groups`);
+        the ``group`` record (``approved``, the failing ``member`` and ``rule_id``), each
+        member's decision record to the sink before it. EventError: a malformed group."""
         items = [i.model_dump() if isinstance(i, PortfolioIntent) else i for i in intents]
         event = {"type": "group", "group_id": group_id, "intents": items}
         with self._locked:  # the policy in force (its intent model) parses it
             return self._handle(self._core.parse(event), False).records[-1]
 
     def cancel_group(self, group_id: str, timestamp: datetime | str | None = None) -> Record:
-        """Release the unfilled remainder of every live member of ``group_id`` (not decided,
-        like :meth:`cancel_reservation`); returns the ``cancel_group`` record."""
+        """Release the remainder of every live member of ``group_id`` (not decided)."""
         event = {"type": "cancel_group", "group_id": group_id, "timestamp": timestamp}
+        return self._submit(self._core.parse(event)).records[-1]
+
+    def update_balance(
+        self,
+        currency: str,
+        free: float,
+        locked: float = 0.0,
+        timestamp: datetime | str | None = None,
+    ) -> Record:
+        """Report ``currency``'s balance before this portfolio's live reservations (the engine
+        locks their notional itself: :mod:`.balances`); the ``balance`` record (an undeclared
+        currency: ``status: undeclared``, not journaled)."""
+        event = {"type": "balance", "currency": currency, "free": free, "locked": locked}
+        event["timestamp"] = timestamp
         return self._submit(self._core.parse(event)).records[-1]
 
     def _order_request(

@@ -61,7 +61,9 @@ from typing import Any
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope
 from ..engine.policy import ModeInfo, Policy
 from . import snapshot as snapshots
+from .accounts import Accounts
 from .allocation import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, Intents
+from .balances import BalanceEvent
 from .book import Book
 from .days import Days
 from .events import (
@@ -123,6 +125,7 @@ class ControlCore:
         self._modes = modes = Modes(k)
         requests = Requests(k)
         groups = Groups(k, intents)
+        accounts = Accounts(k)
         # The one dispatch table: an event type, its refusal and its step. A new event type
         # is one line here (and its part's two methods).
         self._table: dict[type, tuple[Refusal, StepFn]] = {
@@ -139,6 +142,7 @@ class ControlCore:
             RequestModifyEvent: (requests.refusal, requests.modify),
             GroupEvent: (groups.refusal, groups.step),
             CancelGroupEvent: (groups.cancel_refusal, groups.cancel),
+            BalanceEvent: (accounts.refusal, accounts.step),
             InvalidIntentEvent: (intents.invalid_refusal, intents.invalid_step),
             InvalidFillEvent: (life.invalid_fill_refusal, life.invalid_fill),
         }

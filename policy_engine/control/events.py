@@ -16,6 +16,7 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "request_modify", "intent_id": "i1", "requested_risk_abs": 80, "timestamp": "..."}
     {"type": "group", "group_id": "b1", "intents": [{...}, {...}]}     # all or none (.groups)
     {"type": "cancel_group", "group_id": "b1", "timestamp": "..."}
+    {"type": "balance", "currency": "USD", "free": 1000000, "locked": 0, "timestamp": "..."}
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -40,6 +41,7 @@ from typing import Any, NamedTuple
 
 from ..engine.contracts import PortfolioIntent
 from ..engine.policy import Policy, load_policy_text
+from .balances import BalanceEvent, parse_balance
 from .fields import (
     CLOCK_SKEW_CODE,
     DEFAULT_MAX_SKEW,
@@ -278,6 +280,7 @@ Event = (
     | RequestModifyEvent
     | GroupEvent
     | CancelGroupEvent
+    | BalanceEvent
     | InvalidIntentEvent
     | InvalidFillEvent
 )
@@ -329,6 +332,8 @@ def parse_event(
         name = field(event, "name")
         reason = check_reason(event.get("reason") or "")
         return ResetLatchEvent(name, reason, optional_timestamp(event.get("timestamp")))
+    if kind == "balance":  # a currency's balance (control/balances.py)
+        return parse_balance(event)
     if kind in ORDER_TYPES:  # decided requests, order groups (control/orders.py)
         return parse_order_event(event, intent_model)
     raise EventError(f"unknown event type {kind!r}")
@@ -372,6 +377,7 @@ def policy_from_event(
 __all__ = [
     "CLOCK_SKEW_CODE",
     "DEFAULT_MAX_SKEW",
+    "BalanceEvent",
     "CancelEvent",
     "CancelGroupEvent",
     "Clock",

@@ -31,6 +31,7 @@ from ..decision_codes import REQUEST_CLIPPED
 from ..engine.contracts import from_units, to_units
 from ..engine.policy import Policy
 from ..engine.verdict import DecisionFacts, Verdict, outcome_facts
+from .allocation import notional_share
 from .book import Trade
 from .events import Record
 from .fields import parse_intent
@@ -196,6 +197,15 @@ class Requests:
             if units < trade.filled_units or (grows and units < previous):
                 _clipped(facts)
                 units = previous
+            elif trade.currency is not None:  # the notional its lock is the share of
+                restated = dict(event.fields).get("requested_notional_abs") is not None
+                trade.notional_units = (
+                    notional_share(intent, units)
+                    if restated
+                    else trade.notional_units * units // previous
+                    if previous
+                    else trade.notional_units
+                )
         book.resize(trade, units)
         rec = self._record("request_modify", facts, trade, seq, event.timestamp, chain)
         rec["status"] = "modified" if facts["approved"] else "rejected"

@@ -94,6 +94,8 @@ _ROW = attrgetter(
     "scopes",
     "keys",
     "group",
+    "currency",
+    "notional_units",
 )
 _CREATED = 8  # the row's datetimes: created, then expires
 _FILLS = 10  # the row's one mutable member (a set), copied in capture
@@ -165,6 +167,7 @@ def _take(core: Kernel, trades: list[Any]) -> Snapshot:
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": trades,
+        "balances": state.balances.rows(),  # as reported (the locks are the trades')
         "ended": [[k, *v[:8], list(v[8]), _iso(v[9])] for k, v in book.ended.items()],
         "seen": list(book.seen_order),
     }
@@ -204,6 +207,8 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     core.windows.load(data["windows"])
     core.locks.load(data.get("locks", []))
+    for currency, (free, locked) in data["balances"].items():
+        state.balances.reported[str(currency)] = (int(free), int(locked))
     for name, info in data["latches"].items():
         state.latches[str(name)] = True
         state.latch_info[str(name)] = dict(info)
@@ -232,8 +237,10 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
         trade.released = released
         trade.late = late
         trade.scopes, trade.keys = scopes, keys
-        trade.group = row[17]
+        trade.group, trade.currency, trade.notional_units = row[17], row[18], int(row[19])
         book.trades[iid] = trade
+        if trade.currency is not None:  # the locks are derived: what the trades lock
+            book.lock(trade, 0)
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
@@ -407,8 +414,10 @@ def _from_9(data: Snapshot) -> Snapshot:
 
 
 def _from_10(data: Snapshot) -> Snapshot:
-    """Format 10 had no order groups: every trade was decided alone (its group is none)."""
-    return _step(data, 11, trades=[[*row, None] for row in data["trades"]])
+    """Format 10 had no order groups and no balances: every trade was decided alone (its
+    group is none) and locks no currency (none, a notional of 0); no balance was reported."""
+    trades = [[*row, None, None, 0] for row in data["trades"]]
+    return _step(data, 11, trades=trades, balances={})
 
 
 # format n -> the step that turns a format-n snapshot into format n + 1

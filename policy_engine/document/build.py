@@ -165,6 +165,7 @@ def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec,
         latches=_latches(doc, section("latches")),
         locks=locks_of(doc, section("locks"), problems),
         properties=_properties(doc, data.get("properties")),
+        currencies=tuple(data.get("currencies") or ()),
         **settings,
     )
     if not bad:

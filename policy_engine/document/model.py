@@ -204,3 +204,4 @@ class PolicySpec:
     latches: dict[str, LatchSpec] = field(default_factory=dict)
     locks: dict[str, LockSpec] = field(default_factory=dict)
     properties: tuple[PropertySpec, ...] = ()  # for `policy verify` only
+    currencies: tuple[str, ...] = ()  # the balances it reads: `balance.<CCY>.free`, ...

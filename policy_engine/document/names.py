@@ -27,6 +27,7 @@ NAMESPACES = (
     "latch",
     "lock",
     "group",
+    "balance",
 )
 
 INTENT_FIELDS: dict[str, Type] = {
@@ -40,6 +41,7 @@ INTENT_FIELDS: dict[str, Type] = {
     "playbook_id": t.NULL_STRING,
     "regime_state": t.NULL_STRING,
     "correlation_bucket": t.NULL_STRING,
+    "quote_currency": t.NULL_STRING,
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
 }
@@ -77,6 +79,10 @@ PORTFOLIO_FIELDS: dict[str, Type] = {
 # intents, their requested risk and notional in all (null when a member has no notional).
 # Read from the intent (`intent.group_count`, ...): the control plane sets them on a member.
 GROUP_FIELDS: dict[str, Type] = {"count": t.NUMBER, "risk": t.NUMBER, "notional": t.NULL_NUMBER}
+# A currency's balance (`balance.USD.free`): null until a `balance` event reported it.
+BALANCE_FIELDS: dict[str, Type] = {"free": t.NULL_NUMBER, "locked": t.NULL_NUMBER}
+BALANCE = Type("map", item=t.NULL_NUMBER, fields=tuple(BALANCE_FIELDS.items()))
+QUOTE = "quote"  # `balance.quote.free`: the balance of the intent's own quote currency
 
 MODE_FIELDS: dict[str, Type] = {
     "name": t.STRING,
@@ -166,6 +172,7 @@ class Source(Enum):
     PARAM = "param"  # a constant (``rest``: the path into a map)
     LATCH = "latch"  # whether a latch is set
     LOCK = "lock"  # whether a timed lock holds for the intent's key (``scope``: its namespace)
+    BALANCE = "balance"  # a currency's ``key`` (free, locked); ``scope``: it, or QUOTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +221,7 @@ class Scope:
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     latches: tuple[str, ...] = ()  # declared latches, read as `latch.<name>`
     locks: dict[str, str] = field(default_factory=dict)  # lock -> the namespace it keys
+    currencies: tuple[str, ...] = ()  # declared: read as `balance.<CCY>.free`
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -252,6 +260,7 @@ class Scope:
                 for n, lk in spec.locks.items()
                 if lk.window in spec.windows
             },
+            currencies=spec.currencies,
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
@@ -285,6 +294,8 @@ class Scope:
                 return dict.fromkeys(self.locks, t.BOOL)
             case "group":
                 return dict(GROUP_FIELDS)
+            case "balance":
+                return dict.fromkeys((*self.currencies, QUOTE), BALANCE)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -310,6 +321,8 @@ class Scope:
         if root == "latch" and not self.latches:
             message = f"unknown name `{'.'.join(path[:2])}`: the policy declares no `latches`"
             return Unresolved(1, (), message)
+        if root == "balance":
+            return self._balance(path)
         key = path[1]
         fields = self.fields(root)
         if key not in fields:
@@ -336,6 +349,18 @@ class Scope:
                 kind = inner
             return Ref(source, key, kind, rest)
         return Ref(source, key, kind)
+
+    def _balance(self, path: tuple[str, ...]) -> Ref | Unresolved:
+        """`balance.<CCY>.free` / `.locked` of a declared currency (or `quote`)."""
+        currency = path[1]
+        if currency not in self.currencies and currency != QUOTE:
+            if not self.currencies:
+                message = f"unknown name `balance.{currency}`: the policy declares no `currencies`"
+                return Unresolved(1, (), message)
+            return Unresolved(1, tuple(f"balance.{c}" for c in (*self.currencies, QUOTE)))
+        if len(path) != 3 or path[2] not in BALANCE_FIELDS:
+            return Unresolved(2, tuple(f"balance.{currency}.{f}" for f in BALANCE_FIELDS))
+        return Ref(Source.BALANCE, path[2], BALANCE_FIELDS[path[2]], (), currency)
 
 
 def _a(kind: Type) -> str:

@@ -106,6 +106,7 @@ def bucket_read(ref: Ref) -> tuple[str | None, bool] | None:
             | Source.WINDOW
             | Source.LATCH
             | Source.LOCK
+            | Source.BALANCE
         ):
             return None
         case unknown:

@@ -162,6 +162,8 @@ class PortfolioIntent(_Strict):
     regime_state: Text | None = None
     correlation_bucket: Name | None = None
     reduce_only: Flag = False
+    # the currency its notional is in: what its reservation locks (`balance.quote.*`)
+    quote_currency: Name | None = None
     timestamp: Timestamp
 
     @property
@@ -240,6 +242,15 @@ class PortfolioSnapshot(_Strict):
     scopes: dict[str, dict[str, BucketState]] = Field(default_factory=dict)  # scope -> key value
     mode_override: ModeName | None = None
     mode_override_reason: Text | None = None
+    # per currency: free and locked, as the control plane reads them (`balance.USD.free`)
+    balances: dict[Name, dict[Literal["free", "locked"], FiniteNonNeg]] = Field(
+        default_factory=dict
+    )
+
+    def balance(self, currency: str | None, field: str) -> float | None:
+        """``balance.<currency>.<field>``; None when the currency has no balance."""
+        values = None if currency is None else self.balances.get(currency)
+        return None if values is None else values.get(field, 0.0)  # type: ignore[call-overload]
 
     @model_validator(mode="after")
     def _peak(self) -> PortfolioSnapshot:

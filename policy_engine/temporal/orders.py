@@ -1,6 +1,7 @@
 """The decided order requests on Temporal: the control workflow's Updates and the client's
 calls for ``request_cancel`` and ``request_modify`` (:mod:`policy_engine.control.requests`),
-``request_group`` and ``cancel_group`` (:mod:`policy_engine.control.groups`).
+``request_group`` and ``cancel_group`` (:mod:`policy_engine.control.groups`), and
+``update_balance`` (:mod:`policy_engine.control.balances`).
 
 Kept here, not in ``workflow.py`` and ``client.py``: :class:`OrderUpdates` is a base of
 :class:`~.workflow.PortfolioControlWorkflow` (Temporal collects the Updates of its bases)
@@ -21,6 +22,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from ..control.balances import parse_balance
 from ..control.core import ControlCore
 from ..control.events import Event, EventError, Record, check_intent_id, parse_timestamp
 from ..control.fields import close_amounts
@@ -115,6 +117,16 @@ class OrderUpdates:
     def _check_cancel_group(self, request: dict[str, Any]) -> None:
         self._order(request, "cancel_group")
 
+    @workflow.update(name=p.UPDATE_BALANCE)
+    @once
+    async def update_balance(self, request: dict[str, Any]) -> Record:
+        """Record a currency's balance; its ``balance`` record (undeclared: not an event)."""
+        return await self._decided(request, "balance")
+
+    @update_balance.validator
+    def _check_balance(self, request: dict[str, Any]) -> None:
+        self._order(request, "balance")
+
 
 class OrderCalls:
     """:class:`~.client.PortfolioClient`'s calls for decided cancels and modifies."""
@@ -177,6 +189,22 @@ class OrderCalls:
         }
         key = p.request_update_id(p.CANCEL_GROUP, request, request_id)
         return self._counted(await self._update(p.CANCEL_GROUP, request, key))
+
+    async def update_balance(
+        self,
+        currency: str,
+        free: float,
+        locked: float = 0.0,
+        timestamp: datetime | str | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> Record:
+        """Report ``currency``'s balance before this portfolio's live reservations."""
+        ts = None if timestamp is None else parse_timestamp(timestamp).isoformat()
+        request = {"currency": currency, "free": free, "locked": locked, "timestamp": ts}
+        parse_balance({**request, "type": "balance"})  # refused here, without a round trip
+        key = p.request_update_id(p.UPDATE_BALANCE, request, request_id)
+        return self._counted(await self._update(p.UPDATE_BALANCE, request, key))
 
 
 def _request(intent_id: str, timestamp: datetime | str, fields: dict[str, Any]) -> Record:

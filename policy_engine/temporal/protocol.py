@@ -38,6 +38,7 @@ REQUEST_CANCEL = "request_cancel"  # decided order requests (temporal/orders.py)
 REQUEST_MODIFY = "request_modify"
 REQUEST_GROUP = "request_group"  # an order group, decided all or none
 CANCEL_GROUP = "cancel_group"
+UPDATE_BALANCE = "update_balance"  # a currency's balance
 # Signals to the control workflow: a workflow can signal another workflow but not
 # update it, and (un)registering is idempotent and needs no answer.
 REGISTER = "register"
@@ -192,6 +193,7 @@ __all__ = [
     "SNAPSHOT",
     "SUBSCRIBERS",
     "UNREGISTER",
+    "UPDATE_BALANCE",
     "UPDATE_EQUITY",
     "WORKFLOW_ID_PREFIX",
     "WORKFLOW_TYPE",
