@@ -61,8 +61,8 @@ def brackets(count: int) -> list[tuple[str, list[dict[str, Any]]]]:
     for i in range(count):
         entry = {"intent_id": f"b{i}", "strategy": "SCALPER", "symbol": "BTC-USD", "side": "long"}
         entry.update(requested_risk_abs=10.0, timestamp=ts)
-        stop = {**leg, "intent_id": f"b{i}-sl", "side": "short", "requested_risk_abs": 0.0}
-        take = {**leg, "intent_id": f"b{i}-tp", "side": "short", "requested_risk_abs": 0.0}
+        stop = {**leg, "intent_id": f"b{i}-sl", "side": "short", "requested_risk_abs": 10.0}
+        take = {**leg, "intent_id": f"b{i}-tp", "side": "short", "requested_risk_abs": 10.0}
         out.append((f"g{i}", [entry, stop, take]))
     return out
 

@@ -25,7 +25,7 @@ from ..decision_codes import APPROVED_FULL, GROUP_REJECTED
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
 from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
 from ..engine.contracts import from_units, to_units
-from ..engine.verdict import DecisionFacts, Verdict, outcome_facts, refusal_facts
+from ..engine.verdict import DecisionFacts, outcome_facts, refusal_facts
 from .allocation import Intents
 from .book import Trade
 from .events import Record
@@ -110,9 +110,7 @@ class Groups:
             book.decided(member.intent_id)
             subject = member.in_group(count, total, notional)
             outcome = policy.decide(subject, state)
-            facts = outcome_facts(
-                policy, subject, state, outcome, Verdict(policy, subject, state, outcome)
-            )
+            facts = outcome_facts(policy, subject, state, outcome)  # explained when needed
             trade = None
             if facts["approved"] and facts["approved_risk_abs"] < member.requested_risk_abs:
                 clip = facts["clips"][-1]
@@ -224,6 +222,7 @@ class Groups:
             "kind": "group",
             "seq": seq,
             "group_id": event.group_id,
+            "status": "approved" if approved else "rejected" if seq >= 0 else "refused",
             "approved": approved,
             "decision_code": code,
             "rule_id": rule,

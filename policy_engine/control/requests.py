@@ -30,7 +30,7 @@ from typing import Any
 from ..decision_codes import REQUEST_CLIPPED
 from ..engine.contracts import from_units, to_units
 from ..engine.policy import Policy
-from ..engine.verdict import DecisionFacts, Verdict, outcome_facts
+from ..engine.verdict import DecisionFacts, outcome_facts
 from .allocation import notional_share
 from .book import Trade
 from .events import Record
@@ -242,7 +242,7 @@ class Requests:
 
 def _facts(chain: Policy, intent: Any, state: Any) -> DecisionFacts:
     outcome = chain.decide(intent, state)
-    return outcome_facts(chain, intent, state, outcome, Verdict(chain, intent, state, outcome))
+    return outcome_facts(chain, intent, state, outcome)  # explained when needed
 
 
 def _clipped(facts: DecisionFacts) -> None:
