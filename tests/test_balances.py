@@ -68,6 +68,10 @@ def test_a_reservation_locks_its_notional_until_filled_released_or_closed() -> N
     assert ctl.state.balance("USD", "free") == 625_000  # a quarter filled: the account reports it
     assert ctl.request_modify("a", 50, at(3))["status"] == "modified"  # 250,000 of notional left
     assert ctl.state.balance("USD", "free") == 875_000  # 25 of 50 unfilled: half of 250,000
+    # a modify restating its notional is checked against its own currency's balance
+    too_rich = ctl.request_modify("a", 50, at(3), requested_notional_abs=2_000_000)
+    assert (too_rich["status"], too_rich["rule_id"]) == ("rejected", "free-balance")
+    assert ctl.state.balance("USD", "free") == 875_000  # as it was
     ctl.cancel_reservation("a", at(4))
     assert ctl.state.balance("USD", "free") == 1_000_000
     ctl.request_allocation(buy("c", 300_000, second=5))

@@ -113,6 +113,8 @@ def test_a_member_clipped_or_rejected_reserves_nothing_of_the_group() -> None:
     rich = [intent(f"n-{i}", at(2), requested_notional_abs=200_000) for i in range(3)]
     out = ctl.request_group("n", rich)
     assert (out["member"], out["rule_id"]) == ("n-0", "notional")
+    # the members not reached used their ids too: none can be decided again
+    assert ctl.request_allocation(intent("n-2", at(3))).decision_code == "rejected_duplicate_intent"
     assert ctl.get_portfolio_state()["totals"] == before
 
 

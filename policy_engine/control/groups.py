@@ -133,6 +133,8 @@ class Groups:
             for _member, _facts, trade in decided:
                 if trade is not None:
                     book.unreserve(trade)
+            for member in event.intents[len(decided) :]:  # not reached: its id is used too
+                book.decided(member.intent_id)
         self._records(event, step.seq, decided, failed, before, step.records)
         if k.windows.by_kind:
             for member, _facts, trade in decided:

@@ -10,8 +10,9 @@ keys by) and the amounts the request carries, validated by the policy's intent m
 - ``request_modify`` asks for a new total risk of the order. The order is taken out of the
   book while it is decided, so it is decided as if placed anew at its new size against the
   portfolio without it (a cap `limit: 1000 - portfolio.heat` reads the same headroom it
-  read when the order was placed). One that grows the order is decided by the intent rules
-  and the modify rules, in the order written (a growth passes every cap an intent passes);
+  read when the order was placed). One that grows the order (more risk, or a restated
+  notional above its current one) is decided by the intent rules and the modify rules, in
+  the order written (a growth passes every cap an intent passes);
   one that does not, by the modify rules alone. Approved, the order holds the approved risk
   (its reservation moves by the difference, exactly); a clip approves the clipped size only
   if it is still at least the order's size (when growing) and its filled risk, else rejects
@@ -74,6 +75,8 @@ class Requests:
         }
         if trade.bucket is not None:
             data["correlation_bucket"] = trade.bucket
+        if trade.currency is not None:  # what its notional is in (`balance.quote.*`)
+            data["quote_currency"] = trade.currency
         data.update(trade.keys or {})
         data.update(fields)
         return parse_intent(data, self.k.policy.intent_model)
@@ -182,7 +185,11 @@ class Requests:
         k = self.k
         book = k.book
         previous = trade.approved_units
-        grows = event.units > previous
+        restated = dict(event.fields).get("requested_notional_abs")
+        # it grows with more risk, or with more notional (it would lock more of a balance)
+        grows = event.units > previous or (
+            isinstance(restated, int | float) and to_units(restated) > trade.notional_units
+        )
         intent = self.subject(trade, event.risk_abs, event.timestamp, event.fields)
         chain = k.policy.for_request("grow" if grows else "modify")
         book.lift(trade)  # decided as if placed anew, against the portfolio without it
@@ -198,10 +205,9 @@ class Requests:
                 _clipped(facts)
                 units = previous
             elif trade.currency is not None:  # the notional its lock is the share of
-                restated = dict(event.fields).get("requested_notional_abs") is not None
                 trade.notional_units = (
                     notional_share(intent, units)
-                    if restated
+                    if restated is not None
                     else trade.notional_units * units // previous
                     if previous
                     else trade.notional_units
