@@ -47,6 +47,7 @@ class Requests:
 
     def __init__(self, kernel: Kernel) -> None:
         self.k = kernel
+        self._checked: tuple[object, Any] | None = None  # (the request, its subject)
 
     # --- what would the request be about? ------------------------------------------------
     def status(self, intent_id: str, units: int | None = None) -> str:
@@ -97,9 +98,12 @@ class Requests:
         assert trade is not None
         risk = event.risk_abs if isinstance(event, RequestModifyEvent) else 0.0
         try:
-            self.subject(trade, risk, event.timestamp, event.fields)
+            subject = self.subject(trade, risk, event.timestamp, event.fields)
         except ValueError as exc:
             return "invalid", f"{_kind(event)} of {event.intent_id}: {exc}"
+        # A modify's step decides this very subject: kept for it (the same event object and
+        # an order whose fields never change give the same subject), validated once.
+        self._checked = (event, subject)
         return "live", None
 
     # --- refusal (pure) --------------------------------------------------------------------
@@ -190,7 +194,11 @@ class Requests:
         grows = event.units > previous or (
             isinstance(restated, int | float) and to_units(restated) > trade.notional_units
         )
-        intent = self.subject(trade, event.risk_abs, event.timestamp, event.fields)
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is event:
+            intent = checked[1]
+        else:
+            intent = self.subject(trade, event.risk_abs, event.timestamp, event.fields)
         chain = k.policy.for_request("grow" if grows else "modify")
         book.lift(trade)  # decided as if placed anew, against the portfolio without it
         try:
