@@ -26,6 +26,8 @@ CLOCK_SKEW = "rejected_clock_skew"
 DEFERRED = "deferred"
 UNKNOWN_POSITION = "rejected_unknown_position"
 REDUCE_ONLY_POSITION = "rejected_reduce_only_position"
+REQUEST_CLIPPED = "rejected_request_clipped"
+GROUP_REJECTED = "rejected_group"
 
 #: Each code the engine can emit, with its meaning (the docs' table holds the same words).
 DECISION_CODES = MappingProxyType(
@@ -39,6 +41,8 @@ DECISION_CODES = MappingProxyType(
         UNKNOWN_POSITION: "the intent's `position_id` names no open position in its symbol (never opened, not yet filled, or closed)",
         REDUCE_ONLY_POSITION: "a reduce-only intent on the side of the position it names, or for more risk than that position holds",
         DEFERRED: "not now: a rule with `on_reject: defer` rejected it on a window or a lock that frees up later; `context.retry_after` says in how many seconds",
+        GROUP_REJECTED: "a member of an order group was rejected or clipped, so nothing in the group is reserved: `context.member` names the member, `rule_id` its rule",
+        REQUEST_CLIPPED: "a `limit` clipped a cancel or modify request: a cancel is all or nothing, a modify may not be cut below its order's size (when it grows it) or its filled risk; `rule_id` names the clipping rule",
     }
 )
 
@@ -59,8 +63,10 @@ __all__ = [
     "DEFERRED",
     "DUPLICATE_INTENT",
     "EVAL_ERROR",
+    "GROUP_REJECTED",
     "INVALID_INTENT",
     "REDUCE_ONLY_POSITION",
+    "REQUEST_CLIPPED",
     "RULE_CODE_PREFIX",
     "UNKNOWN_POSITION",
     "rule_code",

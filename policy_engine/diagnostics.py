@@ -103,12 +103,13 @@ PT417 = _code("PT417", W, "division by a live value that is zero on an empty boo
 PT418 = _code("PT418", W, "rule rejects an ordinary intent on an empty book")
 PT420 = _code("PT420", E, "content changed but `version` did not go up")
 PT430 = _code("PT430", W, "window longer than the trading day")
-PT431 = _code("PT431", W, "window, latch, input or scope declared and never read")
+PT431 = _code("PT431", W, "window, latch, input, scope or currency declared and never read")
 PT432 = _code("PT432", E, "latch that can never clear (its `when` always holds)")
 PT433 = _code("PT433", W, "latch that can never be set (its `when` never holds)")
 PT434 = _code("PT434", W, "input with a null default read without `has()`")
 PT435 = _code("PT435", W, "window compared with a bound that cannot matter")
 PT436 = _code("PT436", W, "file not sealed while others in its folder are")
+PT437 = _code("PT437", W, "clipping limit that decides only cancels (a cancel is all or nothing)")
 PT499 = _code("PT499", E, "internal error while checking")
 
 

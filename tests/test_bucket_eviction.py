@@ -80,16 +80,18 @@ def test_an_older_snapshot_with_fresh_buckets_migrates_to_the_same_state() -> No
     the state the new core has (fresh rows dropped, the rest sorted)."""
     core = _core(distinct_symbols(20, 0.5, live=2))
     new = core.snapshot()
-    # format 10 changed only the bucket rows; 11 added notional columns, dropped here again
-    assert snapshots.FORMAT_VERSION == 11
+    # format 10 changed only the bucket rows; 11 added notional columns, dropped here again,
+    # and 12 each trade's order group, currency and notional (last) and the balances
+    assert snapshots.FORMAT_VERSION == 12
 
     def row10(row: list[Any]) -> list[Any]:
         return [*row[:7], *row[12:14]]
 
     old = dict(new, format=f"{snapshots.FORMAT_PREFIX}9")
     old["portfolio"] = row10(["", *new["portfolio"]])[1:]
-    old["trades"] = [t[:-4] for t in new["trades"]]
+    old["trades"] = [t[:-7] for t in new["trades"]]
     del old["marks"]
+    del old["balances"]
     zeros = [0] * 8
     symbols = [row10(r) for r in new["symbols"]]
     old["symbols"] = [["ZZZ", *zeros], *reversed(symbols), ["AAA", *zeros]]

@@ -38,6 +38,10 @@ rules:
   - id: pace
     require: symbol.asks_1m < 2
     on_reject: defer
+  - id: cancel-slice
+    applies_to: [cancel]
+    limit: 10
+    on_exceed: clip
 """
 
 
@@ -78,6 +82,15 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
     reduce = _intent("too-much", risk=60, t=7) | {"side": "short", "reduce_only": True}
     answers.append(ctl.request_allocation(reduce | {"position_id": "full"}))
     codes = [a.decision_code for a in answers]
+    # a cancel request a rule would clip (a cancel is all or nothing)
+    cancel = ctl.request_cancel("clipped", (T0 + timedelta(seconds=6)).isoformat())
+    codes.append(str(cancel["decision_code"]))
+    # an order group one of whose members a rule rejects: the others say `rejected_group`
+    at = (T0 + timedelta(seconds=7)).isoformat()
+    group = ctl.request_group(
+        "g", [{**_intent("g1"), "timestamp": at}, {**_intent("g2", symbol="X"), "timestamp": at}]
+    )
+    codes.append(str(group["decision_code"]))
     assert codes == [
         "approved_full",
         "approved_clipped",
@@ -89,6 +102,8 @@ def test_every_code_the_engine_emits_is_registered(tmp_path: Path) -> None:
         "deferred",
         "rejected_unknown_position",
         "rejected_reduce_only_position",
+        "rejected_request_clipped",
+        "rejected_group",
     ]
     assert answers[7].context["retry_after"] == 55  # A's first approval leaves at t=60
     assert set(codes) - {rule_code("no-x")} == set(DECISION_CODES)

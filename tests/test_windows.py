@@ -126,7 +126,8 @@ def test_what_a_window_cannot_be_is_refused() -> None:
         "another name",
         "t.yaml:9:46: PT308 `windows.b.over`: a window of 8d is longer than 7d",
         "t.yaml:10:14: PT111 `windows.c.count` must be one of `approvals`, `requests`, "
-        '`rejections`, `closes`, `losing_closes`, not `"fills"`',
+        "`rejections`, `closes`, `losing_closes`, `cancels`, `cancel_requests`, "
+        '`modify_requests`, not `"fills"`',
     ]
     assert problems(head + "rules: [{id: r, require: venue.a < 3}]\n")[-1] == (
         "t.yaml:9:26: PT301 unknown name `venue.a` (did you mean `venue.name`?)"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import assert_never
 
 from .. import diagnostics as d
-from ..document.names import Ref, Source
+from ..document.names import QUOTE, Ref, Source
 from ..lang import syntax as s
 from ..lang.abstract import NONNEG, Abstract, is_false, is_true
 from ..lang.lexical import fmt
@@ -46,6 +46,8 @@ def declaration_read(ref: Ref) -> tuple[str, str] | None:
             return ("latches", ref.key)
         case Source.LOCK:
             return ("locks", ref.key)
+        case Source.BALANCE:
+            return ("currencies", ref.scope)  # `quote` is no declaration: never matched
         case Source.SCOPE_NAME | Source.SCOPE_CFG | Source.SCOPE_LIVE:
             return ("scopes", ref.scope)
         case (
@@ -88,7 +90,7 @@ def lint_long_windows(ln: Linter) -> None:
 
 
 def lint_unread_declarations(ln: Linter) -> None:
-    """PT431: a window, latch, input or scope that no expression reads."""
+    """PT431: a window, latch, input, scope or currency that no expression reads."""
     read: set[tuple[str, str]] = set()
     for _e, _node, ref in _refs(ln):
         declaration = declaration_read(ref)
@@ -115,6 +117,14 @@ def lint_unread_declarations(ln: Linter) -> None:
                     d.PT431,
                     f"`{section}.{name}` is declared and never read",
                     ln.at((section, name), key=True),
+                )
+    if ("currencies", QUOTE) not in read:  # `balance.quote.*` reads any declared one
+        for i, currency in enumerate(spec.currencies):
+            if ("currencies", currency) not in read:
+                ln.report(
+                    d.PT431,
+                    f"currency `{currency}` is declared and no `balance.{currency}` is read",
+                    ln.at(("currencies", i)),
                 )
 
 

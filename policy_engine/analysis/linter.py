@@ -45,6 +45,8 @@ _INTENT_DOMAIN: dict[str, Abstract] = {
     "risk_reducing": BOTH,
     "requested_risk_abs": NONNEG,
     "notional": NONNEG,
+    "group_count": Interval(1.0, math.inf),
+    "group_risk": NONNEG,
 }
 _PORTFOLIO_DOMAIN: dict[str, Abstract] = {
     "drawdown": Interval(0.0, 1.0),
@@ -208,6 +210,8 @@ def domain(ref: Ref) -> Abstract:
             return NONNEG
         case Source.PORTFOLIO:
             return _PORTFOLIO_DOMAIN.get(ref.key, TOP)
+        case Source.BALANCE:  # free less this portfolio's locks may go below 0; null unreported
+            return TOP
         case Source.LATCH | Source.LOCK:
             return BOTH
         case Source.POSITION:

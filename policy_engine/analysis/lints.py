@@ -32,6 +32,7 @@ from .declaration_lints import (
 from .linter import Linter
 from .mode_lints import lint_mode_caps, lint_tiers
 from .rule_lints import (
+    lint_clip_on_cancel,
     lint_identical,
     lint_never_fires,
     lint_strategy_limits,
@@ -51,6 +52,7 @@ LINTS: tuple[Callable[[Linter], None], ...] = (
     lint_never_fires,
     lint_unreachable,
     lint_identical,
+    lint_clip_on_cancel,
     lint_unused_params,
     lint_undeclared_strategy,
     lint_strategy_limits,

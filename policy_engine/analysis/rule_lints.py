@@ -1,6 +1,6 @@
 """Lints about rules and names: never fires, unreachable, duplicates, unused, undeclared.
 
-PT401 PT402 PT403 PT404 PT405 PT406, one function each.
+PT401 PT402 PT403 PT404 PT405 PT406 PT437, one function each.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def lint_unreachable(ln: Linter) -> None:
     rules = ln.checked.rules
     for i, rule in enumerate(rules):
         spec = rule.spec
-        later = len(rules) - i - 1
+        # only the later rules of the same chain (`applies_to`: intents, cancels, modifies)
+        kinds = set(spec.applies_to)
+        later = sum(1 for r in rules[i + 1 :] if kinds.intersection(r.spec.applies_to))
         if later == 0 or is_shadow(rule):
             continue
         if rule.when is not None and not is_true(fold(rule.when, bind)):
@@ -83,6 +85,7 @@ def _signature(rule: CheckedRule) -> tuple[Any, ...]:
         s.unparse(rule.when) if rule.when is not None else None,
         spec.on_exceed if spec.kind == "limit" else None,
         spec.enforcement,
+        spec.applies_to,  # the same test of another request kind is another rule
     )
 
 
@@ -100,6 +103,20 @@ def lint_identical(ln: Linter) -> None:
             f"rule `{rule.spec.id}` is identical to rule `{first.spec.id}` (rule {first.spec.index + 1})",
             ln.at((*rule.spec.path, "id")),
         )
+
+
+def lint_clip_on_cancel(ln: Linter) -> None:
+    """PT437: a clipping `limit` that decides only cancels: a cancel is all or nothing, so
+    what it would clip is rejected (`rejected_request_clipped`); say `on_exceed: reject`."""
+    for rule in ln.checked.rules:
+        spec = rule.spec
+        if spec.kind == "limit" and spec.on_exceed == "clip" and spec.applies_to == ("cancel",):
+            ln.report(
+                d.PT437,
+                f"rule `{spec.id}` clips, but it decides only cancels: a cancel is all or "
+                "nothing, so a clip rejects it (write `on_exceed: reject`)",
+                ln.at((*spec.path, "on_exceed")),
+            )
 
 
 def lint_unused_params(ln: Linter) -> None:

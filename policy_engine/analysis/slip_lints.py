@@ -218,8 +218,8 @@ def lint_rejects_on_empty_book(ln: Linter) -> None:
         empty = ln.binding(normal, _ordinary(ln.checked.scope, strategy, cfg, True))
         busy = ln.binding(normal, _ordinary(ln.checked.scope, strategy, cfg, False))
         for i, rule in enumerate(ln.checked.rules):
-            if is_shadow(rule):
-                continue
+            if is_shadow(rule) or "intent" not in rule.spec.applies_to:
+                continue  # (a rule of cancels or modifies never sees an intent)
             if rule.when is not None:
                 applies = fold(rule.when, empty)
                 if not is_true(applies):

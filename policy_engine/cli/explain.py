@@ -30,7 +30,18 @@ from .common import load_or_report, model_or_usage, read_data
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the decision and every rule's trace as JSON."
 )
-def explain_command(policy_path: str, intent_path: str, state_path: str, as_json: bool) -> None:
+@click.option(
+    "--request",
+    "request",
+    type=click.Choice(["intent", "cancel", "modify", "grow"]),
+    default="intent",
+    show_default=True,
+    help="Whose rules decide: an intent's, a cancel request's, a modify request's, or a "
+    "modify that grows its order (the intent and modify rules); the intent stands for the order.",
+)
+def explain_command(
+    policy_path: str, intent_path: str, state_path: str, as_json: bool, request: str
+) -> None:
     """Evaluate every rule (not only up to the first failure) and show why.
 
     Prints the decision, then each rule with its verdict and the value of
@@ -39,6 +50,8 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
     from ..engine.contracts import PortfolioSnapshot
 
     policy = load_or_report(policy_path)
+    if request != "intent":  # the chain of that request kind (`applies_to`)
+        policy = policy.for_request(request)
     intent = model_or_usage(
         policy.intent_model, read_data(intent_path, "intent"), intent_path, "intent"
     )

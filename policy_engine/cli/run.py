@@ -68,7 +68,14 @@ def _decision_head(record: dict[str, Any], head: str) -> str:
     return f"{head} {code}: {detail}" if detail else f"{head} {code}"
 
 
-LIFECYCLE = ("fill", "cancel", "close")
+LIFECYCLE = ("fill", "cancel", "close", "request_cancel", "request_modify", "balance", "group")
+
+
+_LABELS = {
+    "request_cancel": "cancel request",
+    "request_modify": "modify request",
+    "group": "order group",
+}
 
 
 def lifecycle_line(record: dict[str, Any], line: int) -> str:
@@ -76,7 +83,8 @@ def lifecycle_line(record: dict[str, Any], line: int) -> str:
     the amounts moved, or why nothing moved."""
     kind, status = record["kind"], str(record.get("status") or "?")
     what = f"{record.get('fill_id') or '?'} " if kind == "fill" else ""
-    head = f"#{line} {kind} {what}{record.get('intent_id') or '?'} {status.upper()}"
+    who = record.get("group_id") if kind == "group" else record.get("intent_id")
+    head = f"#{line} {kind} {what}{who or '?'} {status.upper()}"
     if kind == "fill" and status in ("committed", "late"):
         head += f" {fmt(record.get('committed_risk_abs', 0.0))}"
         overfill = record.get("overfill_risk_abs") or 0.0
@@ -84,6 +92,15 @@ def lifecycle_line(record: dict[str, Any], line: int) -> str:
             head += f" (overfill {fmt(overfill)})"
     elif kind == "cancel" and status == "cancelled":
         head += f" released {fmt(record.get('released_risk_abs', 0.0))}"
+    elif kind in ("request_cancel", "request_modify", "group") and status == "rejected":
+        head += f" by {record.get('rule_id') or record.get('decision_code')}"
+        if kind == "group":
+            head += f" (member {record.get('member')})"
+    elif kind == "request_modify" and status == "modified":
+        head += f" to {fmt(record.get('approved_risk_abs', 0.0))} (reserved {fmt(record.get('reserved_risk_abs', 0.0))})"
+    elif kind == "balance":
+        head = f"#{line} balance {record.get('currency')} {status.upper()}"
+        head += f" free {fmt(record.get('free', 0.0))} locked {fmt(record.get('locked', 0.0))}"
     elif kind == "close" and status in ("closed", "reduced"):
         active = fmt(record.get("released_active_risk_abs", 0.0))
         head += f" released active {active} reserved {fmt(record.get('released_reserved_risk_abs', 0.0))}"
@@ -161,7 +178,8 @@ class Tally:
             }
             if counts:
                 parts = ", ".join(f"{n} {status}" for status, n in counts.items())
-                out.append(f"{plural(sum(counts.values()), kind)}: {parts}")
+                label = _LABELS.get(kind, kind)
+                out.append(f"{plural(sum(counts.values()), label)}: {parts}")
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -275,7 +293,11 @@ def feed(ctl: Any, events_path: str, as_json: bool, done: str, notes: Notes) -> 
                 tally.add(record)
                 bar.echo(canonical(record) if as_json else decision_line(record, line))
             for rec in notes:
-                if rec["kind"] in LIFECYCLE:
+                if rec["kind"] == "decision":
+                    if rec.get("group_id") is not None and rec.get("seq") is not None:
+                        tally.add(rec)  # a member of an order group, in order
+                        bar.echo(canonical(rec) if as_json else decision_line(rec, line))
+                elif rec["kind"] in LIFECYCLE:
                     tally.add_lifecycle(rec)
                     if not as_json:
                         bar.echo(lifecycle_line(rec, line))

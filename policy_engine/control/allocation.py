@@ -125,31 +125,9 @@ class Intents:
             self.count_decision(intent, cohort, approved, takes_risk, scopes)
         if takes_risk:
             mutated = True
-            units = to_units(facts["approved_risk_abs"])
-            created = book.clock or ts
-            ttl = k.ttl
-            trade = Trade(
-                iid,
-                intent.strategy,
-                intent.symbol,
-                cohort,
-                units,
-                seq,
-                created,
-                None if ttl is None else created + ttl,
-                intent.correlation_bucket,
-                intent.side,
-            )
-            values = policy.read_keys(intent)
-            if values != policy.no_keys:  # most intents carry none of these fields
-                keys = zip(policy.key_fields, values, strict=True)
-                trade.keys = {k: v for k, v in keys if v is not None}
-            trade.scopes = scopes
-            trade.reserved_notional = approved_notional(
-                intent.requested_notional_abs, to_units(intent.requested_risk_abs), units
-            )
+            trade = self.trade_of(intent, seq, facts["approved_risk_abs"], cohort, scopes)
             book.reserve(trade)
-            reserved = units / _SCALE
+            reserved = trade.approved_units / _SCALE
         record: Record | None = None
         if build:
             assert before is not None
@@ -177,6 +155,51 @@ class Intents:
         if decision is None and not step.records and not step.logs:
             return NOTHING
         return outputs(step.records, step.logs, None, decision)
+
+    def trade_of(
+        self,
+        intent: PortfolioIntent,
+        seq: int,
+        approved: float,
+        cohort: str | None = None,
+        scopes: dict[str, str] | None = None,
+    ) -> Trade:
+        """The trade an approval of ``approved`` risk for ``intent`` reserves (not reserved
+        yet): its buckets (``cohort``, ``scopes``: derived when not given), the string fields
+        a scope may be keyed by, and its deadline from the event clock."""
+        k = self.k
+        policy = k.policy
+        if cohort is None:
+            cohort = policy.cohort_of(intent.symbol, intent.correlation_bucket)
+            if policy.data.scope_fields:
+                scopes = policy.scopes_of(lambda name: getattr(intent, name, None))
+        created = k.book.clock or intent.timestamp
+        ttl = k.ttl
+        trade = Trade(
+            intent.intent_id,
+            intent.strategy,
+            intent.symbol,
+            cohort,
+            to_units(approved),
+            seq,
+            created,
+            None if ttl is None else created + ttl,
+            intent.correlation_bucket,
+            intent.side,
+        )
+        values = policy.read_keys(intent)
+        if values != policy.no_keys:  # most intents carry none of these fields
+            keys = zip(policy.key_fields, values, strict=True)
+            trade.keys = {k: v for k, v in keys if v is not None}
+        trade.scopes = scopes
+        trade.reserved_notional = approved_notional(
+            intent.requested_notional_abs, to_units(intent.requested_risk_abs), trade.approved_units
+        )
+        if intent.quote_currency is not None and intent.requested_notional_abs:
+            # its notional's approved share locks its quote currency (control/balances.py)
+            trade.currency = intent.quote_currency
+            trade.notional_units = notional_share(intent, trade.approved_units)
+        return trade
 
     def wait(
         self,
@@ -337,6 +360,16 @@ class Intents:
         step.records.append(record)
         decision = allocation_decision(facts, self.k.envelope(), self.k.policy)
         return outputs(step.records, step.logs, None, decision)
+
+
+def notional_share(intent: Any, approved_units: int) -> int:
+    """The notional (micro-units) of ``approved_units`` of ``intent``'s requested risk: its
+    ``requested_notional_abs`` in the same proportion (all of it for an intent of no risk).
+    Read here from the intent's own fields; the notional of an intent is this module's one
+    definition until a shared ``intent.notional`` exists."""
+    notional = to_units(intent.requested_notional_abs or 0.0)
+    requested = to_units(intent.requested_risk_abs)
+    return notional if not requested else notional * approved_units // requested
 
 
 def _shown_amount(value: Any) -> float:

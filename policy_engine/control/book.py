@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from ..engine.contracts import RISK_SCALE
+from .balances import lock_of
 from .captured import Captured, Captures
 from .state import Bucket, PortfolioState, move_all, move_notional
 from .trade import Trade
@@ -268,6 +269,17 @@ class Book:
         self.state.version += 1
         return trade
 
+    def lock(self, trade: Trade, before: int) -> None:
+        """``trade``'s balance lock is now its remainder's share of its notional; it was
+        ``before`` (see :func:`~.balances.lock_of`)."""
+        if trade.currency is not None:
+            now = lock_of(trade.notional_units, trade.reserved_units, trade.approved_units)
+            self.state.balances.lock(trade.currency, now - before)
+
+    def locked(self, trade: Trade) -> int:
+        """What ``trade``'s reservation locks of its currency now."""
+        return lock_of(trade.notional_units, trade.reserved_units, trade.approved_units)
+
     def reserve(self, trade: Trade) -> None:
         """Hold ``trade.approved_units`` as reserved risk (and its reserved notional) and
         count one live trade."""
@@ -277,9 +289,25 @@ class Book:
         move_all(buckets, 0, u, 0, 1, long)
         if trade.reserved_notional:
             move_notional(buckets, 0, trade.reserved_notional, long)
+        if trade.currency is not None:
+            self.lock(trade, 0)
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        self.state.version += 1
+
+    def unreserve(self, trade: Trade) -> None:
+        """Undo :meth:`reserve` of ``trade`` exactly (a group that is not approved whole
+        reserves nothing): its reservation and slot leave every bucket, and it is no trade
+        (its deadline, if any, is left to be skipped as stale)."""
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
+        buckets = self.buckets(trade)
+        move_all(buckets, 0, -trade.approved_units, 0, -1, trade.long)
+        if trade.reserved_notional:
+            move_notional(buckets, 0, -trade.reserved_notional, trade.long)
+        del self.trades[trade.intent_id]
+        self.tidy(trade)
         self.state.version += 1
 
     def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
@@ -290,6 +318,7 @@ class Book:
         """
         if self.captures.views:  # a capture holds it: keep its row first
             self.captures.keep(trade)
+        before = self.locked(trade) if trade.currency is not None else 0
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
@@ -309,6 +338,8 @@ class Book:
         trade.fills.add(fill_id)
         long = trade.long
         move_all(self.buckets(trade), units, -from_reserved, 1 if opens else 0, 0, long)
+        if trade.currency is not None:
+            self.lock(trade, before)
         self.state.version += 1
         return from_reserved, overfill
 
@@ -322,6 +353,8 @@ class Book:
             self.captures.keep(trade)
         units = trade.reserved_units
         notional = trade.reserved_notional
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
         trade.reserved_units = 0
         trade.released = reason
         ends = not trade.is_open
@@ -343,6 +376,8 @@ class Book:
         if self.captures.views:  # a capture holds it: keep its row first
             self.captures.keep(trade)
         active, reserved = trade.filled_units, trade.reserved_units
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
         was_open = trade.is_open
         long = trade.long
         buckets = self.buckets(trade)
@@ -356,6 +391,40 @@ class Book:
         self._end(trade, "closed", notional, active + reserved)
         self.state.version += 1
         return active, reserved
+
+    def lift(self, trade: Trade) -> None:
+        """Take ``trade`` out of its buckets (its active and reserved risk, position and slot)
+        while a request to modify it is decided as if it were placed anew; :meth:`resize`
+        puts it back, exactly."""
+        opens = -1 if trade.is_open else 0
+        if trade.currency is not None:
+            self.state.balances.lock(trade.currency, -self.locked(trade))
+        buckets = self.buckets(trade)
+        move_all(buckets, -trade.filled_units, -trade.reserved_units, opens, -1, trade.long)
+        move_notional(buckets, -trade.filled_notional, -trade.reserved_notional, trade.long)
+        self.state.version += 1
+
+    def resize(self, trade: Trade, units: int, notional: int | None = None) -> None:
+        """Put a lifted ``trade`` back with ``units`` of approved risk: its reservation is
+        what its fills have not taken (the caller keeps ``units`` at least the filled risk),
+        and its reserved notional ``notional`` (None: as it was). A reservation that comes
+        back from zero gets its deadline again."""
+        if self.captures.views:  # a capture holds it: keep its row first
+            self.captures.keep(trade)
+        was = trade.reserved_units
+        trade.approved_units = units
+        trade.reserved_units = units - trade.filled_units
+        if notional is not None:
+            trade.reserved_notional = notional
+        opens = 1 if trade.is_open else 0
+        buckets = self.buckets(trade)
+        move_all(buckets, trade.filled_units, trade.reserved_units, opens, 1, trade.long)
+        move_notional(buckets, trade.filled_notional, trade.reserved_notional, trade.long)
+        if was == 0 and trade.reserved_units and trade.expires is not None:
+            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
+        if trade.currency is not None:
+            self.lock(trade, 0)
+        self.state.version += 1
 
     def reduce(self, trade: Trade, units: int) -> None:
         """A partial close: take ``units`` (less than the position) off the trade's active
@@ -417,52 +486,6 @@ class Book:
             b.realize(pnl_units)
         if trade.intent_id not in self.trades:  # closed: a break-even may leave them fresh
             self.tidy(trade)
-        self.state.version += 1
-
-    def move_cohort(self, trade: Trade, cohort: str) -> None:
-        """Count ``trade`` in ``cohort`` from now on: its exposure, reservation, slot and
-        position leave its old cohort's bucket and join the new one's, exactly."""
-        if self.captures.views:  # a capture holds it: keep its row first
-            self.captures.keep(trade)
-        cohorts = self.state.cohorts
-        before = trade.cohort
-        old = cohorts[before]
-        trade.cohort = cohort
-        new = cohorts.get(cohort)
-        if new is None:
-            new = cohorts[cohort] = Bucket()
-        self._shift(trade, [old], [new])
-        self.state.drop_if_fresh(cohorts, before)
-
-    def move_scopes(self, trade: Trade, scopes: dict[str, str] | None) -> None:
-        """Count ``trade`` in these scopes from now on (a reload changed them), exactly."""
-        if self.captures.views:  # a capture holds it: keep its row first
-            self.captures.keep(trade)
-        before = trade.scopes or {}
-        old = [self.scope_bucket(k, v) for k, v in before.items()]
-        trade.scopes = scopes
-        self._shift(trade, old, [self.scope_bucket(k, v) for k, v in (scopes or {}).items()])
-        for scope, value in before.items():
-            self.state.drop_if_fresh(self.state.scopes[scope], value)
-
-    def _shift(self, trade: Trade, out: list[Bucket], into: list[Bucket]) -> None:
-        opens = 1 if trade.is_open else 0
-        for buckets, sign in ((out, -1), (into, 1)):
-            for bucket in buckets:
-                bucket.move(
-                    sign * trade.filled_units,
-                    sign * trade.reserved_units,
-                    sign * opens,
-                    sign,
-                    trade.long,
-                )
-                if sign < 0:
-                    bucket.mark(-trade.unrealized)  # before its notional leaves (the peak)
-                bucket.move_notional(
-                    sign * trade.filled_notional, sign * trade.reserved_notional, trade.long
-                )
-                if sign > 0:
-                    bucket.mark(trade.unrealized)
         self.state.version += 1
 
     def live(self) -> Iterator[Trade]:

@@ -52,6 +52,9 @@ ROW = attrgetter(
     "filled_notional",
     "quantity",
     "unrealized",
+    "group",
+    "currency",
+    "notional_units",
 )
 CREATED = 8  # the row's datetimes: created, then expires
 FILLS = 10  # the row's one member the book changes in place (a set): sorted into a new list

@@ -311,6 +311,56 @@ class PortfolioController:
         event = CloseEvent.of(intent_id, ts, risk_abs, realized_pnl, reason)
         return self._submit(event).records[-1]
 
+    def request_cancel(self, intent_id: str, timestamp: datetime | str, **fields: Any) -> Record:
+        """A decided cancel (`applies_to: [cancel]` rules; approved: as
+        :meth:`cancel_reservation`): the record, ``cancelled`` or ``rejected`` with its rule.
+        ``fields``: amounts the rules read. About no live order: answered, not journaled."""
+        return self._order_request("request_cancel", intent_id, timestamp, fields)
+
+    def request_modify(
+        self, intent_id: str, requested_risk_abs: float, timestamp: datetime | str, **fields: Any
+    ) -> Record:
+        """A decided change of ``intent_id``'s total risk (modify rules; intent rules too when it
+        grows: :mod:`.requests`): the record, ``modified`` or ``rejected``."""
+        fields = {**fields, "requested_risk_abs": requested_risk_abs}
+        return self._order_request("request_modify", intent_id, timestamp, fields)
+
+    def request_group(
+        self, group_id: str, intents: Iterable[PortfolioIntent | Mapping[str, Any]]
+    ) -> Record:
+        """Decide an order group (a bracket, an order list) all or none (:mod:`.groups`);
+        the ``group`` record (``approved``, the failing ``member`` and ``rule_id``), each
+        member's decision record to the sink before it. EventError: a malformed group."""
+        items = [i.model_dump() if isinstance(i, PortfolioIntent) else i for i in intents]
+        event = {"type": "group", "group_id": group_id, "intents": items}
+        with self._locked:  # the policy in force (its intent model) parses it
+            return self._handle(self._core.parse(event), False).records[-1]
+
+    def cancel_group(self, group_id: str, timestamp: datetime | str | None = None) -> Record:
+        """Release the remainder of every live member of ``group_id`` (not decided)."""
+        event = {"type": "cancel_group", "group_id": group_id, "timestamp": timestamp}
+        return self._submit(self._core.parse(event)).records[-1]
+
+    def update_balance(
+        self,
+        currency: str,
+        free: float,
+        locked: float = 0.0,
+        timestamp: datetime | str | None = None,
+    ) -> Record:
+        """``currency``'s balance before this portfolio's reservations (it locks those itself:
+        :mod:`.balances`); the record (an undeclared currency: answered, not journaled)."""
+        event = {"type": "balance", "currency": currency, "free": free, "locked": locked}
+        event["timestamp"] = timestamp
+        return self._submit(self._core.parse(event)).records[-1]
+
+    def _order_request(
+        self, kind: str, intent_id: str, timestamp: datetime | str, fields: Mapping[str, Any]
+    ) -> Record:
+        event = {**fields, "type": kind, "intent_id": intent_id, "timestamp": timestamp}
+        with self._locked:  # the policy in force (its intent model) parses it
+            return self._handle(self._core.parse(event), False).records[-1]
+
     def reset_latch(
         self, name: str, reason: str = "", timestamp: datetime | str | None = None
     ) -> Record:
@@ -322,9 +372,8 @@ class PortfolioController:
         return self._submit(ResetLatchEvent(name, reason, ts)).records[-1]
 
     def mark(self, symbol: str, price: float, timestamp: datetime | str) -> Record:
-        """``symbol``'s last price: its positions whose fills carried a price are revalued
-        (``symbol.unrealized_pnl``, ``portfolio.unrealized_pnl``, ...); the record says how
-        many. EventError for a malformed symbol, price or timestamp."""
+        """``symbol``'s last price revalues its priced positions (``unrealized_pnl``); the
+        record says how many. EventError for a malformed symbol, price or timestamp."""
         ts = check_time(parse_timestamp(timestamp))
         return self._submit(MarkEvent.of(symbol, price, ts)).records[-1]
 
@@ -432,7 +481,7 @@ class PortfolioController:
         for every other event (its records, refused ones too, go to the record sink)."""
         if event.get("type") == "intent":
             return self.decide(event)[1]  # parsed there, for the policy in force
-        typed = parse_event(event, read=read_file)
+        typed = parse_event(event, self._core.policy.intent_model, read=read_file)
         if isinstance(typed, PolicyEvent):
             self.use_policy(typed.policy)
             return None

@@ -61,7 +61,9 @@ from typing import Any, cast
 from ..engine.contracts import AllocationDecision, PortfolioConstraintEnvelope
 from ..engine.policy import ModeInfo, Policy
 from . import snapshot as snapshots
+from .accounts import Accounts
 from .allocation import DUPLICATE_INTENT_CODE, INVALID_INTENT_CODE, Intents
+from .balances import BalanceEvent
 from .book import Book
 from .days import Days
 from .events import (
@@ -82,11 +84,14 @@ from .events import (
     TickEvent,
     parse_event,
 )
+from .groups import Groups
 from .kernel import NOTHING, Kernel, Log, Options, Outputs, Ruling
 from .latching import Latching
 from .lifecycle import Lifecycle
 from .marks import Marks
 from .modes import Modes
+from .orders import CancelGroupEvent, GroupEvent, RequestCancelEvent, RequestModifyEvent
+from .requests import Requests
 from .state import PortfolioState
 from .windows import Windows
 
@@ -121,6 +126,9 @@ class ControlCore:
         self._latching = latching = Latching(k)
         self._modes = modes = Modes(k)
         marks = Marks(k)
+        requests = Requests(k)
+        groups = Groups(k, intents)
+        accounts = Accounts(k)
         # The one dispatch table: an event type, its refusal and its step. A new event type
         # is one line here (and its part's two methods).
         self._table: dict[type, tuple[Refusal, StepFn]] = {
@@ -134,6 +142,11 @@ class ControlCore:
             PolicyEvent: (modes.policy_refusal, modes.use_policy),
             ResetLatchEvent: (latching.refusal, latching.step),
             MarkEvent: (marks.refusal, marks.step),
+            RequestCancelEvent: (requests.refusal, requests.cancel),
+            RequestModifyEvent: (requests.refusal, requests.modify),
+            GroupEvent: (groups.refusal, groups.step),
+            CancelGroupEvent: (groups.cancel_refusal, groups.cancel),
+            BalanceEvent: (accounts.refusal, accounts.step),
             InvalidIntentEvent: (intents.invalid_refusal, intents.invalid_step),
             InvalidFillEvent: (life.invalid_fill_refusal, life.invalid_fill),
         }

@@ -13,6 +13,11 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "tick", "timestamp": "..."}                              # advance the logical clock
     {"type": "reset_latch", "name": "daily_loss", "reason": "risk desk", "timestamp": "..."}
     {"type": "mark", "symbol": "BTC-USD", "price": 64250.5, "timestamp": "..."}  # a last price
+    {"type": "request_cancel", "intent_id": "i1", "timestamp": "..."}   # decided (.orders)
+    {"type": "request_modify", "intent_id": "i1", "requested_risk_abs": 80, "timestamp": "..."}
+    {"type": "group", "group_id": "b1", "intents": [{...}, {...}]}     # all or none (.groups)
+    {"type": "cancel_group", "group_id": "b1", "timestamp": "..."}
+    {"type": "balance", "currency": "USD", "free": 1000000, "locked": 0, "timestamp": "..."}
     {"type": "policy", "name": "...", "version": 1, "hash": "sha256:...",
      "path": "policies/portfolio.yaml", "source": "<the YAML text>"}  # a policy load
 
@@ -37,6 +42,7 @@ from typing import Any, NamedTuple
 
 from ..engine.contracts import PortfolioIntent
 from ..engine.policy import Policy, load_policy_text
+from .balances import BalanceEvent, parse_balance
 from .fields import (
     CLOCK_SKEW_CODE,
     DEFAULT_MAX_SKEW,
@@ -60,6 +66,14 @@ from .fields import (
     parse_intent,
     parse_timestamp,
     validation_message,
+)
+from .orders import (
+    ORDER_TYPES,
+    CancelGroupEvent,
+    GroupEvent,
+    RequestCancelEvent,
+    RequestModifyEvent,
+    parse_order_event,
 )
 
 
@@ -290,6 +304,11 @@ Event = (
     | PolicyEvent
     | ResetLatchEvent
     | MarkEvent
+    | RequestCancelEvent
+    | RequestModifyEvent
+    | GroupEvent
+    | CancelGroupEvent
+    | BalanceEvent
     | InvalidIntentEvent
     | InvalidFillEvent
 )
@@ -344,6 +363,10 @@ def parse_event(
     if kind == "mark":
         ts = parse_timestamp(field(event, "timestamp", (str, datetime)))
         return MarkEvent.of(event.get("symbol"), event.get("price"), ts)
+    if kind == "balance":  # a currency's balance (control/balances.py)
+        return parse_balance(event)
+    if kind in ORDER_TYPES:  # decided requests, order groups (control/orders.py)
+        return parse_order_event(event, intent_model)
     raise EventError(f"unknown event type {kind!r}")
 
 
@@ -385,7 +408,9 @@ def policy_from_event(
 __all__ = [
     "CLOCK_SKEW_CODE",
     "DEFAULT_MAX_SKEW",
+    "BalanceEvent",
     "CancelEvent",
+    "CancelGroupEvent",
     "Clock",
     "CloseEvent",
     "EquityEvent",
@@ -393,6 +418,7 @@ __all__ = [
     "EventError",
     "FillEvent",
     "FillUpdate",
+    "GroupEvent",
     "IntentEvent",
     "InvalidFillEvent",
     "InvalidIntentEvent",
@@ -400,6 +426,8 @@ __all__ = [
     "ModeEvent",
     "PolicyEvent",
     "Record",
+    "RequestCancelEvent",
+    "RequestModifyEvent",
     "ResetLatchEvent",
     "TickEvent",
     "canonical",

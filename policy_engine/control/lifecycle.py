@@ -11,6 +11,7 @@ and again only when the clock's move released something before the step.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..engine.contracts import from_units, to_units
@@ -256,6 +257,8 @@ class Lifecycle:
         if trade is not None and status == "cancel":
             released = book.release(trade, "cancelled")
             status = "cancelled"
+            if k.windows.by_kind:
+                count_trade(k, "cancels", trade, event.timestamp)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("cancel", step.seq, trade, intent_id, k.state)
@@ -289,13 +292,9 @@ class Lifecycle:
             if pnl_units is not None:
                 book.realize(trade, pnl_units)
             if k.windows.by_kind:
-                keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
-                keys.update(trade.scopes or {})
-                now = book.clock or ts
-                assert now is not None
-                k.windows.count("closes", now, keys, event.reason, pnl_units)
+                count_trade(k, "closes", trade, ts, event.reason, pnl_units)
                 if pnl_units is not None and pnl_units < 0:
-                    k.windows.count("losing_closes", now, keys, event.reason, pnl_units)
+                    count_trade(k, "losing_closes", trade, ts, event.reason, pnl_units)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)
@@ -326,4 +325,21 @@ class Lifecycle:
         return k.finish(step)
 
 
-__all__ = ["Lifecycle"]
+def count_trade(
+    k: Kernel,
+    kind: str,
+    trade: Trade,
+    ts: datetime | None,
+    reason: str | None = None,
+    units: int | None = None,
+) -> None:
+    """The rolling windows of ``kind`` count one event of ``trade`` (its strategy, symbol,
+    cohort and scopes) at the event clock."""
+    keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
+    keys.update(trade.scopes or {})
+    now = k.book.clock or ts
+    assert now is not None
+    k.windows.count(kind, now, keys, reason, units)
+
+
+__all__ = ["Lifecycle", "count_trade"]

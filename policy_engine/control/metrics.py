@@ -56,6 +56,7 @@ from ..engine.caps import Caps
 from ..engine.contracts import RISK_SCALE, AllocationDecision, to_units
 from ..engine.policy import Policy
 from ..engine.runtime import MODE_FROM_OVERRIDE
+from .counters import AMOUNTS, COUNTERS
 from .events import Record
 from .scrape import BUCKET_GAUGES, Live, MetricsServer, core_reader, serve_metrics, state_reader
 from .state import Bucket, PortfolioState
@@ -225,6 +226,13 @@ class ControlMetrics:
                 self._bump("mode_changes", "mode", after)
         elif kind == "reload":
             self._bump("reloads", "outcome", "ok" if record.get("ok") else "refused")
+        elif kind in ("request_cancel", "request_modify"):  # decided requests, and refusals
+            self._bump(f"{kind[8:]}_requests", "status", str(record.get("status")))
+            if record.get("status") == "cancelled":
+                self._add("released_risk", "reason", "cancelled", record.get("released_risk_abs"))
+        elif kind == "group":
+            outcome = "refused" if record.get("seq") is None else "rejected"
+            self._bump("order_groups", "outcome", "approved" if record.get("approved") else outcome)
 
     def _bump(self, metric: str, label: str, value: str) -> None:
         key = (metric, label, value)
@@ -327,40 +335,11 @@ class ControlMetrics:
             sum_value=counts.latency_ns / 1e9,
         )
 
-    _COUNTERS = (
-        (
-            "fills",
-            "status",
-            "Fills by status: committed, late (absorbed as an orphan position), "
-            "duplicate, unknown, invalid.",
-        ),
-        (
-            "late_fills",
-            "after",
-            "Late fills (orphan positions) by what the trade had done: cancelled, expired, closed.",
-        ),
-        ("reservation_expiries", "", "Reservations whose TTL ran out on event time."),
-        ("cancels", "status", "Cancels by status (cancelled, or why nothing changed)."),
-        ("closes", "status", "Closes by status (closed, or why nothing changed)."),
-        ("mode_changes", "mode", "Changes of the portfolio mode, by the mode entered."),
-        ("reloads", "outcome", "Policy reloads by outcome: ok, refused (the old policy stays)."),
-    )
-    _AMOUNTS = (
-        ("filled_risk", "status", "Risk committed by fills (account currency), by fill status."),
-        (
-            "released_risk",
-            "reason",
-            "Reserved risk released unfilled (account currency), by "
-            "reason: expired, cancelled, closed.",
-        ),
-        ("closed_risk", "", "Active (filled) risk released by closes (account currency)."),
-    )
-
     def _lifecycle_families(self, counts: _Counts) -> Iterator[Metric]:
         events, units = counts.events, counts.units
         for table, cls, values in (
-            (self._COUNTERS, CounterMetricFamily, events),
-            (self._AMOUNTS, CounterMetricFamily, units),
+            (COUNTERS, CounterMetricFamily, events),
+            (AMOUNTS, CounterMetricFamily, units),
         ):
             for name, label, doc in table:
                 family = cls(f"{PREFIX}_{name}", doc, labels=(label,) if label else ())

@@ -24,6 +24,7 @@ from .kernel import (
     policy_ref_of,
     ttl_of,
 )
+from .rebucket import move_cohort, move_scopes
 
 
 class Modes:
@@ -197,10 +198,10 @@ class Modes:
             cohort = policy.cohort_of(trade.symbol, trade.bucket)
             if cohort != trade.cohort:
                 moved.append({"intent_id": trade.intent_id, "from": trade.cohort, "to": cohort})
-                k.book.move_cohort(trade, cohort)
+                move_cohort(k.book, trade, cohort)
             scopes = policy.scopes_of(trade.field)
             if scopes != trade.scopes:
-                k.book.move_scopes(trade, scopes)
+                move_scopes(k.book, trade, scopes)
         dropped = [n for n in k.state.latches if n not in policy.latch_names]
         for name in dropped:  # a latch the new policy does not declare cannot stay set
             k.state.clear_latch(name)

@@ -21,6 +21,7 @@ from ..engine.policy import Policy, load_policy
 from .core import ControlCore
 from .events import EventError, Record, policy_from_event
 from .journal import read_events
+from .orders import REQUEST_TYPES
 from .records import outcome
 
 JournalSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
@@ -79,8 +80,10 @@ def replay(
         out = step(event)
         if lifecycle:
             yield from out.records
-        elif kind == "intent":
+        elif kind == "intent" or kind in REQUEST_TYPES:  # decided requests are decisions too
             yield out.records[-1]
+        elif kind == "group":  # every member's decision (the group's record last, left out)
+            yield from (r for r in out.records if r["kind"] == "decision")
 
 
 def diff_records(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 OLDEST_FORMAT = 1  # the oldest format a migration chain reads (the first ever written)
 
@@ -158,6 +158,7 @@ def _take(core: Kernel, trades: Any, ended: Any) -> Snapshot:
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": trades,
+        "balances": state.balances.rows(),  # as reported (the locks are the trades')
         "ended": ended,
         "seen": list(book.seen_order),
         "marks": dict(sorted(book.marks.items())),
@@ -196,6 +197,8 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
     core.days = Days(policy.calendar, None if day is None else date.fromisoformat(day))
     core.windows.load(data["windows"])
     core.locks.load(data.get("locks", []))
+    for currency, (free, locked) in data["balances"].items():
+        state.balances.reported[str(currency)] = (int(free), int(locked))
     for name, info in data["latches"].items():
         state.latches[str(name)] = True
         state.latch_info[str(name)] = dict(info)
@@ -233,7 +236,10 @@ def restore(data: Snapshot, factory: Callable[..., Kernel]) -> Kernel:
         trade.unrealized = int(unrealized)
         if trade.quantity is not None:
             book.priced.setdefault(symbol, {})[iid] = trade
+        trade.group, trade.currency, trade.notional_units = row[21], row[22], int(row[23])
         book.trades[iid] = trade
+        if trade.currency is not None:  # the locks are derived: what the trades lock
+            book.lock(trade, 0)
         if trade.expires is not None and trade.released is None:
             book.deadlines.append((trade.expires, trade.seq, iid))
     heapq.heapify(book.deadlines)
@@ -415,6 +421,13 @@ def _from_9(data: Snapshot) -> Snapshot:
     )
 
 
+def _from_11(data: Snapshot) -> Snapshot:
+    """Format 11 had no order groups and no balances: every trade was decided alone (its
+    group is none) and locks no currency (none, a notional of 0); no balance was reported."""
+    trades = [[*row, None, None, 0] for row in data["trades"]]
+    return _step(data, 12, trades=trades, balances={})
+
+
 # format n -> the step that turns a format-n snapshot into format n + 1
 MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     1: _from_1,
@@ -427,6 +440,7 @@ MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     8: _from_8,
     9: _from_9,
     10: from_10,
+    11: _from_11,
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.contracts import RISK_SCALE
+from .balances import Balances
 
 _SCALE = float(RISK_SCALE)
 
@@ -319,6 +320,7 @@ class PortfolioState(Bucket):
     """
 
     __slots__ = (
+        "balances",
         "cohorts",
         "day_pnl",
         "day_start_equity",
@@ -358,8 +360,13 @@ class PortfolioState(Bucket):
         self.positions: dict[str, Any] = {}
         self.version = 0  # bumped on every mutation (a cache key for derived values)
         self.swept = 0  # how many buckets the last sweep left (see sweep_if_grown)
+        self.balances = Balances()  # per currency: reported, and what reservations lock
         if equity is not None:
             self.set_equity(equity, peak_equity)
+
+    def balance(self, currency: str | None, field: str) -> float | None:
+        """``balance.<currency>.<field>`` (``free`` or ``locked``; None: never reported)."""
+        return self.balances.read(currency, field)
 
     def set_equity(self, equity: float, peak_equity: float | None = None) -> None:
         peak = max(self.peak_equity, equity) if peak_equity is None else max(peak_equity, equity)

@@ -1,8 +1,10 @@
-"""One approved intent from reservation to close: :class:`Trade`.
+"""One approved intent from reservation to close: :class:`Trade`, what the book holds.
 
 Its reservation and position in exact integer micro-units (risk and notional), its fills,
-the quantity its priced fills bought and its unrealized P&L at the last mark. The book
-(:mod:`.book`) moves these through the buckets; nothing here changes a bucket.
+its deadline, the buckets it counts in (strategy, symbol, cohort, scopes), the string fields
+it was keyed by, its order group and the currency its reservation locks, the quantity its
+priced fills bought and its unrealized P&L at the last mark. The book (:mod:`.book`) moves
+these through the buckets; nothing here changes a bucket.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ class Trade:
         "bucket",
         "cohort",
         "created",
+        "currency",
         "expires",
         "filled_notional",
         "filled_units",
         "fills",
+        "group",
         "intent_id",
         "keys",
         "late",
+        "notional_units",
         "quantity",
         "released",
         "reserved_notional",
@@ -81,6 +86,11 @@ class Trade:
         self.filled_notional = 0
         self.quantity: float | None = None
         self.unrealized = 0
+        self.group: str | None = None  # the order group it was decided in (cancel_group)
+        # the intent's quote currency and the notional of its approved risk: the unfilled
+        # remainder's share of it locks that currency's balance (control/balances.py)
+        self.currency: str | None = None
+        self.notional_units = 0
 
     # --- what `position.*` reads (engine/runtime.position_value) -----------------------
     @property

@@ -165,6 +165,7 @@ def build_spec(doc: Document, bad: Sequence[YamlPath] = ()) -> tuple[PolicySpec,
         latches=_latches(doc, section("latches")),
         locks=locks_of(doc, section("locks"), problems),
         properties=_properties(doc, data.get("properties")),
+        currencies=tuple(data.get("currencies") or ()),
         **settings,
     )
     if not bad:
@@ -429,6 +430,7 @@ def _rule(doc: Document, index: int, raw: dict[str, Any], problems: list[Diagnos
         enforce_from=enforce_from,
         when_missing=raw.get("when_missing", "reject"),
         on_reject=raw.get("on_reject", "reject"),
+        applies_to=tuple(raw.get("applies_to", ("intent",))),
     )
 
 

@@ -39,10 +39,16 @@ class RuleSpec:
     when_missing: Literal["approve", "reject"] = "reject"
     # `defer`: a rejection on a window or a lock answers "retry after N s" (`deferred`)
     on_reject: Literal["reject", "defer"] = "reject"
+    # What the rule decides (`applies_to:`): intents (the default, so a rule written before
+    # requests existed decides exactly as before), cancel requests, modify requests.
+    applies_to: tuple[str, ...] = ("intent",)
+    # In the chain of one request kind (`index`: its place there), the rule's place in the
+    # document (None: the same as `index`).
+    written_at: int | None = None
 
     @property
     def path(self) -> YamlPath:
-        return ("rules", self.index)
+        return ("rules", self.index if self.written_at is None else self.written_at)
 
     def shadow_at(self, when: datetime) -> bool:
         """Whether the rule runs in shadow (warns, blocks nothing) for an intent at ``when``."""
@@ -89,7 +95,18 @@ class ScopeSpec:
     values: dict[str, dict[str, Const]] = field(default_factory=dict)
 
 
-WindowCount = Literal["approvals", "requests", "rejections", "closes", "losing_closes"]
+WindowCount = Literal[
+    "approvals",
+    "requests",
+    "rejections",
+    "closes",
+    "losing_closes",
+    "cancels",
+    "cancel_requests",
+    "modify_requests",
+]
+# What a rule may decide (`applies_to`): an intent, a cancel request, a modify request.
+REQUEST_KINDS = ("intent", "cancel", "modify")
 WindowAggregate = Literal["sum", "min", "max", "drawdown"]
 # The quantity each aggregate reads: a close's realized P&L (the only one so far)
 WINDOW_QUANTITIES = ("realized_pnl",)
@@ -187,3 +204,4 @@ class PolicySpec:
     latches: dict[str, LatchSpec] = field(default_factory=dict)
     locks: dict[str, LockSpec] = field(default_factory=dict)
     properties: tuple[PropertySpec, ...] = ()  # for `policy verify` only
+    currencies: tuple[str, ...] = ()  # the balances it reads: `balance.<CCY>.free`, ...

@@ -27,6 +27,8 @@ NAMESPACES = (
     "latch",
     "lock",
     "position",
+    "group",
+    "balance",
 )
 
 INTENT_FIELDS: dict[str, Type] = {
@@ -40,6 +42,7 @@ INTENT_FIELDS: dict[str, Type] = {
     "playbook_id": t.NULL_STRING,
     "regime_state": t.NULL_STRING,
     "correlation_bucket": t.NULL_STRING,
+    "quote_currency": t.NULL_STRING,
     "reduce_only": t.BOOL,
     "risk_reducing": t.BOOL,
     "notional": t.NULL_NUMBER,  # `requested_notional_abs` by its short name
@@ -97,6 +100,14 @@ POSITION_FIELDS: dict[str, Type] = {
     "age": t.NUMBER,
     "unrealized_pnl": t.NUMBER,
 }
+# The order group an intent is decided in (a lone intent is a group of one): how many
+# intents, their requested risk and notional in all (null when a member has no notional).
+# Read from the intent (`intent.group_count`, ...): the control plane sets them on a member.
+GROUP_FIELDS: dict[str, Type] = {"count": t.NUMBER, "risk": t.NUMBER, "notional": t.NULL_NUMBER}
+# A currency's balance (`balance.USD.free`): null until a `balance` event reported it.
+BALANCE_FIELDS: dict[str, Type] = {"free": t.NULL_NUMBER, "locked": t.NULL_NUMBER}
+BALANCE = Type("map", item=t.NULL_NUMBER, fields=tuple(BALANCE_FIELDS.items()))
+QUOTE = "quote"  # `balance.quote.free`: the balance of the intent's own quote currency
 
 MODE_FIELDS: dict[str, Type] = {
     "name": t.STRING,
@@ -189,6 +200,7 @@ class Source(Enum):
     LATCH = "latch"  # whether a latch is set
     LOCK = "lock"  # whether a timed lock holds for the intent's key (``scope``: its namespace)
     POSITION = "position"  # a field of the open position the intent names (``position_id``)
+    BALANCE = "balance"  # a currency's ``key`` (free, locked); ``scope``: it, or QUOTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +249,7 @@ class Scope:
     windows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     latches: tuple[str, ...] = ()  # declared latches, read as `latch.<name>`
     locks: dict[str, str] = field(default_factory=dict)  # lock -> the namespace it keys
+    currencies: tuple[str, ...] = ()  # declared: read as `balance.<CCY>.free`
     # resolve() is a pure function of the path: memoised (the interpreter resolves every
     # name it reads, and a fail-closed evaluation runs the whole chain through it).
     _resolved: dict[tuple[str, ...], Ref | Unresolved] = field(
@@ -275,6 +288,7 @@ class Scope:
                 for n, lk in spec.locks.items()
                 if lk.window in spec.windows
             },
+            currencies=spec.currencies,
         )
 
     def fields(self, namespace: str) -> dict[str, Type]:
@@ -308,6 +322,10 @@ class Scope:
                 return dict.fromkeys(self.locks, t.BOOL)
             case "position":
                 return dict(POSITION_FIELDS)
+            case "group":
+                return dict(GROUP_FIELDS)
+            case "balance":
+                return dict.fromkeys((*self.currencies, QUOTE), BALANCE)
         if namespace in self.scopes:
             return {"name": t.STRING, **self.scopes[namespace], **LIVE_FIELDS}
         return {}
@@ -333,6 +351,8 @@ class Scope:
         if root == "latch" and not self.latches:
             message = f"unknown name `{'.'.join(path[:2])}`: the policy declares no `latches`"
             return Unresolved(1, (), message)
+        if root == "balance":
+            return self._balance(path)
         key = path[1]
         fields = self.fields(root)
         if key not in fields:
@@ -347,6 +367,8 @@ class Scope:
         if root in self.scopes:
             return Ref(_member(root, key), key, kind, (), root)
         source = _source(root, key)
+        if root == "group":
+            return Ref(source, f"group_{key}", kind)
         if root == "params":
             rest = path[2:]
             for i, part in enumerate(rest):
@@ -357,6 +379,18 @@ class Scope:
                 kind = inner
             return Ref(source, key, kind, rest)
         return Ref(source, key, kind)
+
+    def _balance(self, path: tuple[str, ...]) -> Ref | Unresolved:
+        """`balance.<CCY>.free` / `.locked` of a declared currency (or `quote`)."""
+        currency = path[1]
+        if currency not in self.currencies and currency != QUOTE:
+            if not self.currencies:
+                message = f"unknown name `balance.{currency}`: the policy declares no `currencies`"
+                return Unresolved(1, (), message)
+            return Unresolved(1, tuple(f"balance.{c}" for c in (*self.currencies, QUOTE)))
+        if len(path) != 3 or path[2] not in BALANCE_FIELDS:
+            return Unresolved(2, tuple(f"balance.{currency}.{f}" for f in BALANCE_FIELDS))
+        return Ref(Source.BALANCE, path[2], BALANCE_FIELDS[path[2]], (), currency)
 
 
 def _a(kind: Type) -> str:
@@ -393,6 +427,8 @@ def live_source(namespace: str) -> Source:
 
 
 def _source(root: str, key: str) -> Source:
+    if root == "group":  # read from the intent: `group.count` is `intent.group_count`
+        return Source.INTENT
     if root == "intent":
         return _INTENT_DERIVED_SOURCE.get(key, Source.INTENT)
     if root == "cohort" and key == "symbols":

@@ -107,6 +107,7 @@ def bucket_read(ref: Ref) -> tuple[str | None, bool] | None:
             | Source.LATCH
             | Source.LOCK
             | Source.POSITION
+            | Source.BALANCE
         ):
             return None
         case unknown:

@@ -19,7 +19,7 @@ from typing import Any, assert_never
 
 from ..document.checker import CheckedPolicy
 from ..document.model import KEY_SEPARATOR
-from ..document.names import Ref, Source
+from ..document.names import QUOTE, Ref, Source
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
 from .outcome import Outcome
@@ -148,6 +148,9 @@ class Emitter:
                 return f"{self.bucket_of(ref.scope)}.windows.get({key!r}, 0)"
             case Source.POSITION:  # a missing one raises: the interpreter names the cause
                 return f"_pos(snap, intent, {key!r})"
+            case Source.BALANCE:  # a currency's (`quote`: the intent's own) balance, or null
+                currency = "intent.quote_currency" if ref.scope == QUOTE else repr(ref.scope)
+                return f"snap.balance({currency}, {key!r})"
             case Source.LOCK:
                 end = f"{self.bucket_of(ref.scope)}.windows.get({LOCK_PREFIX + key!r}, 0)"
                 return f"_locked({end}, intent.timestamp)"

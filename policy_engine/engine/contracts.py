@@ -166,6 +166,8 @@ class PortfolioIntent(_Strict):
     regime_state: Text | None = None
     correlation_bucket: Name | None = None
     reduce_only: Flag = False
+    # the currency its notional is in: what its reservation locks (`balance.quote.*`)
+    quote_currency: Name | None = None
     timestamp: Timestamp
     # the open position it reduces: the intent id of the trade that opened it (issue 23)
     position_id: Name | None = None
@@ -179,6 +181,31 @@ class PortfolioIntent(_Strict):
     def risk_reducing(self) -> bool:
         """Flattening or reduce-only: allowed even when new risk is not."""
         return self.side == "flat" or self.reduce_only
+
+    # The order group this intent is decided in (`group.count`, `group.risk`,
+    # `group.notional`): set by the control plane on a copy of a group's member, never by a
+    # caller (it is no field: no input carries it). A lone intent is a group of one.
+    def in_group(self, count: int, risk: float, notional: float | None) -> PortfolioIntent:
+        """A copy of this intent decided as a member of a group of ``count`` intents of
+        ``risk`` and ``notional`` in all."""
+        member = self.model_copy()
+        object.__setattr__(member, "_group", (count, risk, notional))
+        return member
+
+    @property
+    def group_count(self) -> int:
+        group = self.__dict__.get("_group")
+        return 1 if group is None else int(group[0])
+
+    @property
+    def group_risk(self) -> float:
+        group = self.__dict__.get("_group")
+        return float(self.requested_risk_abs) if group is None else float(group[1])
+
+    @property
+    def group_notional(self) -> float | None:
+        group = self.__dict__.get("_group")
+        return self.requested_notional_abs if group is None else group[2]
 
 
 class _Notional(_Strict):
@@ -257,6 +284,15 @@ class PortfolioSnapshot(_Notional):
     positions: dict[str, PositionState] = Field(default_factory=dict)  # open ones, by id
     mode_override: ModeName | None = None
     mode_override_reason: Text | None = None
+    # per currency: free and locked, as the control plane reads them (`balance.USD.free`)
+    balances: dict[Name, dict[Literal["free", "locked"], FiniteNonNeg]] = Field(
+        default_factory=dict
+    )
+
+    def balance(self, currency: str | None, field: str) -> float | None:
+        """``balance.<currency>.<field>``; None when the currency has no balance."""
+        values = None if currency is None else self.balances.get(currency)
+        return None if values is None else values.get(field, 0.0)  # type: ignore[call-overload]
 
     @model_validator(mode="after")
     def _peak(self) -> PortfolioSnapshot:

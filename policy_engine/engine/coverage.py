@@ -82,6 +82,11 @@ class Coverage:
             if key in self.branches:
                 self.branches[key].taken |= branch.taken
 
+    def view(self, checked: CheckedPolicy) -> ChainView:
+        """The observer of one request kind's chain (``checked``: its rules, a part of this
+        policy's, see `applies_to`): what it sees is counted at the rule as written."""
+        return ChainView(self, tuple(r.spec.path[1] for r in checked.rules))
+
     # --- the report -------------------------------------------------------------------
     def fired(self, index: int) -> bool:
         return any(self.outcomes[index][o] for o in FIRED)
@@ -146,4 +151,28 @@ class Coverage:
         }
 
 
-__all__ = ["FIRED", "OUTCOMES", "Branch", "Coverage"]
+class ChainView:
+    """An observer of one chain that counts in a :class:`Coverage` of every rule written:
+    rule ``i`` of the chain is rule ``where[i]`` of the document."""
+
+    def __init__(self, coverage: Coverage, where: tuple[Any, ...]) -> None:
+        self.coverage = coverage
+        self.where = where
+
+    def at(self, rule: int, part: str) -> None:
+        self.coverage.at(self.where[rule], part)
+
+    def rule(self, index: int, outcome: str) -> None:
+        self.coverage.rule(self.where[index], outcome)
+
+    def branch(self, node: s.Expr, taken: bool) -> None:
+        self.coverage.branch(node, taken)
+
+
+__all__ = [
+    "FIRED",
+    "OUTCOMES",
+    "Branch",
+    "ChainView",
+    "Coverage",
+]

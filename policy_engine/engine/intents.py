@@ -128,6 +128,7 @@ def _base_valid(d: dict[str, Any]) -> bool:
             and _text(d["playbook_id"])
             and _text(d["regime_state"])
             and (bucket is None or _name(bucket))
+            and (d["quote_currency"] is None or _name(d["quote_currency"]))
             and d["reduce_only"].__class__ is bool
             and _time(d["timestamp"])
             and (d["position_id"] is None or _name(d["position_id"]))

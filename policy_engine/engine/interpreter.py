@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, assert_never
 
 from ..document.checker import CheckedPolicy
-from ..document.names import Ref, Scope, Source, live_source
+from ..document.names import QUOTE, Ref, Scope, Source, live_source
 from ..lang import syntax as s
 from ..lang.errors import MISSING_KINDS, EvalError
 from ..lang.errors import EvalErrorKind as E
@@ -136,6 +136,9 @@ def read_ref(env: Env, ref: Ref, dotted: str) -> Any:
             return position_value(snap, intent, key)
         case Source.WINDOW:
             return _window_value(env, ref, dotted)
+        case Source.BALANCE:  # a currency's (`quote`: the intent's own) balance, or null
+            currency = intent.quote_currency if ref.scope == QUOTE else ref.scope
+            return snap.balance(currency, key)
         case Source.LOCK:  # the end of the intent's key's lock, against the intent's time
             end = Ref(Source.WINDOW, LOCK_PREFIX + key, ref.type, (), ref.scope)
             return locked(_window_value(env, end, dotted), intent.timestamp)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Container
+from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic
-from ..document.checker import CheckedPolicy
+from ..document.checker import CheckedPolicy, CheckedRule
 from ..document.model import RuleSpec
 from ..document.names import Ref, Source
 from ..document.stages import checked_policy
@@ -69,8 +70,16 @@ _ENVELOPE_NUMBERS = ("max_new_risk_abs", "symbol_max_risk_abs", "size_multiplier
 class Policy:
     """A compiled policy. Build with :func:`load_policy` or :func:`load_policy_text`."""
 
-    def __init__(self, checked: CheckedPolicy, source: str | None = None) -> None:
+    def __init__(
+        self, checked: CheckedPolicy, source: str | None = None, *, kind: str = "intent"
+    ) -> None:
         spec = checked.spec
+        # Every rule, whatever it decides; `checked` below holds the chain of `kind` only (an
+        # intent's, unless this is the chain of a request: see `for_request`).
+        self.document = checked
+        self.kind = kind
+        self._requests: dict[str, Policy] = {}
+        checked = rules_for(checked, REQUEST_CHAINS[kind])
         self.checked = checked
         self.source = source  # the YAML text it was loaded from, when known (for journals)
         self.name = spec.name
@@ -119,6 +128,17 @@ class Policy:
         self.latch_fn, _source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
         self.explainer = Explainer(self)
+
+    def for_request(self, kind: str) -> Policy:
+        """The policy that decides a request of ``kind`` (``cancel``, ``modify``, or
+        ``grow``: a modify that grows its order, decided by the intent rules and the modify
+        rules, in the order written); the same modes, envelope and latches. Built once."""
+        chain = self._requests.get(kind)
+        if chain is None:
+            same = rules_for(self.document, REQUEST_CHAINS[kind]) is self.checked
+            chain = self if same else Policy(self.document, self.source, kind=kind)
+            self._requests[kind] = chain
+        return chain
 
     @classmethod
     def from_document(cls, doc: Document) -> Policy:
@@ -264,6 +284,28 @@ class Policy:
             }
         result: PortfolioConstraintEnvelope = fast_model(PortfolioConstraintEnvelope, values)
         return result
+
+
+# The rule kinds (`applies_to`) each chain is made of.
+REQUEST_CHAINS: dict[str, frozenset[str]] = {
+    "intent": frozenset({"intent"}),
+    "cancel": frozenset({"cancel"}),
+    "modify": frozenset({"modify"}),
+    "grow": frozenset({"intent", "modify"}),
+}
+
+
+def rules_for(checked: CheckedPolicy, kinds: frozenset[str]) -> CheckedPolicy:
+    """``checked`` with only the rules that apply to one of ``kinds``, numbered in their
+    new chain (each remembers where it is written); ``checked`` itself when all do."""
+    kept = [r for r in checked.rules if kinds.intersection(r.spec.applies_to)]
+    if len(kept) == len(checked.rules):
+        return checked
+    rules = tuple(
+        CheckedRule(replace(r.spec, index=i, written_at=r.spec.index), r.expr, r.when, r.message)
+        for i, r in enumerate(kept)
+    )
+    return replace(checked, rules=rules)
 
 
 def _cap(value: Any) -> float | None:

@@ -24,11 +24,10 @@ raises :class:`ControlPlaneUnavailable`. At most ``concurrency`` Updates are in
 flight per client; more callers queue. Errors are one-line exceptions, never gRPC
 tracebacks. ``close()`` (or ``async with``) waits for the calls in flight.
 
-Metrics: given a :class:`~policy_engine.control.metrics.ControlMetrics`, a client
-counts every decision it receives (with the round trip it waited for) and every
-fill, cancel, close, equity and reload record; each caller process exports its
-own counters (sum them across instances), and ``policy worker --metrics-port``
-exports the live state.
+Metrics: given a :class:`~policy_engine.control.metrics.ControlMetrics`, a client counts
+every decision it receives (with its round trip) and every record; each caller process
+exports its own counters, and ``policy worker --metrics-port`` the live state. Marks and
+order requests are :class:`.marks.MarkCalls` and :class:`.orders.OrderCalls`.
 """
 
 from __future__ import annotations
@@ -74,10 +73,11 @@ from .errors import (
     rpc_error,
 )
 from .marks import MarkCalls
+from .orders import OrderCalls
 from .starting import start_workflow
 
 
-class PortfolioClient(MarkCalls):
+class PortfolioClient(MarkCalls, OrderCalls):
     """A caller of one portfolio's control workflow (see the module docstring).
 
     A mutating call retries with the same id for up to ``deadline`` seconds, each attempt

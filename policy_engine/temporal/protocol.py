@@ -35,6 +35,11 @@ RESET_LATCH = "reset_latch"
 MARK = "mark"  # a symbol's last price (issue 23): temporal/marks.py
 RELOAD = "reload"
 BROADCAST_CONSTRAINTS = "broadcast_constraints"
+REQUEST_CANCEL = "request_cancel"  # decided order requests (temporal/orders.py)
+REQUEST_MODIFY = "request_modify"
+REQUEST_GROUP = "request_group"  # an order group, decided all or none
+CANCEL_GROUP = "cancel_group"
+UPDATE_BALANCE = "update_balance"  # a currency's balance
 # Signals to the control workflow: a workflow can signal another workflow but not
 # update it, and (un)registering is idempotent and needs no answer.
 REGISTER = "register"
@@ -157,6 +162,7 @@ class ControlStart:
 
 __all__ = [
     "BROADCAST_CONSTRAINTS",
+    "CANCEL_GROUP",
     "CANCEL_RESERVATION",
     "CARRY",
     "CARRY_PENDING_ENVELOPE",
@@ -181,11 +187,15 @@ __all__ = [
     "REGISTER",
     "RELOAD",
     "REQUEST_ALLOCATION",
+    "REQUEST_CANCEL",
+    "REQUEST_GROUP",
+    "REQUEST_MODIFY",
     "RESET_LATCH",
     "SET_PORTFOLIO_MODE",
     "SNAPSHOT",
     "SUBSCRIBERS",
     "UNREGISTER",
+    "UPDATE_BALANCE",
     "UPDATE_EQUITY",
     "WORKFLOW_ID_PREFIX",
     "WORKFLOW_TYPE",

@@ -70,12 +70,13 @@ from .broadcast import Broadcaster
 from .ledger import Ledger
 from .marks import MarkUpdates
 from .memory import Answers, once
+from .orders import OrderUpdates
 
 _SHORTEST_WAIT = timedelta(milliseconds=1)  # a timer of zero is not a timer
 
 
 @workflow.defn(name=p.WORKFLOW_TYPE)
-class PortfolioControlWorkflow(MarkUpdates):
+class PortfolioControlWorkflow(MarkUpdates, OrderUpdates):
     """The shared portfolio authority (see the module docstring)."""
 
     @workflow.init

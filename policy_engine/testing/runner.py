@@ -65,13 +65,22 @@ class _Observed(Policy):
     """
 
     def __init__(self, policy: Policy, seen: Coverage | None) -> None:
-        super().__init__(policy.checked, policy.source)
+        super().__init__(policy.document, policy.source, kind=policy.kind)
         self.seen = seen
 
     def decide(self, intent: Any, snapshot: Any) -> Outcome:
         if self.seen is not None:
-            run_chain(self.checked, self.data, intent, snapshot, self.seen)
+            run_chain(self.checked, self.data, intent, snapshot, self.seen.view(self.checked))
         return super().decide(intent, snapshot)
+
+    def for_request(self, kind: str) -> Policy:
+        """The request kind's chain, observed too (its rules count where they are written)."""
+        chain = super().for_request(kind)
+        if chain is self or isinstance(chain, _Observed):
+            return chain
+        observed = _Observed(chain, self.seen)
+        self._requests[kind] = observed
+        return observed
 
 
 def run_file(path: str, *, coverage: bool = False) -> FileReport:
@@ -83,7 +92,7 @@ def run_file(path: str, *, coverage: bool = False) -> FileReport:
     except SuiteError as exc:
         report.error = str(exc)
         return report
-    seen = Coverage(base.checked) if coverage else None
+    seen = Coverage(base.document) if coverage else None  # every rule, of every request kind
     report.coverage = seen
     variants: dict[str, Policy] = {"{}": base}
 
@@ -152,12 +161,16 @@ def _run_case(
     defaults = suite.data.defaults
     intent = _model(policy.intent_model, merge(defaults.intent, case.intent), "intent")
     state = _model(PortfolioSnapshot, merge(defaults.state, case.state), "state")
+    if case.group is not None:  # a member of an order group (`group.count`, ...)
+        intent = intent.in_group(case.group.count, case.group.risk, case.group.notional)
+    if case.request != "intent":  # the chain of a cancel or modify request (`applies_to`)
+        policy = policy.for_request(case.request)
     verdict = policy.evaluate(intent, state)
     facts = verdict.decision().model_dump(mode="json")
     facts["log_line"] = verdict.log_line()
     facts["reasons"] = verdict.reasons  # "all rules passed" too, which a decision leaves out
     if seen is not None:
-        run_chain(policy.checked, policy.data, intent, state, seen)
+        run_chain(policy.checked, policy.data, intent, state, seen.view(policy.checked))
     _compare(case.expect, facts, result)
 
 
@@ -168,9 +181,13 @@ def _run_scenario(
     equity = scenario.equity if scenario.equity is not None else defaults.state.get("equity", 0.0)
     timestamp = defaults.intent.get("timestamp")
     decisions: dict[str, dict[str, Any]] = {}
-    with PortfolioController(_Observed(policy, seen), equity=float(equity)) as ctl:
+    records: list[dict[str, Any]] = []  # a request's record: expected as `KIND:intent_id`
+    observed = _Observed(policy, seen)
+    with PortfolioController(observed, equity=float(equity), records=records.append) as ctl:
         for n, raw in enumerate(scenario.events, 1):
             event = merge(defaults.intent, raw) if raw.get("type") == "intent" else dict(raw)
+            if raw.get("type") == "group":  # each member over `defaults.intent`
+                event["intents"] = [merge(defaults.intent, m) for m in raw.get("intents") or []]
             if timestamp is not None and "timestamp" not in event:
                 event["timestamp"] = timestamp
             try:
@@ -179,6 +196,14 @@ def _run_scenario(
                 raise SuiteError(f"event {n} ({event.get('type')}): {exc}") from None
             if record is not None:
                 decisions[str(record["intent_id"])] = record
+            elif records and str(records[-1].get("kind", "")).startswith("request_"):
+                last = records[-1]
+                decisions[f"{str(last['kind'])[8:]}:{last['intent_id']}"] = last
+            else:  # an order group: each member's decision, by its intent id
+                for rec in records:
+                    if rec.get("kind") == "decision" and rec.get("seq") is not None:
+                        decisions[str(rec["intent_id"])] = rec
+            records.clear()
     for intent_id, expect in scenario.expect.items():
         found = decisions.get(intent_id)
         if found is None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -78,9 +78,21 @@ class _Test(_Strict):
         return value
 
 
+class Group(_Strict):
+    """The order group a case's intent is decided in (`group.*`; default: a group of one)."""
+
+    count: int = Field(ge=1)
+    risk: float = Field(ge=0)
+    notional: float | None = None
+
+
 class Case(_Test):
     state: dict[str, Any] = {}
     intent: dict[str, Any] = {}
+    group: Group | None = None
+    # whose rules decide (`applies_to`): an intent's, a cancel's, a modify's, or a modify that
+    # grows its order (the intent and modify rules); the intent stands for the order
+    request: Literal["intent", "cancel", "modify", "grow"] = "intent"
     expect: Expect
 
 

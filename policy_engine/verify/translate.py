@@ -249,6 +249,8 @@ class Translator(ExactAlgebra):
                 return self.intent("symbol")
             case Source.LATCH:
                 return self.v("bool", w.var(f"latch.{key}", "bool"))
+            case Source.BALANCE:  # no solver model yet: a property that reads one is unknown
+                raise Unknown(f"`balance.{ref.scope}.{key}` has no solver model")
             case Source.LOCK:  # whether a timed lock holds: any state may hold one
                 bucket, err = self._bucket(ref.scope)
                 if ref.scope == "strategy":
