@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -163,6 +163,9 @@ class PortfolioIntent(_Strict):
     correlation_bucket: Name | None = None
     reduce_only: Flag = False
     timestamp: Timestamp
+    # The declared inputs of a policy's intent model (engine.intents sets them on each model
+    # it builds): a plain class attribute, read on every intent as cheaply as any other.
+    __policy_inputs__: ClassVar[dict[str, Any]] = {}
 
     @property
     def risk_reducing(self) -> bool:

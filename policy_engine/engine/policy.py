@@ -118,6 +118,9 @@ class Policy:
         self.latch_fn: LatchFn
         self.latch_fn, _source = compile_latches(checked, self.data)
         self._templates = _envelope_templates(self)
+        # Per mode, the envelope when the state adds nothing to its template (a policy whose
+        # envelope reads no aggregate): built once, shared by every decision in that mode.
+        self._fixed: list[PortfolioConstraintEnvelope | None] = [None] * len(self.data.modes)
         self.explainer = Explainer(self)
 
     @classmethod
@@ -219,6 +222,13 @@ class Policy:
                 m, _ov, raw = self._envelope_fn(snapshot)
             except Exception:
                 return self._careful_envelope(snapshot)
+            if not raw:
+                fixed = self._fixed[m]
+                if fixed is None:
+                    fixed = self._fixed[m] = fast_model(
+                        PortfolioConstraintEnvelope, templates[m].copy()
+                    )
+                return fixed
             values = templates[m].copy()
             for key, value in raw.items():
                 if type(value) is not float and type(value) is not int:
