@@ -361,9 +361,7 @@ class Book:
 
     def reserve(self, trade: Trade) -> None:
         """Hold ``trade.approved_units`` as reserved risk and count one live trade."""
-        u = trade.approved_units
-        long = trade.long
-        move_all(self.buckets(trade), 0, u, 0, 1, long)
+        move_all(self.buckets(trade), 0, trade.approved_units, 0, 1, trade.side == "long")
         self.trades[trade.intent_id] = trade
         if trade.expires is not None:
             heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
@@ -397,9 +395,8 @@ class Book:
         units = trade.reserved_units
         trade.reserved_units = 0
         trade.released = reason
-        ends = not trade.is_open
-        long = trade.long
-        move_all(self.buckets(trade), 0, -units, 0, -1 if ends else 0, long)
+        ends = not (trade.filled_units > 0 or trade.fills)  # not trade.is_open
+        move_all(self.buckets(trade), 0, -units, 0, -1 if ends else 0, trade.side == "long")
         if ends:
             self._end(trade, reason)
         self.state.version += 1

@@ -88,14 +88,16 @@ from .modes import Modes
 from .state import PortfolioState
 from .windows import Windows
 
-# Every combination of the step options, built once (a NamedTuple per event costs more).
-_OPTIONS = {
+# Every combination of the step options (teach, records, decision_record, decide), built
+# once: a NamedTuple per event costs more.
+OPTIONS: dict[tuple[bool, bool, bool, bool], Options] = {
     (t, r, d, c): Options(t, r, d, c)
     for t in (False, True)
     for r in (False, True)
     for d in (False, True)
     for c in (False, True)
 }
+
 
 Refusal = Callable[[Any, str | None, bool], Ruling]
 StepFn = Callable[[Any, Ruling | None, Options], Outputs]
@@ -228,6 +230,12 @@ class ControlCore:
         """The typed event of an event dict, for the policy in force (its intent model)."""
         return parse_event(event, self._k.policy.intent_model, read)
 
+    def entry(self, kind: type) -> tuple[Refusal, StepFn]:
+        """The refusal and the step the one table holds for events of type ``kind``
+        (KeyError: not an event type), for a shell that runs them in turn (:mod:`.shell`)
+        without a dispatch per call (:data:`OPTIONS` holds the step's options)."""
+        return self._table[kind]
+
     def refusal(self, event: Event, ahead: str | None = None, *, teach: bool = False) -> Ruling:
         """What a live shell answers without journaling, or what the step needs to know.
         Pure: nothing is numbered, nothing changes. ``ahead`` is the shell's admission
@@ -258,7 +266,7 @@ class ControlCore:
                 raise EventError(f"not an event: {type(event).__name__}")
             event = parse_event(event, self._k.policy.intent_model, read)
             entry = self._table[type(event)]
-        return entry[1](event, ruling, _OPTIONS[teach, records, decision_record, decide])
+        return entry[1](event, ruling, OPTIONS[teach, records, decision_record, decide])
 
     def skip(self) -> int:
         """Count an event without applying it (a what-if replay keeps its own policy)."""
@@ -269,6 +277,7 @@ __all__ = [
     "DUPLICATE_INTENT_CODE",
     "INVALID_INTENT_CODE",
     "NOTHING",
+    "OPTIONS",
     "ControlCore",
     "EventError",
     "Log",

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine.contracts import from_units, to_units
+from ..engine.contracts import RISK_SCALE, from_units, to_units
 from .book import Trade
-from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent
+from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent, Record
 from .kernel import (
     INFO,
     WARNING,
@@ -253,8 +253,22 @@ class Lifecycle:
             status = "cancelled"
         if not build:
             return k.finish(step, own=False)
-        rec = lifecycle_record("cancel", step.seq, trade, intent_id, k.state)
-        rec.update(status=status, released_risk_abs=from_units(released), before=before)
+        if trade is not None:  # (lifecycle_record + update written out: a hot path)
+            rec: Record = {
+                "kind": "cancel",
+                "seq": step.seq,
+                "intent_id": trade.intent_id,
+                "strategy": trade.strategy,
+                "symbol": trade.symbol,
+                "cohort": trade.cohort,
+                "after": totals(k.state),
+                "status": status,
+                "released_risk_abs": released / RISK_SCALE,
+                "before": before,
+            }
+        else:
+            rec = lifecycle_record("cancel", step.seq, trade, intent_id, k.state)
+            rec.update(status=status, released_risk_abs=from_units(released), before=before)
         step.records.append(rec)
         return k.finish(step)
 
