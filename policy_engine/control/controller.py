@@ -189,8 +189,8 @@ class PortfolioController:
         outputs on."""
         with self._locked:
             out = self._shell.submit(event, teach=_enabled(INFO), decision_record=self._build)[0]
-            if self._sink is not None or out.logs or out.broadcast is not None:
-                self._run(out)
+            if (out.records and self._sink is not None) or out.logs or out.broadcast is not None:
+                self._run(out)  # (nothing to hand on: a decision without a record, say)
             return out
 
     def _run(self, out: Outputs) -> Outputs:
@@ -253,8 +253,8 @@ class PortfolioController:
             out = self._shell.submit(
                 event, teach=_enabled(INFO), decision_record=want or self._build
             )[0]
-            if self._sink is not None or out.logs or out.broadcast is not None:
-                self._run(out)
+            if (out.records and self._sink is not None) or out.logs or out.broadcast is not None:
+                self._run(out)  # (nothing to hand on: a decision without a record, say)
             decision = out.decision
             assert decision is not None
             if self._decided is not None:
