@@ -17,7 +17,7 @@ from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
 from ..decision_codes import DEFERRED
 from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
 from ..decision_codes import INVALID_INTENT as INVALID_INTENT_CODE
-from ..engine.contracts import RISK_SCALE, PortfolioIntent, to_units
+from ..engine.contracts import RISK_SCALE, PortfolioIntent
 from ..engine.verdict import (
     DecisionFacts,
     Verdict,
@@ -45,7 +45,11 @@ class Intents:
         """A reused id, or (``ahead``: the shell's admission message) a timestamp too far
         ahead of the shell's clock: refused. Its finding (the id is free) goes to the step."""
         intent = event.intent
-        duplicate = self.duplicate_message(intent.intent_id)
+        iid = intent.intent_id
+        book = self.k.book
+        # (the common case, a fresh id, without duplicate_message's call)
+        taken = iid in book.trades or iid in book.seen or iid in book.ended
+        duplicate = self.duplicate_message(iid) if taken else None
         if duplicate is not None:
             out = self.rejection(intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach)
             return Ruling(out, duplicate)
@@ -116,7 +120,7 @@ class Intents:
             self.count_decision(intent, cohort, approved, takes_risk, scopes)
         if takes_risk:
             mutated = True
-            units = to_units(facts["approved_risk_abs"])
+            units = round(facts["approved_risk_abs"] * RISK_SCALE)  # (to_units)
             created = book.clock or ts
             ttl = k.ttl
             trade = Trade(

@@ -30,6 +30,7 @@ from .records import lifecycle_record, totals
 
 # What lets a fill, cancel or close through, by its status (built once, not per event).
 _THROUGH = {status: Ruling(None, status) for status in ("commit", "late", "cancel", "close")}
+_CANCEL = _THROUGH["cancel"]
 
 
 class Lifecycle:
@@ -105,6 +106,9 @@ class Lifecycle:
         """A cancel with no live remainder changes nothing: answered, not journaled."""
         if ahead is not None:
             admitted(ahead)
+        trade = self.k.book.trades.get(event.intent_id)
+        if trade is not None and trade.released is None:  # (cancel_status's common case)
+            return _CANCEL
         status = self.cancel_status(event.intent_id)
         if status == "cancel":
             return _THROUGH[status]
