@@ -33,8 +33,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def pairs(policy: Any, pool: list[Any], journal: Path | None) -> float:
-    """Seconds per request_allocation + cancel_reservation pair on a fresh controller."""
+def pairs(policy: Any, pool: list[Any], journal: Path | None, cancel: bool = True) -> float:
+    """Seconds per request_allocation + cancel_reservation pair on a fresh controller
+    (without ``cancel``: per request_allocation alone)."""
     from policy_engine import PortfolioController
 
     sys.path.insert(0, str(HERE))
@@ -45,14 +46,18 @@ def pairs(policy: Any, pool: list[Any], journal: Path | None) -> float:
         journal.unlink(missing_ok=True)
         options = {"journal": str(journal), "durability": "off"}
     ctl = PortfolioController(policy, equity=1e9, **options)
-    request, cancel = ctl.request_allocation, ctl.cancel_reservation
+    request, release = ctl.request_allocation, ctl.cancel_reservation
     gc.collect()
     gc.disable()
     try:
         t0 = CLOCK()
-        for x in pool:
-            request(x)
-            cancel(x.intent_id)
+        if cancel:
+            for x in pool:
+                request(x)
+                release(x.intent_id)
+        else:
+            for x in pool:
+                request(x)
         spent = CLOCK() - t0
     finally:
         gc.enable()
@@ -126,28 +131,6 @@ def group_commit(row: Any, fails: list[str], args: Any, policy: Any) -> None:
     )
 
 
-def requests(policy: Any, pool: list[Any]) -> float:
-    """Seconds per request_allocation (no cancel) on a fresh controller."""
-    from policy_engine import PortfolioController
-
-    sys.path.insert(0, str(HERE))
-    from run import CLOCK
-
-    ctl = PortfolioController(policy, equity=1e9)
-    request = ctl.request_allocation
-    gc.collect()
-    gc.disable()
-    try:
-        t0 = CLOCK()
-        for x in pool:
-            request(x)
-        spent = CLOCK() - t0
-    finally:
-        gc.enable()
-        ctl.close()
-    return spent / len(pool)
-
-
 def day_trading(row: Any, fails: list[str], args: Any, rounds: int, wide: Any) -> None:
     """request_allocation on day_trading.yaml (limits widened: every constraint evaluated,
     every window, scope bucket and latch kept) against the wide 12-rule policy, the two
@@ -164,9 +147,9 @@ def day_trading(row: Any, fails: list[str], args: Any, rounds: int, wide: Any) -
         day_pool_i, wide_pool_i = day_pool(day, f"dt{i}", n), intent_pool(f"w{i}", n)
         for case in (0, 1) if i % 2 == 0 else (1, 0):
             if case == 0:
-                day_t.append(requests(day, day_pool_i))
+                day_t.append(pairs(day, day_pool_i, None, cancel=False))
             else:
-                wide_t.append(requests(wide, wide_pool_i))
+                wide_t.append(pairs(wide, wide_pool_i, None, cancel=False))
     ratio = statistics.median(d / w for d, w in zip(day_t, wide_t, strict=True))
     ok = ratio <= 2
     if not ok:
