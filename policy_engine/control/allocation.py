@@ -221,16 +221,18 @@ class Intents:
     ) -> None:
         """The rolling windows count the decision in its buckets (``scopes``: the declared
         scopes' ones) after it: an intent never sees itself."""
+        windows = self.k.windows
+        by_kind = windows.by_kind
+        kind = "approvals" if takes_risk else None if approved else "rejections"
+        if "requests" not in by_kind and kind not in by_kind:
+            return  # (no window counts these: no keys to build)
         keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
         if scopes:
             keys.update(scopes)
         now = self.k.book.clock or intent.timestamp
-        windows = self.k.windows
         windows.count("requests", now, keys)
-        if takes_risk:
-            windows.count("approvals", now, keys)
-        elif not approved:
-            windows.count("rejections", now, keys)
+        if kind is not None:
+            windows.count(kind, now, keys)
 
     def duplicate_message(self, intent_id: str) -> str | None:
         """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a

@@ -46,8 +46,8 @@ class Bucket:
     ``active_units`` / ``reserved_units`` are the exact integers; ``active_risk``,
     ``reserved_risk`` and ``heat`` are their float mirrors for the evaluator. The heat
     is split by side too: ``long_units`` / ``short_units`` (active + reserved risk of
-    long and of short trades), mirrored as ``long_risk``, ``short_risk`` and
-    ``net_risk`` (long minus short). The trading day's realized P&L is exact too
+    long and of short trades), read as ``long_risk``, ``short_risk`` and ``net_risk``
+    (long minus short: properties, computed from the integers). The trading day's realized P&L is exact too
     (``day_pnl_units``, mirrored as ``day_realized_pnl``), with the ``loss_streak``: the
     losing closes since the last winning one (both start again at the rollover).
     """
@@ -59,14 +59,11 @@ class Bucket:
         "day_pnl_units",
         "day_realized_pnl",
         "heat",
-        "long_risk",
         "long_units",
         "loss_streak",
-        "net_risk",
         "open_positions",
         "reserved_risk",
         "reserved_units",
-        "short_risk",
         "short_units",
         "windows",
     )
@@ -81,9 +78,6 @@ class Bucket:
         self.active_risk = 0.0
         self.reserved_risk = 0.0
         self.heat = 0.0
-        self.long_risk = 0.0
-        self.short_risk = 0.0
-        self.net_risk = 0.0
         self.day_pnl_units = 0
         self.day_realized_pnl = 0.0
         self.loss_streak = 0
@@ -96,10 +90,20 @@ class Bucket:
         self.active_risk = a / _SCALE
         self.reserved_risk = r / _SCALE
         self.heat = (a + r) / _SCALE
-        lo, sh = self.long_units, self.short_units
-        self.long_risk = lo / _SCALE
-        self.short_risk = sh / _SCALE
-        self.net_risk = (lo - sh) / _SCALE
+
+    # The side split's mirrors are computed when read, not kept: few policies read them, and
+    # keeping them cost two stores and two divisions per bucket on every reserve and release.
+    @property
+    def long_risk(self) -> float:
+        return self.long_units / _SCALE
+
+    @property
+    def short_risk(self) -> float:
+        return self.short_units / _SCALE
+
+    @property
+    def net_risk(self) -> float:
+        return (self.long_units - self.short_units) / _SCALE
 
     def move(self, active: int, reserved: int, positions: int, trades: int, long: bool) -> None:
         """Add these amounts (negative: remove them) for a trade on one side, and resync."""
@@ -200,12 +204,9 @@ def move_all(
         if heat:  # only the side that moved (a fill within its reservation moves none)
             b.heat = (a + r) / _SCALE
             if long:
-                side = b.long_units = b.long_units + heat
-                b.long_risk = side / _SCALE
+                b.long_units += heat
             else:
-                side = b.short_units = b.short_units + heat
-                b.short_risk = side / _SCALE
-            b.net_risk = (b.long_units - b.short_units) / _SCALE
+                b.short_units += heat
 
 
 class PortfolioState(Bucket):

@@ -162,11 +162,12 @@ class Policy:
         its string fields with ``field``; a scope whose key is null is left out."""
         if not self.data.scope_fields:
             return None
-        found = {
-            scope: value
-            for scope, fields in self.data.scope_fields.items()
-            if (value := scope_key(fields, field)) is not None
-        }
+        found = {}
+        for scope, fields in self.data.scope_fields.items():  # (a loop: a hot path)
+            # a one-field key read directly, a composite one joined by scope_key
+            value = field(fields[0]) if len(fields) == 1 else scope_key(fields, field)
+            if value is not None:
+                found[scope] = value
         return found or None
 
     def latches_met(self, snapshot: Any, skip: Container[str] = ()) -> list[tuple[str, str | None]]:
