@@ -230,7 +230,8 @@ class Intents:
         if scopes:
             keys.update(scopes)
         now = self.k.book.clock or intent.timestamp
-        windows.count("requests", now, keys)
+        if "requests" in by_kind:
+            windows.count("requests", now, keys)
         if kind is not None:
             windows.count(kind, now, keys)
 

@@ -199,7 +199,10 @@ class Book:
             coh = s.cohorts[trade.cohort] = spare.pop() if spare else Bucket()
         if trade.scopes is None:
             return s, strat, sym, coh
-        return (s, strat, sym, coh, *(self.scope_bucket(k, v) for k, v in trade.scopes.items()))
+        found = [s, strat, sym, coh]  # (a loop, not a generator unpacked: a hot path)
+        for scope, value in trade.scopes.items():
+            found.append(self.scope_bucket(scope, value))
+        return tuple(found)
 
     def scope_bucket(self, scope: str, value: str) -> Bucket:
         table = self.state.scopes.setdefault(scope, {})

@@ -117,6 +117,7 @@ class Policy:
         # the cause); public, like `chain`, for tests that prove the fast path runs.
         self.latch_fn: LatchFn
         self.latch_fn, _source = compile_latches(checked, self.data)
+        self._no_latch_met = [False] * len(self.latch_names)  # what latch_fn gives then
         self._templates = _envelope_templates(self)
         # Per mode, the envelope when the state adds nothing to its template (a policy whose
         # envelope reads no aggregate): built once, shared by every decision in that mode.
@@ -178,6 +179,8 @@ class Policy:
             values = self.latch_fn(snapshot)
         except Exception:
             values = [None] * len(self.latch_names)
+        if values == self._no_latch_met:  # (every `when` False: the common case, in C)
+            return []
         met: list[tuple[str, str | None]] = []
         for name, value in zip(self.latch_names, values, strict=True):
             if name in skip or value is False:
