@@ -15,6 +15,7 @@ from policy_engine.control import snapshot as snapshots
 from policy_engine.control.core import ControlCore
 from policy_engine.control.metrics import OTHER, ControlMetrics
 from policy_engine.control.scrape import core_reader
+from policy_engine.control.state import COUNTERS, Bucket
 
 from support.hostile import DAY_POLICY, distinct_symbols
 
@@ -144,3 +145,29 @@ def test_buckets_only_a_window_kept_are_swept_once_the_window_ran_out() -> None:
         core.apply(event)
     assert all(name.startswith("NEW") for name in core.state.symbols)
     assert len(core.state.symbols) <= 3_000
+
+
+def test_reused_buckets_change_no_record_and_no_snapshot() -> None:
+    """A dropped bucket is handed to the next trade that needs one (Book.spare): a core
+    carrying spares and one restored from its snapshot (none) answer the same events with
+    the same records and end in the same snapshot, and every reused bucket reads as new."""
+    first = distinct_symbols(40, None)  # 40 trades opened and closed: their buckets dropped
+    live = _core(first)
+    assert live.book.spare  # what the next trades' new names are given
+    restored = ControlCore.restore(live.snapshot())
+    more = [
+        {**event, "intent_id": f"m{event['intent_id']}", "symbol": f"N{event.get('symbol')}"}
+        if event["type"] == "intent"
+        else {**event, "intent_id": f"m{event['intent_id']}"}
+        for event in distinct_symbols(30, -0.5, live=5)
+    ]
+    for event in more:
+        assert live.apply(event).records == restored.apply(event).records
+    assert live.snapshot() == restored.snapshot()
+    assert live.portfolio_state() == restored.portfolio_state()
+    fresh = Bucket()
+    names = [*COUNTERS, "active_risk", "reserved_risk", "heat", "long_risk", "net_risk"]
+    for name in ("NSYM30", "NSYM31"):  # live trades' buckets, some of them reused objects
+        got, want = live.state.symbols[name], restored.state.symbols[name]
+        assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+    assert [getattr(fresh, n) for n in names] == [0] * len(COUNTERS) + [0.0] * 5
