@@ -273,20 +273,14 @@ def wide_day_trading_text() -> str:
     )
 
 
-def day_trading_row(row: Any, args: Any, rounds: int, ai: Any, asnap: Any, baseline: Any) -> None:
-    """request_allocation on the day-trading policy: windows counted, a scope bucket and the
-    side split kept, the latch evaluated after every intent."""
-    from policy_engine import load_policy_text
-
-    sys.path.insert(0, str(HERE))
-
-    policy = load_policy_text(wide_day_trading_text(), "wide-day-trading.yaml")
-    ts = datetime(2026, 1, 6, 15, tzinfo=UTC)  # Tuesday 10:00 in New York
-    n = 5_000 if args.quick else 20_000
-    pool = [
+def day_pool(policy: Any, prefix: str, n: int) -> list[Any]:
+    """``n`` prebuilt intents of the day-trading policy's model (its ``venue`` input set),
+    on a Tuesday at 10:00 in New York: inside its session."""
+    ts = datetime(2026, 1, 6, 15, tzinfo=UTC)
+    return [
         policy.intent_model.model_validate(
             {
-                "intent_id": f"dt-{i}",
+                "intent_id": f"{prefix}-{i}",
                 "strategy": "SCALPER",
                 "symbol": "BTC-USD",
                 "side": "long",
@@ -297,6 +291,18 @@ def day_trading_row(row: Any, args: Any, rounds: int, ai: Any, asnap: Any, basel
         )
         for i in range(n)
     ]
+
+
+def day_trading_row(row: Any, args: Any, rounds: int, ai: Any, asnap: Any, baseline: Any) -> None:
+    """request_allocation on the day-trading policy: windows counted, a scope bucket and the
+    side split kept, the latch evaluated after every intent."""
+    from policy_engine import load_policy_text
+
+    sys.path.insert(0, str(HERE))
+
+    policy = load_policy_text(wide_day_trading_text(), "wide-day-trading.yaml")
+    n = 5_000 if args.quick else 20_000
+    pool = day_pool(policy, "dt", n)
     ctl_t, base_t, ctl = request_rounds(policy, pool, rounds, ai, asnap, baseline)
     assert ctl.state.strategies["SCALPER"].windows["trades_1h"] == n
     ratio = statistics.median(c / b for c, b in zip(ctl_t, base_t, strict=True))

@@ -11,6 +11,9 @@
 - Group commit: ``request_allocation`` with durability ``event`` (an fdatasync before
   any call returns) from 8 threads against 1 thread, decisions per second of wall time
   (a sync is waiting, not computing), 3 interleaved rounds, median of the ratios.
+- With ``--cost-only`` also the issue's other two rows: ``request_allocation`` with
+  ``ControlMetrics`` against without (``controller_bench.metrics_rows``), and on
+  ``day_trading.yaml`` against the 12-rule policy (interleaved, fresh controllers).
 
 CPU time of the thread (``run.CLOCK``), the collector paused while timing as timeit does.
 """
@@ -30,8 +33,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 
 
-def pairs(policy: Any, pool: list[Any], journal: Path | None) -> float:
-    """Seconds per request_allocation + cancel_reservation pair on a fresh controller."""
+def pairs(policy: Any, pool: list[Any], journal: Path | None, cancel: bool = True) -> float:
+    """Seconds per request_allocation + cancel_reservation pair on a fresh controller
+    (without ``cancel``: per request_allocation alone)."""
     from policy_engine import PortfolioController
 
     sys.path.insert(0, str(HERE))
@@ -42,14 +46,18 @@ def pairs(policy: Any, pool: list[Any], journal: Path | None) -> float:
         journal.unlink(missing_ok=True)
         options = {"journal": str(journal), "durability": "off"}
     ctl = PortfolioController(policy, equity=1e9, **options)
-    request, cancel = ctl.request_allocation, ctl.cancel_reservation
+    request, release = ctl.request_allocation, ctl.cancel_reservation
     gc.collect()
     gc.disable()
     try:
         t0 = CLOCK()
-        for x in pool:
-            request(x)
-            cancel(x.intent_id)
+        if cancel:
+            for x in pool:
+                request(x)
+                release(x.intent_id)
+        else:
+            for x in pool:
+                request(x)
         spent = CLOCK() - t0
     finally:
         gc.enable()
@@ -123,6 +131,37 @@ def group_commit(row: Any, fails: list[str], args: Any, policy: Any) -> None:
     )
 
 
+def day_trading(row: Any, fails: list[str], args: Any, rounds: int, wide: Any) -> None:
+    """request_allocation on day_trading.yaml (limits widened: every constraint evaluated,
+    every window, scope bucket and latch kept) against the wide 12-rule policy, the two
+    interleaved in the same rounds, a fresh controller each; median of the ratios."""
+    from controller_bench import day_pool, intent_pool, wide_day_trading_text
+
+    from policy_engine import load_policy_text
+
+    day = load_policy_text(wide_day_trading_text(), "wide-day-trading.yaml")
+    n = 5_000 if args.quick else 20_000
+    day_t: list[float] = []
+    wide_t: list[float] = []
+    for i in range(rounds):
+        day_pool_i, wide_pool_i = day_pool(day, f"dt{i}", n), intent_pool(f"w{i}", n)
+        for case in (0, 1) if i % 2 == 0 else (1, 0):
+            if case == 0:
+                day_t.append(pairs(day, day_pool_i, None, cancel=False))
+            else:
+                wide_t.append(pairs(wide, wide_pool_i, None, cancel=False))
+    ratio = statistics.median(d / w for d, w in zip(day_t, wide_t, strict=True))
+    ok = ratio <= 2
+    if not ok:
+        fails.append("request_allocation day_trading.yaml vs 12 rules")
+    row(
+        "request_allocation, day_trading.yaml vs the 12-rule policy",
+        f"{statistics.median(day_t) * 1e6:.2f} us",
+        f"{ratio:.2f}x",
+        f"12 rules {statistics.median(wide_t) * 1e6:.2f} us; target <= 2x {'ok' if ok else 'MISSED'}",
+    )
+
+
 def run(row: Any, fails: list[str], args: Any, rounds: int, ai: Any, asnap: Any) -> None:
     from policy_engine import load_policy_text
 
@@ -170,3 +209,8 @@ def run(row: Any, fails: list[str], args: Any, rounds: int, ai: Any, asnap: Any)
         f"target <= 1.5x {'ok' if ok else 'MISSED'}",
     )
     group_commit(row, fails, args, policy)
+    if args.cost_only:  # (a full run has these rows among the controller's)
+        from controller_bench import metrics_rows
+
+        metrics_rows(row, fails, rounds, policy, pool)
+        day_trading(row, fails, args, rounds, policy)

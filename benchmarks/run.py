@@ -666,7 +666,7 @@ def main() -> int:
         "--cost-only",
         action="store_true",
         help="only issue 18's cost rows: request_allocation + cancel vs the dict baseline, "
-        "and the journal's cost",
+        "the journal's cost, group commit, metrics, day_trading.yaml vs 12 rules",
     )
     ap.add_argument(
         "--rounds", type=int, default=None, help="interleaved rounds (default 9, 5 quick)"

@@ -173,3 +173,29 @@ def test_a_bucket_with_any_counter_set_is_not_fresh(name: str) -> None:
     setattr(bucket, name, 0)
     bucket.windows["w"] = 1
     assert not bucket.is_fresh()
+
+
+def test_reused_buckets_change_no_record_and_no_snapshot() -> None:
+    """A dropped bucket is handed to the next trade that needs one (Book.spare): a core
+    carrying spares and one restored from its snapshot (none) answer the same events with
+    the same records and end in the same snapshot, and every reused bucket reads as new."""
+    first = distinct_symbols(40, None)  # 40 trades opened and closed: their buckets dropped
+    live = _core(first)
+    assert live.book.spare  # what the next trades' new names are given
+    restored = ControlCore.restore(live.snapshot())
+    more = [
+        {**event, "intent_id": f"m{event['intent_id']}", "symbol": f"N{event.get('symbol')}"}
+        if event["type"] == "intent"
+        else {**event, "intent_id": f"m{event['intent_id']}"}
+        for event in distinct_symbols(30, -0.5, live=5)
+    ]
+    for event in more:
+        assert live.apply(event).records == restored.apply(event).records
+    assert live.snapshot() == restored.snapshot()
+    assert live.portfolio_state() == restored.portfolio_state()
+    fresh = Bucket()
+    names = [*COUNTERS, "active_risk", "reserved_risk", "heat", "long_risk", "net_risk"]
+    for name in ("NSYM30", "NSYM31"):  # live trades' buckets, some of them reused objects
+        got, want = live.state.symbols[name], restored.state.symbols[name]
+        assert [getattr(got, n) for n in names] == [getattr(want, n) for n in names]
+    assert [getattr(fresh, n) for n in names] == [0] * len(COUNTERS) + [0.0] * 5

@@ -200,3 +200,17 @@ def test_snapshot_derived_values() -> None:
     assert snap.heat == 5
     assert PortfolioSnapshot(equity=90, peak_equity=100).drawdown == pytest.approx(0.1)
     assert BucketState(active_risk=1.5, reserved_risk=0.5).heat == 2.0
+
+
+def test_the_absent_bucket_reads_as_a_fresh_bucket_state() -> None:
+    """The generated chain and the interpreter read ZERO_BUCKET where a bucket is absent (a
+    plain object, for speed): every name a BucketState has reads the same there, and its
+    window counts cannot be written into by accident."""
+    from policy_engine.engine.runtime import ZERO_BUCKET
+
+    fresh = BucketState()
+    names = [*BucketState.model_fields, "heat", "net_risk"]
+    assert {n: getattr(ZERO_BUCKET, n) for n in names} == {n: getattr(fresh, n) for n in names}
+    assert all(type(getattr(ZERO_BUCKET, n)) is type(getattr(fresh, n)) for n in names[:-3])
+    with pytest.raises(TypeError):
+        ZERO_BUCKET.windows["x"] = 1

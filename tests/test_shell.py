@@ -103,3 +103,21 @@ def test_a_finding_made_before_the_clock_moved_is_found_again_after_it() -> None
     twin.apply(EquityEvent(100_000, None, None))
     replayed = [twin.apply(event).records for _seq, event in journal.lines]
     assert replayed[-1] == out.records and twin.snapshot() == core.snapshot()
+
+
+def test_the_wall_clock_admission_agrees_with_the_exact_comparison() -> None:
+    """With the default wall clock, admission compares POSIX seconds first (a fast path) and
+    the aware datetimes near the bound: far behind, just inside and far ahead of the bound
+    (by minutes, so the instant the clock is read does not matter) answer as before."""
+    from policy_engine.control.admission import Admission
+
+    admission = Admission(max_skew=timedelta(minutes=5))
+    now = datetime.now(UTC)
+    assert admission.ahead(now - timedelta(days=400)) is None
+    assert admission.ahead(now + timedelta(minutes=3)) is None
+    message = admission.ahead(now + timedelta(minutes=7))
+    assert message is not None and "ahead of the clock" in message
+    # A skew smaller than the fast path's margin: only the exact comparison decides.
+    tight = Admission(max_skew=timedelta(microseconds=100))
+    assert tight.ahead(now - timedelta(minutes=1)) is None
+    assert tight.ahead(now + timedelta(minutes=1)) is not None

@@ -15,6 +15,7 @@ weekend would then refuse Monday's first event, and every one after it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from time import time as _time
 
 from .events import DEFAULT_MAX_SKEW, Clock, EventError
 
@@ -30,10 +31,16 @@ class Admission:
     def __init__(self, clock: Clock | None = wall_clock, max_skew: timedelta = DEFAULT_MAX_SKEW):
         self.clock = clock
         self.max_skew = max_skew
+        # With the wall clock, a timestamp well inside the bound is admitted on POSIX
+        # seconds (time.time(), ts.timestamp()) without building an aware `now`; within a
+        # millisecond of the bound (float rounding) the exact comparison below decides.
+        self._skew_s = max_skew.total_seconds() - 0.001 if clock is wall_clock else None
 
     def ahead(self, ts: datetime | None) -> str | None:
         """Why ``ts`` is too far ahead, or None when it may be admitted."""
         if ts is None or self.clock is None:
+            return None
+        if self._skew_s is not None and ts.timestamp() <= _time() + self._skew_s:
             return None
         now = self.clock()
         if ts > now + self.max_skew:

@@ -45,7 +45,11 @@ class Intents:
         """A reused id, or (``ahead``: the shell's admission message) a timestamp too far
         ahead of the shell's clock: refused. Its finding (the id is free) goes to the step."""
         intent = event.intent
-        duplicate = self.duplicate_message(intent.intent_id)
+        iid = intent.intent_id
+        book = self.k.book
+        # (the common case, a fresh id, without duplicate_message's call)
+        taken = iid in book.trades or iid in book.seen or iid in book.ended
+        duplicate = self.duplicate_message(iid) if taken else None
         if duplicate is not None:
             out = self.rejection(intent, DUPLICATE_INTENT_CODE, duplicate, "CONTROLLER", teach)
             return Ruling(out, duplicate)
@@ -252,16 +256,19 @@ class Intents:
     ) -> None:
         """The rolling windows count the decision in its buckets (``scopes``: the declared
         scopes' ones) after it: an intent never sees itself."""
+        windows = self.k.windows
+        by_kind = windows.by_kind
+        kind = "approvals" if takes_risk else None if approved else "rejections"
+        if "requests" not in by_kind and kind not in by_kind:
+            return  # (no window counts these: no keys to build)
         keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
         if scopes:
             keys.update(scopes)
         now = self.k.book.clock or intent.timestamp
-        windows = self.k.windows
-        windows.count("requests", now, keys)
-        if takes_risk:
-            windows.count("approvals", now, keys)
-        elif not approved:
-            windows.count("rejections", now, keys)
+        if "requests" in by_kind:
+            windows.count("requests", now, keys)
+        if kind is not None:
+            windows.count(kind, now, keys)
 
     def duplicate_message(self, intent_id: str) -> str | None:
         """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a

@@ -43,6 +43,8 @@ ENDED_RETENTION = timedelta(days=7)
 # every id for the journal's life would grow every checkpoint and every continue-as-new
 # payload without bound (Temporal refuses payloads over 2 MB).
 SEEN_MEMORY = 16_384
+# How many dropped buckets the book keeps for reuse (see Book.spare).
+SPARE_BUCKETS = 8
 
 
 # why, strategy, symbol, cohort, correlation bucket, side, scopes, keys, fill ids (sorted),
@@ -94,24 +96,33 @@ class Book:
         """The live trades as they are now, for a reader that may run later or on another
         thread: a shallow copy of the trades, O(1) work per trade."""
         return self.captures.take(self.trades)
+        # Buckets `tidy` dropped (each equal to a fresh one: every counter zero, no window
+        # count), handed out again by `buckets` instead of building new ones: a trade that
+        # ends as the last in its strategy, symbol and cohort would otherwise cost three
+        # Bucket() for the next one. Never read: only object identity differs.
+        self.spare: list[Bucket] = []
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
         """The portfolio, strategy, symbol and cohort buckets ``trade`` counts in, then the
         bucket of each scope it counts in."""
         s = self.state
+        spare = self.spare
         strat = s.strategies.get(trade.strategy)
         if strat is None:
-            strat = s.strategies[trade.strategy] = Bucket()
+            strat = s.strategies[trade.strategy] = spare.pop() if spare else Bucket()
         sym = s.symbols.get(trade.symbol)
         if sym is None:
-            sym = s.symbols[trade.symbol] = Bucket()
+            sym = s.symbols[trade.symbol] = spare.pop() if spare else Bucket()
         coh = s.cohorts.get(trade.cohort)
         if coh is None:
-            coh = s.cohorts[trade.cohort] = Bucket()
+            coh = s.cohorts[trade.cohort] = spare.pop() if spare else Bucket()
         if trade.scopes is None:
             return s, strat, sym, coh
-        return (s, strat, sym, coh, *(self.scope_bucket(k, v) for k, v in trade.scopes.items()))
+        found = [s, strat, sym, coh]  # (a loop, not a generator unpacked: a hot path)
+        for scope, value in trade.scopes.items():
+            found.append(self.scope_bucket(scope, value))
+        return tuple(found)
 
     def scope_bucket(self, scope: str, value: str) -> Bucket:
         table = self.state.scopes.setdefault(scope, {})
@@ -189,13 +200,22 @@ class Book:
         window count needs it, so the tables stay bounded by the live state, not by every
         name ever seen. Reading a dropped bucket reads a fresh one: nothing changes."""
         s = self.state
-        s.drop_if_fresh(s.strategies, trade.strategy)
-        s.drop_if_fresh(s.symbols, trade.symbol)
-        s.drop_if_fresh(s.cohorts, trade.cohort)
-        for scope, value in (trade.scopes or {}).items():
-            table = s.scopes.get(scope)
-            if table is not None:
-                s.drop_if_fresh(table, value)
+        # (drop_if_fresh written out for the three tables every trade counts in: a hot path)
+        for table, name in (
+            (s.strategies, trade.strategy),
+            (s.symbols, trade.symbol),
+            (s.cohorts, trade.cohort),
+        ):
+            bucket = table.get(name)
+            if bucket is not None and bucket.is_fresh():
+                del table[name]
+                if len(self.spare) < SPARE_BUCKETS:
+                    self.spare.append(bucket)
+        if trade.scopes:
+            for scope, value in trade.scopes.items():
+                scoped = s.scopes.get(scope)
+                if scoped is not None:
+                    s.drop_if_fresh(scoped, value)
         s.sweep_if_grown()
 
     def ended_fill(self, intent_id: str, fill_id: str) -> bool:
@@ -221,13 +241,16 @@ class Book:
             trade.side,
             trade.scopes,
             trade.keys,
-            tuple(sorted(trade.fills or ())),
+            () if trade.fills is None else tuple(sorted(trade.fills)),
             self.clock,
             notional,
             units,
         )
         ended.move_to_end(trade.intent_id)
-        self.forget_ended()
+        # Only the count bound can newly be exceeded: what the clock's last move put past
+        # ENDED_RETENTION was forgotten then (`advance`), and this entry ends at the clock.
+        while len(ended) > ENDED_MEMORY:
+            ended.popitem(last=False)
 
     def forget_ended(self) -> None:
         """Forget the oldest ended trades beyond ENDED_MEMORY or ended more than

@@ -73,6 +73,7 @@ logger = logging.getLogger("policy_engine")
 _enabled = logger.isEnabledFor
 INFO = logging.INFO
 _now_ns = time.perf_counter_ns
+_new = tuple.__new__
 
 RecordSink = Callable[[Record], None] | list[Record] | None
 
@@ -187,21 +188,11 @@ class PortfolioController:
         """Take one event through the shell under the lock (a journal write that fails
         raises before the core sees the event: nothing is decided unrecorded) and hand the
         outputs on."""
-        with self._locked:  # (the body of _handle, without its call: a hot path)
+        with self._locked:
             out = self._shell.submit(event, teach=_enabled(INFO), decision_record=self._build)[0]
-            if self._sink is not None or out.logs or out.broadcast is not None:
-                self._run(out)
+            if (out.records and self._sink is not None) or out.logs or out.broadcast is not None:
+                self._run(out)  # (nothing to hand on: a decision without a record, say)
             return out
-
-    def _handle(self, event: Event, want: bool) -> Outputs:
-        """:meth:`_submit` for a caller that holds the lock (``want``: an intent's decision
-        record is built even without a sink)."""
-        out = self._shell.submit(event, teach=_enabled(INFO), decision_record=want or self._build)[
-            0
-        ]
-        if self._sink is not None or out.logs or out.broadcast is not None:
-            self._run(out)
-        return out
 
     def _run(self, out: Outputs) -> Outputs:
         """Hand a core step's outputs to the collaborators."""
@@ -253,13 +244,18 @@ class PortfolioController:
         model = core.policy.intent_model
         event: IntentEvent | InvalidIntentEvent
         try:
-            event = IntentEvent(parse_intent(intent, model))
+            event = _new(IntentEvent, (parse_intent(intent, model),))  # (no Python __new__)
         except Exception as exc:  # never raise into the trading loop
             event = InvalidIntentEvent(intent, str(exc))
         with self._locked:
             if core.policy.intent_model is not model:  # a reload declared other inputs
                 return self._request(intent, want)
-            out = self._handle(event, want)
+            # (as _submit does, inline: a hot path; ``want``: the record is built regardless)
+            out = self._shell.submit(
+                event, teach=_enabled(INFO), decision_record=want or self._build
+            )[0]
+            if (out.records and self._sink is not None) or out.logs or out.broadcast is not None:
+                self._run(out)  # (nothing to hand on: a decision without a record, say)
             decision = out.decision
             assert decision is not None
             if self._decided is not None:
@@ -289,7 +285,8 @@ class PortfolioController:
         """Release the unfilled remainder of ``intent_id``'s reservation (a no-op, not
         journaled, when there is none: ``status`` says why)."""
         check_intent_id(intent_id)
-        return self._submit(CancelEvent(intent_id, optional_timestamp(timestamp))).records[-1]
+        ts = None if timestamp is None else parse_timestamp(timestamp)  # (optional_timestamp)
+        return self._submit(_new(CancelEvent, (intent_id, ts))).records[-1]
 
     def close_position(
         self,
@@ -334,7 +331,7 @@ class PortfolioController:
         items = [i.model_dump() if isinstance(i, PortfolioIntent) else i for i in intents]
         event = {"type": "group", "group_id": group_id, "intents": items}
         with self._locked:  # the policy in force (its intent model) parses it
-            return self._handle(self._core.parse(event), False).records[-1]
+            return self._submit(self._core.parse(event)).records[-1]
 
     def cancel_group(self, group_id: str, timestamp: datetime | str | None = None) -> Record:
         """Release the remainder of every live member of ``group_id`` (not decided)."""
@@ -359,7 +356,7 @@ class PortfolioController:
     ) -> Record:
         event = {**fields, "type": kind, "intent_id": intent_id, "timestamp": timestamp}
         with self._locked:  # the policy in force (its intent model) parses it
-            return self._handle(self._core.parse(event), False).records[-1]
+            return self._submit(self._core.parse(event)).records[-1]
 
     def reset_latch(
         self, name: str, reason: str = "", timestamp: datetime | str | None = None

@@ -95,14 +95,16 @@ from .requests import Requests
 from .state import PortfolioState
 from .windows import Windows
 
-# Every combination of the step options, built once (a NamedTuple per event costs more).
-_OPTIONS = {
+# Every combination of the step options (teach, records, decision_record, decide), built
+# once: a NamedTuple per event costs more.
+OPTIONS: dict[tuple[bool, bool, bool, bool], Options] = {
     (t, r, d, c): Options(t, r, d, c)
     for t in (False, True)
     for r in (False, True)
     for d in (False, True)
     for c in (False, True)
 }
+
 
 Refusal = Callable[[Any, str | None, bool], Ruling]
 StepFn = Callable[[Any, Ruling | None, Options], Outputs]
@@ -246,6 +248,12 @@ class ControlCore:
         """The typed event of an event dict, for the policy in force (its intent model)."""
         return parse_event(event, self._k.policy.intent_model, read)
 
+    def entry(self, kind: type) -> tuple[Refusal, StepFn]:
+        """The refusal and the step the one table holds for events of type ``kind``
+        (KeyError: not an event type), for a shell that runs them in turn (:mod:`.shell`)
+        without a dispatch per call (:data:`OPTIONS` holds the step's options)."""
+        return self._table[kind]
+
     def refusal(self, event: Event, ahead: str | None = None, *, teach: bool = False) -> Ruling:
         """What a live shell answers without journaling, or what the step needs to know.
         Pure: nothing is numbered, nothing changes. ``ahead`` is the shell's admission
@@ -276,14 +284,14 @@ class ControlCore:
                 raise EventError(f"not an event: {type(event).__name__}")
             event = parse_event(event, self._k.policy.intent_model, read)
             entry = self._table[type(event)]
-        return entry[1](event, ruling, _OPTIONS[teach, records, decision_record, decide])
+        return entry[1](event, ruling, OPTIONS[teach, records, decision_record, decide])
 
     def replayer(
         self, *, records: bool = True, read: Callable[[str], bytes] | None = None
     ) -> Callable[[Event | Mapping[str, Any]], Outputs]:
         """:meth:`apply` for a stream of event dicts (a replay, a recovery): each parsed
         once and stepped, the options fixed here rather than per event."""
-        table, k, options = self._table, self._k, _OPTIONS[False, records, True, False]
+        table, k, options = self._table, self._k, OPTIONS[False, records, True, False]
 
         def step(event: Event | Mapping[str, Any]) -> Outputs:
             if event.__class__ is not dict:  # (a typed event, or not an event at all)
@@ -302,6 +310,7 @@ __all__ = [
     "DUPLICATE_INTENT_CODE",
     "INVALID_INTENT_CODE",
     "NOTHING",
+    "OPTIONS",
     "ControlCore",
     "EventError",
     "Log",

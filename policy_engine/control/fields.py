@@ -28,7 +28,7 @@ from ..engine.contracts import (
     Timestamp,
     to_units,
 )
-from ..engine.intents import as_intent
+from ..engine.intents import as_intent, is_valid_instance
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 
 Record = dict[str, Any]
@@ -167,6 +167,8 @@ def parse_intent(raw: Any, model: type[PortfolioIntent] = PortfolioIntent) -> Po
     """An intent of ``model`` (the policy's ``intent_model``: its declared inputs) from an
     intent or a dict, validated whatever type arrives (an instance of ``model`` too: see
     :func:`~..engine.intents.as_intent`); ValueError (the validation message) if invalid."""
+    if raw.__class__ is model and is_valid_instance(model, raw):
+        return raw  # the common case, before the generic checks below (an ABC check costs)
     if raw.__class__ is dict or isinstance(raw, Mapping):  # (a journal line: a dict)
         raw = {k: v for k, v in raw.items() if k != "type"}
     elif not isinstance(raw, PortfolioIntent):

@@ -197,8 +197,9 @@ class Kernel:
         expiries, then a trading-day rollover, their records and logs in the step)."""
         seq = self.seq
         self.seq = seq + 1
-        if ts is None:
-            return new_step(seq, ts, teach)
+        if ts is None:  # (new_step, inline)
+            fresh: Step = _new(Step, (seq, None, teach, [], [], False))
+            return fresh
         more, more_logs = self._clock_to(ts, seq, teach)
         made: Step = _new(Step, (seq, ts, teach, more or [], more_logs or [], bool(more)))
         return made

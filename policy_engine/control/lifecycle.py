@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..engine.contracts import from_units, to_units
+from ..engine.contracts import RISK_SCALE, from_units, to_units
 from .book import Trade
-from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent
+from .events import CancelEvent, CloseEvent, FillEvent, FillUpdate, InvalidFillEvent, Record
 from .kernel import (
     INFO,
     WARNING,
@@ -31,6 +31,7 @@ from .records import lifecycle_record, totals
 
 # What lets a fill, cancel or close through, by its status (built once, not per event).
 _THROUGH = {status: Ruling(None, status) for status in ("commit", "late", "cancel", "close")}
+_CANCEL = _THROUGH["cancel"]
 
 
 class Lifecycle:
@@ -106,6 +107,9 @@ class Lifecycle:
         """A cancel with no live remainder changes nothing: answered, not journaled."""
         if ahead is not None:
             admitted(ahead)
+        trade = self.k.book.trades.get(event.intent_id)
+        if trade is not None and trade.released is None:  # (cancel_status's common case)
+            return _CANCEL
         status = self.cancel_status(event.intent_id)
         if status == "cancel":
             return _THROUGH[status]
@@ -261,8 +265,22 @@ class Lifecycle:
                 count_trade(k, "cancels", trade, event.timestamp)
         if not build:
             return k.finish(step, own=False)
-        rec = lifecycle_record("cancel", step.seq, trade, intent_id, k.state)
-        rec.update(status=status, released_risk_abs=from_units(released), before=before)
+        if trade is not None:  # (lifecycle_record + update written out: a hot path)
+            rec: Record = {
+                "kind": "cancel",
+                "seq": step.seq,
+                "intent_id": trade.intent_id,
+                "strategy": trade.strategy,
+                "symbol": trade.symbol,
+                "cohort": trade.cohort,
+                "after": totals(k.state),
+                "status": status,
+                "released_risk_abs": released / RISK_SCALE,
+                "before": before,
+            }
+        else:
+            rec = lifecycle_record("cancel", step.seq, trade, intent_id, k.state)
+            rec.update(status=status, released_risk_abs=from_units(released), before=before)
         step.records.append(rec)
         return k.finish(step)
 

@@ -13,13 +13,11 @@ happens through a narrow interface:
 - :meth:`ControlMetrics.watch`: how to read the live state at scrape time.
 
 The hot path is ``decided``: it must add under 5% to ``request_allocation``
-(``benchmarks/run.py`` measures it), so it only bumps a plain dict and a list.
-``prometheus_client``'s own ``Counter.labels().inc()`` and ``Histogram.observe()``
-take a lock and walk the buckets on every call, several times that budget; the
-metric families are instead built from the plain counters when the registry is
-scraped (the library's custom-collector pattern). Every update happens under
-the controller's lock; a scrape copies the dicts (one C-level call each), so it
-needs no lock of its own. Gauges (heat, reserved and active risk, positions,
+(``benchmarks/run.py`` measures it), so it extends a run of equal decisions and appends
+the latency to a list (bucketed in C later: :mod:`.latency`). ``prometheus_client``'s
+``Counter.labels().inc()`` and ``Histogram.observe()`` take a lock and walk the buckets
+on every call; the families are built from plain counters when scraped (the library's
+custom-collector pattern), under the controller's lock, as every update is. Gauges (heat, reserved and active risk, positions,
 caps, mode, envelope, equity) are read from the live state at scrape time: no
 cost per decision at all.
 
@@ -58,6 +56,7 @@ from ..engine.policy import Policy
 from ..engine.runtime import MODE_FROM_OVERRIDE
 from .counters import AMOUNTS, COUNTERS
 from .events import Record
+from .latency import FLUSH_EVERY, Latencies
 from .scrape import BUCKET_GAUGES, Live, MetricsServer, core_reader, serve_metrics, state_reader
 from .state import Bucket, PortfolioState
 
@@ -70,11 +69,8 @@ OTHER = "other"
 NO_RULE = "none"  # the rule label of a decision no rule made (approved in full, refused input)
 DEFAULT_MAX_BUCKETS = 100
 _SCALE = float(RISK_SCALE)
-# Latency buckets are powers of two nanoseconds: a decision of ``ns`` falls in bucket
-# ``(ns - 1).bit_length()``, i.e. (2**(b-1), 2**b] ns, found without a search.
+# Latency buckets are powers of two nanoseconds (.latency): the ones a scrape shows.
 _FIRST_BUCKET, _LAST_BUCKET = 9, 30  # 512 ns .. about 1.07 s, then +Inf
-_BUCKETS = 64
-_SUM = _BUCKETS  # the latency list's last slot: the sum of every latency counted
 
 
 class _Names:
@@ -138,7 +134,8 @@ class ControlMetrics:
         self._rule: str | None = None
         self._mode: str | None = None
         self._run = 0
-        self._latency = [0] * (_BUCKETS + 1)  # per bucket, then the sum of all (ns)
+        self._latency = Latencies()
+        self._pending = self._latency.pending  # a decision appends its latency here
         self._clips: dict[str, list[int]] = {}  # rule -> [count, units removed]
         self._rejected_units: dict[str, int] = {}  # rule (or code) -> units refused
         self._events: dict[tuple[str, str, str], int] = {}  # (metric, label, value) -> n
@@ -176,18 +173,20 @@ class ControlMetrics:
 
     def decided(self, decision: AllocationDecision, elapsed_ns: int) -> None:
         """Count one decision; ``elapsed_ns`` is how long the caller waited for it."""
-        code, rule, mode = decision.decision_code, decision.rule_id, decision.mode
+        fields = decision.__dict__  # (a pydantic attribute goes through a __getattr__ hook)
+        code, rule, mode = fields["decision_code"], fields["rule_id"], fields["mode"]
         if code is self._code and rule is self._rule and mode is self._mode:
             self._run += 1
         else:
             if self._run:
                 self._decisions[str(self._code), self._rule, str(self._mode)] += self._run
             self._code, self._rule, self._mode, self._run = code, rule, mode, 1
-        if code != APPROVED_FULL and (decision.clips or not decision.approved):
-            self._removed(decision)
-        latency = self._latency
-        latency[(elapsed_ns - 1).bit_length()] += 1
-        latency[_SUM] += elapsed_ns
+        if code is not APPROVED_FULL and (fields["clips"] or not fields["approved"]):
+            self._removed(decision)  # (it finds nothing removed for an approval in full)
+        pending = self._pending
+        pending.append(elapsed_ns)
+        if len(pending) >= FLUSH_EVERY:
+            self._latency.flush()
 
     def _removed(self, decision: AllocationDecision) -> None:
         """The risk a clip or a rejection took away, by the rule that took it (exact units)."""
@@ -251,10 +250,11 @@ class ControlMetrics:
     def collect(self) -> Iterator[Metric]:
         """Every metric family, built now from the counters and the live state."""
         with self.lock:
+            latency, latency_ns = self._latency.read()
             counts = _Counts(
                 decisions=dict(self._decisions),
-                latency=self._latency[:_BUCKETS],
-                latency_ns=self._latency[_SUM],
+                latency=latency,
+                latency_ns=latency_ns,
                 clips={k: (n, u) for k, (n, u) in self._clips.items()},
                 rejected=dict(self._rejected_units),
                 events=dict(self._events),

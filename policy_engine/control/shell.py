@@ -16,6 +16,10 @@ event (:mod:`.events`), they hand it to :meth:`Shell.submit`, which
    unrecorded (a write that fails raises, and the event is not applied),
 4. applies it, handing the refusal's finding on to the step.
 
+Steps 2 and 4 are the refusal and the step the core's one dispatch table holds for the
+event's type (:meth:`~.core.ControlCore.entry`), as :meth:`~.core.ControlCore.apply` runs
+them.
+
 Pure of I/O itself: the journal and the admission are injected; what to do with the
 outputs (sinks, logs, broadcasts, locks) stays with each shell.
 """
@@ -26,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from .core import ControlCore
+from .core import OPTIONS, ControlCore, Refusal, StepFn
 from .events import Event, Record
 from .kernel import Outputs
 
@@ -63,6 +67,9 @@ class Shell:
             if typed is not None
             else lambda event: journal.write(event.journal())
         )
+        # The core's refusal and step per event type, taken from its one table once (a call
+        # through ControlCore.refusal and .apply per event cost about 1 us a pair).
+        self._entries: dict[type, tuple[Refusal, StepFn]] = {}
 
     def submit(
         self,
@@ -77,17 +84,17 @@ class Shell:
         ``out.decision`` with ``decide``; its record is built with ``decision_record``.
         EventError when the event may not be taken at all (say, stamped too far ahead).
         ``admit=False``: the shell's own event (a timer's tick), not an input to admit."""
-        core = self.core
+        kind = type(event)
+        entry = self._entries.get(kind)
+        if entry is None:
+            entry = self._entries[kind] = self.core.entry(kind)
         ahead = None if self.ahead is None or not admit else self.ahead(event.timestamp)
-        ruling = core.refusal(event, ahead, teach=teach)
+        ruling = entry[0](event, ahead, teach)
         if ruling.refused is not None:
             return ruling.refused, False
         if self._write is not None:
             self._write(event)
-        out = core.apply(
-            event, teach=teach, decide=decide, decision_record=decision_record, ruling=ruling
-        )
-        return out, True
+        return entry[1](event, ruling, OPTIONS[teach, True, decision_record, decide]), True
 
 
 __all__ = ["Ahead", "Handled", "Journal", "Shell"]

@@ -57,8 +57,8 @@ class Bucket:
     ``active_units`` / ``reserved_units`` are the exact integers; ``active_risk``,
     ``reserved_risk`` and ``heat`` are their float mirrors for the evaluator. The heat
     is split by side too: ``long_units`` / ``short_units`` (active + reserved risk of
-    long and of short trades), mirrored as ``long_risk``, ``short_risk`` and
-    ``net_risk`` (long minus short). Notional is kept the same way in ``*_notional_units``
+    long and of short trades), read as ``long_risk``, ``short_risk`` and
+    ``net_risk`` (long minus short: properties, computed from the integers). Notional is kept the same way in ``*_notional_units``
     (mirrored as ``active_notional``, ``reserved_notional``, ``gross_notional``,
     ``long_notional``, ``short_notional``, ``net_notional``), and the filled positions'
     unrealized P&L at the last marks in ``unrealized_units`` (``unrealized_pnl``) with its
@@ -81,11 +81,9 @@ class Bucket:
         "heat",
         "long_notional",
         "long_notional_units",
-        "long_risk",
         "long_units",
         "loss_streak",
         "net_notional",
-        "net_risk",
         "open_positions",
         "peak_unrealized_units",
         "reserved_notional",
@@ -94,7 +92,6 @@ class Bucket:
         "reserved_units",
         "short_notional",
         "short_notional_units",
-        "short_risk",
         "short_units",
         "unrealized_drawdown",
         "unrealized_pnl",
@@ -112,9 +109,6 @@ class Bucket:
         self.active_risk = 0.0
         self.reserved_risk = 0.0
         self.heat = 0.0
-        self.long_risk = 0.0
-        self.short_risk = 0.0
-        self.net_risk = 0.0
         self.day_pnl_units = 0
         self.day_realized_pnl = 0.0
         self.loss_streak = 0
@@ -134,10 +128,6 @@ class Bucket:
         self.active_risk = a / _SCALE
         self.reserved_risk = r / _SCALE
         self.heat = (a + r) / _SCALE
-        lo, sh = self.long_units, self.short_units
-        self.long_risk = lo / _SCALE
-        self.short_risk = sh / _SCALE
-        self.net_risk = (lo - sh) / _SCALE
         self.sync_notional()
 
     def sync_notional(self) -> None:
@@ -158,6 +148,20 @@ class Bucket:
     def move_notional(self, active: int, reserved: int, long: bool) -> None:
         """Add these notional amounts (negative: remove them) for a trade on one side."""
         move_notional((self,), active, reserved, long)
+
+    # The side split's mirrors are computed when read, not kept: few policies read them, and
+    # keeping them cost two stores and two divisions per bucket on every reserve and release.
+    @property
+    def long_risk(self) -> float:
+        return self.long_units / _SCALE
+
+    @property
+    def short_risk(self) -> float:
+        return self.short_units / _SCALE
+
+    @property
+    def net_risk(self) -> float:
+        return (self.long_units - self.short_units) / _SCALE
 
     def move(self, active: int, reserved: int, positions: int, trades: int, long: bool) -> None:
         """Add these amounts (negative: remove them) for a trade on one side, and resync."""
@@ -291,23 +295,28 @@ def move_all(
     bucket cost a tenth of a request or a cancel."""
     heat = active + reserved
     for b in buckets:
-        a = b.active_units = b.active_units + active
-        r = b.reserved_units = b.reserved_units + reserved
+        # A mirror is recomputed only when its integer moved (a reservation or a cancel moves
+        # no active risk): it is the same float either way, since it is always int / scale.
+        if active:
+            a = b.active_units = b.active_units + active
+            b.active_risk = a / _SCALE
+        else:
+            a = b.active_units
+        if reserved:
+            r = b.reserved_units = b.reserved_units + reserved
+            b.reserved_risk = r / _SCALE
+        else:
+            r = b.reserved_units
         if positions:
             b.open_positions += positions
         if trades:
             b.active_trades += trades
-        b.active_risk = a / _SCALE
-        b.reserved_risk = r / _SCALE
-        b.heat = (a + r) / _SCALE
         if heat:  # only the side that moved (a fill within its reservation moves none)
+            b.heat = (a + r) / _SCALE
             if long:
-                side = b.long_units = b.long_units + heat
-                b.long_risk = side / _SCALE
+                b.long_units += heat
             else:
-                side = b.short_units = b.short_units + heat
-                b.short_risk = side / _SCALE
-            b.net_risk = (b.long_units - b.short_units) / _SCALE
+                b.short_units += heat
 
 
 class PortfolioState(Bucket):
@@ -420,8 +429,11 @@ class PortfolioState(Bucket):
         """:meth:`evict` once the tables hold twice what the last sweep left (and at least
         ``SWEEP_FLOOR``): a bucket left fresh where no trade ended (a rolling-window count
         that ran out) is dropped within a bounded growth, at an amortized constant cost."""
-        size = sum(len(table) for table in self.tables())
-        if size >= max(SWEEP_FLOOR, 2 * self.swept):
+        # (the three tables summed by hand: this runs whenever a trade ends)
+        size = len(self.strategies) + len(self.symbols) + len(self.cohorts)
+        if self.scopes:
+            size += sum(map(len, self.scopes.values()))
+        if size >= SWEEP_FLOOR and size >= 2 * self.swept:
             self.evict()
             self.swept = sum(len(table) for table in self.tables())
 

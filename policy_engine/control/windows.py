@@ -88,8 +88,13 @@ class Windows:
         state = self.state
         if per == "portfolio":
             return state
-        if per in ("strategy", "symbol", "cohort"):
-            table = {"strategy": state.strategies, "symbol": state.symbols}.get(per, state.cohorts)
+        # (an if chain, not a dict of the tables built per call: every count comes here)
+        if per == "strategy":
+            table = state.strategies
+        elif per == "symbol":
+            table = state.symbols
+        elif per == "cohort":
+            table = state.cohorts
         else:
             table = state.scopes.setdefault(per, {})
         bucket = table.get(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -176,6 +176,10 @@ class PortfolioIntent(_Strict):
     def notional(self) -> float | None:
         """The intent's notional (``requested_notional_abs``; null when it carries none)."""
         return self.requested_notional_abs
+
+    # The declared inputs of a policy's intent model (engine.intents sets them on each model
+    # it builds): a plain class attribute, read on every intent as cheaply as any other.
+    __policy_inputs__: ClassVar[dict[str, Any]] = {}
 
     @property
     def risk_reducing(self) -> bool:
@@ -384,13 +388,21 @@ def fast_model(cls: type[BaseModel], values: dict[str, Any]) -> Any:
     Only for data the engine produced itself; anything from callers goes through
     normal validation.
     """
-    obj = object.__new__(cls)
-    _set = object.__setattr__
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", set(values))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    obj = _new_object(cls)
+    _set_dict(obj, values)
+    _set_fields_set(obj, set(values))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
+
+
+# BaseModel's own slot descriptors, called directly: object.__setattr__ looks each name up
+# through the class first, a third of what building a decision or an envelope cost.
+_new_object = object.__new__
+_set_dict = vars(BaseModel)["__dict__"].__set__
+_set_fields_set = vars(BaseModel)["__pydantic_fields_set__"].__set__
+_set_extra = vars(BaseModel)["__pydantic_extra__"].__set__
+_set_private = vars(BaseModel)["__pydantic_private__"].__set__
 
 
 __all__ = [

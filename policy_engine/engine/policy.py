@@ -126,7 +126,11 @@ class Policy:
         # the cause); public, like `chain`, for tests that prove the fast path runs.
         self.latch_fn: LatchFn
         self.latch_fn, _source = compile_latches(checked, self.data)
+        self._no_latch_met = [False] * len(self.latch_names)  # what latch_fn gives then
         self._templates = _envelope_templates(self)
+        # Per mode, the envelope when the state adds nothing to its template (a policy whose
+        # envelope reads no aggregate): built once, shared by every decision in that mode.
+        self._fixed: list[PortfolioConstraintEnvelope | None] = [None] * len(self.data.modes)
         self.explainer = Explainer(self)
 
     def for_request(self, kind: str) -> Policy:
@@ -179,11 +183,12 @@ class Policy:
         its string fields with ``field``; a scope whose key is null is left out."""
         if not self.data.scope_fields:
             return None
-        found = {
-            scope: value
-            for scope, fields in self.data.scope_fields.items()
-            if (value := scope_key(fields, field)) is not None
-        }
+        found = {}
+        for scope, fields in self.data.scope_fields.items():  # (a loop: a hot path)
+            # a one-field key read directly, a composite one joined by scope_key
+            value = field(fields[0]) if len(fields) == 1 else scope_key(fields, field)
+            if value is not None:
+                found[scope] = value
         return found or None
 
     def latches_met(self, snapshot: Any, skip: Container[str] = ()) -> list[tuple[str, str | None]]:
@@ -194,6 +199,8 @@ class Policy:
             values = self.latch_fn(snapshot)
         except Exception:
             values = [None] * len(self.latch_names)
+        if values == self._no_latch_met:  # (every `when` False: the common case, in C)
+            return []
         met: list[tuple[str, str | None]] = []
         for name, value in zip(self.latch_names, values, strict=True):
             if name in skip or value is False:
@@ -239,6 +246,13 @@ class Policy:
                 m, _ov, raw = self._envelope_fn(snapshot)
             except Exception:
                 return self._careful_envelope(snapshot)
+            if not raw:
+                fixed = self._fixed[m]
+                if fixed is None:
+                    fixed = self._fixed[m] = fast_model(
+                        PortfolioConstraintEnvelope, templates[m].copy()
+                    )
+                return fixed
             values = templates[m].copy()
             for key, value in raw.items():
                 if type(value) is not float and type(value) is not int:

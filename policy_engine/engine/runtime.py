@@ -8,18 +8,35 @@ Also the error type of evaluation and the clip quantiser.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from ..document.checker import CheckedPolicy
 from ..document.model import KEY_SEPARATOR
 from ..lang.errors import EvalError, EvalErrorKind
 from ..lang.eventtime import zone
-from .contracts import RISK_SCALE, BucketState
+from .contracts import RISK_SCALE
 
-ZERO_BUCKET = BucketState()
+
+class _ZeroBucket:
+    """The bucket of a name nobody counts in yet: what a fresh :class:`BucketState` reads
+    (every amount and count zero, no window count), as plain class attributes. The
+    generated chain reads one whenever a strategy, symbol, cohort or scope bucket is absent
+    (say, after its last trade ended): a pydantic model's attributes go through its
+    ``__getattr__`` hook and ``heat`` through a property, several times the cost."""
+
+    __slots__ = ()
+    active_risk = reserved_risk = long_risk = short_risk = heat = net_risk = 0.0
+    day_realized_pnl = 0.0
+    open_positions = active_trades = loss_streak = 0
+    windows: Mapping[str, Any] = MappingProxyType({})
+
+
+# (it reads as a fresh BucketState: tests/test_contracts.py compares them name by name)
+ZERO_BUCKET: Any = _ZeroBucket()
 
 # Where the mode in force comes from (`mode.source` in expressions, `mode_source` in a
 # decision): the policy's tiers (named after the drawdown they usually read) or an override.
