@@ -113,7 +113,7 @@ class Intents:
         if not approved and policy.rule_waits and outcome[1] >= 0 and policy.rule_waits[outcome[1]]:
             self.wait(facts, outcome[1], intent, cohort, scopes)
         if k.windows.by_kind:
-            self.count_decision(intent, cohort, approved, takes_risk, scopes)
+            self.count_decision(intent, cohort, approved, takes_risk, scopes, facts)
         if takes_risk:
             mutated = True
             units = to_units(facts["approved_risk_abs"])
@@ -214,19 +214,31 @@ class Intents:
         approved: bool,
         takes_risk: bool,
         scopes: dict[str, str] | None,
+        facts: Mapping[str, Any],
     ) -> None:
         """The rolling windows count the decision in its buckets (``scopes``: the declared
-        scopes' ones) after it: an intent never sees itself."""
+        scopes' ones) after it: an intent never sees itself. A request or rejection carries
+        the intent's requested risk and notional, an approval the approved risk and the
+        notional scaled to it (rounded down to the micro-unit: never more than requested)."""
         keys = {"strategy": intent.strategy, "symbol": intent.symbol, "cohort": cohort}
         if scopes:
             keys.update(scopes)
         now = self.k.book.clock or intent.timestamp
         windows = self.k.windows
-        windows.count("requests", now, keys)
+        asked = {"risk": to_units(intent.requested_risk_abs)}
+        if intent.requested_notional_abs is not None:
+            asked["notional"] = to_units(intent.requested_notional_abs)
+        windows.count("requests", now, keys, None, asked)
         if takes_risk:
-            windows.count("approvals", now, keys)
+            units = to_units(facts["approved_risk_abs"])
+            took = {"risk": units}
+            if "notional" in asked:
+                requested = asked["risk"]
+                notional = asked["notional"]
+                took["notional"] = notional * units // requested if requested else notional
+            windows.count("approvals", now, keys, None, took)
         elif not approved:
-            windows.count("rejections", now, keys)
+            windows.count("rejections", now, keys, None, asked)
 
     def duplicate_message(self, intent_id: str) -> str | None:
         """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a

@@ -19,7 +19,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
 from ..diagnostics import PolicyEngineError
-from ..engine.contracts import MAX_AMOUNT, Amount, Name, PortfolioIntent, Timestamp, to_units
+from ..engine.contracts import (
+    MAX_AMOUNT,
+    Amount,
+    Name,
+    PortfolioIntent,
+    SignedAmount,
+    Timestamp,
+    to_units,
+)
 from ..engine.intents import as_intent
 from ..lang.eventtime import MAX_TIME, MIN_TIME
 
@@ -39,6 +47,9 @@ class FillUpdate(BaseModel):
     fill_id: Name
     filled_risk_abs: Amount
     timestamp: Timestamp
+    # what the venue charged for it (negative: a rebate), on the 1e-6 grid; optional, so a
+    # fill without one (every fill before it existed) reads and journals as it did
+    fee: SignedAmount | None = None
 
 
 def canonical(record: Mapping[str, Any]) -> str:

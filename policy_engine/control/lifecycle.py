@@ -11,6 +11,7 @@ and again only when the clock's move released something before the step.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..engine.contracts import from_units, to_units
@@ -54,6 +55,21 @@ class Lifecycle:
         if trade.fills is not None and fill.fill_id in trade.fills:
             return "duplicate"
         return "late" if trade.released else "commit"
+
+    def _count(
+        self,
+        kind: str,
+        trade: Trade,
+        ts: datetime | None,
+        reason: str | None,
+        quantities: dict[str, int],
+    ) -> None:
+        """The windows count an event of ``kind`` on ``trade`` (in its buckets) at the clock."""
+        keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
+        keys.update(trade.scopes or {})
+        now = self.k.book.clock or ts
+        assert now is not None
+        self.k.windows.count(kind, now, keys, reason, quantities)
 
     def cancel_status(self, intent_id: str) -> str:
         """``cancel`` when a reservation remainder is live; else why nothing would change."""
@@ -187,6 +203,12 @@ class Lifecycle:
             _from_reserved, overfill = book.fill(trade, fill.fill_id, units)
             committed = units
             status = "late" if late is not None else "committed"
+        if committed and k.windows.by_kind:
+            assert trade is not None
+            took = {"risk": committed}
+            if fill.fee is not None:
+                took["fee"] = to_units(fill.fee)
+            self._count("fills", trade, fill.timestamp, None, took)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("fill", seq, trade, iid, k.state)
@@ -284,13 +306,12 @@ class Lifecycle:
             if pnl_units is not None:
                 book.realize(trade, pnl_units)
             if k.windows.by_kind:
-                keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
-                keys.update(trade.scopes or {})
-                now = book.clock or ts
-                assert now is not None
-                k.windows.count("closes", now, keys, event.reason, pnl_units)
+                took = {"risk": active}
+                if pnl_units is not None:
+                    took["realized_pnl"] = pnl_units
+                self._count("closes", trade, ts, event.reason, took)
                 if pnl_units is not None and pnl_units < 0:
-                    k.windows.count("losing_closes", now, keys, event.reason, pnl_units)
+                    self._count("losing_closes", trade, ts, event.reason, took)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)

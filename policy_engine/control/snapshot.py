@@ -36,12 +36,13 @@ from .book import Trade
 from .days import Days
 from .events import EventError
 from .state import COUNTERS, Bucket, PortfolioState
+from .window_migration import windows_from_10
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 OLDEST_FORMAT = 1  # the oldest format a migration chain reads (the first ever written)
 
@@ -404,6 +405,11 @@ def _from_9(data: Snapshot) -> Snapshot:
     )
 
 
+def _from_10(data: Snapshot) -> Snapshot:
+    """Format 11 keeps one log of events per kind shared by the windows (window_migration)."""
+    return _step(data, 11, windows=windows_from_10(data))
+
+
 # format n -> the step that turns a format-n snapshot into format n + 1
 MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     1: _from_1,
@@ -415,6 +421,7 @@ MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     7: _from_7,
     8: _from_8,
     9: _from_9,
+    10: _from_10,
 }
 
 
