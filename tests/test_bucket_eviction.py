@@ -77,8 +77,9 @@ def test_an_older_snapshot_with_fresh_buckets_migrates_to_the_same_state() -> No
     the state the new core has (fresh rows dropped, the rest sorted)."""
     core = _core(distinct_symbols(20, 0.5, live=2))
     new = core.snapshot()
-    assert snapshots.FORMAT_VERSION == 10  # format 10 changed only the bucket rows
-    old = dict(new, format=f"{snapshots.FORMAT_PREFIX}9")
+    # format 10 changed only the bucket rows, 11 only the windows (this policy declares none)
+    assert snapshots.FORMAT_VERSION == 11
+    old = dict(new, format=f"{snapshots.FORMAT_PREFIX}9", windows={})
     zeros = [0] * 8
     old["symbols"] = [["ZZZ", *zeros], *reversed(new["symbols"]), ["AAA", *zeros]]
     old["scopes"] = {"venue": [["X", *zeros]]}
