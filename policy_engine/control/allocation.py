@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
-from ..decision_codes import DEFERRED
 from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
 from ..decision_codes import INVALID_INTENT as INVALID_INTENT_CODE
 from ..engine.contracts import RISK_SCALE, PortfolioIntent, to_units
@@ -25,6 +24,7 @@ from ..engine.verdict import (
     outcome_facts,
     refusal_facts,
 )
+from ..engine.waits import wait
 from .book import Trade
 from .events import IntentEvent, InvalidIntentEvent, Record
 from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
@@ -174,38 +174,24 @@ class Intents:
         cohort: str,
         scopes: Mapping[str, str] | None,
     ) -> None:
-        """A rejection by rule ``index``, which reads windows or locks: ``retry_after``
-        (seconds) in its context when a lock that holds for the intent's key will end (the
-        latest); with `on_reject: defer` also when one of its windows will let an event of
-        that key go (the earliest), and the decision is ``deferred`` (never an approval:
-        the caller asks again, and the policy decides again)."""
-        k, policy, now = self.k, self.k.policy, intent.timestamp
+        """A rejection by rule ``index``, which reads windows or locks: when they free up
+        (engine/waits.py, the rule every shell shares), asked of the live windows and locks."""
+        k = self.k
         keys = {"portfolio": "", "strategy": intent.strategy, "symbol": intent.symbol}
         keys |= {"cohort": cohort, **(scopes or {})}
-        defer = policy.rules[index].on_reject == "defer"
-        lock_ends: list[datetime] = []
-        exits: list[datetime] = []
-        for kind, name in policy.rule_waits[index]:
-            window = k.windows.specs[k.locks.specs[name].window if kind == "lock" else name]
-            key = keys.get(window.per)
-            if key is None:
-                continue
-            if kind == "lock":
-                end = k.locks.end(name, key)
-                if end is not None and end > now:
-                    lock_ends.append(end)
-            elif defer:
-                out = k.windows.next_exit(name, key)
-                if out is None and window.daily and k.days.day is not None:
-                    out = policy.calendar.check_from(k.days.day)  # the next rollover
-                if out is not None and out > now:
-                    exits.append(out)
-        at = max([*lock_ends, *(([min(exits)]) if exits else [])], default=None)
-        if at is None:
-            return
-        facts["context"]["retry_after"] = (at - now).total_seconds()
-        if defer:
-            facts["decision_code"] = DEFERRED
+        day = k.days.day
+        day_end = None if day is None else k.policy.calendar.check_from(day)  # next rollover
+        locks, windows = k.locks, k.windows
+        wait(
+            facts,
+            k.policy,
+            index,
+            intent,
+            keys,
+            lambda name, _per, key: locks.end(name, key),
+            windows.next_exit,
+            day_end,
+        )
 
     def count_decision(
         self,
