@@ -112,7 +112,7 @@ def _trade_row(t: Trade) -> list[Any]:
 
 def take(core: Kernel) -> Snapshot:
     """The exact snapshot of ``core`` (JSON-serialisable)."""
-    return _take(core, [_trade_row(t) for t in core.book.trades.values()])
+    return _take(core, [_trade_row(t) for t in core.book.trades.values()], cheap=False)
 
 
 def capture(core: Kernel) -> Snapshot:
@@ -127,10 +127,12 @@ def capture(core: Kernel) -> Snapshot:
         fills = row[_FILLS]
         if fills is not None:
             rows[i] = (*row[:_FILLS], sorted(fills), *row[_FILLS + 1 :])
-    return _take(core, rows)
+    return _take(core, rows, cheap=True)
 
 
-def _take(core: Kernel, trades: list[Any]) -> Snapshot:
+def _take(core: Kernel, trades: list[Any], cheap: bool) -> Snapshot:
+    """The snapshot with these trade rows; ``cheap``: datetimes (the windows' log times, the
+    ended trades' ends) left for orjson, which writes them as ``isoformat`` does."""
     policy, state, book = core.policy, core.state, core.book
     if policy.source is None:
         raise EventError(f"policy {policy.name} v{policy.version} has no text to snapshot")
@@ -160,12 +162,14 @@ def _take(core: Kernel, trades: list[Any]) -> Snapshot:
         "scopes": {
             name: _buckets(table) for name, table in sorted(state.scopes.items()) if _kept(table)
         },
-        "windows": core.windows.entries(),
+        "windows": core.windows.entries(cheap),
         # (only when the policy declares locks: other snapshots are as before)
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
         "trades": trades,
-        "ended": [[k, *v[:8], list(v[8]), _iso(v[9])] for k, v in book.ended.items()],
+        "ended": [
+            [k, *v[:8], list(v[8]), v[9] if cheap else _iso(v[9])] for k, v in book.ended.items()
+        ],
         "seen": list(book.seen_order),
     }
 

@@ -79,6 +79,15 @@ class Windows:
             if any(not w.daily for w in ws)
         }
         self.logs: dict[str, deque[Entry]] = {kind: deque() for kind in self.rolling}
+        # what a kind's log keeps of each event: the namespaces and quantities its rolling
+        # windows read (less memory, and the snapshot's rows are the entries as they are)
+        self.reads = {
+            kind: (
+                tuple(sorted({w.per for w in ws} - {"portfolio"})),
+                tuple(sorted({w.quantity for w in ws if w.quantity})),
+            )
+            for kind, ws in self.rolling.items()
+        }
         self.bases: dict[str, int] = dict.fromkeys(self.rolling, 0)
         self.starts: dict[str, int] = {n: 0 for n, w in self.specs.items() if not w.daily}
         # the earliest time an event of the kind can leave a window (None: none inside): a
@@ -157,7 +166,10 @@ class Windows:
         position = -1
         if log is not None:
             position = self.bases[kind] + len(log)
-            log.append(entry)
+            pers, reads = self.reads[kind]
+            quantities = quantities or _NONE
+            logged = {p: keys[p] for p in pers if p in keys}
+            log.append((now, logged, reason, {q: quantities[q] for q in reads if q in quantities}))
             leave = now + self.shortest[kind]
             first = self.next_leave[kind]
             if first is None or leave < first:
@@ -301,41 +313,33 @@ class Windows:
             self.next_leave[kind] = leave
 
     # --- snapshots and reloads ----------------------------------------------------------
-    def entries(self) -> dict[str, Any]:
+    def entries(self, cheap: bool = False) -> dict[str, Any]:
         """The windows' events as a snapshot holds them: ``logs``: each kind's log, a row
-        ``[time (ISO 8601), keys, exit reason, quantities]`` per event (only the namespaces
-        and quantities some window of that kind reads; a row restored from format 10 with
-        its window's name as a fifth element); ``held``: how many of its kind's last rows
-        each rolling window holds; ``daily``: a daily window's ``[key, count]`` rows sorted
-        by key (buckets come and go: their order must not show in a snapshot)."""
-        logs: dict[str, list[list[Any]]] = {}
+        ``[time (ISO 8601), keys, exit reason, quantities]`` per event (the namespaces and
+        quantities some window of that kind reads; a row restored from format 10 with its
+        window's name as a fifth element); ``held``: how many of its kind's last rows each
+        rolling window holds; ``daily``: a daily window's ``[key, count]`` rows sorted by key
+        (buckets come and go: their order must not show in a snapshot). ``cheap``: the log
+        entries themselves (datetimes, shared dicts that are never changed), for orjson to
+        serialise off the caller's lock into the same text."""
+        logs: dict[str, list[Any]] = {}
         for kind, log in self.logs.items():
-            pers = sorted({w.per for w in self.rolling[kind]} - {"portfolio"})
-            reads = sorted({w.quantity for w in self.rolling[kind] if w.quantity})
-            logs[kind] = [
-                [
-                    e[0].isoformat(),
-                    {p: e[1][p] for p in pers if p in e[1]},
-                    e[2],
-                    {q: e[3][q] for q in reads if q in e[3]},
-                    *e[4:],
-                ]
-                for e in log
-            ]
+            logs[kind] = (
+                list(log)
+                if cheap
+                else [[e[0].isoformat(), dict(e[1]), e[2], dict(e[3]), *e[4:]] for e in log]
+            )
         held = {
             n: self.bases[w.count] + len(self.logs[w.count]) - self.starts[n]
             for n, w in sorted(self.specs.items())
             if not w.daily
         }
-        daily = {
-            w.name: [
-                [k, b.windows[w.name]]
-                for k, b in sorted(self.table(w.per).items())
-                if w.name in b.windows
-            ]
-            for w in self.daily
-        }
-        return {"logs": logs, "held": held, "daily": daily}
+        return {"logs": logs, "held": held, "daily": {w.name: self._counts(w) for w in self.daily}}
+
+    def _counts(self, w: WindowSpec) -> list[list[Any]]:
+        """A daily window's ``[key, count]`` rows, sorted by key."""
+        rows = sorted(self.table(w.per).items())
+        return [[k, b.windows[w.name]] for k, b in rows if w.name in b.windows]
 
     def view(self) -> dict[str, list[list[Any]]]:
         """What each window holds, however the log keeps it (a checkpoint migrated from an
@@ -346,7 +350,7 @@ class Windows:
         out: dict[str, list[list[Any]]] = {}
         for name, w in sorted(self.specs.items()):
             if w.daily:
-                out[name] = self.entries()["daily"][name]
+                out[name] = self._counts(w)
                 continue
             log, span = self.logs[w.count], self.spans[name]
             rows = []
