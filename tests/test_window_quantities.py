@@ -212,3 +212,16 @@ def test_format_10s_queues_migrate_to_the_shared_logs_and_leave_when_they_did() 
         core.apply(step["event"])
         replayed.apply(step["event"])
         assert shown(core) == step["windows"] == shown(replayed), step["event"]
+
+
+def test_policy_run_shows_a_fills_fee(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from policy_engine.cli import cli
+
+    (tmp_path / "p.yaml").write_text(QUANTITIES)
+    events = [intent("a", 0, 100), fill("a", "f1", 1, 60, fee=1.25), fill("a", "f2", 2, 40)]
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    out = CliRunner().invoke(cli, ["run", str(tmp_path / "p.yaml"), str(tmp_path / "e.jsonl")])
+    assert "#2 fill f1 a COMMITTED 60, fee 1.25" in out.output, out.output
+    assert "#3 fill f2 a COMMITTED 40\n" in out.output

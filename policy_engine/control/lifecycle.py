@@ -221,6 +221,8 @@ class Lifecycle:
             overfill_risk_abs=from_units(overfill),
             before=before,
         )
+        if fill.fee is not None:
+            rec["fee"] = fill.fee
         if status == "late":
             rec["late_after"] = late
             rec["message"] = (
