@@ -91,7 +91,7 @@ def test_explain_shows_the_deferral_and_its_retry_after(tmp_path: Path) -> None:
     args += ["--state", str(tmp_path / "s.json")]
     text = CliRunner().invoke(cli, args)
     assert text.exit_code == 0, text.output
-    assert "decision deferred (100 -> 0) by `rate`" in text.output
+    assert "decision deferred (100 -> 0) by `rate` (retry after 15 s)" in text.output
     out = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output)
     assert out["decision"]["decision_code"] == "deferred"
     assert out["decision"]["context"]["retry_after"] == 15

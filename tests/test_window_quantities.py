@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 from policy_engine import PortfolioController, load_policy_text
 from policy_engine.control.core import ControlCore
 from policy_engine.control.events import PolicyEvent
+from policy_engine.control.lines import checkpoint_body
 from policy_engine.control.replay import replay
 from policy_engine.control.rolling import Drawdown, Extreme
 
 from support.events import intent as make_intent
+from support.hostile import week_of_windows
 from support.loading import problems
 from support.windowview import shown
 
@@ -225,3 +227,20 @@ def test_policy_run_shows_a_fills_fee(tmp_path: Path) -> None:
     out = CliRunner().invoke(cli, ["run", str(tmp_path / "p.yaml"), str(tmp_path / "e.jsonl")])
     assert "#2 fill f1 a COMMITTED 60, fee 1.25" in out.output, out.output
     assert "#3 fill f2 a COMMITTED 40\n" in out.output
+
+
+def test_a_hundred_windows_of_a_week_keep_one_entry_per_event_and_a_small_checkpoint() -> None:
+    """Issue 19's hostile volume, scaled down: 100 windows of 7 days over 2,000 intents of a
+    week (each approved and closed). One log entry per approval, not one per window and
+    approval; the windows take about 100 bytes per event in a checkpoint line (100 queues
+    wrote ~4.4 KB per intent: ~8.8 MB here)."""
+    text, events = week_of_windows(100, 2_000)
+    core = ControlCore(load_policy_text(text))
+    for event in events:
+        core.apply(event)
+    assert len(core.windows.logs["approvals"]) == 2_000  # all still inside every window
+    assert core.state.windows["w0"] == 2_000
+    line = checkpoint_body({"type": "checkpoint", "snapshot": core.checkpoint()})
+    snapshot = json.loads(line)["snapshot"]
+    assert snapshot == core.snapshot()
+    assert len(json.dumps(snapshot["windows"])) < 250_000

@@ -58,6 +58,9 @@ def explain_command(policy_path: str, intent_path: str, state_path: str, as_json
         else f"{fmt(decision.requested_risk_abs)} -> 0"
     )
     deciding = f" by `{decision.rule_id}`" if decision.rule_id else ""
+    retry = decision.context.get("retry_after")
+    if retry is not None:  # a lock or a deferral says when to ask again, as `policy run` does
+        deciding += f" (retry after {fmt(retry)} s)"
     click.echo(f"decision {decision.decision_code} ({amount}){deciding}")
     for reason in decision.reasons:
         click.echo(f"  {reason}")
