@@ -244,3 +244,19 @@ def test_a_hundred_windows_of_a_week_keep_one_entry_per_event_and_a_small_checkp
     snapshot = json.loads(line)["snapshot"]
     assert snapshot == core.snapshot()
     assert len(json.dumps(snapshot["windows"])) < 250_000
+
+
+def test_a_what_if_replay_reads_the_fees_an_old_journal_recorded() -> None:
+    """A journal written under a policy without fee windows still holds each fill's fee: a
+    what-if replay under the fee budget decides with it."""
+    journal: list[dict[str, Any]] = []
+    plain = load_policy_text(
+        QUANTITIES.replace("  - id: fees\n    require: strategy.fees < 10\n", "")
+    )
+    ctl = PortfolioController(plain, equity=100_000, journal=journal, clock=None)
+    ctl.request_allocation(make_intent("a", at(0), requested_risk_abs=10))
+    ctl.on_fill_update(fill("a", "f1", 1, 10, fee=12))
+    later = ctl.request_allocation(make_intent("b", at(2), requested_risk_abs=10))
+    assert later.decision_code == "approved_full"
+    codes = [r["decision_code"] for r in replay(journal, load_policy_text(QUANTITIES))]
+    assert codes == ["approved_full", "rejected_fees"]
