@@ -260,3 +260,47 @@ def test_a_what_if_replay_reads_the_fees_an_old_journal_recorded() -> None:
     assert later.decision_code == "approved_full"
     codes = [r["decision_code"] for r in replay(journal, load_policy_text(QUANTITIES))]
     assert codes == ["approved_full", "rejected_fees"]
+
+
+DAILY = """\
+api_version: policy-engine/v1
+name: daily-aggregates
+version: 1
+trading_day: {timezone: UTC, rollover: "22:00"}
+strategies:
+  S: {max_trades: 100}
+windows:
+  day_fees: {count: fills, per: strategy, over: trading_day, sum: fee}
+  day_worst: {count: closes, per: portfolio, over: trading_day, min: realized_pnl}
+  day_fall: {count: closes, per: strategy, over: trading_day, drawdown: realized_pnl}
+rules:
+  - id: fees
+    require: strategy.day_fees < 10
+"""
+
+
+def test_a_daily_aggregate_keeps_its_exact_value_until_the_rollover() -> None:
+    """`over: trading_day` with `sum`, `min` or `drawdown`: nothing leaves before the
+    rollover, so each key keeps one exact number (three for a drawdown); a snapshot carries
+    them and the rollover starts them again."""
+    core = ControlCore(load_policy_text(DAILY))
+    for n, pnl in enumerate((10.1, -20.2, 5.05)):
+        core.apply(intent(f"i{n}", n, 10))
+        core.apply(fill(f"i{n}", "f", n + 0.5, 10, fee=3.3))
+        close = {"type": "close", "intent_id": f"i{n}", "realized_pnl": pnl}
+        core.apply({**close, "timestamp": at(n + 0.75)})
+    assert core.state.strategies["S"].windows == {"day_fees": 9.9, "day_fall": 20.2}
+    assert core.state.windows == {"day_worst": -20.2}
+    daily = core.snapshot()["windows"]["daily"]
+    assert daily["day_fees"] == [["S", 9_900_000]]
+    assert daily["day_fall"] == [["S", -5_050_000, 10_100_000, 20_200_000]]
+    restored = ControlCore.restore(core.snapshot())
+    assert restored.snapshot() == core.snapshot()
+    for c in (core, restored):
+        c.apply(intent("j", 4, 10))
+        c.apply(fill("j", "f", 5, 10, fee=0.1))  # 10.0: the budget is spent
+        decision = c.apply(intent("k", 6, 10), decide=True).decision
+        assert decision is not None and decision.decision_code == "rejected_fees"
+        c.apply({"type": "tick", "timestamp": "2026-01-05T22:00:00+00:00"})  # the rollover
+        assert c.state.windows == {} and c.state.strategies["S"].windows == {}
+        assert c.windows.today == {"day_fees": {}, "day_worst": {}, "day_fall": {}}

@@ -27,7 +27,8 @@ integer, never accumulated). Nothing here reads a clock.
 
 A daily window (``over: trading_day``) keeps no log: its counts only grow during the
 trading day and are dropped at the rollover (:meth:`Windows.new_day`, which the kernel
-calls when it starts a day), so its memory is one count per key seen that day.
+calls when it starts a day), so its memory is one count per key seen that day (a daily
+aggregate: one exact sum, min or max per key, or three integers for a drawdown).
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ class Windows:
             elif w.aggregate == "drawdown":
                 self.drawdowns[n] = {}
         self.daily = tuple(w for w in self.specs.values() if w.daily)
+        # a daily aggregate's exact state per key: nothing leaves before the rollover, so a
+        # sum, min or max is one integer and a drawdown (total, highest, largest fall)
+        self.today: dict[str, dict[str, tuple[int, ...]]] = {
+            w.name: {} for w in self.daily if w.aggregate is not None
+        }
         self.locks: Locks | None = None  # told of every count (control/locks.py)
 
     def table(self, per: str) -> Mapping[str, Bucket]:
@@ -189,7 +195,9 @@ class Windows:
             return
         units: int = entry[3][w.quantity]
         value: int | None
-        if w.aggregate == "sum":
+        if w.daily:
+            value = self._accumulate(w, key, units)
+        elif w.aggregate == "sum":
             sums = self.sums[name]
             value = sums.get(key, 0) + units
             if value:
@@ -209,6 +217,23 @@ class Windows:
             extreme.push(position, units)
             value = extreme.value()
         self._show(w, key, value)
+
+    def _accumulate(self, w: WindowSpec, key: str, units: int) -> int:
+        """A daily aggregate takes in ``units`` for ``key``; returns its exact value."""
+        held = self.today[w.name].get(key)
+        if w.aggregate == "drawdown":
+            total, peak, fall = held or (0, 0, 0)
+            total += units
+            peak = max(peak, total)
+            state: tuple[int, ...] = (total, peak, max(fall, peak - total))
+        elif held is None:
+            state = (units,)
+        elif w.aggregate == "sum":
+            state = (held[0] + units,)
+        else:
+            state = (min(held[0], units) if w.aggregate == "min" else max(held[0], units),)
+        self.today[w.name][key] = state
+        return state[-1]
 
     def _leave(self, w: WindowSpec, key: str, entry: Entry, position: int) -> None:
         name = w.name
@@ -264,6 +289,8 @@ class Windows:
 
     def new_day(self) -> None:
         """The trading day rolled over: every daily window starts again from zero."""
+        for day in self.today.values():
+            day.clear()
         for w in self.daily:
             for bucket in self.table(w.per).values():
                 bucket.windows.pop(w.name, None)
@@ -337,7 +364,10 @@ class Windows:
         return {"logs": logs, "held": held, "daily": {w.name: self._counts(w) for w in self.daily}}
 
     def _counts(self, w: WindowSpec) -> list[list[Any]]:
-        """A daily window's ``[key, count]`` rows, sorted by key."""
+        """A daily window's ``[key, count]`` rows, sorted by key (a daily aggregate's ``[key,
+        exact state...]``)."""
+        if w.name in self.today:
+            return [[k, *v] for k, v in sorted(self.today[w.name].items())]
         rows = sorted(self.table(w.per).items())
         return [[k, b.windows[w.name]] for k, b in rows if w.name in b.windows]
 
@@ -366,7 +396,11 @@ class Windows:
         """Restore the logs and what each window shows (rebuilt from the log rows it holds,
         so the two cannot disagree)."""
         for name, rows in data.get("daily", {}).items():
-            if name in self.specs:
+            if name in self.today:
+                for key, *state in rows:
+                    held = self.today[name][str(key)] = tuple(int(u) for u in state)
+                    self._show(self.specs[name], str(key), held[-1])
+            elif name in self.specs:
                 for key, n in rows:
                     self.bucket(self.specs[name].per, str(key)).windows[name] = int(n)
         for kind, rows in data.get("logs", {}).items():
@@ -413,6 +447,8 @@ class Windows:
                     new.extremes[name] = self.extremes[name]
                 if name in self.drawdowns:
                     new.drawdowns[name] = self.drawdowns[name]
+                if name in self.today:
+                    new.today[name] = self.today[name]
                 continue
             for bucket in self.state.buckets():
                 bucket.windows.pop(name, None)

@@ -43,7 +43,11 @@ def windows_of(
             message = f"`{path_text(where)}`: a trading-day window has no boundary to choose"
             problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
         if text == "trading_day":  # a counter that starts again at every rollover
-            out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, True, reasons)
+            per = str(cfg["per"])
+            daily = WindowSpec(
+                name, cfg["count"], per, 0, True, reasons, False, aggregate, quantity
+            )
+            out[name] = daily
             continue
         seconds = int(text[:-1]) * _UNITS[text[-1]]
         if seconds > MAX_WINDOW:
@@ -63,8 +67,7 @@ def _aggregate(
     doc: Document, name: str, cfg: dict[str, Any], problems: list[Diagnostic]
 ) -> tuple[WindowAggregate | None, str | None]:
     """The aggregate a window reads instead of its count and the quantity it aggregates (at
-    most one; a quantity its kind of event carries (PT312); a drawdown of one that can fall;
-    over a rolling length: a trading-day window keeps no events to aggregate)."""
+    most one; a quantity its kind of event carries (PT312); a drawdown of one that can fall)."""
     found: list[WindowAggregate] = [a for a in _AGGREGATES if a in cfg]
     if not found:
         return None, None
@@ -87,8 +90,6 @@ def _aggregate(
             f"`{quantity}` is never negative: its running total never falls, so its "
             f"drawdown is always 0 (a drawdown reads {', '.join(SIGNED_QUANTITIES)})",
         )
-    elif str(cfg["over"]) == "trading_day":
-        problem = (found[0], "a trading-day window keeps no events to aggregate")
     if problem is not None:
         where = ("windows", name, problem[0])
         message = f"`{path_text(where)}`: {problem[1]}"
