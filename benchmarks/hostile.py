@@ -6,6 +6,7 @@ in a fresh process so its peak RSS is its own::
 
     .venv/bin/python benchmarks/hostile.py            # every case, a Markdown table
     .venv/bin/python benchmarks/hostile.py alias-bomb # one case
+    .venv/bin/python benchmarks/hostile.py --week     # issue 19's windows: state, checkpoint
 
 Wall time is measured (this is what a user waits for); on a loaded machine it is an upper bound.
 """
@@ -33,6 +34,7 @@ from support.hostile import (  # noqa: E402
     slow_parser_expressions,
     unknown_keys,
     unknown_placeholders,
+    week_of_windows,
 )
 
 LIMIT_SECONDS = 1.0
@@ -166,6 +168,53 @@ def _checkpoint_wait(live: int) -> Callable[[], object]:
     return run
 
 
+def _week(checkpoint: bool) -> Callable[[], object]:
+    """Issue 19's case: 100 rolling windows of 7 days and 20,000 intents over a week (each
+    approved and closed). Timed: the week's last decision, or the checkpoint line of the
+    week's core (its snapshot, encoded as the journal writes it)."""
+    from policy_engine import load_policy_text
+    from policy_engine.control.core import ControlCore
+    from policy_engine.control.lines import checkpoint_body
+
+    text, events = week_of_windows(100, 20_000)
+    core = ControlCore(load_policy_text(text))
+    last = events.pop(-2)  # the last intent (its close follows it)
+    for event in events[:-1]:
+        core.apply(event)
+    if checkpoint:
+        core.apply(last)
+        return lambda: checkpoint_body({"type": "checkpoint", "snapshot": core.snapshot()})
+    return lambda: core.apply(last, decide=True)
+
+
+def week_detail() -> None:
+    """The week's state (traced allocations after it, less before), checkpoint size and
+    slowest event: what issue 19 measured (+270 MB, a 63 MB checkpoint) before windows shared
+    one log per kind of event."""
+    import tracemalloc
+
+    from policy_engine import load_policy_text
+    from policy_engine.control.core import ControlCore
+    from policy_engine.control.lines import checkpoint_body
+
+    text, events = week_of_windows(100, 20_000)
+    core = ControlCore(load_policy_text(text))
+    worst = 0.0
+    tracemalloc.start()
+    for event in events:
+        started = time.perf_counter()
+        core.apply(event)
+        worst = max(worst, time.perf_counter() - started)
+    state = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    started = time.perf_counter()
+    line = checkpoint_body({"type": "checkpoint", "snapshot": core.snapshot()})
+    took = time.perf_counter() - started
+    print(f"state after the week: +{state / 1e6:.1f} MB (traced); checkpoint line:")
+    print(f"{len(line) / 1e6:.1f} MB in {took:.2f} s; slowest event {worst * 1000:.1f} ms")
+    print("(the slowest event is timed under tracemalloc: an upper bound)")
+
+
 def cases() -> dict[str, Callable[[], Callable[[], object]]]:
     """Each case: a setup (untimed) returning the timed operation."""
     found: dict[str, Callable[[], Callable[[], object]]] = {}
@@ -187,6 +236,8 @@ def cases() -> dict[str, Callable[[], Callable[[], object]]]:
     found["worst request_allocation around a checkpoint of 60,000 live trades"] = lambda: (
         _checkpoint_wait(60_000)
     )
+    found["100 windows of 7d, 20k intents: the last decision"] = lambda: _week(False)
+    found["100 windows of 7d, 20k intents: the checkpoint"] = lambda: _week(True)
     return found
 
 
@@ -202,6 +253,9 @@ def run_one(name: str) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--week"]:
+        week_detail()
+        return 0
     if argv[:1] == ["--one"]:
         print(json.dumps(run_one(argv[1])))
         return 0

@@ -82,6 +82,7 @@ PT308 = _code("PT308", E, "invalid constant value")
 PT309 = _code("PT309", E, "reserved name used as a configuration key")
 PT310 = _code("PT310", E, "name not available in this context")
 PT311 = _code("PT311", E, "time zone depends on the host (not a canonical IANA zone)")
+PT312 = _code("PT312", E, "window aggregates a quantity its events do not carry")
 # PT4xx: domain lints (policy-check); see docs/codes.md
 PT401 = _code("PT401", W, "rule can never fire")
 PT402 = _code("PT402", E, "rule makes every later rule unreachable")

@@ -1,5 +1,6 @@
 """The language's live state on the shared authority: a zoned trading day, declared inputs,
-rolling windows, daily counters, timed locks, latches, partial closes with realized P&L and an explicit latch reset, all
+rolling windows (counts, a sum of fills' fees, a min of closes' P&L), daily counters, timed
+locks, latches, partial closes with realized P&L and an explicit latch reset, all
 through PortfolioClient and the control workflow, across a continue-as-new.
 
 Judged twice: by the decisions each call gets (what the policy says), and by the
@@ -33,6 +34,8 @@ windows:
   trades_1h: {count: approvals, per: strategy, over: 1h}
   today: {count: requests, per: strategy, over: trading_day}
   stops_1h: {count: closes, per: strategy, over: 1h, reason: stoploss}
+  fees_1h: {count: fills, per: strategy, over: 1h, sum: fee}
+  worst_1h: {count: closes, per: strategy, over: 1h, min: realized_pnl}
 locks:
   cooldown: {window: stops_1h, at_least: 1, for: 5m}
 latches:
@@ -42,7 +45,8 @@ latches:
 rules:
   - id: daily
     category: STRATEGY
-    require: strategy.today < 7 and strategy.stops_1h < 5
+    require: strategy.today < 7 and strategy.stops_1h < 5 and strategy.fees_1h < 100
+      and strategy.worst_1h > -1000
     code: rejected_daily_orders
   - id: cooling
     category: STRATEGY
@@ -113,6 +117,7 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
                     "fill_id": "f1",
                     "filled_risk_abs": 400,
                     "timestamp": day1 + "15:05:00Z",
+                    "fee": 2.5,
                 }
             )
             part = await caller.close_position(
@@ -126,9 +131,15 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
                 "a1", day1 + "15:20:00Z", realized_pnl=-250, reason="stoploss"
             )
             state = await caller.get_portfolio_state()
-            # the partial close had no reason: only this one counts as a stoploss
-            stops = (await caller.snapshot())["windows"]["stops_1h"]
-            assert [key for _expiry, key in stops] == ["SCALPER"], stops
+            # the partial close had no reason: only this one counts as a stoploss; the
+            # closes' realized P&L and the fill's fee are kept exactly, in micro-units
+            logs = (await caller.snapshot())["windows"]["logs"]
+            closes = [(r[1]["strategy"], r[2], r[3]) for r in logs["closes"]]
+            assert closes == [
+                ("SCALPER", None, {"realized_pnl": -300_000_000}),
+                ("SCALPER", "stoploss", {"realized_pnl": -250_000_000}),
+            ], closes
+            assert [r[3] for r in logs["fills"]] == [{"fee": 2_500_000}], logs
             # the stoploss locks the strategy for 5 minutes from the event clock (21:30, the
             # latest time seen): retry after 3 of them
             cooling = await caller.request_allocation(_intent("cooling", day1 + "21:32:00Z"))

@@ -75,8 +75,9 @@ def test_memory_is_bounded_by_the_events_inside_the_window() -> None:
     core = ControlCore(load_policy_text(POLICY))
     for n in range(2_000):
         core.apply(intent(f"i{n}", n * 7, risk=5_000))  # one request every 7 seconds
-        assert len(core.windows.queues["asks"]) <= 9  # at most 60 / 7 + 1 inside
-    assert core.state.windows["asks"] == len(core.windows.queues["asks"]) == 9
+        # at most 60 / 7 + 1 inside; the approvals of 10 minutes share no log with requests
+        assert len(core.windows.logs["requests"]) <= 9
+    assert core.state.windows["asks"] == len(core.windows.logs["requests"]) == 9
 
 
 def test_a_reload_keeps_what_it_declares_alike_and_drops_the_rest() -> None:
@@ -101,7 +102,10 @@ def test_a_restored_core_counts_on_from_the_same_events() -> None:
     for n in range(5):
         core.apply(intent(f"i{n}", n * 20))
     snapshot = core.snapshot()
-    assert [row[1] for row in snapshot["windows"]["asks"]] == ["", "", ""]  # 40s, 60s, 80s
+    # the requests log holds what `asks` holds: 40s, 60s, 80s
+    assert [row[0] for row in snapshot["windows"]["logs"]["requests"]] == [at(40), at(60), at(80)]
+    held = snapshot["windows"]["held"]
+    assert held == {"asks": 3, "fills_in": 5, "closed": 0, "losers": 0, "refused": 0}
     restored = ControlCore.restore(snapshot)
     assert restored.state.windows == core.state.windows == {"asks": 3}
     assert restored.state.strategies["S"].windows == {"fills_in": 5}
@@ -117,7 +121,7 @@ def test_what_a_window_cannot_be_is_refused() -> None:
     assert problems(
         head
         + "  b: {count: requests, per: portfolio, over: 8d}\n"
-        + "  c: {count: fills, per: portfolio, over: 1h}\n"
+        + "  c: {count: orders, per: portfolio, over: 1h}\n"
         + 'rules: [{id: r, require: "true"}]\n'
     ) == [
         "t.yaml:7:30: PT301 unknown name `venu` in `per` (portfolio, strategy, symbol, cohort "
@@ -126,8 +130,8 @@ def test_what_a_window_cannot_be_is_refused() -> None:
         "another name",
         "t.yaml:9:46: PT308 `windows.b.over`: a window of 8d is longer than 7d",
         "t.yaml:10:14: PT111 `windows.c.count` must be one of `approvals`, `requests`, "
-        "`rejections`, `closes`, `losing_closes`, `cancels`, `cancel_requests`, "
-        '`modify_requests`, not `"fills"`',
+        "`rejections`, `fills`, `closes`, `losing_closes`, `cancels`, `cancel_requests`, "
+        '`modify_requests`, not `"orders"`',
     ]
     assert problems(head + "rules: [{id: r, require: venue.a < 3}]\n")[-1] == (
         "t.yaml:9:26: PT301 unknown name `venue.a` (did you mean `venue.name`?)"
@@ -167,13 +171,13 @@ def test_a_daily_window_counts_the_trading_day_and_starts_again_at_the_rollover(
         "approved_full",
         "rejected_two_a_day",
     ]
-    assert core.windows.entries() == {"today": [[None, "S", 2]]}
+    assert core.windows.entries() == {"logs": {}, "held": {}, "daily": {"today": [["S", 2]]}}
     restored = ControlCore.restore(core.snapshot())
     assert restored.snapshot() == core.snapshot()
     assert restored.state.strategies["S"].windows == {"today": 2}
     assert ask("d", 6.5) == "approved_full"  # 15:30 local: a new trading day
     assert core.state.strategies["S"].windows == {"today": 1}
-    assert core.windows.queues == {}  # nothing kept per event
+    assert core.windows.logs == {}  # nothing kept per event
 
 
 def test_a_daily_window_is_declared_with_over_trading_day() -> None:
@@ -283,8 +287,17 @@ def test_a_rule_reads_the_drawdown_and_a_close_without_pnl_adds_nothing() -> Non
 def test_an_aggregate_window_is_restored_from_its_entries_with_their_quantities() -> None:
     core = aggregated()
     snapshot = core.snapshot()
-    assert snapshot["windows"]["pnl"][0][1:] == ["S", 10_100_000]  # micro-units
-    assert snapshot["windows"]["stops"] == [[at(3620), "", -20_200_000]]
+    closes = snapshot["windows"]["logs"]["closes"]
+    assert closes[0][1:] == [
+        {"strategy": "S"},
+        "stop_loss",
+        {"realized_pnl": 10_100_000},
+    ]  # micro-units
+    assert closes[1][2] == "stop_loss"  # an exit reason is kept: `stops` filters on it
+    assert snapshot["windows"]["logs"]["losing_closes"] == [
+        [at(20), {}, "stop_loss", {"realized_pnl": -20_200_000}],
+        [at(40), {}, "roi", {"realized_pnl": -7_300_000}],
+    ]
     restored = ControlCore.restore(snapshot)
     assert restored.state.strategies["S"].windows == core.state.strategies["S"].windows
     assert restored.snapshot() == snapshot
@@ -300,28 +313,33 @@ def test_what_an_aggregate_window_cannot_be_is_refused() -> None:
         head
         + "  a: {count: approvals, per: portfolio, over: 1h, sum: realized_pnl}\n"
         + "  b: {count: closes, per: portfolio, over: 1h, min: realized_pnl, max: realized_pnl}\n"
-        + "  c: {count: closes, per: portfolio, over: trading_day, sum: realized_pnl}\n"
+        + "  c: {count: closes, per: portfolio, over: trading_day, sum: realized_pnl}\n"  # fine
         + "  d: {count: closes, per: portfolio, over: 1h, drawdown: risk}\n"
+        + 'rules: [{id: r, require: "true"}]\n'
+    ) == [
+        "t.yaml:5:56: PT312 `windows.a.sum`: approvals carry no `realized_pnl` (they carry "
+        "`risk`, `notional`)",
+        "t.yaml:6:67: PT111 `windows.b.max`: one aggregate per window, not `min` and `max`",
+        "t.yaml:8:58: PT312 `windows.d.drawdown`: `risk` is never negative: its running total "
+        "never falls, so its drawdown is always 0 (a drawdown reads realized_pnl)",
+    ]
+    assert problems(
+        head
         + "  e: {count: closes, per: portfolio, over: 1h, drawdown: realized_pnl}\n"
         + "locks:\n  l: {window: e, at_least: 1, for: 1h}\n"
         + 'rules: [{id: r, require: "true"}]\n'
-    ) == [
-        "t.yaml:5:51: PT111 `windows.a.sum`: only closes carry a realized_pnl, not approvals",
-        "t.yaml:6:67: PT111 `windows.b.max`: one aggregate per window, not `min` and `max`",
-        "t.yaml:7:57: PT111 `windows.c.sum`: a trading-day window keeps no events to aggregate",
-        't.yaml:8:58: PT111 `windows.d.drawdown` must be one of `realized_pnl`, not `"risk"`',
-        "t.yaml:11:15: PT111 lock `l` needs a counting window, `e` aggregates",
-    ]
+    ) == ["t.yaml:7:15: PT111 lock `l` needs a counting window, `e` aggregates"]
 
 
 def test_the_budget_charges_an_aggregate_for_the_walk_it_makes() -> None:
     _total, parts = evaluation_cost(load_policy_text(AGGREGATES).checked)
     costs = {name: cost for name, cost in parts if name.startswith("windows.")}
-    # a sum moves by the quantity too; a min, max or drawdown walks the window's closes
+    # a sum moves by the quantity too; a min or max keeps a monotonic deque, a drawdown a
+    # two-stack queue: amortized constant work per event, none walks the window
     assert costs == {
         "windows.pnl": 3,
-        "windows.worst": 10,
-        "windows.best": 10,
-        "windows.fall": 10,
+        "windows.worst": 4,
+        "windows.best": 4,
+        "windows.fall": 5,
         "windows.stops": 3,
     }

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import assert_never
 
 from .. import diagnostics as d
+from ..document.model import NONNEGATIVE_QUANTITIES
 from ..document.names import QUOTE, Ref, Source
 from ..lang import syntax as s
 from ..lang.abstract import NONNEG, Abstract, is_false, is_true
@@ -222,16 +223,21 @@ def _unguarded(
 
 def lint_window_bounds(ln: Linter) -> None:
     """PT435: a window's count compared with a bound that makes the comparison always hold
-    or never hold (a count is a whole number from 0 up; an aggregate of realized P&L may be
+    or never hold (a count is a whole number from 0 up, and so is never below 0 an
+    aggregate of risk or notional, or a drawdown; one of realized P&L or fees may be
     anything, so it is left out)."""
     scope = ln.checked.scope
     windows = ln.spec.windows
 
     def counting(ref: object) -> bool:
+        if not isinstance(ref, Ref) or ref.source is not Source.WINDOW:
+            return False
+        w = windows.get(ref.key)
         return (
-            isinstance(ref, Ref)
-            and ref.source is Source.WINDOW
-            and (ref.key not in windows or windows[ref.key].aggregate is None)
+            w is None
+            or w.aggregate is None
+            or w.aggregate == "drawdown"
+            or w.quantity in NONNEGATIVE_QUANTITIES
         )
 
     def free(name: s.Name) -> Abstract:
@@ -254,10 +260,14 @@ def lint_window_bounds(ln: Linter) -> None:
             value = fold(node, bind)
             if is_true(value) or is_false(value):
                 always = "always holds" if is_true(value) else "never holds"
+                w = windows.get(counts[0].path[-1])
+                what = "counts events from 0 up"
+                if w is not None and w.aggregate is not None:
+                    what = "is never below 0"
                 ln.report(
                     d.PT435,
-                    f"`{ln.source(e.path, node)}` {always}: `{counts[0].dotted}` counts events "
-                    f"from 0 up, so this bound cannot matter",
+                    f"`{ln.source(e.path, node)}` {always}: `{counts[0].dotted}` {what}, so "
+                    f"this bound cannot matter",
                     ln.at(e.path, node.start),
                 )
 

@@ -71,6 +71,9 @@ def explain_command(
         else f"{fmt(decision.requested_risk_abs)} -> 0"
     )
     deciding = f" by `{decision.rule_id}`" if decision.rule_id else ""
+    retry = decision.context.get("retry_after")
+    if retry is not None:  # a lock or a deferral says when to ask again, as `policy run` does
+        deciding += f" (retry after {fmt(retry)} s)"
     click.echo(f"decision {decision.decision_code} ({amount}){deciding}")
     for reason in decision.reasons:
         click.echo(f"  {reason}")

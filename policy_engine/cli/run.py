@@ -90,6 +90,8 @@ def lifecycle_line(record: dict[str, Any], line: int) -> str:
         overfill = record.get("overfill_risk_abs") or 0.0
         if overfill and status == "committed":
             head += f" (overfill {fmt(overfill)})"
+        if record.get("fee") is not None:
+            head += f", fee {fmt(record['fee'])}"
     elif kind == "cancel" and status == "cancelled":
         head += f" released {fmt(record.get('released_risk_abs', 0.0))}"
     elif kind in ("request_cancel", "request_modify", "group") and status == "rejected":

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
-from ..decision_codes import DEFERRED, REDUCE_ONLY_POSITION, UNKNOWN_POSITION
 from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
 from ..decision_codes import INVALID_INTENT as INVALID_INTENT_CODE
+from ..decision_codes import REDUCE_ONLY_POSITION, UNKNOWN_POSITION
 from ..engine.contracts import RISK_SCALE, PortfolioIntent, to_units
 from ..engine.verdict import (
     DecisionFacts,
@@ -25,6 +25,7 @@ from ..engine.verdict import (
     outcome_facts,
     refusal_facts,
 )
+from ..engine.waits import wait
 from .events import IntentEvent, InvalidIntentEvent, Record
 from .kernel import ACCEPT, INFO, NOTHING, Kernel, Options, Outputs, Ruling, Step, new_step, outputs
 from .records import decision_record, totals
@@ -126,7 +127,7 @@ class Intents:
         if not approved and policy.rule_waits and outcome[1] >= 0 and policy.rule_waits[outcome[1]]:
             self.wait(facts, outcome[1], intent, cohort, scopes)
         if k.windows.by_kind:
-            self.count_decision(intent, cohort, approved, takes_risk, scopes)
+            self.count_decision(intent, cohort, approved, takes_risk, scopes, facts)
         if takes_risk:
             mutated = True
             trade = self.trade_of(intent, seq, facts["approved_risk_abs"], cohort, scopes)
@@ -213,38 +214,24 @@ class Intents:
         cohort: str,
         scopes: Mapping[str, str] | None,
     ) -> None:
-        """A rejection by rule ``index``, which reads windows or locks: ``retry_after``
-        (seconds) in its context when a lock that holds for the intent's key will end (the
-        latest); with `on_reject: defer` also when one of its windows will let an event of
-        that key go (the earliest), and the decision is ``deferred`` (never an approval:
-        the caller asks again, and the policy decides again)."""
-        k, policy, now = self.k, self.k.policy, intent.timestamp
+        """A rejection by rule ``index``, which reads windows or locks: when they free up
+        (engine/waits.py, the rule every shell shares), asked of the live windows and locks."""
+        k = self.k
         keys = {"portfolio": "", "strategy": intent.strategy, "symbol": intent.symbol}
         keys |= {"cohort": cohort, **(scopes or {})}
-        defer = policy.rules[index].on_reject == "defer"
-        lock_ends: list[datetime] = []
-        exits: list[datetime] = []
-        for kind, name in policy.rule_waits[index]:
-            window = k.windows.specs[k.locks.specs[name].window if kind == "lock" else name]
-            key = keys.get(window.per)
-            if key is None:
-                continue
-            if kind == "lock":
-                end = k.locks.end(name, key)
-                if end is not None and end > now:
-                    lock_ends.append(end)
-            elif defer:
-                out = k.windows.next_exit(name, key)
-                if out is None and window.daily and k.days.day is not None:
-                    out = policy.calendar.check_from(k.days.day)  # the next rollover
-                if out is not None and out > now:
-                    exits.append(out)
-        at = max([*lock_ends, *(([min(exits)]) if exits else [])], default=None)
-        if at is None:
-            return
-        facts["context"]["retry_after"] = (at - now).total_seconds()
-        if defer:
-            facts["decision_code"] = DEFERRED
+        day = k.days.day
+        day_end = None if day is None else k.policy.calendar.check_from(day)  # next rollover
+        locks, windows = k.locks, k.windows
+        wait(
+            facts,
+            k.policy,
+            index,
+            intent,
+            keys,
+            lambda name, _per, key: locks.end(name, key),
+            windows.next_exit,
+            day_end,
+        )
 
     def count_decision(
         self,
@@ -253,9 +240,12 @@ class Intents:
         approved: bool,
         takes_risk: bool,
         scopes: dict[str, str] | None,
+        facts: Mapping[str, Any],
     ) -> None:
         """The rolling windows count the decision in its buckets (``scopes``: the declared
-        scopes' ones) after it: an intent never sees itself."""
+        scopes' ones) after it: an intent never sees itself. A request or rejection carries
+        the intent's requested risk and notional, an approval the approved risk and the
+        notional scaled to it (rounded down to the micro-unit: never more than requested)."""
         windows = self.k.windows
         by_kind = windows.by_kind
         kind = "approvals" if takes_risk else None if approved else "rejections"
@@ -265,10 +255,20 @@ class Intents:
         if scopes:
             keys.update(scopes)
         now = self.k.book.clock or intent.timestamp
-        if "requests" in by_kind:
-            windows.count("requests", now, keys)
-        if kind is not None:
-            windows.count(kind, now, keys)
+        asked = {"risk": to_units(intent.requested_risk_abs)}
+        if intent.requested_notional_abs is not None:
+            asked["notional"] = to_units(intent.requested_notional_abs)
+        windows.count("requests", now, keys, None, asked)
+        if takes_risk:
+            units = to_units(facts["approved_risk_abs"])
+            took = {"risk": units}
+            if "notional" in asked:
+                requested = asked["risk"]
+                notional = asked["notional"]
+                took["notional"] = notional * units // requested if requested else notional
+            windows.count("approvals", now, keys, None, took)
+        elif not approved:
+            windows.count("rejections", now, keys, None, asked)
 
     def duplicate_message(self, intent_id: str) -> str | None:
         """Why ``intent_id`` cannot be decided again, or None: it names a live trade, a

@@ -6,6 +6,7 @@ with a UTC offset (``2026-01-01T00:00:00Z``)::
     {"type": "intent", "intent_id": "i1", "strategy": "SCALPER", "symbol": "BTC-USD",
      "side": "long", "requested_risk_abs": 500, "timestamp": "..."}   # + optional intent fields
     {"type": "fill", "intent_id": "i1", "fill_id": "f1", "filled_risk_abs": 200, "timestamp": "..."}
+                                                                      # optional "fee" (signed)
     {"type": "cancel", "intent_id": "i1", "timestamp": "..."}
     {"type": "close", "intent_id": "i1", "timestamp": "..."}
     {"type": "equity", "equity": 95000, "timestamp": "..."}          # optional "peak_equity"
@@ -111,6 +112,7 @@ class FillEvent(NamedTuple):
         return self.fill.timestamp
 
     def journal(self) -> Record:
+        """The journal form; a fill without a fee is written as before fees existed."""
         return {"type": "fill", **self.fill.model_dump(mode="json", exclude_none=True)}
 
 

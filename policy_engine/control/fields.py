@@ -25,6 +25,7 @@ from ..engine.contracts import (
     Name,
     PortfolioIntent,
     Price,
+    SignedAmount,
     Timestamp,
     to_units,
 )
@@ -50,6 +51,9 @@ class FillUpdate(BaseModel):
     # the execution price: with the intent's notional, the position's quantity (what a mark
     # values); optional, left out of the journal when absent (older journals stay as they are)
     price: Price | None = None
+    # what the venue charged for it (negative: a rebate), on the 1e-6 grid; optional, so a
+    # fill without one (every fill before it existed) reads and journals as it did
+    fee: SignedAmount | None = None
 
 
 def canonical(record: Mapping[str, Any]) -> str:

@@ -137,11 +137,11 @@ class Groups:
                 book.decided(member.intent_id)
         self._records(event, step.seq, decided, failed, before, step.records)
         if k.windows.by_kind:
-            for member, _facts, trade in decided:
+            for member, facts, trade in decided:
                 probe = trade or self.intents.trade_of(member, step.seq, 0.0)  # its buckets
                 took = trade is not None and failed is None
                 self.intents.count_decision(
-                    member, probe.cohort, failed is None, took, probe.scopes
+                    member, probe.cohort, failed is None, took, probe.scopes, facts
                 )
         code = APPROVED_FULL if failed is None else GROUP_REJECTED
         rule = None if failed is None else failed[1]

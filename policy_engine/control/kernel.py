@@ -296,7 +296,7 @@ class Kernel:
             self._expire(expired, seq, records, logs, teach)
         clock = book.clock
         windows = self.windows
-        if windows.queues and clock is not None:
+        if windows.logs and clock is not None:
             windows.advance(clock)
         if self.locks.heap and clock is not None:
             self.locks.advance(clock)

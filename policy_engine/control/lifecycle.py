@@ -57,6 +57,17 @@ class Lifecycle:
             return "duplicate"
         return "late" if trade.released else "commit"
 
+    def _count(
+        self,
+        kind: str,
+        trade: Trade,
+        ts: datetime | None,
+        reason: str | None,
+        quantities: dict[str, int],
+    ) -> None:
+        """The windows count an event of ``kind`` on ``trade`` (in its buckets) at the clock."""
+        count_trade(self.k, kind, trade, ts, reason, quantities)
+
     def cancel_status(self, intent_id: str) -> str:
         """``cancel`` when a reservation remainder is live; else why nothing would change."""
         trade = self.k.book.get(intent_id)
@@ -197,6 +208,12 @@ class Lifecycle:
                 book.priced_fill(trade, trade.filled_notional - notional, fill.price)
             committed = units
             status = "late" if late is not None else "committed"
+        if committed and k.windows.by_kind:
+            assert trade is not None
+            took = {"risk": committed}
+            if fill.fee is not None:
+                took["fee"] = to_units(fill.fee)
+            self._count("fills", trade, fill.timestamp, None, took)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("fill", seq, trade, iid, k.state)
@@ -209,6 +226,8 @@ class Lifecycle:
             overfill_risk_abs=from_units(overfill),
             before=before,
         )
+        if fill.fee is not None:
+            rec["fee"] = fill.fee
         if status == "late":
             rec["late_after"] = late
             rec["message"] = (
@@ -310,9 +329,12 @@ class Lifecycle:
             if pnl_units is not None:
                 book.realize(trade, pnl_units)
             if k.windows.by_kind:
-                count_trade(k, "closes", trade, ts, event.reason, pnl_units)
+                took = {"risk": active}
+                if pnl_units is not None:
+                    took["realized_pnl"] = pnl_units
+                self._count("closes", trade, ts, event.reason, took)
                 if pnl_units is not None and pnl_units < 0:
-                    count_trade(k, "losing_closes", trade, ts, event.reason, pnl_units)
+                    self._count("losing_closes", trade, ts, event.reason, took)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)
@@ -349,15 +371,15 @@ def count_trade(
     trade: Trade,
     ts: datetime | None,
     reason: str | None = None,
-    units: int | None = None,
+    quantities: dict[str, int] | None = None,
 ) -> None:
     """The rolling windows of ``kind`` count one event of ``trade`` (its strategy, symbol,
-    cohort and scopes) at the event clock."""
+    cohort and scopes) at the event clock, with its ``quantities`` in micro-units."""
     keys = {"strategy": trade.strategy, "symbol": trade.symbol, "cohort": trade.cohort}
     keys.update(trade.scopes or {})
     now = k.book.clock or ts
     assert now is not None
-    k.windows.count(kind, now, keys, reason, units)
+    k.windows.count(kind, now, keys, reason, quantities)
 
 
 __all__ = ["Lifecycle", "count_trade"]

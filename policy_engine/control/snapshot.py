@@ -37,12 +37,13 @@ from .days import Days
 from .events import EventError
 from .notional_format import from_10
 from .state import COUNTERS, Bucket, PortfolioState
+from .window_migration import windows_from_10
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 FORMAT_PREFIX = "policy-engine/core-snapshot/"
-FORMAT_VERSION = 12
+FORMAT_VERSION = 13
 FORMAT = f"{FORMAT_PREFIX}{FORMAT_VERSION}"
 OLDEST_FORMAT = 1  # the oldest format a migration chain reads (the first ever written)
 
@@ -103,6 +104,7 @@ def take(core: Kernel) -> Snapshot:
         core,
         [_trade_row(t) for t in core.book.trades.values()],
         [[k, *v[:8], list(v[8]), _iso(v[9]), *v[10:]] for k, v in core.book.ended.items()],
+        cheap=False,
     )
 
 
@@ -120,10 +122,12 @@ def capture(core: Kernel) -> Snapshot:
         for k, v in zip(ids, ended, strict=True):
             yield [k, *v[:8], list(v[8]), v[9], *v[10:]]
 
-    return _take(core, Rows(trades.rows, trades.chunks), Rows(ended_rows))
+    return _take(core, Rows(trades.rows, trades.chunks), Rows(ended_rows), cheap=True)
 
 
-def _take(core: Kernel, trades: Any, ended: Any) -> Snapshot:
+def _take(core: Kernel, trades: Any, ended: Any, cheap: bool) -> Snapshot:
+    """The snapshot with these trade and ended rows; ``cheap``: the windows' log times left
+    as datetimes for orjson, which writes them as ``isoformat`` does."""
     policy, state, book = core.policy, core.state, core.book
     if policy.source is None:
         raise EventError(f"policy {policy.name} v{policy.version} has no text to snapshot")
@@ -153,7 +157,7 @@ def _take(core: Kernel, trades: Any, ended: Any) -> Snapshot:
         "scopes": {
             name: _buckets(table) for name, table in sorted(state.scopes.items()) if _kept(table)
         },
-        "windows": core.windows.entries(),
+        "windows": core.windows.entries(cheap),
         # (only when the policy declares locks: other snapshots are as before)
         **({"locks": core.locks.entries()} if core.locks.specs else {}),
         "latches": {name: dict(state.latch_info[name]) for name in state.latches},
@@ -428,6 +432,12 @@ def _from_11(data: Snapshot) -> Snapshot:
     return _step(data, 12, trades=trades, balances={})
 
 
+def _from_12(data: Snapshot) -> Snapshot:
+    """Format 13 keeps one log of events per kind shared by the windows (window_migration;
+    the windows' section was the same from format 10 to 12)."""
+    return _step(data, 13, windows=windows_from_10(data))
+
+
 # format n -> the step that turns a format-n snapshot into format n + 1
 MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     1: _from_1,
@@ -441,6 +451,7 @@ MIGRATIONS: dict[int, Callable[[Snapshot], Snapshot]] = {
     9: _from_9,
     10: from_10,
     11: _from_11,
+    12: _from_12,
 }
 
 

@@ -150,7 +150,9 @@ def _comparable(core: ControlCore, checkpoint: dict[str, Any]) -> str:
     """``core``'s snapshot as a checkpoint of that line's format can be compared with it:
     what that format could not hold (a lossy migration's :data:`.notional_format.FORGETS`)
     blanked, so an honest older checkpoint matches and every field it holds is checked."""
-    data = core.snapshot()
+    # its windows as what each holds (Windows.view): a checkpoint migrated from an older
+    # format keeps its window rows otherwise than a replay does
+    data = {**core.snapshot(), "windows": core.windows.view()}
     since = snapshots.format_number(checkpoint.get("snapshot")) or snapshots.FORMAT_VERSION
     for number in range(since, snapshots.FORMAT_VERSION):
         forget = FORGETS.get(number)

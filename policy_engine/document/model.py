@@ -99,6 +99,7 @@ WindowCount = Literal[
     "approvals",
     "requests",
     "rejections",
+    "fills",
     "closes",
     "losing_closes",
     "cancels",
@@ -108,8 +109,26 @@ WindowCount = Literal[
 # What a rule may decide (`applies_to`): an intent, a cancel request, a modify request.
 REQUEST_KINDS = ("intent", "cancel", "modify")
 WindowAggregate = Literal["sum", "min", "max", "drawdown"]
-# The quantity each aggregate reads: a close's realized P&L (the only one so far)
-WINDOW_QUANTITIES = ("realized_pnl",)
+# The quantities each kind of event carries, which an aggregate window may read: an
+# intent's risk and notional (requested; an approval's as approved), a fill's risk and fee,
+# a close's realized P&L and the risk it took off.
+WINDOW_QUANTITIES: dict[str, tuple[str, ...]] = {
+    "requests": ("risk", "notional"),
+    "approvals": ("risk", "notional"),
+    "rejections": ("risk", "notional"),
+    "fills": ("risk", "fee"),
+    "closes": ("realized_pnl", "risk"),
+    "losing_closes": ("realized_pnl", "risk"),
+    # decided requests and cancels are counted, not aggregated
+    "cancels": (),
+    "cancel_requests": (),
+    "modify_requests": (),
+}
+# The quantities that may fall: the only ones a drawdown means something over (the
+# running total of a quantity that is never negative never falls).
+SIGNED_QUANTITIES = ("realized_pnl",)
+# The quantities that are never below 0 (a fee may be: a rebate)
+NONNEGATIVE_QUANTITIES = ("risk", "notional")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +149,7 @@ class WindowSpec:
     # `sum: realized_pnl` (or min, max, drawdown): the window reads that aggregate of the
     # counted events' quantity instead of their number (None: a count)
     aggregate: WindowAggregate | None = None
+    quantity: str | None = None  # the quantity it aggregates (WINDOW_QUANTITIES)
 
 
 @dataclass(frozen=True, slots=True)

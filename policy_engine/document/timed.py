@@ -9,7 +9,13 @@ from typing import Any
 
 from .. import diagnostics as d
 from ..diagnostics import Diagnostic
-from .model import LockSpec, WindowAggregate, WindowSpec
+from .model import (
+    SIGNED_QUANTITIES,
+    WINDOW_QUANTITIES,
+    LockSpec,
+    WindowAggregate,
+    WindowSpec,
+)
 from .schema import path_text
 from .yaml_source import Document
 
@@ -31,13 +37,17 @@ def windows_of(
             where = ("windows", name, "reason")
             message = f"`{path_text(where)}`: only closes have an exit reason, not {cfg['count']}"
             problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
-        aggregate = _aggregate(doc, name, cfg, problems)
+        aggregate, quantity = _aggregate(doc, name, cfg, problems)
         if text == "trading_day" and "boundary" in cfg:
             where = ("windows", name, "boundary")
             message = f"`{path_text(where)}`: a trading-day window has no boundary to choose"
             problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
         if text == "trading_day":  # a counter that starts again at every rollover
-            out[name] = WindowSpec(name, cfg["count"], str(cfg["per"]), 0, True, reasons)
+            per = str(cfg["per"])
+            daily = WindowSpec(
+                name, cfg["count"], per, 0, True, reasons, False, aggregate, quantity
+            )
+            out[name] = daily
             continue
         seconds = int(text[:-1]) * _UNITS[text[-1]]
         if seconds > MAX_WINDOW:
@@ -47,29 +57,45 @@ def windows_of(
             continue
         closed = cfg.get("boundary", "open") == "closed"
         per = str(cfg["per"])
-        out[name] = WindowSpec(name, cfg["count"], per, seconds, False, reasons, closed, aggregate)
+        out[name] = WindowSpec(
+            name, cfg["count"], per, seconds, False, reasons, closed, aggregate, quantity
+        )
     return out
 
 
 def _aggregate(
     doc: Document, name: str, cfg: dict[str, Any], problems: list[Diagnostic]
-) -> WindowAggregate | None:
-    """The aggregate a window reads instead of its count (at most one; of closes, over a
-    rolling length: a trading-day window keeps no events to aggregate)."""
+) -> tuple[WindowAggregate | None, str | None]:
+    """The aggregate a window reads instead of its count and the quantity it aggregates (at
+    most one; a quantity its kind of event carries (PT312); a drawdown of one that can fall)."""
     found: list[WindowAggregate] = [a for a in _AGGREGATES if a in cfg]
+    if not found:
+        return None, None
+    kind, quantity = str(cfg["count"]), str(cfg[found[0]])
+    carried = WINDOW_QUANTITIES.get(kind, ())
     problem = None
+    code = d.PT111
     if len(found) > 1:
         problem = (found[1], f"one aggregate per window, not `{found[0]}` and `{found[1]}`")
-    elif found and cfg["count"] not in ("closes", "losing_closes"):
-        problem = (found[0], f"only closes carry a realized_pnl, not {cfg['count']}")
-    elif found and str(cfg["over"]) == "trading_day":
-        problem = (found[0], "a trading-day window keeps no events to aggregate")
+    elif quantity not in carried:
+        code = d.PT312
+        problem = (
+            found[0],
+            f"{kind} carry no `{quantity}` (they carry {', '.join(f'`{q}`' for q in carried)})",
+        )
+    elif found[0] == "drawdown" and quantity not in SIGNED_QUANTITIES:
+        code = d.PT312
+        problem = (
+            found[0],
+            f"`{quantity}` is never negative: its running total never falls, so its "
+            f"drawdown is always 0 (a drawdown reads {', '.join(SIGNED_QUANTITIES)})",
+        )
     if problem is not None:
         where = ("windows", name, problem[0])
         message = f"`{path_text(where)}`: {problem[1]}"
-        problems.append(d.diagnostic(d.PT111, message, doc.span(where, key=True)))
-        return None
-    return found[0] if found else None
+        problems.append(d.diagnostic(code, message, doc.span(where, key=code is d.PT111)))
+        return None, None
+    return found[0], quantity
 
 
 def _seconds(text: str) -> int:

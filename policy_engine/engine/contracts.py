@@ -255,6 +255,9 @@ class BucketState(_Notional):
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
     windows: dict[str, WindowValue] = Field(default_factory=dict)  # counts, lock ends, by name
+    # when the oldest event of each rolling window leaves it (a snapshot holds no events:
+    # it states this so that a deferral reports `retry_after` as the control plane does)
+    window_exits: dict[str, Timestamp] = Field(default_factory=dict)
 
     @property
     def heat(self) -> float:
@@ -280,6 +283,7 @@ class PortfolioSnapshot(_Notional):
     day_realized_pnl: SignedAmount = 0.0
     loss_streak: Count = 0
     windows: dict[str, WindowValue] = Field(default_factory=dict)  # the portfolio's counts, locks
+    window_exits: dict[str, Timestamp] = Field(default_factory=dict)  # as BucketState's
     latches: dict[str, Flag] = Field(default_factory=dict)  # latch name -> set
     strategies: dict[str, BucketState] = Field(default_factory=dict)
     symbols: dict[str, BucketState] = Field(default_factory=dict)

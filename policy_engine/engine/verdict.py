@@ -47,6 +47,7 @@ from .outcome import (
     Outcome,
 )
 from .runtime import mode_source_reason
+from .waits import snapshot_wait
 
 if TYPE_CHECKING:
     from .policy import ModeInfo, Policy
@@ -173,8 +174,13 @@ class Verdict:
 
     def decision(self, envelope: PortfolioConstraintEnvelope | None = None) -> AllocationDecision:
         """The full :class:`AllocationDecision` (envelope of the snapshot unless given)."""
-        env = envelope if envelope is not None else self.policy.envelope(self.snapshot)
-        return allocation_decision(verdict_facts(self), env, self.policy, consume=True)
+        policy = self.policy
+        env = envelope if envelope is not None else policy.envelope(self.snapshot)
+        facts = verdict_facts(self)
+        index = self.outcome[RULE]
+        if not facts["approved"] and policy.rule_waits and index >= 0 and policy.rule_waits[index]:
+            snapshot_wait(facts, policy, index, self.intent, self.snapshot)  # as the core does
+        return allocation_decision(facts, env, policy, consume=True)
 
 
 class DecisionFacts(TypedDict):

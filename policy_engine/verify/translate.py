@@ -15,6 +15,7 @@ from typing import Any, assert_never
 import z3
 
 from ..document.checker import CheckedPolicy
+from ..document.model import NONNEGATIVE_QUANTITIES
 from ..document.names import LIVE_FIELDS, Ref, Source
 from ..engine.outcome import APPROVED
 from ..engine.runtime import ModeState, RuntimeData
@@ -257,11 +258,15 @@ class Translator(ExactAlgebra):
                     err = undeclared
                 return self.v("bool", w.var(f"{bucket}.lock.{key}", "bool"), err=err)
             case Source.WINDOW:
-                # a count is a whole number; an aggregate of realized P&L an amount of any sign
-                # (a drawdown never below 0)
+                # a count is a whole number; a drawdown, or a sum, min or max of a quantity
+                # never below 0 (risk, notional), an amount; of realized P&L or fees (a
+                # rebate is a negative fee) an amount of any sign
                 spec = self.checked.spec.windows.get(key)
-                aggregate = None if spec is None else spec.aggregate
-                kind = {None: "count", "drawdown": "amount"}.get(aggregate, "signed")
+                kind = "count" if spec is None or spec.aggregate is None else "signed"
+                if spec is not None and (
+                    spec.aggregate == "drawdown" or spec.quantity in NONNEGATIVE_QUANTITIES
+                ):
+                    kind = "amount"
                 bucket, err = self._bucket(ref.scope)
                 if ref.scope == "strategy":
                     err = undeclared

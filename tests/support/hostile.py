@@ -113,3 +113,48 @@ def distinct_symbols(n: int, pnl: float | None, live: int = 0) -> list[dict[str,
                 close["realized_pnl"] = pnl
             events.append(close)
     return events
+
+
+def week_of_windows(windows: int, intents: int) -> tuple[str, list[dict[str, object]]]:
+    """A policy of ``windows`` rolling windows of 7 days (counts and sums of approvals, per
+    portfolio, strategy and symbol in turn) and ``intents`` intents spread evenly over one
+    week, each approved and closed with a realized P&L: every event stays inside every
+    window to the end (the worst case for their memory)."""
+    per = ("portfolio", "strategy", "symbol")
+    lines = []
+    for n in range(windows):
+        kind = ("count: approvals", "count: approvals\n    sum: risk")[n % 2]
+        lines.append(f"  w{n}:\n    {kind}\n    per: {per[n % 3]}\n    over: 7d\n")
+    policy = (
+        HEADER
+        + "strategies:\n  S: {max_trades: 1000000}\n  T: {max_trades: 1000000}\n"
+        + "windows:\n"
+        + "".join(lines)
+        + "rules:\n  - id: rate\n    require: strategy.w1 < 1_000_000_000\n"
+    )
+    events: list[dict[str, object]] = [{"type": "equity", "equity": 10_000_000, "timestamp": None}]
+    step = 7 * 86_400 * 1_000_000 // intents  # microseconds between intents
+    start = 1_772_409_600 * 1_000_000  # 2026-03-02T00:00:00Z
+    for i in range(intents):
+        us = start + i * step
+        ts = f"{_iso_us(us)}"
+        iid = f"i{i}"
+        events.append(
+            {
+                "type": "intent",
+                "intent_id": iid,
+                "strategy": "ST"[i % 2],
+                "symbol": f"SYM{i % 50}",
+                "side": "long",
+                "requested_risk_abs": 1 + i % 7,
+                "timestamp": ts,
+            }
+        )
+        events.append({"type": "close", "intent_id": iid, "timestamp": ts, "realized_pnl": 1})
+    return policy, events
+
+
+def _iso_us(us: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).isoformat()
