@@ -127,7 +127,7 @@ def test_the_snapshot_keeps_each_trades_notional_and_refuses_a_forged_bucket() -
     ctl = controller()
     ctl.request_allocation(intent("a", 1_000, 1))
     snap = ctl.core.snapshot()
-    assert snap["trades"][0][-4:] == [1_000_000_000, 0, None, 0]
+    assert snap["trades"][0][17:21] == [1_000_000_000, 0, None, 0]  # (then group, currency)
     assert len(snap["portfolio"]) == len(COUNTERS) + 3
     forged = dict(snap, portfolio=[*snap["portfolio"]])
     forged["portfolio"][RISK_COUNTERS + 1] += 1  # reserved notional one micro-unit off

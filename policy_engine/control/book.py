@@ -91,16 +91,16 @@ class Book:
         # The captures still alive (a checkpoint being encoded): each keeps a trade's row
         # before the trade changes (see :mod:`.captured`). Empty but during a checkpoint.
         self.captures = Captures()
-
-    def capture(self) -> Captured:
-        """The live trades as they are now, for a reader that may run later or on another
-        thread: a shallow copy of the trades, O(1) work per trade."""
-        return self.captures.take(self.trades)
         # Buckets `tidy` dropped (each equal to a fresh one: every counter zero, no window
         # count), handed out again by `buckets` instead of building new ones: a trade that
         # ends as the last in its strategy, symbol and cohort would otherwise cost three
         # Bucket() for the next one. Never read: only object identity differs.
         self.spare: list[Bucket] = []
+
+    def capture(self) -> Captured:
+        """The live trades as they are now, for a reader that may run later or on another
+        thread: a shallow copy of the trades, O(1) work per trade."""
+        return self.captures.take(self.trades)
 
     # --- the lifecycle -------------------------------------------------------------------
     def buckets(self, trade: Trade) -> tuple[Bucket, ...]:
@@ -414,40 +414,6 @@ class Book:
         self._end(trade, "closed", notional, active + reserved)
         self.state.version += 1
         return active, reserved
-
-    def lift(self, trade: Trade) -> None:
-        """Take ``trade`` out of its buckets (its active and reserved risk, position and slot)
-        while a request to modify it is decided as if it were placed anew; :meth:`resize`
-        puts it back, exactly."""
-        opens = -1 if trade.is_open else 0
-        if trade.currency is not None:
-            self.state.balances.lock(trade.currency, -self.locked(trade))
-        buckets = self.buckets(trade)
-        move_all(buckets, -trade.filled_units, -trade.reserved_units, opens, -1, trade.long)
-        move_notional(buckets, -trade.filled_notional, -trade.reserved_notional, trade.long)
-        self.state.version += 1
-
-    def resize(self, trade: Trade, units: int, notional: int | None = None) -> None:
-        """Put a lifted ``trade`` back with ``units`` of approved risk: its reservation is
-        what its fills have not taken (the caller keeps ``units`` at least the filled risk),
-        and its reserved notional ``notional`` (None: as it was). A reservation that comes
-        back from zero gets its deadline again."""
-        if self.captures.views:  # a capture holds it: keep its row first
-            self.captures.keep(trade)
-        was = trade.reserved_units
-        trade.approved_units = units
-        trade.reserved_units = units - trade.filled_units
-        if notional is not None:
-            trade.reserved_notional = notional
-        opens = 1 if trade.is_open else 0
-        buckets = self.buckets(trade)
-        move_all(buckets, trade.filled_units, trade.reserved_units, opens, 1, trade.long)
-        move_notional(buckets, trade.filled_notional, trade.reserved_notional, trade.long)
-        if was == 0 and trade.reserved_units and trade.expires is not None:
-            heapq.heappush(self.deadlines, (trade.expires, trade.seq, trade.intent_id))
-        if trade.currency is not None:
-            self.lock(trade, 0)
-        self.state.version += 1
 
     def reduce(self, trade: Trade, units: int) -> None:
         """A partial close: take ``units`` (less than the position) off the trade's active

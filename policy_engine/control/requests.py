@@ -25,6 +25,7 @@ remainder, an invalid amount) is answered and not journaled, like a cancel of no
 
 from __future__ import annotations
 
+import heapq
 from datetime import datetime
 from typing import Any
 
@@ -33,13 +34,14 @@ from ..engine.contracts import from_units, to_units
 from ..engine.policy import Policy
 from ..engine.verdict import DecisionFacts, outcome_facts
 from .allocation import notional_share
-from .book import Trade
+from .book import Book, Trade
 from .events import Record
 from .fields import parse_intent
 from .kernel import INFO, Kernel, Options, Outputs, Ruling, admitted, outputs
 from .lifecycle import count_trade
 from .orders import Fields, RequestCancelEvent, RequestModifyEvent
 from .records import decision_record, lifecycle_record, totals
+from .state import move_all, move_notional
 from .trade import approved_notional
 
 
@@ -201,11 +203,11 @@ class Requests:
         else:
             intent = self.subject(trade, event.risk_abs, event.timestamp, event.fields)
         chain = k.policy.for_request("grow" if grows else "modify")
-        book.lift(trade)  # decided as if placed anew, against the portfolio without it
+        lift(book, trade)  # decided as if placed anew, against the portfolio without it
         try:
             facts = _facts(chain, intent, k.state)
         except BaseException:
-            book.resize(trade, previous)  # (nothing raises here; if it did, nothing moved)
+            resize(book, trade, previous)  # (nothing raises here; if it did, nothing moved)
             raise
         units, notional = previous, None
         if facts["approved"]:
@@ -223,7 +225,7 @@ class Requests:
                 )
             if units != previous or restated is not None:  # its notional follows (issue 23)
                 notional = _reserved_notional(trade, restated, event.units, previous, units)
-        book.resize(trade, units, notional)
+        resize(book, trade, units, notional)
         rec = self._record("request_modify", facts, trade, seq, event.timestamp, chain)
         rec["status"] = "modified" if facts["approved"] else "rejected"
         rec["previous_risk_abs"] = from_units(previous)
@@ -292,6 +294,42 @@ def _reserved_notional(
         whole = trade.filled_notional + trade.reserved_notional
         whole = whole * units // previous if previous else whole
     return max(0, whole - trade.filled_notional)
+
+
+def lift(book: Book, trade: Trade) -> None:
+    """Take ``trade`` out of its buckets (its active and reserved risk, position and slot)
+    while a request to modify it is decided as if it were placed anew; :func:`resize`
+    puts it back, exactly."""
+    opens = -1 if trade.is_open else 0
+    if trade.currency is not None:
+        book.state.balances.lock(trade.currency, -book.locked(trade))
+    buckets = book.buckets(trade)
+    move_all(buckets, -trade.filled_units, -trade.reserved_units, opens, -1, trade.long)
+    move_notional(buckets, -trade.filled_notional, -trade.reserved_notional, trade.long)
+    book.state.version += 1
+
+
+def resize(book: Book, trade: Trade, units: int, notional: int | None = None) -> None:
+    """Put a lifted ``trade`` back with ``units`` of approved risk: its reservation is
+    what its fills have not taken (the caller keeps ``units`` at least the filled risk),
+    and its reserved notional ``notional`` (None: as it was). A reservation that comes
+    back from zero gets its deadline again."""
+    if book.captures.views:  # a capture holds it: keep its row first
+        book.captures.keep(trade)
+    was = trade.reserved_units
+    trade.approved_units = units
+    trade.reserved_units = units - trade.filled_units
+    if notional is not None:
+        trade.reserved_notional = notional
+    opens = 1 if trade.is_open else 0
+    buckets = book.buckets(trade)
+    move_all(buckets, trade.filled_units, trade.reserved_units, opens, 1, trade.long)
+    move_notional(buckets, trade.filled_notional, trade.reserved_notional, trade.long)
+    if was == 0 and trade.reserved_units and trade.expires is not None:
+        heapq.heappush(book.deadlines, (trade.expires, trade.seq, trade.intent_id))
+    if trade.currency is not None:
+        book.lock(trade, 0)
+    book.state.version += 1
 
 
 __all__ = ["Requests"]

@@ -30,9 +30,12 @@ class _ZeroBucket:
 
     __slots__ = ()
     active_risk = reserved_risk = long_risk = short_risk = heat = net_risk = 0.0
+    active_notional = reserved_notional = long_notional = short_notional = 0.0
+    gross_notional = net_notional = unrealized_pnl = unrealized_drawdown = 0.0
     day_realized_pnl = 0.0
     open_positions = active_trades = loss_streak = 0
     windows: Mapping[str, Any] = MappingProxyType({})
+    window_exits: Mapping[str, Any] = MappingProxyType({})
 
 
 # (it reads as a fresh BucketState: tests/test_contracts.py compares them name by name)
