@@ -215,3 +215,17 @@ def test_the_absent_bucket_reads_as_a_fresh_bucket_state() -> None:
     assert all(type(getattr(ZERO_BUCKET, n)) is type(getattr(fresh, n)) for n in plain)
     with pytest.raises(TypeError):
         ZERO_BUCKET.windows["x"] = 1
+
+
+def test_the_envelope_a_decision_carries_cannot_be_changed_by_its_reader() -> None:
+    """Decisions made in one mode may share one envelope object (it is built once per mode
+    when the policy's envelope reads no live state): a caller that changed it would change
+    every other decision's, so it is frozen."""
+    from pydantic import ValidationError
+
+    from policy_engine.engine.contracts import PortfolioConstraintEnvelope
+
+    env = PortfolioConstraintEnvelope(portfolio_mode="normal", max_new_risk_abs=10.0)
+    with pytest.raises(ValidationError):
+        env.max_new_risk_abs = 1e9  # type: ignore[misc]
+    assert env.max_new_risk_abs == 10.0

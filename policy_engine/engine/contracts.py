@@ -352,7 +352,10 @@ class PolicyRef(BaseModel):
 
 
 class PortfolioConstraintEnvelope(BaseModel):
-    """What every instrument workflow must honour until the next broadcast."""
+    """What every instrument workflow must honour until the next broadcast. Frozen: one
+    envelope is shared by every decision (and broadcast) made while it holds."""
+
+    model_config = ConfigDict(frozen=True)
 
     portfolio_mode: ModeName
     max_new_risk_abs: float | None = None
