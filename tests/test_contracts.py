@@ -227,5 +227,5 @@ def test_the_envelope_a_decision_carries_cannot_be_changed_by_its_reader() -> No
 
     env = PortfolioConstraintEnvelope(portfolio_mode="normal", max_new_risk_abs=10.0)
     with pytest.raises(ValidationError):
-        env.max_new_risk_abs = 1e9  # type: ignore[misc]
+        env.max_new_risk_abs = 1e9
     assert env.max_new_risk_abs == 10.0
