@@ -138,7 +138,8 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             )
             state = await caller.get_portfolio_state()
             # the partial close had no reason: only this one counts as a stoploss; the
-            # closes' realized P&L and the fill's fee are kept exactly, in micro-units
+            # closes' realized P&L and notional and the fill's fee and notional are kept
+            # exactly, in micro-units
             logs = (await caller.snapshot())["windows"]["logs"]
             closes = [(r[1]["strategy"], r[2], r[3]) for r in logs["closes"]]
             assert closes == [
