@@ -86,19 +86,23 @@ def test_pt435_only_for_bounds_that_cannot_be_crossed() -> None:
     head = "windows:\n  pnl: {count: closes, per: strategy, over: 1h, sum: realized_pnl}\n"
     head += "strategies:\n  S: {max_trades: 3}\n"
     assert codes(head + "rules: [{id: r, require: strategy.pnl > -100}]\n") == []
-    # ... and so may a sum of fees (a rebate); one of risk, and a drawdown, may not
+    # ... and so may a sum of fees (a rebate); one of risk or notional, and a drawdown, may not
     head = "windows:\n  fees: {count: fills, per: strategy, over: 1h, sum: fee}\n"
     head += "  risk: {count: approvals, per: strategy, over: 1h, max: risk}\n"
+    head += "  traded: {count: fills, per: strategy, over: 1h, sum: notional}\n"
     head += "  fall: {count: closes, per: strategy, over: 1h, drawdown: realized_pnl}\n"
     head += "strategies:\n  S: {max_trades: 3}\n"
-    assert codes(head + "rules: [{id: r, require: strategy.fees > -1}]\n") == ["PT431", "PT431"]
+    assert codes(head + "rules: [{id: r, require: strategy.fees > -1}]\n") == ["PT431"] * 3
     rules = "rules:\n  - {id: r, require: strategy.risk >= 0 and strategy.fall > -1}\n"
     rules += "  - {id: s, require: strategy.fees < 1}\n"
+    rules += "  - {id: t, require: strategy.traded < 0}\n"
     found = check_bytes((HEADER + head + rules).encode(), "t.yaml").diagnostics
     assert [x.message for x in found if x.code == "PT435"] == [
         "`strategy.risk >= 0` always holds: `strategy.risk` is never below 0, so this bound "
         "cannot matter",
         "`strategy.fall > -1` always holds: `strategy.fall` is never below 0, so this bound "
+        "cannot matter",
+        "`strategy.traded < 0` never holds: `strategy.traded` is never below 0, so this bound "
         "cannot matter",
     ]
 

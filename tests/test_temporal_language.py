@@ -1,6 +1,7 @@
 """The language's live state on the shared authority: a zoned trading day, declared inputs,
-rolling windows (counts, a sum of fills' fees, a min of closes' P&L), daily counters, timed
-locks, latches, partial closes with realized P&L and an explicit latch reset, all
+rolling windows (counts, a sum of fills' fees and notional, a min of closes' P&L, a max of
+their notional), daily counters, timed locks, latches, partial closes with realized P&L and
+an explicit latch reset, all
 through PortfolioClient and the control workflow, across a continue-as-new.
 
 Judged twice: by the decisions each call gets (what the policy says), and by the
@@ -35,6 +36,8 @@ windows:
   today: {count: requests, per: strategy, over: trading_day}
   stops_1h: {count: closes, per: strategy, over: 1h, reason: stoploss}
   fees_1h: {count: fills, per: strategy, over: 1h, sum: fee}
+  traded_1h: {count: fills, per: strategy, over: 1h, sum: notional}
+  unwound_1h: {count: closes, per: strategy, over: 1h, max: notional}
   worst_1h: {count: closes, per: strategy, over: 1h, min: realized_pnl}
 locks:
   cooldown: {window: stops_1h, at_least: 1, for: 5m}
@@ -46,6 +49,7 @@ rules:
   - id: daily
     category: STRATEGY
     require: strategy.today < 7 and strategy.stops_1h < 5 and strategy.fees_1h < 100
+      and strategy.traded_1h < 1e9 and strategy.unwound_1h < 1e9
       and strategy.worst_1h > -1000
     code: rejected_daily_orders
   - id: cooling
@@ -98,7 +102,9 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
                 codes[iid] = decision.decision_code
 
             day1 = "2026-01-06T"  # a Tuesday; 15:00Z is 10:00 in New York
-            await ask("a1", day1 + "15:00:00Z", expected_reward_abs=1_000)
+            await ask(
+                "a1", day1 + "15:00:00Z", expected_reward_abs=1_000, requested_notional_abs=2e4
+            )
             await ask("low-reward", day1 + "15:01:00Z", expected_reward_abs=100)
             await ask("a2", day1 + "15:02:00Z")
             rate = await caller.request_allocation(_intent("rate", day1 + "15:03:00Z"))
@@ -132,14 +138,17 @@ def test_time_inputs_windows_latches_and_partial_closes_on_the_workflow(
             )
             state = await caller.get_portfolio_state()
             # the partial close had no reason: only this one counts as a stoploss; the
-            # closes' realized P&L and the fill's fee are kept exactly, in micro-units
+            # closes' realized P&L and notional and the fill's fee and notional are kept
+            # exactly, in micro-units
             logs = (await caller.snapshot())["windows"]["logs"]
             closes = [(r[1]["strategy"], r[2], r[3]) for r in logs["closes"]]
             assert closes == [
-                ("SCALPER", None, {"realized_pnl": -300_000_000}),
-                ("SCALPER", "stoploss", {"realized_pnl": -250_000_000}),
+                ("SCALPER", None, {"realized_pnl": -300_000_000, "notional": 5_000_000_000}),
+                ("SCALPER", "stoploss", {"realized_pnl": -250_000_000, "notional": 15_000_000_000}),
             ], closes
-            assert [r[3] for r in logs["fills"]] == [{"fee": 2_500_000}], logs
+            assert [r[3] for r in logs["fills"]] == [
+                {"fee": 2_500_000, "notional": 20_000_000_000}
+            ], logs
             # the stoploss locks the strategy for 5 minutes from the event clock (21:30, the
             # latest time seen): retry after 3 of them
             cooling = await caller.request_allocation(_intent("cooling", day1 + "21:32:00Z"))

@@ -317,20 +317,26 @@ def test_without_z3_verify_says_which_extra_to_install() -> None:
 def test_a_window_of_risk_or_notional_is_never_negative_and_of_fees_may_be(
     tmp_path: Path,
 ) -> None:
-    """Issue 22: the verifier types each aggregate by its quantity: a max of approved risk
-    is an amount from 0 up (a rule requiring it at least 0 never decides), a sum of fees a
-    signed one (a rebate), so a rule bounding it from below can decide."""
+    """Issue 22: the verifier types each aggregate by its quantity: a max of approved risk,
+    a sum of the notional fills moved, a min of what closes took off are amounts from 0 up
+    (a rule requiring one at least 0 never decides), a sum of fees a signed one (a rebate),
+    so a rule bounding it from below can decide."""
     path = tmp_path / "p.yaml"
     path.write_text(
         "api_version: policy-engine/v1\nname: agg\nversion: 1\n"
         "strategies: {A: {max_trades: 2}}\nwindows:\n"
         "  fees: {count: fills, per: portfolio, over: 1h, sum: fee}\n"
         "  biggest: {count: approvals, per: portfolio, over: 1h, max: risk}\n"
+        "  traded: {count: fills, per: portfolio, over: 1h, sum: notional}\n"
+        "  unwound: {count: closes, per: portfolio, over: 1h, min: notional}\n"
         "rules:\n"
         "  - {id: rebates, require: portfolio.fees > -10}\n"
-        "  - {id: never, require: portfolio.biggest >= 0}\n",
+        "  - {id: never, require: portfolio.biggest >= 0}\n"
+        "  - {id: never_traded, require: portfolio.traded >= 0}\n"
+        "  - {id: never_unwound, require: portfolio.unwound > -1}\n",
         encoding="utf-8",
     )
     (reach,) = verify(load_policy(path), ["rules-reachable"], 60)
-    assert "`never` never decides" in reach.reason, reach.reason
+    never = "`never`, `never_traded`, `never_unwound` never decides"
+    assert never in reach.reason, reach.reason
     assert "`rebates` never decides" not in reach.reason

@@ -1,6 +1,8 @@
 """The shared-log windows against their definition (issue 19 item 3): for any stream of
-intents and closes, every window (several of one kind, open and closed boundaries, counts,
-sums, mins, maxes, a drawdown, an exit-reason filter) shows after each event exactly what
+intents (with or without a notional), fills (partial, over the reservation, late after a
+close) and closes (whole or partial), every window (several of one kind, open and closed
+boundaries, counts, sums, mins, maxes of risk, P&L and notional, a drawdown, an exit-reason
+filter) shows after each event exactly what
 the plain definition computes from the events in ``(t - over, t]`` (``[t - over, t]``),
 also after a snapshot is restored halfway and after a reload adds a window."""
 
@@ -33,6 +35,10 @@ windows:
   pnl_min: {count: closes, per: portfolio, over: 15s, min: realized_pnl}
   pnl_fall: {count: closes, per: strategy, over: 12s, drawdown: realized_pnl, boundary: closed}
   stops: {count: closes, per: symbol, over: 9s, reason: stop_loss}
+  traded: {count: fills, per: symbol, over: 6s, sum: notional}
+  least_traded: {count: fills, per: portfolio, over: 5s, min: notional, boundary: closed}
+  filled: {count: fills, per: strategy, over: 8s, sum: risk}
+  unwound: {count: closes, per: strategy, over: 11s, max: notional}
 rules:
   - id: r
     require: "true"
@@ -99,12 +105,32 @@ def shown(core: ControlCore, spec: Any) -> dict[str, float]:
 
 EVENT = st.tuples(
     st.sampled_from([0, 0, 1, 3, 5]),  # seconds after the last event (0: the same time)
-    st.sampled_from(["intent", "intent", "close", "tick"]),
+    st.sampled_from(["intent", "intent", "fill", "fill", "close", "tick"]),
     st.sampled_from(["S", "T"]),
     st.sampled_from(["BTC-USD", "ETH-USD"]),
-    st.integers(-50, 50),  # a close's P&L, an intent's risk (its absolute value + 1)
+    # a close's P&L, an intent's risk (its absolute value + 1) and notional per unit of risk
+    # (0, 1 or 2: none, or one every fill and close moves exactly), which trade a fill or
+    # close takes and how much
+    st.integers(-50, 50),
     st.sampled_from([None, "stop_loss", "roi"]),
 )
+
+
+@dataclass
+class Held:
+    """A trade as the definition follows it: its keys, notional per unit, filled risk."""
+
+    keys: dict[str, str]
+    per_unit: int
+    filled: int = 0
+
+    def moved(self, units: int) -> dict[str, int]:
+        """The quantities of a fill or close of ``units``: its risk, and its notional when
+        the trade has one (every move of it is ``per_unit`` a unit: exact)."""
+        out = {"risk": units * 1_000_000}
+        if self.per_unit:
+            out["notional"] = self.per_unit * units * 1_000_000
+        return out
 
 
 @settings(max_examples=60, deadline=None)
@@ -114,7 +140,9 @@ def test_every_window_shows_its_definition(
 ) -> None:
     core = ControlCore(load_policy_text(POLICY))
     seen: list[Seen] = []
-    open_trades: list[tuple[str, str, str]] = []
+    held: dict[str, Held] = {}
+    open_trades: list[str] = []
+    closed: list[str] = []  # ended trades a late fill may still come for
     now = T0
     added: int | None = None  # how many events were seen before the reload
     for n, (step, kind, strategy, symbol, amount, reason) in enumerate(events):
@@ -129,22 +157,44 @@ def test_every_window_shows_its_definition(
         if kind == "intent":
             iid = f"i{n}"
             risk = abs(amount) + 1
-            intent = {"type": "intent", "intent_id": iid, "strategy": strategy, "symbol": symbol}
+            intent: dict[str, Any] = {"type": "intent", "intent_id": iid}
+            intent.update(strategy=strategy, symbol=symbol)
+            trade = held[iid] = Held({"strategy": strategy, "symbol": symbol}, abs(amount) % 3)
+            if trade.per_unit:
+                intent["requested_notional_abs"] = risk * trade.per_unit
             core.apply({**intent, "side": "long", "requested_risk_abs": risk, "timestamp": ts})
-            keys = {"strategy": strategy, "symbol": symbol}
-            units = {"risk": risk * 1_000_000}
-            seen.append(Seen("requests", now, keys, units, None))
-            seen.append(Seen("approvals", now, keys, units, None))
-            open_trades.append((iid, strategy, symbol))
+            asked = trade.moved(risk)
+            seen.append(Seen("requests", now, trade.keys, asked, None))
+            seen.append(Seen("approvals", now, trade.keys, asked, None))
+            open_trades.append(iid)
+        elif kind == "fill" and (open_trades or closed):
+            if closed and (amount < -30 or not open_trades):  # late: an orphan position
+                iid = closed.pop(0)
+                held[iid].filled = 0
+                open_trades.append(iid)
+            else:
+                iid = open_trades[amount % len(open_trades)]
+            trade, units = held[iid], abs(amount) % 7 + 1  # may run over the reservation
+            fill = {"type": "fill", "intent_id": iid, "fill_id": f"f{n}", "timestamp": ts}
+            core.apply({**fill, "filled_risk_abs": units})
+            trade.filled += units
+            seen.append(Seen("fills", now, trade.keys, trade.moved(units), None))
         elif kind == "close" and open_trades:
-            iid, strategy, symbol = open_trades.pop(0)
+            iid = open_trades[0]
+            trade = held[iid]
             close: dict[str, Any] = {"type": "close", "intent_id": iid, "timestamp": ts}
             close["realized_pnl"] = amount
+            units = trade.filled
+            if amount % 3 == 0 and trade.filled >= 2:  # a partial close of half the position
+                units = close["risk_abs"] = trade.filled // 2
+            else:
+                closed.append(open_trades.pop(0))
+            trade.filled -= units
             if reason is not None:
                 close["reason"] = reason
             core.apply(close)
-            keys = {"strategy": strategy, "symbol": symbol}
-            seen.append(Seen("closes", now, keys, {"realized_pnl": amount * 1_000_000}, reason))
+            quantities = {**trade.moved(units), "realized_pnl": amount * 1_000_000}
+            seen.append(Seen("closes", now, trade.keys, quantities, reason))
         else:
             core.apply({"type": "tick", "timestamp": ts})
         for spec in core.policy.windows:

@@ -131,9 +131,9 @@ def test_a_quantity_an_event_does_not_carry_is_a_pt312() -> None:
         + 'rules: [{id: r, require: "true"}]\n'
     ) == [
         "t.yaml:5:52: PT312 `windows.a.sum`: fills carry no `realized_pnl` (they carry `risk`, "
-        "`fee`)",
+        "`fee`, `notional`)",
         "t.yaml:6:53: PT312 `windows.b.max`: closes carry no `fee` (they carry `realized_pnl`, "
-        "`risk`)",
+        "`risk`, `notional`)",
         "t.yaml:7:61: PT312 `windows.c.drawdown`: `notional` is never negative: its running "
         "total never falls, so its drawdown is always 0 (a drawdown reads realized_pnl)",
     ]

@@ -270,10 +270,11 @@ class Book:
 
     def absorb(
         self, intent_id: str, fill_id: str, units: int, seq: int, created: datetime
-    ) -> Trade:
+    ) -> tuple[Trade, int | None]:
         """A late fill for an ended trade: real exposure at the venue, so an orphan position
         (active risk, one live trade, one open position) that counts against every cap
-        until it is closed. The caller has checked the trade is remembered in ``ended``."""
+        until it is closed. The caller has checked the trade is remembered in ``ended``.
+        Returns the orphan and the notional it filled (None: the ended trade had none)."""
         ended = self.ended.pop(intent_id)
         why, strategy, symbol, cohort, bucket, side, scopes, keys, fills, _at = ended[:10]
         notional, per = ended[10:]
@@ -285,12 +286,13 @@ class Book:
         trade.fills = {*fills, fill_id}  # the ended trade's fills stay duplicates
         long = trade.long
         move_all(self.buckets(trade), units, 0, 1, 1, long)
+        moved = None
         if notional and per:  # at the ended trade's notional per unit of risk
-            trade.filled_notional = notional * units // per
-            move_notional(self.buckets(trade), trade.filled_notional, 0, long)
+            trade.filled_notional = moved = notional * units // per
+            move_notional(self.buckets(trade), moved, 0, long)
         self.trades[intent_id] = trade
         self.state.version += 1
-        return trade
+        return trade, moved
 
     def lock(self, trade: Trade, before: int) -> None:
         """``trade``'s balance lock is now its remainder's share of its notional; it was
@@ -333,10 +335,11 @@ class Book:
         self.tidy(trade)
         self.state.version += 1
 
-    def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int]:
+    def fill(self, trade: Trade, fill_id: str, units: int) -> tuple[int, int, int | None]:
         """Commit a fill: move ``units`` from reserved to active (reserved never below zero),
         and the notional with it, pro rata (an overfill at the trade's own notional per unit
-        of risk). Returns ``(released_from_reservation, overfill)``; the caller has checked
+        of risk). Returns ``(released_from_reservation, overfill, notional)``, ``notional``
+        what moved to filled (None: the trade holds no notional); the caller has checked
         that the fill id is new (and applies the fill's price: control.marks).
         """
         if self.captures.views:  # a capture holds it: keep its row first
@@ -345,7 +348,7 @@ class Book:
         from_reserved = min(units, trade.reserved_units)
         overfill = units - from_reserved
         opens = not trade.is_open
-        moved = 0
+        moved = None
         if trade.reserved_notional or trade.filled_notional:
             rn, held = trade.reserved_notional, trade.reserved_units
             taken = rn if from_reserved == held else rn * from_reserved // held
@@ -364,7 +367,7 @@ class Book:
         if trade.currency is not None:
             self.lock(trade, before)
         self.state.version += 1
-        return from_reserved, overfill
+        return from_reserved, overfill, moved
 
     def release(self, trade: Trade, reason: str) -> int:
         """Release the unfilled remainder (cancel or expiry); returns the units released.
@@ -391,10 +394,11 @@ class Book:
         self.state.version += 1
         return units
 
-    def close(self, trade: Trade) -> tuple[int, int]:
+    def close(self, trade: Trade) -> tuple[int, int, int | None]:
         """End a trade: release its active and reserved risk and its trade slot.
 
-        Returns ``(active_released, reserved_released)``.
+        Returns ``(active_released, reserved_released, filled_notional_released)`` (the
+        last None: the trade held no notional).
         """
         if self.captures.views:  # a capture holds it: keep its row first
             self.captures.keep(trade)
@@ -407,18 +411,22 @@ class Book:
         move_all(buckets, -active, -reserved, -1 if was_open else 0, -1, long)
         self.unmark(trade, buckets)
         notional = trade.reserved_notional + trade.filled_notional
+        taken = None
         if notional:
-            move_notional(buckets, -trade.filled_notional, -trade.reserved_notional, long)
+            taken = trade.filled_notional
+            move_notional(buckets, -taken, -trade.reserved_notional, long)
             trade.reserved_notional = trade.filled_notional = 0
         trade.reserved_units = 0
         self._end(trade, "closed", notional, active + reserved)
         self.state.version += 1
-        return active, reserved
+        return active, reserved, taken
 
-    def reduce(self, trade: Trade, units: int) -> None:
+    def reduce(self, trade: Trade, units: int) -> int | None:
         """A partial close: take ``units`` (less than the position) off the trade's active
-        risk; the trade stays open with the rest, its slot and any reservation kept."""
+        risk; the trade stays open with the rest, its slot and any reservation kept.
+        Returns the filled notional taken off with them (None: the trade holds none)."""
         held = trade.filled_units
+        off = None if not (trade.filled_notional or trade.reserved_notional) else 0
         if self.captures.views:  # a capture holds it: keep its row first
             self.captures.keep(trade)
         trade.filled_units -= units
@@ -434,6 +442,7 @@ class Book:
                 trade.quantity = trade.quantity * (held - units) / held
                 self.revalue(trade)
         self.state.version += 1
+        return off
 
     # --- marks -----------------------------------------------------------------------------
     def priced_fill(self, trade: Trade, notional: int, price: float) -> None:

@@ -191,21 +191,21 @@ class Lifecycle:
         found = None if ruling is None or step.moved else ruling.finding
         status = found or self._fill_status(fill, trade)
         committed = overfill = 0
+        moved: int | None = None  # the notional the fill moved (None: the trade holds none)
         late: str | None = None
         if trade is None and status == "late":
             # A fill after the trade was cancelled, expired or closed is real exposure at
             # the venue: absorb it as an orphan position that counts against every cap.
             late = book.ended[iid][0]
-            trade = book.absorb(iid, fill.fill_id, units, seq, book.clock or fill.timestamp)
+            trade, moved = book.absorb(iid, fill.fill_id, units, seq, book.clock or fill.timestamp)
             committed, overfill = units, units
             if fill.price is not None:
-                book.priced_fill(trade, trade.filled_notional, fill.price)
+                book.priced_fill(trade, moved or 0, fill.price)
         elif trade is not None and status in ("commit", "late"):
             late = trade.late or trade.released  # the remainder was released: a late fill
-            notional = trade.filled_notional
-            _from_reserved, overfill = book.fill(trade, fill.fill_id, units)
+            _from_reserved, overfill, moved = book.fill(trade, fill.fill_id, units)
             if fill.price is not None:
-                book.priced_fill(trade, trade.filled_notional - notional, fill.price)
+                book.priced_fill(trade, moved or 0, fill.price)
             committed = units
             status = "late" if late is not None else "committed"
         if committed and k.windows.by_kind:
@@ -213,6 +213,8 @@ class Lifecycle:
             took = {"risk": committed}
             if fill.fee is not None:
                 took["fee"] = to_units(fill.fee)
+            if moved is not None:
+                took["notional"] = moved
             self._count("fills", trade, fill.timestamp, None, took)
         if not build:
             return k.finish(step, own=False)
@@ -316,15 +318,16 @@ class Lifecycle:
         before = totals(k.state) if build else None
         trade = book.get(intent_id)
         active = reserved = 0
+        taken: int | None = None  # the filled notional it took off (None: the trade held none)
         status = (None if ruling is None or step.moved else ruling.finding) or self.close_status(
             intent_id, risk_units
         )
         if trade is not None and status == "close":
             if risk_units is not None and risk_units < trade.filled_units:
-                book.reduce(trade, risk_units)
+                taken = book.reduce(trade, risk_units)
                 active, status = risk_units, "reduced"
             else:
-                active, reserved = book.close(trade)
+                active, reserved, taken = book.close(trade)
                 status = "closed"
             if pnl_units is not None:
                 book.realize(trade, pnl_units)
@@ -332,6 +335,8 @@ class Lifecycle:
                 took = {"risk": active}
                 if pnl_units is not None:
                     took["realized_pnl"] = pnl_units
+                if taken is not None:
+                    took["notional"] = taken
                 self._count("closes", trade, ts, event.reason, took)
                 if pnl_units is not None and pnl_units < 0:
                     self._count("losing_closes", trade, ts, event.reason, took)

@@ -110,15 +110,17 @@ WindowCount = Literal[
 REQUEST_KINDS = ("intent", "cancel", "modify")
 WindowAggregate = Literal["sum", "min", "max", "drawdown"]
 # The quantities each kind of event carries, which an aggregate window may read: an
-# intent's risk and notional (requested; an approval's as approved), a fill's risk and fee,
-# a close's realized P&L and the risk it took off.
+# intent's risk and notional (requested; an approval's as approved), a fill's risk, fee and
+# the notional it moved to filled (its trade's pro-rata share), a close's realized P&L and
+# the risk and filled notional it took off. A notional only when the trade has one (an
+# intent without `requested_notional_abs` gives none: no window aggregates that event).
 WINDOW_QUANTITIES: dict[str, tuple[str, ...]] = {
     "requests": ("risk", "notional"),
     "approvals": ("risk", "notional"),
     "rejections": ("risk", "notional"),
-    "fills": ("risk", "fee"),
-    "closes": ("realized_pnl", "risk"),
-    "losing_closes": ("realized_pnl", "risk"),
+    "fills": ("risk", "fee", "notional"),
+    "closes": ("realized_pnl", "risk", "notional"),
+    "losing_closes": ("realized_pnl", "risk", "notional"),
     # decided requests and cancels are counted, not aggregated
     "cancels": (),
     "cancel_requests": (),
