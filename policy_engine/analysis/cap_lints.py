@@ -41,6 +41,8 @@ def _cap_rules(ln: Linter, namespace: str) -> tuple[list[CheckedRule], list[Chec
     for rule in ln.checked.rules:
         if rule.spec.kind != "limit" or rule.when is not None or is_shadow(rule):
             continue
+        if "intent" not in rule.spec.applies_to:
+            continue  # a cap of cancels or modifies caps no reservation an intent makes
         names = names_in(rule.expr)
         if not any(n.path[0] == namespace for n in names):
             continue
