@@ -13,6 +13,9 @@ says ``approved: false``: the failing member's with its own rule and code (a cli
 ``context`` and reasons; members after the failing one are not evaluated. The group's
 record (``kind: group``) comes last. Every member's id is consumed either way.
 
+The decision is :mod:`policy_engine.engine.groups` (``policy explain`` runs it too); this
+module reserves, undoes and records.
+
 ``cancel_group`` releases the unfilled remainder of every live member of a group, exactly as
 ``cancel`` releases one (not decided; the windows of ``cancels`` count each).
 """

@@ -37,6 +37,7 @@ from .. import diagnostics as d
 from ..diagnostics import Diagnostic, Span
 from ..lang import syntax as s
 from .checker import CheckedPolicy
+from .model import REQUEST_CHAINS
 from .sourcemap import SourceMap
 
 MAX_RULES = 1_000
@@ -152,16 +153,6 @@ def _over(where: SourceMap, path: tuple[str | int, ...], what: str) -> Diagnosti
     return d.diagnostic(d.PT116, f"the policy has {what}", where.span(path, key=True))
 
 
-# The chains one evaluation may run (`applies_to`): a modify that grows its order runs the
-# intent rules and the modify rules.
-CHAINS: dict[str, frozenset[str]] = {
-    "intent": frozenset({"intent"}),
-    "cancel": frozenset({"cancel"}),
-    "modify": frozenset({"modify"}),
-    "grow": frozenset({"intent", "modify"}),
-}
-
-
 def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]:
     """The estimated cost of one evaluation (of the costliest chain), and the cost of each
     of its parts (rule id or place)."""
@@ -177,7 +168,7 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
         )
         for rule in checked.rules
     ]
-    chains = [[(i, c) for i, kinds, c in rules if kinds & k] for k in CHAINS.values()]
+    chains = [[(i, c) for i, kinds, c in rules if kinds & k] for k in REQUEST_CHAINS.values()]
     parts = [*shared, *max(chains, key=lambda chain: sum(c for _i, c in chain))]
     for key, node in checked.envelope.items():
         parts.append((f"envelope.{key}", _cost(node, params)))
