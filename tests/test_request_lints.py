@@ -111,3 +111,16 @@ def test_pt409_compares_only_caps_of_intents() -> None:
     )
     assert "PT409" in codes(text.replace("APPLIES", ""))
     assert "PT409" not in codes(text.replace("APPLIES", "    applies_to: [cancel]\n"))
+
+
+def test_pt402_and_pt413_name_what_a_request_rule_decides() -> None:
+    halt = (
+        f"{HEAD}rules:\n  - id: no-cancels\n    applies_to: [cancel]\n    require: false\n"
+        "  - id: keep-btc\n    applies_to: [cancel]\n    require: intent.symbol != 'BTC-USD'\n"
+        "  - id: heat\n    limit: 1000 - portfolio.heat\n"
+    )
+    (pt402,) = [m for c, m in findings(halt) if c == "PT402"]
+    assert "rejects every cancel request that reaches it: the rule after it" in pt402
+    clip = f"{HEAD}rules:\n  - id: m\n    applies_to: [intent, modify]\n    limit: 0\n    on_exceed: clip\n"
+    (pt413,) = [m for c, m in findings(clip) if c == "PT413"]
+    assert "rejects every intent or modify request that reaches it" in pt413

@@ -25,7 +25,16 @@ from ..lang.abstract import (
 )
 from ..lang.lexical import fmt
 from .fold import fold
-from .linter import EQUITY_NAMES, MULTIPLE_NAME, PERCENT_TEXT, Linter, is_shadow, names_in, percent
+from .linter import (
+    EQUITY_NAMES,
+    MULTIPLE_NAME,
+    PERCENT_TEXT,
+    Linter,
+    is_shadow,
+    names_in,
+    percent,
+    subjects,
+)
 
 Cap = tuple[float, str]
 
@@ -230,6 +239,6 @@ def lint_clip_never_positive(ln: Linter) -> None:
         if highs and max(highs) <= 0:
             ln.report(
                 d.PT413,
-                f"rule `{spec.id}` clips to `{ln.source(spec.expr.path, rule.expr)}`, which is never above {fmt(max(highs))}: it rejects every intent that reaches it",
+                f"rule `{spec.id}` clips to `{ln.source(spec.expr.path, rule.expr)}`, which is never above {fmt(max(highs))}: it rejects every {subjects(rule)} that reaches it",
                 ln.at(spec.expr.path, rule.expr.start),
             )

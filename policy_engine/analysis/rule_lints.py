@@ -18,7 +18,7 @@ from ..lang.abstract import (
     is_true,
 )
 from .fold import fold
-from .linter import Linter, is_shadow, names_in
+from .linter import Linter, is_shadow, names_in, subjects
 
 
 def lint_never_fires(ln: Linter) -> None:
@@ -57,16 +57,16 @@ def lint_unreachable(ln: Linter) -> None:
         value = fold(rule.expr, bind)
         what = ""
         if spec.kind == "require" and is_false(value):
-            what = "rejects every intent that reaches it"
+            what = f"rejects every {subjects(rule)} that reaches it"
         elif spec.kind == "allow" and is_true(value):
-            what = "approves every intent that reaches it"
+            what = f"approves every {subjects(rule)} that reaches it"
         elif (
             spec.kind == "limit"
             and spec.on_exceed == "reject"
             and isinstance(value, Interval)
             and value.hi < 0
         ):
-            what = "rejects every intent that reaches it"
+            what = f"rejects every {subjects(rule)} that reaches it"
         if what:
             plural = "rule after it is" if later == 1 else f"{later} rules after it are"
             ln.report(
