@@ -111,6 +111,7 @@ PT434 = _code("PT434", W, "input with a null default read without `has()`")
 PT435 = _code("PT435", W, "window compared with a bound that cannot matter")
 PT436 = _code("PT436", W, "file not sealed while others in its folder are")
 PT437 = _code("PT437", W, "clipping limit that decides only cancels (a cancel is all or nothing)")
+PT438 = _code("PT438", W, "rule of cancels or modifies reads what a request never carries")
 PT499 = _code("PT499", E, "internal error while checking")
 
 

@@ -25,7 +25,16 @@ from ..lang.abstract import (
 )
 from ..lang.lexical import fmt
 from .fold import fold
-from .linter import EQUITY_NAMES, MULTIPLE_NAME, PERCENT_TEXT, Linter, is_shadow, names_in, percent
+from .linter import (
+    EQUITY_NAMES,
+    MULTIPLE_NAME,
+    PERCENT_TEXT,
+    Linter,
+    is_shadow,
+    names_in,
+    percent,
+    subjects,
+)
 
 Cap = tuple[float, str]
 
@@ -41,6 +50,8 @@ def _cap_rules(ln: Linter, namespace: str) -> tuple[list[CheckedRule], list[Chec
     for rule in ln.checked.rules:
         if rule.spec.kind != "limit" or rule.when is not None or is_shadow(rule):
             continue
+        if "intent" not in rule.spec.applies_to:
+            continue  # a cap of cancels or modifies caps no reservation an intent makes
         names = names_in(rule.expr)
         if not any(n.path[0] == namespace for n in names):
             continue
@@ -228,6 +239,6 @@ def lint_clip_never_positive(ln: Linter) -> None:
         if highs and max(highs) <= 0:
             ln.report(
                 d.PT413,
-                f"rule `{spec.id}` clips to `{ln.source(spec.expr.path, rule.expr)}`, which is never above {fmt(max(highs))}: it rejects every intent that reaches it",
+                f"rule `{spec.id}` clips to `{ln.source(spec.expr.path, rule.expr)}`, which is never above {fmt(max(highs))}: it rejects every {subjects(rule)} that reaches it",
                 ln.at(spec.expr.path, rule.expr.start),
             )

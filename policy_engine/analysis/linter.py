@@ -266,5 +266,11 @@ def percent(value: float) -> str:
     return f"{fmt(round(value * 100, 10))}%"
 
 
+def subjects(rule: CheckedRule) -> str:
+    """What ``rule`` decides, for a message: `intent` (the default), `cancel request`, ...
+    (`applies_to`), joined with `or`."""
+    return " or ".join(k if k == "intent" else f"{k} request" for k in rule.spec.applies_to)
+
+
 def is_shadow(rule: CheckedRule) -> bool:
     return rule.spec.enforcement == "warn"

@@ -1,6 +1,6 @@
 """Lints about rules and names: never fires, unreachable, duplicates, unused, undeclared.
 
-PT401 PT402 PT403 PT404 PT405 PT406 PT437, one function each.
+PT401 PT402 PT403 PT404 PT405 PT406 PT437 PT438, one function each.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..lang.abstract import (
     is_true,
 )
 from .fold import fold
-from .linter import Linter, is_shadow, names_in
+from .linter import Linter, is_shadow, names_in, subjects
 
 
 def lint_never_fires(ln: Linter) -> None:
@@ -57,16 +57,16 @@ def lint_unreachable(ln: Linter) -> None:
         value = fold(rule.expr, bind)
         what = ""
         if spec.kind == "require" and is_false(value):
-            what = "rejects every intent that reaches it"
+            what = f"rejects every {subjects(rule)} that reaches it"
         elif spec.kind == "allow" and is_true(value):
-            what = "approves every intent that reaches it"
+            what = f"approves every {subjects(rule)} that reaches it"
         elif (
             spec.kind == "limit"
             and spec.on_exceed == "reject"
             and isinstance(value, Interval)
             and value.hi < 0
         ):
-            what = "rejects every intent that reaches it"
+            what = f"rejects every {subjects(rule)} that reaches it"
         if what:
             plural = "rule after it is" if later == 1 else f"{later} rules after it are"
             ln.report(
@@ -116,6 +116,36 @@ def lint_clip_on_cancel(ln: Linter) -> None:
                 f"rule `{spec.id}` clips, but it decides only cancels: a cancel is all or "
                 "nothing, so a clip rejects it (write `on_exceed: reject`)",
                 ln.at((*spec.path, "on_exceed")),
+            )
+
+
+# What the subject of a cancel or modify request never carries: it is built from the order as
+# the book keeps it (a live order is never risk-reducing: those reserve nothing, and
+# `reduce_only` cannot be restated), and a request is decided alone, never in a group.
+_NOT_CARRIED: dict[tuple[str, ...], str] = {
+    ("intent", "reduce_only"): "always false for a request (a live order reduces nothing)",
+    ("intent", "risk_reducing"): "always false for a request (a live order reduces nothing)",
+}
+_GROUP = "a request is decided alone: it reads a group of one (`group.count` is 1)"
+
+
+def lint_request_reads(ln: Linter) -> None:
+    """PT438: a rule that decides only cancels or modifies (no intents) reads a name whose
+    value a request never carries: `intent.reduce_only`, `intent.risk_reducing`, `group.*`."""
+    for e in ln.expressions():
+        rule = e.rule
+        if rule is None or "intent" in rule.spec.applies_to:
+            continue
+        for name in names_in(e.node):
+            why = _GROUP if name.path[0] == "group" else _NOT_CARRIED.get(name.path[:2])
+            if why is None:
+                continue
+            kinds = " and ".join(f"{k}s" for k in rule.spec.applies_to)
+            ln.report(
+                d.PT438,
+                f"rule `{rule.spec.id}` decides only {kinds}, but reads "
+                f"`{'.'.join(name.path)}`: {why}",
+                ln.at(e.path, name.start + e.base),
             )
 
 

@@ -77,8 +77,8 @@ def lint_count_at_most(ln: Linter) -> None:
     """PT415: `strategy.active_trades <= strategy.max_trades` lets one more trade in."""
     for rule in ln.checked.rules:
         spec = rule.spec
-        if spec.kind == "limit":
-            continue
+        if spec.kind == "limit" or spec.applies_to == ("cancel",):
+            continue  # (a cancel's order is live: the counts include it)
         for cmp in _compares(rule.expr):
             operands = (cmp.first, *cmp.rest)
             for op, left, right in zip(cmp.ops, operands, operands[1:], strict=False):

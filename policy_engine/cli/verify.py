@@ -152,15 +152,16 @@ def write_tests(path: str, results: list[Any]) -> None:
                 k: case.decision[k]
                 for k in ("decision_code", "approved", "approved_risk_abs", "rule_id", "mode")
             }
-            cases.append(
-                {
-                    "id": f"{r.property}-{len(cases) + 1}",
-                    "note": _note(r, n),
-                    "state": case.state,
-                    "intent": case.intent,
-                    "expect": expect,
-                }
-            )
+            intent = {k: v for k, v in case.intent.items() if k != "group"}
+            written: dict[str, Any] = {
+                "id": f"{r.property}-{len(cases) + 1}",
+                "note": _note(r, n),
+                "state": case.state,
+                "intent": intent,
+            }
+            if "group" in case.intent:  # decided as a member of a group (a case's `group`)
+                written["group"] = case.intent["group"]
+            cases.append({**written, "expect": expect})
     if len(tested) > 1:
         raise UsageError("`--emit-tests` writes one policy's tests: verify one policy at a time")
     if not cases:  # nothing violated with a trade to show: no file (an old one stays)

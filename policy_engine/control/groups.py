@@ -13,6 +13,9 @@ says ``approved: false``: the failing member's with its own rule and code (a cli
 ``context`` and reasons; members after the failing one are not evaluated. The group's
 record (``kind: group``) comes last. Every member's id is consumed either way.
 
+The decision is :mod:`policy_engine.engine.groups` (``policy explain`` runs it too); this
+module reserves, undoes and records.
+
 ``cancel_group`` releases the unfilled remainder of every live member of a group, exactly as
 ``cancel`` releases one (not decided; the windows of ``cancels`` count each).
 """
@@ -24,8 +27,9 @@ from typing import Any
 from ..decision_codes import APPROVED_FULL, GROUP_REJECTED
 from ..decision_codes import CLOCK_SKEW as CLOCK_SKEW_CODE
 from ..decision_codes import DUPLICATE_INTENT as DUPLICATE_INTENT_CODE
-from ..engine.contracts import from_units, to_units
-from ..engine.verdict import DecisionFacts, outcome_facts, refusal_facts
+from ..engine.contracts import PortfolioIntent, from_units, to_units
+from ..engine.groups import Failure, Member, decide_group, group_facts
+from ..engine.verdict import DecisionFacts
 from .allocation import Intents
 from .book import Trade
 from .events import Record
@@ -98,58 +102,38 @@ class Groups:
                     rec["message"] = duplicate
                     step.records.append(rec)
                     return k.finish(step)
-        policy, book, state = k.policy, k.book, k.state
+        book, state = k.book, k.state
         before = totals(state)
-        notionals = [m.requested_notional_abs for m in event.intents]
-        risk = sum(to_units(m.requested_risk_abs) for m in event.intents)
-        notional = None if None in notionals else sum(n for n in notionals if n is not None)
-        count, total = len(event.intents), from_units(risk)
-        decided: list[tuple[Any, DecisionFacts, Trade | None]] = []
-        failed: tuple[str, str | None, str] | None = None  # member, rule, why
-        for member in event.intents:
+        count = len(event.intents)
+        for member in event.intents:  # every id is used, decided or not reached
             book.decided(member.intent_id)
-            subject = member.in_group(count, total, notional)
-            outcome = policy.decide(subject, state)
-            facts = outcome_facts(policy, subject, state, outcome)  # explained when needed
-            trade = None
-            if facts["approved"] and facts["approved_risk_abs"] < member.requested_risk_abs:
-                clip = facts["clips"][-1]
-                why = f"{clip.rule_id} would clip it from {clip.from_risk} to {clip.to_risk}"
-                failed = (member.intent_id, clip.rule_id, why)
-                _rejected(facts)
-                facts["rule_id"] = clip.rule_id
-                facts["context"] = {**facts["context"], "member": member.intent_id}
-                facts["reasons"] = [f"group {event.group_id}: {why}", *facts["reasons"]]
-            elif not facts["approved"]:
-                failed = (member.intent_id, facts["rule_id"], facts["decision_code"])
-            elif not member.risk_reducing:
-                trade = self.intents.trade_of(member, step.seq, facts["approved_risk_abs"])
-                trade.group = event.group_id
-                book.reserve(trade)
-            decided.append((member, facts, trade))
-            if failed is not None:
-                break
+
+        def reserve(member: PortfolioIntent, facts: DecisionFacts, _st: Any) -> tuple[Trade, Any]:
+            trade = self.intents.trade_of(member, step.seq, facts["approved_risk_abs"])
+            trade.group = event.group_id
+            book.reserve(trade)
+            return trade, state
+
+        decided, failed = decide_group(k.policy, event.group_id, event.intents, state, reserve)
         if failed is not None:
-            for _member, _facts, trade in decided:
-                if trade is not None:
-                    book.unreserve(trade)
-            for member in event.intents[len(decided) :]:  # not reached: its id is used too
-                book.decided(member.intent_id)
+            for m in decided:
+                if m.held is not None:
+                    book.unreserve(m.held)
         self._records(event, step.seq, decided, failed, before, step.records)
         if k.windows.by_kind:
-            for member, facts, trade in decided:
-                probe = trade or self.intents.trade_of(member, step.seq, 0.0)  # its buckets
-                took = trade is not None and failed is None
+            for m in decided:
+                probe = m.held or self.intents.trade_of(m.intent, step.seq, 0.0)  # its buckets
+                took = m.held is not None and failed is None
                 self.intents.count_decision(
-                    member, probe.cohort, failed is None, took, probe.scopes, facts
+                    m.intent, probe.cohort, failed is None, took, probe.scopes, m.facts
                 )
         code = APPROVED_FULL if failed is None else GROUP_REJECTED
-        rule = None if failed is None else failed[1]
-        member_id = None if failed is None else failed[0]
+        rule = None if failed is None else failed.rule
+        member_id = None if failed is None else failed.member
         rec = self._group_record(event, step.seq, failed is None, code, rule, member_id, decided)
         rec["before"], rec["after"] = before, totals(state)
         if opts.teach:
-            verdict = "APPROVED" if failed is None else f"REJECTED ({member_id}: {failed[2]})"
+            verdict = "APPROVED" if failed is None else f"REJECTED ({member_id}: {failed.why})"
             step.logs.append((INFO, f"[RISK:GROUP] {event.group_id} of {count} → {verdict}"))
         step.records.append(rec)
         return k.finish(step)
@@ -158,36 +142,16 @@ class Groups:
         self,
         event: GroupEvent,
         seq: int,
-        decided: list[tuple[Any, DecisionFacts, Trade | None]],
-        failed: tuple[str, str | None, str] | None,
+        decided: list[Member],
+        failed: Failure | None,
         before: dict[str, Any],
         records: list[Record],
     ) -> None:
         """Every member's decision record (with ``group_id``), in order; members not reached
         when another failed are rejected with ``rejected_group`` too."""
         k = self.k
-        reached = {m.intent_id for m, _f, _t in decided}
-        rows = list(decided)
-        for member in event.intents:
-            if member.intent_id not in reached:
-                facts = refusal_facts(
-                    member.intent_id,
-                    float(member.requested_risk_abs),
-                    GROUP_REJECTED,
-                    "",
-                    "GROUP",
-                    k.mode_info(),
-                )
-                rows.append((member, facts, None))
+        rows = group_facts(event.group_id, event.intents, decided, failed, k.mode_info())
         for member, facts, trade in rows:
-            if failed is not None and member.intent_id != failed[0]:
-                _rejected(facts)
-                facts["rule_id"] = failed[1]
-                facts["context"] = {"member": failed[0]}
-                facts["reasons"] = [
-                    f"group {event.group_id}: member {failed[0]} was refused"
-                    + (f" by {failed[1]}" if failed[1] else f" ({failed[2]})")
-                ]
             reserved = (
                 from_units(trade.approved_units) if trade is not None and failed is None else 0.0
             )
@@ -215,10 +179,10 @@ class Groups:
         code: str,
         rule: str | None,
         member: str | None,
-        decided: list[tuple[Any, DecisionFacts, Trade | None]],
+        decided: list[Member],
     ) -> Record:
         reserved = (
-            sum(t.approved_units for _m, _f, t in decided if t is not None) if approved else 0
+            sum(m.held.approved_units for m in decided if m.held is not None) if approved else 0
         )
         return {
             "kind": "group",
@@ -263,13 +227,6 @@ class Groups:
         )
         step.records.append(rec)
         return k.finish(step)
-
-
-def _rejected(facts: DecisionFacts) -> None:
-    """A member's facts when its group is rejected (its rule and reasons set by the caller)."""
-    facts["approved"] = False
-    facts["decision_code"] = GROUP_REJECTED
-    facts["approved_risk_abs"] = 0.0
 
 
 __all__ = ["Groups"]

@@ -14,8 +14,13 @@ PT116 at the exact place that exceeds them:
   expression, plus the length of any list a membership test or `min`/`max`/`len`
   walks, plus what the policy's declarations make every event walk (a scope: one
   more bucket per trade; a window: a count and an expiry per counted event; a
-  latch: its `when`, evaluated after every event). The limit keeps the worst accepted policy near 50 us per evaluation on
-  the generated chain (measured: benchmarks/README.md).
+  latch: its `when`, evaluated after every event). A name that looks up a table costs one
+  more unit (`position.*`: the open position the intent names; `balance.*`: a currency's
+  balance and this portfolio's lock on it). Rules count in the chains they decide
+  (`applies_to`): one evaluation runs one chain (an intent's, a cancel's, a modify's, or a
+  growing modify's: the intent and modify rules), so the costliest chain is what is budgeted.
+  The limit keeps the worst accepted policy near 50 us per evaluation on the generated chain
+  (measured: benchmarks/README.md).
 
 The numbers are documented in docs/policy-format.md ("Budgets").
 """
@@ -32,6 +37,7 @@ from .. import diagnostics as d
 from ..diagnostics import Diagnostic, Span
 from ..lang import syntax as s
 from .checker import CheckedPolicy
+from .model import REQUEST_CHAINS
 from .sourcemap import SourceMap
 
 MAX_RULES = 1_000
@@ -57,6 +63,7 @@ _LIMITS = {
     "latches": MAX_DECLARED,
     "locks": MAX_DECLARED,
     "inputs": MAX_DECLARED,  # each one validated on every intent
+    "currencies": MAX_DECLARED,  # each a name `balance.<CCY>.*` the checker resolves
     **dict.fromkeys(_SECTIONS, MAX_ENTRIES),
 }
 
@@ -147,14 +154,22 @@ def _over(where: SourceMap, path: tuple[str | int, ...], what: str) -> Diagnosti
 
 
 def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]:
-    """The estimated cost of one evaluation, and the cost of each part (rule id or place)."""
+    """The estimated cost of one evaluation (of the costliest chain), and the cost of each
+    of its parts (rule id or place)."""
     params = checked.spec.params
-    parts: list[tuple[str, int]] = []
+    shared: list[tuple[str, int]] = []
     for name, node in checked.mode_whens.items():
-        parts.append((f"modes.{name}.when", _cost(node, params)))
-    for rule in checked.rules:
-        cost = _cost(rule.expr, params) + (_cost(rule.when, params) if rule.when else 0)
-        parts.append((rule.spec.id, cost))
+        shared.append((f"modes.{name}.when", _cost(node, params)))
+    rules = [
+        (
+            rule.spec.id,
+            frozenset(rule.spec.applies_to),
+            _cost(rule.expr, params) + (_cost(rule.when, params) if rule.when else 0),
+        )
+        for rule in checked.rules
+    ]
+    chains = [[(i, c) for i, kinds, c in rules if kinds & k] for k in REQUEST_CHAINS.values()]
+    parts = [*shared, *max(chains, key=lambda chain: sum(c for _i, c in chain))]
     for key, node in checked.envelope.items():
         parts.append((f"envelope.{key}", _cost(node, params)))
     for name in checked.spec.scopes:  # one more bucket every trade moves through
@@ -166,6 +181,11 @@ def evaluation_cost(checked: CheckedPolicy) -> tuple[int, list[tuple[str, int]]]
     for name, node in checked.latch_whens.items():  # evaluated after every event
         parts.append((f"latches.{name}.when", _cost(node, params)))
     return sum(c for _, c in parts), parts
+
+
+# A name that looks a table up costs one unit more than its node: the open position the
+# intent names (and whether it is open), a currency's balance (less this portfolio's lock).
+_LOOKUP = frozenset({"position", "balance"})
 
 
 # What a window costs per event: a daily count has no expiry (1), a rolling one has (2); a
@@ -180,7 +200,9 @@ def _cost(root: s.Expr, params: dict[str, Any]) -> int:
     for node in s.walk(root):
         total += 1
         walked: s.Expr | None = None
-        if isinstance(node, s.Compare):
+        if isinstance(node, s.Name) and node.path[0] in _LOOKUP:
+            total += 1
+        elif isinstance(node, s.Compare):
             operands = (node.first, *node.rest)
             for op, right in zip(node.ops, operands[1:], strict=False):
                 if op in ("in", "not in"):

@@ -108,6 +108,14 @@ WindowCount = Literal[
 ]
 # What a rule may decide (`applies_to`): an intent, a cancel request, a modify request.
 REQUEST_KINDS = ("intent", "cancel", "modify")
+# The rule kinds (`applies_to`) each chain one evaluation runs is made of: a modify that
+# grows its order runs the intent rules and the modify rules.
+REQUEST_CHAINS: dict[str, frozenset[str]] = {
+    "intent": frozenset({"intent"}),
+    "cancel": frozenset({"cancel"}),
+    "modify": frozenset({"modify"}),
+    "grow": frozenset({"intent", "modify"}),
+}
 WindowAggregate = Literal["sum", "min", "max", "drawdown"]
 # The quantities each kind of event carries, which an aggregate window may read: an
 # intent's risk and notional (requested; an approval's as approved), a fill's risk, fee and

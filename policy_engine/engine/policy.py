@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from ..diagnostics import Diagnostic
 from ..document.checker import CheckedPolicy, CheckedRule
-from ..document.model import RuleSpec
+from ..document.model import REQUEST_CHAINS, RuleSpec
 from ..document.names import Ref, Source
 from ..document.stages import checked_policy
 from ..document.yaml_source import Document, load_document, parse_document
@@ -298,15 +298,6 @@ class Policy:
             }
         result: PortfolioConstraintEnvelope = fast_model(PortfolioConstraintEnvelope, values)
         return result
-
-
-# The rule kinds (`applies_to`) each chain is made of.
-REQUEST_CHAINS: dict[str, frozenset[str]] = {
-    "intent": frozenset({"intent"}),
-    "cancel": frozenset({"cancel"}),
-    "modify": frozenset({"modify"}),
-    "grow": frozenset({"intent", "modify"}),
-}
 
 
 def rules_for(checked: CheckedPolicy, kinds: frozenset[str]) -> CheckedPolicy:

@@ -127,9 +127,9 @@ class Analysis:
         if "result" in self.__dict__ and self.result.checked is not None:
             return self.result.checked.spec
         if self.doc is not None and not self.is_test_file:
-            try:
+            try:  # (an unvalidated document: `trading_day: null` has no `.get`)
                 spec, problems = build_spec(self.doc)
-            except (PolicyError, KeyError, TypeError, ValueError):
+            except (PolicyError, AttributeError, KeyError, TypeError, ValueError):
                 pass
             else:
                 if not problems:  # a model with problems is not this version's policy

@@ -23,7 +23,7 @@ from ..engine.outcome import APPROVED, ERROR, REJECTED
 from ..engine.runtime import RuntimeData
 from .terms import all_of, any_of
 from .translate import Translator
-from .world import GRID, World
+from .world import GRID, Unknown, World
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,10 @@ class ChainModel:
             if only is not None and i != only:
                 continue
             spec = rule.spec
+            if spec.when_missing == "approve":
+                # a missing value lets the intent past this rule, any other failure rejects:
+                # not modelled (the failure would be taken for a rejection: a wrong `proved`)
+                raise Unknown(f"rule `{spec.id}` says `when_missing: approve`: no solver model")
             shadow = self.staged(i)
             tr.amount = amount
             if rule.when is not None:

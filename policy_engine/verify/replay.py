@@ -23,7 +23,7 @@ from ..engine.outcome import APPROVED, ERROR
 from ..engine.policy import Policy
 from ..engine.runtime import LOCK_PREFIX, epoch_us, scope_key
 from .chain import Symbolic
-from .world import FRESH, GRID, STRING_KINDS, World
+from .world import FRESH, GRID, STRING_KINDS, Unknown, World
 
 DEFAULT_DAY = date(2026, 1, 6)  # a Tuesday
 _ROUND_REAL = {
@@ -138,7 +138,8 @@ def trade(
         "side": got.get("intent.side", "long"),
         "requested_risk_abs": got.get("intent.requested_risk_abs", 100),
     }
-    for key in ("template_id", "playbook_id", "regime_state", "correlation_bucket"):
+    names = ("template_id", "playbook_id", "regime_state", "correlation_bucket")
+    for key in (*names, "quote_currency", "position_id"):
         if f"intent.{key}" in got and not nulled(f"intent.{key}"):
             intent[key] = got[f"intent.{key}"]
     if "intent.requested_notional_abs" in got and not nulled("intent.requested_notional_abs"):
@@ -189,7 +190,39 @@ def trade(
                 _put(scope.setdefault(selected, {}), field, value)
     if "state.mode_override" in got and not nulled("state.mode_override"):
         state["mode_override"] = got["state.mode_override"]
+    _book(got, policy, state, intent)
     return state, intent
+
+
+def _book(got: dict[str, Any], policy: Policy, state: dict[str, Any], intent: Any) -> None:
+    """The balances, the position the intent names and the group it is decided in (see
+    :mod:`.book`); a group is the intent's ``group`` (``policy test``'s case key)."""
+    for ccy in policy.checked.spec.currencies:
+        if f"balance.{ccy}?null" not in got or got[f"balance.{ccy}?null"]:
+            continue
+        free, locked = got.get(f"balance.{ccy}.free", 0), got.get(f"balance.{ccy}.locked", 0)
+        if free < 0:  # only this portfolio's locks take it below 0: no snapshot states that
+            raise Unknown(f"the counterexample needs `balance.{ccy}.free` below 0 ({free})")
+        state.setdefault("balances", {})[ccy] = {"free": free, "locked": locked}
+    pid = intent.get("position_id")
+    if pid is not None and not got.get("position?missing", False):
+        at = datetime.fromisoformat(str(intent["timestamp"]))
+        entry = at - timedelta(microseconds=round(Fraction(got.get("position.age", 0)) * GRID))
+        state["positions"] = {
+            pid: {
+                "side": got.get("position.side", "long"),
+                "size": got.get("position.size", 1),
+                "notional": got.get("position.notional", 0),
+                "unrealized_pnl": got.get("position.unrealized_pnl", 0),
+                "entry_time": entry.isoformat(),
+            }
+        }
+    if "intent.group_count" in got:
+        risk = got.get("intent.group_risk", intent["requested_risk_abs"])
+        notional = got.get("intent.group_notional", intent.get("requested_notional_abs"))
+        if got.get("intent.group_notional?null", "intent.group_notional" not in got):
+            notional = None
+        intent["group"] = {"count": got["intent.group_count"], "risk": risk, "notional": notional}
 
 
 def _peak(equity: float, drawdown: Fraction) -> float | int:
@@ -249,7 +282,10 @@ def replay(
 ) -> tuple[tuple[int, int, float], dict[str, Any]]:
     """The engine's outcome (status, rule, amount) and decision on ``state`` and ``intent``."""
     snapshot = PortfolioSnapshot.model_validate(state)
-    parsed = policy.intent_model.model_validate(intent)
+    group = intent.get("group")
+    parsed = policy.intent_model.model_validate({k: v for k, v in intent.items() if k != "group"})
+    if group is not None:  # decided as a member of a group (`group.*`)
+        parsed = parsed.in_group(group["count"], group["risk"], group["notional"])
     verdict = policy.evaluate(parsed, snapshot)
     outcome = verdict.outcome
     rule = outcome[1]

@@ -21,6 +21,7 @@ from ..engine.outcome import APPROVED
 from ..engine.runtime import ModeState, RuntimeData
 from ..lang import syntax as s
 from ..lang.functions import FUNCTIONS
+from .book import balance, group, position
 from .terms import ExactAlgebra, all_of, any_of, fold, mul
 from .world import (
     AMOUNT_FIELDS,
@@ -41,9 +42,19 @@ _STRING_INTENT = {
     "playbook_id": "string",
     "regime_state": "string",
     "correlation_bucket": "name",
+    "quote_currency": "name",
+    "position_id": "name",
 }
 NULLABLE_INTENT = frozenset(
-    {"template_id", "playbook_id", "regime_state", "correlation_bucket", "requested_notional_abs"}
+    {
+        "template_id",
+        "playbook_id",
+        "regime_state",
+        "correlation_bucket",
+        "requested_notional_abs",
+        "quote_currency",
+        "position_id",
+    }
 )
 INPUT_KINDS = {"number": "real", "string": "string", "bool": "bool", "time": "time"}
 
@@ -84,6 +95,8 @@ class Translator(ExactAlgebra):
             side = self.intent("side").term
             flat = side == w.code("flat")
             return self.v("bool", z3.Or(flat, self.intent("reduce_only").term))
+        if key.startswith("group_"):
+            return group(self, key)
         spec = self.checked.spec.inputs.get(key)
         if spec is None:
             raise Unknown(f"the intent field `{key}` has no solver model")
@@ -250,8 +263,8 @@ class Translator(ExactAlgebra):
                 return self.intent("symbol")
             case Source.LATCH:
                 return self.v("bool", w.var(f"latch.{key}", "bool"))
-            case Source.BALANCE:  # no solver model yet: a property that reads one is unknown
-                raise Unknown(f"`balance.{ref.scope}.{key}` has no solver model")
+            case Source.BALANCE:
+                return balance(self, str(ref.scope), key)
             case Source.LOCK:  # whether a timed lock holds: any state may hold one
                 bucket, err = self._bucket(ref.scope)
                 if ref.scope == "strategy":
@@ -288,8 +301,8 @@ class Translator(ExactAlgebra):
                 return self.live("cohort", key)
             case Source.COHORT_SYMBOLS:  # read only by `in` (_compare)
                 return self.v("cohort_symbols", None)
-            case Source.POSITION:  # a trade of the book: not in the symbolic state
-                raise Unknown(f"`position.{key}` has no solver model")
+            case Source.POSITION:
+                return position(self, key)
             case _:
                 assert_never(ref.source)
 

@@ -113,7 +113,7 @@ class World:
         stages: set[Any] = set()
         for checked in policies:
             spec = checked.spec
-            for names in (spec.strategies, spec.symbols, spec.cohorts, spec.modes):
+            for names in (spec.strategies, spec.symbols, spec.cohorts, spec.modes, spec.currencies):
                 found.update(dict.fromkeys(names))
             for cohort in spec.cohorts.values():
                 found.update(dict.fromkeys(cohort.symbols))
