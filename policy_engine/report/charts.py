@@ -155,7 +155,16 @@ def _mode_bands(
     return shown
 
 
+# The shortest time axis drawn, in days (matplotlib's date unit): two minutes. A day of a few
+# seconds would leave the date locator no tick interval to pick (it warns and guesses).
+_MIN_SPAN = 2 / 1440
+
+
 def _time_axis(ax: Axes) -> None:
+    lo, hi = ax.get_xlim()
+    if hi - lo < _MIN_SPAN:
+        mid = (lo + hi) / 2
+        ax.set_xlim(mid - _MIN_SPAN / 2, mid + _MIN_SPAN / 2)
     locator = cast(Callable[..., Any], mdates.AutoDateLocator)(maxticks=8)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(cast(Callable[[str], Any], mdates.DateFormatter)("%H:%M"))
