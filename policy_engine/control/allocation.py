@@ -255,17 +255,24 @@ class Intents:
         if scopes:
             keys.update(scopes)
         now = self.k.book.clock or intent.timestamp
-        asked = {"risk": to_units(intent.requested_risk_abs)}
-        if intent.requested_notional_abs is not None:
-            asked["notional"] = to_units(intent.requested_notional_abs)
-        windows.count("requests", now, keys, None, asked)
+        # (the quantities only when a window of the kind aggregates one: most count only)
+        quantified = windows.quantified
+        asked: dict[str, int] | None = None
+        if quantified:
+            asked = {"risk": to_units(intent.requested_risk_abs)}
+            if intent.requested_notional_abs is not None:
+                asked["notional"] = to_units(intent.requested_notional_abs)
+        if "requests" in by_kind:
+            windows.count("requests", now, keys, None, asked)
         if takes_risk:
-            units = to_units(facts["approved_risk_abs"])
-            took = {"risk": units}
-            if "notional" in asked:
-                requested = asked["risk"]
-                notional = asked["notional"]
-                took["notional"] = notional * units // requested if requested else notional
+            took: dict[str, int] | None = None
+            if asked is not None and "approvals" in quantified:
+                units = to_units(facts["approved_risk_abs"])
+                took = {"risk": units}
+                if "notional" in asked:
+                    requested = asked["risk"]
+                    notional = asked["notional"]
+                    took["notional"] = notional * units // requested if requested else notional
             windows.count("approvals", now, keys, None, took)
         elif not approved:
             windows.count("rejections", now, keys, None, asked)

@@ -72,6 +72,9 @@ class Windows:
         self.by_kind: dict[str, tuple[WindowSpec, ...]] = {}
         for w in self.specs.values():
             self.by_kind[w.count] = (*self.by_kind.get(w.count, ()), w)
+        # the kinds some window aggregates a quantity of (the others need only be counted:
+        # a caller builds an event's quantities only for these)
+        self.quantified = frozenset(w.count for w in self.specs.values() if w.quantity)
         # the rolling windows of each kind, and the kind's log of events (its first entry's
         # position in `bases`); each rolling window's position of its oldest event
         self.rolling = {
