@@ -851,6 +851,34 @@ def test_an_intent_built_without_validation_is_refused_before_the_journal(
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"filled_risk_abs": float("nan")}, {"filled_risk_abs": 1e300}, {"fee": float("inf")}],
+    ids=["nan", "huge", "inf-fee"],
+)
+def test_a_fill_built_without_validation_is_refused_before_the_journal(
+    tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    """A FillUpdate made with model_copy(update=...) or model_construct skips pydantic's
+    checks: the controller validates it again, so it is answered `invalid`, nothing is
+    journaled, and the journal still verifies (it used to fail after it was journaled)."""
+    from policy_engine.control.fields import FillUpdate
+
+    path = tmp_path / "j.jsonl"
+    with controller(journal=path) as ctl:
+        d = ctl.request_allocation(intent(t=5))
+        good = FillUpdate.model_validate(
+            {"intent_id": d.intent_id, "fill_id": "f1", "filled_risk_abs": 10, "timestamp": at(6)}
+        )
+        before = path.read_bytes()
+        record = ctl.on_fill_update(good.model_copy(update=changes))
+        assert record["status"] == "invalid"
+        assert path.read_bytes() == before
+        assert ctl.on_fill_update(good)["status"] == "committed"  # the loop carries on
+    result = CliRunner().invoke(cli, ["replay", str(path), "--verify"])
+    assert result.exit_code == 0, result.output
+
+
 def test_close_is_safe_to_call_on_a_controller_with_a_file_journal(tmp_path: Path) -> None:
     """The controller works as a context manager and closes its journal."""
     path = tmp_path / "j.jsonl"

@@ -272,13 +272,10 @@ class PortfolioController:
         not journaled.
         """
         event: FillEvent | InvalidFillEvent
-        if isinstance(fill, FillUpdate):  # a validated (frozen) fill
-            event = FillEvent(fill)
-        else:
-            try:
-                event = FillEvent(parse_fill(fill))
-            except Exception as exc:
-                event = InvalidFillEvent(fill, str(exc))
+        try:  # (a FillUpdate too: it may have been built without validation)
+            event = FillEvent(parse_fill(fill))
+        except Exception as exc:
+            event = InvalidFillEvent(fill, str(exc))
         return self._submit(event).records[-1]
 
     def cancel_reservation(self, intent_id: str, timestamp: datetime | str | None = None) -> Record:

@@ -158,7 +158,15 @@ def _parse(model: type[M], raw: Any) -> M:
             raise ValueError(validation_message(exc)) from None
         return validated
     if isinstance(raw, model):
-        return raw
+        # An instance may have been built without validation (model_construct, or
+        # model_copy(update=...)): its fields are validated again, so no bound the docs
+        # promise is trusted unchecked (a NaN fill would otherwise fail after it was
+        # journaled, and the journal would no longer replay).
+        try:
+            checked: M = model.__pydantic_validator__.validate_python(dict(raw.__dict__))
+        except ValidationError as exc:
+            raise ValueError(validation_message(exc)) from None
+        return checked
     if not isinstance(raw, Mapping):
         raise ValueError(f"expected a {model.__name__} or a dict, got {type(raw).__name__}")
     try:
