@@ -12,12 +12,14 @@ crash is the same mark, answered once).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
 
-from ..control.events import MarkEvent, Record, check_mark, optional_timestamp
+from ..control.events import Event, MarkEvent, Record, check_mark, optional_timestamp
 from . import payloads
 from . import protocol as p
 from .memory import Answers, once
@@ -26,11 +28,10 @@ from .memory import Answers, once
 class MarkUpdates:
     """The ``mark`` Update of the control workflow (mixed into it)."""
 
+    # the workflow's own (declared for the type checker; the workflow class defines them)
     answers: Answers
-
-    async def take_lifecycle(self, event: Any) -> Record:
-        """The workflow's own: a lifecycle event taken under its lock."""
-        raise NotImplementedError
+    _lock: asyncio.Lock
+    _lifecycle: Callable[[Event], Awaitable[Record]]
 
     @workflow.update(name=p.MARK)
     @once
@@ -38,7 +39,8 @@ class MarkUpdates:
         """A symbol's last price: its priced positions are revalued; returns the mark
         record (``positions``: how many)."""
         symbol, price, ts = payloads.mark(request)
-        return await self.take_lifecycle(MarkEvent(symbol, price, ts or workflow.now()))
+        async with self._lock:
+            return await self._lifecycle(MarkEvent(symbol, price, ts or workflow.now()))
 
     @mark.validator
     def _check_mark(self, request: dict[str, Any]) -> None:
@@ -48,8 +50,8 @@ class MarkUpdates:
 class MarkCalls:
     """:meth:`mark` of the portfolio client (mixed into it)."""
 
-    async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
-        raise NotImplementedError  # the client's own transport
+    # the client's own transport (declared for the type checker)
+    _update: Callable[..., Awaitable[dict[str, Any]]]
 
     async def mark(
         self,

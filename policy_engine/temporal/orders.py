@@ -16,6 +16,7 @@ caller's ``request_id``; a retry gets its first outcome (:func:`~.memory.once`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +29,6 @@ from ..control.events import Event, EventError, Record, check_intent_id, parse_t
 from ..control.fields import close_amounts
 from ..control.orders import check_group_id
 from ..control.shell import Handled
-from ..engine.contracts import PortfolioConstraintEnvelope
 from . import protocol as p
 from .memory import Answers, once
 
@@ -36,12 +36,13 @@ from .memory import Answers, once
 class OrderUpdates:
     """The control workflow's Updates for decided cancels and modifies (a base class)."""
 
+    # the workflow's own (declared for the type checker; the workflow class defines them)
     _core: ControlCore
     _lock: asyncio.Lock
     answers: Answers  # (`once` reads it)
-
-    async def _lifecycle(self, event: Event) -> Record:  # the workflow's own
-        raise NotImplementedError
+    _lifecycle: Callable[[Event], Awaitable[Record]]
+    _take: Callable[..., Handled]
+    _publish: Callable[..., Awaitable[None]]  # (forced envelope, changed=)
 
     def _order(self, request: dict[str, Any], kind: str) -> Event:
         """The typed request for the policy in force; EventError if malformed."""
@@ -101,12 +102,6 @@ class OrderUpdates:
         decisions = [r for r in out.records if r["kind"] == "decision"]
         return {**out.records[-1], "decisions": decisions}
 
-    def _take(self, event: Event, *, decide: bool = False, admit: bool = True) -> Handled:
-        raise NotImplementedError  # the workflow's own
-
-    async def _publish(self, forced: PortfolioConstraintEnvelope | None, changed: bool) -> None:
-        raise NotImplementedError  # the workflow's own
-
     @workflow.update(name=p.CANCEL_GROUP)
     @once
     async def cancel_group(self, request: dict[str, Any]) -> Record:
@@ -131,11 +126,9 @@ class OrderUpdates:
 class OrderCalls:
     """:class:`~.client.PortfolioClient`'s calls for decided cancels and modifies."""
 
-    async def _update(self, name: str, arg: Any, update_id: str | None = None) -> dict[str, Any]:
-        raise NotImplementedError  # the client's own
-
-    def _counted(self, record: Record) -> Record:
-        raise NotImplementedError  # the client's own
+    # the client's own (declared for the type checker; the client class defines them)
+    _update: Callable[..., Awaitable[dict[str, Any]]]
+    _counted: Callable[[Record], Record]
 
     async def request_cancel(
         self,

@@ -325,10 +325,6 @@ class PortfolioControlWorkflow(MarkUpdates, OrderUpdates):
     def _check_reset(self, request: dict[str, Any]) -> None:
         self._core.latch_status(payloads.latch(request)[0])  # EventError: no such latch
 
-    async def take_lifecycle(self, event: Event) -> Record:
-        async with self._lock:  # (the Updates of mixins: marks.py)
-            return await self._lifecycle(event)
-
     async def _lifecycle(self, event: Event) -> Record:
         out, accepted = self._take(event)
         if accepted:
