@@ -203,7 +203,7 @@ class Intents:
         if intent.quote_currency is not None and intent.requested_notional_abs:
             # its notional's approved share locks its quote currency (control/balances.py)
             trade.currency = intent.quote_currency
-            trade.notional_units = notional_share(intent, trade.approved_units)
+            trade.notional_units = trade.reserved_notional
         return trade
 
     def wait(
@@ -269,10 +269,10 @@ class Intents:
             if asked is not None and "approvals" in quantified:
                 units = to_units(facts["approved_risk_abs"])
                 took = {"risk": units}
-                if "notional" in asked:
-                    requested = asked["risk"]
-                    notional = asked["notional"]
-                    took["notional"] = notional * units // requested if requested else notional
+                if "notional" in asked:  # what the trade reserves (Trade.reserved_notional)
+                    took["notional"] = approved_notional(
+                        intent.requested_notional_abs, asked["risk"], units
+                    )
             windows.count("approvals", now, keys, None, took)
         elif not approved:
             windows.count("rejections", now, keys, None, asked)
@@ -374,16 +374,6 @@ class Intents:
         step.records.append(record)
         decision = allocation_decision(facts, self.k.envelope(), self.k.policy)
         return outputs(step.records, step.logs, None, decision)
-
-
-def notional_share(intent: Any, approved_units: int) -> int:
-    """The notional (micro-units) of ``approved_units`` of ``intent``'s requested risk: its
-    ``requested_notional_abs`` in the same proportion (all of it for an intent of no risk).
-    Read here from the intent's own fields; the notional of an intent is this module's one
-    definition until a shared ``intent.notional`` exists."""
-    notional = to_units(intent.requested_notional_abs or 0.0)
-    requested = to_units(intent.requested_risk_abs)
-    return notional if not requested else notional * approved_units // requested
 
 
 def _shown_amount(value: Any) -> float:

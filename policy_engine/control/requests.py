@@ -33,7 +33,6 @@ from ..decision_codes import REQUEST_CLIPPED
 from ..engine.contracts import from_units, to_units
 from ..engine.policy import Policy
 from ..engine.verdict import DecisionFacts, outcome_facts
-from .allocation import notional_share
 from .book import Book, Trade
 from .events import Record
 from .fields import parse_intent
@@ -217,7 +216,9 @@ class Requests:
                 units = previous
             elif trade.currency is not None:  # the notional its lock is the share of
                 trade.notional_units = (
-                    notional_share(intent, units)
+                    approved_notional(
+                        intent.requested_notional_abs, to_units(intent.requested_risk_abs), units
+                    )
                     if restated is not None
                     else trade.notional_units * units // previous
                     if previous
