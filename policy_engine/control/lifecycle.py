@@ -57,17 +57,6 @@ class Lifecycle:
             return "duplicate"
         return "late" if trade.released else "commit"
 
-    def _count(
-        self,
-        kind: str,
-        trade: Trade,
-        ts: datetime | None,
-        reason: str | None,
-        quantities: dict[str, int],
-    ) -> None:
-        """The windows count an event of ``kind`` on ``trade`` (in its buckets) at the clock."""
-        count_trade(self.k, kind, trade, ts, reason, quantities)
-
     def cancel_status(self, intent_id: str) -> str:
         """``cancel`` when a reservation remainder is live; else why nothing would change."""
         trade = self.k.book.get(intent_id)
@@ -215,7 +204,7 @@ class Lifecycle:
                 took["fee"] = to_units(fill.fee)
             if moved is not None:
                 took["notional"] = moved
-            self._count("fills", trade, fill.timestamp, None, took)
+            count_trade(self.k, "fills", trade, fill.timestamp, None, took)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("fill", seq, trade, iid, k.state)
@@ -337,9 +326,9 @@ class Lifecycle:
                     took["realized_pnl"] = pnl_units
                 if taken is not None:
                     took["notional"] = taken
-                self._count("closes", trade, ts, event.reason, took)
+                count_trade(k, "closes", trade, ts, event.reason, took)
                 if pnl_units is not None and pnl_units < 0:
-                    self._count("losing_closes", trade, ts, event.reason, took)
+                    count_trade(k, "losing_closes", trade, ts, event.reason, took)
         if not build:
             return k.finish(step, own=False)
         rec = lifecycle_record("close", step.seq, trade, intent_id, k.state)
